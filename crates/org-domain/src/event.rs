@@ -1,0 +1,160 @@
+//! Domain events: what a mutation caused. Adapters map each to its audit action and webhook
+//! types (§23); the domain only states the facts.
+
+use chrono::{DateTime, Utc};
+
+use crate::capability::CapabilitySet;
+use crate::ids::{InvitationId, OrgId, RoleId, UserId};
+use crate::organization::OrgStatus;
+use crate::role::Role;
+use crate::session::RevokeReason;
+use crate::tier::TierId;
+use crate::values::{Email, OrgName, RoleSlug, Slug};
+
+/// A value inside a `changes` record (§1.7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeValue {
+    Null,
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    List(Vec<String>),
+}
+
+impl From<Option<u32>> for ChangeValue {
+    fn from(v: Option<u32>) -> Self {
+        v.map_or(Self::Null, |n| Self::Int(i64::from(n)))
+    }
+}
+
+impl From<Option<String>> for ChangeValue {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Self::Null, Self::Text)
+    }
+}
+
+/// One changed field: `{field: {old, new}}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub field: &'static str,
+    pub old: ChangeValue,
+    pub new: ChangeValue,
+}
+
+impl Change {
+    /// A change of `field`, or `None` when old and new are equal.
+    pub fn of(
+        field: &'static str,
+        old: impl Into<ChangeValue>,
+        new: impl Into<ChangeValue>,
+    ) -> Option<Self> {
+        let (old, new) = (old.into(), new.into());
+        (old != new).then_some(Self { field, old, new })
+    }
+}
+
+/// How a member joined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinedVia {
+    /// The invitee accepted.
+    Invitation,
+    /// An admin accepted on the invitee's behalf.
+    AdminAccept,
+}
+
+/// A fact caused by a mutation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DomainEvent {
+    OrgCreated {
+        org_id: OrgId,
+        slug: Slug,
+        name: OrgName,
+        status: OrgStatus,
+    },
+    OrgUpdated {
+        changes: Vec<Change>,
+    },
+    OrgDeleted {
+        org_id: OrgId,
+        slug: Slug,
+        name: OrgName,
+    },
+    OrgStatusChanged {
+        old: OrgStatus,
+        new: OrgStatus,
+        tier_id: Option<TierId>,
+        reason: Option<String>,
+    },
+    OrgLimitsUpdated {
+        changes: Vec<Change>,
+    },
+    OwnershipTransferred {
+        previous_owner: UserId,
+        new_owner: UserId,
+    },
+    MemberAdded {
+        user_id: UserId,
+        role: Role,
+        via: JoinedVia,
+    },
+    MemberRemoved {
+        user_id: UserId,
+        role: Role,
+        removed_by_role: Role,
+    },
+    MemberRoleChanged {
+        user_id: UserId,
+        old_role: Role,
+        new_role: Role,
+    },
+    InvitationCreated {
+        invitation_id: InvitationId,
+        email: Email,
+        role: Role,
+        expires_at: DateTime<Utc>,
+    },
+    InvitationResent {
+        invitation_id: InvitationId,
+        email: Email,
+    },
+    InvitationCancelled {
+        invitation_id: InvitationId,
+        email: Email,
+    },
+    InvitationAccepted {
+        invitation_id: InvitationId,
+        email: Email,
+        role: Role,
+        user_id: UserId,
+        via: JoinedVia,
+    },
+    InvitationDeclined {
+        invitation_id: InvitationId,
+        email: Email,
+    },
+    InvitationExpired {
+        invitation_id: InvitationId,
+        email: Email,
+    },
+    RoleCreated {
+        role_id: RoleId,
+        slug: RoleSlug,
+        name: String,
+        permissions: CapabilitySet,
+    },
+    RoleUpdated {
+        role_id: RoleId,
+        slug: RoleSlug,
+        changes: Vec<Change>,
+    },
+    RoleDeleted {
+        role_id: RoleId,
+        slug: RoleSlug,
+    },
+    /// Sessions whose org context is this org must be revoked in the same transaction:
+    /// all of them, or only those of `user_id` without a service.
+    SessionsRevoked {
+        user_id: Option<UserId>,
+        reason: RevokeReason,
+    },
+}

@@ -1,0 +1,51 @@
+//! A changeset: everything one use case writes, committed atomically by a [`crate::UnitOfWork`].
+
+use chrono::{DateTime, Utc};
+use org_domain::{Invitation, OrgId, Organization, RevokeReason, Session, User, UserId};
+
+use crate::audit::{AuditDraft, OutboxEvent};
+
+/// Which sessions a revocation covers (§2.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevocationScope {
+    /// Every live session whose org context is this org.
+    Org(OrgId),
+    /// The user's live org sessions of this org (no service sessions).
+    MemberOfOrg(OrgId, UserId),
+    /// Every live session of the user.
+    User(UserId),
+}
+
+/// A bulk revocation, applied inside the transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionRevocation {
+    pub scope: RevocationScope,
+    pub reason: RevokeReason,
+    pub at: DateTime<Utc>,
+}
+
+/// The writes of one use case. Aggregates with `version == 0` are inserted; others are
+/// updated only if the stored version still equals theirs, and stored with `version + 1`.
+#[derive(Clone, Debug, Default)]
+pub struct Changeset {
+    pub orgs: Vec<Organization>,
+    pub users: Vec<User>,
+    pub invitations: Vec<Invitation>,
+    pub sessions: Vec<Session>,
+    pub revocations: Vec<SessionRevocation>,
+    pub audit: Vec<AuditDraft>,
+    pub events: Vec<OutboxEvent>,
+}
+
+impl Changeset {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.orgs.is_empty()
+            && self.users.is_empty()
+            && self.invitations.is_empty()
+            && self.sessions.is_empty()
+            && self.revocations.is_empty()
+            && self.audit.is_empty()
+            && self.events.is_empty()
+    }
+}

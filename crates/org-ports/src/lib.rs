@@ -1,0 +1,34 @@
+//! org-ports: the traits org-app needs from the outside world, defined by their consumer.
+//!
+//! Repositories are aggregate-sized and object-safe (`Arc<dyn …>`); all writes go through one
+//! [`UnitOfWork::commit`] of a [`Changeset`], which stores state, audit entries and outgoing
+//! events atomically (transactional outbox, contract §1.7).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod audit;
+mod changeset;
+mod error;
+mod repos;
+mod system;
+
+#[cfg(feature = "contract")]
+pub mod contract;
+
+pub use audit::{
+    ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, AuditLog, OutboxEvent,
+};
+pub use changeset::{Changeset, RevocationScope, SessionRevocation};
+pub use error::{ConflictKind, StoreError, UniqueKey};
+pub use repos::{
+    AuditRepository, InvitationRepository, OrgFilter, OrgRepository, OutboxRepository, Page,
+    PageRequest, SessionRepository, Store, Stores, UnitOfWork, UserRepository,
+};
+pub use system::{Clock, IdGenerator, TokenIssuer};
+
+#[cfg(feature = "mock")]
+pub use repos::{
+    MockAuditRepository, MockInvitationRepository, MockOrgRepository, MockOutboxRepository,
+    MockSessionRepository, MockUnitOfWork, MockUserRepository,
+};
+#[cfg(feature = "mock")]
+pub use system::{MockClock, MockIdGenerator, MockTokenIssuer};

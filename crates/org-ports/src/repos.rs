@@ -1,0 +1,244 @@
+//! Repository traits (read side) and the unit of work (write side).
+//!
+//! Every implementation MUST pass the contract suite ([`crate::contract`], feature `contract`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use org_domain::{
+    Email, Invitation, InvitationId, InvitationStatus, OrgId, OrgStatus, Organization, Session,
+    SessionId, Slug, TokenHash, User, UserId,
+};
+
+use crate::audit::{AuditEntry, AuditFilter, AuditLog, OutboxEvent};
+use crate::changeset::Changeset;
+use crate::error::StoreError;
+
+/// Offset paging (§1.6): `page` is 1-based, `limit` 1..=100 after clamping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub limit: u32,
+}
+
+impl PageRequest {
+    /// Clamps `page ≥ 1` and `limit` into 1..=100.
+    pub fn new(page: u32, limit: u32) -> Self {
+        Self {
+            page: page.max(1),
+            limit: limit.clamp(1, 100),
+        }
+    }
+    /// Rows to skip.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.limit)
+    }
+    /// Applies the page to an in-memory list.
+    pub fn slice<T: Clone>(&self, all: &[T]) -> Page<T> {
+        let start = usize::try_from(self.offset())
+            .unwrap_or(usize::MAX)
+            .min(all.len());
+        let end = start.saturating_add(self.limit as usize).min(all.len());
+        Page {
+            items: all[start..end].to_vec(),
+            total: all.len() as u64,
+        }
+    }
+}
+
+/// One page of rows and the number of rows matching in total.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// Filters of the platform org list (§20).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrgFilter {
+    pub status: Option<OrgStatus>,
+    /// Case-insensitive substring of slug or name.
+    pub q: Option<String>,
+}
+
+/// Organizations with their memberships and custom roles.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait OrgRepository: Send + Sync {
+    /// The org with this slug that is not deleted.
+    async fn org_by_slug(&self, slug: &Slug) -> Result<Option<Organization>, StoreError>;
+    /// The org with this id, deleted or not.
+    async fn org_by_id(&self, id: OrgId) -> Result<Option<Organization>, StoreError>;
+    /// Orgs (not deleted) where `user` has an active membership, oldest membership first.
+    async fn orgs_of_member(
+        &self,
+        user: UserId,
+        status: Option<OrgStatus>,
+        page: PageRequest,
+    ) -> Result<Page<Organization>, StoreError>;
+    /// All orgs that are not deleted, oldest first.
+    async fn list_orgs(
+        &self,
+        filter: &OrgFilter,
+        page: PageRequest,
+    ) -> Result<Page<Organization>, StoreError>;
+    /// Number of orgs (not deleted) owned by `user`.
+    async fn count_orgs_owned_by(&self, user: UserId) -> Result<u64, StoreError>;
+}
+
+/// Platform users.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// By id.
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// By normalised e-mail.
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+    /// Those of `ids` that exist, in any order.
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError>;
+}
+
+/// Invitations.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait InvitationRepository: Send + Sync {
+    /// By id, in any org.
+    async fn invitation_by_id(&self, id: InvitationId) -> Result<Option<Invitation>, StoreError>;
+    /// By the hash of its current token.
+    async fn invitation_by_token(&self, hash: &TokenHash)
+    -> Result<Option<Invitation>, StoreError>;
+    /// The stored `pending` invitation of (org, e-mail), expired or not.
+    async fn pending_invitation(
+        &self,
+        org: OrgId,
+        email: &Email,
+    ) -> Result<Option<Invitation>, StoreError>;
+    /// The org's invitations, newest first; `status` filters by the status as seen at `now`
+    /// (a pending invitation past `expires_at` is `expired`).
+    async fn org_invitations(
+        &self,
+        org: OrgId,
+        status: Option<InvitationStatus>,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Page<Invitation>, StoreError>;
+    /// Every stored `pending` invitation of the org.
+    async fn pending_org_invitations(&self, org: OrgId) -> Result<Vec<Invitation>, StoreError>;
+    /// Pending, unexpired invitations addressed to `email` in orgs that are not deleted, newest first.
+    async fn pending_invitations_for(
+        &self,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Invitation>, StoreError>;
+    /// Number of pending, unexpired invitations of the org that name `role`.
+    async fn count_pending_with_role(
+        &self,
+        org: OrgId,
+        role: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Sessions.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// By id.
+    async fn session_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// The session whose current refresh token, or its direct predecessor, has this hash.
+    async fn session_by_refresh_hash(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<Session>, StoreError>;
+}
+
+/// Audit log reads.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait AuditRepository: Send + Sync {
+    /// Matching entries of one log, newest first (`created_at`, then `seq`).
+    async fn audit_entries(
+        &self,
+        log: AuditLog,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEntry>, StoreError>;
+}
+
+/// Outbox reads.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait OutboxRepository: Send + Sync {
+    /// The org's events in commit order.
+    async fn org_events(&self, org: OrgId) -> Result<Vec<OutboxEvent>, StoreError>;
+}
+
+/// The write side: one atomic commit per use case.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait UnitOfWork: Send + Sync {
+    /// Writes the whole changeset in one transaction, or nothing.
+    ///
+    /// MUST return `Conflict(StaleVersion)` when a stored version differs from the loaded one,
+    /// `Conflict(Unique(..))` when a uniqueness rule breaks, `NotFound` when an updated row is
+    /// gone, and leave no trace of the changeset in every error case. Audit entries get the next
+    /// `seq` of their log in commit order.
+    async fn commit(&self, changes: Changeset) -> Result<(), StoreError>;
+}
+
+/// A store implementing every port.
+pub trait Store:
+    OrgRepository
+    + UserRepository
+    + InvitationRepository
+    + SessionRepository
+    + AuditRepository
+    + OutboxRepository
+    + UnitOfWork
+{
+}
+
+impl<T> Store for T where
+    T: OrgRepository
+        + UserRepository
+        + InvitationRepository
+        + SessionRepository
+        + AuditRepository
+        + OutboxRepository
+        + UnitOfWork
+{
+}
+
+/// The ports as trait objects, so a test can swap one (e.g. a mocked unit of work).
+#[derive(Clone)]
+pub struct Stores {
+    pub orgs: Arc<dyn OrgRepository>,
+    pub users: Arc<dyn UserRepository>,
+    pub invitations: Arc<dyn InvitationRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub audit: Arc<dyn AuditRepository>,
+    pub outbox: Arc<dyn OutboxRepository>,
+    pub uow: Arc<dyn UnitOfWork>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stores")
+    }
+}
+
+impl Stores {
+    /// Every port served by one store.
+    pub fn from_store<S: Store + 'static>(store: Arc<S>) -> Self {
+        Self {
+            orgs: store.clone(),
+            users: store.clone(),
+            invitations: store.clone(),
+            sessions: store.clone(),
+            audit: store.clone(),
+            outbox: store.clone(),
+            uow: store,
+        }
+    }
+}
