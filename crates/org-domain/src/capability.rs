@@ -84,10 +84,7 @@ impl Capability {
     pub const fn is_grantable(self) -> bool {
         !matches!(
             self,
-            Self::OrgDelete
-                | Self::OrgOwnershipTransfer
-                | Self::OrgAdminsManage
-                | Self::BillingCredentialsManage
+            Self::OrgDelete | Self::OrgOwnershipTransfer | Self::OrgAdminsManage | Self::BillingCredentialsManage
         )
     }
 
@@ -117,10 +114,7 @@ impl CapabilitySet {
 
     /// The 15 grantable capabilities (the admin's set).
     pub fn grantable() -> Self {
-        Capability::ALL
-            .into_iter()
-            .filter(|c| c.is_grantable())
-            .collect()
+        Capability::ALL.into_iter().filter(|c| c.is_grantable()).collect()
     }
 
     /// Whether `cap` is in the set.
@@ -165,9 +159,7 @@ impl CapabilitySet {
 
     /// The members in catalogue order.
     pub fn iter(self) -> impl Iterator<Item = Capability> {
-        Capability::ALL
-            .into_iter()
-            .filter(move |c| self.contains(*c))
+        Capability::ALL.into_iter().filter(move |c| self.contains(*c))
     }
 
     /// The raw bits (for compact storage in adapters).

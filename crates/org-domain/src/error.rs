@@ -106,10 +106,7 @@ pub enum DomainError {
     EmailMismatch,
     /// A status transition that §4.7 does not allow.
     #[error("cannot {action} an organization that is {from}")]
-    InvalidTransition {
-        from: OrgStatus,
-        action: &'static str,
-    },
+    InvalidTransition { from: OrgStatus, action: &'static str },
     /// A role still held by members or named by pending invitations (§7).
     #[error("role is in use by {members} member(s) and {invitations} pending invitation(s)")]
     RoleInUse { members: u64, invitations: u64 },

@@ -43,11 +43,7 @@ pub struct Change {
 
 impl Change {
     /// A change of `field`, or `None` when old and new are equal.
-    pub fn of(
-        field: &'static str,
-        old: impl Into<ChangeValue>,
-        new: impl Into<ChangeValue>,
-    ) -> Option<Self> {
+    pub fn of(field: &'static str, old: impl Into<ChangeValue>, new: impl Into<ChangeValue>) -> Option<Self> {
         let (old, new) = (old.into(), new.into());
         (old != new).then_some(Self { field, old, new })
     }

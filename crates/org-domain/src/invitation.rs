@@ -99,10 +99,7 @@ impl Invitation {
     /// Rebuilds an invitation from its stored record.
     pub fn restore(record: InvitationRecord) -> Result<Self, DomainError> {
         if !Self::TTL_DAYS.contains(&record.ttl_days) || record.role == Role::Owner {
-            return Err(DomainError::invalid(
-                "invitation",
-                "corrupt invitation record",
-            ));
+            return Err(DomainError::invalid("invitation", "corrupt invitation record"));
         }
         Ok(Self(record))
     }
@@ -194,11 +191,7 @@ impl Invitation {
     }
 
     /// Replaces the token and restarts the TTL the invitation was created with.
-    pub fn resend(
-        &mut self,
-        token_hash: TokenHash,
-        now: DateTime<Utc>,
-    ) -> Result<DomainEvent, DomainError> {
+    pub fn resend(&mut self, token_hash: TokenHash, now: DateTime<Utc>) -> Result<DomainEvent, DomainError> {
         self.require_open_for_admin(now)?;
         self.0.token_hash = token_hash;
         self.0.expires_at = now + Duration::days(i64::from(self.0.ttl_days));

@@ -22,8 +22,8 @@ pub use event::{Change, ChangeValue, DomainEvent, JoinedVia};
 pub use ids::{EventId, InvitationId, MembershipId, OrgId, RoleId, SessionId, UserId};
 pub use invitation::{Invitation, InvitationRecord, InvitationStatus, NewInvitation, TokenHash};
 pub use organization::{
-    Actor, CustomRole, LimitsUpdate, Membership, MembershipStatus, NewOrganization, NewRole,
-    OrgState, OrgStatus, Organization, Outcome, Principal, RoleRef, RoleUpdate, UpdateOrg,
+    Actor, CustomRole, LimitsUpdate, Membership, MembershipStatus, NewOrganization, NewRole, OrgState, OrgStatus,
+    Organization, Outcome, Principal, RoleRef, RoleUpdate, UpdateOrg,
 };
 pub use role::Role;
 pub use session::{RevokeReason, Session, SessionKind};

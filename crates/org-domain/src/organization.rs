@@ -246,24 +246,15 @@ impl RoleRef {
 pub struct Organization(OrgState);
 
 fn corrupt(why: &str) -> DomainError {
-    DomainError::invalid(
-        "organization",
-        format!("corrupt organization record: {why}"),
-    )
+    DomainError::invalid("organization", format!("corrupt organization record: {why}"))
 }
 
 impl Organization {
     /// Rebuilds an organization from storage, refusing a state that breaks an invariant.
     pub fn restore(state: OrgState) -> Result<Self, DomainError> {
-        let owners: Vec<&Membership> = state
-            .memberships
-            .iter()
-            .filter(|m| m.role == Role::Owner)
-            .collect();
+        let owners: Vec<&Membership> = state.memberships.iter().filter(|m| m.role == Role::Owner).collect();
         match owners.as_slice() {
-            [owner]
-                if owner.user_id == state.owner_user_id
-                    && owner.status == MembershipStatus::Active => {}
+            [owner] if owner.user_id == state.owner_user_id && owner.status == MembershipStatus::Active => {}
             _ => return Err(corrupt("exactly one active owner required")),
         }
         let mut users: Vec<UserId> = state.memberships.iter().map(|m| m.user_id).collect();
@@ -273,10 +264,10 @@ impl Organization {
             return Err(corrupt("duplicate membership"));
         }
         for m in &state.memberships {
-            if let Role::Custom(slug) = &m.role {
-                if !state.roles.iter().any(|r| &r.slug == slug) {
-                    return Err(corrupt("membership names an unknown role"));
-                }
+            if let Role::Custom(slug) = &m.role
+                && !state.roles.iter().any(|r| &r.slug == slug)
+            {
+                return Err(corrupt("membership names an unknown role"));
             }
         }
         Ok(Self(state))
@@ -371,8 +362,7 @@ impl Organization {
 
     /// The active membership of `user`.
     pub fn active_membership(&self, user: UserId) -> Option<&Membership> {
-        self.membership(user)
-            .filter(|m| m.status == MembershipStatus::Active)
+        self.membership(user).filter(|m| m.status == MembershipStatus::Active)
     }
 
     /// Number of active members.
@@ -388,10 +378,7 @@ impl Organization {
 
     /// Effective member cap (§22.3): org override, else the tier default.
     pub fn member_cap(&self, tier: Option<&Tier>) -> u32 {
-        self.0
-            .max_users
-            .or(tier.map(|t| t.default_max_users))
-            .unwrap_or(3)
+        self.0.max_users.or(tier.map(|t| t.default_max_users)).unwrap_or(3)
     }
 
     /// A custom role by slug.
@@ -477,11 +464,7 @@ impl Organization {
     }
 
     /// Requires a capability and the active-org gate, for a mutation (§1.5 steps 4 and 6).
-    pub fn require_mutable(
-        &self,
-        actor: &Actor,
-        cap: Capability,
-    ) -> Result<Principal, DomainError> {
+    pub fn require_mutable(&self, actor: &Actor, cap: Capability) -> Result<Principal, DomainError> {
         let p = self.require(actor, cap)?;
         self.gate(actor)?;
         Ok(p)
@@ -501,12 +484,7 @@ impl Organization {
     }
 
     /// PATCH the org (§4.8): `name` needs `org.settings.manage`; limits are platform-owner only.
-    pub fn update(
-        &mut self,
-        actor: &Actor,
-        upd: UpdateOrg,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome, DomainError> {
+    pub fn update(&mut self, actor: &Actor, upd: UpdateOrg, now: DateTime<Utc>) -> Result<Outcome, DomainError> {
         self.require(actor, Capability::OrgSettingsManage)?;
         self.gate(actor)?;
         let touches_limits = upd.max_services.is_some() || upd.max_users.is_some();
@@ -522,11 +500,7 @@ impl Organization {
         }
         let mut changes = Vec::new();
         if let Some(name) = upd.name {
-            changes.extend(Change::of(
-                "name",
-                name_value(&self.0.name),
-                name_value(&name),
-            ));
+            changes.extend(Change::of("name", name_value(&self.0.name), name_value(&name)));
             self.0.name = name;
         }
         self.apply_limits(upd.max_services, upd.max_users, &mut changes);
@@ -539,12 +513,7 @@ impl Organization {
         Ok(Outcome { principal, events })
     }
 
-    fn apply_limits(
-        &mut self,
-        services: Option<Option<u32>>,
-        users: Option<Option<u32>>,
-        changes: &mut Vec<Change>,
-    ) {
+    fn apply_limits(&mut self, services: Option<Option<u32>>, users: Option<Option<u32>>, changes: &mut Vec<Change>) {
         if let Some(v) = services {
             changes.extend(Change::of("max_services", self.0.max_services, v));
             self.0.max_services = v;
@@ -610,10 +579,7 @@ impl Organization {
     fn known_role(&self, role: &Role) -> Result<(), DomainError> {
         match self.role_caps(role) {
             Some(_) => Ok(()),
-            None => Err(DomainError::invalid(
-                "role",
-                format!("unknown role '{role}'"),
-            )),
+            None => Err(DomainError::invalid("role", format!("unknown role '{role}'"))),
         }
     }
 
@@ -626,10 +592,7 @@ impl Organization {
         now: DateTime<Utc>,
     ) -> Result<Outcome, DomainError> {
         self.require_mutable(actor, Capability::OrgRolesManage)?;
-        let member = self
-            .membership(target)
-            .cloned()
-            .ok_or(DomainError::NotFound)?;
+        let member = self.membership(target).cloned().ok_or(DomainError::NotFound)?;
         if target == actor.user_id {
             return Err(DomainError::SelfAction);
         }
@@ -666,17 +629,9 @@ impl Organization {
     }
 
     /// Removes a member, active or deactivated (§5.3).
-    pub fn remove_member(
-        &mut self,
-        actor: &Actor,
-        target: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome, DomainError> {
+    pub fn remove_member(&mut self, actor: &Actor, target: UserId, now: DateTime<Utc>) -> Result<Outcome, DomainError> {
         self.require_mutable(actor, Capability::OrgMembersManage)?;
-        let member = self
-            .membership(target)
-            .cloned()
-            .ok_or(DomainError::NotFound)?;
+        let member = self.membership(target).cloned().ok_or(DomainError::NotFound)?;
         if target == actor.user_id {
             return Err(DomainError::SelfAction);
         }
@@ -708,8 +663,7 @@ impl Organization {
         now: DateTime<Utc>,
     ) -> Result<Outcome, DomainError> {
         let principal = self.require_mutable(actor, Capability::OrgOwnershipTransfer)?;
-        self.active_membership(target)
-            .ok_or(DomainError::NotFound)?;
+        self.active_membership(target).ok_or(DomainError::NotFound)?;
         let previous = self.0.owner_user_id;
         if previous == target {
             return Err(DomainError::AlreadyOwner);
@@ -770,10 +724,7 @@ impl Organization {
             ));
         }
         if !Invitation::TTL_DAYS.contains(&new.ttl_days) {
-            return Err(DomainError::invalid(
-                "expires_in_days",
-                "must be between 1 and 30",
-            ));
+            return Err(DomainError::invalid("expires_in_days", "must be between 1 and 30"));
         }
         self.known_role(&new.role)?;
         let principal = self.authorize_invitations(actor, Some(&new.role), true)?;
@@ -814,14 +765,7 @@ impl Organization {
         if self.0.status != OrgStatus::Active {
             return Err(DomainError::OrgNotActive(self.0.status));
         }
-        self.admit(
-            invitation,
-            user,
-            membership_id,
-            cap,
-            JoinedVia::Invitation,
-            now,
-        )
+        self.admit(invitation, user, membership_id, cap, JoinedVia::Invitation, now)
     }
 
     /// An org admin accepts on the invitee's behalf (§6.3 admin accept).
@@ -845,14 +789,7 @@ impl Organization {
             return Err(DomainError::InvitationNotPending);
         }
         invitation.require_acceptable(now)?;
-        let events = self.admit(
-            invitation,
-            user,
-            membership_id,
-            cap,
-            JoinedVia::AdminAccept,
-            now,
-        )?;
+        let events = self.admit(invitation, user, membership_id, cap, JoinedVia::AdminAccept, now)?;
         Ok(Outcome { principal, events })
     }
 
@@ -901,12 +838,7 @@ impl Organization {
     }
 
     /// Creates a custom role (§7): caps(new) ⊆ caps(caller).
-    pub fn create_role(
-        &mut self,
-        actor: &Actor,
-        new: NewRole,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome, DomainError> {
+    pub fn create_role(&mut self, actor: &Actor, new: NewRole, now: DateTime<Utc>) -> Result<Outcome, DomainError> {
         self.require_mutable(actor, Capability::OrgRolesManage)?;
         if !new.permissions.all_grantable() {
             return Err(DomainError::invalid(
@@ -959,23 +891,14 @@ impl Organization {
             .any(|r| Some(r.id) != except && r.name.unique_key() == key)
     }
 
-    fn custom_role_for_write(
-        &self,
-        actor: &Actor,
-        role: &RoleRef,
-    ) -> Result<CustomRole, DomainError> {
+    fn custom_role_for_write(&self, actor: &Actor, role: &RoleRef) -> Result<CustomRole, DomainError> {
         self.require_mutable(actor, Capability::OrgRolesManage)?;
         match role {
             RoleRef::BuiltIn(_) => {
-                self.authorize(actor, |_| {
-                    Err(DomainError::RuleViolation(Rule::BuiltInRole))
-                })?;
+                self.authorize(actor, |_| Err(DomainError::RuleViolation(Rule::BuiltInRole)))?;
                 Err(DomainError::RuleViolation(Rule::BuiltInRole))
             }
-            RoleRef::Custom(id) => self
-                .custom_role_by_id(*id)
-                .cloned()
-                .ok_or(DomainError::NotFound),
+            RoleRef::Custom(id) => self.custom_role_by_id(*id).cloned().ok_or(DomainError::NotFound),
         }
     }
 
@@ -1004,10 +927,10 @@ impl Organization {
                 Err(DomainError::RuleViolation(Rule::Grant))
             }
         })?;
-        if let Some(name) = &upd.name {
-            if self.role_name_taken(name, Some(existing.id)) {
-                return Err(DomainError::DuplicateRoleName);
-            }
+        if let Some(name) = &upd.name
+            && self.role_name_taken(name, Some(existing.id))
+        {
+            return Err(DomainError::DuplicateRoleName);
         }
         let mut changes = Vec::new();
         let mut updated = existing.clone();
@@ -1029,9 +952,7 @@ impl Organization {
             updated.description = description;
         }
         if let Some(perms) = upd.permissions {
-            let list = |c: CapabilitySet| {
-                ChangeValue::List(c.iter().map(|c| c.as_str().to_owned()).collect())
-            };
+            let list = |c: CapabilitySet| ChangeValue::List(c.iter().map(|c| c.as_str().to_owned()).collect());
             if perms != existing.permissions {
                 changes.push(Change {
                     field: "permissions",
@@ -1134,12 +1055,7 @@ impl Organization {
         Ok(p)
     }
 
-    fn status_event(
-        from: OrgStatus,
-        to: OrgStatus,
-        tier_id: Option<TierId>,
-        reason: Option<String>,
-    ) -> DomainEvent {
+    fn status_event(from: OrgStatus, to: OrgStatus, tier_id: Option<TierId>, reason: Option<String>) -> DomainEvent {
         DomainEvent::OrgStatusChanged {
             old: from,
             new: to,
@@ -1149,14 +1065,8 @@ impl Organization {
     }
 
     /// `pending` → `active` (§20), optionally moving to another tier.
-    pub fn approve(
-        &mut self,
-        actor: &Actor,
-        tier: Option<TierId>,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome, DomainError> {
-        let principal =
-            self.transition(actor, OrgStatus::Pending, OrgStatus::Active, "approve", now)?;
+    pub fn approve(&mut self, actor: &Actor, tier: Option<TierId>, now: DateTime<Utc>) -> Result<Outcome, DomainError> {
+        let principal = self.transition(actor, OrgStatus::Pending, OrgStatus::Active, "approve", now)?;
         self.0.approved_by = Some(actor.user_id);
         self.0.approved_at = Some(now);
         if let Some(t) = &tier {
@@ -1165,29 +1075,13 @@ impl Organization {
         let tier_id = Some(self.0.tier_id.clone());
         Ok(Outcome {
             principal,
-            events: vec![Self::status_event(
-                OrgStatus::Pending,
-                OrgStatus::Active,
-                tier_id,
-                None,
-            )],
+            events: vec![Self::status_event(OrgStatus::Pending, OrgStatus::Active, tier_id, None)],
         })
     }
 
     /// `pending` → `rejected` (§20).
-    pub fn reject(
-        &mut self,
-        actor: &Actor,
-        reason: String,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome, DomainError> {
-        let principal = self.transition(
-            actor,
-            OrgStatus::Pending,
-            OrgStatus::Rejected,
-            "reject",
-            now,
-        )?;
+    pub fn reject(&mut self, actor: &Actor, reason: String, now: DateTime<Utc>) -> Result<Outcome, DomainError> {
+        let principal = self.transition(actor, OrgStatus::Pending, OrgStatus::Rejected, "reject", now)?;
         self.0.rejected_by = Some(actor.user_id);
         self.0.rejected_at = Some(now);
         self.0.rejection_reason = Some(reason.clone());
@@ -1209,13 +1103,7 @@ impl Organization {
         reason: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, DomainError> {
-        let principal = self.transition(
-            actor,
-            OrgStatus::Active,
-            OrgStatus::Suspended,
-            "suspend",
-            now,
-        )?;
+        let principal = self.transition(actor, OrgStatus::Active, OrgStatus::Suspended, "suspend", now)?;
         self.0.suspended_at = Some(now);
         self.0.suspension_reason = reason.clone();
         let events = vec![
@@ -1230,23 +1118,12 @@ impl Organization {
 
     /// `suspended` → `active` (§20); clears the suspension record.
     pub fn activate(&mut self, actor: &Actor, now: DateTime<Utc>) -> Result<Outcome, DomainError> {
-        let principal = self.transition(
-            actor,
-            OrgStatus::Suspended,
-            OrgStatus::Active,
-            "activate",
-            now,
-        )?;
+        let principal = self.transition(actor, OrgStatus::Suspended, OrgStatus::Active, "activate", now)?;
         self.0.suspended_at = None;
         self.0.suspension_reason = None;
         Ok(Outcome {
             principal,
-            events: vec![Self::status_event(
-                OrgStatus::Suspended,
-                OrgStatus::Active,
-                None,
-                None,
-            )],
+            events: vec![Self::status_event(OrgStatus::Suspended, OrgStatus::Active, None, None)],
         })
     }
 
@@ -1271,15 +1148,15 @@ impl Organization {
             self.0.tier_id = tier;
         }
         self.apply_limits(upd.max_services, upd.max_users, &mut changes);
-        if let Some(overrides) = upd.feature_overrides {
-            if overrides != self.0.feature_overrides {
-                changes.push(Change {
-                    field: "feature_overrides",
-                    old: ChangeValue::Text(format!("{:?}", self.0.feature_overrides.is_some())),
-                    new: ChangeValue::Text(format!("{:?}", overrides.is_some())),
-                });
-                self.0.feature_overrides = overrides;
-            }
+        if let Some(overrides) = upd.feature_overrides
+            && overrides != self.0.feature_overrides
+        {
+            changes.push(Change {
+                field: "feature_overrides",
+                old: ChangeValue::Text(format!("{:?}", self.0.feature_overrides.is_some())),
+                new: ChangeValue::Text(format!("{:?}", overrides.is_some())),
+            });
+            self.0.feature_overrides = overrides;
         }
         let events = if changes.is_empty() {
             Vec::new()

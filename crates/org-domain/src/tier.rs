@@ -54,15 +54,7 @@ impl Tier {
     /// The four default tiers of §22.1.
     pub fn defaults() -> Vec<Tier> {
         [
-            (
-                "tier_free",
-                "free",
-                "Free",
-                (2, 3),
-                0,
-                &["github"][..],
-                1_000,
-            ),
+            ("tier_free", "free", "Free", (2, 3), 0, &["github"][..], 1_000),
             (
                 "tier_starter",
                 "starter",
@@ -92,31 +84,29 @@ impl Tier {
             ),
         ]
         .into_iter()
-        .map(
-            |(id, name, display, (services, users), price, social, mau)| {
-                let paid = matches!(name, "pro" | "enterprise");
-                Tier {
-                    id: TierId::new(id),
-                    name: name.to_owned(),
-                    display_name: display.to_owned(),
-                    default_max_services: services,
-                    default_max_users: users,
-                    features: Features {
-                        allow_custom_domain: paid,
-                        allow_saml_idp: paid,
-                        allow_scim: paid,
-                        allow_siem: name == "enterprise",
-                        allow_branding: paid,
-                        allow_passkeys: true,
-                        social_providers: social.iter().map(|s| (*s).to_owned()).collect(),
-                        max_mau: mau,
-                        allow_overage: false,
-                    },
-                    price_cents: price,
-                    currency: "usd".to_owned(),
-                }
-            },
-        )
+        .map(|(id, name, display, (services, users), price, social, mau)| {
+            let paid = matches!(name, "pro" | "enterprise");
+            Tier {
+                id: TierId::new(id),
+                name: name.to_owned(),
+                display_name: display.to_owned(),
+                default_max_services: services,
+                default_max_users: users,
+                features: Features {
+                    allow_custom_domain: paid,
+                    allow_saml_idp: paid,
+                    allow_scim: paid,
+                    allow_siem: name == "enterprise",
+                    allow_branding: paid,
+                    allow_passkeys: true,
+                    social_providers: social.iter().map(|s| (*s).to_owned()).collect(),
+                    max_mau: mau,
+                    allow_overage: false,
+                },
+                price_cents: price,
+                currency: "usd".to_owned(),
+            }
+        })
         .collect()
     }
 }

@@ -5,8 +5,8 @@ use std::fmt;
 use crate::error::FieldError;
 
 const RESERVED_SLUGS: &[&str] = &[
-    "api", "www", "mail", "ftp", "admin", "root", "support", "help", "docs", "blog", "news",
-    "status", "health", "ping", "cdn", "assets", "static",
+    "api", "www", "mail", "ftp", "admin", "root", "support", "help", "docs", "blog", "news", "status", "health",
+    "ping", "cdn", "assets", "static",
 ];
 
 fn char_len(s: &str) -> usize {
@@ -71,10 +71,7 @@ impl Slug {
             ));
         }
         if RESERVED_SLUGS.contains(&input) {
-            return Err(FieldError::new(
-                "slug",
-                format!("'{input}' is a reserved slug"),
-            ));
+            return Err(FieldError::new("slug", format!("'{input}' is a reserved slug")));
         }
         Ok(Self(input.to_owned()))
     }
@@ -92,10 +89,7 @@ impl OrgName {
             return Err(FieldError::new("name", "must be 2-100 characters"));
         }
         if has_control(trimmed) {
-            return Err(FieldError::new(
-                "name",
-                "must not contain control characters",
-            ));
+            return Err(FieldError::new("name", "must not contain control characters"));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -109,10 +103,7 @@ impl RoleName {
             return Err(FieldError::new("name", "must be 1-100 characters"));
         }
         if has_control(trimmed) {
-            return Err(FieldError::new(
-                "name",
-                "must not contain control characters",
-            ));
+            return Err(FieldError::new("name", "must not contain control characters"));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -127,10 +118,7 @@ impl Description {
     /// Parses a description of at most 500 characters.
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         if char_len(input) > 500 {
-            return Err(FieldError::new(
-                "description",
-                "must be at most 500 characters",
-            ));
+            return Err(FieldError::new("description", "must be at most 500 characters"));
         }
         Ok(Self(input.to_owned()))
     }
@@ -150,10 +138,7 @@ impl RoleSlug {
             ));
         }
         if matches!(input, "owner" | "admin" | "member") {
-            return Err(FieldError::new(
-                "slug",
-                format!("'{input}' is a built-in role"),
-            ));
+            return Err(FieldError::new("slug", format!("'{input}' is a built-in role")));
         }
         Ok(Self(input.to_owned()))
     }

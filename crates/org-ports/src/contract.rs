@@ -8,32 +8,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use org_domain::{
-    Actor, Capability, CapabilitySet, Email, EventId, Invitation, InvitationId, InvitationRecord,
-    InvitationStatus, MembershipId, MembershipStatus, NewOrganization, NewRole, OrgId, OrgName,
-    OrgStatus, Organization, RevokeReason, Role, RoleId, RoleName, RoleSlug, Session, SessionId,
-    SessionKind, Slug, TierId, TokenHash, User, UserId,
+    Actor, Capability, CapabilitySet, Email, EventId, Invitation, InvitationId, InvitationRecord, InvitationStatus,
+    MembershipId, MembershipStatus, NewOrganization, NewRole, OrgId, OrgName, OrgStatus, Organization, RevokeReason,
+    Role, RoleId, RoleName, RoleSlug, Session, SessionId, SessionKind, Slug, TierId, TokenHash, User, UserId,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, Changeset, ConflictKind, OrgFilter,
-    OutboxEvent, PageRequest, RevocationScope, SessionRevocation, Store, StoreError, UniqueKey,
+    ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, Changeset, ConflictKind, OrgFilter, OutboxEvent,
+    PageRequest, RevocationScope, SessionRevocation, Store, StoreError, UniqueKey,
 };
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
 fn uuid() -> Uuid {
     // Time-ordered like UUIDv7 but deterministic per process; unique across checks.
-    Uuid::from_u128(
-        (0x0195_0000_0000_7000_8000_u128 << 48) | u128::from(NEXT.fetch_add(1, Ordering::Relaxed)),
-    )
+    Uuid::from_u128((0x0195_0000_0000_7000_8000_u128 << 48) | u128::from(NEXT.fetch_add(1, Ordering::Relaxed)))
 }
 
 fn t(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_740_000_000 + secs, 0)
-        .single()
-        .expect("valid time")
+    Utc.timestamp_opt(1_740_000_000 + secs, 0).single().expect("valid time")
 }
 
 fn user(email: &str) -> User {
@@ -176,11 +171,7 @@ fn new_role(slug: &str, name: &str, caps: &[Capability]) -> NewRole {
 
 pub async fn org_round_trips_with_members_and_roles<S: Store>(s: Arc<S>) {
     let (owner, mut o) = seeded(&*s, "acme").await;
-    assert_eq!(
-        o.state().version,
-        1,
-        "an inserted aggregate is stored as version 1"
-    );
+    assert_eq!(o.state().version, 1, "an inserted aggregate is stored as version 1");
     let member = user("member@acme.test");
     o.create_role(
         &actor(&owner),
@@ -215,35 +206,14 @@ pub async fn org_round_trips_with_members_and_roles<S: Store>(s: Arc<S>) {
         "state survives a round trip"
     );
     assert_eq!(loaded.state().version, 2);
-    assert_eq!(
-        s.org_by_id(o.id()).await.unwrap().expect("org by id"),
-        loaded
-    );
-    assert_eq!(
-        loaded.membership(member.id).unwrap().status,
-        MembershipStatus::Active
-    );
+    assert_eq!(s.org_by_id(o.id()).await.unwrap().expect("org by id"), loaded);
+    assert_eq!(loaded.membership(member.id).unwrap().status, MembershipStatus::Active);
 }
 
 pub async fn unknown_rows_are_none<S: Store>(s: Arc<S>) {
-    assert!(
-        s.org_by_slug(&Slug::parse("nope").unwrap())
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        s.org_by_id(OrgId::from_uuid(uuid()))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        s.user_by_id(UserId::from_uuid(uuid()))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(s.org_by_slug(&Slug::parse("nope").unwrap()).await.unwrap().is_none());
+    assert!(s.org_by_id(OrgId::from_uuid(uuid())).await.unwrap().is_none());
+    assert!(s.user_by_id(UserId::from_uuid(uuid())).await.unwrap().is_none());
     assert!(
         s.user_by_email(&Email::parse("x@y.test").unwrap())
             .await
@@ -256,18 +226,8 @@ pub async fn unknown_rows_are_none<S: Store>(s: Arc<S>) {
             .unwrap()
             .is_none()
     );
-    assert!(
-        s.invitation_by_token(&TokenHash([1; 32]))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        s.session_by_id(SessionId::from_uuid(uuid()))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(s.invitation_by_token(&TokenHash([1; 32])).await.unwrap().is_none());
+    assert!(s.session_by_id(SessionId::from_uuid(uuid())).await.unwrap().is_none());
 }
 
 pub async fn updating_a_missing_row_is_not_found<S: Store>(s: Arc<S>) {
@@ -297,26 +257,17 @@ pub async fn inserting_an_existing_id_conflicts<S: Store>(s: Arc<S>) {
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict(ConflictKind::Unique(_))),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict(ConflictKind::Unique(_))), "{err:?}");
     let err = commit(
         &*s,
         Changeset {
-            users: vec![User {
-                version: 0,
-                ..owner
-            }],
+            users: vec![User { version: 0, ..owner }],
             ..Default::default()
         },
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict(ConflictKind::Unique(_))),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict(ConflictKind::Unique(_))), "{err:?}");
 }
 
 pub async fn slugs_are_unique_among_live_orgs<S: Store>(s: Arc<S>) {
@@ -333,10 +284,7 @@ pub async fn slugs_are_unique_among_live_orgs<S: Store>(s: Arc<S>) {
     )
     .await
     .unwrap_err();
-    assert_eq!(
-        err,
-        StoreError::Conflict(ConflictKind::Unique(UniqueKey::OrgSlug))
-    );
+    assert_eq!(err, StoreError::Conflict(ConflictKind::Unique(UniqueKey::OrgSlug)));
     assert!(
         s.user_by_id(other.id).await.unwrap().is_none(),
         "the failed changeset left its user behind"
@@ -410,38 +358,21 @@ pub async fn stale_versions_conflict<S: Store>(s: Arc<S>) {
     .unwrap_err();
     assert_eq!(err, StoreError::Conflict(ConflictKind::StaleVersion));
     let stored = s.org_by_id(o.id()).await.unwrap().unwrap();
+    assert!(stored.custom_role(&RoleSlug::parse("one").unwrap()).is_some());
     assert!(
-        stored
-            .custom_role(&RoleSlug::parse("one").unwrap())
-            .is_some()
-    );
-    assert!(
-        stored
-            .custom_role(&RoleSlug::parse("two").unwrap())
-            .is_none(),
+        stored.custom_role(&RoleSlug::parse("two").unwrap()).is_none(),
         "lost update"
     );
     let page = s
-        .audit_entries(
-            AuditLog::Org(o.id()),
-            &AuditFilter::default(),
-            PageRequest::new(1, 50),
-        )
+        .audit_entries(AuditLog::Org(o.id()), &AuditFilter::default(), PageRequest::new(1, 50))
         .await
         .unwrap();
-    assert_eq!(
-        page.total, 0,
-        "the audit entry of the stale commit was stored"
-    );
+    assert_eq!(page.total, 0, "the audit entry of the stale commit was stored");
 }
 
 pub async fn a_failed_commit_leaves_nothing_behind<S: Store>(s: Arc<S>) {
     let (_, existing) = seeded(&*s, "first").await;
-    let taken = s
-        .user_by_id(existing.state().owner_user_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let taken = s.user_by_id(existing.state().owner_user_id).await.unwrap().unwrap();
     let owner = user("new-owner@acme.test");
     let o = org("acme", &owner, 1);
     let clash = User::new(UserId::from_uuid(uuid()), taken.email.clone(), None, t(1));
@@ -453,31 +384,15 @@ pub async fn a_failed_commit_leaves_nothing_behind<S: Store>(s: Arc<S>) {
         ..Default::default()
     };
     let err = commit(&*s, changes).await.unwrap_err();
-    assert_eq!(
-        err,
-        StoreError::Conflict(ConflictKind::Unique(UniqueKey::UserEmail))
-    );
-    assert!(
-        s.org_by_id(o.id()).await.unwrap().is_none(),
-        "state written"
-    );
-    assert!(
-        s.user_by_id(owner.id).await.unwrap().is_none(),
-        "user written"
-    );
+    assert_eq!(err, StoreError::Conflict(ConflictKind::Unique(UniqueKey::UserEmail)));
+    assert!(s.org_by_id(o.id()).await.unwrap().is_none(), "state written");
+    assert!(s.user_by_id(owner.id).await.unwrap().is_none(), "user written");
     let page = s
-        .audit_entries(
-            AuditLog::Org(o.id()),
-            &AuditFilter::default(),
-            PageRequest::new(1, 50),
-        )
+        .audit_entries(AuditLog::Org(o.id()), &AuditFilter::default(), PageRequest::new(1, 50))
         .await
         .unwrap();
     assert_eq!(page.total, 0, "audit written");
-    assert!(
-        s.org_events(o.id()).await.unwrap().is_empty(),
-        "events written"
-    );
+    assert!(s.org_events(o.id()).await.unwrap().is_empty(), "events written");
 }
 
 pub async fn state_audit_and_events_commit_together<S: Store>(s: Arc<S>) {
@@ -486,20 +401,13 @@ pub async fn state_audit_and_events_commit_together<S: Store>(s: Arc<S>) {
     let changes = Changeset {
         orgs: vec![o.clone()],
         users: vec![owner.clone()],
-        audit: vec![
-            audit(Some(o.id()), "org.created", 0),
-            audit(None, "user.created", 0),
-        ],
+        audit: vec![audit(Some(o.id()), "org.created", 0), audit(None, "user.created", 0)],
         events: vec![event(o.id(), "organization.created")],
         ..Default::default()
     };
     commit(&*s, changes.clone()).await.unwrap();
     let org_log = s
-        .audit_entries(
-            AuditLog::Org(o.id()),
-            &AuditFilter::default(),
-            PageRequest::new(1, 50),
-        )
+        .audit_entries(AuditLog::Org(o.id()), &AuditFilter::default(), PageRequest::new(1, 50))
         .await
         .unwrap();
     assert_eq!(org_log.total, 1);
@@ -509,11 +417,7 @@ pub async fn state_audit_and_events_commit_together<S: Store>(s: Arc<S>) {
     );
     assert_eq!(org_log.items[0].seq, 1);
     let platform = s
-        .audit_entries(
-            AuditLog::Platform,
-            &AuditFilter::default(),
-            PageRequest::new(1, 50),
-        )
+        .audit_entries(AuditLog::Platform, &AuditFilter::default(), PageRequest::new(1, 50))
         .await
         .unwrap();
     assert_eq!(
@@ -547,18 +451,10 @@ pub async fn audit_seq_follows_commit_order_per_log<S: Store>(s: Arc<S>) {
         .unwrap();
     }
     let log = s
-        .audit_entries(
-            AuditLog::Org(a.id()),
-            &AuditFilter::default(),
-            PageRequest::new(1, 50),
-        )
+        .audit_entries(AuditLog::Org(a.id()), &AuditFilter::default(), PageRequest::new(1, 50))
         .await
         .unwrap();
-    let seqs: Vec<(u64, &str)> = log
-        .items
-        .iter()
-        .map(|e| (e.seq, e.entry.action.as_str()))
-        .collect();
+    let seqs: Vec<(u64, &str)> = log.items.iter().map(|e| (e.seq, e.entry.action.as_str())).collect();
     assert_eq!(
         seqs,
         [(3, "step.3"), (2, "step.2"), (1, "step.0")],
@@ -588,17 +484,10 @@ pub async fn audit_seq_follows_commit_order_per_log<S: Store>(s: Arc<S>) {
         "since is inclusive, until exclusive"
     );
     let paged = s
-        .audit_entries(
-            AuditLog::Org(a.id()),
-            &AuditFilter::default(),
-            PageRequest::new(2, 2),
-        )
+        .audit_entries(AuditLog::Org(a.id()), &AuditFilter::default(), PageRequest::new(2, 2))
         .await
         .unwrap();
-    assert_eq!(
-        (paged.total, paged.items.len(), paged.items[0].seq),
-        (3, 1, 1)
-    );
+    assert_eq!((paged.total, paged.items.len(), paged.items[0].seq), (3, 1, 1));
 }
 
 pub async fn users_have_unique_emails_and_versions<S: Store>(s: Arc<S>) {
@@ -648,14 +537,8 @@ pub async fn users_have_unique_emails_and_versions<S: Store>(s: Arc<S>) {
     )
     .await
     .unwrap_err();
-    assert_eq!(
-        err,
-        StoreError::Conflict(ConflictKind::Unique(UniqueKey::UserEmail))
-    );
-    let mut both = s
-        .users_by_ids(&[a.id, b.id, UserId::from_uuid(uuid())])
-        .await
-        .unwrap();
+    assert_eq!(err, StoreError::Conflict(ConflictKind::Unique(UniqueKey::UserEmail)));
+    let mut both = s.users_by_ids(&[a.id, b.id, UserId::from_uuid(uuid())]).await.unwrap();
     both.sort_by_key(|u| u.email.clone());
     assert_eq!(
         both.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
@@ -747,29 +630,15 @@ pub async fn invitation_lists_see_expiry<S: Store>(s: Arc<S>) {
         "newest first"
     );
     let expired = s
-        .org_invitations(
-            o.id(),
-            Some(InvitationStatus::Expired),
-            now,
-            PageRequest::new(1, 50),
-        )
+        .org_invitations(o.id(), Some(InvitationStatus::Expired), now, PageRequest::new(1, 50))
         .await
         .unwrap();
     assert_eq!(
-        expired
-            .items
-            .iter()
-            .map(|i| i.record().id)
-            .collect::<Vec<_>>(),
+        expired.items.iter().map(|i| i.record().id).collect::<Vec<_>>(),
         [old.record().id]
     );
     let pending = s
-        .org_invitations(
-            o.id(),
-            Some(InvitationStatus::Pending),
-            now,
-            PageRequest::new(1, 50),
-        )
+        .org_invitations(o.id(), Some(InvitationStatus::Pending), now, PageRequest::new(1, 50))
         .await
         .unwrap();
     assert_eq!(pending.total, 1);
@@ -777,25 +646,15 @@ pub async fn invitation_lists_see_expiry<S: Store>(s: Arc<S>) {
         .pending_invitations_for(&Email::parse("OLD@x.test").unwrap(), now)
         .await
         .unwrap();
-    assert!(
-        mine.is_empty(),
-        "an expired invitation is not offered to the invitee"
-    );
+    assert!(mine.is_empty(), "an expired invitation is not offered to the invitee");
     let mine = s
         .pending_invitations_for(&Email::parse("fresh@x.test").unwrap(), now)
         .await
         .unwrap();
     assert_eq!(mine.len(), 1);
+    assert_eq!(s.count_pending_with_role(o.id(), "admin", now).await.unwrap(), 1);
     assert_eq!(
-        s.count_pending_with_role(o.id(), "admin", now)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        s.count_pending_with_role(o.id(), "member", now)
-            .await
-            .unwrap(),
+        s.count_pending_with_role(o.id(), "member", now).await.unwrap(),
         0,
         "expired ones do not count"
     );
@@ -813,12 +672,7 @@ pub async fn sessions_are_revoked_by_scope<S: Store>(s: Arc<S>) {
     let platform = session(owner.id, None, SessionKind::Platform, 2);
     let service = session(owner.id, Some(o.id()), SessionKind::Service, 3);
     let elsewhere = session(other_owner.id, Some(other.id()), SessionKind::Org, 4);
-    let all = vec![
-        in_org.clone(),
-        platform.clone(),
-        service.clone(),
-        elsewhere.clone(),
-    ];
+    let all = vec![in_org.clone(), platform.clone(), service.clone(), elsewhere.clone()];
     commit(
         &*s,
         Changeset {
@@ -859,10 +713,7 @@ pub async fn sessions_are_revoked_by_scope<S: Store>(s: Arc<S>) {
     commit(
         &*s,
         Changeset {
-            revocations: vec![revoke(
-                RevocationScope::Org(o.id()),
-                RevokeReason::OrgSuspended,
-            )],
+            revocations: vec![revoke(RevocationScope::Org(o.id()), RevokeReason::OrgSuspended)],
             ..Default::default()
         },
     )
@@ -874,18 +725,11 @@ pub async fn sessions_are_revoked_by_scope<S: Store>(s: Arc<S>) {
         Some(RevokeReason::MemberRemoved),
         "the first reason stays"
     );
-    assert_eq!(
-        reason(elsewhere.id).await,
-        None,
-        "another org's session was revoked"
-    );
+    assert_eq!(reason(elsewhere.id).await, None, "another org's session was revoked");
     commit(
         &*s,
         Changeset {
-            revocations: vec![revoke(
-                RevocationScope::User(owner.id),
-                RevokeReason::UserDisabled,
-            )],
+            revocations: vec![revoke(RevocationScope::User(owner.id), RevokeReason::UserDisabled)],
             ..Default::default()
         },
     )
@@ -919,11 +763,7 @@ pub async fn sessions_are_revoked_by_scope<S: Store>(s: Arc<S>) {
         elsewhere.id,
         "predecessor still finds it"
     );
-    let stored = s
-        .session_by_refresh_hash(&TokenHash([5; 32]))
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = s.session_by_refresh_hash(&TokenHash([5; 32])).await.unwrap().unwrap();
     assert_eq!(stored.previous_hash, rotated.previous_hash);
     let err = commit(
         &*s,
@@ -966,15 +806,9 @@ pub async fn org_lists_order_and_filter<S: Store>(s: Arc<S>) {
     )
     .await
     .unwrap();
-    let mine = s
-        .orgs_of_member(owner.id, None, PageRequest::new(1, 20))
-        .await
-        .unwrap();
+    let mine = s.orgs_of_member(owner.id, None, PageRequest::new(1, 20)).await.unwrap();
     assert_eq!(
-        mine.items
-            .iter()
-            .map(|o| o.slug().as_str())
-            .collect::<Vec<_>>(),
+        mine.items.iter().map(|o| o.slug().as_str()).collect::<Vec<_>>(),
         ["alpha", "bravo-team"]
     );
     let active = s
@@ -982,11 +816,7 @@ pub async fn org_lists_order_and_filter<S: Store>(s: Arc<S>) {
         .await
         .unwrap();
     assert_eq!(
-        active
-            .items
-            .iter()
-            .map(|o| o.slug().as_str())
-            .collect::<Vec<_>>(),
+        active.items.iter().map(|o| o.slug().as_str()).collect::<Vec<_>>(),
         ["bravo-team"]
     );
     assert_eq!(s.count_orgs_owned_by(owner.id).await.unwrap(), 1);
@@ -1001,11 +831,7 @@ pub async fn org_lists_order_and_filter<S: Store>(s: Arc<S>) {
         q: None,
     };
     assert_eq!(
-        s.list_orgs(&suspended, PageRequest::new(1, 20))
-            .await
-            .unwrap()
-            .items[0]
-            .id(),
+        s.list_orgs(&suspended, PageRequest::new(1, 20)).await.unwrap().items[0].id(),
         a.id()
     );
     assert_eq!(
@@ -1021,13 +847,7 @@ pub async fn membership_changes_round_trip<S: Store>(s: Arc<S>) {
     let (owner, mut o) = seeded(&*s, "acme").await;
     let (m1, m2) = (user("m1@acme.test"), user("m2@acme.test"));
     for (i, m) in [&m1, &m2].into_iter().enumerate() {
-        let mut inv = invitation(
-            o.id(),
-            m.email.as_str(),
-            Role::Member,
-            20 + u8::try_from(i).unwrap(),
-            1,
-        );
+        let mut inv = invitation(o.id(), m.email.as_str(), Role::Member, 20 + u8::try_from(i).unwrap(), 1);
         o.accept_invitation(&mut inv, m, MembershipId::from_uuid(uuid()), 10, t(2))
             .unwrap();
     }
@@ -1058,8 +878,7 @@ pub async fn membership_changes_round_trip<S: Store>(s: Arc<S>) {
     assert_eq!(o.membership(owner.id).unwrap().role, Role::Admin);
     assert_eq!(o.membership(m1.id).unwrap().role, Role::Owner);
     o.remove_member(&actor(&m1), m2.id, t(4)).unwrap();
-    o.change_role(&actor(&m1), owner.id, Role::Member, t(4))
-        .unwrap();
+    o.change_role(&actor(&m1), owner.id, Role::Member, t(4)).unwrap();
     commit(
         &*s,
         Changeset {
@@ -1070,10 +889,7 @@ pub async fn membership_changes_round_trip<S: Store>(s: Arc<S>) {
     .await
     .unwrap();
     let o = s.org_by_id(o.id()).await.unwrap().unwrap();
-    assert!(
-        o.membership(m2.id).is_none(),
-        "removed membership still stored"
-    );
+    assert!(o.membership(m2.id).is_none(), "removed membership still stored");
     assert_eq!(o.membership(owner.id).unwrap().role, Role::Member);
     assert_eq!(o.state().memberships.len(), 2);
 }

@@ -14,21 +14,19 @@ mod system;
 #[cfg(feature = "contract")]
 pub mod contract;
 
-pub use audit::{
-    ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, AuditLog, OutboxEvent,
-};
+pub use audit::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, AuditLog, OutboxEvent};
 pub use changeset::{Changeset, RevocationScope, SessionRevocation};
 pub use error::{ConflictKind, StoreError, UniqueKey};
 pub use repos::{
-    AuditRepository, InvitationRepository, OrgFilter, OrgRepository, OutboxRepository, Page,
-    PageRequest, SessionRepository, Store, Stores, UnitOfWork, UserRepository,
+    AuditRepository, InvitationRepository, OrgFilter, OrgRepository, OutboxRepository, Page, PageRequest,
+    SessionRepository, Store, Stores, UnitOfWork, UserRepository,
 };
 pub use system::{Clock, IdGenerator, TokenIssuer};
 
 #[cfg(feature = "mock")]
 pub use repos::{
-    MockAuditRepository, MockInvitationRepository, MockOrgRepository, MockOutboxRepository,
-    MockSessionRepository, MockUnitOfWork, MockUserRepository,
+    MockAuditRepository, MockInvitationRepository, MockOrgRepository, MockOutboxRepository, MockSessionRepository,
+    MockUnitOfWork, MockUserRepository,
 };
 #[cfg(feature = "mock")]
 pub use system::{MockClock, MockIdGenerator, MockTokenIssuer};

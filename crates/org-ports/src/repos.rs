@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use org_domain::{
-    Email, Invitation, InvitationId, InvitationStatus, OrgId, OrgStatus, Organization, Session,
-    SessionId, Slug, TokenHash, User, UserId,
+    Email, Invitation, InvitationId, InvitationStatus, OrgId, OrgStatus, Organization, Session, SessionId, Slug,
+    TokenHash, User, UserId,
 };
 
 use crate::audit::{AuditEntry, AuditFilter, AuditLog, OutboxEvent};
@@ -36,9 +36,7 @@ impl PageRequest {
     }
     /// Applies the page to an in-memory list.
     pub fn slice<T: Clone>(&self, all: &[T]) -> Page<T> {
-        let start = usize::try_from(self.offset())
-            .unwrap_or(usize::MAX)
-            .min(all.len());
+        let start = usize::try_from(self.offset()).unwrap_or(usize::MAX).min(all.len());
         let end = start.saturating_add(self.limit as usize).min(all.len());
         Page {
             items: all[start..end].to_vec(),
@@ -78,11 +76,7 @@ pub trait OrgRepository: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<Organization>, StoreError>;
     /// All orgs that are not deleted, oldest first.
-    async fn list_orgs(
-        &self,
-        filter: &OrgFilter,
-        page: PageRequest,
-    ) -> Result<Page<Organization>, StoreError>;
+    async fn list_orgs(&self, filter: &OrgFilter, page: PageRequest) -> Result<Page<Organization>, StoreError>;
     /// Number of orgs (not deleted) owned by `user`.
     async fn count_orgs_owned_by(&self, user: UserId) -> Result<u64, StoreError>;
 }
@@ -106,14 +100,9 @@ pub trait InvitationRepository: Send + Sync {
     /// By id, in any org.
     async fn invitation_by_id(&self, id: InvitationId) -> Result<Option<Invitation>, StoreError>;
     /// By the hash of its current token.
-    async fn invitation_by_token(&self, hash: &TokenHash)
-    -> Result<Option<Invitation>, StoreError>;
+    async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<Invitation>, StoreError>;
     /// The stored `pending` invitation of (org, e-mail), expired or not.
-    async fn pending_invitation(
-        &self,
-        org: OrgId,
-        email: &Email,
-    ) -> Result<Option<Invitation>, StoreError>;
+    async fn pending_invitation(&self, org: OrgId, email: &Email) -> Result<Option<Invitation>, StoreError>;
     /// The org's invitations, newest first; `status` filters by the status as seen at `now`
     /// (a pending invitation past `expires_at` is `expired`).
     async fn org_invitations(
@@ -126,18 +115,9 @@ pub trait InvitationRepository: Send + Sync {
     /// Every stored `pending` invitation of the org.
     async fn pending_org_invitations(&self, org: OrgId) -> Result<Vec<Invitation>, StoreError>;
     /// Pending, unexpired invitations addressed to `email` in orgs that are not deleted, newest first.
-    async fn pending_invitations_for(
-        &self,
-        email: &Email,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Invitation>, StoreError>;
+    async fn pending_invitations_for(&self, email: &Email, now: DateTime<Utc>) -> Result<Vec<Invitation>, StoreError>;
     /// Number of pending, unexpired invitations of the org that name `role`.
-    async fn count_pending_with_role(
-        &self,
-        org: OrgId,
-        role: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
+    async fn count_pending_with_role(&self, org: OrgId, role: &str, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Sessions.
@@ -147,10 +127,7 @@ pub trait SessionRepository: Send + Sync {
     /// By id.
     async fn session_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
     /// The session whose current refresh token, or its direct predecessor, has this hash.
-    async fn session_by_refresh_hash(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<Session>, StoreError>;
+    async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
 }
 
 /// Audit log reads.

@@ -9,14 +9,13 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use org_domain::{
-    Email, EventId, Invitation, InvitationId, InvitationStatus, OrgId, OrgStatus, Organization,
-    Session, SessionId, Slug, TokenHash, User, UserId,
+    Email, EventId, Invitation, InvitationId, InvitationStatus, OrgId, OrgStatus, Organization, Session, SessionId,
+    Slug, TokenHash, User, UserId,
 };
 use org_ports::{
-    AuditEntry, AuditFilter, AuditLog, AuditRepository, Changeset, ConflictKind,
-    InvitationRepository, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page,
-    PageRequest, RevocationScope, SessionRepository, StoreError, UniqueKey, UnitOfWork,
-    UserRepository,
+    AuditEntry, AuditFilter, AuditLog, AuditRepository, Changeset, ConflictKind, InvitationRepository, OrgFilter,
+    OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope, SessionRepository, StoreError,
+    UniqueKey, UnitOfWork, UserRepository,
 };
 
 #[derive(Default)]
@@ -90,10 +89,7 @@ impl State {
         let mut seen_emails = HashSet::new();
         for user in &c.users {
             check_version(self.users.get(&user.id).map(|u| u.version), user.version)?;
-            let clash = self
-                .users
-                .values()
-                .any(|u| u.id != user.id && u.email == user.email);
+            let clash = self.users.values().any(|u| u.id != user.id && u.email == user.email);
             if clash || !seen_emails.insert(user.email.clone()) {
                 return Err(unique(UniqueKey::UserEmail));
             }
@@ -101,24 +97,14 @@ impl State {
         let mut seen_pending = HashSet::new();
         for inv in &c.invitations {
             let r = inv.record();
-            check_version(
-                self.invitations.get(&r.id).map(|i| i.record().version),
-                r.version,
-            )?;
+            check_version(self.invitations.get(&r.id).map(|i| i.record().version), r.version)?;
             if r.status == InvitationStatus::Pending {
                 let pending_elsewhere = |i: &Invitation| {
                     let o = i.record();
-                    o.id != r.id
-                        && o.org_id == r.org_id
-                        && o.email == r.email
-                        && o.status == InvitationStatus::Pending
+                    o.id != r.id && o.org_id == r.org_id && o.email == r.email && o.status == InvitationStatus::Pending
                 };
-                let replaced =
-                    |i: &Invitation| c.invitations.iter().any(|n| n.record().id == i.record().id);
-                let clash = self
-                    .invitations
-                    .values()
-                    .any(|i| pending_elsewhere(i) && !replaced(i));
+                let replaced = |i: &Invitation| c.invitations.iter().any(|n| n.record().id == i.record().id);
+                let clash = self.invitations.values().any(|i| pending_elsewhere(i) && !replaced(i));
                 if clash || !seen_pending.insert((r.org_id, r.email.clone())) {
                     return Err(unique(UniqueKey::PendingInvitation));
                 }
@@ -128,12 +114,7 @@ impl State {
             check_version(self.sessions.get(&s.id).map(|x| x.version), s.version)?;
         }
         let mut ids = HashSet::new();
-        for id in c
-            .audit
-            .iter()
-            .map(|a| a.id)
-            .chain(c.events.iter().map(|e| e.id))
-        {
+        for id in c.audit.iter().map(|a| a.id).chain(c.events.iter().map(|e| e.id)) {
             if self.event_ids.contains(&id) || !ids.insert(id) {
                 return Err(unique(UniqueKey::Id));
             }
@@ -152,25 +133,18 @@ impl State {
         }
         for inv in c.invitations {
             let v = inv.record().version + 1;
-            self.invitations
-                .insert(inv.record().id, inv.with_version(v));
+            self.invitations.insert(inv.record().id, inv.with_version(v));
         }
         for mut s in c.sessions {
             s.version += 1;
             self.sessions.insert(s.id, s);
         }
         for r in c.revocations {
-            for s in self
-                .sessions
-                .values_mut()
-                .filter(|s| s.revoked_at.is_none())
-            {
+            for s in self.sessions.values_mut().filter(|s| s.revoked_at.is_none()) {
                 let hit = match r.scope {
                     RevocationScope::Org(org) => s.org_id == Some(org),
                     RevocationScope::MemberOfOrg(org, user) => {
-                        s.org_id == Some(org)
-                            && s.user_id == user
-                            && s.kind == org_domain::SessionKind::Org
+                        s.org_id == Some(org) && s.user_id == user && s.kind == org_domain::SessionKind::Org
                     }
                     RevocationScope::User(user) => s.user_id == user,
                 };
@@ -240,11 +214,7 @@ impl OrgRepository for MemoryStore {
         Ok(page.slice(&all))
     }
 
-    async fn list_orgs(
-        &self,
-        filter: &OrgFilter,
-        page: PageRequest,
-    ) -> Result<Page<Organization>, StoreError> {
+    async fn list_orgs(&self, filter: &OrgFilter, page: PageRequest) -> Result<Page<Organization>, StoreError> {
         let state = self.lock()?;
         let q = filter.q.as_ref().map(|q| q.to_lowercase());
         let mut all: Vec<Organization> = state
@@ -280,27 +250,17 @@ impl UserRepository for MemoryStore {
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        Ok(self
-            .lock()?
-            .users
-            .values()
-            .find(|u| &u.email == email)
-            .cloned())
+        Ok(self.lock()?.users.values().find(|u| &u.email == email).cloned())
     }
 
     async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
         let state = self.lock()?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| state.users.get(id).cloned())
-            .collect())
+        Ok(ids.iter().filter_map(|id| state.users.get(id).cloned()).collect())
     }
 }
 
 fn newest_first(list: &mut [Invitation]) {
-    list.sort_by(|a, b| {
-        (b.record().created_at, b.record().id).cmp(&(a.record().created_at, a.record().id))
-    });
+    list.sort_by(|a, b| (b.record().created_at, b.record().id).cmp(&(a.record().created_at, a.record().id)));
 }
 
 #[async_trait]
@@ -309,10 +269,7 @@ impl InvitationRepository for MemoryStore {
         Ok(self.lock()?.invitations.get(&id).cloned())
     }
 
-    async fn invitation_by_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<Invitation>, StoreError> {
+    async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<Invitation>, StoreError> {
         Ok(self
             .lock()?
             .invitations
@@ -321,11 +278,7 @@ impl InvitationRepository for MemoryStore {
             .cloned())
     }
 
-    async fn pending_invitation(
-        &self,
-        org: OrgId,
-        email: &Email,
-    ) -> Result<Option<Invitation>, StoreError> {
+    async fn pending_invitation(&self, org: OrgId, email: &Email) -> Result<Option<Invitation>, StoreError> {
         let state = self.lock()?;
         Ok(state
             .invitations
@@ -365,11 +318,7 @@ impl InvitationRepository for MemoryStore {
             .collect())
     }
 
-    async fn pending_invitations_for(
-        &self,
-        email: &Email,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Invitation>, StoreError> {
+    async fn pending_invitations_for(&self, email: &Email, now: DateTime<Utc>) -> Result<Vec<Invitation>, StoreError> {
         let state = self.lock()?;
         let live_org = |id: &OrgId| state.orgs.get(id).is_some_and(|o| !o.is_deleted());
         let mut all: Vec<Invitation> = state
@@ -386,12 +335,7 @@ impl InvitationRepository for MemoryStore {
         Ok(all)
     }
 
-    async fn count_pending_with_role(
-        &self,
-        org: OrgId,
-        role: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn count_pending_with_role(&self, org: OrgId, role: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let state = self.lock()?;
         Ok(state
             .invitations
@@ -411,17 +355,12 @@ impl SessionRepository for MemoryStore {
         Ok(self.lock()?.sessions.get(&id).cloned())
     }
 
-    async fn session_by_refresh_hash(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<Session>, StoreError> {
+    async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
         let state = self.lock()?;
         Ok(state
             .sessions
             .values()
-            .find(|s| {
-                &s.refresh_hash == hash || s.previous_hash.as_ref().is_some_and(|(h, _)| h == hash)
-            })
+            .find(|s| &s.refresh_hash == hash || s.previous_hash.as_ref().is_some_and(|(h, _)| h == hash))
             .cloned())
     }
 }
@@ -438,13 +377,10 @@ impl AuditRepository for MemoryStore {
         let mut all: Vec<AuditEntry> = state
             .audit
             .iter()
-            .filter(|e| {
-                e.entry.org_id.map_or(AuditLog::Platform, AuditLog::Org) == log
-                    && filter.matches(&e.entry)
-            })
+            .filter(|e| e.entry.org_id.map_or(AuditLog::Platform, AuditLog::Org) == log && filter.matches(&e.entry))
             .cloned()
             .collect();
-        all.sort_by(|a, b| (b.entry.created_at, b.seq).cmp(&(a.entry.created_at, a.seq)));
+        all.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at, e.seq)));
         Ok(page.slice(&all))
     }
 }

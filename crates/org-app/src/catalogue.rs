@@ -1,0 +1,413 @@
+//! The event catalogues of §23: what each domain event writes to the audit log and which
+//! webhook events it emits. Adding an action or a type is one entry here.
+
+use org_domain::{Change, ChangeValue, DomainEvent, JoinedVia, UserId};
+use serde_json::{Map, Value, json};
+
+/// An org-log audit action as listed by `GET …/audit-log/event-types`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditActionInfo {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub category: &'static str,
+}
+
+macro_rules! actions {
+    ($($cat:literal => [$(($v:literal, $l:literal)),* $(,)?]),* $(,)?) => {
+        /// Every org-log audit action this service writes (§23.1, platform-only rows excluded).
+        pub const AUDIT_ACTIONS: &[AuditActionInfo] = &[$($(AuditActionInfo { value: $v, label: $l, category: $cat },)*)*];
+    };
+}
+
+actions! {
+    "Organization" => [
+        ("org.created", "Organization created"), ("org.updated", "Organization updated"),
+        ("org.ownership_transferred", "Ownership transferred"), ("org.approved", "Organization approved"),
+        ("org.rejected", "Organization rejected"), ("org.suspended", "Organization suspended"),
+        ("org.activated", "Organization activated"), ("org.limits_updated", "Organization limits updated"),
+    ],
+    "Sessions" => [("session.created", "Session created"), ("session.revoked", "Session revoked")],
+    "Security" => [("authorization.denied", "Authorization denied")],
+    "Members" => [
+        ("member.added", "Member added"), ("member.removed", "Member removed"), ("member.role_changed", "Member role changed"),
+    ],
+    "Invitations" => [
+        ("invitation.created", "Invitation created"), ("invitation.resent", "Invitation resent"),
+        ("invitation.cancelled", "Invitation cancelled"), ("invitation.accepted", "Invitation accepted"),
+        ("invitation.declined", "Invitation declined"), ("invitation.expired", "Invitation expired"),
+    ],
+    "Roles" => [("role.created", "Role created"), ("role.updated", "Role updated"), ("role.deleted", "Role deleted")],
+}
+
+/// A subscribable webhook event type (§23.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WebhookTypeInfo {
+    pub value: &'static str,
+    pub category: &'static str,
+}
+
+macro_rules! webhook_types {
+    ($($cat:literal => [$($v:literal),* $(,)?]),* $(,)?) => {
+        /// The 66 subscribable webhook event types (§23.2).
+        pub const WEBHOOK_EVENT_TYPES: &[WebhookTypeInfo] = &[$($(WebhookTypeInfo { value: $v, category: $cat },)*)*];
+    };
+}
+
+webhook_types! {
+    "User Management" => [
+        "user.signup.success", "user.login.success", "user.login.failed", "user.logout", "user.mfa.enabled",
+        "user.mfa.disabled", "user.mfa.verify.success", "user.mfa.verify.failed", "user.invited", "user.joined",
+        "user.removed", "user.role_updated",
+    ],
+    "Service Management" => ["service.created", "service.updated", "service.deleted", "service.oauth_credentials.updated"],
+    "Organization Management" => [
+        "organization.created", "organization.updated", "organization.deleted", "organization.ownership_transferred",
+        "organization.smtp.configured", "organization.smtp.removed",
+    ],
+    "Member Management" => ["member.added", "member.removed", "member.role_updated"],
+    "Plan Management" => ["plan.created", "plan.updated", "plan.deleted"],
+    "Subscription Management" => ["subscription.created", "subscription.updated", "subscription.canceled"],
+    "Invitation Management" => [
+        "invitation.created", "invitation.accepted", "invitation.declined", "invitation.expired", "invitation.revoked",
+    ],
+    "Role Management" => ["role.created", "role.updated", "role.deleted"],
+    "Webhook Management" => ["webhook.created", "webhook.updated", "webhook.deleted"],
+    "SCIM" => ["scim_token.created", "scim_token.revoked", "scim_token.deleted"],
+    "Identity Providers" => ["upstream_provider.created", "upstream_provider.updated", "upstream_provider.deleted"],
+    "Credentials" => ["oauth_credentials.updated", "billing_credentials.updated", "billing_credentials.deleted"],
+    "Security" => [
+        "security.mfa.enabled", "security.mfa.disabled", "security.password.changed", "risk_settings.updated",
+        "risk.event.flagged",
+    ],
+    "API Keys" => ["api_key.created", "api_key.deleted"],
+    "Custom Domains / Branding" => ["domain.set", "domain.verified", "domain.deleted", "branding.updated"],
+    "Log Streaming" => ["siem_config.created", "siem_config.updated", "siem_config.deleted"],
+    "End Users" => ["end_user.sessions_revoked"],
+}
+
+/// What one domain event writes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Described {
+    /// Audit action, if the event is audited.
+    pub action: Option<&'static str>,
+    /// Whether the entry goes to the platform log instead of the org's.
+    pub platform_log: bool,
+    pub target: Option<(&'static str, String)>,
+    pub metadata: Value,
+    /// Webhook events: type and `data`.
+    pub webhooks: Vec<(&'static str, Value)>,
+}
+
+fn change_value(v: &ChangeValue) -> Value {
+    match v {
+        ChangeValue::Null => Value::Null,
+        ChangeValue::Text(s) => Value::String(s.clone()),
+        ChangeValue::Int(n) => json!(n),
+        ChangeValue::Bool(b) => json!(b),
+        ChangeValue::List(items) => json!(items),
+    }
+}
+
+/// `changes` as §1.7 writes it: `{field: {old, new}}`.
+pub(crate) fn changes_json(changes: &[Change]) -> Value {
+    let map: Map<String, Value> = changes
+        .iter()
+        .map(|c| {
+            (
+                c.field.to_owned(),
+                json!({"old": change_value(&c.old), "new": change_value(&c.new)}),
+            )
+        })
+        .collect();
+    Value::Object(map)
+}
+
+fn via(v: JoinedVia) -> &'static str {
+    match v {
+        JoinedVia::Invitation => "invitation",
+        JoinedVia::AdminAccept => "admin_accept",
+    }
+}
+
+/// Maps a domain event to its audit entry and webhook events. `email` resolves user e-mails.
+pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<String>) -> Described {
+    let d = |action, target: Option<(&'static str, String)>, metadata, webhooks| Described {
+        action: Some(action),
+        platform_log: false,
+        target,
+        metadata,
+        webhooks,
+    };
+    let user = |id: &UserId| Some(("user", id.to_string()));
+    match event {
+        DomainEvent::OrgCreated {
+            org_id,
+            slug,
+            name,
+            status,
+        } => {
+            let m = json!({"slug": slug.as_str(), "name": name.as_str(), "status": status.as_str()});
+            d(
+                "org.created",
+                Some(("organization", org_id.to_string())),
+                m.clone(),
+                vec![("organization.created", m)],
+            )
+        }
+        DomainEvent::OrgUpdated { changes } => {
+            let c = json!({"changes": changes_json(changes)});
+            d("org.updated", None, c.clone(), vec![("organization.updated", c)])
+        }
+        DomainEvent::OrgLimitsUpdated { changes } => {
+            let c = json!({"changes": changes_json(changes)});
+            d("org.limits_updated", None, c.clone(), vec![("organization.updated", c)])
+        }
+        DomainEvent::OrgDeleted { org_id, slug, name } => Described {
+            action: Some("org.deleted"),
+            platform_log: true,
+            target: Some(("organization", org_id.to_string())),
+            metadata: json!({"org_id": org_id.to_string(), "org_slug": slug.as_str(), "org_name": name.as_str()}),
+            webhooks: vec![(
+                "organization.deleted",
+                json!({"slug": slug.as_str(), "name": name.as_str()}),
+            )],
+        },
+        DomainEvent::OrgStatusChanged {
+            old,
+            new,
+            tier_id,
+            reason,
+        } => {
+            let action = match new {
+                org_domain::OrgStatus::Active if *old == org_domain::OrgStatus::Pending => "org.approved",
+                org_domain::OrgStatus::Active => "org.activated",
+                org_domain::OrgStatus::Rejected => "org.rejected",
+                org_domain::OrgStatus::Suspended | org_domain::OrgStatus::Pending => "org.suspended",
+            };
+            let mut m = json!({"old_status": old.as_str(), "new_status": new.as_str()});
+            if let Some(t) = tier_id {
+                m["tier_id"] = json!(t.as_str());
+            }
+            if *new != org_domain::OrgStatus::Active {
+                if let Some(r) = reason {
+                    m["reason"] = json!(r);
+                } else if *new == org_domain::OrgStatus::Suspended {
+                    m["reason"] = Value::Null;
+                }
+            }
+            let hook = json!({"status": new.as_str(), "previous_status": old.as_str()});
+            d(action, None, m, vec![("organization.updated", hook)])
+        }
+        DomainEvent::OwnershipTransferred {
+            previous_owner,
+            new_owner,
+        } => {
+            let m = json!({
+                "previous_owner_id": previous_owner.to_string(), "previous_owner_email": email(*previous_owner),
+                "new_owner_id": new_owner.to_string(), "new_owner_email": email(*new_owner),
+            });
+            d(
+                "org.ownership_transferred",
+                user(new_owner),
+                m.clone(),
+                vec![("organization.ownership_transferred", m)],
+            )
+        }
+        DomainEvent::MemberAdded { user_id, role, via: v } => {
+            let e = email(*user_id);
+            let m = json!({"email": e, "role": role.as_str(), "via": via(*v)});
+            let hook = json!({"user_id": user_id.to_string(), "email": e, "role": role.as_str(), "via": via(*v)});
+            let joined = json!({"user_id": user_id.to_string(), "email": e, "role": role.as_str()});
+            d(
+                "member.added",
+                user(user_id),
+                m,
+                vec![("member.added", hook), ("user.joined", joined)],
+            )
+        }
+        DomainEvent::MemberRemoved {
+            user_id,
+            role,
+            removed_by_role,
+        } => {
+            let e = email(*user_id);
+            let m = json!({"removed_user_email": e, "removed_role": role.as_str(), "removed_by_role": removed_by_role.as_str()});
+            let hook = json!({"user_id": user_id.to_string(), "email": e, "role": role.as_str()});
+            d(
+                "member.removed",
+                user(user_id),
+                m,
+                vec![("member.removed", hook.clone()), ("user.removed", hook)],
+            )
+        }
+        DomainEvent::MemberRoleChanged {
+            user_id,
+            old_role,
+            new_role,
+        } => {
+            let m = json!({"target_user_email": email(*user_id), "old_role": old_role.as_str(), "new_role": new_role.as_str()});
+            let hook =
+                json!({"user_id": user_id.to_string(), "old_role": old_role.as_str(), "new_role": new_role.as_str()});
+            d(
+                "member.role_changed",
+                user(user_id),
+                m,
+                vec![("member.role_updated", hook.clone()), ("user.role_updated", hook)],
+            )
+        }
+        DomainEvent::InvitationCreated {
+            invitation_id,
+            email: e,
+            role,
+            expires_at,
+        } => {
+            let id = invitation_id.to_string();
+            let m = json!({"email": e.as_str(), "role": role.as_str()});
+            let created = json!({"invitation_id": id, "email": e.as_str(), "role": role.as_str(), "expires_at": crate::record::ts(*expires_at)});
+            let invited = json!({"invitation_id": id, "email": e.as_str(), "role": role.as_str()});
+            d(
+                "invitation.created",
+                Some(("invitation", id.clone())),
+                m,
+                vec![("invitation.created", created), ("user.invited", invited)],
+            )
+        }
+        DomainEvent::InvitationResent {
+            invitation_id,
+            email: e,
+        } => d(
+            "invitation.resent",
+            Some(("invitation", invitation_id.to_string())),
+            json!({"email": e.as_str()}),
+            vec![],
+        ),
+        DomainEvent::InvitationCancelled {
+            invitation_id,
+            email: e,
+        } => {
+            let id = invitation_id.to_string();
+            let hook = json!({"invitation_id": id, "email": e.as_str()});
+            d(
+                "invitation.cancelled",
+                Some(("invitation", id.clone())),
+                json!({"email": e.as_str()}),
+                vec![("invitation.revoked", hook)],
+            )
+        }
+        DomainEvent::InvitationAccepted {
+            invitation_id,
+            email: e,
+            role,
+            user_id,
+            via: v,
+        } => {
+            let id = invitation_id.to_string();
+            let m = json!({"email": e.as_str(), "role": role.as_str(), "via": via(*v)});
+            let hook = json!({"invitation_id": id, "email": e.as_str(), "role": role.as_str(), "user_id": user_id.to_string()});
+            d(
+                "invitation.accepted",
+                Some(("invitation", id.clone())),
+                m,
+                vec![("invitation.accepted", hook)],
+            )
+        }
+        DomainEvent::InvitationDeclined {
+            invitation_id,
+            email: e,
+        } => {
+            let id = invitation_id.to_string();
+            let hook = json!({"invitation_id": id, "email": e.as_str()});
+            d(
+                "invitation.declined",
+                Some(("invitation", id.clone())),
+                json!({"email": e.as_str()}),
+                vec![("invitation.declined", hook)],
+            )
+        }
+        DomainEvent::InvitationExpired {
+            invitation_id,
+            email: e,
+        } => {
+            let id = invitation_id.to_string();
+            let hook = json!({"invitation_id": id, "email": e.as_str()});
+            d(
+                "invitation.expired",
+                Some(("invitation", id.clone())),
+                json!({"email": e.as_str()}),
+                vec![("invitation.expired", hook)],
+            )
+        }
+        DomainEvent::RoleCreated {
+            role_id,
+            slug,
+            name,
+            permissions,
+        } => {
+            let perms: Vec<&str> = permissions.iter().map(|c| c.as_str()).collect();
+            let m = json!({"slug": slug.as_str(), "permissions": perms});
+            let hook =
+                json!({"role_id": role_id.to_string(), "slug": slug.as_str(), "name": name, "permissions": perms});
+            d(
+                "role.created",
+                Some(("role", role_id.to_string())),
+                m,
+                vec![("role.created", hook)],
+            )
+        }
+        DomainEvent::RoleUpdated { role_id, changes, .. } => {
+            let c = changes_json(changes);
+            let hook = json!({"role_id": role_id.to_string(), "changes": c});
+            d(
+                "role.updated",
+                Some(("role", role_id.to_string())),
+                json!({"changes": c}),
+                vec![("role.updated", hook)],
+            )
+        }
+        DomainEvent::RoleDeleted { role_id, slug } => {
+            let hook = json!({"role_id": role_id.to_string(), "slug": slug.as_str()});
+            d(
+                "role.deleted",
+                Some(("role", role_id.to_string())),
+                json!({"slug": slug.as_str()}),
+                vec![("role.deleted", hook)],
+            )
+        }
+        DomainEvent::SessionsRevoked { .. } => Described {
+            action: None,
+            platform_log: false,
+            target: None,
+            metadata: Value::Null,
+            webhooks: vec![],
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn there_are_66_subscribable_webhook_types_without_duplicates() {
+        let mut values: Vec<&str> = WEBHOOK_EVENT_TYPES.iter().map(|t| t.value).collect();
+        assert_eq!(values.len(), 66);
+        values.sort_unstable();
+        values.dedup();
+        assert_eq!(values.len(), 66);
+    }
+
+    #[test]
+    fn every_emitted_webhook_type_is_subscribable() {
+        let known = |t: &str| WEBHOOK_EVENT_TYPES.iter().any(|w| w.value == t);
+        for t in [
+            "organization.created",
+            "member.added",
+            "user.joined",
+            "invitation.revoked",
+            "role.deleted",
+            "user.invited",
+        ] {
+            assert!(known(t), "{t}");
+        }
+    }
+}

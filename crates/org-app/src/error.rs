@@ -1,0 +1,63 @@
+//! The application error: domain refusals plus what storage and authentication add.
+
+use org_domain::{DomainError, FieldError};
+use org_ports::{ConflictKind, StoreError, UniqueKey};
+
+/// Why a use case failed. Adapters map every variant to a status (no wildcard).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    /// A domain rule refused the operation.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The org slug is taken (409 `DUPLICATE_CONSTRAINT`, fixed detail).
+    #[error("This slug is not available")]
+    SlugTaken,
+    /// Another uniqueness conflict (409 `DUPLICATE_CONSTRAINT`).
+    #[error("{0}")]
+    Duplicate(String),
+    /// Authentication failed (401 `UNAUTHORIZED`), e.g. an invalid refresh token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Storage conflicts persisted after every retry, or the store is unavailable (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// An unexpected failure (500); the text is logged, never sent.
+    #[error("{0}")]
+    Internal(String),
+    /// Internal: a stale version; retried by the use-case loop, never returned.
+    #[error("stale version")]
+    Stale,
+}
+
+impl AppError {
+    /// A validation failure of one field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Domain(DomainError::Validation(vec![FieldError::new(field, message)]))
+    }
+
+    /// Not found.
+    pub fn not_found() -> Self {
+        Self::Domain(DomainError::NotFound)
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(ConflictKind::StaleVersion) => Self::Stale,
+            StoreError::Conflict(ConflictKind::Unique(key)) => match key {
+                UniqueKey::OrgSlug => Self::SlugTaken,
+                UniqueKey::RoleSlug => Self::Domain(DomainError::DuplicateRoleSlug),
+                UniqueKey::RoleName => Self::Domain(DomainError::DuplicateRoleName),
+                UniqueKey::PendingInvitation => Self::Domain(DomainError::PendingInvitationExists),
+                UniqueKey::Membership => Self::Domain(DomainError::AlreadyMember),
+                // A concurrent insert of the same user or owner: retrying re-reads the winner.
+                UniqueKey::UserEmail | UniqueKey::OneOwner => Self::Stale,
+                UniqueKey::Id => Self::Internal("duplicate id".to_owned()),
+            },
+            StoreError::NotFound => Self::Stale,
+            StoreError::Unavailable(why) => Self::Unavailable(why),
+            StoreError::Corrupt(why) => Self::Internal(why),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Who is calling, from where, and how a use case's domain events become audit entries and
+//! outbox events in its changeset (§1.7, §8.2).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use org_domain::{Actor, DomainEvent, EventId, OrgId, Principal, SessionId, User, UserId};
+use org_ports::{AuditActor, AuditDraft, Changeset, OutboxEvent, RevocationScope, SessionRevocation};
+use serde_json::Value;
+
+use crate::App;
+use crate::catalogue::describe;
+use crate::redact::redact;
+
+/// An authenticated caller: the user as re-read for this request, and the calling session.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: User,
+    pub session_id: Option<SessionId>,
+}
+
+impl Caller {
+    /// The domain actor.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.user.id,
+            is_platform_owner: self.user.is_platform_owner,
+        }
+    }
+
+    fn audit_actor(&self) -> AuditActor {
+        AuditActor::user(self.user.id, self.user.email.as_str())
+    }
+}
+
+/// Request facts recorded with audit entries (§8.2).
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    /// Route template (for `authorization.denied`).
+    pub route: Option<String>,
+    /// HTTP method (for `authorization.denied`).
+    pub method: Option<String>,
+}
+
+/// RFC 3339 with milliseconds and `Z` (§1.3).
+pub(crate) fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Accumulates audit entries and events of one use case.
+pub(crate) struct Recorder<'a> {
+    pub app: &'a App,
+    pub meta: &'a RequestMeta,
+    pub actor: AuditActor,
+    pub actor_user: Option<(UserId, String)>,
+    pub now: DateTime<Utc>,
+    pub emails: HashMap<UserId, String>,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn for_caller(app: &'a App, meta: &'a RequestMeta, caller: &Caller, now: DateTime<Utc>) -> Self {
+        let mut emails = HashMap::new();
+        emails.insert(caller.user.id, caller.user.email.as_str().to_owned());
+        Self {
+            app,
+            meta,
+            actor: caller.audit_actor(),
+            actor_user: Some((caller.user.id, caller.user.email.as_str().to_owned())),
+            now,
+            emails,
+        }
+    }
+
+    pub fn system(app: &'a App, meta: &'a RequestMeta, now: DateTime<Utc>) -> Self {
+        Self {
+            app,
+            meta,
+            actor: AuditActor::system(),
+            actor_user: None,
+            now,
+            emails: HashMap::new(),
+        }
+    }
+
+    pub fn anonymous(app: &'a App, meta: &'a RequestMeta, now: DateTime<Utc>) -> Self {
+        Self {
+            app,
+            meta,
+            actor: AuditActor::anonymous(),
+            actor_user: None,
+            now,
+            emails: HashMap::new(),
+        }
+    }
+
+    pub fn know(&mut self, user: &User) {
+        self.emails.insert(user.id, user.email.as_str().to_owned());
+    }
+
+    fn new_id(&self) -> EventId {
+        EventId::from_uuid(self.app.new_uuid())
+    }
+
+    /// One audit entry.
+    #[allow(clippy::too_many_arguments)]
+    pub fn audit(
+        &self,
+        c: &mut Changeset,
+        org: Option<OrgId>,
+        action: &str,
+        target: Option<(&str, String)>,
+        metadata: Value,
+        via_platform_owner: bool,
+        success: bool,
+    ) {
+        let mut metadata = redact(metadata);
+        if via_platform_owner && let Value::Object(m) = &mut metadata {
+            m.insert("via_platform_owner".to_owned(), Value::Bool(true));
+        }
+        let (target_type, target_id) = target.map_or((None, None), |(t, id)| (Some(t.to_owned()), Some(id)));
+        c.audit.push(AuditDraft {
+            id: self.new_id(),
+            org_id: org,
+            actor: self.actor.clone(),
+            action: action.to_owned(),
+            target_type,
+            target_id,
+            ip_address: self.meta.ip.clone(),
+            user_agent: self.meta.user_agent.clone(),
+            success,
+            metadata: if metadata.is_null() { None } else { Some(metadata) },
+            request_id: self.meta.request_id.clone(),
+            created_at: self.now,
+        });
+    }
+
+    /// One outbox event.
+    pub fn event(&self, c: &mut Changeset, org: OrgId, event_type: &str, target: Option<(&str, String)>, data: Value) {
+        let (target_type, target_id) = target.map_or((None, None), |(t, id)| (Some(t.to_owned()), Some(id)));
+        c.events.push(OutboxEvent {
+            id: self.new_id(),
+            org_id: org,
+            event_type: event_type.to_owned(),
+            occurred_at: self.now,
+            actor_user_id: self.actor_user.as_ref().map(|(id, _)| *id),
+            actor_email: self.actor_user.as_ref().map(|(_, e)| e.clone()),
+            target_type,
+            target_id,
+            data,
+        });
+    }
+
+    /// Every audit entry, webhook event and session revocation the domain events cause.
+    pub fn record(&self, c: &mut Changeset, org: OrgId, principal: Option<&Principal>, events: &[DomainEvent]) {
+        let via = principal.is_some_and(|p| p.via_platform_owner);
+        let email = |id: UserId| self.emails.get(&id).cloned();
+        for e in events {
+            if let DomainEvent::SessionsRevoked { user_id, reason } = e {
+                let scope = user_id.map_or(RevocationScope::Org(org), |u| RevocationScope::MemberOfOrg(org, u));
+                c.revocations.push(SessionRevocation {
+                    scope,
+                    reason: *reason,
+                    at: self.now,
+                });
+                continue;
+            }
+            let d = describe(e, &email);
+            let target = d.target.clone().or_else(|| Some(("organization", org.to_string())));
+            if let Some(action) = d.action {
+                let log = if d.platform_log { None } else { Some(org) };
+                self.audit(c, log, action, target.clone(), d.metadata.clone(), via, true);
+            }
+            for (ty, data) in d.webhooks {
+                self.event(c, org, ty, target.clone(), data);
+            }
+        }
+    }
+}
+
+/// At most one `authorization.denied` per (actor, route, missing) per minute (§1.5).
+#[derive(Default)]
+pub(crate) struct DeniedLimiter {
+    last: Mutex<HashMap<(String, String, String), DateTime<Utc>>>,
+    suppressed: AtomicU64,
+}
+
+impl DeniedLimiter {
+    /// Whether to write an entry now; counts the suppressed ones.
+    pub fn admit(&self, key: (String, String, String), now: DateTime<Utc>) -> bool {
+        let Ok(mut last) = self.last.lock() else { return true };
+        if last.len() > 100_000 {
+            last.retain(|_, at| now - *at < chrono::Duration::minutes(1));
+        }
+        match last.get(&key) {
+            Some(at) if now - *at < chrono::Duration::minutes(1) => {
+                self.suppressed.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            _ => {
+                last.insert(key, now);
+                true
+            }
+        }
+    }
+
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed.load(Ordering::Relaxed)
+    }
+}
