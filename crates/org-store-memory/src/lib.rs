@@ -260,7 +260,7 @@ impl UserRepository for MemoryStore {
 }
 
 fn newest_first(list: &mut [Invitation]) {
-    list.sort_by(|a, b| (b.record().created_at, b.record().id).cmp(&(a.record().created_at, a.record().id)));
+    list.sort_by_key(|i| std::cmp::Reverse((i.record().created_at, i.record().id)));
 }
 
 #[async_trait]
