@@ -34,6 +34,13 @@ pub struct MyInvitation {
     pub org_name: String,
 }
 
+/// How the invitee names the invitation.
+#[derive(Clone, Copy)]
+enum Find<'a> {
+    Token(&'a str),
+    Id(&'a str),
+}
+
 impl App {
     async fn with_inviter(&self, invitation: Invitation) -> Result<InvitationView, AppError> {
         let inviter = self.stores().users.user_by_id(invitation.record().invited_by).await?;
@@ -62,48 +69,54 @@ impl App {
         role: Option<&str>,
         expires_in_days: Option<u32>,
     ) -> Result<CreatedInvitation, AppError> {
-        self.in_org(caller, meta, slug, async |org| {
-            let actor = caller.actor();
-            org.require(&actor, org_domain::Capability::OrgMembersManage)?;
-            let email = Email::parse(email).map_err(DomainError::from)?;
-            let role = Role::parse(role.unwrap_or("member")).map_err(DomainError::from)?;
-            let ttl_days = expires_in_days.unwrap_or(self.config().invitation_ttl_days);
-            let existing_user = self.stores().users.user_by_email(&email).await?;
-            let mut pending = self.stores().invitations.pending_invitation(org.id(), &email).await?;
-            let (token, token_hash) = self.inner.tokens.issue("inv_");
-            let now = self.now();
-            let new = NewInvitation {
-                id: InvitationId::from_uuid(self.new_uuid()),
-                org_id: org.id(),
-                email,
-                role,
-                invited_by: caller.user.id,
-                token_hash,
-                ttl_days,
-            };
-            let cap = self.effective_cap(&org);
-            let (invitation, outcome) =
-                org.invite(&actor, new, existing_user.map(|u| u.id), pending.as_mut(), cap, now)?;
-            let mut c = Changeset::default();
-            Recorder::for_caller(self, meta, caller, now).record(
-                &mut c,
-                org.id(),
-                Some(&outcome.principal),
-                &outcome.events,
-            );
-            c.invitations.extend(pending);
-            c.invitations.push(invitation.clone());
-            // The org row's version serializes invitations against the member cap (§22.3).
-            c.orgs.push(org);
-            self.commit(c).await?;
-            Ok(CreatedInvitation {
-                view: InvitationView {
-                    invitation,
-                    inviter: Some(caller.user.clone()),
-                },
-                token,
-            })
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let org = self.load_org(slug).await?;
+                let actor = caller.actor();
+                org.require(&actor, org_domain::Capability::OrgMembersManage)?;
+                let email = Email::parse(email).map_err(DomainError::from)?;
+                let role = Role::parse(role.unwrap_or("member")).map_err(DomainError::from)?;
+                let ttl_days = expires_in_days.unwrap_or(self.config().invitation_ttl_days);
+                let existing_user = self.stores().users.user_by_email(&email).await?;
+                let mut pending = self.stores().invitations.pending_invitation(org.id(), &email).await?;
+                let (token, token_hash) = self.inner.tokens.issue("inv_");
+                let now = self.now();
+                let new = NewInvitation {
+                    id: InvitationId::from_uuid(self.new_uuid()),
+                    org_id: org.id(),
+                    email,
+                    role,
+                    invited_by: caller.user.id,
+                    token_hash,
+                    ttl_days,
+                };
+                let cap = self.effective_cap(&org);
+                let (invitation, outcome) =
+                    org.invite(&actor, new, existing_user.map(|u| u.id), pending.as_mut(), cap, now)?;
+                let mut c = Changeset::default();
+                Recorder::for_caller(self, meta, caller, now).record(
+                    &mut c,
+                    org.id(),
+                    Some(&outcome.principal),
+                    &outcome.events,
+                );
+                c.invitations.extend(pending);
+                c.invitations.push(invitation.clone());
+                // The org row's version serializes invitations against the member cap (§22.3).
+                c.orgs.push(org);
+                self.commit(c).await?;
+                Ok(CreatedInvitation {
+                    view: InvitationView {
+                        invitation,
+                        inviter: Some(caller.user.clone()),
+                    },
+                    token,
+                })
+            }),
+        )
         .await
     }
 
@@ -159,16 +172,22 @@ impl App {
         slug: &str,
         id: &str,
     ) -> Result<(), AppError> {
-        self.in_org(caller, meta, slug, async |org| {
-            let principal = org.authorize_invitations(&caller.actor(), None, true)?;
-            let mut inv = self.org_invitation(&org, id).await?;
-            let now = self.now();
-            let event = inv.cancel(now)?;
-            let mut c = Changeset::default();
-            Recorder::for_caller(self, meta, caller, now).record(&mut c, org.id(), Some(&principal), &[event]);
-            c.invitations.push(inv);
-            self.commit(c).await
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let org = self.load_org(slug).await?;
+                let principal = org.authorize_invitations(&caller.actor(), None, true)?;
+                let mut inv = self.org_invitation(&org, id).await?;
+                let now = self.now();
+                let event = inv.cancel(now)?;
+                let mut c = Changeset::default();
+                Recorder::for_caller(self, meta, caller, now).record(&mut c, org.id(), Some(&principal), &[event]);
+                c.invitations.push(inv);
+                self.commit(c).await
+            }),
+        )
         .await
     }
 
@@ -180,22 +199,28 @@ impl App {
         slug: &str,
         id: &str,
     ) -> Result<CreatedInvitation, AppError> {
-        self.in_org(caller, meta, slug, async |org| {
-            org.authorize_invitations(&caller.actor(), None, true)?;
-            let mut inv = self.org_invitation(&org, id).await?;
-            let principal = org.authorize_invitations(&caller.actor(), Some(&inv.record().role), true)?;
-            let (token, hash) = self.inner.tokens.issue("inv_");
-            let now = self.now();
-            let event = inv.resend(hash, now)?;
-            let mut c = Changeset::default();
-            Recorder::for_caller(self, meta, caller, now).record(&mut c, org.id(), Some(&principal), &[event]);
-            c.invitations.push(inv.clone());
-            self.commit(c).await?;
-            Ok(CreatedInvitation {
-                view: self.with_inviter(inv).await?,
-                token,
-            })
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let org = self.load_org(slug).await?;
+                org.authorize_invitations(&caller.actor(), None, true)?;
+                let mut inv = self.org_invitation(&org, id).await?;
+                let principal = org.authorize_invitations(&caller.actor(), Some(&inv.record().role), true)?;
+                let (token, hash) = self.inner.tokens.issue("inv_");
+                let now = self.now();
+                let event = inv.resend(hash, now)?;
+                let mut c = Changeset::default();
+                Recorder::for_caller(self, meta, caller, now).record(&mut c, org.id(), Some(&principal), &[event]);
+                c.invitations.push(inv.clone());
+                self.commit(c).await?;
+                Ok(CreatedInvitation {
+                    view: self.with_inviter(inv).await?,
+                    token,
+                })
+            }),
+        )
         .await
     }
 
@@ -228,26 +253,32 @@ impl App {
         slug: &str,
         id: &str,
     ) -> Result<MemberView, AppError> {
-        self.in_org(caller, meta, slug, async |mut org| {
-            org.authorize_invitations(&caller.actor(), None, true)?;
-            let mut inv = self.org_invitation(&org, id).await?;
-            let now = self.now();
-            let mut rec = Recorder::for_caller(self, meta, caller, now);
-            let mut c = Changeset::default();
-            let user = self.invitee(&rec, &mut c, &inv.record().email.clone()).await?;
-            rec.know(&user);
-            let cap = self.effective_cap(&org);
-            let membership_id = MembershipId::from_uuid(self.new_uuid());
-            let outcome = org.admin_accept_invitation(&caller.actor(), &mut inv, &user, membership_id, cap, now)?;
-            rec.record(&mut c, org.id(), Some(&outcome.principal), &outcome.events);
-            c.invitations.push(inv);
-            c.orgs.push(org.clone());
-            self.commit(c).await?;
-            Ok(MemberView {
-                membership: org.membership(user.id).cloned().ok_or_else(AppError::not_found)?,
-                user,
-            })
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let mut org = self.load_org(slug).await?;
+                org.authorize_invitations(&caller.actor(), None, true)?;
+                let mut inv = self.org_invitation(&org, id).await?;
+                let now = self.now();
+                let mut rec = Recorder::for_caller(self, meta, caller, now);
+                let mut c = Changeset::default();
+                let user = self.invitee(&rec, &mut c, &inv.record().email.clone()).await?;
+                rec.know(&user);
+                let cap = self.effective_cap(&org);
+                let membership_id = MembershipId::from_uuid(self.new_uuid());
+                let outcome = org.admin_accept_invitation(&caller.actor(), &mut inv, &user, membership_id, cap, now)?;
+                rec.record(&mut c, org.id(), Some(&outcome.principal), &outcome.events);
+                c.invitations.push(inv);
+                c.orgs.push(org.clone());
+                self.commit(c).await?;
+                Ok(MemberView {
+                    membership: org.membership(user.id).cloned().ok_or_else(AppError::not_found)?,
+                    user,
+                })
+            }),
+        )
         .await
     }
 
@@ -293,10 +324,13 @@ impl App {
         &self,
         caller: &Caller,
         meta: &RequestMeta,
-        find: impl AsyncFn() -> Result<Invitation, AppError>,
+        find: Find<'_>,
     ) -> Result<(OrgView, org_domain::Membership), AppError> {
-        self.retrying(async || {
-            let mut inv = find().await?;
+        retrying!(self, async {
+            let mut inv = match find {
+                Find::Token(token) => self.invitation_by_token(token).await?,
+                Find::Id(id) => self.invitation_for_invitee(caller, id).await?,
+            };
             let mut org = match self.stores().orgs.org_by_id(inv.record().org_id).await? {
                 Some(o) if !o.is_deleted() => o,
                 _ => return Err(AppError::not_found()),
@@ -316,7 +350,6 @@ impl App {
                 .ok_or_else(AppError::not_found)?;
             Ok((self.view(org), membership))
         })
-        .await
     }
 
     /// `POST /api/invitations/accept` `{token}`.
@@ -326,8 +359,7 @@ impl App {
         meta: &RequestMeta,
         token: &str,
     ) -> Result<(OrgView, org_domain::Membership), AppError> {
-        self.accept(caller, meta, async || self.invitation_by_token(token).await)
-            .await
+        self.accept(caller, meta, Find::Token(token)).await
     }
 
     /// `POST /api/invitations/:id/accept`.
@@ -337,8 +369,7 @@ impl App {
         meta: &RequestMeta,
         id: &str,
     ) -> Result<(OrgView, org_domain::Membership), AppError> {
-        self.accept(caller, meta, async || self.invitation_for_invitee(caller, id).await)
-            .await
+        self.accept(caller, meta, Find::Id(id)).await
     }
 
     async fn decline(&self, rec: &Recorder<'_>, mut inv: Invitation) -> Result<(), AppError> {
@@ -360,28 +391,26 @@ impl App {
         meta: &RequestMeta,
         id: &str,
     ) -> Result<(), AppError> {
-        self.retrying(async || {
+        retrying!(self, async {
             let inv = self.invitation_for_invitee(caller, id).await?;
             self.decline(&Recorder::for_caller(self, meta, caller, self.now()), inv)
                 .await
         })
-        .await
     }
 
     /// `POST /api/invitations/decline` `{token}` (public; actor `anonymous`).
     pub async fn decline_invitation_by_token(&self, meta: &RequestMeta, token: &str) -> Result<(), AppError> {
-        self.retrying(async || {
+        retrying!(self, async {
             let inv = self.invitation_by_token(token).await?;
             self.decline(&Recorder::anonymous(self, meta, self.now()), inv).await
         })
-        .await
     }
 
     /// The expiry sweeper (§6.1): marks pending invitations of `org` past `expires_at` as
     /// expired, with actor `system`. Returns how many it expired.
     pub async fn expire_invitations(&self, org: &Organization) -> Result<usize, AppError> {
         let meta = RequestMeta::default();
-        self.retrying(async || {
+        retrying!(self, async {
             let now = self.now();
             let rec = Recorder::system(self, &meta, now);
             let mut c = Changeset::default();
@@ -395,6 +424,5 @@ impl App {
             self.commit(c).await?;
             Ok(n)
         })
-        .await
     }
 }

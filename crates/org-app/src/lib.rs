@@ -3,12 +3,35 @@
 //! unit of work, retrying optimistic-concurrency conflicts a bounded number of times.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// Evaluates the async block `$body` until it stops failing with [`AppError::Stale`], at most
+/// `max_attempts` times (then 503). A macro rather than a closure-taking function so the use
+/// cases stay `Send` futures.
+macro_rules! retrying {
+    ($app:expr, $body:expr) => {{
+        let mut attempt: u32 = 0;
+        loop {
+            match $body.await {
+                Err($crate::AppError::Stale) => {
+                    attempt += 1;
+                    if attempt >= $app.config().max_attempts {
+                        break Err($crate::AppError::Unavailable(
+                            "too many concurrent changes; retry".to_owned(),
+                        ));
+                    }
+                    $crate::orgs::backoff(attempt).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
 mod catalogue;
 mod config;
 mod error;
 mod invitations;
 mod members;
-mod orgs;
+pub(crate) mod orgs;
 pub mod platform;
 mod record;
 mod redact;

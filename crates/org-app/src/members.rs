@@ -130,17 +130,23 @@ impl App {
         role: &str,
     ) -> Result<MemberView, AppError> {
         let role = Role::parse(role).map_err(DomainError::from)?;
-        self.in_org(caller, meta, slug, async |mut org| {
-            let actor = caller.actor();
-            org.require(&actor, Capability::OrgRolesManage)?;
-            let target = UserId::parse(user_id).ok_or_else(AppError::not_found)?;
-            let previous_owner = org.state().owner_user_id;
-            let outcome = org.change_role(&actor, target, role.clone(), self.now())?;
-            let org = self
-                .record_member_change(caller, meta, org, outcome, &[target, previous_owner])
-                .await?;
-            self.member_view(&org, target).await
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let mut org = self.load_org(slug).await?;
+                let actor = caller.actor();
+                org.require(&actor, Capability::OrgRolesManage)?;
+                let target = UserId::parse(user_id).ok_or_else(AppError::not_found)?;
+                let previous_owner = org.state().owner_user_id;
+                let outcome = org.change_role(&actor, target, role.clone(), self.now())?;
+                let org = self
+                    .record_member_change(caller, meta, org, outcome, &[target, previous_owner])
+                    .await?;
+                self.member_view(&org, target).await
+            }),
+        )
         .await
     }
 
@@ -152,14 +158,20 @@ impl App {
         slug: &str,
         user_id: &str,
     ) -> Result<(), AppError> {
-        self.in_org(caller, meta, slug, async |mut org| {
-            let actor = caller.actor();
-            org.require(&actor, Capability::OrgMembersManage)?;
-            let target = UserId::parse(user_id).ok_or_else(AppError::not_found)?;
-            let outcome = org.remove_member(&actor, target, self.now())?;
-            self.record_member_change(caller, meta, org, outcome, &[target]).await?;
-            Ok(())
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let mut org = self.load_org(slug).await?;
+                let actor = caller.actor();
+                org.require(&actor, Capability::OrgMembersManage)?;
+                let target = UserId::parse(user_id).ok_or_else(AppError::not_found)?;
+                let outcome = org.remove_member(&actor, target, self.now())?;
+                self.record_member_change(caller, meta, org, outcome, &[target]).await?;
+                Ok(())
+            }),
+        )
         .await
     }
 
@@ -171,29 +183,35 @@ impl App {
         slug: &str,
         target: &TransferTarget,
     ) -> Result<MemberView, AppError> {
-        self.in_org(caller, meta, slug, async |mut org| {
-            let actor = caller.actor();
-            org.require(&actor, Capability::OrgOwnershipTransfer)?;
-            let not_found = || AppError::Domain(DomainError::NotFound);
-            let target = match target {
-                TransferTarget::UserId(id) => UserId::parse(id).ok_or_else(not_found)?,
-                TransferTarget::Email(email) => {
-                    let email = Email::parse(email).map_err(DomainError::from)?;
-                    self.stores()
-                        .users
-                        .user_by_email(&email)
-                        .await?
-                        .ok_or_else(not_found)?
-                        .id
-                }
-            };
-            let previous = org.state().owner_user_id;
-            let outcome = org.transfer_ownership(&actor, target, self.now())?;
-            let org = self
-                .record_member_change(caller, meta, org, outcome, &[target, previous])
-                .await?;
-            self.member_view(&org, target).await
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let mut org = self.load_org(slug).await?;
+                let actor = caller.actor();
+                org.require(&actor, Capability::OrgOwnershipTransfer)?;
+                let not_found = || AppError::Domain(DomainError::NotFound);
+                let target = match target {
+                    TransferTarget::UserId(id) => UserId::parse(id).ok_or_else(not_found)?,
+                    TransferTarget::Email(email) => {
+                        let email = Email::parse(email).map_err(DomainError::from)?;
+                        self.stores()
+                            .users
+                            .user_by_email(&email)
+                            .await?
+                            .ok_or_else(not_found)?
+                            .id
+                    }
+                };
+                let previous = org.state().owner_user_id;
+                let outcome = org.transfer_ownership(&actor, target, self.now())?;
+                let org = self
+                    .record_member_change(caller, meta, org, outcome, &[target, previous])
+                    .await?;
+                self.member_view(&org, target).await
+            }),
+        )
         .await
     }
 }

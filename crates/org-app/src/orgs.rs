@@ -66,39 +66,22 @@ impl App {
         Ok(self.stores().uow.commit(changes).await?)
     }
 
-    /// Runs `f` on the freshly loaded org, retrying on stale versions; a 403 for a member
-    /// writes `authorization.denied` (§1.5) in a transaction of its own.
-    pub(crate) async fn in_org<T>(
+    /// Passes `result` through; a 403 given to a member first writes `authorization.denied`
+    /// (§1.5) in a transaction of its own.
+    pub(crate) async fn guarded<T>(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
         slug: &str,
-        mut f: impl AsyncFnMut(Organization) -> Result<T, AppError>,
+        result: Result<T, AppError>,
     ) -> Result<T, AppError> {
-        for attempt in 0..self.config().max_attempts {
-            let org = self.load_org(slug).await?;
-            let org_id = org.id();
-            match f(org).await {
-                Err(AppError::Stale) => backoff(attempt).await,
-                Err(AppError::Domain(e)) if e.missing().is_some() => {
-                    self.write_denied(caller, meta, org_id, &e).await;
-                    return Err(AppError::Domain(e));
-                }
-                other => return other,
-            }
+        if let Err(AppError::Domain(e)) = &result
+            && e.missing().is_some()
+            && let Ok(org) = self.load_org(slug).await
+        {
+            self.write_denied(caller, meta, org.id(), e).await;
         }
-        Err(AppError::Unavailable("too many concurrent changes; retry".to_owned()))
-    }
-
-    /// Retries `f` on stale versions (use cases not scoped to one org).
-    pub(crate) async fn retrying<T>(&self, mut f: impl AsyncFnMut() -> Result<T, AppError>) -> Result<T, AppError> {
-        for attempt in 0..self.config().max_attempts {
-            match f().await {
-                Err(AppError::Stale) => backoff(attempt).await,
-                other => return other,
-            }
-        }
-        Err(AppError::Unavailable("too many concurrent changes; retry".to_owned()))
+        result
     }
 
     async fn write_denied(&self, caller: &Caller, meta: &RequestMeta, org: OrgId, e: &DomainError) {
@@ -135,7 +118,7 @@ impl App {
             return Err(DomainError::Validation(errors).into());
         };
         let config = self.config();
-        self.retrying(async || {
+        retrying!(self, async {
             let now = self.now();
             let mut owner = self
                 .stores()
@@ -192,7 +175,6 @@ impl App {
                 session,
             })
         })
-        .await
     }
 
     /// `GET /api/organizations` (§4.4).
@@ -249,44 +231,56 @@ impl App {
         slug: &str,
         upd: UpdateOrg,
     ) -> Result<OrgView, AppError> {
-        self.in_org(caller, meta, slug, async |mut org| {
-            let now = self.now();
-            let outcome = org.update(&caller.actor(), upd.clone(), now)?;
-            let mut c = Changeset::default();
-            Recorder::for_caller(self, meta, caller, now).record(
-                &mut c,
-                org.id(),
-                Some(&outcome.principal),
-                &outcome.events,
-            );
-            if !outcome.events.is_empty() {
-                c.orgs.push(org.clone());
-            }
-            self.commit(c).await?;
-            Ok(self.view(org))
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let mut org = self.load_org(slug).await?;
+                let now = self.now();
+                let outcome = org.update(&caller.actor(), upd.clone(), now)?;
+                let mut c = Changeset::default();
+                Recorder::for_caller(self, meta, caller, now).record(
+                    &mut c,
+                    org.id(),
+                    Some(&outcome.principal),
+                    &outcome.events,
+                );
+                if !outcome.events.is_empty() {
+                    c.orgs.push(org.clone());
+                }
+                self.commit(c).await?;
+                Ok(self.view(org))
+            }),
+        )
         .await
     }
 
     /// `DELETE /api/organizations/:org_slug` (§4.9).
     pub async fn delete_org(&self, caller: &Caller, meta: &RequestMeta, slug: &str) -> Result<(), AppError> {
-        self.in_org(caller, meta, slug, async |mut org| {
-            let now = self.now();
-            let outcome = org.delete(&caller.actor(), now)?;
-            let mut c = Changeset::default();
-            for mut inv in self.stores().invitations.pending_org_invitations(org.id()).await? {
-                inv.cancel_for_org_deletion(now);
-                c.invitations.push(inv);
-            }
-            Recorder::for_caller(self, meta, caller, now).record(
-                &mut c,
-                org.id(),
-                Some(&outcome.principal),
-                &outcome.events,
-            );
-            c.orgs.push(org);
-            self.commit(c).await
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let mut org = self.load_org(slug).await?;
+                let now = self.now();
+                let outcome = org.delete(&caller.actor(), now)?;
+                let mut c = Changeset::default();
+                for mut inv in self.stores().invitations.pending_org_invitations(org.id()).await? {
+                    inv.cancel_for_org_deletion(now);
+                    c.invitations.push(inv);
+                }
+                Recorder::for_caller(self, meta, caller, now).record(
+                    &mut c,
+                    org.id(),
+                    Some(&outcome.principal),
+                    &outcome.events,
+                );
+                c.orgs.push(org);
+                self.commit(c).await
+            }),
+        )
         .await
     }
 
@@ -298,16 +292,22 @@ impl App {
         slug: &str,
         cap: Capability,
     ) -> Result<Organization, AppError> {
-        self.in_org(caller, meta, slug, async |org| {
-            org.require(&caller.actor(), cap)?;
-            Ok(org)
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let org = self.load_org(slug).await?;
+                org.require(&caller.actor(), cap)?;
+                Ok(org)
+            }),
+        )
         .await
     }
 }
 
 /// A short, growing pause between optimistic-concurrency retries.
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     let ms = u64::from(attempt.min(8)) * 2 + u64::from(rand::random::<u8>() % 5);
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }

@@ -79,21 +79,27 @@ impl App {
         decide: impl Fn(&mut Organization) -> Result<org_domain::Outcome, DomainError>,
     ) -> Result<OrgView, AppError> {
         platform_only(caller)?;
-        self.in_org(caller, meta, slug, async |mut org| {
-            let outcome = decide(&mut org)?;
-            let mut c = Changeset::default();
-            Recorder::for_caller(self, meta, caller, self.now()).record(
-                &mut c,
-                org.id(),
-                Some(&outcome.principal),
-                &outcome.events,
-            );
-            if !outcome.events.is_empty() {
-                c.orgs.push(org.clone());
-            }
-            self.commit(c).await?;
-            Ok(self.view(org))
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let mut org = self.load_org(slug).await?;
+                let outcome = decide(&mut org)?;
+                let mut c = Changeset::default();
+                Recorder::for_caller(self, meta, caller, self.now()).record(
+                    &mut c,
+                    org.id(),
+                    Some(&outcome.principal),
+                    &outcome.events,
+                );
+                if !outcome.events.is_empty() {
+                    c.orgs.push(org.clone());
+                }
+                self.commit(c).await?;
+                Ok(self.view(org))
+            }),
+        )
         .await
     }
 

@@ -137,34 +137,40 @@ impl App {
         slug: &str,
         cmd: CreateRole,
     ) -> Result<CustomRole, AppError> {
-        self.in_org(caller, meta, slug, async |mut org| {
-            org.require(&caller.actor(), Capability::OrgRolesManage)?;
-            let mut errors = Vec::new();
-            let role_slug = RoleSlug::parse(&cmd.slug).map_err(|e| errors.push(e)).ok();
-            let name = RoleName::parse(&cmd.name).map_err(|e| errors.push(e)).ok();
-            let description = parse_description(cmd.description.clone(), &mut errors);
-            let permissions = parse_permissions(&cmd.permissions).map_err(|e| errors.extend(e)).ok();
-            let (Some(role_slug), Some(name), Some(permissions)) = (role_slug, name, permissions) else {
-                return Err(DomainError::Validation(errors).into());
-            };
-            if !errors.is_empty() {
-                return Err(DomainError::Validation(errors).into());
-            }
-            let id = RoleId::from_uuid(self.new_uuid());
-            let outcome = org.create_role(
-                &caller.actor(),
-                NewRole {
-                    id,
-                    slug: role_slug,
-                    name,
-                    description,
-                    permissions,
-                },
-                self.now(),
-            )?;
-            self.save_role_change(caller, meta, &org, &outcome).await?;
-            org.custom_role_by_id(id).cloned().ok_or_else(AppError::not_found)
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let mut org = self.load_org(slug).await?;
+                org.require(&caller.actor(), Capability::OrgRolesManage)?;
+                let mut errors = Vec::new();
+                let role_slug = RoleSlug::parse(&cmd.slug).map_err(|e| errors.push(e)).ok();
+                let name = RoleName::parse(&cmd.name).map_err(|e| errors.push(e)).ok();
+                let description = parse_description(cmd.description.clone(), &mut errors);
+                let permissions = parse_permissions(&cmd.permissions).map_err(|e| errors.extend(e)).ok();
+                let (Some(role_slug), Some(name), Some(permissions)) = (role_slug, name, permissions) else {
+                    return Err(DomainError::Validation(errors).into());
+                };
+                if !errors.is_empty() {
+                    return Err(DomainError::Validation(errors).into());
+                }
+                let id = RoleId::from_uuid(self.new_uuid());
+                let outcome = org.create_role(
+                    &caller.actor(),
+                    NewRole {
+                        id,
+                        slug: role_slug,
+                        name,
+                        description,
+                        permissions,
+                    },
+                    self.now(),
+                )?;
+                self.save_role_change(caller, meta, &org, &outcome).await?;
+                org.custom_role_by_id(id).cloned().ok_or_else(AppError::not_found)
+            }),
+        )
         .await
     }
 
@@ -177,38 +183,44 @@ impl App {
         role_id: &str,
         cmd: UpdateRole,
     ) -> Result<CustomRole, AppError> {
-        self.in_org(caller, meta, slug, async |mut org| {
-            org.require(&caller.actor(), Capability::OrgRolesManage)?;
-            let role = RoleRef::parse(role_id).ok_or_else(AppError::not_found)?;
-            let mut errors = Vec::new();
-            let name = cmd
-                .name
-                .as_deref()
-                .and_then(|n| RoleName::parse(n).map_err(|e| errors.push(e)).ok());
-            let description = cmd.description.clone().map(|d| parse_description(d, &mut errors));
-            let permissions = cmd
-                .permissions
-                .as_deref()
-                .and_then(|p| parse_permissions(p).map_err(|e| errors.extend(e)).ok());
-            if !errors.is_empty() {
-                return Err(DomainError::Validation(errors).into());
-            }
-            let outcome = org.update_role(
-                &caller.actor(),
-                &role,
-                RoleUpdate {
-                    name,
-                    description,
-                    permissions,
-                },
-                self.now(),
-            )?;
-            self.save_role_change(caller, meta, &org, &outcome).await?;
-            let RoleRef::Custom(id) = role else {
-                return Err(AppError::not_found());
-            };
-            org.custom_role_by_id(id).cloned().ok_or_else(AppError::not_found)
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let mut org = self.load_org(slug).await?;
+                org.require(&caller.actor(), Capability::OrgRolesManage)?;
+                let role = RoleRef::parse(role_id).ok_or_else(AppError::not_found)?;
+                let mut errors = Vec::new();
+                let name = cmd
+                    .name
+                    .as_deref()
+                    .and_then(|n| RoleName::parse(n).map_err(|e| errors.push(e)).ok());
+                let description = cmd.description.clone().map(|d| parse_description(d, &mut errors));
+                let permissions = cmd
+                    .permissions
+                    .as_deref()
+                    .and_then(|p| parse_permissions(p).map_err(|e| errors.extend(e)).ok());
+                if !errors.is_empty() {
+                    return Err(DomainError::Validation(errors).into());
+                }
+                let outcome = org.update_role(
+                    &caller.actor(),
+                    &role,
+                    RoleUpdate {
+                        name,
+                        description,
+                        permissions,
+                    },
+                    self.now(),
+                )?;
+                self.save_role_change(caller, meta, &org, &outcome).await?;
+                let RoleRef::Custom(id) = role else {
+                    return Err(AppError::not_found());
+                };
+                org.custom_role_by_id(id).cloned().ok_or_else(AppError::not_found)
+            }),
+        )
         .await
     }
 
@@ -220,24 +232,30 @@ impl App {
         slug: &str,
         role_id: &str,
     ) -> Result<(), AppError> {
-        self.in_org(caller, meta, slug, async |mut org| {
-            org.require(&caller.actor(), Capability::OrgRolesManage)?;
-            let role = RoleRef::parse(role_id).ok_or_else(AppError::not_found)?;
-            let pending = match &role {
-                RoleRef::Custom(id) => match org.custom_role_by_id(*id) {
-                    Some(r) => {
-                        self.stores()
-                            .invitations
-                            .count_pending_with_role(org.id(), r.slug.as_str(), self.now())
-                            .await?
-                    }
-                    None => 0,
-                },
-                RoleRef::BuiltIn(_) => 0,
-            };
-            let outcome = org.delete_role(&caller.actor(), &role, pending, self.now())?;
-            self.save_role_change(caller, meta, &org, &outcome).await
-        })
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let mut org = self.load_org(slug).await?;
+                org.require(&caller.actor(), Capability::OrgRolesManage)?;
+                let role = RoleRef::parse(role_id).ok_or_else(AppError::not_found)?;
+                let pending = match &role {
+                    RoleRef::Custom(id) => match org.custom_role_by_id(*id) {
+                        Some(r) => {
+                            self.stores()
+                                .invitations
+                                .count_pending_with_role(org.id(), r.slug.as_str(), self.now())
+                                .await?
+                        }
+                        None => 0,
+                    },
+                    RoleRef::BuiltIn(_) => 0,
+                };
+                let outcome = org.delete_role(&caller.actor(), &role, pending, self.now())?;
+                self.save_role_change(caller, meta, &org, &outcome).await
+            }),
+        )
         .await
     }
 }

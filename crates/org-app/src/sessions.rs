@@ -103,7 +103,7 @@ impl App {
     /// `POST /api/auth/logout` (§2.6): revokes the caller's session.
     pub async fn logout(&self, caller: &Caller, meta: &RequestMeta) -> Result<(), AppError> {
         let Some(sid) = caller.session_id else { return Ok(()) };
-        self.retrying(async || {
+        retrying!(self, async {
             let now = self.now();
             let Some(mut session) = self.stores().sessions.session_by_id(sid).await? else {
                 return Ok(());
@@ -154,6 +154,5 @@ impl App {
             c.sessions.push(session);
             self.commit(c).await
         })
-        .await
     }
 }

@@ -73,7 +73,7 @@ impl App {
 
     /// `admin promote` / `admin demote`.
     pub async fn admin_set_platform_owner(&self, email: &str, owner: bool) -> Result<User, AppError> {
-        self.retrying(async || {
+        retrying!(self, async {
             let mut user = self.user_by_email_or_404(email).await?;
             if user.is_platform_owner == owner {
                 return Ok(user);
@@ -102,12 +102,11 @@ impl App {
             user.version += 1;
             Ok(user)
         })
-        .await
     }
 
     /// `admin disable-user` (revokes every session) / `admin enable-user`.
     pub async fn admin_set_disabled(&self, email: &str, disabled: bool) -> Result<User, AppError> {
-        self.retrying(async || {
+        retrying!(self, async {
             let mut user = self.user_by_email_or_404(email).await?;
             if user.disabled_at.is_some() == disabled {
                 return Ok(user);
@@ -139,7 +138,6 @@ impl App {
             user.version += 1;
             Ok(user)
         })
-        .await
     }
 
     /// `admin issue-token`: creates the user if needed, then a platform or org session.
@@ -149,7 +147,7 @@ impl App {
         org_slug: Option<&str>,
     ) -> Result<(User, IssuedSession), AppError> {
         let email = Self::parse_email(email)?;
-        self.retrying(async || {
+        retrying!(self, async {
             let meta = RequestMeta::default();
             let rec = Recorder::system(self, &meta, self.now());
             let mut c = Changeset::default();
@@ -185,6 +183,5 @@ impl App {
             self.commit(c).await?;
             Ok((user, session))
         })
-        .await
     }
 }

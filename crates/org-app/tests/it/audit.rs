@@ -1,0 +1,127 @@
+//! Audit entries and webhook events of each mutation (§23), and `authorization.denied`.
+
+use org_domain::{Capability, OrgName, UpdateOrg};
+use org_ports::{AuditFilter, AuditLog, PageRequest};
+
+use crate::support::{World, meta, missing};
+
+#[tokio::test]
+async fn each_mutation_writes_its_audit_action_and_webhook_types() {
+    let w = World::new().await;
+    let member_id = w.member.user.id.to_string();
+    type Step<'a> = (&'a str, &'a [&'a str], &'a [&'a str]);
+    let table: Vec<Step> = vec![
+        ("rename", &["org.updated"], &["organization.updated"]),
+        (
+            "role change",
+            &["member.role_changed"],
+            &["member.role_updated", "user.role_updated"],
+        ),
+        (
+            "invite",
+            &["invitation.created"],
+            &["invitation.created", "user.invited"],
+        ),
+        ("remove", &["member.removed"], &["member.removed", "user.removed"]),
+    ];
+    for (name, actions, types) in table {
+        let (log_before, ev_before) = (w.acme_log().await.len(), w.org_events("acme").await.len());
+        match name {
+            "rename" => {
+                let upd = UpdateOrg {
+                    name: Some(OrgName::parse("Renamed").unwrap()),
+                    ..UpdateOrg::default()
+                };
+                w.app.update_org(&w.owner, &meta(), "acme", upd).await.map(drop)
+            }
+            "role change" => w
+                .app
+                .change_member_role(&w.owner, &meta(), "acme", &member_id, "admin")
+                .await
+                .map(drop),
+            "invite" => w
+                .app
+                .create_invitation(&w.owner, &meta(), "acme", "z@x.test", None, None)
+                .await
+                .map(drop),
+            _ => w
+                .app
+                .remove_member(&w.owner, &meta(), "acme", &member_id)
+                .await
+                .map(drop),
+        }
+        .unwrap();
+        let log = w.acme_log().await;
+        assert_eq!(&log[log_before..], actions, "{name}");
+        let events: Vec<String> = w.event_types("acme").await[ev_before..].to_vec();
+        assert_eq!(events, types, "{name}");
+    }
+    let org = w.app.get_org(&w.owner, "acme").await.unwrap().org;
+    let page = w
+        .app
+        .stores()
+        .audit
+        .audit_entries(AuditLog::Org(org.id()), &AuditFilter::default(), PageRequest::new(1, 1))
+        .await
+        .unwrap();
+    let e = &page.items[0].entry;
+    assert_eq!(
+        (e.actor.id.as_str(), e.actor.email.as_deref()),
+        (w.owner.user.id.to_string().as_str(), Some("owner@acme.test"))
+    );
+    assert_eq!(
+        (
+            e.ip_address.as_deref(),
+            e.user_agent.as_deref(),
+            e.request_id.as_deref()
+        ),
+        (Some("203.0.113.7"), Some("tests"), Some("req-1"))
+    );
+    assert_eq!(e.metadata.as_ref().unwrap()["removed_user_email"], "member@acme.test");
+}
+
+#[tokio::test]
+async fn a_denied_member_is_audited_once_per_minute() {
+    let w = World::new().await;
+    for _ in 0..3 {
+        let err = w.app.delete_org(&w.admin, &meta(), "acme").await.unwrap_err();
+        assert_eq!(err, missing(Capability::OrgDelete));
+    }
+    let org = w.app.get_org(&w.owner, "acme").await.unwrap().org;
+    let filter = AuditFilter {
+        action: Some("authorization.denied".into()),
+        ..Default::default()
+    };
+    let page = w
+        .app
+        .stores()
+        .audit
+        .audit_entries(AuditLog::Org(org.id()), &filter, PageRequest::new(1, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    let e = &page.items[0].entry;
+    assert!(!e.success);
+    assert_eq!(e.metadata.as_ref().unwrap()["missing"], "org.delete");
+    assert_eq!(w.app.denied_suppressed_total(), 2);
+    w.advance(chrono::Duration::seconds(61));
+    w.app.delete_org(&w.admin, &meta(), "acme").await.unwrap_err();
+    let page = w
+        .app
+        .stores()
+        .audit
+        .audit_entries(AuditLog::Org(org.id()), &filter, PageRequest::new(1, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 2);
+    // Strangers get not-found and no entry.
+    w.app.delete_org(&w.stranger, &meta(), "acme").await.unwrap_err();
+    let page = w
+        .app
+        .stores()
+        .audit
+        .audit_entries(AuditLog::Org(org.id()), &filter, PageRequest::new(1, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 2);
+}
