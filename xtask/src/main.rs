@@ -1,1 +1,43 @@
-fn main() {}
+//! xtask: the one entry point for project chores (`cargo xtask ci | openapi | check-layers`).
+
+mod layers;
+
+use std::process::{Command, ExitCode};
+
+fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .args(args)
+        .envs(envs.iter().copied())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("cargo {} failed ({status})", args.join(" "))) }
+}
+
+/// fmt check, clippy with warnings denied, the whole test suite (SQLite and PostgreSQL;
+/// the store tests start their own throwaway PostgreSQL cluster), docs, layer check and
+/// OpenAPI freshness (both are tests).
+fn ci() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--", "--check"], &[])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    cargo(&["test", "--workspace"], &[])?;
+    cargo(&["doc", "--workspace", "--no-deps"], &[("RUSTDOCFLAGS", "-D warnings")])?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("check-layers") => layers::check_workspace().map(|()| eprintln!("xtask: layers ok")),
+        Some("openapi") => cargo(&["test", "-p", "org-http", "--test", "it", "openapi"], &[("UPDATE_OPENAPI", "1")]),
+        _ => Err("usage: cargo xtask <ci | check-layers | openapi>".to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
