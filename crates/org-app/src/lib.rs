@@ -35,6 +35,7 @@ pub(crate) mod orgs;
 pub mod platform;
 mod record;
 mod redact;
+mod refresh;
 pub mod roles;
 mod sessions;
 pub mod system;
