@@ -21,7 +21,7 @@ const LAYERS: &[Layer] = &[
     Layer {
         name: "org-ports",
         internal: &["org-domain"],
-        external: Some(&["async-trait", "chrono", "serde_json", "uuid", "thiserror", "mockall", "tokio"]),
+        external: Some(&["async-trait", "chrono", "serde_json", "uuid", "thiserror", "mockall", "tokio", "sha2", "serde_jcs"]),
     },
     Layer {
         name: "org-app",

@@ -6,6 +6,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+pub mod chain;
 mod changeset;
 mod error;
 mod repos;
