@@ -225,6 +225,7 @@ mod tests {
         assert_eq!(bad(verify(&deleted, Some(GENESIS), true)), 3);
         let mut reordered = chain(5);
         reordered.swap(1, 2);
+        (reordered[1].seq, reordered[2].seq) = (2, 3);
         assert_eq!(bad(verify(&reordered, Some(GENESIS), true)), 2);
         let mut inserted = chain(5);
         let mut extra = inserted[1].clone();
