@@ -1,0 +1,354 @@
+//! Settings of contract §21.8: an optional TOML file, `ORG_SERVER_*` environment overrides
+//! (`__` for dots, comma-separated lists, `key:value` tables) and command-line shortcuts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::{Table, Value};
+
+/// A duration given as integer seconds or a humantime string (`"15m"`, `"30d"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(Self(Duration::from_secs(n))),
+            Raw::Text(t) => match t.trim().parse::<u64>() {
+                Ok(n) => Ok(Self(Duration::from_secs(n))),
+                Err(_) => humantime::parse_duration(t.trim())
+                    .map(Self)
+                    .map_err(serde::de::Error::custom),
+            },
+        }
+    }
+}
+
+fn secs(n: u64) -> Seconds {
+    Seconds(Duration::from_secs(n))
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    pub signing_alg: String,
+    pub access_token_ttl: Seconds,
+    pub refresh_token_ttl: Seconds,
+    pub session_max_lifetime: Seconds,
+    pub refresh_reuse_window: Seconds,
+    /// PKCS#8 PEM of the Ed25519 signing key (shared by several processes).
+    pub signing_key: Option<String>,
+    /// File holding that PEM; default `<data_dir>/signing-key.pem`, generated on first start.
+    pub signing_key_file: Option<PathBuf>,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            signing_alg: "EdDSA".to_owned(),
+            access_token_ttl: secs(15 * 60),
+            refresh_token_ttl: secs(30 * 86_400),
+            session_max_lifetime: secs(90 * 86_400),
+            refresh_reuse_window: secs(30),
+            signing_key: None,
+            signing_key_file: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimit {
+    pub api_per_session: u32,
+    pub scim_per_token: u32,
+    pub per_ip: u32,
+    pub refresh_per_ip: u32,
+    pub public_per_ip: u32,
+    pub outbound_per_org: u32,
+    pub logins_per_key: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            api_per_session: 600,
+            scim_per_token: 600,
+            per_ip: 1200,
+            refresh_per_ip: 60,
+            public_per_ip: 120,
+            outbound_per_org: 30,
+            logins_per_key: 6000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    pub listen: Option<SocketAddr>,
+    pub bearer_token: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cors {
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Invitations {
+    pub default_ttl_days: u32,
+}
+
+impl Default for Invitations {
+    fn default() -> Self {
+        Self { default_ttl_days: 7 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_orgs_per_user: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_orgs_per_user: 10 }
+    }
+}
+
+/// Every setting. Sections of features that are not built yet (`smtp`, `encryption`,
+/// `outbound`, `pagination`, `audit`, `tiers`) are accepted and kept as raw values.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub database: Database,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub public_base_url: Option<String>,
+    pub web_client_url: Option<String>,
+    pub org_approval: String,
+    pub default_tier_id: String,
+    pub auth: Auth,
+    pub invitations: Invitations,
+    pub limits: Limits,
+    pub trusted_proxies: Vec<String>,
+    pub rate_limit: RateLimit,
+    pub metrics: Metrics,
+    pub cors: Cors,
+    pub audit: Option<Value>,
+    pub encryption: Option<Value>,
+    pub pagination: Option<Value>,
+    pub outbound: Option<Value>,
+    pub smtp: Option<Value>,
+    pub tiers: Option<Value>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database: Database::default(),
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_base_url: None,
+            web_client_url: None,
+            org_approval: "auto".to_owned(),
+            default_tier_id: "tier_enterprise".to_owned(),
+            auth: Auth::default(),
+            invitations: Invitations::default(),
+            limits: Limits::default(),
+            trusted_proxies: Vec::new(),
+            rate_limit: RateLimit::default(),
+            metrics: Metrics::default(),
+            cors: Cors::default(),
+            audit: None,
+            encryption: None,
+            pagination: None,
+            outbound: None,
+            smtp: None,
+            tiers: None,
+        }
+    }
+}
+
+/// Settings whose environment form is a comma-separated list.
+const LISTS: &[&str] = &[
+    "trusted_proxies",
+    "cors.allowed_origins",
+    "outbound.allowed_private_cidrs",
+];
+/// Settings whose environment form is `key:value,key:value`.
+const TABLES: &[&str] = &["encryption.keys"];
+
+fn env_value(path: &str, raw: &str) -> Value {
+    if LISTS.contains(&path) {
+        return Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        );
+    }
+    if TABLES.contains(&path) {
+        let table: Table = raw
+            .split(',')
+            .filter_map(|pair| pair.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), Value::String(v.trim().to_owned())))
+            .collect();
+        return Value::Table(table);
+    }
+    if let Ok(b) = raw.parse::<bool>() {
+        return Value::Boolean(b);
+    }
+    if let Ok(n) = raw.parse::<i64>() {
+        return Value::Integer(n);
+    }
+    Value::String(raw.to_owned())
+}
+
+fn set_path(table: &mut Table, path: &[&str], value: Value) -> Result<(), String> {
+    match path {
+        [] => Ok(()),
+        [last] => {
+            table.insert((*last).to_owned(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry((*first).to_owned())
+                .or_insert_with(|| Value::Table(Table::new()));
+            match entry {
+                Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("setting '{first}' is not a table")),
+            }
+        }
+    }
+}
+
+/// Reads the file (if any), applies `ORG_SERVER_*` variables from `env`, and parses.
+pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Settings, String> {
+    let mut table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            text.parse::<Table>().map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => Table::new(),
+    };
+    let mut vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("ORG_SERVER_")).collect();
+    vars.sort();
+    for (key, raw) in vars {
+        let path = key["ORG_SERVER_".len()..].to_lowercase();
+        let parts: Vec<&str> = path.split("__").collect();
+        set_path(&mut table, &parts, env_value(&parts.join("."), &raw))?;
+    }
+    Settings::deserialize(Value::Table(table)).map_err(|e| format!("invalid configuration: {e}"))
+}
+
+impl Settings {
+    /// The database URL: configured, or an SQLite file in `data_dir`.
+    pub fn database_url(&self) -> String {
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("org-server.db").display()))
+    }
+
+    /// `public_base_url` without a trailing slash, defaulting to `http://<listen>`.
+    pub fn public_base_url(&self) -> String {
+        self.public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn no_configuration_gives_the_documented_defaults() {
+        let s = load(None, env(&[("PATH", "/bin")])).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url(), "sqlite://./data/org-server.db?mode=rwc");
+        assert_eq!(s.public_base_url(), "http://127.0.0.1:8080");
+        assert_eq!(s.auth.access_token_ttl, secs(900));
+        assert_eq!(s.rate_limit.refresh_per_ip, 60);
+    }
+
+    #[test]
+    fn environment_variables_override_the_file_with_lists_tables_and_durations() {
+        let dir = std::env::temp_dir().join(format!("org-server-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("org-server.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\n[auth]\naccess_token_ttl = \"10m\"\n[limits]\nmax_orgs_per_user = 3\n",
+        )
+        .unwrap();
+        let s = load(
+            Some(&file),
+            env(&[
+                ("ORG_SERVER_LIMITS__MAX_ORGS_PER_USER", "5"),
+                ("ORG_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.0.1/32"),
+                ("ORG_SERVER_AUTH__REFRESH_TOKEN_TTL", "7d"),
+                ("ORG_SERVER_ENCRYPTION__KEYS", "k1:base64:AAAA,k2:base64:BBBB"),
+                ("ORG_SERVER_PUBLIC_BASE_URL", "https://auth.example.com/"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.auth.access_token_ttl, secs(600));
+        assert_eq!(s.auth.refresh_token_ttl, secs(7 * 86_400));
+        assert_eq!(s.limits.max_orgs_per_user, 5);
+        assert_eq!(s.trusted_proxies, ["10.0.0.0/8", "192.168.0.1/32"]);
+        assert_eq!(
+            s.encryption.as_ref().unwrap()["keys"]["k2"].as_str(),
+            Some("base64:BBBB")
+        );
+        assert_eq!(s.public_base_url(), "https://auth.example.com");
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_values_are_refused() {
+        assert!(
+            load(None, env(&[("ORG_SERVER_LISTEN_ADDR", "x")]))
+                .unwrap_err()
+                .contains("unknown field")
+        );
+        assert!(load(None, env(&[("ORG_SERVER_AUTH__ACCESS_TOKEN_TTL", "soon")])).is_err());
+        assert!(load(None, env(&[("ORG_SERVER_LISTEN", "nowhere")])).is_err());
+    }
+}
