@@ -15,6 +15,7 @@ mod session;
 mod tier;
 mod user;
 mod values;
+pub mod webhook;
 
 pub use capability::{Capability, CapabilitySet};
 pub use error::{DomainError, FieldError, Rule};
