@@ -1,0 +1,157 @@
+//! The command line (§2.9, §21.8): `serve`, `migrate` and the admin commands, which print JSON
+//! on stdout and exit non-zero with a message on error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::{self, Settings};
+use crate::wiring;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "org-server",
+    version,
+    about = "Organizations service for multi-tenant SSO platforms"
+)]
+pub struct Cli {
+    /// TOML configuration file (default: ./org-server.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database URL (sqlite://… or postgres://…); wins over the file and the environment.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply migrations, then serve HTTP and run the background workers (the default).
+    Serve {
+        /// Listen address; wins over the file and the environment.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply migrations and exit.
+    Migrate,
+    /// Administration commands acting directly on the configured database.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Debug, Subcommand)]
+enum Admin {
+    /// Create a user (fails if the e-mail exists).
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        platform_owner: bool,
+    },
+    /// Make a user a platform owner.
+    Promote {
+        #[arg(long)]
+        email: String,
+    },
+    /// Clear a user's platform-owner flag.
+    Demote {
+        #[arg(long)]
+        email: String,
+    },
+    /// Create the user if needed, then a session; prints the tokens.
+    IssueToken {
+        #[arg(long)]
+        email: String,
+        /// Scope the session to this org (requires membership unless platform owner).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Disable a user and revoke all their sessions.
+    DisableUser {
+        #[arg(long)]
+        email: String,
+    },
+    /// Re-enable a user.
+    EnableUser {
+        #[arg(long)]
+        email: String,
+    },
+    /// Add a new JWT signing key; the previous one keeps verifying.
+    RotateSigningKey,
+}
+
+fn settings(cli: &Cli, listen: Option<SocketAddr>) -> Result<Settings, String> {
+    let file = cli.config.clone().or_else(|| {
+        let default = PathBuf::from("org-server.toml");
+        default.exists().then_some(default)
+    });
+    let mut s = config::load(file.as_deref(), std::env::vars())?;
+    if let Some(url) = &cli.database_url {
+        s.database.url = Some(url.clone());
+    }
+    if let Some(addr) = listen {
+        s.listen = addr;
+    }
+    Ok(s)
+}
+
+fn print(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<(), String> {
+    match &cli.command {
+        None => wiring::serve(settings(&cli, None)?).await,
+        Some(Command::Serve { listen }) => wiring::serve(settings(&cli, *listen)?).await,
+        Some(Command::Migrate) => {
+            let s = settings(&cli, None)?;
+            wiring::open_store(&s).await?;
+            print(&json!({"migrated": true}));
+            Ok(())
+        }
+        Some(Command::Admin(admin)) => {
+            let s = settings(&cli, None)?;
+            let parts = wiring::Parts::open(&s).await?;
+            let out = admin_command(&parts, admin).await?;
+            print(&out);
+            Ok(())
+        }
+    }
+}
+
+async fn admin_command(parts: &wiring::Parts, admin: &Admin) -> Result<serde_json::Value, String> {
+    let app = &parts.app;
+    let err = |e: org_app::AppError| e.to_string();
+    Ok(match admin {
+        Admin::CreateUser {
+            email,
+            name,
+            platform_owner,
+        } => wiring::user_json(
+            &app.admin_create_user(email, name.clone(), *platform_owner)
+                .await
+                .map_err(err)?,
+        ),
+        Admin::Promote { email } => wiring::user_json(&app.admin_set_platform_owner(email, true).await.map_err(err)?),
+        Admin::Demote { email } => wiring::user_json(&app.admin_set_platform_owner(email, false).await.map_err(err)?),
+        Admin::DisableUser { email } => wiring::user_json(&app.admin_set_disabled(email, true).await.map_err(err)?),
+        Admin::EnableUser { email } => wiring::user_json(&app.admin_set_disabled(email, false).await.map_err(err)?),
+        Admin::IssueToken { email, org } => {
+            let (user, issued) = app.admin_issue_token(email, org.as_deref()).await.map_err(err)?;
+            let access = parts.mint(&user, &issued);
+            json!({
+                "access_token": access,
+                "refresh_token": issued.refresh_token,
+                "expires_in": parts.access_ttl_secs(),
+                "session_id": issued.session.id.to_string(),
+            })
+        }
+        Admin::RotateSigningKey => wiring::rotate_signing_key(&parts.settings)?,
+    })
+}

@@ -1,0 +1,358 @@
+//! Composition root: opens the store, builds the app and the router, loads or generates the
+//! signing key, runs the workers and serves until a shutdown signal.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use org_app::system::{RandomTokens, SystemClock, UuidV7};
+use org_app::{App, AppConfig, IssuedSession, OrgApproval};
+use org_domain::{Tier, TierId, User};
+use org_http::{HttpConfig, HttpState, Keys, RateLimits, Readiness};
+use org_ports::{Clock, OrgFilter, PageRequest, Stores};
+use org_store_seaorm::{SeaStore, StoreOptions};
+use serde_json::{Value, json};
+
+use crate::config::Settings;
+
+/// Opens the configured database and applies migrations.
+pub async fn open_store(s: &Settings) -> Result<Arc<SeaStore>, String> {
+    let url = s.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("cannot create {}: {e}", s.data_dir.display()))?;
+    }
+    let opts = StoreOptions {
+        max_connections: s.database.max_connections,
+        ..StoreOptions::default()
+    };
+    let store = SeaStore::connect(&url, opts)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    store.migrate().await.map_err(|e| format!("migrations failed: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+fn app_config(s: &Settings) -> Result<AppConfig, String> {
+    let chrono = |d: Duration| chrono::Duration::from_std(d).map_err(|e| e.to_string());
+    let org_approval = match s.org_approval.as_str() {
+        "auto" => OrgApproval::Auto,
+        "manual" => OrgApproval::Manual,
+        other => return Err(format!("org_approval must be 'auto' or 'manual', not '{other}'")),
+    };
+    let tiers = Tier::defaults();
+    let default_tier_id = TierId::new(&s.default_tier_id);
+    if !tiers.iter().any(|t| t.id == default_tier_id) {
+        return Err(format!(
+            "default_tier_id '{}' is not a configured tier",
+            s.default_tier_id
+        ));
+    }
+    if s.auth.signing_alg != "EdDSA" {
+        return Err(format!(
+            "auth.signing_alg '{}' is not supported yet; use EdDSA",
+            s.auth.signing_alg
+        ));
+    }
+    Ok(AppConfig {
+        org_approval,
+        default_tier_id,
+        tiers,
+        max_orgs_per_user: s.limits.max_orgs_per_user,
+        invitation_ttl_days: s.invitations.default_ttl_days,
+        access_token_ttl: chrono(s.auth.access_token_ttl.0)?,
+        refresh_token_ttl: chrono(s.auth.refresh_token_ttl.0)?,
+        session_max_lifetime: chrono(s.auth.session_max_lifetime.0)?,
+        refresh_reuse_window: chrono(s.auth.refresh_reuse_window.0)?,
+        ..AppConfig::default()
+    })
+}
+
+fn key_file(s: &Settings) -> PathBuf {
+    s.auth
+        .signing_key_file
+        .clone()
+        .unwrap_or_else(|| s.data_dir.join("signing-key.pem"))
+}
+
+fn previous_key_file(s: &Settings) -> PathBuf {
+    let mut p = key_file(s).into_os_string();
+    p.push(".previous");
+    PathBuf::from(p)
+}
+
+fn write_secret_file(path: &PathBuf, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The signing key: configured PEM, else the key file, generated on first start.
+fn load_keys(s: &Settings) -> Result<Keys, String> {
+    let keys = match &s.auth.signing_key {
+        Some(pem) => Keys::from_pem(pem).map_err(|e| e.to_string())?,
+        None => {
+            let path = key_file(s);
+            match std::fs::read_to_string(&path) {
+                Ok(pem) => Keys::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let keys = Keys::generate();
+                    write_secret_file(&path, &keys.to_pem())?;
+                    tracing::warn!(path = %path.display(), "generated a new JWT signing key");
+                    keys
+                }
+                Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            }
+        }
+    };
+    match std::fs::read_to_string(previous_key_file(s)) {
+        Ok(pem) => {
+            let previous = Keys::from_pem(&pem).map_err(|e| e.to_string())?;
+            Ok(keys.with_verification_key(&previous))
+        }
+        Err(_) => Ok(keys),
+    }
+}
+
+/// `admin rotate-signing-key`: a new key signs from the next start; the old one keeps verifying.
+pub fn rotate_signing_key(s: &Settings) -> Result<Value, String> {
+    if s.auth.signing_key.is_some() {
+        return Err("the signing key comes from the configuration (auth.signing_key); rotate it there".into());
+    }
+    let path = key_file(s);
+    let old = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let old_kid = Keys::from_pem(&old).map_err(|e| e.to_string())?.kid().to_owned();
+    let new = Keys::generate();
+    write_secret_file(&previous_key_file(s), &old)?;
+    write_secret_file(&path, &new.to_pem())?;
+    Ok(json!({"kid": new.kid(), "previous_kid": old_kid, "restart_required": true}))
+}
+
+/// What the admin commands and the server share.
+pub struct Parts {
+    pub settings: Settings,
+    pub store: Arc<SeaStore>,
+    pub app: App,
+    pub keys: Keys,
+}
+
+impl Parts {
+    /// Opens the database, migrates, loads keys and builds the app.
+    pub async fn open(s: &Settings) -> Result<Self, String> {
+        let store = open_store(s).await?;
+        let keys = load_keys(s)?;
+        let app = App::new(
+            Stores::from_store(store.clone()),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7),
+            Arc::new(RandomTokens),
+            app_config(s)?,
+        );
+        Ok(Self {
+            settings: s.clone(),
+            store,
+            app,
+            keys,
+        })
+    }
+
+    pub fn access_ttl_secs(&self) -> i64 {
+        self.app.config().access_token_ttl.num_seconds()
+    }
+
+    /// An access token for a session issued outside HTTP (admin CLI).
+    pub fn mint(&self, user: &User, issued: &IssuedSession) -> String {
+        org_http::token::mint(
+            &self.keys,
+            &self.settings.public_base_url(),
+            user,
+            issued,
+            SystemClock.now(),
+            self.access_ttl_secs(),
+        )
+    }
+}
+
+/// The `User` object of §4.1.
+pub fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id.to_string(),
+        "email": u.email.as_str(),
+        "name": u.name,
+        "is_platform_owner": u.is_platform_owner,
+        "created_at": u.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })
+}
+
+fn http_config(
+    s: &Settings,
+    store: Arc<SeaStore>,
+    metrics: Option<org_http::MetricsRender>,
+) -> Result<HttpConfig, String> {
+    let trusted_proxies = s
+        .trusted_proxies
+        .iter()
+        .map(|c| c.parse().map_err(|e| format!("trusted_proxies: {e}")))
+        .collect::<Result<_, String>>()?;
+    let r = &s.rate_limit;
+    let readiness: org_http::ReadinessProbe = Arc::new(move || {
+        let store = store.clone();
+        Box::pin(async move {
+            let database = store.ping().await.is_ok();
+            Readiness {
+                database,
+                migrations: database,
+                workers: true,
+            }
+        })
+    });
+    Ok(HttpConfig {
+        public_base_url: s.public_base_url(),
+        web_client_url: s.web_client_url.clone(),
+        trusted_proxies,
+        rate_limits: RateLimits {
+            api_per_session: r.api_per_session,
+            per_ip: r.per_ip,
+            refresh_per_ip: r.refresh_per_ip,
+            public_per_ip: r.public_per_ip,
+        },
+        cors_allowed_origins: s.cors.allowed_origins.clone(),
+        metrics_bearer_token: s.metrics.bearer_token.clone(),
+        metrics_render: metrics,
+        serve_metrics: s.metrics.listen.is_none(),
+        readiness: Some(readiness),
+    })
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .try_init();
+}
+
+/// The invitation expiry sweeper (§6.1): once a minute, every org.
+async fn sweep_invitations(app: App) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let mut page = 1;
+        loop {
+            let orgs = match app
+                .stores()
+                .orgs
+                .list_orgs(&OrgFilter::default(), PageRequest::new(page, 100))
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "invitation sweeper: cannot list orgs");
+                    break;
+                }
+            };
+            for org in &orgs.items {
+                if let Err(e) = app.expire_invitations(org).await {
+                    tracing::warn!(error = %e, org = %org.id(), "invitation sweeper failed");
+                }
+            }
+            if orgs.items.len() < 100 {
+                break;
+            }
+            page += 1;
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+}
+
+/// `org-server serve`.
+pub async fn serve(s: Settings) -> Result<(), String> {
+    init_logging();
+    let parts = Parts::open(&s).await?;
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("metrics: {e}"))?;
+    let render: org_http::MetricsRender = Arc::new(move || prometheus.render());
+    let config = http_config(&s, parts.store.clone(), Some(render.clone()))?;
+    let state = HttpState::new(parts.app.clone(), parts.keys.clone(), config.clone());
+    let router = org_http::router(state);
+    let sweeper = tokio::spawn(sweep_invitations(parts.app.clone()));
+    if let Some(addr) = s.metrics.listen {
+        let metrics = org_http::metrics_router(config);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        tokio::spawn(async move { axum::serve(listener, metrics).await });
+    }
+    let listener = tokio::net::TcpListener::bind(s.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", s.listen))?;
+    tracing::info!(listen = %s.listen, database = %redacted_url(&s.database_url()), "org-server listening");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
+    sweeper.abort();
+    Ok(())
+}
+
+/// The database URL without its password, for logs.
+fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_never_reach_the_logs() {
+        assert_eq!(
+            redacted_url("postgres://app:s3cret@db:5432/org"),
+            "postgres://app:***@db:5432/org"
+        );
+        assert_eq!(
+            redacted_url("sqlite://./data/org-server.db?mode=rwc"),
+            "sqlite://./data/org-server.db?mode=rwc"
+        );
+    }
+}
