@@ -36,6 +36,7 @@ pub mod platform;
 mod record;
 mod redact;
 mod refresh;
+mod service_access;
 pub mod roles;
 mod sessions;
 pub mod system;
@@ -53,6 +54,7 @@ pub use members::{MemberFilter, MemberList, MemberView, TransferTarget};
 pub use orgs::{CreatedOrg, OrgView, SelectedOrg};
 pub use record::{Caller, RequestMeta};
 pub use redact::redact;
+pub use service_access::ServiceAccess;
 pub use sessions::{IssuedSession, RefreshOutcome, SessionScope};
 
 /// The application: every use case, over the ports.
