@@ -1,0 +1,3 @@
+//! End-to-end tests of the real `org-server` binary over real HTTP on a temp SQLite database.
+
+mod walkthrough;
