@@ -101,6 +101,10 @@ pub struct AuditEntry {
     /// Position in its log: 1, 2, 3 … in commit order, no gaps.
     pub seq: u64,
     pub entry: AuditDraft,
+    /// The previous entry's `hash` ([`crate::chain::GENESIS`] for `seq` 1).
+    pub prev_hash: crate::chain::Hash,
+    /// [`crate::chain::entry_hash`] of this entry (§8.3).
+    pub hash: crate::chain::Hash,
 }
 
 /// Which log to read.

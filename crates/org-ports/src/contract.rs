@@ -15,6 +15,7 @@ use org_domain::{
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::chain::{self, Link, Verdict};
 use crate::{
     ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, Changeset, ConflictKind, OrgFilter, OutboxEvent,
     PageRequest, RevocationScope, SessionRevocation, Store, StoreError, UniqueKey,
@@ -488,6 +489,28 @@ pub async fn audit_seq_follows_commit_order_per_log<S: Store>(s: Arc<S>) {
         .await
         .unwrap();
     assert_eq!((paged.total, paged.items.len(), paged.items[0].seq), (3, 1, 1));
+    // The stored chain verifies from the zero hash, and every hash is recomputable (§8.3).
+    let mut ascending = log.items.clone();
+    ascending.reverse();
+    let links: Vec<Link> = ascending
+        .iter()
+        .map(|e| Link {
+            seq: e.seq,
+            object: chain::chained_object(e.seq, &e.entry),
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        })
+        .collect();
+    let verdict = chain::verify(&links, Some(chain::GENESIS), true);
+    assert_eq!(
+        verdict,
+        Verdict::Intact {
+            entries: 3,
+            head: Some(links[2].hash),
+            complete: true
+        }
+    );
+    assert_eq!(links[0].prev_hash, chain::GENESIS);
 }
 
 pub async fn users_have_unique_emails_and_versions<S: Store>(s: Arc<S>) {

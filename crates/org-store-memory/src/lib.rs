@@ -25,7 +25,7 @@ struct State {
     invitations: HashMap<InvitationId, Invitation>,
     sessions: HashMap<SessionId, Session>,
     audit: Vec<AuditEntry>,
-    heads: HashMap<AuditLog, u64>,
+    heads: HashMap<AuditLog, (u64, org_ports::chain::Hash)>,
     events: Vec<OutboxEvent>,
     event_ids: HashSet<EventId>,
 }
@@ -156,12 +156,17 @@ impl State {
         }
         for draft in c.audit {
             let log = draft.org_id.map_or(AuditLog::Platform, AuditLog::Org);
-            let head = self.heads.entry(log).or_insert(0);
-            *head += 1;
+            let head = self.heads.entry(log).or_insert((0, org_ports::chain::GENESIS));
+            let seq = head.0 + 1;
+            let prev_hash = head.1;
+            let hash = org_ports::chain::entry_hash(&prev_hash, seq, &draft);
+            *head = (seq, hash);
             self.event_ids.insert(draft.id);
             self.audit.push(AuditEntry {
-                seq: *head,
+                seq,
                 entry: draft,
+                prev_hash,
+                hash,
             });
         }
         for e in c.events {
