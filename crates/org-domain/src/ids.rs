@@ -46,3 +46,7 @@ id_type!(/// A session (one refresh-token family).
     SessionId);
 id_type!(/// An outgoing event or an audit entry.
     EventId);
+id_type!(/// A webhook endpoint.
+    WebhookId);
+id_type!(/// One delivery of an event to one webhook.
+    DeliveryId);

@@ -20,7 +20,7 @@ pub mod webhook;
 pub use capability::{Capability, CapabilitySet};
 pub use error::{DomainError, FieldError, Rule};
 pub use event::{Change, ChangeValue, DomainEvent, JoinedVia};
-pub use ids::{EventId, InvitationId, MembershipId, OrgId, RoleId, SessionId, UserId};
+pub use ids::{DeliveryId, EventId, InvitationId, MembershipId, OrgId, RoleId, SessionId, UserId, WebhookId};
 pub use invitation::{Invitation, InvitationRecord, InvitationStatus, NewInvitation, TokenHash};
 pub use organization::{
     Actor, CustomRole, LimitsUpdate, Membership, MembershipStatus, NewOrganization, NewRole, OrgState, OrgStatus,

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{DomainError, FieldError};
+use crate::ids::{DeliveryId, EventId, OrgId, WebhookId};
 
 /// Why an endpoint was disabled by the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -135,6 +136,197 @@ pub fn subscription(events: &[String], known: &[&str]) -> Result<Vec<String>, Do
     }
 }
 
+/// A webhook endpoint of an org.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub is_active: bool,
+    pub disabled_reason: Option<DisabledReason>,
+    /// Current signing secret (`whsec_…`); adapters keep it encrypted at rest.
+    pub secret: String,
+    /// The secret replaced by the last rotation, valid until `previous_secret_expires_at`.
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Start of the current run of failed attempts without a success.
+    pub failing_since: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub version: u64,
+}
+
+impl Webhook {
+    /// Whether an event of `event_type` committed now reaches this endpoint (§9.4).
+    pub fn subscribes(&self, event_type: &str) -> bool {
+        self.is_active && self.deleted_at.is_none() && self.events.iter().any(|e| e == event_type)
+    }
+
+    /// Secrets that sign at `now`, newest first (§9.6).
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+        let mut out = vec![self.secret.as_str()];
+        if let (Some(prev), Some(until)) = (&self.previous_secret, self.previous_secret_expires_at) {
+            if now < until {
+                out.push(prev);
+            }
+        }
+        out
+    }
+
+    /// Records a failed attempt; returns whether the endpoint must now be disabled as failing.
+    pub fn attempt_failed(&mut self, now: DateTime<Utc>) -> bool {
+        let since = *self.failing_since.get_or_insert(now);
+        self.updated_at = now;
+        if self.is_active && should_auto_disable(Some(since), now) {
+            self.disable(DisabledReason::Failing, now);
+            return true;
+        }
+        false
+    }
+
+    /// Records a success: the failure window closes.
+    pub fn attempt_succeeded(&mut self, now: DateTime<Utc>) {
+        if self.failing_since.take().is_some() {
+            self.updated_at = now;
+        }
+    }
+
+    /// Disables the endpoint.
+    pub fn disable(&mut self, reason: DisabledReason, now: DateTime<Utc>) {
+        self.is_active = false;
+        self.disabled_reason = Some(reason);
+        self.updated_at = now;
+    }
+}
+
+/// One delivery of one event to one endpoint, with its attempts (§9.2, §9.7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub org_id: OrgId,
+    pub event_id: EventId,
+    pub event_type: String,
+    /// The exact request body (the envelope of §9.5).
+    pub payload: String,
+    pub status: DeliveryStatus,
+    pub response_status_code: Option<u16>,
+    pub response_body: Option<String>,
+    pub attempt_count: u32,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub delivery_error: Option<String>,
+    pub redelivery_of: Option<DeliveryId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+/// The result of one attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// A 2xx answer.
+    Delivered { status: u16, body: String },
+    /// 410 Gone: failed, and the endpoint is disabled at once.
+    Gone { body: String },
+    /// Anything else; `retry_after` from a 429/503.
+    Failed {
+        status: Option<u16>,
+        body: Option<String>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Delivery {
+    /// A new pending delivery, due at `now`.
+    pub fn new(
+        id: DeliveryId,
+        webhook: &Webhook,
+        event_id: EventId,
+        event_type: &str,
+        payload: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            webhook_id: webhook.id,
+            org_id: webhook.org_id,
+            event_id,
+            event_type: event_type.to_owned(),
+            payload,
+            status: DeliveryStatus::Pending,
+            response_status_code: None,
+            response_body: None,
+            attempt_count: 0,
+            next_retry_at: Some(now),
+            last_attempt_at: None,
+            delivery_error: None,
+            redelivery_of: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    /// Whether the delivery succeeded.
+    pub fn delivered(&self) -> bool {
+        self.status == DeliveryStatus::Delivered
+    }
+
+    /// Marks a pending delivery failed without an attempt (endpoint deleted or disabled).
+    pub fn abandon(&mut self, reason: &str, now: DateTime<Utc>) {
+        if self.status == DeliveryStatus::Pending {
+            self.status = DeliveryStatus::Failed;
+            self.delivery_error = Some(reason.to_owned());
+            self.next_retry_at = None;
+            self.updated_at = now;
+        }
+    }
+
+    /// Applies an attempt's outcome; `jitter` in `[0, 1)` spreads the next retry.
+    pub fn record(&mut self, outcome: AttemptOutcome, now: DateTime<Utc>, jitter: f64) {
+        const BODY_LIMIT: usize = 10_000;
+        let clip = |b: String| b.chars().take(BODY_LIMIT).collect::<String>();
+        self.attempt_count += 1;
+        self.last_attempt_at = Some(now);
+        self.updated_at = now;
+        match outcome {
+            AttemptOutcome::Delivered { status, body } => {
+                self.status = DeliveryStatus::Delivered;
+                self.response_status_code = Some(status);
+                self.response_body = Some(clip(body));
+                self.delivery_error = None;
+                self.next_retry_at = None;
+            }
+            AttemptOutcome::Gone { body } => {
+                self.status = DeliveryStatus::Failed;
+                self.response_status_code = Some(410);
+                self.response_body = Some(clip(body));
+                self.delivery_error = Some("HTTP 410".to_owned());
+                self.next_retry_at = None;
+            }
+            AttemptOutcome::Failed {
+                status,
+                body,
+                error,
+                retry_after,
+            } => {
+                self.response_status_code = status;
+                self.response_body = body.map(clip);
+                self.delivery_error = Some(error);
+                self.next_retry_at = next_attempt_at(self.attempt_count, now, jitter, retry_after);
+                if self.next_retry_at.is_none() {
+                    self.status = DeliveryStatus::Failed;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +360,92 @@ mod tests {
         );
         assert_eq!(at(0.0, Some(Duration::hours(3))), 3 * 3600);
         assert_eq!(at(0.0, Some(Duration::days(9))), 86_400);
+    }
+
+    fn hook() -> Webhook {
+        Webhook {
+            id: WebhookId::from_uuid(uuid::Uuid::from_u128(1)),
+            org_id: OrgId::from_uuid(uuid::Uuid::from_u128(2)),
+            name: "h".into(),
+            url: "https://example.com/h".into(),
+            events: vec!["member.added".into()],
+            is_active: true,
+            disabled_reason: None,
+            secret: "whsec_new".into(),
+            previous_secret: Some("whsec_old".into()),
+            previous_secret_expires_at: Some(t0() + Duration::hours(1)),
+            failing_since: None,
+            created_at: t0(),
+            updated_at: t0(),
+            deleted_at: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn eight_failed_attempts_fail_the_delivery_and_a_success_clears_the_error() {
+        let mut d = Delivery::new(
+            DeliveryId::from_uuid(uuid::Uuid::from_u128(3)),
+            &hook(),
+            EventId::from_uuid(uuid::Uuid::from_u128(4)),
+            "member.added",
+            "{}".into(),
+            t0(),
+        );
+        let fail = || AttemptOutcome::Failed {
+            status: Some(500),
+            body: Some("x".repeat(20_000)),
+            error: "HTTP 500".into(),
+            retry_after: None,
+        };
+        for n in 1..8 {
+            d.record(fail(), t0(), 0.0);
+            assert_eq!((d.status, d.attempt_count), (DeliveryStatus::Pending, n));
+            assert_eq!(
+                d.next_retry_at.map(|at| (at - t0()).num_seconds()),
+                base_delay(n).map(|b| b.num_seconds())
+            );
+        }
+        assert_eq!(d.response_body.as_ref().map(|b| b.chars().count()), Some(10_000));
+        d.record(fail(), t0(), 0.0);
+        assert_eq!((d.status, d.next_retry_at), (DeliveryStatus::Failed, None));
+        let mut ok = d.clone();
+        ok.status = DeliveryStatus::Pending;
+        ok.record(
+            AttemptOutcome::Delivered {
+                status: 204,
+                body: String::new(),
+            },
+            t0(),
+            0.0,
+        );
+        assert!(ok.delivered() && ok.delivery_error.is_none());
+    }
+
+    #[test]
+    fn a_rotation_overlap_signs_with_both_secrets_until_it_expires() {
+        let h = hook();
+        assert_eq!(h.signing_secrets(t0()), ["whsec_new", "whsec_old"]);
+        assert_eq!(h.signing_secrets(t0() + Duration::hours(1)), ["whsec_new"]);
+        let mut off = h.clone();
+        off.disable(DisabledReason::Gone, t0());
+        assert!(h.subscribes("member.added") && !h.subscribes("role.created") && !off.subscribes("member.added"));
+    }
+
+    #[test]
+    fn an_endpoint_is_disabled_after_five_days_of_failures() {
+        let mut h = hook();
+        assert!(!h.attempt_failed(t0()));
+        assert!(!h.attempt_failed(t0() + Duration::days(4)));
+        assert!(h.attempt_failed(t0() + Duration::days(5)));
+        assert_eq!((h.is_active, h.disabled_reason), (false, Some(DisabledReason::Failing)));
+        let mut healed = hook();
+        healed.attempt_failed(t0());
+        healed.attempt_succeeded(t0() + Duration::days(1));
+        assert!(
+            !healed.attempt_failed(t0() + Duration::days(5)),
+            "a success restarts the window"
+        );
     }
 
     #[test]
