@@ -1,6 +1,7 @@
 //! A changeset: everything one use case writes, committed atomically by a [`crate::UnitOfWork`].
 
 use chrono::{DateTime, Utc};
+use org_domain::webhook::{Delivery, Webhook};
 use org_domain::{Invitation, OrgId, Organization, RevokeReason, Session, User, UserId};
 
 use crate::audit::{AuditDraft, OutboxEvent};
@@ -34,7 +35,12 @@ pub struct Changeset {
     pub sessions: Vec<Session>,
     pub revocations: Vec<SessionRevocation>,
     pub audit: Vec<AuditDraft>,
+    /// Outgoing events; the store fans each out to the org's subscribed endpoints as they stand
+    /// after this changeset's `webhooks` writes ([`crate::webhooks::fan_out`]).
     pub events: Vec<OutboxEvent>,
+    pub webhooks: Vec<Webhook>,
+    /// Deliveries written explicitly (test pings, redeliveries, attempt results).
+    pub deliveries: Vec<Delivery>,
 }
 
 impl Changeset {
@@ -47,5 +53,7 @@ impl Changeset {
             && self.revocations.is_empty()
             && self.audit.is_empty()
             && self.events.is_empty()
+            && self.webhooks.is_empty()
+            && self.deliveries.is_empty()
     }
 }

@@ -16,10 +16,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::chain::{self, Link, Verdict};
+use crate::webhooks::{self, DeliveryFilter};
 use crate::{
     ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, Changeset, ConflictKind, OrgFilter, OutboxEvent,
     PageRequest, RevocationScope, SessionRevocation, Store, StoreError, UniqueKey,
 };
+use org_domain::WebhookId;
+use org_domain::webhook::{AttemptOutcome, DeliveryStatus, Webhook};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
@@ -917,6 +920,184 @@ pub async fn membership_changes_round_trip<S: Store>(s: Arc<S>) {
     assert_eq!(o.state().memberships.len(), 2);
 }
 
+fn hook(org: OrgId, name: &str, events: &[&str], active: bool, at: i64) -> Webhook {
+    Webhook {
+        id: WebhookId::from_uuid(uuid()),
+        org_id: org,
+        name: name.into(),
+        url: format!("https://example.com/{name}"),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        is_active: active,
+        disabled_reason: None,
+        secret: "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMy".into(),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        failing_since: None,
+        created_at: t(at),
+        updated_at: t(at),
+        deleted_at: None,
+        version: 0,
+    }
+}
+
+pub async fn events_fan_out_to_subscribed_active_endpoints<S: Store>(s: Arc<S>) {
+    let (_, o) = seeded(&*s, "acme").await;
+    let (_, other) = seeded(&*s, "other").await;
+    let a = hook(o.id(), "a", &["member.added", "role.created"], true, 1);
+    let b = hook(o.id(), "b", &["role.created"], true, 1);
+    let c = hook(o.id(), "c", &["member.added"], false, 1);
+    let mut d = hook(o.id(), "d", &["member.added"], true, 1);
+    let foreign = hook(other.id(), "f", &["member.added"], true, 1);
+    commit(
+        &*s,
+        Changeset {
+            webhooks: vec![a.clone(), b, c, d.clone(), foreign],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // In one changeset: a new endpoint (included), a deleted one (excluded), and the event.
+    let e = hook(o.id(), "e", &["member.added"], true, 2);
+    d.version = 1;
+    d.deleted_at = Some(t(2));
+    let mut ev = event(o.id(), "member.added");
+    ev.actor_email = Some("owner@acme.test".into());
+    commit(
+        &*s,
+        Changeset {
+            webhooks: vec![e.clone(), d],
+            events: vec![ev.clone()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut got: Vec<WebhookId> = Vec::new();
+    for w in [a.id, e.id] {
+        let page = s
+            .webhook_deliveries(w, &DeliveryFilter::default(), PageRequest::new(1, 10))
+            .await
+            .unwrap();
+        assert_eq!(page.total, 1, "one delivery per subscriber");
+        let del = &page.items[0];
+        assert_eq!(
+            (del.event_id, del.event_type.as_str(), del.status),
+            (ev.id, "member.added", DeliveryStatus::Pending)
+        );
+        assert_eq!(del.next_retry_at, Some(ev.occurred_at), "due at once");
+        assert_eq!(del.payload, webhooks::envelope(&ev), "the exact envelope is stored");
+        got.push(del.webhook_id);
+    }
+    assert_eq!(got, [a.id, e.id]);
+    assert_eq!(s.pending_count().await.unwrap(), 2);
+    let hooks = s.org_webhooks(o.id()).await.unwrap();
+    assert_eq!(
+        hooks.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
+        ["a", "b", "c", "e"],
+        "deleted endpoints are not listed"
+    );
+    assert!(
+        s.webhook(other.id(), a.id).await.unwrap().is_none(),
+        "another org's endpoint"
+    );
+}
+
+pub async fn due_deliveries_are_claimed_under_a_lease<S: Store>(s: Arc<S>) {
+    let (_, o) = seeded(&*s, "acme").await;
+    let a = hook(o.id(), "a", &["member.added"], true, 0);
+    let ev = event(o.id(), "member.added");
+    commit(
+        &*s,
+        Changeset {
+            webhooks: vec![a.clone()],
+            events: vec![ev],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let now = t(10);
+    let claimed = s.claim_due(now, now + Duration::seconds(60), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].next_retry_at, Some(now + Duration::seconds(60)));
+    assert!(
+        s.claim_due(now, now + Duration::seconds(60), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed twice"
+    );
+    let again = s
+        .claim_due(now + Duration::seconds(61), now + Duration::seconds(120), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "an expired lease makes the delivery due again");
+    let mut done = again[0].clone();
+    done.record(
+        AttemptOutcome::Delivered {
+            status: 200,
+            body: "ok".into(),
+        },
+        now,
+        0.0,
+    );
+    let stale = claimed[0].clone();
+    commit(
+        &*s,
+        Changeset {
+            deliveries: vec![done.clone()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let err = commit(
+        &*s,
+        Changeset {
+            deliveries: vec![stale],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::Conflict(ConflictKind::StaleVersion),
+        "a lost lease cannot overwrite"
+    );
+    assert!(s.claim_due(t(100_000), t(100_060), 10).await.unwrap().is_empty());
+    assert_eq!(s.pending_count().await.unwrap(), 0);
+    let stored = s.delivery(done.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.response_status_code, stored.attempt_count),
+        (DeliveryStatus::Delivered, Some(200), 1)
+    );
+    let delivered = DeliveryFilter {
+        delivered: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.webhook_deliveries(a.id, &delivered, PageRequest::new(1, 10))
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+    let failed = DeliveryFilter {
+        status: Some(DeliveryStatus::Failed),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.webhook_deliveries(a.id, &failed, PageRequest::new(1, 10))
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert!(s.pending_deliveries(a.id).await.unwrap().is_empty());
+}
+
 macro_rules! checks {
     ($make:ident; $($check:ident),* $(,)?) => {
         $( eprintln!("contract: {}", stringify!($check)); $check($make().await).await; )*
@@ -946,5 +1127,7 @@ where
         sessions_are_revoked_by_scope,
         org_lists_order_and_filter,
         membership_changes_round_trip,
+        events_fan_out_to_subscribed_active_endpoints,
+        due_deliveries_are_claimed_under_a_lease,
     );
 }

@@ -11,6 +11,7 @@ mod changeset;
 mod error;
 mod repos;
 mod system;
+pub mod webhooks;
 
 #[cfg(feature = "contract")]
 pub mod contract;
@@ -23,6 +24,7 @@ pub use repos::{
     SessionRepository, Store, Stores, UnitOfWork, UserRepository,
 };
 pub use system::{Clock, IdGenerator, TokenIssuer};
+pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
 pub use repos::{
@@ -31,3 +33,5 @@ pub use repos::{
 };
 #[cfg(feature = "mock")]
 pub use system::{MockClock, MockIdGenerator, MockTokenIssuer};
+#[cfg(feature = "mock")]
+pub use webhooks::{MockDeliveryQueue, MockWebhookRepository};

@@ -172,6 +172,8 @@ pub trait Store:
     + SessionRepository
     + AuditRepository
     + OutboxRepository
+    + crate::WebhookRepository
+    + crate::DeliveryQueue
     + UnitOfWork
 {
 }
@@ -183,6 +185,8 @@ impl<T> Store for T where
         + SessionRepository
         + AuditRepository
         + OutboxRepository
+        + crate::WebhookRepository
+        + crate::DeliveryQueue
         + UnitOfWork
 {
 }
@@ -196,6 +200,8 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionRepository>,
     pub audit: Arc<dyn AuditRepository>,
     pub outbox: Arc<dyn OutboxRepository>,
+    pub webhooks: Arc<dyn crate::WebhookRepository>,
+    pub queue: Arc<dyn crate::DeliveryQueue>,
     pub uow: Arc<dyn UnitOfWork>,
 }
 
@@ -215,6 +221,8 @@ impl Stores {
             sessions: store.clone(),
             audit: store.clone(),
             outbox: store.clone(),
+            webhooks: store.clone(),
+            queue: store.clone(),
             uow: store,
         }
     }

@@ -8,14 +8,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use org_domain::webhook::{Delivery, DeliveryStatus, Webhook};
 use org_domain::{
-    Email, EventId, Invitation, InvitationId, InvitationStatus, OrgId, OrgStatus, Organization, Session, SessionId,
-    Slug, TokenHash, User, UserId,
+    DeliveryId, Email, EventId, Invitation, InvitationId, InvitationStatus, OrgId, OrgStatus, Organization, Session,
+    SessionId, Slug, TokenHash, User, UserId, WebhookId,
 };
 use org_ports::{
-    AuditEntry, AuditFilter, AuditLog, AuditRepository, Changeset, ConflictKind, InvitationRepository, OrgFilter,
-    OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope, SessionRepository, StoreError,
-    UniqueKey, UnitOfWork, UserRepository,
+    AuditEntry, AuditFilter, AuditLog, AuditRepository, Changeset, ConflictKind, DeliveryFilter, DeliveryQueue,
+    InvitationRepository, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope,
+    SessionRepository, StoreError, UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
 
 #[derive(Default)]
@@ -28,6 +29,8 @@ struct State {
     heads: HashMap<AuditLog, (u64, org_ports::chain::Hash)>,
     events: Vec<OutboxEvent>,
     event_ids: HashSet<EventId>,
+    webhooks: HashMap<WebhookId, Webhook>,
+    deliveries: HashMap<DeliveryId, Delivery>,
 }
 
 /// The in-memory store.
@@ -113,6 +116,12 @@ impl State {
         for s in &c.sessions {
             check_version(self.sessions.get(&s.id).map(|x| x.version), s.version)?;
         }
+        for w in &c.webhooks {
+            check_version(self.webhooks.get(&w.id).map(|x| x.version), w.version)?;
+        }
+        for d in &c.deliveries {
+            check_version(self.deliveries.get(&d.id).map(|x| x.version), d.version)?;
+        }
         let mut ids = HashSet::new();
         for id in c.audit.iter().map(|a| a.id).chain(c.events.iter().map(|e| e.id)) {
             if self.event_ids.contains(&id) || !ids.insert(id) {
@@ -169,7 +178,19 @@ impl State {
                 hash,
             });
         }
+        for mut w in c.webhooks {
+            w.version += 1;
+            self.webhooks.insert(w.id, w);
+        }
+        for mut d in c.deliveries {
+            d.version += 1;
+            self.deliveries.insert(d.id, d);
+        }
         for e in c.events {
+            for mut d in org_ports::webhooks::fan_out(&e, self.webhooks.values()) {
+                d.version = 1;
+                self.deliveries.insert(d.id, d);
+            }
             self.event_ids.insert(e.id);
             self.events.push(e);
         }
@@ -400,5 +421,98 @@ impl OutboxRepository for MemoryStore {
             .filter(|e| e.org_id == org)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl WebhookRepository for MemoryStore {
+    async fn org_webhooks(&self, org: OrgId) -> Result<Vec<Webhook>, StoreError> {
+        let state = self.lock()?;
+        let mut all: Vec<Webhook> = state
+            .webhooks
+            .values()
+            .filter(|w| w.org_id == org && w.deleted_at.is_none())
+            .cloned()
+            .collect();
+        all.sort_by_key(|w| (w.created_at, w.id));
+        Ok(all)
+    }
+
+    async fn webhook(&self, org: OrgId, id: WebhookId) -> Result<Option<Webhook>, StoreError> {
+        Ok(self
+            .lock()?
+            .webhooks
+            .get(&id)
+            .filter(|w| w.org_id == org && w.deleted_at.is_none())
+            .cloned())
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        webhook: WebhookId,
+        filter: &DeliveryFilter,
+        page: PageRequest,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let state = self.lock()?;
+        let mut all: Vec<Delivery> = state
+            .deliveries
+            .values()
+            .filter(|d| d.webhook_id == webhook && filter.matches(d))
+            .cloned()
+            .collect();
+        all.sort_by_key(|d| std::cmp::Reverse((d.created_at, d.id)));
+        Ok(page.slice(&all))
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        Ok(self.lock()?.deliveries.get(&id).cloned())
+    }
+
+    async fn pending_deliveries(&self, webhook: WebhookId) -> Result<Vec<Delivery>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .deliveries
+            .values()
+            .filter(|d| d.webhook_id == webhook && d.status == DeliveryStatus::Pending)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for MemoryStore {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut state = self.lock()?;
+        let mut due: Vec<(DateTime<Utc>, DeliveryId)> = state
+            .deliveries
+            .values()
+            .filter(|d| d.status == DeliveryStatus::Pending && d.next_retry_at.is_some_and(|at| at <= now))
+            .map(|d| (d.next_retry_at.unwrap_or(now), d.id))
+            .collect();
+        due.sort();
+        due.truncate(limit as usize);
+        let mut out = Vec::with_capacity(due.len());
+        for (_, id) in due {
+            if let Some(d) = state.deliveries.get_mut(&id) {
+                d.next_retry_at = Some(lease_until);
+                d.version += 1;
+                out.push(d.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn pending_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .lock()?
+            .deliveries
+            .values()
+            .filter(|d| d.status == DeliveryStatus::Pending)
+            .count() as u64)
     }
 }
