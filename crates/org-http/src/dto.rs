@@ -1,0 +1,790 @@
+//! Wire shapes (§4.1, §5–§7, §20, §21): request bodies with `deny_unknown_fields` and one
+//! `From` per resource for responses. Optional members are present as `null`, never omitted.
+
+use chrono::{DateTime, Utc};
+use org_app::roles::RoleView;
+use org_app::{InvitationView, MemberView, MyInvitation, OrgView};
+use org_domain::{
+    Capability, CapabilitySet, FeatureOverrides, Features, Invitation, Membership, Organization, Tier, User,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::timestamp;
+use crate::extract::{non_null, nullable};
+
+fn ts(at: DateTime<Utc>) -> String {
+    timestamp(at)
+}
+
+fn opt_ts(at: Option<DateTime<Utc>>) -> Option<String> {
+    at.map(timestamp)
+}
+
+// ---------------------------------------------------------------- responses
+
+/// `User` (§4.1).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = User)]
+pub struct UserDto {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub is_platform_owner: bool,
+    pub created_at: String,
+}
+
+impl From<&User> for UserDto {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email.as_str().to_owned(),
+            name: u.name.clone(),
+            is_platform_owner: u.is_platform_owner,
+            created_at: ts(u.created_at),
+        }
+    }
+}
+
+/// `Membership` (§4.1).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = Membership)]
+pub struct MembershipDto {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub role: String,
+    /// `active` or `deactivated`.
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl MembershipDto {
+    /// A membership of `org`.
+    pub fn of(org: &Organization, m: &Membership) -> Self {
+        Self {
+            id: m.id.to_string(),
+            org_id: org.id().to_string(),
+            user_id: m.user_id.to_string(),
+            role: m.role.as_str().to_owned(),
+            status: m.status.as_str().to_owned(),
+            created_at: ts(m.created_at),
+            updated_at: ts(m.updated_at),
+        }
+    }
+}
+
+/// Effective or default tier features (§22.1).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = TierFeatures)]
+pub struct FeaturesDto {
+    pub allow_custom_domain: bool,
+    pub allow_saml_idp: bool,
+    pub allow_scim: bool,
+    pub allow_siem: bool,
+    pub allow_branding: bool,
+    pub allow_passkeys: bool,
+    pub social_providers: Vec<String>,
+    pub max_mau: i64,
+    pub allow_overage: bool,
+}
+
+impl From<&Features> for FeaturesDto {
+    fn from(f: &Features) -> Self {
+        Self {
+            allow_custom_domain: f.allow_custom_domain,
+            allow_saml_idp: f.allow_saml_idp,
+            allow_scim: f.allow_scim,
+            allow_siem: f.allow_siem,
+            allow_branding: f.allow_branding,
+            allow_passkeys: f.allow_passkeys,
+            social_providers: f.social_providers.clone(),
+            max_mau: f.max_mau,
+            allow_overage: f.allow_overage,
+        }
+    }
+}
+
+/// Per-org feature overrides (§22.2): only the keys that are set.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = FeatureOverrides)]
+pub struct FeatureOverridesDto {
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
+    pub allow_custom_domain: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
+    pub allow_saml_idp: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
+    pub allow_scim: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
+    pub allow_siem: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
+    pub allow_branding: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
+    pub allow_passkeys: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
+    pub social_providers: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
+    pub max_mau: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
+    pub allow_overage: Option<bool>,
+}
+
+impl From<&FeatureOverrides> for FeatureOverridesDto {
+    fn from(o: &FeatureOverrides) -> Self {
+        Self {
+            allow_custom_domain: o.allow_custom_domain,
+            allow_saml_idp: o.allow_saml_idp,
+            allow_scim: o.allow_scim,
+            allow_siem: o.allow_siem,
+            allow_branding: o.allow_branding,
+            allow_passkeys: o.allow_passkeys,
+            social_providers: o.social_providers.clone(),
+            max_mau: o.max_mau,
+            allow_overage: o.allow_overage,
+        }
+    }
+}
+
+impl From<FeatureOverridesDto> for FeatureOverrides {
+    fn from(o: FeatureOverridesDto) -> Self {
+        Self {
+            allow_custom_domain: o.allow_custom_domain,
+            allow_saml_idp: o.allow_saml_idp,
+            allow_scim: o.allow_scim,
+            allow_siem: o.allow_siem,
+            allow_branding: o.allow_branding,
+            allow_passkeys: o.allow_passkeys,
+            social_providers: o.social_providers,
+            max_mau: o.max_mau,
+            allow_overage: o.allow_overage,
+        }
+    }
+}
+
+/// A tier (§4.1, §22.1).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = Tier)]
+pub struct TierDto {
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    pub default_max_services: u32,
+    pub default_max_users: u32,
+    pub features: FeaturesDto,
+    pub price_cents: u32,
+    pub currency: String,
+    /// Tiers are configuration: always the Unix epoch (docs/API-DESIGN.md).
+    pub created_at: String,
+}
+
+impl From<&Tier> for TierDto {
+    fn from(t: &Tier) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+            display_name: t.display_name.clone(),
+            default_max_services: t.default_max_services,
+            default_max_users: t.default_max_users,
+            features: (&t.features).into(),
+            price_cents: t.price_cents,
+            currency: t.currency.clone(),
+            created_at: ts(DateTime::<Utc>::UNIX_EPOCH),
+        }
+    }
+}
+
+/// `Organization` (§4.1).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = Organization)]
+pub struct OrganizationDto {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub owner_user_id: String,
+    /// `pending`, `active`, `rejected` or `suspended`.
+    pub status: String,
+    pub tier_id: String,
+    pub max_services: Option<u32>,
+    pub max_users: Option<u32>,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<String>,
+    pub rejected_by: Option<String>,
+    pub rejected_at: Option<String>,
+    pub rejection_reason: Option<String>,
+    pub suspended_at: Option<String>,
+    pub suspension_reason: Option<String>,
+    /// Not managed by this iteration: always `null`.
+    pub custom_domain: Option<String>,
+    pub domain_verified: bool,
+    /// Not managed by this iteration: always `null`.
+    pub brand_logo_url: Option<String>,
+    /// Not managed by this iteration: always `null`.
+    pub brand_primary_color: Option<String>,
+    pub feature_overrides: Option<FeatureOverridesDto>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Organization> for OrganizationDto {
+    fn from(org: &Organization) -> Self {
+        let s = org.state();
+        Self {
+            id: s.id.to_string(),
+            slug: s.slug.as_str().to_owned(),
+            name: s.name.as_str().to_owned(),
+            owner_user_id: s.owner_user_id.to_string(),
+            status: s.status.as_str().to_owned(),
+            tier_id: s.tier_id.to_string(),
+            max_services: s.max_services,
+            max_users: s.max_users,
+            approved_by: s.approved_by.map(|u| u.to_string()),
+            approved_at: opt_ts(s.approved_at),
+            rejected_by: s.rejected_by.map(|u| u.to_string()),
+            rejected_at: opt_ts(s.rejected_at),
+            rejection_reason: s.rejection_reason.clone(),
+            suspended_at: opt_ts(s.suspended_at),
+            suspension_reason: s.suspension_reason.clone(),
+            custom_domain: None,
+            domain_verified: false,
+            brand_logo_url: None,
+            brand_primary_color: None,
+            feature_overrides: s.feature_overrides.as_ref().map(Into::into),
+            created_at: ts(s.created_at),
+            updated_at: ts(s.updated_at),
+        }
+    }
+}
+
+/// `OrganizationResponse` (§4.1).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OrganizationResponse {
+    pub organization: OrganizationDto,
+    pub membership_count: u32,
+    pub service_count: u32,
+    pub tier: Option<TierDto>,
+}
+
+impl From<&OrgView> for OrganizationResponse {
+    fn from(v: &OrgView) -> Self {
+        Self {
+            organization: (&v.org).into(),
+            membership_count: v.membership_count,
+            service_count: v.service_count,
+            tier: v.tier.as_ref().map(Into::into),
+        }
+    }
+}
+
+/// `OrganizationMember` (§5.1): both wire shapes in one object.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OrganizationMember {
+    pub user: UserDto,
+    pub membership: MembershipDto,
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub joined_at: String,
+}
+
+impl OrganizationMember {
+    /// A member of `org`.
+    pub fn of(org: &Organization, v: &MemberView) -> Self {
+        Self {
+            user: (&v.user).into(),
+            membership: MembershipDto::of(org, &v.membership),
+            user_id: v.user.id.to_string(),
+            email: v.user.email.as_str().to_owned(),
+            role: v.membership.role.as_str().to_owned(),
+            joined_at: ts(v.membership.created_at),
+        }
+    }
+}
+
+/// `limit` of the member list (§5.1).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MemberLimit {
+    /// Active members.
+    pub current: u32,
+    /// Effective member cap.
+    pub max: u32,
+    /// `custom` or the tier name.
+    pub source: String,
+}
+
+/// `GET …/members` (§5.1).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MemberListResponse {
+    pub members: Vec<OrganizationMember>,
+    pub total: u64,
+    pub page: u32,
+    pub limit: MemberLimit,
+}
+
+/// One entry of `GET|PUT …/service-access` (§5.4).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ServiceAccessEntry {
+    pub service_id: String,
+    pub service_slug: String,
+    pub service_name: String,
+    /// `viewer`, `manager` or `null`.
+    pub access: Option<String>,
+}
+
+/// `POST /api/organizations` (§4.3).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CreateOrganizationResponse {
+    pub organization: OrganizationDto,
+    pub owner: UserDto,
+    pub membership: MembershipDto,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+}
+
+/// `POST …/select` (§4.6).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SelectOrganizationResponse {
+    pub organization: OrganizationDto,
+    /// `null` for a platform owner who is not a member.
+    pub membership: Option<MembershipDto>,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+}
+
+/// `POST /api/auth/refresh` (§2.5).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    /// Always `Bearer`.
+    pub token_type: String,
+}
+
+/// `{message}`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MessageResponse {
+    pub message: String,
+}
+
+/// `session` of `GET /api/user` (§2.7).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SessionInfo {
+    pub id: String,
+    pub aud: String,
+    pub org_slug: Option<String>,
+    pub service_slug: Option<String>,
+    pub created_at: String,
+    /// Expiry of the session's current refresh token.
+    pub expires_at: String,
+}
+
+/// `organization` of a `GET /api/user` membership.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OrganizationSummary {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub status: String,
+}
+
+/// One membership of `GET /api/user`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UserMembership {
+    pub organization: OrganizationSummary,
+    pub membership: MembershipDto,
+    /// Resolved capabilities (§3).
+    pub capabilities: Vec<String>,
+}
+
+/// `GET /api/user` (§2.7).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CurrentUserResponse {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub is_platform_owner: bool,
+    pub created_at: String,
+    pub session: SessionInfo,
+    pub memberships: Vec<UserMembership>,
+    /// (compat) `organization:<org_id>#<role>` relations.
+    pub permissions: Vec<String>,
+}
+
+/// Capability names of a set, in catalogue order.
+pub fn capability_names(set: CapabilitySet) -> Vec<String> {
+    set.iter().map(|c: Capability| c.as_str().to_owned()).collect()
+}
+
+/// `Invitation` (§6.1); `status` as seen now (a pending invitation past `expires_at` is `expired`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = Invitation)]
+pub struct InvitationDto {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub role: String,
+    pub status: String,
+    pub invited_by: String,
+    pub expires_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl InvitationDto {
+    /// The invitation as seen at `now`.
+    pub fn of(inv: &Invitation, now: DateTime<Utc>) -> Self {
+        let r = inv.record();
+        Self {
+            id: r.id.to_string(),
+            org_id: r.org_id.to_string(),
+            email: r.email.as_str().to_owned(),
+            role: r.role.as_str().to_owned(),
+            status: inv.status_at(now).as_str().to_owned(),
+            invited_by: r.invited_by.to_string(),
+            expires_at: ts(r.expires_at),
+            created_at: ts(r.created_at),
+            updated_at: ts(r.updated_at),
+        }
+    }
+}
+
+/// `{invitation, inviter}` (§6.3).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct InvitationWithInviter {
+    pub invitation: InvitationDto,
+    /// `null` only if the inviter's user record no longer exists.
+    pub inviter: Option<UserDto>,
+}
+
+impl InvitationWithInviter {
+    /// The view as seen at `now`.
+    pub fn of(v: &InvitationView, now: DateTime<Utc>) -> Self {
+        Self {
+            invitation: InvitationDto::of(&v.invitation, now),
+            inviter: v.inviter.as_ref().map(Into::into),
+        }
+    }
+}
+
+/// `{invitation, inviter, token}`: create and resend (§6.2, §6.3).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CreatedInvitationResponse {
+    pub invitation: InvitationDto,
+    pub inviter: Option<UserDto>,
+    /// `inv_…`, shown only here.
+    pub token: String,
+}
+
+/// One entry of `GET /api/invitations` (§6.4).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MyInvitationDto {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub expires_at: String,
+    pub created_at: String,
+    pub organization_slug: String,
+    pub organization_name: String,
+}
+
+impl From<&MyInvitation> for MyInvitationDto {
+    fn from(m: &MyInvitation) -> Self {
+        let r = m.invitation.record();
+        Self {
+            id: r.id.to_string(),
+            email: r.email.as_str().to_owned(),
+            role: r.role.as_str().to_owned(),
+            expires_at: ts(r.expires_at),
+            created_at: ts(r.created_at),
+            organization_slug: m.org_slug.as_str().to_owned(),
+            organization_name: m.org_name.clone(),
+        }
+    }
+}
+
+/// Invitee accept (§6.4): `{organization, membership}`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AcceptInvitationResponse {
+    pub organization: OrganizationDto,
+    pub membership: MembershipDto,
+}
+
+/// `Role` (§7).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = Role)]
+pub struct RoleDto {
+    pub id: String,
+    pub org_id: String,
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<String>,
+    pub built_in: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl RoleDto {
+    /// A role of `org`.
+    pub fn of(org_id: &str, v: &RoleView) -> Self {
+        match v {
+            RoleView::BuiltIn { role, caps, created_at } => {
+                let name = match role.as_str() {
+                    "owner" => "Owner",
+                    "admin" => "Admin",
+                    _ => "Member",
+                };
+                Self {
+                    id: format!("role_{}", role.as_str()),
+                    org_id: org_id.to_owned(),
+                    slug: role.as_str().to_owned(),
+                    name: name.to_owned(),
+                    description: None,
+                    permissions: capability_names(*caps),
+                    built_in: true,
+                    created_at: ts(*created_at),
+                    updated_at: ts(*created_at),
+                }
+            }
+            RoleView::Custom(r) => Self {
+                id: r.id.to_string(),
+                org_id: org_id.to_owned(),
+                slug: r.slug.as_str().to_owned(),
+                name: r.name.as_str().to_owned(),
+                description: r.description.as_ref().map(|d| d.as_str().to_owned()),
+                // Stored permissions keep what was written (§3.2).
+                permissions: capability_names(r.permissions),
+                built_in: false,
+                created_at: ts(r.created_at),
+                updated_at: ts(r.updated_at),
+            },
+        }
+    }
+}
+
+/// `GET /api/platform/organizations` (§20).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PlatformOrganizationList {
+    pub organizations: Vec<OrganizationResponse>,
+    pub total: u64,
+    pub page: u32,
+    pub limit: u32,
+}
+
+/// A JWK of the JWKS (§2.8).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub kid: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+    pub alg: String,
+}
+
+/// `GET /.well-known/jwks.json`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// `GET /healthz`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct HealthResponse {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// The checks of `GET /readyz`, each `ok` or `fail`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    pub database: String,
+    pub migrations: String,
+    pub workers: String,
+}
+
+/// `GET /readyz` (§21.2): the same shape with 200 and 503.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ReadinessResponse {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    pub checks: ReadinessChecks,
+}
+
+// ---------------------------------------------------------------- requests
+
+/// `POST /api/auth/refresh`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// 1–1000 characters.
+    pub refresh_token: String,
+}
+
+/// `POST /api/organizations`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganizationRequest {
+    /// `^[a-z0-9][a-z0-9_-]{2,49}$`, not reserved.
+    pub slug: String,
+    /// Trimmed, 2–100 characters.
+    pub name: String,
+}
+
+/// `PATCH /api/organizations/:org_slug` (absent = unchanged, `null` = tier default).
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganizationRequest {
+    #[serde(default, deserialize_with = "non_null")]
+    pub name: Option<String>,
+    /// Platform owners only; ≥ 0 or `null`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>)]
+    pub max_services: Option<Option<u32>>,
+    /// Platform owners only; ≥ 1 or `null`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1)]
+    pub max_users: Option<Option<u32>>,
+}
+
+/// `PATCH …/members/:user_id`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRoleRequest {
+    /// `admin`, `member`, a custom slug of this org, or `owner` (ownership transfer).
+    pub role: String,
+}
+
+/// `POST …/transfer-ownership`: exactly one of the two members.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferOwnershipRequest {
+    #[serde(default, deserialize_with = "non_null")]
+    pub new_owner_email: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    pub new_owner_user_id: Option<String>,
+}
+
+/// `viewer` or `manager`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceAccessLevel {
+    Viewer,
+    Manager,
+}
+
+/// One grant of `PUT …/service-access`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceGrant {
+    pub service_slug: String,
+    /// `null` removes the access.
+    #[allow(dead_code)] // validated on input; applied once services exist
+    pub access: Option<ServiceAccessLevel>,
+}
+
+/// `PUT …/service-access` (§5.5).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccessRequest {
+    /// 1–100 grants, each service at most once.
+    pub grants: Vec<ServiceGrant>,
+}
+
+/// `POST …/invitations` (§6.2).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitationRequest {
+    pub email: String,
+    /// Default `member`.
+    #[serde(default, deserialize_with = "non_null")]
+    pub role: Option<String>,
+    /// 1–30; default `invitations.default_ttl_days`.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(minimum = 1, maximum = 30)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// `{token}` of invitee accept and public decline (§6.4).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationTokenRequest {
+    pub token: String,
+}
+
+/// `POST …/roles` (§7).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoleRequest {
+    /// `^[a-z0-9_-]{2,50}$`, not a built-in name.
+    pub slug: String,
+    /// Trimmed, 1–100, unique in the org (case-insensitive).
+    pub name: String,
+    /// ≤ 500 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Grantable capabilities; duplicates collapse.
+    pub permissions: Vec<String>,
+}
+
+/// `PUT …/roles/:role_id` (partial; `description: null` clears).
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRoleRequest {
+    #[serde(default, deserialize_with = "non_null")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "non_null")]
+    pub permissions: Option<Vec<String>>,
+}
+
+/// `PATCH /api/platform/organizations/:org_slug` (§20).
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformUpdateOrganizationRequest {
+    #[serde(default, deserialize_with = "non_null")]
+    pub tier_id: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>)]
+    pub max_services: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1)]
+    pub max_users: Option<Option<u32>>,
+    /// `null` removes every override.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<FeatureOverridesDto>)]
+    pub feature_overrides: Option<Option<FeatureOverridesDto>>,
+}
+
+/// `POST …/approve`.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    /// Default: keep the current tier.
+    #[serde(default, deserialize_with = "non_null")]
+    pub tier_id: Option<String>,
+}
+
+/// `POST …/reject`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRequest {
+    /// Trimmed, 1–1000 characters.
+    pub reason: String,
+}
+
+/// `POST …/suspend`.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendRequest {
+    /// ≤ 1000 characters.
+    #[serde(default)]
+    pub reason: Option<String>,
+}

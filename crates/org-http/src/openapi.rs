@@ -1,0 +1,142 @@
+//! The OpenAPI 3.1 document (§21.4), generated from the handlers' `#[utoipa::path]`
+//! attributes, plus the conventions every operation shares: the bearer scheme and problem
+//! responses under both media types (§1.4).
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{FieldErrorDto, ProblemDto};
+use crate::routes::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "org-server", description = "Organizations, members, invitations, roles and platform administration."),
+    paths(
+        refresh, logout, current_user, jwks,
+        create_organization, list_organizations, get_organization, update_organization, delete_organization,
+        select_organization,
+        list_members, update_member_role, remove_member, delete_member, list_member_service_access,
+        update_member_service_access, transfer_ownership,
+        create_invitation, list_invitations, get_invitation, cancel_invitation, delete_invitation,
+        resend_invitation, admin_accept_invitation, list_my_invitations, accept_invitation,
+        decline_invitation_by_token, accept_invitation_by_id, decline_invitation, invitation_link,
+        list_roles, create_role, get_role, update_role, delete_role,
+        platform_list_organizations, platform_get_organization, platform_update_organization,
+        approve_organization, reject_organization, suspend_organization, activate_organization, list_tiers,
+        healthz, readyz, metrics, openapi_document,
+    ),
+    components(schemas(ProblemDto, FieldErrorDto)),
+    modifiers(&Conventions),
+    tags(
+        (name = "auth", description = "Tokens, sessions and the current user (§2)"),
+        (name = "organizations", description = "§4"),
+        (name = "members", description = "§5"),
+        (name = "invitations", description = "§6"),
+        (name = "roles", description = "§7"),
+        (name = "platform", description = "§20"),
+        (name = "operations", description = "§21"),
+    )
+)]
+struct ApiDoc;
+
+struct Conventions;
+
+const PROBLEM_TYPES: [&str; 2] = ["application/json", "application/problem+json"];
+
+fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    let mut b = ResponseBuilder::new().description(description);
+    for ct in PROBLEM_TYPES {
+        b = b.content(ct, Content::new(Some(Ref::from_schema_name("Problem"))));
+    }
+    RefOr::T(b.build())
+}
+
+fn standard_errors(path: &str, op: &Operation) -> Vec<(&'static str, &'static str)> {
+    let mut out = Vec::new();
+    if op.request_body.is_some() {
+        out.push((
+            "400",
+            "Body is not JSON (BAD_REQUEST) or does not match the schema (VALIDATION_FAILED)",
+        ));
+        out.push(("413", "Body over 1 MiB (PAYLOAD_TOO_LARGE)"));
+        out.push(("415", "Body without a JSON content type (UNSUPPORTED_MEDIA_TYPE)"));
+    }
+    if op.security.is_some() {
+        out.push((
+            "401",
+            "No credential (UNAUTHORIZED), invalid token (JWT_ERROR), expired token (TOKEN_EXPIRED), session revoked (UNAUTHORIZED)",
+        ));
+        out.push((
+            "403",
+            "Missing capability or rule, token scoped to another org (FORBIDDEN), org not active (ORGANIZATION_NOT_ACTIVE)",
+        ));
+    }
+    if path.starts_with("/api/organizations/{org_slug}") || path.starts_with("/api/platform/organizations/{org_slug}") {
+        out.push(("404", "Unknown organization, or one the caller may not see (NOT_FOUND)"));
+    }
+    if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        out.push(("429", "Rate limited (RATE_LIMITED), with Retry-After"));
+    }
+    out.push(("500", "Unexpected failure (INTERNAL_SERVER_ERROR)"));
+    if path != "/readyz" {
+        out.push(("503", "Database unavailable or shutting down (SERVICE_UNAVAILABLE)"));
+    }
+    out
+}
+
+impl Modify for Conventions {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        for (path, item) in &mut api.paths.paths {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                for (status, description) in standard_errors(path, op) {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem_response(description));
+                }
+                for (status, response) in &mut op.responses.responses {
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    if !is_error || (path == "/readyz" && status == "503") {
+                        continue;
+                    }
+                    if let RefOr::T(r) = response
+                        && r.content.is_empty()
+                    {
+                        *response = problem_response(&r.description);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as pretty JSON with a trailing newline (the form committed in `docs/openapi.json`).
+pub fn openapi_json() -> String {
+    let mut text = openapi().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}

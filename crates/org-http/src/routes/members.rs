@@ -1,0 +1,238 @@
+//! §5: members, role changes, removal, service access, ownership transfer.
+
+use std::collections::HashSet;
+
+use axum::extract::State;
+use axum::response::Response;
+use org_app::{MemberFilter, ServiceAccess, TransferTarget};
+use org_domain::MembershipStatus;
+
+use super::{null, ok};
+use crate::auth::Auth;
+use crate::dto::{
+    ChangeRoleRequest, MemberLimit, MemberListResponse, OrganizationMember, ServiceAccessEntry, ServiceAccessRequest,
+    TransferOwnershipRequest,
+};
+use crate::error::{ApiError, FieldErrorDto};
+use crate::extract::{Json, Meta, Path, Query};
+use crate::state::HttpState;
+
+/// Members of the organization.
+#[utoipa::path(get, path = "/api/organizations/{org_slug}/members", tag = "members", operation_id = "list_members",
+    security(("bearer" = [])),
+    params(
+        ("org_slug" = String, Path),
+        ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query),
+        ("role" = Option<String>, Query, description = "built-in or custom role slug"),
+        ("status" = Option<String>, Query, description = "active|deactivated"),
+    ),
+    responses((status = 200, description = "Members (compat shape)", body = MemberListResponse)))]
+pub(crate) async fn list_members(
+    State(state): State<HttpState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let page = query.page(50)?;
+    let filter = MemberFilter {
+        role: query.text("role").map(str::to_owned),
+        status: query.parsed("status", MembershipStatus::parse)?,
+    };
+    let list = state.app().list_members(&auth.caller, &slug, &filter, page).await?;
+    let org = state.app().get_org(&auth.caller, &slug).await?.org;
+    Ok(ok(MemberListResponse {
+        members: list.members.iter().map(|m| OrganizationMember::of(&org, m)).collect(),
+        total: list.total,
+        page: list.page,
+        limit: MemberLimit {
+            current: list.active,
+            max: list.cap,
+            source: list.cap_source,
+        },
+    }))
+}
+
+/// Change a member's role (`owner` transfers ownership).
+#[utoipa::path(patch, path = "/api/organizations/{org_slug}/members/{user_id}", tag = "members", operation_id = "update_member_role",
+    security(("bearer" = [])),
+    params(("org_slug" = String, Path), ("user_id" = String, Path)),
+    request_body = ChangeRoleRequest,
+    responses(
+        (status = 200, description = "The member", body = OrganizationMember),
+        (status = 400, description = "Unknown role, or your own role"),
+        (status = 404, description = "Not a member"),
+    ))]
+pub(crate) async fn update_member_role(
+    State(state): State<HttpState>,
+    auth: Auth,
+    Meta(meta): Meta,
+    Path((slug, user_id)): Path<(String, String)>,
+    Json(body): Json<ChangeRoleRequest>,
+) -> Result<Response, ApiError> {
+    let view = state
+        .app()
+        .change_member_role(&auth.caller, &meta, &slug, &user_id, &body.role)
+        .await?;
+    let org = state.app().get_org(&auth.caller, &slug).await?.org;
+    Ok(ok(OrganizationMember::of(&org, &view)))
+}
+
+async fn remove(
+    state: HttpState,
+    auth: Auth,
+    meta: org_app::RequestMeta,
+    slug: String,
+    user_id: String,
+) -> Result<Response, ApiError> {
+    state.app().remove_member(&auth.caller, &meta, &slug, &user_id).await?;
+    metrics::counter!("sessions_revoked_total", "reason" => "member_removed").increment(1);
+    Ok(null())
+}
+
+/// Remove a member (compat alias of `DELETE`).
+#[utoipa::path(post, path = "/api/organizations/{org_slug}/members/{user_id}", tag = "members", operation_id = "remove_member",
+    security(("bearer" = [])),
+    params(("org_slug" = String, Path), ("user_id" = String, Path)),
+    responses(
+        (status = 200, description = "`null` (compat)", body = Option<String>),
+        (status = 400, description = "Removing yourself"),
+        (status = 404, description = "Not a member"),
+        (status = 409, description = "A platform owner targets the owner"),
+    ))]
+pub(crate) async fn remove_member(
+    State(state): State<HttpState>,
+    auth: Auth,
+    Meta(meta): Meta,
+    Path((slug, user_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    remove(state, auth, meta, slug, user_id).await
+}
+
+/// Remove a member.
+#[utoipa::path(delete, path = "/api/organizations/{org_slug}/members/{user_id}", tag = "members", operation_id = "delete_member",
+    security(("bearer" = [])),
+    params(("org_slug" = String, Path), ("user_id" = String, Path)),
+    responses(
+        (status = 200, description = "`null` (compat)", body = Option<String>),
+        (status = 400, description = "Removing yourself"),
+        (status = 404, description = "Not a member"),
+        (status = 409, description = "A platform owner targets the owner"),
+    ))]
+pub(crate) async fn delete_member(
+    State(state): State<HttpState>,
+    auth: Auth,
+    Meta(meta): Meta,
+    Path((slug, user_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    remove(state, auth, meta, slug, user_id).await
+}
+
+fn access_entries(list: Vec<ServiceAccess>) -> Vec<ServiceAccessEntry> {
+    list.into_iter()
+        .map(|a| ServiceAccessEntry {
+            service_id: a.service_id,
+            service_slug: a.service_slug,
+            service_name: a.service_name,
+            access: a.access,
+        })
+        .collect()
+}
+
+/// A member's access to each service of the org (no services exist yet: `[]`).
+#[utoipa::path(get, path = "/api/organizations/{org_slug}/members/{user_id}/service-access", tag = "members",
+    operation_id = "list_member_service_access",
+    security(("bearer" = [])),
+    params(("org_slug" = String, Path), ("user_id" = String, Path)),
+    responses(
+        (status = 200, description = "One entry per service", body = [ServiceAccessEntry]),
+        (status = 404, description = "Not a member"),
+    ))]
+pub(crate) async fn list_member_service_access(
+    State(state): State<HttpState>,
+    auth: Auth,
+    Meta(meta): Meta,
+    Path((slug, user_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let list = state
+        .app()
+        .member_service_access(&auth.caller, &meta, &slug, &user_id)
+        .await?;
+    Ok(ok(access_entries(list)))
+}
+
+/// Set a member's access to some services (partial).
+#[utoipa::path(put, path = "/api/organizations/{org_slug}/members/{user_id}/service-access", tag = "members",
+    operation_id = "update_member_service_access",
+    security(("bearer" = [])),
+    params(("org_slug" = String, Path), ("user_id" = String, Path)),
+    request_body = ServiceAccessRequest,
+    responses(
+        (status = 200, description = "The full list", body = [ServiceAccessEntry]),
+        (status = 404, description = "Not a member, or unknown service_slug"),
+    ))]
+pub(crate) async fn update_member_service_access(
+    State(state): State<HttpState>,
+    auth: Auth,
+    Meta(meta): Meta,
+    Path((slug, user_id)): Path<(String, String)>,
+    Json(body): Json<ServiceAccessRequest>,
+) -> Result<Response, ApiError> {
+    if body.grants.is_empty() || body.grants.len() > 100 {
+        return Err(ApiError::invalid("grants", "must hold 1-100 items"));
+    }
+    let mut seen = HashSet::new();
+    let duplicates: Vec<FieldErrorDto> = body
+        .grants
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| !seen.insert(g.service_slug.as_str()))
+        .map(|(i, _)| FieldErrorDto {
+            field: format!("grants[{i}].service_slug"),
+            message: "service listed more than once".to_owned(),
+        })
+        .collect();
+    if !duplicates.is_empty() {
+        return Err(ApiError::validation(duplicates));
+    }
+    let slugs: Vec<String> = body.grants.into_iter().map(|g| g.service_slug).collect();
+    let list = state
+        .app()
+        .update_member_service_access(&auth.caller, &meta, &slug, &user_id, &slugs)
+        .await?;
+    Ok(ok(access_entries(list)))
+}
+
+/// Make an active member the owner; the previous owner becomes an admin.
+#[utoipa::path(post, path = "/api/organizations/{org_slug}/transfer-ownership", tag = "members", operation_id = "transfer_ownership",
+    security(("bearer" = [])),
+    params(("org_slug" = String, Path)),
+    request_body = TransferOwnershipRequest,
+    responses(
+        (status = 200, description = "The new owner", body = OrganizationMember),
+        (status = 400, description = "Not exactly one target, or the target already owns the org"),
+        (status = 404, description = "No such active member"),
+    ))]
+pub(crate) async fn transfer_ownership(
+    State(state): State<HttpState>,
+    auth: Auth,
+    Meta(meta): Meta,
+    Path(slug): Path<String>,
+    Json(body): Json<TransferOwnershipRequest>,
+) -> Result<Response, ApiError> {
+    let target = match (body.new_owner_email, body.new_owner_user_id) {
+        (Some(email), None) => TransferTarget::Email(email),
+        (None, Some(id)) => TransferTarget::UserId(id),
+        _ => {
+            return Err(ApiError::invalid(
+                "new_owner_email",
+                "exactly one of new_owner_email and new_owner_user_id is required",
+            ));
+        }
+    };
+    let view = state
+        .app()
+        .transfer_ownership(&auth.caller, &meta, &slug, &target)
+        .await?;
+    let org = state.app().get_org(&auth.caller, &slug).await?.org;
+    Ok(ok(OrganizationMember::of(&org, &view)))
+}

@@ -1,0 +1,264 @@
+//! The route table: every (method, path) is registered once, here, so the router and the
+//! OpenAPI completeness test read the same list.
+
+mod invitations;
+mod members;
+mod ops;
+mod orgs;
+mod platform;
+mod roles;
+mod session;
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::http::header::{CACHE_CONTROL, LOCATION};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, on};
+use serde::Serialize;
+
+pub(crate) use invitations::*;
+pub(crate) use members::*;
+pub(crate) use ops::*;
+pub(crate) use orgs::*;
+pub(crate) use platform::*;
+pub(crate) use roles::*;
+pub(crate) use session::*;
+
+use crate::state::HttpState;
+
+/// The router under construction and the table of what it serves.
+struct Routes {
+    router: Router<HttpState>,
+    table: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn add<H, T>(mut self, method: &'static str, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, HttpState>,
+        T: 'static,
+    {
+        let filter = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            _ => MethodFilter::DELETE,
+        };
+        self.router = self.router.route(path, on(filter, handler));
+        self.table.push((method, path));
+        self
+    }
+}
+
+fn routes(serve_metrics: bool) -> Routes {
+    let r = Routes {
+        router: Router::new(),
+        table: Vec::new(),
+    };
+    let r = r
+        // §2
+        .add("POST", "/api/auth/refresh", session::refresh)
+        .add("POST", "/api/auth/logout", session::logout)
+        .add("GET", "/api/user", session::current_user)
+        .add("GET", "/.well-known/jwks.json", session::jwks)
+        // §4
+        .add("POST", "/api/organizations", orgs::create_organization)
+        .add("GET", "/api/organizations", orgs::list_organizations)
+        .add("GET", "/api/organizations/{org_slug}", orgs::get_organization)
+        .add("PATCH", "/api/organizations/{org_slug}", orgs::update_organization)
+        .add("DELETE", "/api/organizations/{org_slug}", orgs::delete_organization)
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/select",
+            orgs::select_organization,
+        )
+        // §5
+        .add("GET", "/api/organizations/{org_slug}/members", members::list_members)
+        .add(
+            "PATCH",
+            "/api/organizations/{org_slug}/members/{user_id}",
+            members::update_member_role,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/members/{user_id}",
+            members::remove_member,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/members/{user_id}",
+            members::delete_member,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/members/{user_id}/service-access",
+            members::list_member_service_access,
+        )
+        .add(
+            "PUT",
+            "/api/organizations/{org_slug}/members/{user_id}/service-access",
+            members::update_member_service_access,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/transfer-ownership",
+            members::transfer_ownership,
+        )
+        // §6 org side
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/invitations",
+            invitations::create_invitation,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/invitations",
+            invitations::list_invitations,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/invitations/{id}",
+            invitations::get_invitation,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/invitations/{id}",
+            invitations::cancel_invitation,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/invitations/{id}",
+            invitations::delete_invitation,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/invitations/{id}/resend",
+            invitations::resend_invitation,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/invitations/{id}/accept",
+            invitations::admin_accept_invitation,
+        )
+        // §6 invitee side
+        .add("GET", "/api/invitations", invitations::list_my_invitations)
+        .add("POST", "/api/invitations/accept", invitations::accept_invitation)
+        .add(
+            "POST",
+            "/api/invitations/decline",
+            invitations::decline_invitation_by_token,
+        )
+        .add(
+            "POST",
+            "/api/invitations/{id}/accept",
+            invitations::accept_invitation_by_id,
+        )
+        .add("POST", "/api/invitations/{id}/decline", invitations::decline_invitation)
+        .add("GET", "/invitations/accept/{token}", invitations::invitation_link)
+        // §7
+        .add("GET", "/api/organizations/{org_slug}/roles", roles::list_roles)
+        .add("POST", "/api/organizations/{org_slug}/roles", roles::create_role)
+        .add("GET", "/api/organizations/{org_slug}/roles/{role_id}", roles::get_role)
+        .add(
+            "PUT",
+            "/api/organizations/{org_slug}/roles/{role_id}",
+            roles::update_role,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/roles/{role_id}",
+            roles::delete_role,
+        )
+        // §20
+        .add(
+            "GET",
+            "/api/platform/organizations",
+            platform::platform_list_organizations,
+        )
+        .add(
+            "GET",
+            "/api/platform/organizations/{org_slug}",
+            platform::platform_get_organization,
+        )
+        .add(
+            "PATCH",
+            "/api/platform/organizations/{org_slug}",
+            platform::platform_update_organization,
+        )
+        .add(
+            "POST",
+            "/api/platform/organizations/{org_slug}/approve",
+            platform::approve_organization,
+        )
+        .add(
+            "POST",
+            "/api/platform/organizations/{org_slug}/reject",
+            platform::reject_organization,
+        )
+        .add(
+            "POST",
+            "/api/platform/organizations/{org_slug}/suspend",
+            platform::suspend_organization,
+        )
+        .add(
+            "POST",
+            "/api/platform/organizations/{org_slug}/activate",
+            platform::activate_organization,
+        )
+        .add("GET", "/api/platform/tiers", platform::list_tiers)
+        // §21
+        .add("GET", "/healthz", ops::healthz)
+        .add("GET", "/readyz", ops::readyz)
+        .add("GET", "/openapi.json", ops::openapi_document);
+    if serve_metrics {
+        r.add("GET", "/metrics", ops::metrics)
+    } else {
+        r
+    }
+}
+
+/// Every (method, path template) the router serves, in registration order.
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes(true).table
+}
+
+/// The routes, without state and layers.
+pub(crate) fn router(serve_metrics: bool) -> Router<HttpState> {
+    routes(serve_metrics).router
+}
+
+/// The `/metrics` route alone (for `metrics.listen`).
+pub(crate) fn metrics_only() -> Router<HttpState> {
+    Router::new().route("/metrics", axum::routing::get(ops::metrics))
+}
+
+// ---------------------------------------------------------------- response helpers
+
+/// 200 with a JSON body.
+pub(crate) fn ok<T: Serialize>(body: T) -> Response {
+    axum::Json(body).into_response()
+}
+
+/// 200 with the JSON literal `null` (compat, §1.3).
+pub(crate) fn null() -> Response {
+    axum::Json(serde_json::Value::Null).into_response()
+}
+
+/// 201 with an absolute `Location`.
+pub(crate) fn created<T: Serialize>(state: &HttpState, path: &str, body: T) -> Response {
+    let mut res = (StatusCode::CREATED, axum::Json(body)).into_response();
+    let location = format!("{}{path}", state.config().base_url());
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(LOCATION, v);
+    }
+    res
+}
+
+/// Marks a response carrying tokens or secrets `Cache-Control: no-store` (§1.3).
+pub(crate) fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

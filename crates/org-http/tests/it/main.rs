@@ -1,0 +1,1 @@
+//! Integration tests of the HTTP router, in-process over the memory store.
