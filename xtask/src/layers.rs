@@ -26,7 +26,7 @@ const LAYERS: &[Layer] = &[
     Layer {
         name: "org-app",
         internal: &["org-domain", "org-ports"],
-        external: Some(&["async-trait", "chrono", "serde_json", "uuid", "thiserror", "sha2", "rand", "base64", "tokio", "hmac", "aes-gcm", "hkdf"]),
+        external: Some(&["async-trait", "chrono", "serde_json", "uuid", "thiserror", "sha2", "rand", "base64", "tokio", "hmac", "aes-gcm", "hkdf", "url", "ipnet"]),
     },
     Layer { name: "org-store-memory", internal: &["org-domain", "org-ports"], external: None },
     Layer { name: "org-store-seaorm", internal: &["org-domain", "org-ports"], external: None },

@@ -168,10 +168,10 @@ impl Webhook {
     /// Secrets that sign at `now`, newest first (§9.6).
     pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
         let mut out = vec![self.secret.as_str()];
-        if let (Some(prev), Some(until)) = (&self.previous_secret, self.previous_secret_expires_at) {
-            if now < until {
-                out.push(prev);
-            }
+        if let (Some(prev), Some(until)) = (&self.previous_secret, self.previous_secret_expires_at)
+            && now < until
+        {
+            out.push(prev);
         }
         out
     }

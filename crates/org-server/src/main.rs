@@ -3,7 +3,6 @@
 
 mod cli;
 mod config;
-mod outbound;
 mod wiring;
 
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! The SSRF guard of §9.3: a target is allowed only if every address it is or resolves to is
+//! The SSRF guard of §9.3 (used at create/update and again at send time): a target is allowed only if every address it is or resolves to is
 //! globally reachable (IANA special-purpose registries), after unwrapping IPv4 embedded in
 //! IPv6; `localhost` names are refused; `outbound.allowed_private_cidrs` are the only exceptions.
 
