@@ -15,6 +15,9 @@ pub enum AppError {
     /// Another uniqueness conflict (409 `DUPLICATE_CONSTRAINT`).
     #[error("{0}")]
     Duplicate(String),
+    /// A state conflict outside the domain rules (409 `CONFLICT`), e.g. a disabled webhook.
+    #[error("{0}")]
+    Conflict(String),
     /// Authentication failed (401 `UNAUTHORIZED`), e.g. an invalid refresh token.
     #[error("{0}")]
     Unauthorized(String),

@@ -32,15 +32,18 @@ mod error;
 mod invitations;
 mod members;
 pub(crate) mod orgs;
+pub mod outbound;
 pub mod platform;
 mod record;
 mod redact;
 mod refresh;
-mod service_access;
 pub mod roles;
+mod service_access;
 mod sessions;
+pub mod signing;
 pub mod system;
 mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -70,6 +73,7 @@ struct Inner {
     tokens: Arc<dyn TokenIssuer>,
     config: AppConfig,
     denied: record::DeniedLimiter,
+    outbound: webhooks::Outbound,
 }
 
 impl std::fmt::Debug for App {
@@ -95,8 +99,18 @@ impl App {
                 tokens,
                 config,
                 denied: record::DeniedLimiter::default(),
+                outbound: webhooks::Outbound::default(),
             }),
         }
+    }
+
+    /// Sets the SSRF guard and resolver used to check webhook URLs (call right after `new`;
+    /// a clone shares the settings it was made with).
+    pub fn with_outbound(mut self, outbound: webhooks::Outbound) -> Self {
+        if let Some(inner) = std::sync::Arc::get_mut(&mut self.inner) {
+            inner.outbound = outbound;
+        }
+        self
     }
 
     /// The configuration.

@@ -97,7 +97,11 @@ impl App {
     }
 
     /// The org context of a session if its authority still holds, else the revocation reason.
-    async fn session_org(&self, session: &Session, user: &User) -> Result<Result<Option<Slug>, RevokeReason>, AppError> {
+    async fn session_org(
+        &self,
+        session: &Session,
+        user: &User,
+    ) -> Result<Result<Option<Slug>, RevokeReason>, AppError> {
         let org_id = match (session.kind, session.org_id) {
             (SessionKind::Platform, _) => return Ok(Ok(None)),
             (_, Some(id)) => id,
@@ -130,7 +134,12 @@ impl App {
         Err(invalid())
     }
 
-    async fn revoke_for_reuse(&self, meta: &RequestMeta, mut session: Session, now: DateTime<Utc>) -> Result<(), AppError> {
+    async fn revoke_for_reuse(
+        &self,
+        meta: &RequestMeta,
+        mut session: Session,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
         session.revoke(RevokeReason::RefreshTokenReuse, now);
         let user = self.stores().users.user_by_id(session.user_id).await?;
         let caller = user.map(|user| Caller {

@@ -26,7 +26,9 @@ impl App {
         slug: &str,
         user_id: &str,
     ) -> Result<Vec<ServiceAccess>, AppError> {
-        let org = self.read_in_org(caller, meta, slug, Capability::OrgMembersManage).await?;
+        let org = self
+            .read_in_org(caller, meta, slug, Capability::OrgMembersManage)
+            .await?;
         let user = UserId::parse(user_id).ok_or_else(AppError::not_found)?;
         org.membership(user).ok_or_else(AppError::not_found)?;
         Ok(Vec::new())

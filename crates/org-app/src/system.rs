@@ -54,6 +54,12 @@ impl TokenIssuer for RandomTokens {
     fn hash(&self, token: &str) -> TokenHash {
         sha256_token(token)
     }
+
+    fn random_bytes(&self) -> [u8; 32] {
+        let mut bytes = [0_u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        bytes
+    }
 }
 
 #[cfg(test)]

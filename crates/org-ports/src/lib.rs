@@ -23,7 +23,7 @@ pub use repos::{
     AuditRepository, InvitationRepository, OrgFilter, OrgRepository, OutboxRepository, Page, PageRequest,
     SessionRepository, Store, Stores, UnitOfWork, UserRepository,
 };
-pub use system::{Clock, IdGenerator, TokenIssuer};
+pub use system::{Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, WebhookSender};
 pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
@@ -32,6 +32,6 @@ pub use repos::{
     MockUnitOfWork, MockUserRepository,
 };
 #[cfg(feature = "mock")]
-pub use system::{MockClock, MockIdGenerator, MockTokenIssuer};
+pub use system::{MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
 #[cfg(feature = "mock")]
 pub use webhooks::{MockDeliveryQueue, MockWebhookRepository};

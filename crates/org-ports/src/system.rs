@@ -25,4 +25,44 @@ pub trait TokenIssuer: Send + Sync {
     fn issue(&self, prefix: &str) -> (String, TokenHash);
     /// The hash a presented token is looked up by.
     fn hash(&self, token: &str) -> TokenHash;
+    /// 32 bytes from a CSPRNG (webhook secrets, jitter).
+    fn random_bytes(&self) -> [u8; 32];
+}
+
+/// Name resolution for outbound connections (A/AAAA).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait::async_trait]
+pub trait Resolver: Send + Sync {
+    /// Every address of `host`; an empty list when the name does not resolve.
+    async fn resolve(&self, host: &str, port: u16) -> Vec<std::net::IpAddr>;
+}
+
+/// An outbound webhook request: the exact body and its headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboundRequest {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// What came back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendResult {
+    /// An HTTP answer (any status; redirects are not followed).
+    Response {
+        status: u16,
+        body: String,
+        retry_after: Option<chrono::Duration>,
+    },
+    /// No answer: the error class (`timeout`, `connect_error`, `tls_error`, `ssrf_denied`, …).
+    Error(String),
+}
+
+/// Sends webhook requests: resolves once, checks every address against the SSRF guard,
+/// connects to a checked address, 15 s timeout, no redirects, no proxies (§9.3, §9.7).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait::async_trait]
+pub trait WebhookSender: Send + Sync {
+    /// One attempt.
+    async fn send(&self, request: OutboundRequest) -> SendResult;
 }

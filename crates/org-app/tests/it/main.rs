@@ -9,3 +9,4 @@ mod orgs;
 mod platform;
 mod roles;
 mod support;
+mod webhooks;

@@ -1,0 +1,725 @@
+//! Webhook use cases (§9.2) and the delivery step the worker runs (§9.6, §9.7).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::Duration;
+use org_domain::webhook::{self, AttemptOutcome, Delivery, DeliveryStatus, DisabledReason, Webhook};
+use org_domain::{Capability, DeliveryId, DomainError, EventId, Organization, WebhookId};
+use org_ports::{
+    Changeset, DeliveryFilter, OutboundRequest, OutboxEvent, Page, PageRequest, Resolver, SendResult, WebhookSender,
+};
+use serde_json::{Value, json};
+
+use crate::outbound::{Guard, Target, UrlError};
+use crate::record::{Caller, Recorder, RequestMeta};
+use crate::{App, AppError, WEBHOOK_EVENT_TYPES};
+
+/// A resolver that resolves nothing (tests and embedders without DNS): names are accepted at
+/// create time, as names that do not resolve yet are (§9.3).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoDns;
+
+#[async_trait::async_trait]
+impl Resolver for NoDns {
+    async fn resolve(&self, _host: &str, _port: u16) -> Vec<IpAddr> {
+        Vec::new()
+    }
+}
+
+/// The SSRF guard and the resolver it checks names with.
+#[derive(Clone)]
+pub struct Outbound {
+    pub guard: Guard,
+    pub resolver: Arc<dyn Resolver>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound")
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Self {
+            guard: Guard::default(),
+            resolver: Arc::new(NoDns),
+        }
+    }
+}
+
+/// Body of create/update.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookInput {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub is_active: Option<bool>,
+}
+
+/// An endpoint, and its secret when just created or rotated.
+#[derive(Clone, Debug)]
+pub struct WebhookView {
+    pub webhook: Webhook,
+    pub show_secret: bool,
+}
+
+/// Result of test and redeliver.
+#[derive(Clone, Copy, Debug)]
+pub struct Enqueued {
+    pub delivery_id: DeliveryId,
+}
+
+/// What one worker pass did, for metrics (§21.3).
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryReport {
+    pub delivered: u32,
+    pub attempt_failed: u32,
+    pub failed: u32,
+    /// Seconds from the event to the receiver's 2xx, per delivered first attempt.
+    pub lags: Vec<f64>,
+    pub disabled: Vec<DisabledReason>,
+}
+
+fn subscribable() -> Vec<&'static str> {
+    WEBHOOK_EVENT_TYPES.iter().map(|t| t.value).collect()
+}
+
+fn url_error(e: UrlError) -> AppError {
+    let message = match e {
+        UrlError::Invalid(m) => m,
+        UrlError::Denied(ip) => format!("the address {ip} is not allowed (private, loopback or reserved)"),
+        UrlError::DeniedName => "localhost names are not allowed".to_owned(),
+    };
+    AppError::invalid("url", message)
+}
+
+impl Outbound {
+    /// §9.3 at create/update: syntax, IP literals, and every address a name resolves to now.
+    pub async fn check(&self, url: &str) -> Result<(), AppError> {
+        match self.guard.check_url(url).map_err(url_error)? {
+            Target::Ip(..) => Ok(()),
+            Target::Name(host, port) => {
+                for ip in self.resolver.resolve(&host, port).await {
+                    if !self.guard.ip_allowed(ip) {
+                        return Err(url_error(UrlError::Denied(ip)));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl App {
+    fn new_secret(&self) -> String {
+        format!("whsec_{}", STANDARD.encode(self.inner.tokens.random_bytes()))
+    }
+
+    async fn org_webhook(&self, org: &Organization, id: &str) -> Result<Webhook, AppError> {
+        let id = WebhookId::parse(id).ok_or_else(AppError::not_found)?;
+        self.stores()
+            .webhooks
+            .webhook(org.id(), id)
+            .await?
+            .ok_or_else(AppError::not_found)
+    }
+
+    fn webhook_event(&self, rec: &Recorder<'_>, c: &mut Changeset, w: &Webhook, ty: &str, data: Value) {
+        rec.event(c, w.org_id, ty, Some(("webhook", w.id.to_string())), data);
+    }
+
+    /// `POST …/webhooks`.
+    pub async fn create_webhook(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        input: WebhookInput,
+    ) -> Result<WebhookView, AppError> {
+        let org = self.load_org(slug).await;
+        let org = self
+            .guarded(
+                caller,
+                meta,
+                slug,
+                org.and_then(|o| {
+                    Ok(o.require_mutable(&caller.actor(), Capability::WebhooksManage)
+                        .map(|p| (o, p))?)
+                }),
+            )
+            .await?;
+        let (org, principal) = org;
+        let name = webhook::webhook_name(input.name.as_deref().unwrap_or_default()).map_err(DomainError::from)?;
+        let url = input.url.clone().unwrap_or_default();
+        self.inner.outbound.check(&url).await?;
+        let events = webhook::subscription(input.events.as_deref().unwrap_or_default(), &subscribable())?;
+        if self
+            .stores()
+            .webhooks
+            .org_webhooks(org.id())
+            .await?
+            .iter()
+            .any(|w| w.name == name)
+        {
+            return Err(AppError::Duplicate("a webhook with this name already exists".into()));
+        }
+        let now = self.now();
+        let w = Webhook {
+            id: WebhookId::from_uuid(self.new_uuid()),
+            org_id: org.id(),
+            name,
+            url,
+            events,
+            is_active: true,
+            disabled_reason: None,
+            secret: self.new_secret(),
+            previous_secret: None,
+            previous_secret_expires_at: None,
+            failing_since: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            version: 0,
+        };
+        let rec = Recorder::for_caller(self, meta, caller, now);
+        let mut c = Changeset::default();
+        let m = json!({"name": w.name, "url": w.url, "events": w.events});
+        rec.audit(
+            &mut c,
+            Some(org.id()),
+            "webhook.created",
+            Some(("webhook", w.id.to_string())),
+            m.clone(),
+            principal.via_platform_owner,
+            true,
+        );
+        let mut data = m;
+        data["webhook_id"] = json!(w.id.to_string());
+        self.webhook_event(&rec, &mut c, &w, "webhook.created", data);
+        c.webhooks.push(w.clone());
+        self.commit(c).await?;
+        Ok(WebhookView {
+            webhook: Webhook { version: 1, ..w },
+            show_secret: true,
+        })
+    }
+
+    /// `GET …/webhooks`.
+    pub async fn list_webhooks(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+    ) -> Result<Vec<Webhook>, AppError> {
+        let org = self.read_in_org(caller, meta, slug, Capability::WebhooksManage).await?;
+        Ok(self.stores().webhooks.org_webhooks(org.id()).await?)
+    }
+
+    /// `GET …/webhooks/:id`.
+    pub async fn get_webhook(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        id: &str,
+    ) -> Result<Webhook, AppError> {
+        let org = self.read_in_org(caller, meta, slug, Capability::WebhooksManage).await?;
+        self.org_webhook(&org, id).await
+    }
+
+    /// `PATCH …/webhooks/:id`.
+    pub async fn update_webhook(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        id: &str,
+        input: WebhookInput,
+    ) -> Result<Webhook, AppError> {
+        let name = input
+            .name
+            .as_deref()
+            .map(webhook::webhook_name)
+            .transpose()
+            .map_err(DomainError::from)?;
+        if let Some(url) = &input.url {
+            self.inner.outbound.check(url).await?;
+        }
+        let events = input
+            .events
+            .as_deref()
+            .map(|e| webhook::subscription(e, &subscribable()))
+            .transpose()?;
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let org = self.load_org(slug).await?;
+                let principal = org.require_mutable(&caller.actor(), Capability::WebhooksManage)?;
+                let mut w = self.org_webhook(&org, id).await?;
+                let old = w.clone();
+                if let Some(n) = &name {
+                    if *n != w.name
+                        && self
+                            .stores()
+                            .webhooks
+                            .org_webhooks(org.id())
+                            .await?
+                            .iter()
+                            .any(|x| &x.name == n)
+                    {
+                        return Err(AppError::Duplicate("a webhook with this name already exists".into()));
+                    }
+                    w.name = n.clone();
+                }
+                if let Some(u) = &input.url {
+                    w.url = u.clone();
+                }
+                if let Some(e) = &events {
+                    w.events = e.clone();
+                }
+                if let Some(active) = input.is_active {
+                    w.is_active = active;
+                    if active {
+                        w.disabled_reason = None;
+                        w.failing_since = None;
+                    }
+                }
+                let mut changes = serde_json::Map::new();
+                let mut diff = |field: &str, a: Value, b: Value| {
+                    if a != b {
+                        changes.insert(field.to_owned(), json!({"old": a, "new": b}));
+                    }
+                };
+                diff("name", json!(old.name), json!(w.name));
+                diff("url", json!(old.url), json!(w.url));
+                diff("events", json!(old.events), json!(w.events));
+                diff("is_active", json!(old.is_active), json!(w.is_active));
+                if changes.is_empty() {
+                    return Ok(w);
+                }
+                let now = self.now();
+                w.updated_at = now;
+                let rec = Recorder::for_caller(self, meta, caller, now);
+                let mut c = Changeset::default();
+                let changes = Value::Object(changes);
+                rec.audit(
+                    &mut c,
+                    Some(org.id()),
+                    "webhook.updated",
+                    Some(("webhook", w.id.to_string())),
+                    json!({"changes": changes}),
+                    principal.via_platform_owner,
+                    true,
+                );
+                self.webhook_event(
+                    &rec,
+                    &mut c,
+                    &w,
+                    "webhook.updated",
+                    json!({"webhook_id": w.id.to_string(), "changes": changes}),
+                );
+                c.webhooks.push(w.clone());
+                self.commit(c).await?;
+                w.version += 1;
+                Ok(w)
+            }),
+        )
+        .await
+    }
+
+    /// `DELETE …/webhooks/:id`: pending deliveries fail with "webhook deleted".
+    pub async fn delete_webhook(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        id: &str,
+    ) -> Result<(), AppError> {
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let org = self.load_org(slug).await?;
+                let principal = org.require_mutable(&caller.actor(), Capability::WebhooksManage)?;
+                let mut w = self.org_webhook(&org, id).await?;
+                let now = self.now();
+                let mut c = Changeset::default();
+                for mut d in self.stores().webhooks.pending_deliveries(w.id).await? {
+                    d.abandon("webhook deleted", now);
+                    c.deliveries.push(d);
+                }
+                w.deleted_at = Some(now);
+                w.is_active = false;
+                w.updated_at = now;
+                let rec = Recorder::for_caller(self, meta, caller, now);
+                rec.audit(
+                    &mut c,
+                    Some(org.id()),
+                    "webhook.deleted",
+                    Some(("webhook", w.id.to_string())),
+                    json!({"name": w.name}),
+                    principal.via_platform_owner,
+                    true,
+                );
+                self.webhook_event(
+                    &rec,
+                    &mut c,
+                    &w,
+                    "webhook.deleted",
+                    json!({"webhook_id": w.id.to_string(), "name": w.name}),
+                );
+                c.webhooks.push(w);
+                self.commit(c).await
+            }),
+        )
+        .await
+    }
+
+    /// `GET …/webhooks/:id/deliveries`, newest first.
+    pub async fn list_deliveries(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        id: &str,
+        filter: &DeliveryFilter,
+        page: PageRequest,
+    ) -> Result<(Webhook, Page<Delivery>), AppError> {
+        let org = self.read_in_org(caller, meta, slug, Capability::WebhooksManage).await?;
+        let w = self.org_webhook(&org, id).await?;
+        let page = self.stores().webhooks.webhook_deliveries(w.id, filter, page).await?;
+        Ok((w, page))
+    }
+
+    /// `POST …/webhooks/:id/test`: one `webhook.test.ping` to this endpoint.
+    pub async fn test_webhook(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        id: &str,
+    ) -> Result<Enqueued, AppError> {
+        let org = self.load_org(slug).await;
+        let checked = org.and_then(|o| {
+            Ok(o.require_mutable(&caller.actor(), Capability::WebhooksManage)
+                .map(|p| (o, p))?)
+        });
+        let (org, principal) = self.guarded(caller, meta, slug, checked).await?;
+        let w = self.org_webhook(&org, id).await?;
+        if !w.is_active {
+            return Err(AppError::Conflict("the webhook is disabled".into()));
+        }
+        let now = self.now();
+        let rec = Recorder::for_caller(self, meta, caller, now);
+        let mut c = Changeset::default();
+        let event = OutboxEvent {
+            id: EventId::from_uuid(self.new_uuid()),
+            org_id: org.id(),
+            event_type: "webhook.test.ping".into(),
+            occurred_at: now,
+            actor_user_id: Some(caller.user.id),
+            actor_email: Some(caller.user.email.as_str().to_owned()),
+            target_type: Some("webhook".into()),
+            target_id: Some(w.id.to_string()),
+            data: json!({"webhook_id": w.id.to_string()}),
+        };
+        let delivery = Delivery::new(
+            DeliveryId::from_uuid(self.new_uuid()),
+            &w,
+            event.id,
+            &event.event_type,
+            org_ports::webhooks::envelope(&event),
+            now,
+        );
+        let did = delivery.id;
+        rec.audit(
+            &mut c,
+            Some(org.id()),
+            "webhook.test_sent",
+            Some(("webhook", w.id.to_string())),
+            json!({"delivery_id": did.to_string()}),
+            principal.via_platform_owner,
+            true,
+        );
+        c.events.push(event);
+        c.deliveries.push(delivery);
+        self.commit(c).await?;
+        Ok(Enqueued { delivery_id: did })
+    }
+
+    /// `POST …/webhooks/:id/deliveries/:delivery_id/redeliver`: the same event again.
+    pub async fn redeliver(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        id: &str,
+        delivery_id: &str,
+    ) -> Result<Enqueued, AppError> {
+        let org = self.load_org(slug).await;
+        let checked = org.and_then(|o| {
+            Ok(o.require_mutable(&caller.actor(), Capability::WebhooksManage)
+                .map(|p| (o, p))?)
+        });
+        let (org, principal) = self.guarded(caller, meta, slug, checked).await?;
+        let w = self.org_webhook(&org, id).await?;
+        let did = DeliveryId::parse(delivery_id).ok_or_else(AppError::not_found)?;
+        let original = match self.stores().webhooks.delivery(did).await? {
+            Some(d) if d.webhook_id == w.id => d,
+            _ => return Err(AppError::not_found()),
+        };
+        if original.status == DeliveryStatus::Pending {
+            return Err(AppError::Conflict("the delivery is still pending".into()));
+        }
+        if !w.is_active {
+            return Err(AppError::Conflict("the webhook is disabled".into()));
+        }
+        let now = self.now();
+        let mut again = Delivery::new(
+            DeliveryId::from_uuid(self.new_uuid()),
+            &w,
+            original.event_id,
+            &original.event_type,
+            original.payload.clone(),
+            now,
+        );
+        again.redelivery_of = Some(original.id);
+        let rec = Recorder::for_caller(self, meta, caller, now);
+        let mut c = Changeset::default();
+        let m = json!({"delivery_id": original.id.to_string(), "new_delivery_id": again.id.to_string()});
+        rec.audit(
+            &mut c,
+            Some(org.id()),
+            "webhook.redelivered",
+            Some(("webhook", w.id.to_string())),
+            m,
+            principal.via_platform_owner,
+            true,
+        );
+        let id = again.id;
+        c.deliveries.push(again);
+        self.commit(c).await?;
+        Ok(Enqueued { delivery_id: id })
+    }
+
+    /// `POST …/webhooks/:id/rotate-secret`: the old secret keeps signing for `ttl_seconds`.
+    pub async fn rotate_webhook_secret(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        id: &str,
+        ttl_seconds: Option<i64>,
+    ) -> Result<Webhook, AppError> {
+        let ttl = ttl_seconds.unwrap_or(86_400);
+        if !(0..=86_400).contains(&ttl) {
+            return Err(AppError::invalid(
+                "previous_secret_ttl_seconds",
+                "must be between 0 and 86400",
+            ));
+        }
+        self.guarded(
+            caller,
+            meta,
+            slug,
+            retrying!(self, async {
+                let org = self.load_org(slug).await?;
+                let principal = org.require_mutable(&caller.actor(), Capability::WebhooksManage)?;
+                let mut w = self.org_webhook(&org, id).await?;
+                let now = self.now();
+                let expires = now + Duration::seconds(ttl);
+                w.previous_secret = Some(std::mem::replace(&mut w.secret, self.new_secret()));
+                w.previous_secret_expires_at = Some(expires);
+                w.updated_at = now;
+                let rec = Recorder::for_caller(self, meta, caller, now);
+                let mut c = Changeset::default();
+                let m = json!({"previous_secret_expires_at": crate::record::ts(expires)});
+                rec.audit(
+                    &mut c,
+                    Some(org.id()),
+                    "webhook.secret_rotated",
+                    Some(("webhook", w.id.to_string())),
+                    m,
+                    principal.via_platform_owner,
+                    true,
+                );
+                let data = json!({"webhook_id": w.id.to_string(), "changes": {"secret": "[REDACTED]"}});
+                self.webhook_event(&rec, &mut c, &w, "webhook.updated", data);
+                c.webhooks.push(w.clone());
+                self.commit(c).await?;
+                w.version += 1;
+                Ok(w)
+            }),
+        )
+        .await
+    }
+
+    /// One worker pass: claims due deliveries, sends each once, records the outcomes.
+    pub async fn deliver_due(&self, sender: &dyn WebhookSender, limit: u32) -> Result<DeliveryReport, AppError> {
+        let now = self.now();
+        let claimed = self
+            .stores()
+            .queue
+            .claim_due(now, now + Duration::seconds(60), limit)
+            .await?;
+        let mut report = DeliveryReport::default();
+        for d in claimed {
+            self.attempt(sender, d, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn attempt(
+        &self,
+        sender: &dyn WebhookSender,
+        mut d: Delivery,
+        report: &mut DeliveryReport,
+    ) -> Result<(), AppError> {
+        let webhook = self.stores().webhooks.webhook(d.org_id, d.webhook_id).await?;
+        let Some(mut w) = webhook.filter(|w| w.is_active) else {
+            d.abandon("webhook deleted or disabled", self.now());
+            report.failed += 1;
+            return self
+                .commit(Changeset {
+                    deliveries: vec![d],
+                    ..Default::default()
+                })
+                .await
+                .or_else(ignore_stale);
+        };
+        let sent_at = self.now();
+        let ts = sent_at.timestamp();
+        let secrets = w.signing_secrets(sent_at);
+        let id = d.event_id.to_string();
+        let headers = vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            (
+                "user-agent".to_owned(),
+                format!("org-server-webhooks/{}", env!("CARGO_PKG_VERSION")),
+            ),
+            (
+                "x-webhook-signature".to_owned(),
+                crate::signing::compat_signature(secrets[0], d.payload.as_bytes()),
+            ),
+            ("x-webhook-timestamp".to_owned(), ts.to_string()),
+            ("webhook-id".to_owned(), id.clone()),
+            ("webhook-timestamp".to_owned(), ts.to_string()),
+            (
+                "webhook-signature".to_owned(),
+                crate::signing::standard_signature(&secrets, &id, ts, d.payload.as_bytes()),
+            ),
+        ];
+        let result = sender
+            .send(OutboundRequest {
+                url: w.url.clone(),
+                headers,
+                body: d.payload.clone(),
+            })
+            .await;
+        let now = self.now();
+        let outcome = match result {
+            SendResult::Response { status, body, .. } if (200..300).contains(&status) => {
+                AttemptOutcome::Delivered { status, body }
+            }
+            SendResult::Response { status: 410, body, .. } => AttemptOutcome::Gone { body },
+            SendResult::Response {
+                status,
+                body,
+                retry_after,
+            } => {
+                let retry_after = if status == 429 || status == 503 {
+                    retry_after
+                } else {
+                    None
+                };
+                AttemptOutcome::Failed {
+                    status: Some(status),
+                    body: Some(body),
+                    error: format!("HTTP {status}"),
+                    retry_after,
+                }
+            }
+            SendResult::Error(class) => AttemptOutcome::Failed {
+                status: None,
+                body: None,
+                error: class,
+                retry_after: None,
+            },
+        };
+        let jitter = f64::from(self.inner.tokens.random_bytes()[0]) / 256.0;
+        let mut c = Changeset::default();
+        let meta = RequestMeta::default();
+        let rec = Recorder::system(self, &meta, now);
+        let mut disabled = None;
+        match &outcome {
+            AttemptOutcome::Delivered { .. } => {
+                w.attempt_succeeded(now);
+                report.delivered += 1;
+                if d.attempt_count == 0 {
+                    report
+                        .lags
+                        .push((now - d.created_at).num_milliseconds() as f64 / 1000.0);
+                }
+            }
+            AttemptOutcome::Gone { .. } => {
+                w.disable(DisabledReason::Gone, now);
+                disabled = Some(DisabledReason::Gone);
+            }
+            AttemptOutcome::Failed { .. } => {
+                if w.attempt_failed(now) {
+                    disabled = Some(DisabledReason::Failing);
+                }
+            }
+        }
+        d.record(outcome, now, jitter);
+        match d.status {
+            DeliveryStatus::Pending => report.attempt_failed += 1,
+            DeliveryStatus::Failed => report.failed += 1,
+            DeliveryStatus::Delivered => {}
+        }
+        if let Some(reason) = disabled {
+            report.disabled.push(reason);
+            for mut other in self.stores().webhooks.pending_deliveries(w.id).await? {
+                if other.id != d.id {
+                    other.abandon("webhook disabled", now);
+                    c.deliveries.push(other);
+                }
+            }
+            if d.status == DeliveryStatus::Pending {
+                d.abandon("webhook disabled", now);
+            }
+            let m = json!({"webhook_id": w.id.to_string(), "reason": reason.as_str()});
+            rec.audit(
+                &mut c,
+                Some(w.org_id),
+                "webhook.disabled",
+                Some(("webhook", w.id.to_string())),
+                m,
+                false,
+                true,
+            );
+        }
+        c.deliveries.push(d);
+        c.webhooks.push(w);
+        self.commit(c).await.or_else(ignore_stale)
+    }
+
+    /// Time of the next due delivery is not tracked; the worker polls. Exposed for metrics.
+    pub async fn pending_deliveries_count(&self) -> Result<u64, AppError> {
+        Ok(self.stores().queue.pending_count().await?)
+    }
+}
+
+/// A lost lease (another worker took the delivery) is not an error of this pass.
+fn ignore_stale(e: AppError) -> Result<(), AppError> {
+    if e == AppError::Stale { Ok(()) } else { Err(e) }
+}
