@@ -329,7 +329,6 @@ impl From<AppError> for ApiError {
             AppError::SlugTaken => Self::new(ErrorCode::DuplicateConstraint, "This slug is not available"),
             AppError::Duplicate(detail) => Self::new(ErrorCode::DuplicateConstraint, detail),
             AppError::Conflict(detail) => Self::new(ErrorCode::Conflict, detail),
-            AppError::Conflict(detail) => Self::new(ErrorCode::Conflict, detail),
             AppError::Unauthorized(detail) => Self::new(ErrorCode::Unauthorized, detail),
             AppError::Unavailable(cause) => Self::unavailable(cause),
             AppError::Internal(cause) => Self::internal(cause),

@@ -42,6 +42,7 @@ fn field_of(path: &str, message: &str) -> String {
         .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
     match (path, named) {
         ("." | "", Some(name)) => name.to_owned(),
+        (p, Some(name)) if p == name || p.ends_with(&format!(".{name}")) => p.to_owned(),
         (p, Some(name)) => format!("{p}.{name}"),
         ("." | "", None) => "body".to_owned(),
         (p, None) => p.to_owned(),

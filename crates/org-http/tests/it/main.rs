@@ -1,1 +1,13 @@
 //! Integration tests of the HTTP router, in-process over the memory store.
+
+mod auth;
+mod invitations;
+mod isolation;
+mod members;
+mod openapi;
+mod ops;
+mod orgs;
+mod platform;
+mod problems;
+mod roles;
+mod support;

@@ -1,0 +1,361 @@
+//! §2: bearer validation in the contract's order, refresh rotation and reuse, logout, the
+//! current user and the JWKS.
+
+use axum::http::Method;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Duration;
+use org_http::{AccessClaims, Keys, sign_claims};
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+fn claims_of(t: &TestApp, token: &str) -> AccessClaims {
+    org_http::validate_token(&t.state.keys(), "https://id.test", token, t.now()).unwrap()
+}
+
+fn with_header(token: &str, header: Value) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[0] = URL_SAFE_NO_PAD.encode(header.to_string());
+    parts.join(".")
+}
+
+#[tokio::test]
+async fn refused_tokens_answer_401_with_the_code_the_contract_gives() {
+    let t = TestApp::new().await;
+    let good = t.owner.token.clone();
+    let claims = claims_of(&t, &good);
+    let kid = t.state.keys().kid().to_owned();
+    let forged = |c: AccessClaims| sign_claims(&t.state.keys(), &c);
+    let other_key = sign_claims(&Keys::generate(), &claims);
+    let mut tampered: Vec<String> = good.split('.').map(str::to_owned).collect();
+    let mut payload: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&tampered[1]).unwrap()).unwrap();
+    payload["is_platform_owner"] = json!(true);
+    tampered[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("garbage", "not-a-token".into(), "JWT_ERROR"),
+        ("oversized", "a".repeat(9000), "JWT_ERROR"),
+        (
+            "alg none",
+            with_header(&good, json!({"alg": "none", "kid": kid, "typ": "at+jwt"})),
+            "JWT_ERROR",
+        ),
+        (
+            "alg HS256",
+            with_header(&good, json!({"alg": "HS256", "kid": kid, "typ": "at+jwt"})),
+            "JWT_ERROR",
+        ),
+        ("unknown kid", other_key, "JWT_ERROR"),
+        (
+            "wrong typ",
+            with_header(&good, json!({"alg": "EdDSA", "kid": kid, "typ": "JWT"})),
+            "JWT_ERROR",
+        ),
+        (
+            "jku header",
+            with_header(
+                &good,
+                json!({"alg": "EdDSA", "kid": kid, "typ": "at+jwt", "jku": "https://evil.test"}),
+            ),
+            "JWT_ERROR",
+        ),
+        ("tampered payload", tampered.join("."), "JWT_ERROR"),
+        (
+            "wrong issuer",
+            forged(AccessClaims {
+                iss: "https://evil.test".into(),
+                ..claims.clone()
+            }),
+            "JWT_ERROR",
+        ),
+        (
+            "expired",
+            forged(AccessClaims {
+                exp: claims.iat - 61,
+                iat: claims.iat - 1000,
+                ..claims.clone()
+            }),
+            "TOKEN_EXPIRED",
+        ),
+        (
+            "issued in the future",
+            forged(AccessClaims {
+                iat: claims.iat + 3600,
+                exp: claims.exp + 3600,
+                ..claims.clone()
+            }),
+            "JWT_ERROR",
+        ),
+        (
+            "unknown audience",
+            forged(AccessClaims {
+                aud: "somewhere".into(),
+                ..claims.clone()
+            }),
+            "JWT_ERROR",
+        ),
+        (
+            "service audience on an org route",
+            forged(AccessClaims {
+                aud: "service:acme/app".into(),
+                ..claims.clone()
+            }),
+            "JWT_ERROR",
+        ),
+        ("revoked session", t.revoked.token.clone(), "UNAUTHORIZED"),
+    ];
+    for (name, token, code) in cases {
+        let res = t.get("/api/organizations/acme", &token).await;
+        assert_eq!((res.status.as_u16(), res.code()), (401, code), "{name}: {}", res.text);
+        assert_eq!(
+            res.header("www-authenticate"),
+            r#"Bearer error="invalid_token""#,
+            "{name}"
+        );
+    }
+    let none = t.send(Method::GET, "/api/user", None, None).await;
+    none.expect(401, "UNAUTHORIZED");
+    assert_eq!(none.header("www-authenticate"), "Bearer");
+}
+
+#[tokio::test]
+async fn a_token_within_the_expiry_leeway_is_still_accepted_and_then_expires() {
+    let t = TestApp::new().await;
+    t.advance(Duration::minutes(15) + Duration::seconds(30));
+    t.get("/api/user", &t.owner.token).await.expect(200, "");
+    t.advance(Duration::seconds(40));
+    t.get("/api/user", &t.owner.token).await.expect(401, "TOKEN_EXPIRED");
+}
+
+#[tokio::test]
+async fn a_previous_signing_key_still_verifies_after_a_rotation() {
+    let t = TestApp::new().await;
+    let old = t.state.keys();
+    t.state.replace_keys(Keys::generate().with_verification_key(&old));
+    t.get("/api/user", &t.owner.token).await.expect(200, "");
+    let jwks = t.send(Method::GET, "/.well-known/jwks.json", None, None).await;
+    assert_eq!(jwks.body["keys"].as_array().unwrap().len(), 2);
+    t.state.replace_keys(Keys::generate());
+    t.get("/api/user", &t.owner.token).await.expect(401, "JWT_ERROR");
+}
+
+#[tokio::test]
+async fn an_org_scoped_token_is_refused_on_another_orgs_routes_but_may_select_it() {
+    let t = TestApp::new().await;
+    let acme = t.org_token(&t.platform, "acme").await;
+    let res = t.get("/api/organizations/other", &acme).await;
+    res.expect(403, "FORBIDDEN");
+    assert!(
+        res.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("select this organization first")
+    );
+    t.get("/api/organizations/acme", &acme).await.expect(200, "");
+    t.get("/api/organizations", &acme).await.expect(200, "");
+    t.post("/api/organizations/other/select", &acme, None)
+        .await
+        .expect(200, "");
+    t.get("/api/platform/tiers", &acme).await.expect(200, "");
+}
+
+#[tokio::test]
+async fn the_current_user_lists_memberships_with_resolved_capabilities() {
+    let t = TestApp::new().await;
+    let res = t.get("/api/user", &t.auditor.token).await;
+    res.expect(200, "");
+    assert_eq!(res.body["email"], "auditor@acme.test");
+    assert_eq!(res.body["session"]["aud"], "platform");
+    assert_eq!(res.body["session"]["id"], t.auditor.session_id.as_str());
+    let m = &res.body["memberships"][0];
+    assert_eq!(m["organization"]["slug"], "acme");
+    assert_eq!(m["membership"]["role"], "auditor");
+    assert_eq!(m["capabilities"], json!(["audit_logs.view"]));
+    let relation = format!("organization:{}#auditor", m["organization"]["id"].as_str().unwrap());
+    assert_eq!(res.body["permissions"], json!([relation]));
+    let owner = t.get("/api/user", &t.owner.token).await;
+    assert_eq!(
+        owner.body["memberships"][0]["capabilities"].as_array().unwrap().len(),
+        19
+    );
+}
+
+#[tokio::test]
+async fn the_jwks_publishes_the_signing_key_and_is_cacheable() {
+    let t = TestApp::new().await;
+    let res = t
+        .send(Method::GET, "/.well-known/jwks.json", Some("stale-garbage"), None)
+        .await;
+    res.expect(200, "");
+    assert_eq!(res.header("cache-control"), "public, max-age=300");
+    let key = &res.body["keys"][0];
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str()),
+        (Some("OKP"), Some("Ed25519"))
+    );
+    assert_eq!((key["use"].as_str(), key["alg"].as_str()), (Some("sig"), Some("EdDSA")));
+    assert_eq!(key["kid"], t.state.keys().kid());
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(t.owner.token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        header,
+        json!({"alg": "EdDSA", "kid": t.state.keys().kid(), "typ": "at+jwt"})
+    );
+}
+
+#[tokio::test]
+async fn refresh_rotates_the_token_and_keeps_the_sessions_context() {
+    let t = TestApp::new().await;
+    let select = t.post("/api/organizations/acme/select", &t.member.token, None).await;
+    let rt = select.body["refresh_token"].as_str().unwrap().to_owned();
+    let res = t
+        .send(
+            Method::POST,
+            "/api/auth/refresh",
+            Some("ignored-garbage"),
+            Some(json!({"refresh_token": rt})),
+        )
+        .await;
+    res.expect(200, "");
+    assert_eq!(res.header("cache-control"), "no-store");
+    assert_eq!(res.body["token_type"], "Bearer");
+    assert_eq!(res.body["expires_in"], 900);
+    let new_rt = res.body["refresh_token"].as_str().unwrap();
+    assert!(new_rt.starts_with("rt_") && new_rt != rt);
+    let access = res.body["access_token"].as_str().unwrap();
+    let claims = claims_of(&t, access);
+    assert_eq!((claims.aud.as_str(), claims.org.as_deref()), ("org:acme", Some("acme")));
+    t.get("/api/organizations/acme", access).await.expect(200, "");
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_revokes_the_whole_session() {
+    let t = TestApp::new().await;
+    let first = t.owner.refresh_token.clone();
+    let res = t
+        .send(
+            Method::POST,
+            "/api/auth/refresh",
+            None,
+            Some(json!({"refresh_token": first})),
+        )
+        .await;
+    res.expect(200, "");
+    let second = res.body["refresh_token"].as_str().unwrap().to_owned();
+    let access = res.body["access_token"].as_str().unwrap().to_owned();
+    t.advance(Duration::seconds(31));
+    let reuse = t
+        .send(
+            Method::POST,
+            "/api/auth/refresh",
+            None,
+            Some(json!({"refresh_token": first})),
+        )
+        .await;
+    reuse.expect(401, "UNAUTHORIZED");
+    assert_eq!(reuse.body["detail"], "Invalid refresh token");
+    // The family is revoked: the rotated token and every access token of the session die.
+    t.send(
+        Method::POST,
+        "/api/auth/refresh",
+        None,
+        Some(json!({"refresh_token": second})),
+    )
+    .await
+    .expect(401, "UNAUTHORIZED");
+    t.get("/api/user", &access).await.expect(401, "UNAUTHORIZED");
+    t.get("/api/user", &t.owner.token).await.expect(401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn unknown_empty_and_replayed_refresh_tokens_are_refused() {
+    let t = TestApp::new().await;
+    for body in [json!({"refresh_token": "rt_unknown"})] {
+        t.send(Method::POST, "/api/auth/refresh", None, Some(body))
+            .await
+            .expect(401, "UNAUTHORIZED");
+    }
+    t.send(
+        Method::POST,
+        "/api/auth/refresh",
+        None,
+        Some(json!({"refresh_token": ""})),
+    )
+    .await
+    .expect(400, "VALIDATION_FAILED");
+    t.send(Method::POST, "/api/auth/refresh", None, None)
+        .await
+        .expect(400, "VALIDATION_FAILED");
+    t.send(
+        Method::POST,
+        "/api/auth/refresh",
+        None,
+        Some(json!({"refresh_token": t.revoked.refresh_token})),
+    )
+    .await
+    .expect(401, "UNAUTHORIZED");
+    // A replay inside the window is refused but does not revoke (the cached response is not kept yet).
+    let rt = t.member.refresh_token.clone();
+    let res = t
+        .send(
+            Method::POST,
+            "/api/auth/refresh",
+            None,
+            Some(json!({"refresh_token": rt})),
+        )
+        .await;
+    res.expect(200, "");
+    t.send(
+        Method::POST,
+        "/api/auth/refresh",
+        None,
+        Some(json!({"refresh_token": rt})),
+    )
+    .await
+    .expect(401, "UNAUTHORIZED");
+    t.get("/api/user", res.body["access_token"].as_str().unwrap())
+        .await
+        .expect(200, "");
+}
+
+#[tokio::test]
+async fn refresh_rechecks_authority_of_org_sessions() {
+    let t = TestApp::new().await;
+    let select = t.post("/api/organizations/acme/select", &t.member.token, None).await;
+    let rt = select.body["refresh_token"].as_str().unwrap().to_owned();
+    t.delete(
+        &format!("/api/organizations/acme/members/{}", t.member.id()),
+        &t.owner.token,
+    )
+    .await
+    .expect(200, "");
+    t.send(
+        Method::POST,
+        "/api/auth/refresh",
+        None,
+        Some(json!({"refresh_token": rt})),
+    )
+    .await
+    .expect(401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_on_the_very_next_request() {
+    let t = TestApp::new().await;
+    let res = t.post("/api/auth/logout", &t.member.token, None).await;
+    res.expect(200, "");
+    assert_eq!(res.body, json!({"message": "Logged out"}));
+    t.get("/api/user", &t.member.token).await.expect(401, "UNAUTHORIZED");
+    t.send(
+        Method::POST,
+        "/api/auth/refresh",
+        None,
+        Some(json!({"refresh_token": t.member.refresh_token})),
+    )
+    .await
+    .expect(401, "UNAUTHORIZED");
+}

@@ -1,0 +1,60 @@
+//! §1.5 tenant isolation: every org-scoped route, walked as a member of another org and as a
+//! user with no org at all, answers 404 and never data.
+
+use axum::http::Method;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+/// A body that passes decoding, so the answer comes from authorization.
+fn body_for(method: &str, path: &str, target: &str) -> Option<Value> {
+    let body = match (method, path.rsplit('/').next().unwrap_or_default()) {
+        ("PATCH", "{org_slug}") => json!({"name": "Hacked"}),
+        ("PATCH", "{user_id}") => json!({"role": "member"}),
+        ("PUT", "service-access") => json!({"grants": [{"service_slug": "app", "access": null}]}),
+        ("POST", "transfer-ownership") => json!({"new_owner_user_id": target}),
+        ("POST", "invitations") => json!({"email": "evil@other.test"}),
+        ("POST", "roles") => json!({"slug": "evil", "name": "Evil", "permissions": []}),
+        ("PUT", "{role_id}") => json!({"name": "Evil"}),
+        _ => return None,
+    };
+    Some(body)
+}
+
+#[tokio::test]
+async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
+    let t = TestApp::new().await;
+    let (invitation, role) = t.acme_ids().await;
+    let nobody = t.actor("nobody@nowhere.test").await;
+    let routes: Vec<(&str, &str)> = org_http::route_table()
+        .into_iter()
+        .filter(|(_, p)| p.starts_with("/api/organizations/{org_slug}"))
+        .collect();
+    assert!(routes.len() >= 23, "walked only {} routes", routes.len());
+    for outsider in [&t.stranger, &nobody] {
+        for (method, template) in &routes {
+            let path = template
+                .replace("{org_slug}", "acme")
+                .replace("{user_id}", &t.member.id())
+                .replace("{id}", &invitation)
+                .replace("{role_id}", &role);
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let body = body_for(method.as_str(), template, &outsider.id());
+            let res = t.send(method.clone(), &path, Some(&outsider.token), body).await;
+            assert_eq!(
+                (res.status.as_u16(), res.code()),
+                (404, "NOT_FOUND"),
+                "{method} {path} as {}: {}",
+                outsider.email(),
+                res.text
+            );
+            for secret in ["Acme Inc", "member@acme.test", "owner@acme.test", "someone@acme.test"] {
+                assert!(!res.text.contains(secret), "{method} {path} leaked {secret}");
+            }
+        }
+    }
+    // Nothing changed on the way.
+    let org = t.get("/api/organizations/acme", &t.owner.token).await;
+    assert_eq!(org.body["organization"]["name"], "Acme Inc");
+    assert_eq!(org.body["membership_count"], 4);
+}
