@@ -1,1 +1,184 @@
-//! org-store-seaorm
+//! org-store-seaorm: every port of `org-ports` on SeaORM 2, for SQLite (the embedded default)
+//! and PostgreSQL.
+//!
+//! - [`SeaStore::connect`] opens a pool (`sqlite:…` or `postgres://…`), [`SeaStore::migrate`]
+//!   applies the schema, [`SeaStore::ping`] answers readiness.
+//! - One database transaction per [`org_ports::UnitOfWork::commit`]: optimistic versions
+//!   (`UPDATE … WHERE id = ? AND version = ?`), constraint violations mapped to
+//!   [`org_ports::StoreError::Conflict`] by index name, audit `seq` and hash chain assigned under
+//!   a per-log head lock.
+//! - SQLite: WAL, `foreign_keys = ON`, `busy_timeout`; writers are serialized in-process and
+//!   start with `BEGIN IMMEDIATE`; a busy database is retried internally.
+//!
+//! Entities are private; `mapping.rs` converts rows through the domain constructors.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod entities;
+mod error;
+mod mapping;
+mod migration;
+mod read;
+mod write;
+
+use std::time::Duration;
+
+use org_ports::{Changeset, StoreError, UnitOfWork};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm_migration::MigratorTrait;
+
+use crate::error::{DbFailure, store_err};
+
+/// Pool and retry settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Pool size. PostgreSQL: as given. SQLite: readers share it (writers are serialized);
+    /// an in-memory SQLite database always uses one connection.
+    pub max_connections: u32,
+    /// Connections kept open when idle.
+    pub min_connections: u32,
+    /// How long a caller waits for a pooled connection before `Unavailable`.
+    pub acquire_timeout: Duration,
+    /// SQLite `busy_timeout`: how long one statement waits for another process's lock.
+    pub busy_timeout: Duration,
+    /// How often a whole SQLite write transaction is retried while the database stays busy.
+    pub busy_retries: u32,
+    /// Log every SQL statement (sqlx logging).
+    pub log_statements: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(30),
+            busy_timeout: Duration::from_secs(5),
+            busy_retries: 20,
+            log_statements: false,
+        }
+    }
+}
+
+/// The SeaORM store. Cheap to share behind an `Arc`; every port is implemented on it.
+pub struct SeaStore {
+    db: DatabaseConnection,
+    backend: DbBackend,
+    opts: StoreOptions,
+    /// SQLite has one writer at a time; serializing writers in-process keeps them off the
+    /// busy handler entirely (other processes are covered by `busy_timeout` and retries).
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for SeaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeaStore").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+fn is_memory_sqlite(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+impl SeaStore {
+    /// Opens a pool for `url`: `sqlite://path?mode=rwc`, `sqlite::memory:`, or
+    /// `postgres://user:password@host:port/database`.
+    pub async fn connect(url: &str, opts: StoreOptions) -> Result<SeaStore, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            DbBackend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            DbBackend::Postgres
+        } else {
+            return Err(StoreError::Unavailable(
+                "unsupported database URL: use sqlite:… or postgres://…".to_owned(),
+            ));
+        };
+        let mut co = ConnectOptions::new(url.to_owned());
+        co.min_connections(opts.min_connections)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_timeout(opts.acquire_timeout)
+            .sqlx_logging(opts.log_statements);
+        if backend == DbBackend::Sqlite {
+            let memory = is_memory_sqlite(url);
+            co.max_connections(if memory { 1 } else { opts.max_connections.max(1) });
+            let busy = opts.busy_timeout;
+            co.map_sqlx_sqlite_opts(move |o| {
+                let o = o
+                    .foreign_keys(true)
+                    .busy_timeout(busy)
+                    .create_if_missing(true);
+                if memory {
+                    o
+                } else {
+                    o.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal)
+                }
+            });
+            if memory {
+                // The one connection holds the database: never let the pool close it.
+                co.idle_timeout(None).max_lifetime(None);
+            }
+        } else {
+            co.max_connections(opts.max_connections.max(1));
+        }
+        let db = Database::connect(co).await.map_err(store_err)?;
+        Ok(SeaStore {
+            db,
+            backend,
+            opts,
+            write_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let _serialized = self.write_lock.lock().await;
+        migration::Migrator::up(&self.db, None).await.map_err(store_err)
+    }
+
+    /// Readiness: a round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(store_err)
+    }
+
+    /// Whether this store runs on PostgreSQL (else SQLite).
+    pub fn is_postgres(&self) -> bool {
+        self.backend == DbBackend::Postgres
+    }
+
+    /// Closes the pool (pending queries finish first).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.db.close_by_ref().await.map_err(store_err)
+    }
+}
+
+#[async_trait::async_trait]
+impl UnitOfWork for SeaStore {
+    async fn commit(&self, changes: Changeset) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if self.backend == DbBackend::Postgres {
+            return match write::commit_once(&self.db, self.backend, &changes).await {
+                Ok(()) => Ok(()),
+                Err(DbFailure::Store(e)) => Err(e),
+                Err(DbFailure::Busy) => Err(StoreError::Unavailable("database is busy".to_owned())),
+            };
+        }
+        let _serialized = self.write_lock.lock().await;
+        let mut delay = Duration::from_millis(5);
+        for _ in 0..=self.opts.busy_retries {
+            match write::commit_once(&self.db, self.backend, &changes).await {
+                Ok(()) => return Ok(()),
+                Err(DbFailure::Store(e)) => return Err(e),
+                Err(DbFailure::Busy) => {
+                    tracing::debug!(?delay, "sqlite busy; retrying the transaction");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "database stayed busy; retries exhausted".to_owned(),
+        ))
+    }
+}

@@ -1,0 +1,298 @@
+//! SeaORM entities: the row types of the store. Private to the crate; `mapping.rs` turns them
+//! into domain aggregates through the domain constructors.
+
+pub mod org {
+    //! `orgs`: one row per organization; memberships and custom roles live in their own tables.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "orgs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub slug: String,
+        pub name: String,
+        /// `name` lower-cased by Rust's Unicode rules, for the platform search (§20).
+        pub name_lower: String,
+        pub owner_user_id: Uuid,
+        pub status: String,
+        pub tier_id: String,
+        pub max_services: Option<i64>,
+        pub max_users: Option<i64>,
+        pub approved_by: Option<Uuid>,
+        pub approved_at: Option<DateTimeUtc>,
+        pub rejected_by: Option<Uuid>,
+        pub rejected_at: Option<DateTimeUtc>,
+        pub rejection_reason: Option<String>,
+        pub suspended_at: Option<DateTimeUtc>,
+        pub suspension_reason: Option<String>,
+        /// JSON object of the overridden features, or NULL.
+        pub feature_overrides: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub deleted_at: Option<DateTimeUtc>,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(has_many = "super::membership::Entity")]
+        Membership,
+        #[sea_orm(has_many = "super::invitation::Entity")]
+        Invitation,
+    }
+
+    impl Related<super::membership::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Membership.def()
+        }
+    }
+
+    impl Related<super::invitation::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Invitation.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod membership {
+    //! `memberships`: a user's membership in an org.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "memberships")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub user_id: Uuid,
+        pub role: String,
+        pub status: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(belongs_to = "super::org::Entity", from = "Column::OrgId", to = "super::org::Column::Id")]
+        Org,
+    }
+
+    impl Related<super::org::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Org.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod role {
+    //! `org_roles`: custom roles of an org.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "org_roles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub slug: String,
+        pub name: String,
+        /// Case-insensitive uniqueness key of `name` (`RoleName::unique_key`).
+        pub name_key: String,
+        pub description: Option<String>,
+        /// JSON array of capability names, catalogue order.
+        pub permissions: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod user {
+    //! `users`: platform users.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub email: String,
+        pub name: Option<String>,
+        pub is_platform_owner: bool,
+        pub disabled_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod invitation {
+    //! `invitations`.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "invitations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub email: String,
+        pub role: String,
+        pub status: String,
+        pub invited_by: Uuid,
+        /// SHA-256 of the current token, 64 lower-case hex characters.
+        pub token_hash: String,
+        pub ttl_days: i32,
+        pub expires_at: DateTimeUtc,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(belongs_to = "super::org::Entity", from = "Column::OrgId", to = "super::org::Column::Id")]
+        Org,
+    }
+
+    impl Related<super::org::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Org.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod session {
+    //! `sessions`: refresh-token families (§2.4).
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub user_id: Uuid,
+        pub kind: String,
+        pub org_id: Option<Uuid>,
+        pub refresh_hash: String,
+        pub previous_hash: Option<String>,
+        pub previous_rotated_at: Option<DateTimeUtc>,
+        pub ip_address: Option<String>,
+        pub user_agent: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub last_refreshed_at: Option<DateTimeUtc>,
+        pub expires_at: DateTimeUtc,
+        pub absolute_expires_at: DateTimeUtc,
+        pub revoked_at: Option<DateTimeUtc>,
+        pub revoke_reason: Option<String>,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod audit {
+    //! `audit_entries`: the append-only, hash-chained logs (§8.3), one per org plus the platform log.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_entries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// `platform` or `org:<uuid>`.
+        pub log_key: String,
+        pub seq: i64,
+        pub org_id: Option<Uuid>,
+        pub actor_id: String,
+        pub actor_type: String,
+        pub actor_email: Option<String>,
+        pub action: String,
+        pub target_type: Option<String>,
+        pub target_id: Option<String>,
+        pub ip_address: Option<String>,
+        pub user_agent: Option<String>,
+        pub success: bool,
+        /// JSON text, or NULL.
+        pub metadata: Option<String>,
+        pub request_id: Option<String>,
+        pub created_at: DateTimeUtc,
+        /// 64 hex characters.
+        pub prev_hash: Option<String>,
+        /// 64 hex characters.
+        pub hash: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod event {
+    //! `outbox_events`: the transactional outbox (§1.7, §9.4).
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        /// Position in the org's event stream, in commit order.
+        pub seq: i64,
+        pub event_type: String,
+        pub occurred_at: DateTimeUtc,
+        pub actor_user_id: Option<Uuid>,
+        pub actor_email: Option<String>,
+        pub target_type: Option<String>,
+        pub target_id: Option<String>,
+        /// JSON text.
+        pub data: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod head {
+    //! `log_heads`: the head of every sequenced log (audit chains, org event streams). Appends
+    //! lock the head row (`SELECT … FOR UPDATE` on PostgreSQL), so `seq` follows commit order.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "log_heads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub log_key: String,
+        pub seq: i64,
+        /// The newest entry's hash (audit logs only).
+        pub hash: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

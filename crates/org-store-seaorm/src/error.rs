@@ -1,0 +1,124 @@
+//! Database errors to [`StoreError`]: constraint violations by index name (PostgreSQL) or by
+//! the indexed columns SQLite reports, busy/serialization failures, and everything else.
+
+use org_ports::{ConflictKind, StoreError, UniqueKey};
+use sea_orm::{DbErr, RuntimeErr};
+
+/// What a database error means to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DbFailure {
+    /// A semantic error for the caller.
+    Store(StoreError),
+    /// SQLite is busy/locked: retry the whole transaction.
+    Busy,
+}
+
+/// Unique indexes: PostgreSQL name, SQLite's `table.column, …` text, meaning.
+const UNIQUES: &[(&str, &str, Outcome)] = &[
+    ("ux_orgs_slug_live", "orgs.slug", Outcome::Unique(UniqueKey::OrgSlug)),
+    ("ux_users_email", "users.email", Outcome::Unique(UniqueKey::UserEmail)),
+    (
+        "ux_memberships_org_user",
+        "memberships.org_id, memberships.user_id",
+        Outcome::Unique(UniqueKey::Membership),
+    ),
+    ("ux_memberships_one_owner", "memberships.org_id", Outcome::Unique(UniqueKey::OneOwner)),
+    ("ux_org_roles_slug", "org_roles.org_id, org_roles.slug", Outcome::Unique(UniqueKey::RoleSlug)),
+    ("ux_org_roles_name", "org_roles.org_id, org_roles.name_key", Outcome::Unique(UniqueKey::RoleName)),
+    (
+        "ux_invitations_pending",
+        "invitations.org_id, invitations.email",
+        Outcome::Unique(UniqueKey::PendingInvitation),
+    ),
+    // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
+    ("ux_audit_log_seq", "audit_entries.log_key, audit_entries.seq", Outcome::Stale),
+    ("ux_outbox_org_seq", "outbox_events.org_id, outbox_events.seq", Outcome::Stale),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Unique(UniqueKey),
+    Stale,
+}
+
+impl Outcome {
+    fn into_error(self) -> StoreError {
+        match self {
+            Self::Unique(k) => StoreError::Conflict(ConflictKind::Unique(k)),
+            Self::Stale => StoreError::Conflict(ConflictKind::StaleVersion),
+        }
+    }
+}
+
+fn unique_violation(constraint: Option<&str>, message: &str) -> StoreError {
+    if let Some(name) = constraint {
+        if let Some((_, _, o)) = UNIQUES.iter().find(|(n, _, _)| *n == name) {
+            return o.into_error();
+        }
+        if name.ends_with("_pkey") {
+            return StoreError::Conflict(ConflictKind::Unique(UniqueKey::Id));
+        }
+        return StoreError::Unavailable(format!("unexpected unique constraint {name}"));
+    }
+    // SQLite: "UNIQUE constraint failed: orgs.slug" (index columns) or "…: orgs.id" (primary key).
+    let cols = message.rsplit_once("failed: ").map_or(message, |(_, c)| c).trim();
+    if let Some((_, _, o)) = UNIQUES.iter().find(|(_, c, _)| *c == cols) {
+        return o.into_error();
+    }
+    if !cols.contains(',') && (cols.ends_with(".id") || cols.ends_with(".log_key")) {
+        return StoreError::Conflict(ConflictKind::Unique(UniqueKey::Id));
+    }
+    StoreError::Unavailable(format!("unexpected unique constraint: {message}"))
+}
+
+/// Classifies a database error.
+pub(crate) fn classify(err: &DbErr) -> DbFailure {
+    let runtime = match err {
+        DbErr::Exec(r) | DbErr::Query(r) | DbErr::Conn(r) => Some(r),
+        _ => None,
+    };
+    if let Some(RuntimeErr::SqlxError(e)) = runtime
+        && let sea_orm::sqlx::Error::Database(db) = &**e
+    {
+        let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+        match code.as_str() {
+            // PostgreSQL unique_violation; SQLite SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY.
+            "23505" | "2067" | "1555" => return DbFailure::Store(unique_violation(db.constraint(), db.message())),
+            // A referenced row is gone (e.g. purged concurrently): the write has nothing to attach to.
+            "23503" | "787" => return DbFailure::Store(StoreError::NotFound),
+            // PostgreSQL serialization failure / deadlock: the loser retries like a stale version.
+            "40001" | "40P01" => return DbFailure::Store(StoreError::Conflict(ConflictKind::StaleVersion)),
+            _ => {}
+        }
+        if let Ok(n) = code.parse::<i32>()
+            && matches!(n & 0xff, 5 | 6)
+        {
+            return DbFailure::Busy;
+        }
+        return DbFailure::Store(StoreError::Unavailable(format!("database error {code}: {}", db.message())));
+    }
+    DbFailure::Store(match err {
+        DbErr::TryIntoErr { .. } | DbErr::Type(_) | DbErr::Json(_) => StoreError::Corrupt(err.to_string()),
+        other => StoreError::Unavailable(other.to_string()),
+    })
+}
+
+/// The caller-facing error (busy counts as unavailable once retries are exhausted).
+pub(crate) fn store_err(err: DbErr) -> StoreError {
+    match classify(&err) {
+        DbFailure::Store(e) => e,
+        DbFailure::Busy => StoreError::Unavailable("database is busy".to_owned()),
+    }
+}
+
+impl From<DbErr> for DbFailure {
+    fn from(err: DbErr) -> Self {
+        classify(&err)
+    }
+}
+
+impl From<StoreError> for DbFailure {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}

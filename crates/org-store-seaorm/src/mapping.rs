@@ -1,0 +1,475 @@
+//! Rows ↔ domain values. Every row is turned into a domain value through the domain's own
+//! constructors (`Organization::restore`, `Slug::parse`, …), so a row that breaks a rule becomes
+//! [`StoreError::Corrupt`], never an invalid aggregate.
+
+use org_domain::{
+    Capability, CapabilitySet, CustomRole, Description, Email, EventId, FeatureOverrides, Invitation, InvitationId,
+    InvitationRecord, InvitationStatus, Membership, MembershipId, MembershipStatus, OrgId, OrgName, OrgState,
+    OrgStatus, Organization, RevokeReason, Role, RoleId, RoleName, RoleSlug, Session, SessionId, SessionKind, Slug,
+    TierId, TokenHash, User, UserId,
+};
+use org_ports::chain::{self, Hash};
+use org_ports::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditLog, OutboxEvent, StoreError};
+use sea_orm::ActiveModelTrait;
+use sea_orm::IntoActiveModel;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::entities::{audit, event, invitation, membership, org, role, session, user};
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+/// A model as an active model whose every column is `Set` (for inserts and full-row updates).
+pub(crate) fn all_set<M, A>(model: M) -> A
+where
+    M: IntoActiveModel<A>,
+    A: ActiveModelTrait,
+{
+    model.into_active_model().reset_all()
+}
+
+/// A stored version (`u64` in the domain, `BIGINT` in the row).
+pub(crate) fn version_to_row(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Unavailable(format!("version {v} out of range")))
+}
+
+fn version_from_row(v: i64, table: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| corrupt(format!("{table}: negative version {v}")))
+}
+
+fn opt_u32_to_row(v: Option<u32>) -> Option<i64> {
+    v.map(i64::from)
+}
+
+fn opt_u32_from_row(v: Option<i64>, field: &str) -> Result<Option<u32>, StoreError> {
+    v.map(|n| u32::try_from(n).map_err(|_| corrupt(format!("{field} out of range: {n}"))))
+        .transpose()
+}
+
+/// `TokenHash` ↔ 64 lower-case hex characters.
+pub(crate) fn hash_to_row(h: &TokenHash) -> String {
+    chain::to_hex(&h.0)
+}
+
+fn hash_from_row(text: &str, field: &str) -> Result<TokenHash, StoreError> {
+    chain::from_hex(text)
+        .map(TokenHash)
+        .ok_or_else(|| corrupt(format!("{field}: not a 64-hex-digit hash")))
+}
+
+fn chain_hash_from_row(text: Option<&str>, field: &str) -> Result<Hash, StoreError> {
+    text.and_then(chain::from_hex)
+        .ok_or_else(|| corrupt(format!("audit {field}: missing or not 64 hex digits")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities and feature overrides (JSON text columns).
+
+/// A capability set as a JSON array of capability names, catalogue order.
+pub(crate) fn caps_to_row(caps: CapabilitySet) -> String {
+    Value::Array(caps.iter().map(|c| Value::String(c.as_str().to_owned())).collect()).to_string()
+}
+
+fn caps_from_row(text: &str) -> Result<CapabilitySet, StoreError> {
+    let names: Vec<String> = serde_json::from_str(text).map_err(|e| corrupt(format!("role permissions: {e}")))?;
+    names
+        .iter()
+        .map(|n| Capability::parse(n).ok_or_else(|| corrupt(format!("unknown capability '{n}'"))))
+        .collect()
+}
+
+fn overrides_to_row(f: &FeatureOverrides) -> String {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), v);
+        }
+    };
+    put("allow_custom_domain", f.allow_custom_domain.map(Value::Bool));
+    put("allow_saml_idp", f.allow_saml_idp.map(Value::Bool));
+    put("allow_scim", f.allow_scim.map(Value::Bool));
+    put("allow_siem", f.allow_siem.map(Value::Bool));
+    put("allow_branding", f.allow_branding.map(Value::Bool));
+    put("allow_passkeys", f.allow_passkeys.map(Value::Bool));
+    put("social_providers", f.social_providers.as_ref().map(|s| json!(s)));
+    put("max_mau", f.max_mau.map(|n| json!(n)));
+    put("allow_overage", f.allow_overage.map(Value::Bool));
+    Value::Object(m).to_string()
+}
+
+fn overrides_from_row(text: &str) -> Result<FeatureOverrides, StoreError> {
+    let bad = |k: &str| corrupt(format!("feature_overrides.{k} has the wrong type"));
+    let v: Value = serde_json::from_str(text).map_err(|e| corrupt(format!("feature_overrides: {e}")))?;
+    let m = v.as_object().ok_or_else(|| corrupt("feature_overrides is not an object"))?;
+    let boolean = |k: &str| -> Result<Option<bool>, StoreError> {
+        m.get(k).map(|v| v.as_bool().ok_or_else(|| bad(k))).transpose()
+    };
+    let social = m
+        .get("social_providers")
+        .map(|v| {
+            v.as_array()
+                .ok_or_else(|| bad("social_providers"))?
+                .iter()
+                .map(|s| s.as_str().map(str::to_owned).ok_or_else(|| bad("social_providers")))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    Ok(FeatureOverrides {
+        allow_custom_domain: boolean("allow_custom_domain")?,
+        allow_saml_idp: boolean("allow_saml_idp")?,
+        allow_scim: boolean("allow_scim")?,
+        allow_siem: boolean("allow_siem")?,
+        allow_branding: boolean("allow_branding")?,
+        allow_passkeys: boolean("allow_passkeys")?,
+        social_providers: social,
+        max_mau: m
+            .get("max_mau")
+            .map(|v| v.as_i64().ok_or_else(|| bad("max_mau")))
+            .transpose()?,
+        allow_overage: boolean("allow_overage")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organizations.
+
+/// The org row of a state, stored under `version`.
+pub(crate) fn org_to_row(s: &OrgState, version: i64) -> org::Model {
+    org::Model {
+        id: s.id.as_uuid(),
+        slug: s.slug.as_str().to_owned(),
+        name: s.name.as_str().to_owned(),
+        name_lower: s.name.as_str().to_lowercase(),
+        owner_user_id: s.owner_user_id.as_uuid(),
+        status: s.status.as_str().to_owned(),
+        tier_id: s.tier_id.as_str().to_owned(),
+        max_services: opt_u32_to_row(s.max_services),
+        max_users: opt_u32_to_row(s.max_users),
+        approved_by: s.approved_by.map(|u| u.as_uuid()),
+        approved_at: s.approved_at,
+        rejected_by: s.rejected_by.map(|u| u.as_uuid()),
+        rejected_at: s.rejected_at,
+        rejection_reason: s.rejection_reason.clone(),
+        suspended_at: s.suspended_at,
+        suspension_reason: s.suspension_reason.clone(),
+        feature_overrides: s.feature_overrides.as_ref().map(overrides_to_row),
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+        deleted_at: s.deleted_at,
+        version,
+    }
+}
+
+pub(crate) fn membership_to_row(org: OrgId, m: &Membership) -> membership::Model {
+    membership::Model {
+        id: m.id.as_uuid(),
+        org_id: org.as_uuid(),
+        user_id: m.user_id.as_uuid(),
+        role: m.role.as_str().to_owned(),
+        status: m.status.as_str().to_owned(),
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+pub(crate) fn role_to_row(org: OrgId, r: &CustomRole) -> role::Model {
+    role::Model {
+        id: r.id.as_uuid(),
+        org_id: org.as_uuid(),
+        slug: r.slug.as_str().to_owned(),
+        name: r.name.as_str().to_owned(),
+        name_key: r.name.unique_key(),
+        description: r.description.as_ref().map(|d| d.as_str().to_owned()),
+        permissions: caps_to_row(r.permissions),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+fn membership_from_row(m: membership::Model) -> Result<Membership, StoreError> {
+    Ok(Membership {
+        id: MembershipId::from_uuid(m.id),
+        user_id: UserId::from_uuid(m.user_id),
+        role: Role::parse(&m.role).map_err(|e| corrupt(format!("membership {}: {e}", m.id)))?,
+        status: MembershipStatus::parse(&m.status)
+            .ok_or_else(|| corrupt(format!("membership {}: status '{}'", m.id, m.status)))?,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+fn role_from_row(r: role::Model) -> Result<CustomRole, StoreError> {
+    let field = |e: org_domain::FieldError| corrupt(format!("role {}: {e}", r.id));
+    Ok(CustomRole {
+        id: RoleId::from_uuid(r.id),
+        slug: RoleSlug::parse(&r.slug).map_err(field)?,
+        name: RoleName::parse(&r.name).map_err(field)?,
+        description: r.description.as_deref().map(Description::parse).transpose().map_err(field)?,
+        permissions: caps_from_row(&r.permissions)?,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// An organization from its row, its memberships and its custom roles (each ordered by creation).
+pub(crate) fn org_from_rows(
+    o: org::Model,
+    memberships: Vec<membership::Model>,
+    roles: Vec<role::Model>,
+) -> Result<Organization, StoreError> {
+    let field = |e: org_domain::FieldError| corrupt(format!("org {}: {e}", o.id));
+    let state = OrgState {
+        id: OrgId::from_uuid(o.id),
+        slug: Slug::parse(&o.slug).map_err(field)?,
+        name: OrgName::parse(&o.name).map_err(field)?,
+        owner_user_id: UserId::from_uuid(o.owner_user_id),
+        status: OrgStatus::parse(&o.status).ok_or_else(|| corrupt(format!("org {}: status '{}'", o.id, o.status)))?,
+        tier_id: TierId::new(o.tier_id.clone()),
+        max_services: opt_u32_from_row(o.max_services, "max_services")?,
+        max_users: opt_u32_from_row(o.max_users, "max_users")?,
+        approved_by: o.approved_by.map(UserId::from_uuid),
+        approved_at: o.approved_at,
+        rejected_by: o.rejected_by.map(UserId::from_uuid),
+        rejected_at: o.rejected_at,
+        rejection_reason: o.rejection_reason.clone(),
+        suspended_at: o.suspended_at,
+        suspension_reason: o.suspension_reason.clone(),
+        feature_overrides: o.feature_overrides.as_deref().map(overrides_from_row).transpose()?,
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+        deleted_at: o.deleted_at,
+        memberships: memberships
+            .into_iter()
+            .map(membership_from_row)
+            .collect::<Result<_, _>>()?,
+        roles: roles.into_iter().map(role_from_row).collect::<Result<_, _>>()?,
+        version: version_from_row(o.version, "orgs")?,
+    };
+    Organization::restore(state).map_err(|e| corrupt(format!("org {}: {e}", o.id)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users.
+
+pub(crate) fn user_to_row(u: &User, version: i64) -> user::Model {
+    user::Model {
+        id: u.id.as_uuid(),
+        email: u.email.as_str().to_owned(),
+        name: u.name.clone(),
+        is_platform_owner: u.is_platform_owner,
+        disabled_at: u.disabled_at,
+        created_at: u.created_at,
+        updated_at: u.updated_at,
+        version,
+    }
+}
+
+pub(crate) fn user_from_row(u: user::Model) -> Result<User, StoreError> {
+    Ok(User {
+        id: UserId::from_uuid(u.id),
+        email: Email::parse(&u.email).map_err(|e| corrupt(format!("user {}: {e}", u.id)))?,
+        name: u.name,
+        is_platform_owner: u.is_platform_owner,
+        disabled_at: u.disabled_at,
+        created_at: u.created_at,
+        updated_at: u.updated_at,
+        version: version_from_row(u.version, "users")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invitations.
+
+pub(crate) fn invitation_to_row(r: &InvitationRecord, version: i64) -> invitation::Model {
+    invitation::Model {
+        id: r.id.as_uuid(),
+        org_id: r.org_id.as_uuid(),
+        email: r.email.as_str().to_owned(),
+        role: r.role.as_str().to_owned(),
+        status: r.status.as_str().to_owned(),
+        invited_by: r.invited_by.as_uuid(),
+        token_hash: hash_to_row(&r.token_hash),
+        ttl_days: i32::try_from(r.ttl_days).unwrap_or(i32::MAX),
+        expires_at: r.expires_at,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version,
+    }
+}
+
+pub(crate) fn invitation_from_row(i: invitation::Model) -> Result<Invitation, StoreError> {
+    let field = |e: org_domain::FieldError| corrupt(format!("invitation {}: {e}", i.id));
+    let record = InvitationRecord {
+        id: InvitationId::from_uuid(i.id),
+        org_id: OrgId::from_uuid(i.org_id),
+        email: Email::parse(&i.email).map_err(field)?,
+        role: Role::parse(&i.role).map_err(field)?,
+        status: InvitationStatus::parse(&i.status)
+            .ok_or_else(|| corrupt(format!("invitation {}: status '{}'", i.id, i.status)))?,
+        invited_by: UserId::from_uuid(i.invited_by),
+        token_hash: hash_from_row(&i.token_hash, "invitation token_hash")?,
+        ttl_days: u32::try_from(i.ttl_days).map_err(|_| corrupt(format!("invitation {}: ttl_days", i.id)))?,
+        expires_at: i.expires_at,
+        created_at: i.created_at,
+        updated_at: i.updated_at,
+        version: version_from_row(i.version, "invitations")?,
+    };
+    Invitation::restore(record).map_err(|e| corrupt(format!("invitation {}: {e}", i.id)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions.
+
+pub(crate) fn session_to_row(s: &Session, version: i64) -> session::Model {
+    session::Model {
+        id: s.id.as_uuid(),
+        user_id: s.user_id.as_uuid(),
+        kind: s.kind.as_str().to_owned(),
+        org_id: s.org_id.map(|o| o.as_uuid()),
+        refresh_hash: hash_to_row(&s.refresh_hash),
+        previous_hash: s.previous_hash.as_ref().map(|(h, _)| hash_to_row(h)),
+        previous_rotated_at: s.previous_hash.as_ref().map(|(_, at)| *at),
+        ip_address: s.ip_address.clone(),
+        user_agent: s.user_agent.clone(),
+        created_at: s.created_at,
+        last_refreshed_at: s.last_refreshed_at,
+        expires_at: s.expires_at,
+        absolute_expires_at: s.absolute_expires_at,
+        revoked_at: s.revoked_at,
+        revoke_reason: s.revoke_reason.map(|r| r.as_str().to_owned()),
+        version,
+    }
+}
+
+pub(crate) fn session_from_row(s: session::Model) -> Result<Session, StoreError> {
+    let previous_hash = match (s.previous_hash.as_deref(), s.previous_rotated_at) {
+        (Some(h), Some(at)) => Some((hash_from_row(h, "session previous_hash")?, at)),
+        (None, None) => None,
+        _ => return Err(corrupt(format!("session {}: previous_hash without its time", s.id))),
+    };
+    Ok(Session {
+        id: SessionId::from_uuid(s.id),
+        user_id: UserId::from_uuid(s.user_id),
+        kind: SessionKind::parse(&s.kind).ok_or_else(|| corrupt(format!("session {}: kind '{}'", s.id, s.kind)))?,
+        org_id: s.org_id.map(OrgId::from_uuid),
+        refresh_hash: hash_from_row(&s.refresh_hash, "session refresh_hash")?,
+        previous_hash,
+        ip_address: s.ip_address,
+        user_agent: s.user_agent,
+        created_at: s.created_at,
+        last_refreshed_at: s.last_refreshed_at,
+        expires_at: s.expires_at,
+        absolute_expires_at: s.absolute_expires_at,
+        revoked_at: s.revoked_at,
+        revoke_reason: s
+            .revoke_reason
+            .as_deref()
+            .map(|r| RevokeReason::parse(r).ok_or_else(|| corrupt(format!("session {}: revoke_reason '{r}'", s.id))))
+            .transpose()?,
+        version: version_from_row(s.version, "sessions")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit entries and outbox events.
+
+/// The `log_key` column of a log: `platform` or `org:<uuid>`.
+pub(crate) fn log_key(log: AuditLog) -> String {
+    match log {
+        AuditLog::Platform => "platform".to_owned(),
+        AuditLog::Org(id) => format!("org:{id}"),
+    }
+}
+
+pub(crate) fn audit_to_row(d: &AuditDraft, seq: i64, prev: &Hash, hash: &Hash) -> audit::Model {
+    audit::Model {
+        id: d.id.as_uuid(),
+        log_key: log_key(d.org_id.map_or(AuditLog::Platform, AuditLog::Org)),
+        seq,
+        org_id: d.org_id.map(|o| o.as_uuid()),
+        actor_id: d.actor.id.clone(),
+        actor_type: d.actor.kind.as_str().to_owned(),
+        actor_email: d.actor.email.clone(),
+        action: d.action.clone(),
+        target_type: d.target_type.clone(),
+        target_id: d.target_id.clone(),
+        ip_address: d.ip_address.clone(),
+        user_agent: d.user_agent.clone(),
+        success: d.success,
+        metadata: d.metadata.as_ref().map(Value::to_string),
+        request_id: d.request_id.clone(),
+        created_at: d.created_at,
+        prev_hash: Some(chain::to_hex(prev)),
+        hash: Some(chain::to_hex(hash)),
+    }
+}
+
+pub(crate) fn audit_from_row(a: audit::Model) -> Result<AuditEntry, StoreError> {
+    let entry = AuditDraft {
+        id: EventId::from_uuid(a.id),
+        org_id: a.org_id.map(OrgId::from_uuid),
+        actor: AuditActor {
+            id: a.actor_id,
+            kind: ActorType::parse(&a.actor_type)
+                .ok_or_else(|| corrupt(format!("audit {}: actor_type '{}'", a.id, a.actor_type)))?,
+            email: a.actor_email,
+        },
+        action: a.action,
+        target_type: a.target_type,
+        target_id: a.target_id,
+        ip_address: a.ip_address,
+        user_agent: a.user_agent,
+        success: a.success,
+        metadata: a
+            .metadata
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| corrupt(format!("audit {}: metadata: {e}", a.id)))?,
+        request_id: a.request_id,
+        created_at: a.created_at,
+    };
+    Ok(AuditEntry {
+        seq: u64::try_from(a.seq).map_err(|_| corrupt(format!("audit {}: seq {}", a.id, a.seq)))?,
+        entry,
+        prev_hash: chain_hash_from_row(a.prev_hash.as_deref(), "prev_hash")?,
+        hash: chain_hash_from_row(a.hash.as_deref(), "hash")?,
+    })
+}
+
+pub(crate) fn event_to_row(e: &OutboxEvent, seq: i64) -> event::Model {
+    event::Model {
+        id: e.id.as_uuid(),
+        org_id: e.org_id.as_uuid(),
+        seq,
+        event_type: e.event_type.clone(),
+        occurred_at: e.occurred_at,
+        actor_user_id: e.actor_user_id.map(|u| u.as_uuid()),
+        actor_email: e.actor_email.clone(),
+        target_type: e.target_type.clone(),
+        target_id: e.target_id.clone(),
+        data: e.data.to_string(),
+    }
+}
+
+pub(crate) fn event_from_row(e: event::Model) -> Result<OutboxEvent, StoreError> {
+    Ok(OutboxEvent {
+        id: EventId::from_uuid(e.id),
+        org_id: OrgId::from_uuid(e.org_id),
+        event_type: e.event_type,
+        occurred_at: e.occurred_at,
+        actor_user_id: e.actor_user_id.map(UserId::from_uuid),
+        actor_email: e.actor_email,
+        target_type: e.target_type,
+        target_id: e.target_id,
+        data: serde_json::from_str(&e.data).map_err(|err| corrupt(format!("event {}: data: {err}", e.id)))?,
+    })
+}
+
+/// Ids as UUIDs (for `IN (…)` filters).
+pub(crate) fn uuids<T: Copy>(ids: &[T], f: impl Fn(T) -> Uuid) -> Vec<Uuid> {
+    ids.iter().copied().map(f).collect()
+}
+
