@@ -143,8 +143,33 @@ impl Default for Limits {
     }
 }
 
+/// A `dns_overrides` entry (configuration file only).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsOverride {
+    pub a: Vec<String>,
+    pub aaaa: Vec<String>,
+    pub txt: Vec<String>,
+}
+
+/// `outbound.*` (§9.3).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Outbound {
+    pub allowed_private_cidrs: Vec<String>,
+    pub allow_http: bool,
+    pub dns_overrides: std::collections::BTreeMap<String, DnsOverride>,
+    pub domain_verification_http_port: u16,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Self { allowed_private_cidrs: Vec::new(), allow_http: false, dns_overrides: Default::default(), domain_verification_http_port: 80 }
+    }
+}
+
 /// Every setting. Sections of features that are not built yet (`smtp`, `encryption`,
-/// `outbound`, `pagination`, `audit`, `tiers`) are accepted and kept as raw values.
+/// `pagination`, `audit`, `tiers`) are accepted and kept as raw values.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -165,7 +190,7 @@ pub struct Settings {
     pub audit: Option<Value>,
     pub encryption: Option<Value>,
     pub pagination: Option<Value>,
-    pub outbound: Option<Value>,
+    pub outbound: Outbound,
     pub smtp: Option<Value>,
     pub tiers: Option<Value>,
 }
@@ -190,7 +215,7 @@ impl Default for Settings {
             audit: None,
             encryption: None,
             pagination: None,
-            outbound: None,
+            outbound: Outbound::default(),
             smtp: None,
             tiers: None,
         }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod sender;
 mod wiring;
 
 use std::process::ExitCode;

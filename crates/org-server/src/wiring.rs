@@ -9,7 +9,7 @@ use org_app::system::{RandomTokens, SystemClock, UuidV7};
 use org_app::{App, AppConfig, IssuedSession, OrgApproval};
 use org_domain::{Tier, TierId, User};
 use org_http::{HttpConfig, HttpState, Keys, RateLimits, Readiness};
-use org_ports::{Clock, OrgFilter, PageRequest, Stores};
+use org_ports::{OrgFilter, PageRequest, Stores};
 use org_store_seaorm::{SeaStore, StoreOptions};
 use serde_json::{Value, json};
 
@@ -304,10 +304,14 @@ pub async fn serve(s: Settings) -> Result<(), String> {
     let render: org_http::MetricsRender = Arc::new(move || prometheus.render());
     let config = http_config(&s, parts.store.clone(), Some(render.clone()))?;
     let state = HttpState::new(parts.app.clone(), parts.keys.clone(), config.clone());
-    let router = org_http::router(state);
+    let router = org_http::router(state.clone());
     let sweeper = tokio::spawn(sweep_invitations(parts.app.clone()));
+    let ob = outbound(&s)?;
+    let sender: Arc<dyn org_ports::WebhookSender> = Arc::new(crate::sender::HttpSender::new(ob.guard, ob.resolver));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(deliver_webhooks(parts.app.clone(), sender, stop_rx));
     if let Some(addr) = s.metrics.listen {
-        let metrics = org_http::metrics_router(config);
+        let metrics = org_http::metrics_router(state.clone());
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -325,7 +329,59 @@ pub async fn serve(s: Settings) -> Result<(), String> {
     .await
     .map_err(|e| format!("server error: {e}"))?;
     sweeper.abort();
+    // Let the worker finish the attempt in flight; undelivered work stays in the database.
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(20), worker).await;
     Ok(())
+}
+
+/// The outbound settings of §9.3 (`outbound.*`).
+fn outbound(s: &Settings) -> Result<org_app::webhooks::Outbound, String> {
+    let o = &s.outbound;
+    let allowed_private = o.allowed_private_cidrs.iter().map(|c| c.parse().map_err(|e| format!("outbound.allowed_private_cidrs: {c}: {e}"))).collect::<Result<_, String>>()?;
+    let mut overrides = std::collections::HashMap::new();
+    for (host, entry) in &o.dns_overrides {
+        let ips = entry.a.iter().chain(entry.aaaa.iter()).map(|ip| ip.parse().map_err(|e| format!("outbound.dns_overrides.{host}: {ip}: {e}"))).collect::<Result<Vec<std::net::IpAddr>, String>>()?;
+        overrides.insert(host.to_ascii_lowercase(), ips);
+    }
+    Ok(org_app::webhooks::Outbound {
+        guard: org_app::outbound::Guard { allowed_private, allow_http: o.allow_http },
+        resolver: Arc::new(crate::sender::SystemResolver { overrides }),
+    })
+}
+
+/// The webhook delivery worker: claims due deliveries and sends them, until told to stop.
+async fn deliver_webhooks(app: App, sender: Arc<dyn org_ports::WebhookSender>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match app.deliver_due(sender.clone(), 64).await {
+            Ok(report) => {
+                let busy = report.delivered + report.attempt_failed + report.failed > 0;
+                metrics::counter!("webhook_deliveries_total", "outcome" => "delivered").increment(u64::from(report.delivered));
+                metrics::counter!("webhook_deliveries_total", "outcome" => "attempt_failed").increment(u64::from(report.attempt_failed));
+                metrics::counter!("webhook_deliveries_total", "outcome" => "failed").increment(u64::from(report.failed));
+                for lag in report.lags {
+                    metrics::histogram!("webhook_delivery_lag_seconds").record(lag);
+                }
+                for reason in report.disabled {
+                    metrics::counter!("webhook_endpoints_disabled_total", "reason" => reason.as_str()).increment(1);
+                }
+                if let Ok(n) = app.pending_deliveries_count().await {
+                    metrics::gauge!("outbox_pending_events").set(n as f64);
+                }
+                if busy {
+                    continue;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "webhook worker pass failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// The database URL without its password, for logs.

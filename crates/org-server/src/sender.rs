@@ -1,0 +1,178 @@
+//! The outbound webhook client (§9.3, §9.7): resolves once with the system resolver (or
+//! `outbound.dns_overrides`), checks every address with the SSRF guard, connects only to a
+//! checked address, 15 s timeout, no redirects, no proxies.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use org_app::outbound::{Guard, Target, UrlError};
+use org_ports::{OutboundRequest, Resolver, SendResult, WebhookSender};
+
+/// The system resolver, with a static override table.
+#[derive(Clone, Debug, Default)]
+pub struct SystemResolver {
+    pub overrides: HashMap<String, Vec<IpAddr>>,
+}
+
+#[async_trait::async_trait]
+impl Resolver for SystemResolver {
+    async fn resolve(&self, host: &str, port: u16) -> Vec<IpAddr> {
+        if let Some(list) = self.overrides.get(&host.to_ascii_lowercase()) {
+            return list.clone();
+        }
+        match tokio::net::lookup_host((host, port)).await {
+            Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// Sends webhook attempts over HTTP(S).
+pub struct HttpSender {
+    guard: Guard,
+    resolver: Arc<dyn Resolver>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSender").field("guard", &self.guard).finish_non_exhaustive()
+    }
+}
+
+/// Installs the process-wide TLS provider (ring); idempotent.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl HttpSender {
+    /// A sender with the guard and resolver of the outbound settings.
+    pub fn new(guard: Guard, resolver: Arc<dyn Resolver>) -> Self {
+        install_tls();
+        Self { guard, resolver, timeout: Duration::from_secs(15) }
+    }
+
+    async fn checked_addrs(&self, url: &str) -> Result<(Option<String>, Vec<SocketAddr>), &'static str> {
+        match self.guard.check_url(url) {
+            Ok(Target::Ip(ip, port)) => Ok((None, vec![SocketAddr::new(ip, port)])),
+            Ok(Target::Name(host, port)) => {
+                let ips = self.resolver.resolve(&host, port).await;
+                if ips.is_empty() {
+                    return Err("dns_error");
+                }
+                if ips.iter().any(|ip| !self.guard.ip_allowed(*ip)) {
+                    return Err("ssrf_denied");
+                }
+                Ok((Some(host), ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect()))
+            }
+            Err(UrlError::Invalid(_)) => Err("invalid_url"),
+            Err(UrlError::Denied(_) | UrlError::DeniedName) => Err("ssrf_denied"),
+        }
+    }
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<chrono::Duration> {
+    let secs: i64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    (secs > 0).then(|| chrono::Duration::seconds(secs))
+}
+
+#[async_trait::async_trait]
+impl WebhookSender for HttpSender {
+    async fn send(&self, request: OutboundRequest) -> SendResult {
+        let (host, addrs) = match self.checked_addrs(&request.url).await {
+            Ok(v) => v,
+            Err(class) => return SendResult::Error(class.to_owned()),
+        };
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout);
+        if let Some(host) = &host {
+            builder = builder.resolve_to_addrs(host, &addrs);
+        }
+        let client = match builder.build() {
+            Ok(c) => c,
+            Err(_) => return SendResult::Error("client_error".to_owned()),
+        };
+        let mut req = client.post(&request.url).body(request.body);
+        for (k, v) in &request.headers {
+            req = req.header(k, v);
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = retry_after(resp.headers());
+                let body = resp.text().await.unwrap_or_default();
+                SendResult::Response { status, body, retry_after }
+            }
+            Err(e) if e.is_timeout() => SendResult::Error("timeout".to_owned()),
+            Err(e) if e.is_connect() => SendResult::Error("connect_error".to_owned()),
+            Err(_) => SendResult::Error("request_error".to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-shot HTTP server on loopback answering `response`; returns its port and the
+    /// request it received.
+    async fn one_shot(response: &'static str) -> (u16, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0_u8; 65_536];
+            let n = sock.read(&mut buf).await.unwrap();
+            sock.write_all(response.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        (port, task)
+    }
+
+    fn local() -> HttpSender {
+        let guard = Guard { allowed_private: vec!["127.0.0.1/32".parse().unwrap()], allow_http: true };
+        let overrides = HashMap::from([("receiver.test".to_owned(), vec!["127.0.0.1".parse().unwrap()])]);
+        HttpSender::new(guard, Arc::new(SystemResolver { overrides }))
+    }
+
+    fn req(url: String) -> OutboundRequest {
+        OutboundRequest { url, headers: vec![("webhook-id".into(), "evt_1".into())], body: "{\"a\":1}".into() }
+    }
+
+    #[tokio::test]
+    async fn posts_the_exact_body_and_headers_to_the_checked_address() {
+        let (port, seen) = one_shot("HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
+        let result = local().send(req(format!("http://receiver.test:{port}/hook"))).await;
+        assert_eq!(result, SendResult::Response { status: 204, body: String::new(), retry_after: None });
+        let raw = seen.await.unwrap();
+        assert!(raw.starts_with("POST /hook HTTP/1.1"), "{raw}");
+        assert!(raw.contains("webhook-id: evt_1"));
+        assert!(raw.ends_with("{\"a\":1}"));
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_retry_after_is_read() {
+        let (port, _) = one_shot("HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n").await;
+        let r = local().send(req(format!("http://127.0.0.1:{port}/"))).await;
+        assert!(matches!(r, SendResult::Response { status: 302, .. }), "{r:?}");
+        let (port, _) = one_shot("HTTP/1.1 503 Busy\r\nretry-after: 120\r\ncontent-length: 0\r\n\r\n").await;
+        let r = local().send(req(format!("http://127.0.0.1:{port}/"))).await;
+        assert_eq!(r, SendResult::Response { status: 503, body: String::new(), retry_after: Some(chrono::Duration::seconds(120)) });
+    }
+
+    #[tokio::test]
+    async fn names_resolving_to_denied_addresses_are_never_contacted() {
+        let guard = Guard { allowed_private: vec![], allow_http: true };
+        let overrides = HashMap::from([("evil.test".to_owned(), vec!["8.8.8.8".parse().unwrap(), "10.0.0.1".parse().unwrap()])]);
+        let sender = HttpSender::new(guard, Arc::new(SystemResolver { overrides }));
+        assert_eq!(sender.send(req("http://evil.test/".into())).await, SendResult::Error("ssrf_denied".into()));
+        assert_eq!(sender.send(req("http://127.0.0.1/".into())).await, SendResult::Error("ssrf_denied".into()));
+        assert_eq!(sender.send(req("http://0x7f.1/".into())).await, SendResult::Error("ssrf_denied".into()));
+    }
+}
