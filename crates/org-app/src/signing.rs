@@ -46,6 +46,7 @@ pub fn standard_signature(secrets: &[&str], id: &str, timestamp: i64, body: &[u8
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -563,19 +563,42 @@ impl App {
         .await
     }
 
-    /// One worker pass: claims due deliveries, sends each once, records the outcomes.
-    pub async fn deliver_due(&self, sender: &dyn WebhookSender, limit: u32) -> Result<DeliveryReport, AppError> {
+    /// One worker pass: claims up to `limit` due deliveries and attempts them concurrently,
+    /// each once, recording the outcomes. Returns when every attempt of the pass is recorded.
+    pub async fn deliver_due(&self, sender: Arc<dyn WebhookSender>, limit: u32) -> Result<DeliveryReport, AppError> {
         let now = self.now();
         let claimed = self
             .stores()
             .queue
             .claim_due(now, now + Duration::seconds(60), limit)
             .await?;
-        let mut report = DeliveryReport::default();
+        let mut tasks = tokio::task::JoinSet::new();
         for d in claimed {
-            self.attempt(sender, d, &mut report).await?;
+            let (app, sender) = (self.clone(), sender.clone());
+            tasks.spawn(async move {
+                let mut report = DeliveryReport::default();
+                app.attempt(&*sender, d, &mut report).await.map(|()| report)
+            });
         }
-        Ok(report)
+        let mut report = DeliveryReport::default();
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(r)) => {
+                    report.delivered += r.delivered;
+                    report.attempt_failed += r.attempt_failed;
+                    report.failed += r.failed;
+                    report.lags.extend(r.lags);
+                    report.disabled.extend(r.disabled);
+                }
+                Ok(Err(e)) => first_error = first_error.or(Some(e)),
+                Err(e) => first_error = first_error.or(Some(AppError::Internal(format!("delivery task: {e}")))),
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     async fn attempt(

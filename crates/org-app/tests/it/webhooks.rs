@@ -1,7 +1,7 @@
 //! Webhook use cases and the delivery step (§9): subscriptions, fan-out, signatures, the
 //! retry schedule, 410, auto-disable, redelivery, test pings and secret rotation.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
 use org_app::AppError;
@@ -171,8 +171,8 @@ async fn a_committed_event_is_delivered_signed_with_both_schemes() {
     let w = World::new().await;
     let h = hook(&w, &["member.added"]).await;
     member_added(&w, "new@x.test").await;
-    let receiver = Receiver::answering(vec![]);
-    let report = w.app.deliver_due(&receiver, 10).await.unwrap();
+    let receiver = Arc::new(Receiver::answering(vec![]));
+    let report = w.app.deliver_due(receiver.clone(), 10).await.unwrap();
     assert_eq!((report.delivered, report.attempt_failed, report.failed), (1, 0, 0));
     let reqs = receiver.requests();
     assert_eq!(reqs.len(), 1);
@@ -212,7 +212,7 @@ async fn a_committed_event_is_delivered_signed_with_both_schemes() {
         (DeliveryStatus::Delivered, Some(200))
     );
     assert!(
-        w.app.deliver_due(&receiver, 10).await.unwrap().delivered == 0,
+        w.app.deliver_due(receiver.clone(), 10).await.unwrap().delivered == 0,
         "nothing is sent twice"
     );
 }
@@ -227,23 +227,27 @@ async fn failures_follow_the_retry_schedule_and_retry_after() {
         body: String::new(),
         retry_after: Some(Duration::hours(1)),
     };
-    let receiver = Receiver::answering(vec![status(500), with_retry_after, SendResult::Error("timeout".into())]);
-    assert_eq!(w.app.deliver_due(&receiver, 10).await.unwrap().attempt_failed, 1);
+    let receiver = Arc::new(Receiver::answering(vec![
+        status(500),
+        with_retry_after,
+        SendResult::Error("timeout".into()),
+    ]));
+    assert_eq!(w.app.deliver_due(receiver.clone(), 10).await.unwrap().attempt_failed, 1);
     assert_eq!(
-        w.app.deliver_due(&receiver, 10).await.unwrap().attempt_failed,
+        w.app.deliver_due(receiver.clone(), 10).await.unwrap().attempt_failed,
         0,
         "not due before 5 s"
     );
     w.advance(Duration::seconds(6));
-    assert_eq!(w.app.deliver_due(&receiver, 10).await.unwrap().attempt_failed, 1);
+    assert_eq!(w.app.deliver_due(receiver.clone(), 10).await.unwrap().attempt_failed, 1);
     w.advance(Duration::minutes(6));
     assert_eq!(
-        w.app.deliver_due(&receiver, 10).await.unwrap().attempt_failed,
+        w.app.deliver_due(receiver.clone(), 10).await.unwrap().attempt_failed,
         0,
         "Retry-After of 1 h lengthened the 5 min delay"
     );
     w.advance(Duration::minutes(55));
-    assert_eq!(w.app.deliver_due(&receiver, 10).await.unwrap().attempt_failed, 1);
+    assert_eq!(w.app.deliver_due(receiver.clone(), 10).await.unwrap().attempt_failed, 1);
     let (_, page) = w
         .app
         .list_deliveries(
@@ -268,8 +272,8 @@ async fn gone_disables_the_endpoint_at_once_and_failing_ones_after_five_days() {
     let w = World::new().await;
     let h = hook(&w, &["member.added"]).await;
     member_added(&w, "a@x.test").await;
-    let r = Receiver::answering(vec![status(410)]);
-    w.app.deliver_due(&r, 10).await.unwrap();
+    let r = Arc::new(Receiver::answering(vec![status(410)]));
+    w.app.deliver_due(r.clone(), 10).await.unwrap();
     let gone = w
         .app
         .get_webhook(&w.owner, &meta(), "acme", &h.id.to_string())
@@ -299,7 +303,7 @@ async fn gone_disables_the_endpoint_at_once_and_failing_ones_after_five_days() {
         .update_webhook(&w.owner, &meta(), "acme", &h.id.to_string(), on)
         .await
         .unwrap();
-    let always_failing = Receiver::answering((0..200).map(|_| status(500)).collect());
+    let always_failing = Arc::new(Receiver::answering((0..200).map(|_| status(500)).collect()));
     for i in 0..12 {
         let still = w
             .app
@@ -308,7 +312,7 @@ async fn gone_disables_the_endpoint_at_once_and_failing_ones_after_five_days() {
             .unwrap();
         assert!(still.is_active, "disabled after only {} h", i * 11);
         member_added(&w, &format!("m{i}@x.test")).await;
-        w.app.deliver_due(&always_failing, 10).await.unwrap();
+        w.app.deliver_due(always_failing.clone(), 10).await.unwrap();
         w.advance(Duration::hours(11));
     }
     let off = w
@@ -327,9 +331,9 @@ async fn redelivery_keeps_the_event_id_and_test_pings_reach_one_endpoint() {
     let w = World::new().await;
     let h = hook(&w, &["member.added"]).await;
     member_added(&w, "a@x.test").await;
-    let r = Receiver::answering((0..8).map(|_| status(400)).collect());
+    let r = Arc::new(Receiver::answering((0..8).map(|_| status(400)).collect()));
     for _ in 0..8 {
-        w.app.deliver_due(&r, 10).await.unwrap();
+        w.app.deliver_due(r.clone(), 10).await.unwrap();
         w.advance(Duration::hours(11));
     }
     let id = h.id.to_string();
@@ -352,7 +356,7 @@ async fn redelivery_keeps_the_event_id_and_test_pings_reach_one_endpoint() {
         .redeliver(&w.owner, &meta(), "acme", &id, &first.id.to_string())
         .await
         .unwrap();
-    w.app.deliver_due(&r, 10).await.unwrap();
+    w.app.deliver_due(r.clone(), 10).await.unwrap();
     let all = r.requests();
     let last = all.last().unwrap();
     assert_eq!(
@@ -374,7 +378,7 @@ async fn redelivery_keeps_the_event_id_and_test_pings_reach_one_endpoint() {
         (Some(first.id), DeliveryStatus::Delivered)
     );
     let ping = w.app.test_webhook(&w.owner, &meta(), "acme", &id).await.unwrap();
-    w.app.deliver_due(&r, 10).await.unwrap();
+    w.app.deliver_due(r.clone(), 10).await.unwrap();
     let body: serde_json::Value = serde_json::from_str(&r.requests().last().unwrap().body).unwrap();
     assert_eq!(body["type"], "webhook.test.ping");
     assert!(body["message"].is_string());
@@ -401,8 +405,8 @@ async fn a_rotated_secret_signs_alongside_the_old_one_until_it_expires() {
         .unwrap();
     assert_ne!(rotated.secret, h.secret);
     member_added(&w, "a@x.test").await;
-    let r = Receiver::answering(vec![]);
-    w.app.deliver_due(&r, 10).await.unwrap();
+    let r = Arc::new(Receiver::answering(vec![]));
+    w.app.deliver_due(r.clone(), 10).await.unwrap();
     let req = &r.requests()[0];
     let sig = header(req, "webhook-signature");
     assert_eq!(sig.split(' ').count(), 2);
@@ -423,7 +427,7 @@ async fn a_rotated_secret_signs_alongside_the_old_one_until_it_expires() {
     );
     w.advance(Duration::hours(2));
     member_added(&w, "b@x.test").await;
-    w.app.deliver_due(&r, 10).await.unwrap();
+    w.app.deliver_due(r.clone(), 10).await.unwrap();
     assert_eq!(
         header(r.requests().last().unwrap(), "webhook-signature")
             .split(' ')
