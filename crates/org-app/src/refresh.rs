@@ -5,9 +5,10 @@
 //! the same token exactly one commits; the other re-reads the session, finds its token to be
 //! the direct predecessor and is answered as a replay (below).
 //!
-//! Not yet done: the replay window of §2.5 wants the previous response kept encrypted and
-//! answered again; without a cipher port a replay of the direct predecessor inside the window
-//! is answered 401 without revoking anything (see `docs/API-DESIGN.md`). Only the direct
+//! The replay window of §2.5 wants the previous response answered again: this use case
+//! answers a replay of the direct predecessor inside the window with `Unauthorized` without
+//! revoking anything, and `org-http` answers it from the response it kept (in memory, until a
+//! cipher port lets it be stored encrypted; see `docs/API-DESIGN.md`). Only the direct
 //! predecessor is remembered by the store, so older ancestors are simply unknown tokens (401).
 
 use chrono::{DateTime, Utc};

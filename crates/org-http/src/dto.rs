@@ -481,6 +481,7 @@ pub struct CreatedInvitationResponse {
 
 /// One entry of `GET /api/invitations` (§6.4).
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = MyInvitation)]
 pub struct MyInvitationDto {
     pub id: String,
     pub email: String,

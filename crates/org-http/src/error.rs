@@ -166,6 +166,7 @@ impl ErrorCode {
 
 /// One entry of `errors[]` (§1.4).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = FieldError)]
 pub struct FieldErrorDto {
     /// Path into the body (`permissions[2]`) or a query parameter name.
     pub field: String,

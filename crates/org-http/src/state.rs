@@ -1,11 +1,13 @@
 //! The router's state: the use cases, the signing keys, the settings and the rate limiter.
 //! No database handle reaches a handler (STYLE.md 16).
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
+use chrono::{DateTime, Utc};
 use org_app::{App, IssuedSession};
-use org_domain::User;
+use org_domain::{SessionId, User, UserId};
 
 use crate::config::HttpConfig;
 use crate::keys::Keys;
@@ -17,6 +19,17 @@ struct Inner {
     keys: RwLock<Keys>,
     config: HttpConfig,
     limiter: RateLimiter,
+    replay: Mutex<HashMap<[u8; 32], Replay>>,
+}
+
+/// The response of a rotation, kept in memory for the replay window (§2.5).
+#[derive(Clone, Debug)]
+pub(crate) struct Replay {
+    pub until: DateTime<Utc>,
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub access_token: String,
+    pub refresh_token: String,
 }
 
 /// Shared state of [`crate::router`]. Cheap to clone.
@@ -41,6 +54,7 @@ impl HttpState {
                 app,
                 keys: RwLock::new(keys),
                 limiter: RateLimiter::default(),
+                replay: Mutex::new(HashMap::new()),
                 config,
             }),
         }
@@ -92,5 +106,21 @@ impl HttpState {
 
     pub(crate) fn limiter(&self) -> &RateLimiter {
         &self.inner.limiter
+    }
+
+    /// Keeps the response of a rotation under the hash of the token it consumed.
+    pub(crate) fn remember_rotation(&self, consumed: [u8; 32], replay: Replay) {
+        if let Ok(mut map) = self.inner.replay.lock() {
+            let now = self.app().current_time();
+            map.retain(|_, r| r.until > now);
+            map.insert(consumed, replay);
+        }
+    }
+
+    /// The kept response for a consumed token, if still inside the window.
+    pub(crate) fn replay_of(&self, consumed: &[u8; 32]) -> Option<Replay> {
+        let now = self.app().current_time();
+        let map = self.inner.replay.lock().ok()?;
+        map.get(consumed).filter(|r| r.until > now).cloned()
     }
 }

@@ -6,6 +6,7 @@ use axum::http::header::CACHE_CONTROL;
 use axum::response::Response;
 use org_domain::SessionKind;
 use org_ports::PageRequest;
+use sha2::{Digest, Sha256};
 
 use super::{no_store, ok};
 use crate::auth::Auth;
@@ -15,7 +16,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, timestamp};
 use crate::extract::{Json, Meta};
-use crate::state::HttpState;
+use crate::state::{HttpState, Replay};
 
 /// Rotate a refresh token.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", operation_id = "refresh_session",
@@ -33,14 +34,50 @@ pub(crate) async fn refresh(
     if !(1..=1000).contains(&len) {
         return Err(ApiError::invalid("refresh_token", "must be 1-1000 characters"));
     }
-    let outcome = state.app().refresh(&meta, &body.refresh_token).await?;
+    let consumed: [u8; 32] = Sha256::digest(body.refresh_token.as_bytes()).into();
+    if let Some(res) = replayed(&state, &consumed).await {
+        return Ok(res);
+    }
+    let outcome = match state.app().refresh(&meta, &body.refresh_token).await {
+        Ok(o) => o,
+        Err(e) => {
+            // A concurrent refresh with the same token may have rotated it meanwhile.
+            if let Some(res) = replayed(&state, &consumed).await {
+                return Ok(res);
+            }
+            return Err(e.into());
+        }
+    };
     let access_token = state.mint_access_token(&outcome.user, &outcome.session);
-    Ok(no_store(ok(TokenResponse {
+    let refresh_token = outcome.session.refresh_token.clone();
+    state.remember_rotation(
+        consumed,
+        Replay {
+            until: state.app().current_time() + state.app().config().refresh_reuse_window,
+            user_id: outcome.user.id,
+            session_id: outcome.session.session.id,
+            access_token: access_token.clone(),
+            refresh_token: refresh_token.clone(),
+        },
+    );
+    Ok(token_response(&state, access_token, refresh_token))
+}
+
+fn token_response(state: &HttpState, access_token: String, refresh_token: String) -> Response {
+    no_store(ok(TokenResponse {
         access_token,
-        refresh_token: outcome.session.refresh_token,
+        refresh_token,
         expires_in: state.expires_in(),
         token_type: "Bearer".to_owned(),
-    })))
+    }))
+}
+
+/// The response of the rotation that consumed this token, while the window lasts and the
+/// session is live (§2.5 replay window; kept in process memory only).
+async fn replayed(state: &HttpState, consumed: &[u8; 32]) -> Option<Response> {
+    let r = state.replay_of(consumed)?;
+    state.app().authenticate(r.user_id, r.session_id).await.ok()?;
+    Some(token_response(state, r.access_token, r.refresh_token))
 }
 
 /// Revoke the calling session.

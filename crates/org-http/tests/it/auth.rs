@@ -298,28 +298,33 @@ async fn unknown_empty_and_replayed_refresh_tokens_are_refused() {
     )
     .await
     .expect(401, "UNAUTHORIZED");
-    // A replay inside the window is refused but does not revoke (the cached response is not kept yet).
+}
+
+#[tokio::test]
+async fn a_replay_inside_the_window_gets_the_same_pair_and_revokes_nothing() {
+    let t = TestApp::new().await;
     let rt = t.member.refresh_token.clone();
-    let res = t
-        .send(
+    let refresh = || {
+        t.send(
             Method::POST,
             "/api/auth/refresh",
             None,
             Some(json!({"refresh_token": rt})),
         )
-        .await;
-    res.expect(200, "");
-    t.send(
-        Method::POST,
-        "/api/auth/refresh",
-        None,
-        Some(json!({"refresh_token": rt})),
-    )
-    .await
-    .expect(401, "UNAUTHORIZED");
-    t.get("/api/user", res.body["access_token"].as_str().unwrap())
-        .await
-        .expect(200, "");
+    };
+    let first = refresh().await;
+    first.expect(200, "");
+    t.advance(Duration::seconds(20));
+    let replay = refresh().await;
+    replay.expect(200, "");
+    assert_eq!(replay.header("cache-control"), "no-store");
+    assert_eq!(replay.body, first.body);
+    let access = first.body["access_token"].as_str().unwrap();
+    t.get("/api/user", access).await.expect(200, "");
+    // Past the window the same token is reuse.
+    t.advance(Duration::seconds(11));
+    refresh().await.expect(401, "UNAUTHORIZED");
+    t.get("/api/user", access).await.expect(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]
@@ -358,4 +363,17 @@ async fn logout_ends_the_session_on_the_very_next_request() {
     )
     .await
     .expect(401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn two_concurrent_refreshes_with_one_token_both_get_the_same_pair() {
+    let t = TestApp::new().await;
+    let body = json!({"refresh_token": t.admin.refresh_token});
+    let (a, b) = tokio::join!(
+        t.send(Method::POST, "/api/auth/refresh", None, Some(body.clone())),
+        t.send(Method::POST, "/api/auth/refresh", None, Some(body.clone())),
+    );
+    a.expect(200, "");
+    b.expect(200, "");
+    assert_eq!(a.body["refresh_token"], b.body["refresh_token"]);
 }
