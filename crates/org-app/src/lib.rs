@@ -26,6 +26,7 @@ macro_rules! retrying {
     }};
 }
 
+mod audit;
 mod catalogue;
 mod config;
 mod error;

@@ -514,6 +514,15 @@ pub async fn audit_seq_follows_commit_order_per_log<S: Store>(s: Arc<S>) {
         }
     );
     assert_eq!(links[0].prev_hash, chain::GENESIS);
+    let chunk = s.audit_chain(AuditLog::Org(a.id()), 1, 1).await.unwrap();
+    assert_eq!(
+        chunk.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [2],
+        "ascending after a seq, limited"
+    );
+    let rest = s.audit_chain(AuditLog::Org(a.id()), 0, 100).await.unwrap();
+    assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(s.audit_chain(AuditLog::Platform, 0, 100).await.unwrap().is_empty());
 }
 
 pub async fn users_have_unique_emails_and_versions<S: Store>(s: Arc<S>) {

@@ -141,6 +141,9 @@ pub trait AuditRepository: Send + Sync {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError>;
+    /// Entries of one log with `seq > after_seq`, ascending by `seq`, at most `limit`
+    /// (chain verification and streamed exports read the log in such chunks).
+    async fn audit_chain(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// Outbox reads.

@@ -409,6 +409,25 @@ impl AuditRepository for MemoryStore {
         all.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at, e.seq)));
         Ok(page.slice(&all))
     }
+
+    async fn audit_chain(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.chain_of(log, after_seq, limit)
+    }
+}
+
+impl MemoryStore {
+    fn chain_of(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let state = self.lock()?;
+        let mut all: Vec<AuditEntry> = state
+            .audit
+            .iter()
+            .filter(|e| e.entry.org_id.map_or(AuditLog::Platform, AuditLog::Org) == log && e.seq > after_seq)
+            .cloned()
+            .collect();
+        all.sort_by_key(|e| e.seq);
+        all.truncate(limit as usize);
+        Ok(all)
+    }
 }
 
 #[async_trait]

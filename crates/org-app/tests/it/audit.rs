@@ -125,3 +125,73 @@ async fn a_denied_member_is_audited_once_per_minute() {
         .unwrap();
     assert_eq!(page.total, 2);
 }
+
+#[tokio::test]
+async fn the_org_log_is_listed_filtered_and_verifies_as_a_chain() {
+    let w = World::new().await;
+    let err = w
+        .app
+        .list_audit(
+            &w.member,
+            &meta(),
+            "acme",
+            &AuditFilter::default(),
+            PageRequest::new(1, 10),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, missing(Capability::AuditLogsView));
+    let all = w
+        .app
+        .list_audit(
+            &w.auditor,
+            &meta(),
+            "acme",
+            &AuditFilter::default(),
+            PageRequest::new(1, 100),
+        )
+        .await
+        .unwrap();
+    assert!(all.total >= 5);
+    let roles = AuditFilter {
+        action: Some("role.created".into()),
+        ..Default::default()
+    };
+    let page = w
+        .app
+        .list_audit(&w.auditor, &meta(), "acme", &roles, PageRequest::new(1, 100))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    let head = w.app.audit_head(&w.auditor, &meta(), "acme").await.unwrap().unwrap();
+    assert_eq!(head.seq, all.total);
+    let log = w.app.audit_log_of(&w.owner, &meta(), "acme").await.unwrap();
+    let verdict = w.app.verify_log(log).await.unwrap();
+    assert_eq!(
+        verdict,
+        org_ports::chain::Verdict::Intact {
+            entries: all.total,
+            head: Some(head.hash),
+            complete: true
+        }
+    );
+    let platform = w.app.verify_log(AuditLog::Platform).await.unwrap();
+    assert!(matches!(
+        platform,
+        org_ports::chain::Verdict::Intact { complete: true, .. }
+    ));
+    let chunk = w.app.audit_chunk(log, 2, 2).await.unwrap();
+    assert_eq!(chunk.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+    assert!(
+        w.app
+            .platform_audit(&w.owner, None, &AuditFilter::default(), PageRequest::new(1, 10))
+            .await
+            .is_err()
+    );
+    let p = w
+        .app
+        .platform_audit(&w.platform, None, &AuditFilter::default(), PageRequest::new(1, 10))
+        .await
+        .unwrap();
+    assert!(p.items.iter().all(|e| e.entry.org_id.is_none()));
+}

@@ -1,0 +1,116 @@
+//! Audit-log use cases (§8): list with filters, event types, head, chunked reads for streamed
+//! exports, the platform log (§20), and chain verification for `admin verify-audit`.
+
+use org_domain::{Capability, OrgId};
+use org_ports::chain::{self, Link, Verdict};
+use org_ports::{AuditEntry, AuditFilter, AuditLog, Page, PageRequest};
+
+use crate::record::{Caller, RequestMeta};
+use crate::{App, AppError};
+
+/// Entries read per chunk when streaming or verifying a log.
+pub const CHUNK: u32 = 500;
+
+impl App {
+    /// Authorizes reading the org's audit log (`audit_logs.view`) and names the log.
+    pub async fn audit_log_of(&self, caller: &Caller, meta: &RequestMeta, slug: &str) -> Result<AuditLog, AppError> {
+        let org = self.read_in_org(caller, meta, slug, Capability::AuditLogsView).await?;
+        Ok(AuditLog::Org(org.id()))
+    }
+
+    /// `GET …/audit-log`: newest first.
+    pub async fn list_audit(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEntry>, AppError> {
+        let log = self.audit_log_of(caller, meta, slug).await?;
+        Ok(self.stores().audit.audit_entries(log, filter, page).await?)
+    }
+
+    /// `GET …/audit-log/head`: the newest entry, if any.
+    pub async fn audit_head(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+    ) -> Result<Option<AuditEntry>, AppError> {
+        let log = self.audit_log_of(caller, meta, slug).await?;
+        self.head_of(log).await
+    }
+
+    async fn head_of(&self, log: AuditLog) -> Result<Option<AuditEntry>, AppError> {
+        // The newest by seq: walk the chain's last chunk (entries are appended in seq order).
+        let page = self
+            .stores()
+            .audit
+            .audit_entries(log, &AuditFilter::default(), PageRequest::new(1, 1))
+            .await?;
+        let Some(newest) = page.items.into_iter().next() else {
+            return Ok(None);
+        };
+        let tail = self
+            .stores()
+            .audit
+            .audit_chain(log, newest.seq.saturating_sub(1), CHUNK)
+            .await?;
+        Ok(tail.into_iter().max_by_key(|e| e.seq).or(Some(newest)))
+    }
+
+    /// One chunk of a log in ascending `seq` (for streamed exports; authorize first).
+    pub async fn audit_chunk(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, AppError> {
+        Ok(self.stores().audit.audit_chain(log, after_seq, limit).await?)
+    }
+
+    /// `GET /api/platform/audit-log`: the platform log, or an org's log by id (§20).
+    pub async fn platform_audit(
+        &self,
+        caller: &Caller,
+        org: Option<OrgId>,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEntry>, AppError> {
+        if !caller.user.is_platform_owner {
+            return Err(org_domain::DomainError::RuleViolation(org_domain::Rule::PlatformOwnerOnly).into());
+        }
+        let log = match org {
+            None => AuditLog::Platform,
+            Some(id) => {
+                self.stores()
+                    .orgs
+                    .org_by_id(id)
+                    .await?
+                    .ok_or_else(AppError::not_found)?;
+                AuditLog::Org(id)
+            }
+        };
+        Ok(self.stores().audit.audit_entries(log, filter, page).await?)
+    }
+
+    /// Recomputes a whole log's chain (`admin verify-audit --org | --platform`).
+    pub async fn verify_log(&self, log: AuditLog) -> Result<Verdict, AppError> {
+        let mut links: Vec<Link> = Vec::new();
+        let mut after = 0;
+        loop {
+            let chunk = self.stores().audit.audit_chain(log, after, CHUNK).await?;
+            let Some(last) = chunk.last() else { break };
+            after = last.seq;
+            links.extend(chunk.iter().map(|e| Link {
+                seq: e.seq,
+                object: chain::chained_object(e.seq, &e.entry),
+                prev_hash: e.prev_hash,
+                hash: e.hash,
+            }));
+        }
+        let anchor = links.first().filter(|l| l.seq == 1).map(|_| chain::GENESIS);
+        Ok(chain::verify(&links, anchor, true))
+    }
+
+    /// The org named by a slug, deleted or not, for the CLI.
+    pub async fn org_log_by_slug(&self, slug: &str) -> Result<AuditLog, AppError> {
+        Ok(AuditLog::Org(self.load_org(slug).await?.id()))
+    }
+}
