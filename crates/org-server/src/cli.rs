@@ -83,6 +83,15 @@ enum Admin {
     },
     /// Add a new JWT signing key; the previous one keeps verifying.
     RotateSigningKey,
+    /// Verify an audit chain: an org's, the platform's, or an NDJSON export.
+    VerifyAudit {
+        #[arg(long, conflicts_with_all = ["platform", "file"])]
+        org: Option<String>,
+        #[arg(long, conflicts_with = "file")]
+        platform: bool,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 fn settings(cli: &Cli, listen: Option<SocketAddr>) -> Result<Settings, String> {
@@ -115,12 +124,41 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             print(&json!({"migrated": true}));
             Ok(())
         }
+        Some(Command::Admin(Admin::VerifyAudit { org: None, platform: false, file: Some(path) })) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            verdict(crate::verify::verify_export(&text))
+        }
+        Some(Command::Admin(Admin::VerifyAudit { org, platform, file: None })) => {
+            let s = settings(&cli, None)?;
+            let parts = wiring::Parts::open(&s).await?;
+            let log = match (org, platform) {
+                (Some(slug), _) => parts.app.org_log_by_slug(slug).await.map_err(|e| e.to_string())?,
+                (None, true) => org_ports::AuditLog::Platform,
+                (None, false) => return Err("verify-audit needs --org SLUG, --platform or --file F".into()),
+            };
+            verdict(parts.app.verify_log(log).await.map_err(|e| e.to_string())?)
+        }
         Some(Command::Admin(admin)) => {
             let s = settings(&cli, None)?;
             let parts = wiring::Parts::open(&s).await?;
             let out = admin_command(&parts, admin).await?;
             print(&out);
             Ok(())
+        }
+    }
+}
+
+/// Prints a verification result; a broken chain is an error exit.
+fn verdict(v: org_ports::chain::Verdict) -> Result<(), String> {
+    use org_ports::chain::{Verdict, to_hex};
+    match v {
+        Verdict::Intact { entries, head, complete } => {
+            print(&json!({"ok": true, "entries": entries, "head": head.map(|h| to_hex(&h)), "complete": complete}));
+            Ok(())
+        }
+        Verdict::Broken { first_bad_seq, reason } => {
+            print(&json!({"ok": false, "first_bad_seq": first_bad_seq, "reason": reason}));
+            Err(format!("audit chain broken at seq {first_bad_seq}"))
         }
     }
 }
@@ -153,5 +191,6 @@ async fn admin_command(parts: &wiring::Parts, admin: &Admin) -> Result<serde_jso
             })
         }
         Admin::RotateSigningKey => wiring::rotate_signing_key(&parts.settings)?,
+        Admin::VerifyAudit { .. } => return Err("verify-audit needs exactly one of --org, --platform, --file".into()),
     })
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod sender;
+mod verify;
 mod wiring;
 
 use std::process::ExitCode;
