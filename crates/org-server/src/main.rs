@@ -1,18 +1,12 @@
-//! org-server: the binary and composition root. `serve` (default) runs migrations, the HTTP
-//! server and the background workers; `migrate` and `admin …` act on the configured database.
-
-mod cli;
-mod config;
-mod sender;
-mod verify;
-mod wiring;
+//! org-server: the binary. `serve` (default) runs migrations, the HTTP server and the
+//! background workers; `migrate` and `admin …` act on the configured database.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = org_server::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -20,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(args)) {
+    match runtime.block_on(org_server::cli::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("org-server: {e}");
