@@ -123,9 +123,16 @@ pub struct AuditFilter {
     pub target_id: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Keyset position: only entries strictly older than `(created_at, seq)` (cursor pages).
+    pub before: Option<(DateTime<Utc>, u64)>,
 }
 
 impl AuditFilter {
+    /// Whether a stored entry passes every filter, the keyset position included.
+    pub fn matches_entry(&self, e: &AuditEntry) -> bool {
+        self.matches(&e.entry) && self.before.is_none_or(|key| (e.entry.created_at, e.seq) < key)
+    }
+
     /// Whether `e` passes every filter.
     pub fn matches(&self, e: &AuditDraft) -> bool {
         let eq = |f: &Option<String>, v: Option<&str>| f.as_deref().is_none_or(|f| Some(f) == v);

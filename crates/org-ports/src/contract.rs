@@ -487,6 +487,19 @@ pub async fn audit_seq_follows_commit_order_per_log<S: Store>(s: Arc<S>) {
         [2],
         "since is inclusive, until exclusive"
     );
+    let after_first = AuditFilter {
+        before: Some((log.items[0].entry.created_at, log.items[0].seq)),
+        ..Default::default()
+    };
+    let keyset = s
+        .audit_entries(AuditLog::Org(a.id()), &after_first, PageRequest::new(1, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        keyset.items.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [2],
+        "keyset: strictly older than the cursor"
+    );
     let paged = s
         .audit_entries(AuditLog::Org(a.id()), &AuditFilter::default(), PageRequest::new(2, 2))
         .await

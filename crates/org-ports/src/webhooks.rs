@@ -19,6 +19,8 @@ pub struct DeliveryFilter {
     pub event_type: Option<String>,
     pub delivered: Option<bool>,
     pub status: Option<DeliveryStatus>,
+    /// Keyset position: only deliveries strictly older than `(created_at, id)` (cursor pages).
+    pub before: Option<(DateTime<Utc>, DeliveryId)>,
 }
 
 impl DeliveryFilter {
@@ -27,6 +29,7 @@ impl DeliveryFilter {
         self.event_type.as_deref().is_none_or(|t| t == d.event_type)
             && self.delivered.is_none_or(|x| x == d.delivered())
             && self.status.is_none_or(|s| s == d.status)
+            && self.before.is_none_or(|key| (d.created_at, d.id) < key)
     }
 }
 

@@ -403,7 +403,7 @@ impl AuditRepository for MemoryStore {
         let mut all: Vec<AuditEntry> = state
             .audit
             .iter()
-            .filter(|e| e.entry.org_id.map_or(AuditLog::Platform, AuditLog::Org) == log && filter.matches(&e.entry))
+            .filter(|e| e.entry.org_id.map_or(AuditLog::Platform, AuditLog::Org) == log && filter.matches_entry(e))
             .cloned()
             .collect();
         all.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at, e.seq)));
