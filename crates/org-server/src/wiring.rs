@@ -135,6 +135,7 @@ pub fn rotate_signing_key(s: &Settings) -> Result<Value, String> {
 }
 
 /// What the admin commands and the server share.
+#[allow(missing_debug_implementations)]
 pub struct Parts {
     pub settings: Settings,
     pub store: Arc<SeaStore>,
@@ -168,14 +169,8 @@ impl Parts {
 
     /// An access token for a session issued outside HTTP (admin CLI).
     pub fn mint(&self, user: &User, issued: &IssuedSession) -> String {
-        org_http::token::mint(
-            &self.keys,
-            &self.settings.public_base_url(),
-            user,
-            issued,
-            SystemClock.now(),
-            self.access_ttl_secs(),
-        )
+        let config = HttpConfig { public_base_url: self.settings.public_base_url(), ..HttpConfig::default() };
+        HttpState::new(self.app.clone(), self.keys.clone(), config).mint_access_token(user, issued)
     }
 }
 
