@@ -124,11 +124,19 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             print(&json!({"migrated": true}));
             Ok(())
         }
-        Some(Command::Admin(Admin::VerifyAudit { org: None, platform: false, file: Some(path) })) => {
+        Some(Command::Admin(Admin::VerifyAudit {
+            org: None,
+            platform: false,
+            file: Some(path),
+        })) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             verdict(crate::verify::verify_export(&text))
         }
-        Some(Command::Admin(Admin::VerifyAudit { org, platform, file: None })) => {
+        Some(Command::Admin(Admin::VerifyAudit {
+            org,
+            platform,
+            file: None,
+        })) => {
             let s = settings(&cli, None)?;
             let parts = wiring::Parts::open(&s).await?;
             let log = match (org, platform) {
@@ -152,7 +160,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
 fn verdict(v: org_ports::chain::Verdict) -> Result<(), String> {
     use org_ports::chain::{Verdict, to_hex};
     match v {
-        Verdict::Intact { entries, head, complete } => {
+        Verdict::Intact {
+            entries,
+            head,
+            complete,
+        } => {
             print(&json!({"ok": true, "entries": entries, "head": head.map(|h| to_hex(&h)), "complete": complete}));
             Ok(())
         }

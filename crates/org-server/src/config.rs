@@ -164,7 +164,12 @@ pub struct Outbound {
 
 impl Default for Outbound {
     fn default() -> Self {
-        Self { allowed_private_cidrs: Vec::new(), allow_http: false, dns_overrides: Default::default(), domain_verification_http_port: 80 }
+        Self {
+            allowed_private_cidrs: Vec::new(),
+            allow_http: false,
+            dns_overrides: Default::default(),
+            domain_verification_http_port: 80,
+        }
     }
 }
 

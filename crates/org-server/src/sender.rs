@@ -38,7 +38,9 @@ pub struct HttpSender {
 
 impl std::fmt::Debug for HttpSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpSender").field("guard", &self.guard).finish_non_exhaustive()
+        f.debug_struct("HttpSender")
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,7 +53,11 @@ impl HttpSender {
     /// A sender with the guard and resolver of the outbound settings.
     pub fn new(guard: Guard, resolver: Arc<dyn Resolver>) -> Self {
         install_tls();
-        Self { guard, resolver, timeout: Duration::from_secs(15) }
+        Self {
+            guard,
+            resolver,
+            timeout: Duration::from_secs(15),
+        }
     }
 
     async fn checked_addrs(&self, url: &str) -> Result<(Option<String>, Vec<SocketAddr>), &'static str> {
@@ -65,7 +71,10 @@ impl HttpSender {
                 if ips.iter().any(|ip| !self.guard.ip_allowed(*ip)) {
                     return Err("ssrf_denied");
                 }
-                Ok((Some(host), ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect()))
+                Ok((
+                    Some(host),
+                    ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect(),
+                ))
             }
             Err(UrlError::Invalid(_)) => Err("invalid_url"),
             Err(UrlError::Denied(_) | UrlError::DeniedName) => Err("ssrf_denied"),
@@ -74,7 +83,13 @@ impl HttpSender {
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<chrono::Duration> {
-    let secs: i64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let secs: i64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     (secs > 0).then(|| chrono::Duration::seconds(secs))
 }
 
@@ -106,7 +121,11 @@ impl WebhookSender for HttpSender {
                 let status = resp.status().as_u16();
                 let retry_after = retry_after(resp.headers());
                 let body = resp.text().await.unwrap_or_default();
-                SendResult::Response { status, body, retry_after }
+                SendResult::Response {
+                    status,
+                    body,
+                    retry_after,
+                }
             }
             Err(e) if e.is_timeout() => SendResult::Error("timeout".to_owned()),
             Err(e) if e.is_connect() => SendResult::Error("connect_error".to_owned()),
@@ -136,20 +155,34 @@ mod tests {
     }
 
     fn local() -> HttpSender {
-        let guard = Guard { allowed_private: vec!["127.0.0.1/32".parse().unwrap()], allow_http: true };
+        let guard = Guard {
+            allowed_private: vec!["127.0.0.1/32".parse().unwrap()],
+            allow_http: true,
+        };
         let overrides = HashMap::from([("receiver.test".to_owned(), vec!["127.0.0.1".parse().unwrap()])]);
         HttpSender::new(guard, Arc::new(SystemResolver { overrides }))
     }
 
     fn req(url: String) -> OutboundRequest {
-        OutboundRequest { url, headers: vec![("webhook-id".into(), "evt_1".into())], body: "{\"a\":1}".into() }
+        OutboundRequest {
+            url,
+            headers: vec![("webhook-id".into(), "evt_1".into())],
+            body: "{\"a\":1}".into(),
+        }
     }
 
     #[tokio::test]
     async fn posts_the_exact_body_and_headers_to_the_checked_address() {
         let (port, seen) = one_shot("HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
         let result = local().send(req(format!("http://receiver.test:{port}/hook"))).await;
-        assert_eq!(result, SendResult::Response { status: 204, body: String::new(), retry_after: None });
+        assert_eq!(
+            result,
+            SendResult::Response {
+                status: 204,
+                body: String::new(),
+                retry_after: None
+            }
+        );
         let raw = seen.await.unwrap();
         assert!(raw.starts_with("POST /hook HTTP/1.1"), "{raw}");
         assert!(raw.contains("webhook-id: evt_1"));
@@ -158,21 +191,44 @@ mod tests {
 
     #[tokio::test]
     async fn redirects_are_not_followed_and_retry_after_is_read() {
-        let (port, _) = one_shot("HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n").await;
+        let (port, _) =
+            one_shot("HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n").await;
         let r = local().send(req(format!("http://127.0.0.1:{port}/"))).await;
         assert!(matches!(r, SendResult::Response { status: 302, .. }), "{r:?}");
         let (port, _) = one_shot("HTTP/1.1 503 Busy\r\nretry-after: 120\r\ncontent-length: 0\r\n\r\n").await;
         let r = local().send(req(format!("http://127.0.0.1:{port}/"))).await;
-        assert_eq!(r, SendResult::Response { status: 503, body: String::new(), retry_after: Some(chrono::Duration::seconds(120)) });
+        assert_eq!(
+            r,
+            SendResult::Response {
+                status: 503,
+                body: String::new(),
+                retry_after: Some(chrono::Duration::seconds(120))
+            }
+        );
     }
 
     #[tokio::test]
     async fn names_resolving_to_denied_addresses_are_never_contacted() {
-        let guard = Guard { allowed_private: vec![], allow_http: true };
-        let overrides = HashMap::from([("evil.test".to_owned(), vec!["8.8.8.8".parse().unwrap(), "10.0.0.1".parse().unwrap()])]);
+        let guard = Guard {
+            allowed_private: vec![],
+            allow_http: true,
+        };
+        let overrides = HashMap::from([(
+            "evil.test".to_owned(),
+            vec!["8.8.8.8".parse().unwrap(), "10.0.0.1".parse().unwrap()],
+        )]);
         let sender = HttpSender::new(guard, Arc::new(SystemResolver { overrides }));
-        assert_eq!(sender.send(req("http://evil.test/".into())).await, SendResult::Error("ssrf_denied".into()));
-        assert_eq!(sender.send(req("http://127.0.0.1/".into())).await, SendResult::Error("ssrf_denied".into()));
-        assert_eq!(sender.send(req("http://0x7f.1/".into())).await, SendResult::Error("ssrf_denied".into()));
+        assert_eq!(
+            sender.send(req("http://evil.test/".into())).await,
+            SendResult::Error("ssrf_denied".into())
+        );
+        assert_eq!(
+            sender.send(req("http://127.0.0.1/".into())).await,
+            SendResult::Error("ssrf_denied".into())
+        );
+        assert_eq!(
+            sender.send(req("http://0x7f.1/".into())).await,
+            SendResult::Error("ssrf_denied".into())
+        );
     }
 }

@@ -5,8 +5,20 @@ use serde_json::{Map, Value};
 
 /// The 14 members of §8.3 that the hash covers.
 const CHAINED: [&str; 14] = [
-    "seq", "id", "organization_id", "actor_id", "actor_type", "action", "target_type", "target_id", "ip_address",
-    "user_agent", "success", "metadata", "request_id", "created_at",
+    "seq",
+    "id",
+    "organization_id",
+    "actor_id",
+    "actor_type",
+    "action",
+    "target_type",
+    "target_id",
+    "ip_address",
+    "user_agent",
+    "success",
+    "metadata",
+    "request_id",
+    "created_at",
 ];
 
 /// Verifies every line's hash and the linkage of consecutive `seq`s; an export that starts
@@ -14,15 +26,28 @@ const CHAINED: [&str; 14] = [
 pub fn verify_export(text: &str) -> Verdict {
     let mut links = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let broken = |reason: String| Verdict::Broken { first_bad_seq: 0, reason: format!("line {}: {reason}", i + 1) };
-        let Ok(Value::Object(entry)) = serde_json::from_str::<Value>(line) else { return broken("not a JSON object".into()) };
+        let broken = |reason: String| Verdict::Broken {
+            first_bad_seq: 0,
+            reason: format!("line {}: {reason}", i + 1),
+        };
+        let Ok(Value::Object(entry)) = serde_json::from_str::<Value>(line) else {
+            return broken("not a JSON object".into());
+        };
         let seq = entry.get("seq").and_then(Value::as_u64);
         let hex = |k: &str| entry.get(k).and_then(Value::as_str).and_then(chain::from_hex);
         let (Some(seq), Some(prev_hash), Some(hash)) = (seq, hex("prev_hash"), hex("hash")) else {
             return broken("missing seq, prev_hash or hash".into());
         };
-        let object: Map<String, Value> = CHAINED.iter().map(|k| ((*k).to_owned(), entry.get(*k).cloned().unwrap_or(Value::Null))).collect();
-        links.push(Link { seq, object: Value::Object(object), prev_hash, hash });
+        let object: Map<String, Value> = CHAINED
+            .iter()
+            .map(|k| ((*k).to_owned(), entry.get(*k).cloned().unwrap_or(Value::Null)))
+            .collect();
+        links.push(Link {
+            seq,
+            object: Value::Object(object),
+            prev_hash,
+            hash,
+        });
     }
     chain::verify(&links, None, false)
 }
@@ -60,12 +85,25 @@ mod tests {
     #[test]
     fn an_untouched_export_verifies_and_an_edited_line_is_named() {
         let lines = export(4);
-        assert!(matches!(verify_export(&text(&lines)), Verdict::Intact { entries: 4, complete: true, .. }));
+        assert!(matches!(
+            verify_export(&text(&lines)),
+            Verdict::Intact {
+                entries: 4,
+                complete: true,
+                ..
+            }
+        ));
         let mut edited = lines.clone();
         edited[2]["metadata"] = json!({"n": 99});
-        assert!(matches!(verify_export(&text(&edited)), Verdict::Broken { first_bad_seq: 3, .. }));
+        assert!(matches!(
+            verify_export(&text(&edited)),
+            Verdict::Broken { first_bad_seq: 3, .. }
+        ));
         let filtered = vec![lines[0].clone(), lines[2].clone()];
-        assert!(matches!(verify_export(&text(&filtered)), Verdict::Intact { complete: false, .. }));
+        assert!(matches!(
+            verify_export(&text(&filtered)),
+            Verdict::Intact { complete: false, .. }
+        ));
         assert!(matches!(verify_export("{not json"), Verdict::Broken { .. }));
     }
 }

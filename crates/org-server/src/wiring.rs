@@ -169,7 +169,10 @@ impl Parts {
 
     /// An access token for a session issued outside HTTP (admin CLI).
     pub fn mint(&self, user: &User, issued: &IssuedSession) -> String {
-        let config = HttpConfig { public_base_url: self.settings.public_base_url(), ..HttpConfig::default() };
+        let config = HttpConfig {
+            public_base_url: self.settings.public_base_url(),
+            ..HttpConfig::default()
+        };
         HttpState::new(self.app.clone(), self.keys.clone(), config).mint_access_token(user, issued)
     }
 }
@@ -333,20 +336,42 @@ pub async fn serve(s: Settings) -> Result<(), String> {
 /// The outbound settings of §9.3 (`outbound.*`).
 fn outbound(s: &Settings) -> Result<org_app::webhooks::Outbound, String> {
     let o = &s.outbound;
-    let allowed_private = o.allowed_private_cidrs.iter().map(|c| c.parse().map_err(|e| format!("outbound.allowed_private_cidrs: {c}: {e}"))).collect::<Result<_, String>>()?;
+    let allowed_private = o
+        .allowed_private_cidrs
+        .iter()
+        .map(|c| {
+            c.parse()
+                .map_err(|e| format!("outbound.allowed_private_cidrs: {c}: {e}"))
+        })
+        .collect::<Result<_, String>>()?;
     let mut overrides = std::collections::HashMap::new();
     for (host, entry) in &o.dns_overrides {
-        let ips = entry.a.iter().chain(entry.aaaa.iter()).map(|ip| ip.parse().map_err(|e| format!("outbound.dns_overrides.{host}: {ip}: {e}"))).collect::<Result<Vec<std::net::IpAddr>, String>>()?;
+        let ips = entry
+            .a
+            .iter()
+            .chain(entry.aaaa.iter())
+            .map(|ip| {
+                ip.parse()
+                    .map_err(|e| format!("outbound.dns_overrides.{host}: {ip}: {e}"))
+            })
+            .collect::<Result<Vec<std::net::IpAddr>, String>>()?;
         overrides.insert(host.to_ascii_lowercase(), ips);
     }
     Ok(org_app::webhooks::Outbound {
-        guard: org_app::outbound::Guard { allowed_private, allow_http: o.allow_http },
+        guard: org_app::outbound::Guard {
+            allowed_private,
+            allow_http: o.allow_http,
+        },
         resolver: Arc::new(crate::sender::SystemResolver { overrides }),
     })
 }
 
 /// The webhook delivery worker: claims due deliveries and sends them, until told to stop.
-async fn deliver_webhooks(app: App, sender: Arc<dyn org_ports::WebhookSender>, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn deliver_webhooks(
+    app: App,
+    sender: Arc<dyn org_ports::WebhookSender>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         if *stop.borrow() {
             return;
@@ -354,9 +379,12 @@ async fn deliver_webhooks(app: App, sender: Arc<dyn org_ports::WebhookSender>, m
         match app.deliver_due(sender.clone(), 64).await {
             Ok(report) => {
                 let busy = report.delivered + report.attempt_failed + report.failed > 0;
-                metrics::counter!("webhook_deliveries_total", "outcome" => "delivered").increment(u64::from(report.delivered));
-                metrics::counter!("webhook_deliveries_total", "outcome" => "attempt_failed").increment(u64::from(report.attempt_failed));
-                metrics::counter!("webhook_deliveries_total", "outcome" => "failed").increment(u64::from(report.failed));
+                metrics::counter!("webhook_deliveries_total", "outcome" => "delivered")
+                    .increment(u64::from(report.delivered));
+                metrics::counter!("webhook_deliveries_total", "outcome" => "attempt_failed")
+                    .increment(u64::from(report.attempt_failed));
+                metrics::counter!("webhook_deliveries_total", "outcome" => "failed")
+                    .increment(u64::from(report.failed));
                 for lag in report.lags {
                     metrics::histogram!("webhook_delivery_lag_seconds").record(lag);
                 }

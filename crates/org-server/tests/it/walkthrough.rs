@@ -10,19 +10,29 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_org-server");
+/// The CLI and the server must agree on the issuer (`public_base_url`), whatever the port.
+const ISSUER: &str = "http://org-server.test";
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn cli(data: &Path, args: &[&str]) -> Value {
     let out = Command::new(BIN)
         .args(args)
         .env("ORG_SERVER_DATA_DIR", data)
+        .env("ORG_SERVER_PUBLIC_BASE_URL", ISSUER)
         .env_remove("ORG_SERVER_DATABASE__URL")
         .output()
         .expect("run org-server");
-    assert!(out.status.success(), "org-server {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "org-server {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
@@ -38,16 +48,26 @@ impl Drop for Server {
     }
 }
 
+fn http() -> reqwest::Client {
+    org_server::sender::install_tls();
+    reqwest::Client::new()
+}
+
 async fn start(data: &Path) -> Server {
+    org_server::sender::install_tls();
     let port = free_port();
     let child = Command::new(BIN)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("ORG_SERVER_DATA_DIR", data)
+        .env("ORG_SERVER_PUBLIC_BASE_URL", ISSUER)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start org-server");
-    let server = Server { child, base: format!("http://127.0.0.1:{port}") };
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await {
@@ -68,7 +88,10 @@ struct Client {
 impl Client {
     async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -93,34 +116,75 @@ async fn the_readme_walkthrough_works_over_real_http() {
     assert_eq!(alice["expires_in"], 900);
     assert!(s(&alice["refresh_token"]).starts_with("rt_"));
     let server = start(data).await;
-    let c = Client { http: reqwest::Client::new(), base: server.base.clone() };
+    let c = Client {
+        http: http(),
+        base: server.base.clone(),
+    };
     let (alice_t, bob_t) = (s(&alice["access_token"]).to_owned(), s(&bob["access_token"]).to_owned());
 
     // 2. Alice creates an org and gets an org-scoped token.
-    let (status, created) = c.call("POST", "/api/organizations", &alice_t, Some(json!({"slug": "acme", "name": "Acme Inc"}))).await;
+    let (status, created) = c
+        .call(
+            "POST",
+            "/api/organizations",
+            &alice_t,
+            Some(json!({"slug": "acme", "name": "Acme Inc"})),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["organization"]["slug"], "acme");
     let alice_org = s(&created["access_token"]).to_owned();
 
     // 3. Alice invites Bob; Bob accepts with the token.
-    let (status, inv) = c.call("POST", "/api/organizations/acme/invitations", &alice_org, Some(json!({"email": "bob@example.com"}))).await;
+    let (status, inv) = c
+        .call(
+            "POST",
+            "/api/organizations/acme/invitations",
+            &alice_org,
+            Some(json!({"email": "bob@example.com"})),
+        )
+        .await;
     assert_eq!(status, 201, "{inv}");
-    let (status, accepted) = c.call("POST", "/api/invitations/accept", &bob_t, Some(json!({"token": inv["token"]}))).await;
+    let (status, accepted) = c
+        .call(
+            "POST",
+            "/api/invitations/accept",
+            &bob_t,
+            Some(json!({"token": inv["token"]})),
+        )
+        .await;
     assert_eq!(status, 200, "{accepted}");
     let bob_id = s(&accepted["membership"]["user_id"]).to_owned();
 
     // 4. Alice makes Bob an admin, then transfers ownership to him.
-    let (status, m) = c.call("PATCH", &format!("/api/organizations/acme/members/{bob_id}"), &alice_org, Some(json!({"role": "admin"}))).await;
+    let (status, m) = c
+        .call(
+            "PATCH",
+            &format!("/api/organizations/acme/members/{bob_id}"),
+            &alice_org,
+            Some(json!({"role": "admin"})),
+        )
+        .await;
     assert_eq!((status, s(&m["role"])), (200, "admin"), "{m}");
     let (status, m) = c
-        .call("POST", "/api/organizations/acme/transfer-ownership", &alice_org, Some(json!({"new_owner_email": "bob@example.com"})))
+        .call(
+            "POST",
+            "/api/organizations/acme/transfer-ownership",
+            &alice_org,
+            Some(json!({"new_owner_email": "bob@example.com"})),
+        )
         .await;
     assert_eq!((status, s(&m["role"])), (200, "owner"), "{m}");
 
     // 5. The member list shows the new roles.
     let (status, list) = c.call("GET", "/api/organizations/acme/members", &alice_org, None).await;
     assert_eq!(status, 200);
-    let roles: Vec<(&str, &str)> = list["members"].as_array().expect("members").iter().map(|m| (s(&m["email"]), s(&m["role"]))).collect();
+    let roles: Vec<(&str, &str)> = list["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| (s(&m["email"]), s(&m["role"])))
+        .collect();
     assert_eq!(roles, [("alice@example.com", "admin"), ("bob@example.com", "owner")]);
 
     // 6. Alice is an admin now: deleting the org is forbidden, with a problem body.
@@ -132,7 +196,14 @@ async fn the_readme_walkthrough_works_over_real_http() {
 
     // 7. Bob removes Alice: her org token is refused on the very next request.
     let alice_id = s(&created["owner"]["id"]).to_owned();
-    let (status, _) = c.call("DELETE", &format!("/api/organizations/acme/members/{alice_id}"), &bob_t, None).await;
+    let (status, _) = c
+        .call(
+            "DELETE",
+            &format!("/api/organizations/acme/members/{alice_id}"),
+            &bob_t,
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     let (status, problem) = c.call("GET", "/api/organizations/acme", &alice_org, None).await;
     assert_eq!((status, s(&problem["error_code"])), (401, "UNAUTHORIZED"), "{problem}");
@@ -146,7 +217,10 @@ async fn the_readme_walkthrough_works_over_real_http() {
     // 9. The signing key persisted: a restart still accepts Alice's platform token.
     drop(server);
     let server = start(data).await;
-    let c = Client { http: reqwest::Client::new(), base: server.base.clone() };
+    let c = Client {
+        http: http(),
+        base: server.base.clone(),
+    };
     let (status, me) = c.call("GET", "/api/user", &alice_t, None).await;
     assert_eq!((status, s(&me["email"])), (200, "alice@example.com"), "{me}");
 }
@@ -155,18 +229,48 @@ async fn the_readme_walkthrough_works_over_real_http() {
 async fn a_suspended_orgs_tokens_are_refused_on_the_next_request() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path();
-    cli(data, &["admin", "create-user", "--email", "root@example.com", "--platform-owner"]);
+    cli(
+        data,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "root@example.com",
+            "--platform-owner",
+        ],
+    );
     let root = cli(data, &["admin", "issue-token", "--email", "root@example.com"]);
     let alice = cli(data, &["admin", "issue-token", "--email", "alice@example.com"]);
     let server = start(data).await;
-    let c = Client { http: reqwest::Client::new(), base: server.base.clone() };
-    let (status, created) = c.call("POST", "/api/organizations", s(&alice["access_token"]), Some(json!({"slug": "acme", "name": "Acme"}))).await;
+    let c = Client {
+        http: http(),
+        base: server.base.clone(),
+    };
+    let (status, created) = c
+        .call(
+            "POST",
+            "/api/organizations",
+            s(&alice["access_token"]),
+            Some(json!({"slug": "acme", "name": "Acme"})),
+        )
+        .await;
     assert_eq!(status, 201);
     let org_token = s(&created["access_token"]).to_owned();
     let (status, _) = c.call("GET", "/api/organizations/acme", &org_token, None).await;
     assert_eq!(status, 200);
-    let (status, body) = c.call("POST", "/api/platform/organizations/acme/suspend", s(&root["access_token"]), Some(json!({"reason": "abuse"}))).await;
-    assert_eq!((status, s(&body["organization"]["status"])), (200, "suspended"), "{body}");
+    let (status, body) = c
+        .call(
+            "POST",
+            "/api/platform/organizations/acme/suspend",
+            s(&root["access_token"]),
+            Some(json!({"reason": "abuse"})),
+        )
+        .await;
+    assert_eq!(
+        (status, s(&body["organization"]["status"])),
+        (200, "suspended"),
+        "{body}"
+    );
     let (status, _) = c.call("GET", "/api/organizations/acme", &org_token, None).await;
     assert_eq!(status, 401);
 }
