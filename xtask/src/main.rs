@@ -30,8 +30,12 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("check-layers") => layers::check_workspace().map(|()| eprintln!("xtask: layers ok")),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("webhooks") | None => cargo(&["bench", "-p", "org-server", "--bench", "webhooks"], &[]),
+            Some(other) => Err(format!("unknown benchmark '{other}'; available: webhooks")),
+        },
         Some("openapi") => cargo(&["test", "-p", "org-http", "--test", "it", "openapi"], &[("UPDATE_OPENAPI", "1")]),
-        _ => Err("usage: cargo xtask <ci | check-layers | openapi>".to_owned()),
+        _ => Err("usage: cargo xtask <ci | check-layers | openapi | bench [webhooks]>".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
