@@ -296,3 +296,68 @@ pub mod head {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod webhook {
+    //! `webhooks`: an org's endpoints (§9.1).
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhooks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub name: String,
+        pub url: String,
+        /// JSON array of subscribed event types.
+        pub events: String,
+        pub is_active: bool,
+        pub disabled_reason: Option<String>,
+        pub secret: String,
+        pub previous_secret: Option<String>,
+        pub previous_secret_expires_at: Option<DateTimeUtc>,
+        pub failing_since: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub deleted_at: Option<DateTimeUtc>,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod delivery {
+    //! `webhook_deliveries`: one event to one endpoint, with its attempts (§9.2, §9.7).
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub webhook_id: Uuid,
+        pub org_id: Uuid,
+        pub event_id: Uuid,
+        pub event_type: String,
+        pub payload: String,
+        pub status: String,
+        pub response_status_code: Option<i32>,
+        pub response_body: Option<String>,
+        pub attempt_count: i64,
+        pub next_retry_at: Option<DateTimeUtc>,
+        pub last_attempt_at: Option<DateTimeUtc>,
+        pub delivery_error: Option<String>,
+        pub redelivery_of: Option<Uuid>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

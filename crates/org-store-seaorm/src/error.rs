@@ -103,6 +103,16 @@ pub(crate) fn classify(err: &DbErr) -> DbFailure {
     })
 }
 
+impl DbFailure {
+    /// The caller-facing error (busy counts as unavailable once retries are exhausted).
+    pub(crate) fn into_store(self) -> StoreError {
+        match self {
+            Self::Store(e) => e,
+            Self::Busy => StoreError::Unavailable("database is busy".to_owned()),
+        }
+    }
+}
+
 /// The caller-facing error (busy counts as unavailable once retries are exhausted).
 pub(crate) fn store_err(err: DbErr) -> StoreError {
     match classify(&err) {

@@ -22,12 +22,18 @@ mod write;
 
 use std::time::Duration;
 
-use org_ports::{Changeset, StoreError, UnitOfWork};
+use chrono::{DateTime, Utc};
+use org_domain::webhook::Delivery;
+use org_ports::{Changeset, DeliveryQueue, StoreError, UnitOfWork};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, IsolationLevel,
+    TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 
 use crate::error::{DbFailure, store_err};
+use crate::write::{WriteOp, WriteOut};
 
 /// Pool and retry settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,6 +146,19 @@ impl SeaStore {
         self.db.ping().await.map_err(store_err)
     }
 
+    /// A read-only snapshot for reads of several statements (an org and its members must come
+    /// from one committed state): PostgreSQL `REPEATABLE READ`, SQLite a deferred transaction.
+    pub(crate) async fn snapshot(&self) -> Result<DatabaseTransaction, StoreError> {
+        let tx = if self.backend == DbBackend::Postgres {
+            self.db
+                .begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly))
+                .await
+        } else {
+            self.db.begin().await
+        };
+        tx.map_err(store_err)
+    }
+
     /// Whether this store runs on PostgreSQL (else SQLite).
     pub fn is_postgres(&self) -> bool {
         self.backend == DbBackend::Postgres
@@ -151,34 +170,59 @@ impl SeaStore {
     }
 }
 
+impl SeaStore {
+    /// Runs a write: PostgreSQL once (conflicts surface as errors); SQLite under the in-process
+    /// writer lock, retrying the whole transaction while the database is busy.
+    async fn write(&self, op: WriteOp<'_>) -> Result<WriteOut, StoreError> {
+        if self.backend == DbBackend::Postgres {
+            return write::run_once(&self.db, self.backend, op).await.map_err(DbFailure::into_store);
+        }
+        let _serialized = self.write_lock.lock().await;
+        let mut delay = Duration::from_millis(5);
+        for _ in 0..=self.opts.busy_retries {
+            match write::run_once(&self.db, self.backend, op).await {
+                Err(DbFailure::Busy) => {
+                    tracing::debug!(?delay, "sqlite busy; retrying the transaction");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(500));
+                }
+                other => return other.map_err(DbFailure::into_store),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "database stayed busy; retries exhausted".to_owned(),
+        ))
+    }
+}
+
 #[async_trait::async_trait]
 impl UnitOfWork for SeaStore {
     async fn commit(&self, changes: Changeset) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
-        if self.backend == DbBackend::Postgres {
-            return match write::commit_once(&self.db, self.backend, &changes).await {
-                Ok(()) => Ok(()),
-                Err(DbFailure::Store(e)) => Err(e),
-                Err(DbFailure::Busy) => Err(StoreError::Unavailable("database is busy".to_owned())),
-            };
+        self.write(WriteOp::Commit(&changes)).await.map(|_| ())
+    }
+}
+
+#[async_trait::async_trait]
+impl DeliveryQueue for SeaStore {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
         }
-        let _serialized = self.write_lock.lock().await;
-        let mut delay = Duration::from_millis(5);
-        for _ in 0..=self.opts.busy_retries {
-            match write::commit_once(&self.db, self.backend, &changes).await {
-                Ok(()) => return Ok(()),
-                Err(DbFailure::Store(e)) => return Err(e),
-                Err(DbFailure::Busy) => {
-                    tracing::debug!(?delay, "sqlite busy; retrying the transaction");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_millis(500));
-                }
-            }
+        match self.write(WriteOp::Claim { now, lease_until, limit }).await? {
+            WriteOut::Claimed(rows) => rows.into_iter().map(mapping::delivery_from_row).collect(),
+            WriteOut::Committed => Ok(Vec::new()),
         }
-        Err(StoreError::Unavailable(
-            "database stayed busy; retries exhausted".to_owned(),
-        ))
+    }
+
+    async fn pending_count(&self) -> Result<u64, StoreError> {
+        read::pending_deliveries_count(&self.db).await
     }
 }

@@ -2,8 +2,9 @@
 //! constructors (`Organization::restore`, `Slug::parse`, …), so a row that breaks a rule becomes
 //! [`StoreError::Corrupt`], never an invalid aggregate.
 
+use org_domain::webhook::{Delivery, DeliveryStatus, DisabledReason, Webhook};
 use org_domain::{
-    Capability, CapabilitySet, CustomRole, Description, Email, EventId, FeatureOverrides, Invitation, InvitationId,
+    Capability, DeliveryId, WebhookId, CapabilitySet, CustomRole, Description, Email, EventId, FeatureOverrides, Invitation, InvitationId,
     InvitationRecord, InvitationStatus, Membership, MembershipId, MembershipStatus, OrgId, OrgName, OrgState,
     OrgStatus, Organization, RevokeReason, Role, RoleId, RoleName, RoleSlug, Session, SessionId, SessionKind, Slug,
     TierId, TokenHash, User, UserId,
@@ -15,7 +16,7 @@ use sea_orm::IntoActiveModel;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::entities::{audit, event, invitation, membership, org, role, session, user};
+use crate::entities::{audit, delivery, event, invitation, membership, org, role, session, user, webhook};
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -247,7 +248,7 @@ pub(crate) fn org_from_rows(
         roles: roles.into_iter().map(role_from_row).collect::<Result<_, _>>()?,
         version: version_from_row(o.version, "orgs")?,
     };
-    Organization::restore(state).map_err(|e| corrupt(format!("org {}: {e}", o.id)))
+    Organization::restore(state).map_err(|e| corrupt(format!("org {}: {e:?}", o.id)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,7 +317,7 @@ pub(crate) fn invitation_from_row(i: invitation::Model) -> Result<Invitation, St
         updated_at: i.updated_at,
         version: version_from_row(i.version, "invitations")?,
     };
-    Invitation::restore(record).map_err(|e| corrupt(format!("invitation {}: {e}", i.id)))
+    Invitation::restore(record).map_err(|e| corrupt(format!("invitation {}: {e:?}", i.id)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -473,3 +474,99 @@ pub(crate) fn uuids<T: Copy>(ids: &[T], f: impl Fn(T) -> Uuid) -> Vec<Uuid> {
     ids.iter().copied().map(f).collect()
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks and deliveries.
+
+pub(crate) fn webhook_to_row(w: &Webhook, version: i64) -> webhook::Model {
+    webhook::Model {
+        id: w.id.as_uuid(),
+        org_id: w.org_id.as_uuid(),
+        name: w.name.clone(),
+        url: w.url.clone(),
+        events: json!(w.events).to_string(),
+        is_active: w.is_active,
+        disabled_reason: w.disabled_reason.map(|r| r.as_str().to_owned()),
+        secret: w.secret.clone(),
+        previous_secret: w.previous_secret.clone(),
+        previous_secret_expires_at: w.previous_secret_expires_at,
+        failing_since: w.failing_since,
+        created_at: w.created_at,
+        updated_at: w.updated_at,
+        deleted_at: w.deleted_at,
+        version,
+    }
+}
+
+pub(crate) fn webhook_from_row(w: webhook::Model) -> Result<Webhook, StoreError> {
+    Ok(Webhook {
+        id: WebhookId::from_uuid(w.id),
+        org_id: OrgId::from_uuid(w.org_id),
+        name: w.name,
+        url: w.url,
+        events: serde_json::from_str(&w.events).map_err(|e| corrupt(format!("webhook {}: events: {e}", w.id)))?,
+        is_active: w.is_active,
+        disabled_reason: w
+            .disabled_reason
+            .as_deref()
+            .map(|r| DisabledReason::parse(r).ok_or_else(|| corrupt(format!("webhook {}: disabled_reason '{r}'", w.id))))
+            .transpose()?,
+        secret: w.secret,
+        previous_secret: w.previous_secret,
+        previous_secret_expires_at: w.previous_secret_expires_at,
+        failing_since: w.failing_since,
+        created_at: w.created_at,
+        updated_at: w.updated_at,
+        deleted_at: w.deleted_at,
+        version: version_from_row(w.version, "webhooks")?,
+    })
+}
+
+pub(crate) fn delivery_to_row(d: &Delivery, version: i64) -> delivery::Model {
+    delivery::Model {
+        id: d.id.as_uuid(),
+        webhook_id: d.webhook_id.as_uuid(),
+        org_id: d.org_id.as_uuid(),
+        event_id: d.event_id.as_uuid(),
+        event_type: d.event_type.clone(),
+        payload: d.payload.clone(),
+        status: d.status.as_str().to_owned(),
+        response_status_code: d.response_status_code.map(i32::from),
+        response_body: d.response_body.clone(),
+        attempt_count: i64::from(d.attempt_count),
+        next_retry_at: d.next_retry_at,
+        last_attempt_at: d.last_attempt_at,
+        delivery_error: d.delivery_error.clone(),
+        redelivery_of: d.redelivery_of.map(|r| r.as_uuid()),
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+        version,
+    }
+}
+
+pub(crate) fn delivery_from_row(d: delivery::Model) -> Result<Delivery, StoreError> {
+    Ok(Delivery {
+        id: DeliveryId::from_uuid(d.id),
+        webhook_id: WebhookId::from_uuid(d.webhook_id),
+        org_id: OrgId::from_uuid(d.org_id),
+        event_id: EventId::from_uuid(d.event_id),
+        event_type: d.event_type,
+        payload: d.payload,
+        status: DeliveryStatus::parse(&d.status)
+            .ok_or_else(|| corrupt(format!("delivery {}: status '{}'", d.id, d.status)))?,
+        response_status_code: d
+            .response_status_code
+            .map(|c| u16::try_from(c).map_err(|_| corrupt(format!("delivery {}: status code {c}", d.id))))
+            .transpose()?,
+        response_body: d.response_body,
+        attempt_count: u32::try_from(d.attempt_count)
+            .map_err(|_| corrupt(format!("delivery {}: attempt_count {}", d.id, d.attempt_count)))?,
+        next_retry_at: d.next_retry_at,
+        last_attempt_at: d.last_attempt_at,
+        delivery_error: d.delivery_error,
+        redelivery_of: d.redelivery_of.map(DeliveryId::from_uuid),
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+        version: version_from_row(d.version, "webhook_deliveries")?,
+    })
+}

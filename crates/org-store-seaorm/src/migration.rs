@@ -4,7 +4,7 @@
 use sea_orm::ConnectionTrait;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, big_integer_null, boolean, integer, pk_uuid, string, string_null, text, text_null,
+    big_integer, big_integer_null, boolean, integer, integer_null, pk_uuid, string, string_null, text, text_null,
     timestamp_with_time_zone, timestamp_with_time_zone_null, uuid, uuid_null,
 };
 
@@ -15,7 +15,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(Webhooks)]
     }
 }
 
@@ -57,7 +57,7 @@ const INDEXES: &[(&str, &str, &str, bool, Option<&str>)] = &[
     ("ix_sessions_org", "sessions", "org_id", false, None),
     ("ix_sessions_user", "sessions", "user_id", false, None),
     ("ux_audit_log_seq", "audit_entries", "log_key, seq", true, None),
-    ("ix_audit_log_created", "audit_entries", "log_key, created_at, id", false, None),
+    ("ix_audit_log_created", "audit_entries", "log_key, created_at, seq", false, None),
     ("ix_audit_log_action", "audit_entries", "log_key, action", false, None),
     ("ix_audit_log_actor", "audit_entries", "log_key, actor_id", false, None),
     ("ux_outbox_org_seq", "outbox_events", "org_id, seq", true, None),
@@ -236,14 +236,7 @@ impl MigrationTrait for Initial {
                 .to_owned(),
         )
         .await?;
-        let db = m.get_connection();
-        for (name, table, cols, unique, partial) in INDEXES {
-            let unique = if *unique { "UNIQUE " } else { "" };
-            let partial = partial.map(|w| format!(" WHERE {w}")).unwrap_or_default();
-            db.execute_unprepared(&format!("CREATE {unique}INDEX {name} ON {table} ({cols}){partial}"))
-                .await?;
-        }
-        Ok(())
+        create_indexes(m, INDEXES).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -258,6 +251,104 @@ impl MigrationTrait for Initial {
             "orgs",
             "users",
         ] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Webhook endpoints and their deliveries (§9).
+struct Webhooks;
+
+impl MigrationName for Webhooks {
+    fn name(&self) -> &str {
+        "m0002_webhooks"
+    }
+}
+
+const WEBHOOK_INDEXES: &[(&str, &str, &str, bool, Option<&str>)] = &[
+    ("ix_webhooks_org_created", "webhooks", "org_id, created_at, id", false, None),
+    ("ix_deliveries_webhook_created", "webhook_deliveries", "webhook_id, created_at, id", false, None),
+    ("ix_deliveries_due", "webhook_deliveries", "next_retry_at, id", false, Some("status = 'pending'")),
+];
+
+async fn create_indexes(
+    m: &SchemaManager<'_>,
+    indexes: &[(&str, &str, &str, bool, Option<&str>)],
+) -> Result<(), DbErr> {
+    let db = m.get_connection();
+    for (name, table, cols, unique, partial) in indexes {
+        let unique = if *unique { "UNIQUE " } else { "" };
+        let partial = partial.map(|w| format!(" WHERE {w}")).unwrap_or_default();
+        db.execute_unprepared(&format!("CREATE {unique}INDEX {name} ON {table} ({cols}){partial}"))
+            .await?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Webhooks {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("webhooks")
+                .col(pk_uuid("id"))
+                .col(uuid("org_id"))
+                .col(string("name"))
+                .col(text("url"))
+                .col(text("events"))
+                .col(boolean("is_active"))
+                .col(string_null("disabled_reason"))
+                .col(text("secret"))
+                .col(text_null("previous_secret"))
+                .col(timestamp_with_time_zone_null("previous_secret_expires_at"))
+                .col(timestamp_with_time_zone_null("failing_since"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(timestamp_with_time_zone_null("deleted_at"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk("fk_webhooks_org", ("webhooks", "org_id"), "orgs", true))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("webhook_deliveries")
+                .col(pk_uuid("id"))
+                .col(uuid("webhook_id"))
+                .col(uuid("org_id"))
+                .col(uuid("event_id"))
+                .col(string("event_type"))
+                .col(text("payload"))
+                .col(string("status"))
+                .col(integer_null("response_status_code"))
+                .col(text_null("response_body"))
+                .col(big_integer("attempt_count"))
+                .col(timestamp_with_time_zone_null("next_retry_at"))
+                .col(timestamp_with_time_zone_null("last_attempt_at"))
+                .col(text_null("delivery_error"))
+                .col(uuid_null("redelivery_of"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk(
+                    "fk_deliveries_webhook",
+                    ("webhook_deliveries", "webhook_id"),
+                    "webhooks",
+                    true,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        create_indexes(m, WEBHOOK_INDEXES).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["webhook_deliveries", "webhooks"] {
             m.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())

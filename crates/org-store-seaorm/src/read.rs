@@ -5,23 +5,24 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use org_domain::webhook::{Delivery, DeliveryStatus, Webhook};
 use org_domain::{
-    Email, Invitation, InvitationId, InvitationStatus, MembershipStatus, OrgId, OrgStatus, Organization, Session,
+    DeliveryId, WebhookId, Email, Invitation, InvitationId, InvitationStatus, MembershipStatus, OrgId, OrgStatus, Organization, Session,
     SessionId, Slug, TokenHash, User, UserId,
 };
 use org_ports::{
-    AuditEntry, AuditFilter, AuditLog, AuditRepository, InvitationRepository, OrgFilter, OrgRepository, OutboxEvent,
+    AuditEntry, AuditFilter, AuditLog, AuditRepository, DeliveryFilter, InvitationRepository, WebhookRepository, OrgFilter, OrgRepository, OutboxEvent,
     OutboxRepository, Page, PageRequest, SessionRepository, StoreError, UserRepository,
 };
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, JoinType, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, RelationTrait, Select,
 };
 use uuid::Uuid;
 
 use crate::SeaStore;
-use crate::entities::{audit, event, invitation, membership, org, role, session, user};
+use crate::entities::{audit, delivery, event, invitation, membership, org, role, session, user, webhook};
 use crate::error::store_err;
 use crate::mapping;
 
@@ -40,6 +41,25 @@ where
         .await
         .map_err(store_err)?;
     Ok((rows, total))
+}
+
+/// Ends a read snapshot and returns what was read in it.
+async fn finish<T>(tx: DatabaseTransaction, value: T) -> Result<T, StoreError> {
+    tx.commit().await.map_err(store_err)?;
+    Ok(value)
+}
+
+impl SeaStore {
+    /// A page and its total, read in one snapshot.
+    async fn paged<E>(&self, q: Select<E>, page: PageRequest) -> Result<(Vec<E::Model>, u64), StoreError>
+    where
+        E: EntityTrait,
+        E::Model: Sync,
+    {
+        let tx = self.snapshot().await?;
+        let out = paged(&tx, q, page).await?;
+        finish(tx, out).await
+    }
 }
 
 /// Builds aggregates from org rows: loads their memberships and roles in two queries.
@@ -103,21 +123,25 @@ fn contains_pattern(needle: &str) -> LikeExpr {
 #[async_trait]
 impl OrgRepository for SeaStore {
     async fn org_by_slug(&self, slug: &Slug) -> Result<Option<Organization>, StoreError> {
+        let tx = self.snapshot().await?;
         let row = org::Entity::find()
             .filter(org::Column::Slug.eq(slug.as_str()))
             .filter(org::Column::DeletedAt.is_null())
-            .one(&self.db)
+            .one(&tx)
             .await
             .map_err(store_err)?;
-        load_org(&self.db, row).await
+        let org = load_org(&tx, row).await?;
+        finish(tx, org).await
     }
 
     async fn org_by_id(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
+        let tx = self.snapshot().await?;
         let row = org::Entity::find_by_id(id.as_uuid())
-            .one(&self.db)
+            .one(&tx)
             .await
             .map_err(store_err)?;
-        load_org(&self.db, row).await
+        let org = load_org(&tx, row).await?;
+        finish(tx, org).await
     }
 
     async fn orgs_of_member(
@@ -137,11 +161,10 @@ impl OrgRepository for SeaStore {
         let q = q
             .order_by_asc(membership::Column::CreatedAt)
             .order_by_asc(org::Column::Id);
-        let (rows, total) = paged(&self.db, q, page).await?;
-        Ok(Page {
-            items: load_orgs(&self.db, rows).await?,
-            total,
-        })
+        let tx = self.snapshot().await?;
+        let (rows, total) = paged(&tx, q, page).await?;
+        let items = load_orgs(&tx, rows).await?;
+        finish(tx, Page { items, total }).await
     }
 
     async fn list_orgs(&self, filter: &OrgFilter, page: PageRequest) -> Result<Page<Organization>, StoreError> {
@@ -158,11 +181,10 @@ impl OrgRepository for SeaStore {
             );
         }
         let q = q.order_by_asc(org::Column::CreatedAt).order_by_asc(org::Column::Id);
-        let (rows, total) = paged(&self.db, q, page).await?;
-        Ok(Page {
-            items: load_orgs(&self.db, rows).await?,
-            total,
-        })
+        let tx = self.snapshot().await?;
+        let (rows, total) = paged(&tx, q, page).await?;
+        let items = load_orgs(&tx, rows).await?;
+        finish(tx, Page { items, total }).await
     }
 
     async fn count_orgs_owned_by(&self, user: UserId) -> Result<u64, StoreError> {
@@ -280,7 +302,7 @@ impl InvitationRepository for SeaStore {
         let q = q
             .order_by_desc(invitation::Column::CreatedAt)
             .order_by_desc(invitation::Column::Id);
-        let (rows, total) = paged(&self.db, q, page).await?;
+        let (rows, total) = self.paged(q, page).await?;
         Ok(Page {
             items: invitations(rows)?,
             total,
@@ -378,10 +400,21 @@ impl AuditRepository for SeaStore {
         if let Some(u) = filter.until {
             q = q.filter(audit::Column::CreatedAt.lt(u));
         }
+        if let Some((at, seq)) = filter.before {
+            // Keyset: strictly older than (created_at, seq).
+            let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+            q = q.filter(
+                Condition::any().add(audit::Column::CreatedAt.lt(at)).add(
+                    Condition::all()
+                        .add(audit::Column::CreatedAt.eq(at))
+                        .add(audit::Column::Seq.lt(seq)),
+                ),
+            );
+        }
         let q = q
             .order_by_desc(audit::Column::CreatedAt)
             .order_by_desc(audit::Column::Seq);
-        let (rows, total) = paged(&self.db, q, page).await?;
+        let (rows, total) = self.paged(q, page).await?;
         Ok(Page {
             items: rows
                 .into_iter()
@@ -389,6 +422,21 @@ impl AuditRepository for SeaStore {
                 .collect::<Result<_, _>>()?,
             total,
         })
+    }
+
+    async fn audit_chain(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        audit::Entity::find()
+            .filter(audit::Column::LogKey.eq(mapping::log_key(log)))
+            .filter(audit::Column::Seq.gt(after))
+            .order_by_asc(audit::Column::Seq)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(mapping::audit_from_row)
+            .collect()
     }
 }
 
@@ -403,6 +451,97 @@ impl OutboxRepository for SeaStore {
             .map_err(store_err)?
             .into_iter()
             .map(mapping::event_from_row)
+            .collect()
+    }
+}
+
+/// Number of pending deliveries.
+pub(crate) async fn pending_deliveries_count<C: ConnectionTrait>(db: &C) -> Result<u64, StoreError> {
+    delivery::Entity::find()
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .count(db)
+        .await
+        .map_err(store_err)
+}
+
+#[async_trait]
+impl WebhookRepository for SeaStore {
+    async fn org_webhooks(&self, org: OrgId) -> Result<Vec<Webhook>, StoreError> {
+        webhook::Entity::find()
+            .filter(webhook::Column::OrgId.eq(org.as_uuid()))
+            .filter(webhook::Column::DeletedAt.is_null())
+            .order_by_asc(webhook::Column::CreatedAt)
+            .order_by_asc(webhook::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(mapping::webhook_from_row)
+            .collect()
+    }
+
+    async fn webhook(&self, org: OrgId, id: WebhookId) -> Result<Option<Webhook>, StoreError> {
+        webhook::Entity::find_by_id(id.as_uuid())
+            .filter(webhook::Column::OrgId.eq(org.as_uuid()))
+            .filter(webhook::Column::DeletedAt.is_null())
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(mapping::webhook_from_row)
+            .transpose()
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        webhook: WebhookId,
+        filter: &DeliveryFilter,
+        page: PageRequest,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let mut q = delivery::Entity::find().filter(delivery::Column::WebhookId.eq(webhook.as_uuid()));
+        if let Some(t) = &filter.event_type {
+            q = q.filter(delivery::Column::EventType.eq(t.as_str()));
+        }
+        if let Some(delivered) = filter.delivered {
+            let col = delivery::Column::Status;
+            let s = DeliveryStatus::Delivered.as_str();
+            q = q.filter(if delivered { col.eq(s) } else { col.ne(s) });
+        }
+        if let Some(s) = filter.status {
+            q = q.filter(delivery::Column::Status.eq(s.as_str()));
+        }
+        let q = q
+            .order_by_desc(delivery::Column::CreatedAt)
+            .order_by_desc(delivery::Column::Id);
+        let (rows, total) = self.paged(q, page).await?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(mapping::delivery_from_row)
+                .collect::<Result<_, _>>()?,
+            total,
+        })
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        delivery::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(mapping::delivery_from_row)
+            .transpose()
+    }
+
+    async fn pending_deliveries(&self, webhook: WebhookId) -> Result<Vec<Delivery>, StoreError> {
+        delivery::Entity::find()
+            .filter(delivery::Column::WebhookId.eq(webhook.as_uuid()))
+            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+            .order_by_asc(delivery::Column::CreatedAt)
+            .order_by_asc(delivery::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(mapping::delivery_from_row)
             .collect()
     }
 }

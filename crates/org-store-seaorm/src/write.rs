@@ -5,22 +5,44 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
+use org_domain::webhook::{DeliveryStatus, Webhook};
 use org_domain::{InvitationStatus, OrgState};
 use org_ports::chain::{self, GENESIS};
 use org_ports::{AuditLog, Changeset, ConflictKind, RevocationScope, StoreError};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
-use crate::entities::{audit, event, head, invitation, membership, org, role, session, user};
+use crate::entities::{audit, delivery, event, head, invitation, membership, org, role, session, user, webhook};
 use crate::error::DbFailure;
 use crate::mapping::{self, all_set, version_to_row};
 
-/// Runs one attempt of a commit in its own transaction.
-pub(crate) async fn commit_once(db: &DatabaseConnection, backend: DbBackend, c: &Changeset) -> Result<(), DbFailure> {
+/// A write that runs in one transaction.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WriteOp<'a> {
+    /// A unit-of-work commit.
+    Commit(&'a Changeset),
+    /// Lease the due deliveries (the delivery queue).
+    Claim {
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    },
+}
+
+/// What a write returns.
+#[derive(Debug)]
+pub(crate) enum WriteOut {
+    Committed,
+    Claimed(Vec<delivery::Model>),
+}
+
+/// Runs one attempt of a write in its own transaction (SQLite: `BEGIN IMMEDIATE`).
+pub(crate) async fn run_once(db: &DatabaseConnection, backend: DbBackend, op: WriteOp<'_>) -> Result<WriteOut, DbFailure> {
     let txn = if backend == DbBackend::Sqlite {
         db.begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -30,8 +52,19 @@ pub(crate) async fn commit_once(db: &DatabaseConnection, backend: DbBackend, c: 
     } else {
         db.begin().await?
     };
-    match apply(&txn, backend, c).await {
-        Ok(()) => Ok(txn.commit().await?),
+    let result = match op {
+        WriteOp::Commit(c) => apply(&txn, backend, c).await.map(|()| WriteOut::Committed),
+        WriteOp::Claim {
+            now,
+            lease_until,
+            limit,
+        } => claim(&txn, backend, now, lease_until, limit).await.map(WriteOut::Claimed),
+    };
+    match result {
+        Ok(out) => {
+            txn.commit().await?;
+            Ok(out)
+        }
         Err(e) => {
             if let Err(rb) = txn.rollback().await {
                 tracing::warn!(error = %rb, "rollback failed");
@@ -82,7 +115,80 @@ async fn apply(txn: &DatabaseTransaction, backend: DbBackend, c: &Changeset) -> 
         };
         q.exec(txn).await?;
     }
-    append_logs(txn, backend, c).await
+    for w in &c.webhooks {
+        let row = mapping::webhook_to_row(w, version_to_row(w.version + 1)?);
+        versioned::<webhook::Entity>(txn, row, w.id.as_uuid(), w.version).await?;
+    }
+    for d in &c.deliveries {
+        let row = mapping::delivery_to_row(d, version_to_row(d.version + 1)?);
+        versioned::<delivery::Entity>(txn, row, d.id.as_uuid(), d.version).await?;
+    }
+    append_logs(txn, backend, c).await?;
+    fan_out(txn, c).await
+}
+
+/// One pending delivery per subscribed endpoint of each event's org, as the endpoints stand
+/// after this changeset's own webhook writes (§9.4).
+async fn fan_out(txn: &DatabaseTransaction, c: &Changeset) -> Result<(), DbFailure> {
+    let mut subscribers: HashMap<Uuid, Vec<Webhook>> = HashMap::new();
+    let mut rows = Vec::new();
+    for e in &c.events {
+        let org_id = e.org_id.as_uuid();
+        if !subscribers.contains_key(&org_id) {
+            let hooks = webhook::Entity::find()
+                .filter(webhook::Column::OrgId.eq(org_id))
+                .filter(webhook::Column::IsActive.eq(true))
+                .filter(webhook::Column::DeletedAt.is_null())
+                .order_by_asc(webhook::Column::CreatedAt)
+                .order_by_asc(webhook::Column::Id)
+                .all(txn)
+                .await?
+                .into_iter()
+                .map(mapping::webhook_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            subscribers.insert(org_id, hooks);
+        }
+        let hooks = subscribers.get(&org_id).map(Vec::as_slice).unwrap_or_default();
+        for d in org_ports::webhooks::fan_out(e, hooks) {
+            rows.push(all_set::<_, delivery::ActiveModel>(mapping::delivery_to_row(&d, 1)));
+        }
+    }
+    if !rows.is_empty() {
+        delivery::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+/// Leases up to `limit` due deliveries (oldest due first). PostgreSQL skips rows another
+/// worker holds (`FOR UPDATE SKIP LOCKED`); SQLite runs this under its single writer.
+async fn claim(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<delivery::Model>, DbFailure> {
+    let mut q = delivery::Entity::find()
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .filter(delivery::Column::NextRetryAt.lte(now))
+        .order_by_asc(delivery::Column::NextRetryAt)
+        .order_by_asc(delivery::Column::Id)
+        .limit(u64::from(limit));
+    if backend == DbBackend::Postgres {
+        q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let mut rows = q.all(txn).await?;
+    for row in &mut rows {
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::NextRetryAt, Expr::value(lease_until))
+            .col_expr(delivery::Column::Version, Expr::col(delivery::Column::Version).add(1))
+            .filter(delivery::Column::Id.eq(row.id))
+            .exec(txn)
+            .await?;
+        row.next_retry_at = Some(lease_until);
+        row.version += 1;
+    }
+    Ok(rows)
 }
 
 /// Entities with a UUID primary key `id`.
@@ -108,7 +214,7 @@ macro_rules! keyed {
         }
     )*};
 }
-keyed!(org, user, invitation, session, membership, role);
+keyed!(org, user, invitation, session, membership, role, webhook, delivery);
 
 macro_rules! versioned_entity {
     ($($m:ident),*) => {$(
@@ -119,7 +225,7 @@ macro_rules! versioned_entity {
         }
     )*};
 }
-versioned_entity!(org, user, invitation, session);
+versioned_entity!(org, user, invitation, session, webhook, delivery);
 
 async fn exists<E: Keyed>(txn: &DatabaseTransaction, id: Uuid) -> Result<bool, DbFailure>
 where
