@@ -14,10 +14,26 @@ fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("cargo {} failed ({status})", args.join(" "))) }
 }
 
+/// The webhook end-to-end test verifies deliveries with the reference Standard Webhooks
+/// library (`standardwebhooks` from PyPI); install it when missing.
+fn python_deps() -> Result<(), String> {
+    let present = Command::new("python3").args(["-c", "import standardwebhooks"]).status().map(|s| s.success()).unwrap_or(false);
+    if present {
+        return Ok(());
+    }
+    eprintln!("xtask: pip install standardwebhooks");
+    let status = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "standardwebhooks==1.1.0"])
+        .status()
+        .map_err(|e| format!("python3 is needed for the webhook end-to-end test: {e}"))?;
+    if status.success() { Ok(()) } else { Err("pip install standardwebhooks failed".to_owned()) }
+}
+
 /// fmt check, clippy with warnings denied, the whole test suite (SQLite and PostgreSQL;
 /// the store tests start their own throwaway PostgreSQL cluster), docs, layer check and
 /// OpenAPI freshness (both are tests).
 fn ci() -> Result<(), String> {
+    python_deps()?;
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
     cargo(&["test", "--workspace"], &[])?;

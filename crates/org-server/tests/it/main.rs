@@ -1,3 +1,4 @@
 //! End-to-end tests of the real `org-server` binary over real HTTP on a temp SQLite database.
 
 mod walkthrough;
+mod webhooks;

@@ -20,7 +20,7 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn cli(data: &Path, args: &[&str]) -> Value {
+pub fn cli(data: &Path, args: &[&str]) -> Value {
     let out = Command::new(BIN)
         .args(args)
         .env("ORG_SERVER_DATA_DIR", data)
@@ -36,9 +36,9 @@ fn cli(data: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 impl Drop for Server {
@@ -48,16 +48,29 @@ impl Drop for Server {
     }
 }
 
-fn http() -> reqwest::Client {
+pub fn http() -> reqwest::Client {
     org_server::sender::install_tls();
     reqwest::Client::new()
 }
 
 async fn start(data: &Path) -> Server {
+    start_with(data, &[]).await
+}
+
+impl Server {
+    /// SIGKILL: no graceful shutdown, nothing flushed beyond what was committed.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
     org_server::sender::install_tls();
     let port = free_port();
     let child = Command::new(BIN)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .envs(env.iter().copied())
         .env("ORG_SERVER_DATA_DIR", data)
         .env("ORG_SERVER_PUBLIC_BASE_URL", ISSUER)
         .stdout(Stdio::null())
@@ -80,13 +93,13 @@ async fn start(data: &Path) -> Server {
     }
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
 }
 
 impl Client {
-    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self
             .http
@@ -102,7 +115,7 @@ impl Client {
     }
 }
 
-fn s(v: &Value) -> &str {
+pub fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
