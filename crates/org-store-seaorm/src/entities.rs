@@ -76,7 +76,11 @@ pub mod membership {
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {
-        #[sea_orm(belongs_to = "super::org::Entity", from = "Column::OrgId", to = "super::org::Column::Id")]
+        #[sea_orm(
+            belongs_to = "super::org::Entity",
+            from = "Column::OrgId",
+            to = "super::org::Column::Id"
+        )]
         Org,
     }
 
@@ -165,7 +169,11 @@ pub mod invitation {
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {
-        #[sea_orm(belongs_to = "super::org::Entity", from = "Column::OrgId", to = "super::org::Column::Id")]
+        #[sea_orm(
+            belongs_to = "super::org::Entity",
+            from = "Column::OrgId",
+            to = "super::org::Column::Id"
+        )]
         Org,
     }
 

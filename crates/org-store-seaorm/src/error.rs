@@ -22,17 +22,37 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         "memberships.org_id, memberships.user_id",
         Outcome::Unique(UniqueKey::Membership),
     ),
-    ("ux_memberships_one_owner", "memberships.org_id", Outcome::Unique(UniqueKey::OneOwner)),
-    ("ux_org_roles_slug", "org_roles.org_id, org_roles.slug", Outcome::Unique(UniqueKey::RoleSlug)),
-    ("ux_org_roles_name", "org_roles.org_id, org_roles.name_key", Outcome::Unique(UniqueKey::RoleName)),
+    (
+        "ux_memberships_one_owner",
+        "memberships.org_id",
+        Outcome::Unique(UniqueKey::OneOwner),
+    ),
+    (
+        "ux_org_roles_slug",
+        "org_roles.org_id, org_roles.slug",
+        Outcome::Unique(UniqueKey::RoleSlug),
+    ),
+    (
+        "ux_org_roles_name",
+        "org_roles.org_id, org_roles.name_key",
+        Outcome::Unique(UniqueKey::RoleName),
+    ),
     (
         "ux_invitations_pending",
         "invitations.org_id, invitations.email",
         Outcome::Unique(UniqueKey::PendingInvitation),
     ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
-    ("ux_audit_log_seq", "audit_entries.log_key, audit_entries.seq", Outcome::Stale),
-    ("ux_outbox_org_seq", "outbox_events.org_id, outbox_events.seq", Outcome::Stale),
+    (
+        "ux_audit_log_seq",
+        "audit_entries.log_key, audit_entries.seq",
+        Outcome::Stale,
+    ),
+    (
+        "ux_outbox_org_seq",
+        "outbox_events.org_id, outbox_events.seq",
+        Outcome::Stale,
+    ),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +115,10 @@ pub(crate) fn classify(err: &DbErr) -> DbFailure {
         {
             return DbFailure::Busy;
         }
-        return DbFailure::Store(StoreError::Unavailable(format!("database error {code}: {}", db.message())));
+        return DbFailure::Store(StoreError::Unavailable(format!(
+            "database error {code}: {}",
+            db.message()
+        )));
     }
     DbFailure::Store(match err {
         DbErr::TryIntoErr { .. } | DbErr::Type(_) | DbErr::Json(_) => StoreError::Corrupt(err.to_string()),

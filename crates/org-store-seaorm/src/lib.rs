@@ -78,7 +78,9 @@ pub struct SeaStore {
 
 impl std::fmt::Debug for SeaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeaStore").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("SeaStore")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,14 +111,12 @@ impl SeaStore {
             co.max_connections(if memory { 1 } else { opts.max_connections.max(1) });
             let busy = opts.busy_timeout;
             co.map_sqlx_sqlite_opts(move |o| {
-                let o = o
-                    .foreign_keys(true)
-                    .busy_timeout(busy)
-                    .create_if_missing(true);
+                let o = o.foreign_keys(true).busy_timeout(busy).create_if_missing(true);
                 if memory {
                     o
                 } else {
-                    o.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal)
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
                 }
             });
             if memory {
@@ -175,7 +175,9 @@ impl SeaStore {
     /// writer lock, retrying the whole transaction while the database is busy.
     async fn write(&self, op: WriteOp<'_>) -> Result<WriteOut, StoreError> {
         if self.backend == DbBackend::Postgres {
-            return write::run_once(&self.db, self.backend, op).await.map_err(DbFailure::into_store);
+            return write::run_once(&self.db, self.backend, op)
+                .await
+                .map_err(DbFailure::into_store);
         }
         let _serialized = self.write_lock.lock().await;
         let mut delay = Duration::from_millis(5);
@@ -216,7 +218,14 @@ impl DeliveryQueue for SeaStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        match self.write(WriteOp::Claim { now, lease_until, limit }).await? {
+        match self
+            .write(WriteOp::Claim {
+                now,
+                lease_until,
+                limit,
+            })
+            .await?
+        {
             WriteOut::Claimed(rows) => rows.into_iter().map(mapping::delivery_from_row).collect(),
             WriteOut::Committed => Ok(Vec::new()),
         }

@@ -4,10 +4,10 @@
 
 use org_domain::webhook::{Delivery, DeliveryStatus, DisabledReason, Webhook};
 use org_domain::{
-    Capability, DeliveryId, WebhookId, CapabilitySet, CustomRole, Description, Email, EventId, FeatureOverrides, Invitation, InvitationId,
-    InvitationRecord, InvitationStatus, Membership, MembershipId, MembershipStatus, OrgId, OrgName, OrgState,
-    OrgStatus, Organization, RevokeReason, Role, RoleId, RoleName, RoleSlug, Session, SessionId, SessionKind, Slug,
-    TierId, TokenHash, User, UserId,
+    Capability, CapabilitySet, CustomRole, DeliveryId, Description, Email, EventId, FeatureOverrides, Invitation,
+    InvitationId, InvitationRecord, InvitationStatus, Membership, MembershipId, MembershipStatus, OrgId, OrgName,
+    OrgState, OrgStatus, Organization, RevokeReason, Role, RoleId, RoleName, RoleSlug, Session, SessionId, SessionKind,
+    Slug, TierId, TokenHash, User, UserId, WebhookId,
 };
 use org_ports::chain::{self, Hash};
 use org_ports::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditLog, OutboxEvent, StoreError};
@@ -103,7 +103,9 @@ fn overrides_to_row(f: &FeatureOverrides) -> String {
 fn overrides_from_row(text: &str) -> Result<FeatureOverrides, StoreError> {
     let bad = |k: &str| corrupt(format!("feature_overrides.{k} has the wrong type"));
     let v: Value = serde_json::from_str(text).map_err(|e| corrupt(format!("feature_overrides: {e}")))?;
-    let m = v.as_object().ok_or_else(|| corrupt("feature_overrides is not an object"))?;
+    let m = v
+        .as_object()
+        .ok_or_else(|| corrupt("feature_overrides is not an object"))?;
     let boolean = |k: &str| -> Result<Option<bool>, StoreError> {
         m.get(k).map(|v| v.as_bool().ok_or_else(|| bad(k))).transpose()
     };
@@ -207,7 +209,12 @@ fn role_from_row(r: role::Model) -> Result<CustomRole, StoreError> {
         id: RoleId::from_uuid(r.id),
         slug: RoleSlug::parse(&r.slug).map_err(field)?,
         name: RoleName::parse(&r.name).map_err(field)?,
-        description: r.description.as_deref().map(Description::parse).transpose().map_err(field)?,
+        description: r
+            .description
+            .as_deref()
+            .map(Description::parse)
+            .transpose()
+            .map_err(field)?,
         permissions: caps_from_row(&r.permissions)?,
         created_at: r.created_at,
         updated_at: r.updated_at,
@@ -474,7 +481,6 @@ pub(crate) fn uuids<T: Copy>(ids: &[T], f: impl Fn(T) -> Uuid) -> Vec<Uuid> {
     ids.iter().copied().map(f).collect()
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Webhooks and deliveries.
 
@@ -509,7 +515,9 @@ pub(crate) fn webhook_from_row(w: webhook::Model) -> Result<Webhook, StoreError>
         disabled_reason: w
             .disabled_reason
             .as_deref()
-            .map(|r| DisabledReason::parse(r).ok_or_else(|| corrupt(format!("webhook {}: disabled_reason '{r}'", w.id))))
+            .map(|r| {
+                DisabledReason::parse(r).ok_or_else(|| corrupt(format!("webhook {}: disabled_reason '{r}'", w.id)))
+            })
             .transpose()?,
         secret: w.secret,
         previous_secret: w.previous_secret,

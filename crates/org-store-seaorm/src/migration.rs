@@ -44,12 +44,30 @@ const INDEXES: &[(&str, &str, &str, bool, Option<&str>)] = &[
     ("ix_orgs_owner", "orgs", "owner_user_id", false, None),
     ("ux_users_email", "users", "email", true, None),
     ("ux_memberships_org_user", "memberships", "org_id, user_id", true, None),
-    ("ux_memberships_one_owner", "memberships", "org_id", true, Some("role = 'owner'")),
+    (
+        "ux_memberships_one_owner",
+        "memberships",
+        "org_id",
+        true,
+        Some("role = 'owner'"),
+    ),
     ("ix_memberships_user", "memberships", "user_id, status", false, None),
     ("ux_org_roles_slug", "org_roles", "org_id, slug", true, None),
     ("ux_org_roles_name", "org_roles", "org_id, name_key", true, None),
-    ("ux_invitations_pending", "invitations", "org_id, email", true, Some("status = 'pending'")),
-    ("ix_invitations_org_created", "invitations", "org_id, created_at, id", false, None),
+    (
+        "ux_invitations_pending",
+        "invitations",
+        "org_id, email",
+        true,
+        Some("status = 'pending'"),
+    ),
+    (
+        "ix_invitations_org_created",
+        "invitations",
+        "org_id, created_at, id",
+        false,
+        None,
+    ),
     ("ix_invitations_token", "invitations", "token_hash", false, None),
     ("ix_invitations_email", "invitations", "email, status", false, None),
     ("ix_sessions_refresh", "sessions", "refresh_hash", false, None),
@@ -57,11 +75,23 @@ const INDEXES: &[(&str, &str, &str, bool, Option<&str>)] = &[
     ("ix_sessions_org", "sessions", "org_id", false, None),
     ("ix_sessions_user", "sessions", "user_id", false, None),
     ("ux_audit_log_seq", "audit_entries", "log_key, seq", true, None),
-    ("ix_audit_log_created", "audit_entries", "log_key, created_at, seq", false, None),
+    (
+        "ix_audit_log_created",
+        "audit_entries",
+        "log_key, created_at, seq",
+        false,
+        None,
+    ),
     ("ix_audit_log_action", "audit_entries", "log_key, action", false, None),
     ("ix_audit_log_actor", "audit_entries", "log_key, actor_id", false, None),
     ("ux_outbox_org_seq", "outbox_events", "org_id, seq", true, None),
-    ("ix_outbox_org_occurred", "outbox_events", "org_id, occurred_at, id", false, None),
+    (
+        "ix_outbox_org_occurred",
+        "outbox_events",
+        "org_id, occurred_at, id",
+        false,
+        None,
+    ),
 ];
 
 #[async_trait::async_trait]
@@ -124,7 +154,12 @@ impl MigrationTrait for Initial {
                 .col(timestamp_with_time_zone("created_at"))
                 .col(timestamp_with_time_zone("updated_at"))
                 .foreign_key(&mut fk("fk_memberships_org", ("memberships", "org_id"), "orgs", true))
-                .foreign_key(&mut fk("fk_memberships_user", ("memberships", "user_id"), "users", true))
+                .foreign_key(&mut fk(
+                    "fk_memberships_user",
+                    ("memberships", "user_id"),
+                    "users",
+                    true,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -267,9 +302,27 @@ impl MigrationName for Webhooks {
 }
 
 const WEBHOOK_INDEXES: &[(&str, &str, &str, bool, Option<&str>)] = &[
-    ("ix_webhooks_org_created", "webhooks", "org_id, created_at, id", false, None),
-    ("ix_deliveries_webhook_created", "webhook_deliveries", "webhook_id, created_at, id", false, None),
-    ("ix_deliveries_due", "webhook_deliveries", "next_retry_at, id", false, Some("status = 'pending'")),
+    (
+        "ix_webhooks_org_created",
+        "webhooks",
+        "org_id, created_at, id",
+        false,
+        None,
+    ),
+    (
+        "ix_deliveries_webhook_created",
+        "webhook_deliveries",
+        "webhook_id, created_at, id",
+        false,
+        None,
+    ),
+    (
+        "ix_deliveries_due",
+        "webhook_deliveries",
+        "next_retry_at, id",
+        false,
+        Some("status = 'pending'"),
+    ),
 ];
 
 async fn create_indexes(

@@ -7,17 +7,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use org_domain::webhook::{Delivery, DeliveryStatus, Webhook};
 use org_domain::{
-    DeliveryId, WebhookId, Email, Invitation, InvitationId, InvitationStatus, MembershipStatus, OrgId, OrgStatus, Organization, Session,
-    SessionId, Slug, TokenHash, User, UserId,
+    DeliveryId, Email, Invitation, InvitationId, InvitationStatus, MembershipStatus, OrgId, OrgStatus, Organization,
+    Session, SessionId, Slug, TokenHash, User, UserId, WebhookId,
 };
 use org_ports::{
-    AuditEntry, AuditFilter, AuditLog, AuditRepository, DeliveryFilter, InvitationRepository, WebhookRepository, OrgFilter, OrgRepository, OutboxEvent,
-    OutboxRepository, Page, PageRequest, SessionRepository, StoreError, UserRepository,
+    AuditEntry, AuditFilter, AuditLog, AuditRepository, DeliveryFilter, InvitationRepository, OrgFilter, OrgRepository,
+    OutboxEvent, OutboxRepository, Page, PageRequest, SessionRepository, StoreError, UserRepository, WebhookRepository,
 };
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, JoinType, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Select,
 };
 use uuid::Uuid;
 

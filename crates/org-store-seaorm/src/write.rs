@@ -3,6 +3,7 @@
 //! removed rows before added ones, non-owner memberships before the owner's, terminal
 //! invitations before pending ones).
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -42,7 +43,11 @@ pub(crate) enum WriteOut {
 }
 
 /// Runs one attempt of a write in its own transaction (SQLite: `BEGIN IMMEDIATE`).
-pub(crate) async fn run_once(db: &DatabaseConnection, backend: DbBackend, op: WriteOp<'_>) -> Result<WriteOut, DbFailure> {
+pub(crate) async fn run_once(
+    db: &DatabaseConnection,
+    backend: DbBackend,
+    op: WriteOp<'_>,
+) -> Result<WriteOut, DbFailure> {
     let txn = if backend == DbBackend::Sqlite {
         db.begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -58,7 +63,9 @@ pub(crate) async fn run_once(db: &DatabaseConnection, backend: DbBackend, op: Wr
             now,
             lease_until,
             limit,
-        } => claim(&txn, backend, now, lease_until, limit).await.map(WriteOut::Claimed),
+        } => claim(&txn, backend, now, lease_until, limit)
+            .await
+            .map(WriteOut::Claimed),
     };
     match result {
         Ok(out) => {
@@ -133,23 +140,24 @@ async fn fan_out(txn: &DatabaseTransaction, c: &Changeset) -> Result<(), DbFailu
     let mut subscribers: HashMap<Uuid, Vec<Webhook>> = HashMap::new();
     let mut rows = Vec::new();
     for e in &c.events {
-        let org_id = e.org_id.as_uuid();
-        if !subscribers.contains_key(&org_id) {
-            let hooks = webhook::Entity::find()
-                .filter(webhook::Column::OrgId.eq(org_id))
-                .filter(webhook::Column::IsActive.eq(true))
-                .filter(webhook::Column::DeletedAt.is_null())
-                .order_by_asc(webhook::Column::CreatedAt)
-                .order_by_asc(webhook::Column::Id)
-                .all(txn)
-                .await?
-                .into_iter()
-                .map(mapping::webhook_from_row)
-                .collect::<Result<Vec<_>, _>>()?;
-            subscribers.insert(org_id, hooks);
-        }
-        let hooks = subscribers.get(&org_id).map(Vec::as_slice).unwrap_or_default();
-        for d in org_ports::webhooks::fan_out(e, hooks) {
+        let hooks = match subscribers.entry(e.org_id.as_uuid()) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let hooks = webhook::Entity::find()
+                    .filter(webhook::Column::OrgId.eq(*v.key()))
+                    .filter(webhook::Column::IsActive.eq(true))
+                    .filter(webhook::Column::DeletedAt.is_null())
+                    .order_by_asc(webhook::Column::CreatedAt)
+                    .order_by_asc(webhook::Column::Id)
+                    .all(txn)
+                    .await?
+                    .into_iter()
+                    .map(mapping::webhook_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                v.insert(hooks)
+            }
+        };
+        for d in org_ports::webhooks::fan_out(e, hooks.iter()) {
             rows.push(all_set::<_, delivery::ActiveModel>(mapping::delivery_to_row(&d, 1)));
         }
     }
@@ -249,7 +257,9 @@ where
         if exists::<E>(txn, id).await? {
             return Err(StoreError::Conflict(ConflictKind::Unique(org_ports::UniqueKey::Id)).into());
         }
-        E::insert(all_set::<_, E::ActiveModel>(row)).exec_without_returning(txn).await?;
+        E::insert(all_set::<_, E::ActiveModel>(row))
+            .exec_without_returning(txn)
+            .await?;
         return Ok(());
     }
     let updated = E::update_many()
@@ -280,11 +290,7 @@ where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     let want_ids: HashSet<Uuid> = want.iter().map(E::row_id).collect();
-    let gone: Vec<Uuid> = have
-        .iter()
-        .map(E::row_id)
-        .filter(|id| !want_ids.contains(id))
-        .collect();
+    let gone: Vec<Uuid> = have.iter().map(E::row_id).filter(|id| !want_ids.contains(id)).collect();
     if !gone.is_empty() {
         E::delete_many().filter(E::id_col().is_in(gone)).exec(txn).await?;
     }
@@ -301,7 +307,9 @@ where
                     .await?;
             }
             None => {
-                E::insert(all_set::<_, E::ActiveModel>(row)).exec_without_returning(txn).await?;
+                E::insert(all_set::<_, E::ActiveModel>(row))
+                    .exec_without_returning(txn)
+                    .await?;
             }
         }
     }
@@ -314,7 +322,10 @@ async fn write_org_children(txn: &DatabaseTransaction, s: &OrgState, inserted: b
         (Vec::new(), Vec::new())
     } else {
         (
-            role::Entity::find().filter(role::Column::OrgId.eq(org_id)).all(txn).await?,
+            role::Entity::find()
+                .filter(role::Column::OrgId.eq(org_id))
+                .all(txn)
+                .await?,
             membership::Entity::find()
                 .filter(membership::Column::OrgId.eq(org_id))
                 .all(txn)
@@ -409,7 +420,9 @@ async fn append_logs(txn: &DatabaseTransaction, backend: DbBackend, c: &Changese
         let seq = h.seq + 1;
         let seq_u = u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("log head {key}: bad seq")))?;
         let hash = chain::entry_hash(&prev, seq_u, d);
-        rows.push(all_set::<_, audit::ActiveModel>(mapping::audit_to_row(d, seq, &prev, &hash)));
+        rows.push(all_set::<_, audit::ActiveModel>(mapping::audit_to_row(
+            d, seq, &prev, &hash,
+        )));
         h.seq = seq;
         h.hash = Some(chain::to_hex(&hash));
     }

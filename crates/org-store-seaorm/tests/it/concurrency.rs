@@ -71,12 +71,18 @@ async fn no_update_is_lost(backend: Backend) {
     for task in tasks {
         conflicts += task.await.unwrap();
     }
-    assert!(conflicts >= u32::try_from(TASKS - 1).unwrap(), "the losers of the first round conflict");
+    assert!(
+        conflicts >= u32::try_from(TASKS - 1).unwrap(),
+        "the losers of the first round conflict"
+    );
     let stored = stores[1].org_by_id(o.id()).await.unwrap().unwrap();
     assert_eq!(stored.state().roles.len(), TASKS, "every role is there: no lost update");
     assert_eq!(stored.state().version, 1 + TASKS as u64);
     let chain = stores[0].audit_chain(AuditLog::Org(o.id()), 0, 1000).await.unwrap();
-    assert_eq!(chain.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=TASKS as u64).collect::<Vec<_>>());
+    assert_eq!(
+        chain.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=TASKS as u64).collect::<Vec<_>>()
+    );
     fx.finish().await;
 }
 
@@ -192,7 +198,12 @@ async fn mixed_role_changes_keep_one_owner(backend: Backend) {
         task.await.unwrap();
     }
     let stored = stores[0].org_by_id(o.id()).await.unwrap().unwrap();
-    let owners = stored.state().memberships.iter().filter(|m| m.role == Role::Owner).count();
+    let owners = stored
+        .state()
+        .memberships
+        .iter()
+        .filter(|m| m.role == Role::Owner)
+        .count();
     assert_eq!(owners, 1);
     assert_eq!(stored.state().memberships.len(), 5, "nobody lost a membership");
     fx.finish().await;
@@ -234,9 +245,15 @@ async fn concurrent_appends_keep_the_chains_whole(backend: Backend) {
     for task in tasks {
         task.await.unwrap();
     }
-    for (log, n) in [(AuditLog::Org(o.id()), 2 * TASKS * EACH), (AuditLog::Platform, TASKS * EACH)] {
+    for (log, n) in [
+        (AuditLog::Org(o.id()), 2 * TASKS * EACH),
+        (AuditLog::Platform, TASKS * EACH),
+    ] {
         let entries = stores[1].audit_chain(log, 0, 10_000).await.unwrap();
-        assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=n as u64).collect::<Vec<_>>());
+        assert_eq!(
+            entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=n as u64).collect::<Vec<_>>()
+        );
         let links: Vec<Link> = entries
             .iter()
             .map(|e| Link {
@@ -247,11 +264,16 @@ async fn concurrent_appends_keep_the_chains_whole(backend: Backend) {
             })
             .collect();
         assert!(
-            matches!(chain::verify(&links, Some(chain::GENESIS), true), Verdict::Intact { complete: true, .. }),
+            matches!(
+                chain::verify(&links, Some(chain::GENESIS), true),
+                Verdict::Intact { complete: true, .. }
+            ),
             "the chain of {log:?} verifies"
         );
     }
-    let events = org_ports::OutboxRepository::org_events(&*stores[0], o.id()).await.unwrap();
+    let events = org_ports::OutboxRepository::org_events(&*stores[0], o.id())
+        .await
+        .unwrap();
     assert_eq!(events.len(), TASKS * EACH);
     fx.finish().await;
 }

@@ -20,7 +20,9 @@ async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Result<
     } else {
         sql.to_owned()
     };
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await.map(drop)
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .map(drop)
 }
 
 fn uuid(u: Uuid) -> Value {
@@ -106,7 +108,9 @@ async fn migrations_alone_enforce_one_owner_and_one_pending_invitation(backend: 
         "ux_memberships_one_owner",
         "memberships.org_id",
     );
-    insert_membership(&db, org, other, "admin").await.expect("a second, non-owner member");
+    insert_membership(&db, org, other, "admin")
+        .await
+        .expect("a second, non-owner member");
     assert_unique_violation(
         insert_membership(&db, org, other, "member").await,
         "ux_memberships_org_user",
@@ -121,8 +125,13 @@ async fn migrations_alone_enforce_one_owner_and_one_pending_invitation(backend: 
     insert_invitation(&db, org, "guest@x.test", "cancelled")
         .await
         .expect("settled invitations do not count");
-    let fk = insert_membership(&db, id(), other, "member").await.expect_err("membership of no org");
-    assert!(matches!(fk.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))), "{fk}");
+    let fk = insert_membership(&db, id(), other, "member")
+        .await
+        .expect_err("membership of no org");
+    assert!(
+        matches!(fk.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))),
+        "{fk}"
+    );
     db.close().await.unwrap();
     fx.finish().await;
 }

@@ -48,11 +48,16 @@ impl Fixture {
     pub async fn fresh_url(&self) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         match self.backend {
-            Backend::Sqlite => format!("sqlite://{}?mode=rwc", self.dir.path().join(format!("db-{n}.sqlite")).display()),
+            Backend::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                self.dir.path().join(format!("db-{n}.sqlite")).display()
+            ),
             Backend::Postgres => {
                 let admin = pg_admin_url();
                 let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-                let db = Database::connect(admin.as_str()).await.expect("connect to the admin database");
+                let db = Database::connect(admin.as_str())
+                    .await
+                    .expect("connect to the admin database");
                 db.execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
                     .expect("create a test database");
@@ -88,9 +93,13 @@ impl Fixture {
         if names.is_empty() || std::env::var("ORG_TEST_DATABASE_URL").is_err() {
             return;
         }
-        let db = Database::connect(pg_admin_url().as_str()).await.expect("connect to the admin database");
+        let db = Database::connect(pg_admin_url().as_str())
+            .await
+            .expect("connect to the admin database");
         for name in names {
-            let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            let _ = db
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
         }
         let _ = db.close().await;
     }
@@ -136,7 +145,11 @@ fn postgres_ids() -> Result<(u32, u32), String> {
         .find(|l| l.starts_with("postgres:"))
         .ok_or("no 'postgres' system user to run PostgreSQL as (tests run as root)")?;
     let f: Vec<&str> = line.split(':').collect();
-    let parse = |i: usize| f.get(i).and_then(|v| v.parse().ok()).ok_or("bad /etc/passwd entry for postgres");
+    let parse = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse().ok())
+            .ok_or("bad /etc/passwd entry for postgres")
+    };
     Ok((parse(2)?, parse(3)?))
 }
 
@@ -193,10 +206,16 @@ fn start_cluster() -> Result<String, String> {
     spawn_watchdog(&dir, &pg_ctl)?;
     let data = dir.join("data");
     let mut init = as_pg(&initdb);
-    init.current_dir(&dir)
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"]);
+    init.current_dir(&dir).arg("-D").arg(&data).args([
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--no-locale",
+        "--no-sync",
+    ]);
     run(init, "initdb")?;
     let mut last = String::new();
     for _ in 0..3 {
@@ -247,7 +266,9 @@ fn spawn_watchdog(dir: &Path, pg_ctl: &Path) -> Result<(), String> {
         let mut c = Command::new("/usr/bin/setsid");
         c.args(["-f", "sh", "-c", &script]);
         quiet(&mut c);
-        let status = c.status().map_err(|e| format!("cannot spawn the cleanup watchdog: {e}"))?;
+        let status = c
+            .status()
+            .map_err(|e| format!("cannot spawn the cleanup watchdog: {e}"))?;
         return if status.success() {
             Ok(())
         } else {

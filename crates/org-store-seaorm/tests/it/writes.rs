@@ -30,7 +30,11 @@ async fn a_changeset_failing_late_leaves_nothing_behind(backend: Backend) {
     assert!(s.user_by_id(owner.id).await.unwrap().is_none(), "user left behind");
     assert!(s.org_events(o.id()).await.unwrap().is_empty(), "event left behind");
     let platform = s
-        .audit_entries(AuditLog::Platform, &AuditFilter::default(), org_ports::PageRequest::new(1, 10))
+        .audit_entries(
+            AuditLog::Platform,
+            &AuditFilter::default(),
+            org_ports::PageRequest::new(1, 10),
+        )
         .await
         .unwrap();
     assert_eq!(platform.total, 0, "audit entry left behind");
@@ -89,9 +93,13 @@ async fn a_corrupt_row_is_an_error_not_an_aggregate(backend: Backend) {
     s.migrate().await.unwrap();
     let (_, _, o) = seeded(&*s, "acme", 1).await;
     let raw = Database::connect(url.as_str()).await.unwrap();
-    raw.execute_unprepared("UPDATE orgs SET status = 'bogus'").await.unwrap();
+    raw.execute_unprepared("UPDATE orgs SET status = 'bogus'")
+        .await
+        .unwrap();
     assert!(matches!(s.org_by_id(o.id()).await, Err(StoreError::Corrupt(_))));
-    raw.execute_unprepared("UPDATE orgs SET status = 'active'").await.unwrap();
+    raw.execute_unprepared("UPDATE orgs SET status = 'active'")
+        .await
+        .unwrap();
     assert!(s.org_by_id(o.id()).await.is_ok());
     raw.execute_unprepared("UPDATE memberships SET role = 'ghost-role' WHERE role <> 'owner'")
         .await
