@@ -155,3 +155,57 @@ impl From<StoreError> for DbFailure {
         Self::Store(err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: UniqueKey) -> StoreError {
+        StoreError::Conflict(ConflictKind::Unique(k))
+    }
+
+    #[test]
+    fn postgres_violations_map_by_index_name() {
+        for (name, _, outcome) in UNIQUES {
+            assert_eq!(unique_violation(Some(name), "duplicate key"), outcome.into_error());
+        }
+        assert_eq!(unique_violation(Some("orgs_pkey"), "duplicate key"), key(UniqueKey::Id));
+        assert!(matches!(
+            unique_violation(Some("other"), ""),
+            StoreError::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn sqlite_violations_map_by_indexed_columns() {
+        let cases = [
+            ("UNIQUE constraint failed: memberships.org_id", key(UniqueKey::OneOwner)),
+            (
+                "UNIQUE constraint failed: memberships.org_id, memberships.user_id",
+                key(UniqueKey::Membership),
+            ),
+            (
+                "UNIQUE constraint failed: org_roles.org_id, org_roles.slug",
+                key(UniqueKey::RoleSlug),
+            ),
+            (
+                "UNIQUE constraint failed: org_roles.org_id, org_roles.name_key",
+                key(UniqueKey::RoleName),
+            ),
+            (
+                "UNIQUE constraint failed: invitations.org_id, invitations.email",
+                key(UniqueKey::PendingInvitation),
+            ),
+            ("UNIQUE constraint failed: orgs.slug", key(UniqueKey::OrgSlug)),
+            ("UNIQUE constraint failed: users.email", key(UniqueKey::UserEmail)),
+            ("UNIQUE constraint failed: sessions.id", key(UniqueKey::Id)),
+            (
+                "UNIQUE constraint failed: audit_entries.log_key, audit_entries.seq",
+                StoreError::Conflict(ConflictKind::StaleVersion),
+            ),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(unique_violation(None, message), expected, "{message}");
+        }
+    }
+}
