@@ -509,6 +509,16 @@ impl WebhookRepository for SeaStore {
         if let Some(s) = filter.status {
             q = q.filter(delivery::Column::Status.eq(s.as_str()));
         }
+        if let Some((at, id)) = filter.before {
+            // Keyset: strictly older than (created_at, id).
+            q = q.filter(
+                Condition::any().add(delivery::Column::CreatedAt.lt(at)).add(
+                    Condition::all()
+                        .add(delivery::Column::CreatedAt.eq(at))
+                        .add(delivery::Column::Id.lt(id.as_uuid())),
+                ),
+            );
+        }
         let q = q
             .order_by_desc(delivery::Column::CreatedAt)
             .order_by_desc(delivery::Column::Id);
