@@ -24,6 +24,8 @@ pub struct Auth {
 const SERVICE_ROUTES: [(&str, &str); 2] = [("POST", "/api/auth/logout"), ("GET", "/api/user")];
 const ORG_PREFIX: &str = "/api/organizations/{org_slug}";
 const SELECT_ROUTE: &str = "/api/organizations/{org_slug}/select";
+/// Needs only authentication (§1.5 exceptions, §9.2): no org check at all.
+const WEBHOOK_EVENT_TYPES_ROUTE: &str = "/api/organizations/{org_slug}/webhooks/event-types";
 
 fn fail(code: ErrorCode, detail: &str) -> ApiError {
     metrics::counter!("auth_failures_total", "error_code" => code.as_str()).increment(1);
@@ -92,6 +94,7 @@ impl FromRequestParts<HttpState> for Auth {
         if let Audience::Org(token_org) = &audience
             && route.starts_with(ORG_PREFIX)
             && route != SELECT_ROUTE
+            && route != WEBHOOK_EVENT_TYPES_ROUTE
         {
             let slug = parts.uri.path().split('/').nth(3).unwrap_or_default();
             if slug != token_org {

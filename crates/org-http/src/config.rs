@@ -143,6 +143,11 @@ pub struct HttpConfig {
     pub serve_metrics: bool,
     /// Readiness probe of `/readyz`; `None` = always ready.
     pub readiness: Option<ReadinessProbe>,
+    /// `pagination.cursor_key`: the HMAC-SHA256 key of pagination cursors (§1.6), the same on
+    /// every instance. `None` derives one from the signing key at [`crate::HttpState::new`]
+    /// (SHA-256 of a domain string and the private key), so cursors stop verifying when the
+    /// signing key changes; set it explicitly to keep them across key rotations.
+    pub cursor_key: Option<[u8; 32]>,
 }
 
 impl Default for HttpConfig {
@@ -157,6 +162,7 @@ impl Default for HttpConfig {
             metrics_render: None,
             serve_metrics: true,
             readiness: None,
+            cursor_key: None,
         }
     }
 }
@@ -174,6 +180,7 @@ impl fmt::Debug for HttpConfig {
                 &self.metrics_bearer_token.as_ref().map(|_| "[REDACTED]"),
             )
             .field("serve_metrics", &self.serve_metrics)
+            .field("cursor_key", &self.cursor_key.as_ref().map(|_| "[REDACTED]"))
             .finish_non_exhaustive()
     }
 }

@@ -1,12 +1,14 @@
-//! Wire shapes (§4.1, §5–§7, §20, §21): request bodies with `deny_unknown_fields` and one
+//! Wire shapes (§4.1, §5–§9, §20, §21): request bodies with `deny_unknown_fields` and one
 //! `From` per resource for responses. Optional members are present as `null`, never omitted.
 
 use chrono::{DateTime, Utc};
 use org_app::roles::RoleView;
 use org_app::{InvitationView, MemberView, MyInvitation, OrgView};
+use org_domain::webhook::{Delivery, MAX_ATTEMPTS, Webhook};
 use org_domain::{
     Capability, CapabilitySet, FeatureOverrides, Features, Invitation, Membership, Organization, Tier, User,
 };
+use org_ports::{ActorType, AuditEntry, chain};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -788,4 +790,277 @@ pub struct SuspendRequest {
     /// ≤ 1000 characters.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+// ---------------------------------------------------------------- audit log (§8) and webhooks (§9)
+
+/// `actor` of an audit entry: the user who acted.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AuditActorDto {
+    pub id: String,
+    pub email: Option<String>,
+}
+
+/// `AuditLogEntry` (§8.2), plus its place in the hash chain (§8.3).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = AuditLogEntry)]
+pub struct AuditLogEntryDto {
+    pub id: String,
+    /// `null` only in the platform log.
+    pub organization_id: Option<String>,
+    /// User id, SCIM token id, login-key id, `system` or `anonymous`.
+    pub actor_id: String,
+    /// `user`, `scim_token`, `login_key`, `system` or `anonymous`.
+    pub actor_type: String,
+    /// For user actors.
+    pub actor: Option<AuditActorDto>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// `false` only for `authorization.denied`.
+    pub success: bool,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub request_id: Option<String>,
+    pub created_at: String,
+    /// Position in the log: 1, 2, 3 … in commit order.
+    pub seq: u64,
+    /// The previous entry's `hash` (64 hex characters; zeros for `seq` 1).
+    pub prev_hash: String,
+    /// SHA-256(prev_hash ‖ JCS(entry)), 64 lower-case hex characters.
+    pub hash: String,
+}
+
+impl From<&AuditEntry> for AuditLogEntryDto {
+    fn from(e: &AuditEntry) -> Self {
+        let d = &e.entry;
+        Self {
+            id: d.id.to_string(),
+            organization_id: d.org_id.map(|o| o.to_string()),
+            actor_id: d.actor.id.clone(),
+            actor_type: d.actor.kind.as_str().to_owned(),
+            actor: (d.actor.kind == ActorType::User).then(|| AuditActorDto {
+                id: d.actor.id.clone(),
+                email: d.actor.email.clone(),
+            }),
+            action: d.action.clone(),
+            target_type: d.target_type.clone(),
+            target_id: d.target_id.clone(),
+            ip_address: d.ip_address.clone(),
+            user_agent: d.user_agent.clone(),
+            success: d.success,
+            metadata: d.metadata.clone(),
+            request_id: d.request_id.clone(),
+            created_at: ts(d.created_at),
+            seq: e.seq,
+            prev_hash: chain::to_hex(&e.prev_hash),
+            hash: chain::to_hex(&e.hash),
+        }
+    }
+}
+
+/// `pagination` of the audit-log and delivery lists (§1.6); `page`, `total` and
+/// `total_pages` are `null` in cursor mode.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    pub page: Option<u32>,
+    pub limit: u32,
+    pub total: Option<u64>,
+    pub total_pages: Option<u64>,
+    pub has_next: bool,
+    pub has_prev: bool,
+}
+
+/// `GET …/audit-log` and `GET /api/platform/audit-log`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AuditLogListResponse {
+    pub logs: Vec<AuditLogEntryDto>,
+    pub pagination: Pagination,
+    /// Cursor of the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One entry of the event-type lists (§8.1, §9.2).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventTypeDto {
+    pub value: String,
+    pub label: String,
+    pub category: String,
+}
+
+/// `GET …/audit-log/head` (§8.3): all `null` while the log is empty.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AuditHeadResponse {
+    pub seq: Option<u64>,
+    pub hash: Option<String>,
+    pub created_at: Option<String>,
+}
+
+/// `WebhookResponse` (§9.1); `secret` only in the create response.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WebhookResponse {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub is_active: bool,
+    /// `null`, `failing` or `gone`.
+    pub disabled_reason: Option<String>,
+    /// `whsec_…`, shown once (create).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl WebhookResponse {
+    /// The endpoint, with its secret when `show_secret`.
+    pub fn of(w: &Webhook, show_secret: bool) -> Self {
+        Self {
+            id: w.id.to_string(),
+            name: w.name.clone(),
+            url: w.url.clone(),
+            events: w.events.clone(),
+            is_active: w.is_active,
+            disabled_reason: w.disabled_reason.map(|r| r.as_str().to_owned()),
+            secret: show_secret.then(|| w.secret.clone()),
+            created_at: ts(w.created_at),
+            updated_at: ts(w.updated_at),
+        }
+    }
+}
+
+impl From<&Webhook> for WebhookResponse {
+    fn from(w: &Webhook) -> Self {
+        Self::of(w, false)
+    }
+}
+
+/// `GET …/webhooks`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WebhookListResponse {
+    pub webhooks: Vec<WebhookResponse>,
+    pub total: u64,
+}
+
+/// `WebhookDelivery` (§9.2).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WebhookDeliveryDto {
+    pub id: String,
+    pub webhook_id: String,
+    pub webhook_name: String,
+    pub event_id: String,
+    pub event_type: String,
+    /// The envelope of §9.5 as sent.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub response_status_code: Option<u16>,
+    /// The first 10 000 characters.
+    pub response_body: Option<String>,
+    pub attempt_count: u32,
+    /// Always 8.
+    pub max_attempts: u32,
+    pub next_retry_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+    pub delivered: bool,
+    pub delivery_error: Option<String>,
+    pub redelivery_of: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl WebhookDeliveryDto {
+    /// A delivery of `w`.
+    pub fn of(w: &Webhook, d: &Delivery) -> Self {
+        Self {
+            id: d.id.to_string(),
+            webhook_id: d.webhook_id.to_string(),
+            webhook_name: w.name.clone(),
+            event_id: d.event_id.to_string(),
+            event_type: d.event_type.clone(),
+            payload: serde_json::from_str(&d.payload).unwrap_or_else(|_| serde_json::Value::String(d.payload.clone())),
+            status: d.status.as_str().to_owned(),
+            response_status_code: d.response_status_code,
+            response_body: d.response_body.clone(),
+            attempt_count: d.attempt_count,
+            max_attempts: MAX_ATTEMPTS,
+            next_retry_at: opt_ts(d.next_retry_at),
+            last_attempt_at: opt_ts(d.last_attempt_at),
+            delivered: d.delivered(),
+            delivery_error: d.delivery_error.clone(),
+            redelivery_of: d.redelivery_of.map(|r| r.to_string()),
+            created_at: ts(d.created_at),
+            updated_at: ts(d.updated_at),
+        }
+    }
+}
+
+/// `GET …/webhooks/:id/deliveries`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DeliveryListResponse {
+    pub deliveries: Vec<WebhookDeliveryDto>,
+    pub pagination: Pagination,
+    /// Cursor of the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST …/test` and `…/redeliver`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EnqueuedResponse {
+    /// Always `true`.
+    pub success: bool,
+    /// (compat) equals `delivery_id`.
+    pub job_id: String,
+    pub delivery_id: String,
+}
+
+/// `POST …/rotate-secret`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RotateSecretResponse {
+    pub id: String,
+    /// The new `whsec_…` secret, shown once.
+    pub secret: String,
+    /// Until then the previous secret keeps signing alongside the new one.
+    pub previous_secret_expires_at: Option<String>,
+}
+
+/// `POST …/webhooks` (§9.2).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookRequest {
+    /// Trimmed, 1–100, unique in the org.
+    pub name: String,
+    /// Absolute `https` URL (§9.3).
+    pub url: String,
+    /// 1+ subscribable types (§23.2); duplicates collapse.
+    pub events: Vec<String>,
+}
+
+/// `PATCH …/webhooks/:id` (absent = unchanged).
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookRequest {
+    #[serde(default, deserialize_with = "non_null")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    pub url: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    pub events: Option<Vec<String>>,
+    /// `true` clears `disabled_reason` and the failure window.
+    #[serde(default, deserialize_with = "non_null")]
+    pub is_active: Option<bool>,
+}
+
+/// `POST …/rotate-secret`.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretRequest {
+    /// 0–86 400, default 86 400.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(minimum = 0, maximum = 86400)]
+    pub previous_secret_ttl_seconds: Option<i64>,
 }

@@ -144,6 +144,16 @@ impl Keys {
         }
     }
 
+    /// A 32-byte key for another purpose derived from the private signing key:
+    /// SHA-256(`domain` ‖ 0x00 ‖ private key bytes). Secret as the signing key is.
+    pub(crate) fn derive_secret(&self, domain: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(domain.as_bytes());
+        h.update([0]);
+        h.update(self.inner.signing.to_bytes());
+        h.finalize().into()
+    }
+
     /// The `kid` of the signing key.
     pub fn kid(&self) -> &str {
         self.inner.public.first().map_or("", |p| p.kid.as_str())

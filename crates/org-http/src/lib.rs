@@ -33,7 +33,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - [`router`]`(state: HttpState) -> axum::Router` — every route of §2, §4–§7, §20 and §21.
+//! - [`router`]`(state: HttpState) -> axum::Router` — every route of §2, §4–§9, §20 and §21.
 //! - [`metrics_router`]`(state: HttpState) -> axum::Router` — `/metrics` alone, for
 //!   `metrics.listen` (then set [`HttpConfig::serve_metrics`] to `false`).
 //! - [`HttpState::new`]`(app: App, keys: Keys, config: HttpConfig) -> HttpState`;
@@ -47,7 +47,8 @@
 //! - [`HttpConfig`] (with `Default`): `public_base_url`, `web_client_url`, `trusted_proxies:
 //!   Vec<Cidr>`, `rate_limits: RateLimits`, `cors_allowed_origins: Vec<String>`,
 //!   `metrics_bearer_token`, `metrics_render: Option<Arc<dyn Fn() -> String + Send + Sync>>`,
-//!   `serve_metrics`, `readiness: Option<ReadinessProbe>`.
+//!   `serve_metrics`, `readiness: Option<ReadinessProbe>`, `cursor_key: Option<[u8; 32]>`
+//!   (`pagination.cursor_key`; `None` derives one from the signing key).
 //! - [`openapi`]`() -> utoipa::openapi::OpenApi` and [`openapi_json`]`() -> String` (the text of
 //!   `docs/openapi.json`).
 //!
@@ -55,6 +56,7 @@
 
 mod auth;
 mod config;
+mod cursor;
 mod dto;
 mod error;
 mod extract;
@@ -124,7 +126,7 @@ fn finish(routes: Router<HttpState>, state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// The router of every route (§2, §4–§7, §20, §21) with its layers: request ids, client IP,
+/// The router of every route (§2, §4–§9, §20, §21) with its layers: request ids, client IP,
 /// rate limits, problem rendering, `nosniff`, metrics, access logs, body limit and CORS.
 pub fn router(state: HttpState) -> Router {
     let serve_metrics = state.config().serve_metrics;

@@ -12,7 +12,7 @@ use crate::routes::*;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "org-server", description = "Organizations, members, invitations, roles and platform administration."),
+    info(title = "org-server", description = "Organizations, members, invitations, roles, audit log, webhooks and platform administration."),
     paths(
         refresh, logout, current_user, jwks,
         create_organization, list_organizations, get_organization, update_organization, delete_organization,
@@ -23,8 +23,12 @@ use crate::routes::*;
         resend_invitation, admin_accept_invitation, list_my_invitations, accept_invitation,
         decline_invitation_by_token, accept_invitation_by_id, decline_invitation, invitation_link,
         list_roles, create_role, get_role, update_role, delete_role,
+        list_audit_logs, list_audit_event_types, get_audit_head, export_audit_logs,
+        list_webhook_event_types, create_webhook, list_webhooks, get_webhook, update_webhook, delete_webhook,
+        list_webhook_deliveries, test_webhook, redeliver_webhook_delivery, rotate_webhook_secret,
         platform_list_organizations, platform_get_organization, platform_update_organization,
         approve_organization, reject_organization, suspend_organization, activate_organization, list_tiers,
+        platform_list_audit_logs,
         healthz, readyz, metrics, openapi_document,
     ),
     components(schemas(ProblemDto, FieldErrorDto)),
@@ -35,6 +39,8 @@ use crate::routes::*;
         (name = "members", description = "§5"),
         (name = "invitations", description = "§6"),
         (name = "roles", description = "§7"),
+        (name = "audit", description = "§8"),
+        (name = "webhooks", description = "§9"),
         (name = "platform", description = "§20"),
         (name = "operations", description = "§21"),
     )

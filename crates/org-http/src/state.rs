@@ -20,6 +20,7 @@ struct Inner {
     config: HttpConfig,
     limiter: RateLimiter,
     replay: Mutex<HashMap<[u8; 32], Replay>>,
+    cursor_key: [u8; 32],
 }
 
 /// The response of a rotation, kept in memory for the replay window (§2.5).
@@ -49,12 +50,16 @@ impl fmt::Debug for HttpState {
 impl HttpState {
     /// State over the use cases, the signing keys and the settings.
     pub fn new(app: App, keys: Keys, config: HttpConfig) -> Self {
+        let cursor_key = config
+            .cursor_key
+            .unwrap_or_else(|| keys.derive_secret("org-http pagination cursor v1"));
         Self {
             inner: Arc::new(Inner {
                 app,
                 keys: RwLock::new(keys),
                 limiter: RateLimiter::default(),
                 replay: Mutex::new(HashMap::new()),
+                cursor_key,
                 config,
             }),
         }
@@ -102,6 +107,11 @@ impl HttpState {
     /// `expires_in` of token responses, in seconds.
     pub fn expires_in(&self) -> i64 {
         self.app().config().access_token_ttl.num_seconds()
+    }
+
+    /// The HMAC key of pagination cursors (§1.6).
+    pub(crate) fn cursor_key(&self) -> &[u8; 32] {
+        &self.inner.cursor_key
     }
 
     pub(crate) fn limiter(&self) -> &RateLimiter {

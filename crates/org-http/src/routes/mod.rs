@@ -1,6 +1,7 @@
 //! The route table: every (method, path) is registered once, here, so the router and the
 //! OpenAPI completeness test read the same list.
 
+mod audit;
 mod invitations;
 mod members;
 mod ops;
@@ -8,6 +9,7 @@ mod orgs;
 mod platform;
 mod roles;
 mod session;
+mod webhooks;
 
 use axum::Router;
 use axum::handler::Handler;
@@ -17,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use serde::Serialize;
 
+pub(crate) use audit::*;
 pub(crate) use invitations::*;
 pub(crate) use members::*;
 pub(crate) use ops::*;
@@ -24,6 +27,7 @@ pub(crate) use orgs::*;
 pub(crate) use platform::*;
 pub(crate) use roles::*;
 pub(crate) use session::*;
+pub(crate) use webhooks::*;
 
 use crate::state::HttpState;
 
@@ -171,6 +175,70 @@ fn routes(serve_metrics: bool) -> Routes {
             "/api/organizations/{org_slug}/roles/{role_id}",
             roles::delete_role,
         )
+        // §8
+        .add("GET", "/api/organizations/{org_slug}/audit-log", audit::list_audit_logs)
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/audit-log/event-types",
+            audit::list_audit_event_types,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/audit-log/head",
+            audit::get_audit_head,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/audit-log/export",
+            audit::export_audit_logs,
+        )
+        // §9 (the static `event-types` wins over `{id}`, §1.1)
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/webhooks/event-types",
+            webhooks::list_webhook_event_types,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/webhooks",
+            webhooks::create_webhook,
+        )
+        .add("GET", "/api/organizations/{org_slug}/webhooks", webhooks::list_webhooks)
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/webhooks/{id}",
+            webhooks::get_webhook,
+        )
+        .add(
+            "PATCH",
+            "/api/organizations/{org_slug}/webhooks/{id}",
+            webhooks::update_webhook,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/webhooks/{id}",
+            webhooks::delete_webhook,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/webhooks/{id}/deliveries",
+            webhooks::list_webhook_deliveries,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/webhooks/{id}/test",
+            webhooks::test_webhook,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            webhooks::redeliver_webhook_delivery,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/webhooks/{id}/rotate-secret",
+            webhooks::rotate_webhook_secret,
+        )
         // §20
         .add(
             "GET",
@@ -208,6 +276,7 @@ fn routes(serve_metrics: bool) -> Routes {
             platform::activate_organization,
         )
         .add("GET", "/api/platform/tiers", platform::list_tiers)
+        .add("GET", "/api/platform/audit-log", audit::platform_list_audit_logs)
         // §21
         .add("GET", "/healthz", ops::healthz)
         .add("GET", "/readyz", ops::readyz)
@@ -252,6 +321,14 @@ pub(crate) fn created<T: Serialize>(state: &HttpState, path: &str, body: T) -> R
     let location = format!("{}{path}", state.config().base_url());
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(LOCATION, v);
+    }
+    res
+}
+
+/// Adds `X-Next-Cursor` when there is a next page (§1.6).
+pub(crate) fn with_next_cursor(mut res: Response, next: Option<&str>) -> Response {
+    if let Some(v) = next.and_then(|n| HeaderValue::from_str(n).ok()) {
+        res.headers_mut().insert("x-next-cursor", v);
     }
     res
 }
