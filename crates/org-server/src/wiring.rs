@@ -210,6 +210,15 @@ fn http_config(
             }
         })
     });
+    let cursor_key = match s.pagination.as_ref().and_then(|p| p.get("cursor_key")).and_then(|v| v.as_str()) {
+        None => None,
+        Some(text) => {
+            use base64::Engine;
+            let raw = text.strip_prefix("base64:").unwrap_or(text);
+            let bytes = base64::engine::general_purpose::STANDARD.decode(raw).map_err(|e| format!("pagination.cursor_key: {e}"))?;
+            Some(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| "pagination.cursor_key must be 32 bytes".to_owned())?)
+        }
+    };
     Ok(HttpConfig {
         public_base_url: s.public_base_url(),
         web_client_url: s.web_client_url.clone(),
@@ -225,6 +234,7 @@ fn http_config(
         metrics_render: metrics,
         serve_metrics: s.metrics.listen.is_none(),
         readiness: Some(readiness),
+        cursor_key,
     })
 }
 
