@@ -154,7 +154,8 @@ impl Parts {
             Arc::new(UuidV7),
             Arc::new(RandomTokens),
             app_config(s)?,
-        );
+        )
+        .with_outbound(outbound(s)?);
         Ok(Self {
             settings: s.clone(),
             store,
