@@ -16,6 +16,8 @@ fn body_for(method: &str, path: &str, target: &str) -> Option<Value> {
         ("POST", "invitations") => json!({"email": "evil@other.test"}),
         ("POST", "roles") => json!({"slug": "evil", "name": "Evil", "permissions": []}),
         ("PUT", "{role_id}") => json!({"name": "Evil"}),
+        ("POST", "webhooks") => json!({"name": "Evil", "url": "https://evil.example.com/", "events": ["member.added"]}),
+        ("PATCH", "{id}") => json!({"name": "Evil"}),
         _ => return None,
     };
     Some(body)
@@ -25,18 +27,27 @@ fn body_for(method: &str, path: &str, target: &str) -> Option<Value> {
 async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
     let t = TestApp::new().await;
     let (invitation, role) = t.acme_ids().await;
+    let (webhook, delivery) = t.acme_webhook().await;
     let nobody = t.actor("nobody@nowhere.test").await;
     let routes: Vec<(&str, &str)> = org_http::route_table()
         .into_iter()
         .filter(|(_, p)| p.starts_with("/api/organizations/{org_slug}"))
+        // The one org-path route without a membership check (§1.5, §9.2).
+        .filter(|(_, p)| !p.ends_with("/webhooks/event-types"))
         .collect();
-    assert!(routes.len() >= 23, "walked only {} routes", routes.len());
+    assert!(routes.len() >= 36, "walked only {} routes", routes.len());
     for outsider in [&t.stranger, &nobody] {
         for (method, template) in &routes {
+            let id = if template.contains("/webhooks/") {
+                &webhook
+            } else {
+                &invitation
+            };
             let path = template
                 .replace("{org_slug}", "acme")
+                .replace("{delivery_id}", &delivery)
                 .replace("{user_id}", &t.member.id())
-                .replace("{id}", &invitation)
+                .replace("{id}", id)
                 .replace("{role_id}", &role);
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let body = body_for(method.as_str(), template, &outsider.id());
@@ -48,7 +59,14 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
                 outsider.email(),
                 res.text
             );
-            for secret in ["Acme Inc", "member@acme.test", "owner@acme.test", "someone@acme.test"] {
+            for secret in [
+                "Acme Inc",
+                "member@acme.test",
+                "owner@acme.test",
+                "someone@acme.test",
+                "Audit sink",
+                "hooks.example.com",
+            ] {
                 assert!(!res.text.contains(secret), "{method} {path} leaked {secret}");
             }
         }
@@ -57,4 +75,8 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
     let org = t.get("/api/organizations/acme", &t.owner.token).await;
     assert_eq!(org.body["organization"]["name"], "Acme Inc");
     assert_eq!(org.body["membership_count"], 4);
+    let hook = t
+        .get(&format!("/api/organizations/acme/webhooks/{webhook}"), &t.owner.token)
+        .await;
+    assert_eq!(hook.body["name"], "Audit sink");
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP router, in-process over the memory store.
 
+mod audit;
 mod auth;
 mod invitations;
 mod isolation;
@@ -11,3 +12,4 @@ mod platform;
 mod problems;
 mod roles;
 mod support;
+mod webhooks;

@@ -219,6 +219,30 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A webhook of `acme` and the id of its queued test delivery.
+    pub async fn acme_webhook(&self) -> (String, String) {
+        let res = self
+            .post(
+                "/api/organizations/acme/webhooks",
+                &self.owner.token,
+                Some(json!({"name": "Audit sink", "url": "https://hooks.example.com/in", "events": ["member.added"]})),
+            )
+            .await;
+        res.expect(201, "");
+        let id = res.body["id"].as_str().unwrap().to_owned();
+        let ping = self
+            .post(
+                &format!("/api/organizations/acme/webhooks/{id}/test"),
+                &self.owner.token,
+                None,
+            )
+            .await;
+        ping.expect(200, "");
+        (id, ping.body["delivery_id"].as_str().unwrap().to_owned())
+    }
+}
+
 impl Builder {
     pub fn config(mut self, f: impl FnOnce(&mut AppConfig)) -> Self {
         f(&mut self.config);
