@@ -195,3 +195,199 @@ async fn the_org_log_is_listed_filtered_and_verifies_as_a_chain() {
         .unwrap();
     assert!(p.items.iter().all(|e| e.entry.org_id.is_none()));
 }
+
+/// Every mutating use case of the contract, with the audit actions (org log) and webhook types
+/// it must write (§23), checked as the difference before/after each step.
+#[tokio::test]
+async fn the_catalogue_of_every_mutation_is_written() {
+    use org_app::platform::{Lifecycle, PlatformPatch};
+    use org_app::roles::{CreateRole, UpdateRole};
+    use org_app::webhooks::WebhookInput;
+
+    let w = World::new().await;
+    let guest = crate::support::user(&w.app, "guest@x.test").await;
+    let member_id = w.member.user.id.to_string();
+    let (app, o, p) = (&w.app, &w.owner, &w.platform);
+    let m = meta();
+    let role_id = std::sync::Mutex::new(String::new());
+    let inv_id = std::sync::Mutex::new(String::new());
+    let inv_token = std::sync::Mutex::new(String::new());
+    let hook_id = std::sync::Mutex::new(String::new());
+    type Exp = (&'static [&'static str], &'static [&'static str]);
+    let steps: Vec<(&str, Exp)> = vec![
+        ("org.update", (&["org.updated"], &["organization.updated"])),
+        ("role.create", (&["role.created"], &["role.created"])),
+        ("role.update", (&["role.updated"], &["role.updated"])),
+        (
+            "member.role",
+            (&["member.role_changed"], &["member.role_updated", "user.role_updated"]),
+        ),
+        (
+            "invitation.create",
+            (&["invitation.created"], &["invitation.created", "user.invited"]),
+        ),
+        ("invitation.resend", (&["invitation.resent"], &[])),
+        (
+            "invitation.accept",
+            (
+                &["invitation.accepted", "member.added"],
+                &["invitation.accepted", "member.added", "user.joined"],
+            ),
+        ),
+        (
+            "invitation.create2",
+            (&["invitation.created"], &["invitation.created", "user.invited"]),
+        ),
+        (
+            "invitation.cancel",
+            (&["invitation.cancelled"], &["invitation.revoked"]),
+        ),
+        (
+            "member.remove",
+            (&["member.removed"], &["member.removed", "user.removed"]),
+        ),
+        (
+            "transfer",
+            (&["org.ownership_transferred"], &["organization.ownership_transferred"]),
+        ),
+        ("role.delete", (&["role.deleted"], &["role.deleted"])),
+        ("webhook.create", (&["webhook.created"], &["webhook.created"])),
+        ("webhook.update", (&["webhook.updated"], &["webhook.updated"])),
+        ("webhook.rotate", (&["webhook.secret_rotated"], &["webhook.updated"])),
+        ("webhook.test", (&["webhook.test_sent"], &["webhook.test.ping"])),
+        ("webhook.delete", (&["webhook.deleted"], &["webhook.deleted"])),
+        ("platform.limits", (&["org.limits_updated"], &["organization.updated"])),
+        ("platform.suspend", (&["org.suspended"], &["organization.updated"])),
+        ("platform.activate", (&["org.activated"], &["organization.updated"])),
+        ("select", (&["session.created"], &[])),
+    ];
+    for (name, (actions, types)) in steps {
+        let (log_before, ev_before) = (w.acme_log().await.len(), w.org_events("acme").await.len());
+        let r: Result<(), org_app::AppError> = match name {
+            "org.update" => {
+                let upd = UpdateOrg {
+                    name: Some(OrgName::parse("Acme Two").unwrap()),
+                    ..UpdateOrg::default()
+                };
+                app.update_org(o, &m, "acme", upd).await.map(drop)
+            }
+            "role.create" => {
+                let cmd = CreateRole {
+                    slug: "ops".into(),
+                    name: "Ops".into(),
+                    description: None,
+                    permissions: vec!["webhooks.manage".into()],
+                };
+                app.create_role(o, &m, "acme", cmd)
+                    .await
+                    .map(|r| *role_id.lock().unwrap() = r.id.to_string())
+            }
+            "role.update" => {
+                let upd = UpdateRole {
+                    name: Some("Operations".into()),
+                    ..UpdateRole::default()
+                };
+                app.update_role(o, &m, "acme", &role_id.lock().unwrap().clone(), upd)
+                    .await
+                    .map(drop)
+            }
+            "member.role" => app
+                .change_member_role(o, &m, "acme", &member_id, "admin")
+                .await
+                .map(drop),
+            "invitation.create" => app
+                .create_invitation(o, &m, "acme", "guest@x.test", None, None)
+                .await
+                .map(|i| {
+                    *inv_id.lock().unwrap() = i.view.invitation.record().id.to_string();
+                }),
+            "invitation.resend" => app
+                .resend_invitation(o, &m, "acme", &inv_id.lock().unwrap().clone())
+                .await
+                .map(|i| *inv_token.lock().unwrap() = i.token),
+            "invitation.accept" => app
+                .accept_invitation_by_token(&guest, &m, &inv_token.lock().unwrap().clone())
+                .await
+                .map(drop),
+            "invitation.create2" => app
+                .create_invitation(o, &m, "acme", "other@x.test", None, None)
+                .await
+                .map(|i| {
+                    *inv_id.lock().unwrap() = i.view.invitation.record().id.to_string();
+                }),
+            "invitation.cancel" => {
+                app.cancel_invitation(o, &m, "acme", &inv_id.lock().unwrap().clone())
+                    .await
+            }
+            "member.remove" => app.remove_member(o, &m, "acme", &guest.user.id.to_string()).await,
+            "transfer" => app
+                .transfer_ownership(o, &m, "acme", &org_app::TransferTarget::UserId(member_id.clone()))
+                .await
+                .map(drop),
+            "role.delete" => {
+                app.delete_role(&w.member, &m, "acme", &role_id.lock().unwrap().clone())
+                    .await
+            }
+            "webhook.create" => {
+                let input = WebhookInput {
+                    name: Some("h".into()),
+                    url: Some("https://hooks.example.com/h".into()),
+                    events: Some(vec!["role.created".into()]),
+                    is_active: None,
+                };
+                app.create_webhook(&w.member, &m, "acme", input)
+                    .await
+                    .map(|v| *hook_id.lock().unwrap() = v.webhook.id.to_string())
+            }
+            "webhook.update" => {
+                let input = WebhookInput {
+                    name: Some("renamed".into()),
+                    ..WebhookInput::default()
+                };
+                app.update_webhook(&w.member, &m, "acme", &hook_id.lock().unwrap().clone(), input)
+                    .await
+                    .map(drop)
+            }
+            "webhook.rotate" => app
+                .rotate_webhook_secret(&w.member, &m, "acme", &hook_id.lock().unwrap().clone(), None)
+                .await
+                .map(drop),
+            "webhook.test" => app
+                .test_webhook(&w.member, &m, "acme", &hook_id.lock().unwrap().clone())
+                .await
+                .map(drop),
+            "webhook.delete" => {
+                app.delete_webhook(&w.member, &m, "acme", &hook_id.lock().unwrap().clone())
+                    .await
+            }
+            "platform.limits" => {
+                let patch = PlatformPatch {
+                    max_services: Some(Some(4)),
+                    ..PlatformPatch::default()
+                };
+                app.platform_patch_org(p, &m, "acme", patch).await.map(drop)
+            }
+            "platform.suspend" => app
+                .platform_lifecycle(
+                    p,
+                    &m,
+                    "acme",
+                    Lifecycle::Suspend {
+                        reason: Some("x".into()),
+                    },
+                )
+                .await
+                .map(drop),
+            "platform.activate" => app
+                .platform_lifecycle(p, &m, "acme", Lifecycle::Activate)
+                .await
+                .map(drop),
+            _ => app.select_org(&w.member, &m, "acme").await.map(drop),
+        };
+        r.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let log = w.acme_log().await;
+        assert_eq!(&log[log_before..], actions, "{name}: audit actions");
+        let events = w.event_types("acme").await;
+        assert_eq!(&events[ev_before..], types, "{name}: webhook types");
+    }
+}
