@@ -209,10 +209,10 @@ async fn the_catalogue_of_every_mutation_is_written() {
     let member_id = w.member.user.id.to_string();
     let (app, o, p) = (&w.app, &w.owner, &w.platform);
     let m = meta();
-    let role_id = std::sync::Mutex::new(String::new());
-    let inv_id = std::sync::Mutex::new(String::new());
-    let inv_token = std::sync::Mutex::new(String::new());
-    let hook_id = std::sync::Mutex::new(String::new());
+    let mut role_id = String::new();
+    let mut inv_id = String::new();
+    let mut inv_token = String::new();
+    let mut hook_id = String::new();
     type Exp = (&'static [&'static str], &'static [&'static str]);
     let steps: Vec<(&str, Exp)> = vec![
         ("org.update", (&["org.updated"], &["organization.updated"])),
@@ -280,16 +280,14 @@ async fn the_catalogue_of_every_mutation_is_written() {
                 };
                 app.create_role(o, &m, "acme", cmd)
                     .await
-                    .map(|r| *role_id.lock().unwrap() = r.id.to_string())
+                    .map(|r| role_id = r.id.to_string())
             }
             "role.update" => {
                 let upd = UpdateRole {
                     name: Some("Operations".into()),
                     ..UpdateRole::default()
                 };
-                app.update_role(o, &m, "acme", &role_id.lock().unwrap().clone(), upd)
-                    .await
-                    .map(drop)
+                app.update_role(o, &m, "acme", &role_id.clone(), upd).await.map(drop)
             }
             "member.role" => app
                 .change_member_role(o, &m, "acme", &member_id, "admin")
@@ -299,35 +297,29 @@ async fn the_catalogue_of_every_mutation_is_written() {
                 .create_invitation(o, &m, "acme", "guest@x.test", None, None)
                 .await
                 .map(|i| {
-                    *inv_id.lock().unwrap() = i.view.invitation.record().id.to_string();
+                    inv_id = i.view.invitation.record().id.to_string();
                 }),
             "invitation.resend" => app
-                .resend_invitation(o, &m, "acme", &inv_id.lock().unwrap().clone())
+                .resend_invitation(o, &m, "acme", &inv_id.clone())
                 .await
-                .map(|i| *inv_token.lock().unwrap() = i.token),
+                .map(|i| inv_token = i.token),
             "invitation.accept" => app
-                .accept_invitation_by_token(&guest, &m, &inv_token.lock().unwrap().clone())
+                .accept_invitation_by_token(&guest, &m, &inv_token.clone())
                 .await
                 .map(drop),
             "invitation.create2" => app
                 .create_invitation(o, &m, "acme", "other@x.test", None, None)
                 .await
                 .map(|i| {
-                    *inv_id.lock().unwrap() = i.view.invitation.record().id.to_string();
+                    inv_id = i.view.invitation.record().id.to_string();
                 }),
-            "invitation.cancel" => {
-                app.cancel_invitation(o, &m, "acme", &inv_id.lock().unwrap().clone())
-                    .await
-            }
+            "invitation.cancel" => app.cancel_invitation(o, &m, "acme", &inv_id.clone()).await,
             "member.remove" => app.remove_member(o, &m, "acme", &guest.user.id.to_string()).await,
             "transfer" => app
                 .transfer_ownership(o, &m, "acme", &org_app::TransferTarget::UserId(member_id.clone()))
                 .await
                 .map(drop),
-            "role.delete" => {
-                app.delete_role(&w.member, &m, "acme", &role_id.lock().unwrap().clone())
-                    .await
-            }
+            "role.delete" => app.delete_role(&w.member, &m, "acme", &role_id.clone()).await,
             "webhook.create" => {
                 let input = WebhookInput {
                     name: Some("h".into()),
@@ -337,29 +329,26 @@ async fn the_catalogue_of_every_mutation_is_written() {
                 };
                 app.create_webhook(&w.member, &m, "acme", input)
                     .await
-                    .map(|v| *hook_id.lock().unwrap() = v.webhook.id.to_string())
+                    .map(|v| hook_id = v.webhook.id.to_string())
             }
             "webhook.update" => {
                 let input = WebhookInput {
                     name: Some("renamed".into()),
                     ..WebhookInput::default()
                 };
-                app.update_webhook(&w.member, &m, "acme", &hook_id.lock().unwrap().clone(), input)
+                app.update_webhook(&w.member, &m, "acme", &hook_id.clone(), input)
                     .await
                     .map(drop)
             }
             "webhook.rotate" => app
-                .rotate_webhook_secret(&w.member, &m, "acme", &hook_id.lock().unwrap().clone(), None)
+                .rotate_webhook_secret(&w.member, &m, "acme", &hook_id.clone(), None)
                 .await
                 .map(drop),
             "webhook.test" => app
-                .test_webhook(&w.member, &m, "acme", &hook_id.lock().unwrap().clone())
+                .test_webhook(&w.member, &m, "acme", &hook_id.clone())
                 .await
                 .map(drop),
-            "webhook.delete" => {
-                app.delete_webhook(&w.member, &m, "acme", &hook_id.lock().unwrap().clone())
-                    .await
-            }
+            "webhook.delete" => app.delete_webhook(&w.member, &m, "acme", &hook_id.clone()).await,
             "platform.limits" => {
                 let patch = PlatformPatch {
                     max_services: Some(Some(4)),
