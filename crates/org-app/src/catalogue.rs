@@ -37,6 +37,11 @@ actions! {
         ("invitation.declined", "Invitation declined"), ("invitation.expired", "Invitation expired"),
     ],
     "Roles" => [("role.created", "Role created"), ("role.updated", "Role updated"), ("role.deleted", "Role deleted")],
+    "Webhooks" => [
+        ("webhook.created", "Webhook created"), ("webhook.updated", "Webhook updated"), ("webhook.deleted", "Webhook deleted"),
+        ("webhook.secret_rotated", "Webhook secret rotated"), ("webhook.test_sent", "Webhook test sent"),
+        ("webhook.redelivered", "Webhook redelivered"), ("webhook.disabled", "Webhook disabled"),
+    ],
 }
 
 /// A subscribable webhook event type (§23.2).

@@ -379,4 +379,11 @@ async fn the_catalogue_of_every_mutation_is_written() {
         let events = w.event_types("acme").await;
         assert_eq!(&events[ev_before..], types, "{name}: webhook types");
     }
+    let listed: Vec<&str> = org_app::AUDIT_ACTIONS.iter().map(|a| a.value).collect();
+    for action in w.acme_log().await {
+        assert!(
+            listed.contains(&action.as_str()),
+            "'{action}' is written to the org log but not listed by event-types"
+        );
+    }
 }
