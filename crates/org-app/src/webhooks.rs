@@ -608,7 +608,7 @@ impl App {
         report: &mut DeliveryReport,
     ) -> Result<(), AppError> {
         let webhook = self.stores().webhooks.webhook(d.org_id, d.webhook_id).await?;
-        let Some(mut w) = webhook.filter(|w| w.is_active) else {
+        let Some(w) = webhook.filter(|w| w.is_active) else {
             d.abandon("webhook deleted or disabled", self.now());
             report.failed += 1;
             return self
@@ -679,67 +679,108 @@ impl App {
             },
         };
         let jitter = f64::from(self.inner.tokens.random_bytes()[0]) / 256.0;
-        let mut c = Changeset::default();
-        let meta = RequestMeta::default();
-        let rec = Recorder::system(self, &meta, now);
-        let mut disabled = None;
-        match &outcome {
-            AttemptOutcome::Delivered { .. } => {
-                w.attempt_succeeded(now);
+        let effect = match &outcome {
+            AttemptOutcome::Delivered { .. } => Effect::Success,
+            AttemptOutcome::Gone { .. } => Effect::Gone,
+            AttemptOutcome::Failed { .. } => Effect::Failure,
+        };
+        let first_attempt = d.attempt_count == 0;
+        d.record(outcome, now, jitter);
+        // The claim made this delivery ours: its result commits on its own, so concurrent
+        // attempts to one endpoint never conflict on the endpoint row.
+        let committed = self
+            .commit(Changeset {
+                deliveries: vec![d.clone()],
+                ..Default::default()
+            })
+            .await;
+        if committed == Err(AppError::Stale) {
+            return Ok(()); // the lease was lost to another worker, which owns the result now
+        }
+        committed?;
+        match d.status {
+            DeliveryStatus::Pending => report.attempt_failed += 1,
+            DeliveryStatus::Failed => report.failed += 1,
+            DeliveryStatus::Delivered => {
                 report.delivered += 1;
-                if d.attempt_count == 0 {
+                if first_attempt {
                     report
                         .lags
                         .push((now - d.created_at).num_milliseconds() as f64 / 1000.0);
                 }
             }
-            AttemptOutcome::Gone { .. } => {
-                w.disable(DisabledReason::Gone, now);
-                disabled = Some(DisabledReason::Gone);
-            }
-            AttemptOutcome::Failed { .. } => {
-                if w.attempt_failed(now) {
-                    disabled = Some(DisabledReason::Failing);
-                }
-            }
         }
-        d.record(outcome, now, jitter);
-        match d.status {
-            DeliveryStatus::Pending => report.attempt_failed += 1,
-            DeliveryStatus::Failed => report.failed += 1,
-            DeliveryStatus::Delivered => {}
-        }
-        if let Some(reason) = disabled {
+        if let Some(reason) = self.endpoint_after_attempt(d.org_id, w.id, effect, now).await? {
             report.disabled.push(reason);
-            for mut other in self.stores().webhooks.pending_deliveries(w.id).await? {
-                if other.id != d.id {
-                    other.abandon("webhook disabled", now);
-                    c.deliveries.push(other);
-                }
-            }
-            if d.status == DeliveryStatus::Pending {
-                d.abandon("webhook disabled", now);
-            }
-            let m = json!({"webhook_id": w.id.to_string(), "reason": reason.as_str()});
-            rec.audit(
-                &mut c,
-                Some(w.org_id),
-                "webhook.disabled",
-                Some(("webhook", w.id.to_string())),
-                m,
-                false,
-                true,
-            );
         }
-        c.deliveries.push(d);
-        c.webhooks.push(w);
-        self.commit(c).await.or_else(ignore_stale)
+        Ok(())
+    }
+
+    /// Applies an attempt's effect to the endpoint (failure window, 410, auto-disable), retried
+    /// on concurrent changes; writes only when the endpoint changes. Returns a new disabling.
+    async fn endpoint_after_attempt(
+        &self,
+        org: org_domain::OrgId,
+        id: WebhookId,
+        effect: Effect,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<DisabledReason>, AppError> {
+        retrying!(self, async {
+            let Some(mut w) = self.stores().webhooks.webhook(org, id).await? else {
+                return Ok(None);
+            };
+            let before = w.clone();
+            let disabled = match effect {
+                Effect::Success => {
+                    w.attempt_succeeded(now);
+                    None
+                }
+                Effect::Gone if w.is_active => {
+                    w.disable(DisabledReason::Gone, now);
+                    Some(DisabledReason::Gone)
+                }
+                Effect::Gone => None,
+                Effect::Failure => w.attempt_failed(now).then_some(DisabledReason::Failing),
+            };
+            if w == before {
+                return Ok(None);
+            }
+            let mut c = Changeset::default();
+            if let Some(reason) = disabled {
+                for mut pending in self.stores().webhooks.pending_deliveries(w.id).await? {
+                    pending.abandon("webhook disabled", now);
+                    c.deliveries.push(pending);
+                }
+                let meta = RequestMeta::default();
+                let rec = Recorder::system(self, &meta, now);
+                let m = json!({"webhook_id": w.id.to_string(), "reason": reason.as_str()});
+                rec.audit(
+                    &mut c,
+                    Some(w.org_id),
+                    "webhook.disabled",
+                    Some(("webhook", w.id.to_string())),
+                    m,
+                    false,
+                    true,
+                );
+            }
+            c.webhooks.push(w);
+            self.commit(c).await.map(|()| disabled)
+        })
     }
 
     /// Time of the next due delivery is not tracked; the worker polls. Exposed for metrics.
     pub async fn pending_deliveries_count(&self) -> Result<u64, AppError> {
         Ok(self.stores().queue.pending_count().await?)
     }
+}
+
+/// What an attempt means for its endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Effect {
+    Success,
+    Gone,
+    Failure,
 }
 
 /// A lost lease (another worker took the delivery) is not an error of this pass.

@@ -483,3 +483,17 @@ async fn deleting_a_webhook_fails_its_pending_deliveries_and_notifies_the_others
     );
     assert_eq!(w.app.list_webhooks(&w.owner, &meta(), "acme").await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_deliveries_to_one_endpoint_in_one_pass_are_all_recorded() {
+    let w = World::new().await;
+    hook(&w, &["member.added"]).await;
+    for i in 0..20 {
+        member_added(&w, &format!("u{i}@x.test")).await;
+    }
+    let receiver = Arc::new(Receiver::answering(vec![]));
+    let report = w.app.deliver_due(receiver.clone(), 64).await.unwrap();
+    assert_eq!((report.delivered, report.attempt_failed, report.failed), (20, 0, 0));
+    assert_eq!(w.app.pending_deliveries_count().await.unwrap(), 0);
+    assert_eq!(receiver.requests().len(), 20);
+}
