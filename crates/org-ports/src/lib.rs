@@ -10,6 +10,7 @@ pub mod chain;
 mod changeset;
 mod error;
 mod repos;
+mod secrets;
 mod system;
 pub mod webhooks;
 
@@ -23,6 +24,7 @@ pub use repos::{
     AuditRepository, InvitationRepository, OrgFilter, OrgRepository, OutboxRepository, Page, PageRequest,
     SessionRepository, Store, Stores, UnitOfWork, UserRepository,
 };
+pub use secrets::{SecretCipher, SecretScope};
 pub use system::{Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, WebhookSender};
 pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
@@ -31,6 +33,8 @@ pub use repos::{
     MockAuditRepository, MockInvitationRepository, MockOrgRepository, MockOutboxRepository, MockSessionRepository,
     MockUnitOfWork, MockUserRepository,
 };
+#[cfg(feature = "mock")]
+pub use secrets::MockSecretCipher;
 #[cfg(feature = "mock")]
 pub use system::{MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
 #[cfg(feature = "mock")]

@@ -321,7 +321,9 @@ pub mod webhook {
         pub events: String,
         pub is_active: bool,
         pub disabled_reason: Option<String>,
+        /// Sealed signing secret (`v1:<key_id>:<nonce>:<ciphertext>`, see `cipher.rs`); never plain.
         pub secret: String,
+        /// Sealed previous secret, like `secret`.
         pub previous_secret: Option<String>,
         pub previous_secret_expires_at: Option<DateTimeUtc>,
         pub failing_since: Option<DateTimeUtc>,

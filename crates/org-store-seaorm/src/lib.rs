@@ -10,9 +10,15 @@
 //! - SQLite: WAL, `foreign_keys = ON`, `busy_timeout`; writers are serialized in-process and
 //!   start with `BEGIN IMMEDIATE`; a busy database is retried internally.
 //!
+//! - Secrets at rest: `webhooks.secret` and `webhooks.previous_secret` are sealed with the
+//!   [`SecretCipher`] of [`StoreOptions::cipher`] (an [`AesGcmCipher`] in production), bound to
+//!   `(org_id, table, column, row id)`. A cipher is required for every database except an
+//!   in-memory SQLite one, which gets an ephemeral random key (its data dies with it).
+//!
 //! Entities are private; `mapping.rs` converts rows through the domain constructors.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cipher;
 mod entities;
 mod error;
 mod mapping;
@@ -20,11 +26,12 @@ mod migration;
 mod read;
 mod write;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use org_domain::webhook::Delivery;
-use org_ports::{Changeset, DeliveryQueue, StoreError, UnitOfWork};
+use org_ports::{Changeset, DeliveryQueue, SecretCipher, StoreError, UnitOfWork};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, IsolationLevel,
@@ -35,8 +42,10 @@ use sea_orm_migration::MigratorTrait;
 use crate::error::{DbFailure, store_err};
 use crate::write::{WriteOp, WriteOut};
 
-/// Pool and retry settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+pub use crate::cipher::{AesGcmCipher, is_valid_key_id};
+
+/// Pool, retry and encryption settings.
+#[derive(Clone)]
 pub struct StoreOptions {
     /// Pool size. PostgreSQL: as given. SQLite: readers share it (writers are serialized);
     /// an in-memory SQLite database always uses one connection.
@@ -51,6 +60,23 @@ pub struct StoreOptions {
     pub busy_retries: u32,
     /// Log every SQL statement (sqlx logging).
     pub log_statements: bool,
+    /// Seals secrets at rest (webhook signing secrets). Required, except for an in-memory
+    /// SQLite database, which uses an ephemeral random key when none is given.
+    pub cipher: Option<Arc<dyn SecretCipher>>,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("max_connections", &self.max_connections)
+            .field("min_connections", &self.min_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("busy_retries", &self.busy_retries)
+            .field("log_statements", &self.log_statements)
+            .field("cipher", &self.cipher.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 impl Default for StoreOptions {
@@ -62,6 +88,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             busy_retries: 20,
             log_statements: false,
+            cipher: None,
         }
     }
 }
@@ -71,6 +98,8 @@ pub struct SeaStore {
     db: DatabaseConnection,
     backend: DbBackend,
     opts: StoreOptions,
+    /// Seals and opens secret columns.
+    cipher: Arc<dyn SecretCipher>,
     /// SQLite has one writer at a time; serializing writers in-process keeps them off the
     /// busy handler entirely (other processes are covered by `busy_timeout` and retries).
     write_lock: tokio::sync::Mutex<()>,
@@ -90,7 +119,8 @@ fn is_memory_sqlite(url: &str) -> bool {
 
 impl SeaStore {
     /// Opens a pool for `url`: `sqlite://path?mode=rwc`, `sqlite::memory:`, or
-    /// `postgres://user:password@host:port/database`.
+    /// `postgres://user:password@host:port/database`. `Unavailable` without
+    /// [`StoreOptions::cipher`], unless the database is an in-memory SQLite one.
     pub async fn connect(url: &str, opts: StoreOptions) -> Result<SeaStore, StoreError> {
         let backend = if url.starts_with("sqlite:") {
             DbBackend::Sqlite
@@ -100,6 +130,15 @@ impl SeaStore {
             return Err(StoreError::Unavailable(
                 "unsupported database URL: use sqlite:… or postgres://…".to_owned(),
             ));
+        };
+        let cipher: Arc<dyn SecretCipher> = match (&opts.cipher, backend) {
+            (Some(c), _) => c.clone(),
+            (None, DbBackend::Sqlite) if is_memory_sqlite(url) => Arc::new(AesGcmCipher::generate().0),
+            (None, _) => {
+                return Err(StoreError::Unavailable(
+                    "no secret cipher: an encryption key is required for this database".to_owned(),
+                ));
+            }
         };
         let mut co = ConnectOptions::new(url.to_owned());
         co.min_connections(opts.min_connections)
@@ -131,6 +170,7 @@ impl SeaStore {
             db,
             backend,
             opts,
+            cipher,
             write_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -175,14 +215,14 @@ impl SeaStore {
     /// writer lock, retrying the whole transaction while the database is busy.
     async fn write(&self, op: WriteOp<'_>) -> Result<WriteOut, StoreError> {
         if self.backend == DbBackend::Postgres {
-            return write::run_once(&self.db, self.backend, op)
+            return write::run_once(&self.db, self.backend, &*self.cipher, op)
                 .await
                 .map_err(DbFailure::into_store);
         }
         let _serialized = self.write_lock.lock().await;
         let mut delay = Duration::from_millis(5);
         for _ in 0..=self.opts.busy_retries {
-            match write::run_once(&self.db, self.backend, op).await {
+            match write::run_once(&self.db, self.backend, &*self.cipher, op).await {
                 Err(DbFailure::Busy) => {
                     tracing::debug!(?delay, "sqlite busy; retrying the transaction");
                     tokio::time::sleep(delay).await;

@@ -10,7 +10,9 @@ use org_domain::{
     Slug, TierId, TokenHash, User, UserId, WebhookId,
 };
 use org_ports::chain::{self, Hash};
-use org_ports::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditLog, OutboxEvent, StoreError};
+use org_ports::{
+    ActorType, AuditActor, AuditDraft, AuditEntry, AuditLog, OutboxEvent, SecretCipher, SecretScope, StoreError,
+};
 use sea_orm::ActiveModelTrait;
 use sea_orm::IntoActiveModel;
 use serde_json::{Map, Value, json};
@@ -484,27 +486,50 @@ pub(crate) fn uuids<T: Copy>(ids: &[T], f: impl Fn(T) -> Uuid) -> Vec<Uuid> {
 // ---------------------------------------------------------------------------------------------
 // Webhooks and deliveries.
 
-pub(crate) fn webhook_to_row(w: &Webhook, version: i64) -> webhook::Model {
-    webhook::Model {
-        id: w.id.as_uuid(),
-        org_id: w.org_id.as_uuid(),
+/// The scope a webhook secret column is sealed for: the row's org, table, column and id.
+fn webhook_scope(org_id: Uuid, id: Uuid, column: &'static str) -> SecretScope {
+    SecretScope::new(OrgId::from_uuid(org_id), "webhooks", column, id)
+}
+
+/// The row of `w`, its secrets sealed by `cipher`.
+pub(crate) fn webhook_to_row(
+    w: &Webhook,
+    version: i64,
+    cipher: &dyn SecretCipher,
+) -> Result<webhook::Model, StoreError> {
+    let (org_id, id) = (w.org_id.as_uuid(), w.id.as_uuid());
+    Ok(webhook::Model {
+        id,
+        org_id,
         name: w.name.clone(),
         url: w.url.clone(),
         events: json!(w.events).to_string(),
         is_active: w.is_active,
         disabled_reason: w.disabled_reason.map(|r| r.as_str().to_owned()),
-        secret: w.secret.clone(),
-        previous_secret: w.previous_secret.clone(),
+        secret: cipher.seal(&w.secret, &webhook_scope(org_id, id, "secret"))?,
+        previous_secret: w
+            .previous_secret
+            .as_deref()
+            .map(|p| cipher.seal(p, &webhook_scope(org_id, id, "previous_secret")))
+            .transpose()?,
         previous_secret_expires_at: w.previous_secret_expires_at,
         failing_since: w.failing_since,
         created_at: w.created_at,
         updated_at: w.updated_at,
         deleted_at: w.deleted_at,
         version,
-    }
+    })
 }
 
-pub(crate) fn webhook_from_row(w: webhook::Model) -> Result<Webhook, StoreError> {
+/// The webhook of a row, its secrets opened by `cipher` (`Corrupt` when a blob does not open
+/// for this row).
+pub(crate) fn webhook_from_row(w: webhook::Model, cipher: &dyn SecretCipher) -> Result<Webhook, StoreError> {
+    let secret = cipher.open(&w.secret, &webhook_scope(w.org_id, w.id, "secret"))?;
+    let previous_secret = w
+        .previous_secret
+        .as_deref()
+        .map(|p| cipher.open(p, &webhook_scope(w.org_id, w.id, "previous_secret")))
+        .transpose()?;
     Ok(Webhook {
         id: WebhookId::from_uuid(w.id),
         org_id: OrgId::from_uuid(w.org_id),
@@ -519,8 +544,8 @@ pub(crate) fn webhook_from_row(w: webhook::Model) -> Result<Webhook, StoreError>
                 DisabledReason::parse(r).ok_or_else(|| corrupt(format!("webhook {}: disabled_reason '{r}'", w.id)))
             })
             .transpose()?,
-        secret: w.secret,
-        previous_secret: w.previous_secret,
+        secret,
+        previous_secret,
         previous_secret_expires_at: w.previous_secret_expires_at,
         failing_since: w.failing_since,
         created_at: w.created_at,

@@ -476,7 +476,7 @@ impl WebhookRepository for SeaStore {
             .await
             .map_err(store_err)?
             .into_iter()
-            .map(mapping::webhook_from_row)
+            .map(|w| mapping::webhook_from_row(w, &*self.cipher))
             .collect()
     }
 
@@ -487,7 +487,7 @@ impl WebhookRepository for SeaStore {
             .one(&self.db)
             .await
             .map_err(store_err)?
-            .map(mapping::webhook_from_row)
+            .map(|w| mapping::webhook_from_row(w, &*self.cipher))
             .transpose()
     }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use org_domain::webhook::{DeliveryStatus, Webhook};
 use org_domain::{InvitationStatus, OrgState};
 use org_ports::chain::{self, GENESIS};
-use org_ports::{AuditLog, Changeset, ConflictKind, RevocationScope, StoreError};
+use org_ports::{AuditLog, Changeset, ConflictKind, RevocationScope, SecretCipher, StoreError};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel,
@@ -46,6 +46,7 @@ pub(crate) enum WriteOut {
 pub(crate) async fn run_once(
     db: &DatabaseConnection,
     backend: DbBackend,
+    cipher: &dyn SecretCipher,
     op: WriteOp<'_>,
 ) -> Result<WriteOut, DbFailure> {
     let txn = if backend == DbBackend::Sqlite {
@@ -58,7 +59,7 @@ pub(crate) async fn run_once(
         db.begin().await?
     };
     let result = match op {
-        WriteOp::Commit(c) => apply(&txn, backend, c).await.map(|()| WriteOut::Committed),
+        WriteOp::Commit(c) => apply(&txn, backend, cipher, c).await.map(|()| WriteOut::Committed),
         WriteOp::Claim {
             now,
             lease_until,
@@ -81,7 +82,12 @@ pub(crate) async fn run_once(
     }
 }
 
-async fn apply(txn: &DatabaseTransaction, backend: DbBackend, c: &Changeset) -> Result<(), DbFailure> {
+async fn apply(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    cipher: &dyn SecretCipher,
+    c: &Changeset,
+) -> Result<(), DbFailure> {
     for u in &c.users {
         let row = mapping::user_to_row(u, version_to_row(u.version + 1)?);
         versioned::<user::Entity>(txn, row, u.id.as_uuid(), u.version).await?;
@@ -123,7 +129,7 @@ async fn apply(txn: &DatabaseTransaction, backend: DbBackend, c: &Changeset) -> 
         q.exec(txn).await?;
     }
     for w in &c.webhooks {
-        let row = mapping::webhook_to_row(w, version_to_row(w.version + 1)?);
+        let row = mapping::webhook_to_row(w, version_to_row(w.version + 1)?, cipher)?;
         versioned::<webhook::Entity>(txn, row, w.id.as_uuid(), w.version).await?;
     }
     for d in &c.deliveries {
@@ -131,12 +137,12 @@ async fn apply(txn: &DatabaseTransaction, backend: DbBackend, c: &Changeset) -> 
         versioned::<delivery::Entity>(txn, row, d.id.as_uuid(), d.version).await?;
     }
     append_logs(txn, backend, c).await?;
-    fan_out(txn, c).await
+    fan_out(txn, cipher, c).await
 }
 
 /// One pending delivery per subscribed endpoint of each event's org, as the endpoints stand
 /// after this changeset's own webhook writes (§9.4).
-async fn fan_out(txn: &DatabaseTransaction, c: &Changeset) -> Result<(), DbFailure> {
+async fn fan_out(txn: &DatabaseTransaction, cipher: &dyn SecretCipher, c: &Changeset) -> Result<(), DbFailure> {
     let mut subscribers: HashMap<Uuid, Vec<Webhook>> = HashMap::new();
     let mut rows = Vec::new();
     for e in &c.events {
@@ -152,7 +158,7 @@ async fn fan_out(txn: &DatabaseTransaction, c: &Changeset) -> Result<(), DbFailu
                     .all(txn)
                     .await?
                     .into_iter()
-                    .map(mapping::webhook_from_row)
+                    .map(|w| mapping::webhook_from_row(w, cipher))
                     .collect::<Result<Vec<_>, _>>()?;
                 v.insert(hooks)
             }

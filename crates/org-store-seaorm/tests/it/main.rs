@@ -7,5 +7,6 @@ mod build;
 mod concurrency;
 mod contract;
 mod schema;
+mod secrets;
 mod support;
 mod writes;

@@ -16,7 +16,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use org_store_seaorm::{SeaStore, StoreOptions};
+use org_ports::SecretCipher;
+use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
 use sea_orm::{ConnectionTrait, Database};
 
 /// Which database a fixture makes stores on.
@@ -30,6 +31,8 @@ pub enum Backend {
 pub struct Fixture {
     pub backend: Backend,
     dir: tempfile::TempDir,
+    /// Seals secrets for every store of this fixture unless a test brings its own.
+    pub cipher: Arc<AesGcmCipher>,
     next: AtomicU64,
     databases: Mutex<Vec<String>>,
 }
@@ -39,6 +42,7 @@ impl Fixture {
         Self {
             backend,
             dir: tempfile::tempdir().expect("temp dir"),
+            cipher: Arc::new(AesGcmCipher::generate().0),
             next: AtomicU64::new(0),
             databases: Mutex::new(Vec::new()),
         }
@@ -68,8 +72,10 @@ impl Fixture {
         }
     }
 
-    /// Opens (without migrating) a store on `url`.
-    pub async fn open(&self, url: &str, opts: StoreOptions) -> Arc<SeaStore> {
+    /// Opens (without migrating) a store on `url`, with the fixture's cipher unless `opts` has one.
+    pub async fn open(&self, url: &str, mut opts: StoreOptions) -> Arc<SeaStore> {
+        let cipher: Arc<dyn SecretCipher> = self.cipher.clone();
+        opts.cipher.get_or_insert(cipher);
         Arc::new(SeaStore::connect(url, opts).await.expect("connect"))
     }
 

@@ -1,0 +1,192 @@
+//! Secrets at rest (§1.8): webhook signing secrets are sealed in their columns, open only for
+//! their own row, and a store refuses to open a durable database without a cipher.
+
+use std::sync::Arc;
+
+use org_domain::webhook::Webhook;
+use org_domain::{OrgId, WebhookId};
+use org_ports::{Changeset, SecretCipher, SecretScope, StoreError, UnitOfWork, WebhookRepository};
+use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
+
+use crate::build::{id, seeded, t};
+use crate::support::{Backend, Fixture};
+
+fn hook(org: OrgId, secret: &str, previous: Option<&str>) -> Webhook {
+    Webhook {
+        id: WebhookId::from_uuid(id()),
+        org_id: org,
+        name: "hook".to_owned(),
+        url: "https://hooks.example.com/in".to_owned(),
+        events: vec!["member.added".to_owned()],
+        is_active: true,
+        disabled_reason: None,
+        secret: secret.to_owned(),
+        previous_secret: previous.map(str::to_owned),
+        previous_secret_expires_at: previous.map(|_| t(3600)),
+        failing_since: None,
+        created_at: t(0),
+        updated_at: t(0),
+        deleted_at: None,
+        version: 0,
+    }
+}
+
+/// `sql` with `$n` placeholders as the backend of `db` spells them, and its values.
+fn statement(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Statement {
+    let backend = db.get_database_backend();
+    let sql = if backend == DbBackend::Sqlite {
+        sql.replace("$1", "?1").replace("$2", "?2")
+    } else {
+        sql.to_owned()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// The raw `(secret, previous_secret)` columns of a webhook row.
+async fn raw_secrets(db: &DatabaseConnection, w: WebhookId) -> (String, Option<String>) {
+    let q = "SELECT secret, previous_secret FROM webhooks WHERE id = $1";
+    let row = db
+        .query_one_raw(statement(db, q, vec![w.as_uuid().into()]))
+        .await
+        .unwrap()
+        .expect("the webhook row");
+    (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap())
+}
+
+/// Writes `value` into the `secret` column of webhook `to`, behind the store's back.
+async fn set_raw_secret(db: &DatabaseConnection, to: WebhookId, value: &str) {
+    let q = "UPDATE webhooks SET secret = $1 WHERE id = $2";
+    let done = db
+        .execute_raw(statement(db, q, vec![value.into(), to.as_uuid().into()]))
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+}
+
+async fn webhook_secrets_are_sealed_and_bound_to_their_row(backend: Backend) {
+    let fx = Fixture::new(backend);
+    let url = fx.fresh_url().await;
+    let s = fx.open(&url, StoreOptions::default()).await;
+    s.migrate().await.unwrap();
+    let (_, _, o) = seeded(&*s, "acme", 0).await;
+    let (plain, previous) = ("whsec_current_plaintext_value", "whsec_previous_plaintext_value");
+    let a = hook(o.id(), plain, Some(previous));
+    let b = hook(o.id(), "whsec_other_endpoint_value", None);
+    s.commit(Changeset {
+        webhooks: vec![a.clone(), b.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let raw = Database::connect(url.as_str()).await.unwrap();
+    let (sealed, sealed_prev) = raw_secrets(&raw, a.id).await;
+    let sealed_prev = sealed_prev.expect("a sealed previous secret");
+    for (blob, secret) in [(&sealed, plain), (&sealed_prev, previous)] {
+        assert!(!blob.contains(secret), "plaintext at rest: {blob}");
+        assert!(!blob.contains("whsec_"), "plaintext at rest: {blob}");
+        assert!(blob.starts_with("v1:k1:"), "{blob}");
+    }
+    let scope = |column| SecretScope::new(o.id(), "webhooks", column, a.id.as_uuid());
+    assert_eq!(fx.cipher.open(&sealed, &scope("secret")).unwrap(), plain);
+    assert_eq!(
+        fx.cipher.open(&sealed_prev, &scope("previous_secret")).unwrap(),
+        previous
+    );
+
+    // The store reads the plaintext back.
+    let read = s.webhook(o.id(), a.id).await.unwrap().expect("webhook a");
+    assert_eq!(
+        (read.secret.as_str(), read.previous_secret.as_deref()),
+        (plain, Some(previous))
+    );
+
+    // A blob copied to another row does not open there: the read fails, nothing is guessed.
+    set_raw_secret(&raw, b.id, &sealed).await;
+    assert!(matches!(s.webhook(o.id(), b.id).await, Err(StoreError::Corrupt(_))));
+    assert!(matches!(s.org_webhooks(o.id()).await, Err(StoreError::Corrupt(_))));
+    // Nor in another column of the same row.
+    set_raw_secret(&raw, a.id, &sealed_prev).await;
+    assert!(matches!(s.webhook(o.id(), a.id).await, Err(StoreError::Corrupt(_))));
+    raw.close().await.unwrap();
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_webhook_secrets_are_sealed_and_bound_to_their_row() {
+    webhook_secrets_are_sealed_and_bound_to_their_row(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_webhook_secrets_are_sealed_and_bound_to_their_row() {
+    webhook_secrets_are_sealed_and_bound_to_their_row(Backend::Postgres).await;
+}
+
+async fn secrets_sealed_under_an_old_key_open_after_a_new_primary(backend: Backend) {
+    let fx = Fixture::new(backend);
+    let url = fx.fresh_url().await;
+    let (old, _, k1) = AesGcmCipher::generate();
+    let opts = |c: AesGcmCipher| StoreOptions {
+        cipher: Some(Arc::new(c) as Arc<dyn SecretCipher>),
+        ..StoreOptions::default()
+    };
+    let s = fx.open(&url, opts(old)).await;
+    s.migrate().await.unwrap();
+    let (_, _, o) = seeded(&*s, "acme", 0).await;
+    let a = hook(o.id(), "whsec_sealed_under_k1", None);
+    s.commit(Changeset {
+        webhooks: vec![a.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    s.close().await.unwrap();
+
+    let rotated = AesGcmCipher::new(vec![("k1".into(), k1), ("k2".into(), [42; 32])], "k2").unwrap();
+    let s = fx.open(&url, opts(rotated)).await;
+    let mut w = s.webhook(o.id(), a.id).await.unwrap().expect("webhook");
+    assert_eq!(w.secret, "whsec_sealed_under_k1");
+    // The next write re-seals under the new primary.
+    w.name = "renamed".to_owned();
+    s.commit(Changeset {
+        webhooks: vec![w],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let raw = Database::connect(url.as_str()).await.unwrap();
+    assert!(raw_secrets(&raw, a.id).await.0.starts_with("v1:k2:"));
+    raw.close().await.unwrap();
+    s.close().await.unwrap();
+
+    // Without the key a blob names, the read is an error, never a wrong secret.
+    let only_new = AesGcmCipher::new(vec![("k9".into(), [1; 32])], "k9").unwrap();
+    let s = fx.open(&url, opts(only_new)).await;
+    assert!(matches!(s.webhook(o.id(), a.id).await, Err(StoreError::Corrupt(_))));
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_secrets_sealed_under_an_old_key_open_after_a_new_primary() {
+    secrets_sealed_under_an_old_key_open_after_a_new_primary(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_secrets_sealed_under_an_old_key_open_after_a_new_primary() {
+    secrets_sealed_under_an_old_key_open_after_a_new_primary(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_durable_database_without_a_cipher_is_refused() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let fx = Fixture::new(backend);
+        let url = fx.fresh_url().await;
+        let err = SeaStore::connect(&url, StoreOptions::default()).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Unavailable(m) if m.contains("encryption key")),
+            "{err:?}"
+        );
+        fx.finish().await;
+    }
+}
