@@ -2,6 +2,8 @@
 //! receiver at 1, 10 and 100 subscribed endpoints, next to a ceiling measured in the same run
 //! (a plain loop posting the identical signed bodies to the same receiver with the same HTTP
 //! client and concurrency), and the delivery lag (commit → receiver's 2xx) p50/p99.
+// A benchmark measures wall-clock time: the ceiling loop stamps its bodies with the real clock.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +19,7 @@ use org_app::{App, AppConfig, Caller, RequestMeta};
 use org_domain::{OrgName, UpdateOrg};
 use org_ports::{DeliveryFilter, OutboundRequest, PageRequest, Stores, WebhookSender};
 use org_server::sender::{HttpSender, SystemResolver};
-use org_store_seaorm::{SeaStore, StoreOptions};
+use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
 
 const CONCURRENCY: u32 = 64;
 const TARGET_DELIVERIES: usize = 2_000;
@@ -48,7 +50,10 @@ async fn receiver() -> (u16, Seen) {
 
 fn outbound() -> Outbound {
     Outbound {
-        guard: org_app::outbound::Guard { allowed_private: vec!["127.0.0.1/32".parse().unwrap()], allow_http: true },
+        guard: org_app::outbound::Guard {
+            allowed_private: vec!["127.0.0.1/32".parse().unwrap()],
+            allow_http: true,
+        },
         resolver: Arc::new(SystemResolver::default()),
     }
 }
@@ -58,12 +63,28 @@ fn meta() -> RequestMeta {
 }
 
 async fn setup(dir: &std::path::Path, port: u16, endpoints: usize) -> (App, Caller, String) {
-    let url = format!("sqlite://{}?mode=rwc", dir.join(format!("bench-{endpoints}.db")).display());
-    let store = Arc::new(SeaStore::connect(&url, StoreOptions::default()).await.unwrap());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.join(format!("bench-{endpoints}.db")).display()
+    );
+    let opts = StoreOptions {
+        cipher: Some(Arc::new(AesGcmCipher::generate().0)),
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(SeaStore::connect(&url, opts).await.unwrap());
     store.migrate().await.unwrap();
-    let config = AppConfig { max_attempts: 1_000, ..AppConfig::default() };
-    let app = App::new(Stores::from_store(store), Arc::new(SystemClock), Arc::new(UuidV7), Arc::new(RandomTokens), config)
-        .with_outbound(outbound());
+    let config = AppConfig {
+        max_attempts: 1_000,
+        ..AppConfig::default()
+    };
+    let app = App::new(
+        Stores::from_store(store),
+        Arc::new(SystemClock),
+        Arc::new(UuidV7),
+        Arc::new(RandomTokens),
+        config,
+    )
+    .with_outbound(outbound());
     let user = app.admin_create_user("bench@example.com", None, false).await.unwrap();
     let caller = Caller { user, session_id: None };
     let slug = format!("bench-{endpoints}");
@@ -81,7 +102,10 @@ async fn setup(dir: &std::path::Path, port: u16, endpoints: usize) -> (App, Call
 }
 
 async fn emit(app: &App, caller: &Caller, slug: &str, n: usize) {
-    let upd = UpdateOrg { name: Some(OrgName::parse(&format!("Bench {n}")).unwrap()), ..UpdateOrg::default() };
+    let upd = UpdateOrg {
+        name: Some(OrgName::parse(&format!("Bench {n}")).unwrap()),
+        ..UpdateOrg::default()
+    };
     app.update_org(caller, &meta(), slug, upd).await.unwrap();
 }
 
@@ -90,7 +114,11 @@ async fn drain(app: &App, sender: Arc<dyn WebhookSender>) -> usize {
     loop {
         let report = app.deliver_due(sender.clone(), CONCURRENCY).await.unwrap();
         delivered += report.delivered as usize;
-        assert_eq!(report.failed + report.attempt_failed, 0, "the local receiver refused a delivery");
+        assert_eq!(
+            report.failed + report.attempt_failed,
+            0,
+            "the local receiver refused a delivery"
+        );
         if report.delivered == 0 && app.pending_deliveries_count().await.unwrap() == 0 {
             return delivered;
         }
@@ -124,7 +152,9 @@ async fn main() {
     org_server::sender::install_tls();
     let dir = tempfile::tempdir().unwrap();
     let (port, seen) = receiver().await;
-    println!("| endpoints | deliveries | outbox → receiver (/s) | ceiling (/s) | ratio | lag p50 (ms) | lag p99 (ms) |");
+    println!(
+        "| endpoints | deliveries | outbox → receiver (/s) | ceiling (/s) | ratio | lag p50 (ms) | lag p99 (ms) |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for endpoints in [1_usize, 10, 100] {
         let (app, caller, slug) = setup(dir.path(), port, endpoints).await;
@@ -142,7 +172,12 @@ async fn main() {
         let hooks = app.stores().webhooks.org_webhooks(org.id()).await.unwrap();
         let mut requests = Vec::new();
         for h in &hooks {
-            let page = app.stores().webhooks.webhook_deliveries(h.id, &DeliveryFilter::default(), PageRequest::new(1, 100)).await.unwrap();
+            let page = app
+                .stores()
+                .webhooks
+                .webhook_deliveries(h.id, &DeliveryFilter::default(), PageRequest::new(1, 100))
+                .await
+                .unwrap();
             let mut offset = 1;
             let mut items = page.items;
             while requests.len() < delivered && !items.is_empty() {
@@ -155,14 +190,26 @@ async fn main() {
                             ("content-type".into(), "application/json".into()),
                             ("webhook-id".into(), format!("ceiling-{id}-{}", h.id)),
                             ("webhook-timestamp".into(), ts.to_string()),
-                            ("webhook-signature".into(), org_app::signing::standard_signature(&[&h.secret], &id, ts, d.payload.as_bytes())),
-                            ("x-webhook-signature".into(), org_app::signing::compat_signature(&h.secret, d.payload.as_bytes())),
+                            (
+                                "webhook-signature".into(),
+                                org_app::signing::standard_signature(&[&h.secret], &id, ts, d.payload.as_bytes()),
+                            ),
+                            (
+                                "x-webhook-signature".into(),
+                                org_app::signing::compat_signature(&h.secret, d.payload.as_bytes()),
+                            ),
                         ],
                         body: d.payload.clone(),
                     });
                 }
                 offset += 1;
-                items = app.stores().webhooks.webhook_deliveries(h.id, &DeliveryFilter::default(), PageRequest::new(offset, 100)).await.unwrap().items;
+                items = app
+                    .stores()
+                    .webhooks
+                    .webhook_deliveries(h.id, &DeliveryFilter::default(), PageRequest::new(offset, 100))
+                    .await
+                    .unwrap()
+                    .items;
             }
         }
         requests.truncate(delivered);
@@ -193,7 +240,10 @@ async fn main() {
         let seen = seen.lock().unwrap().clone();
         let mut lags: Vec<f64> = committed
             .iter()
-            .filter_map(|(id, at)| seen.get(id).map(|got| got.saturating_duration_since(*at).as_secs_f64() * 1000.0))
+            .filter_map(|(id, at)| {
+                seen.get(id)
+                    .map(|got| got.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+            })
             .collect();
         lags.sort_by(f64::total_cmp);
         println!(

@@ -173,8 +173,78 @@ impl Default for Outbound {
     }
 }
 
-/// Every setting. Sections of features that are not built yet (`smtp`, `encryption`,
-/// `pagination`, `audit`, `tiers`) are accepted and kept as raw values.
+/// `encryption.*` (§1.8, §21.8): key-encryption keys by id and the primary one. `Debug` shows
+/// the key ids only, never the keys.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Encryption {
+    /// Key id → `"base64:<standard base64 of 32 bytes>"`.
+    pub keys: std::collections::BTreeMap<String, String>,
+    /// Which key seals new values; required with several keys.
+    pub primary_key_id: Option<String>,
+}
+
+impl std::fmt::Debug for Encryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encryption")
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("primary_key_id", &self.primary_key_id)
+            .finish()
+    }
+}
+
+/// Key-encryption keys by id.
+pub type NamedKeys = Vec<(String, [u8; 32])>;
+
+/// A 32-byte key written `base64:<standard base64>`.
+pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
+    use base64::Engine;
+    let raw = text
+        .trim()
+        .strip_prefix("base64:")
+        .ok_or("a key must be written base64:<standard base64 of 32 bytes>")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .map_err(|e| format!("not standard base64: {e}"))?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("a key must be 32 bytes, not {}", bytes.len()))
+}
+
+impl Encryption {
+    /// The configured keys, decoded and checked, and the primary key id; `None` when no key is
+    /// configured. The primary defaults to the only key and is required with several.
+    pub fn keys(&self) -> Result<Option<(NamedKeys, String)>, String> {
+        if self.keys.is_empty() {
+            return match &self.primary_key_id {
+                Some(id) => Err(format!(
+                    "encryption.primary_key_id '{id}' names no key of encryption.keys"
+                )),
+                None => Ok(None),
+            };
+        }
+        let mut keys = Vec::with_capacity(self.keys.len());
+        for (id, text) in &self.keys {
+            if !org_store_seaorm::is_valid_key_id(id) {
+                return Err(format!(
+                    "encryption.keys: invalid key id '{id}': use 1-32 characters of A-Z a-z 0-9 _ -"
+                ));
+            }
+            keys.push((
+                id.clone(),
+                parse_key(text).map_err(|e| format!("encryption.keys.{id}: {e}"))?,
+            ));
+        }
+        let primary = match (&self.primary_key_id, keys.as_slice()) {
+            (Some(id), _) if self.keys.contains_key(id) => id.clone(),
+            (Some(id), _) => return Err(format!("encryption.primary_key_id '{id}' is not in encryption.keys")),
+            (None, [(only, _)]) => only.clone(),
+            (None, _) => return Err("encryption.primary_key_id is required when several keys are configured".into()),
+        };
+        Ok(Some((keys, primary)))
+    }
+}
+
+/// Every setting. Sections of features that are not built yet (`smtp`, `pagination`, `audit`,
+/// `tiers`) are accepted and kept as raw values.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -193,7 +263,7 @@ pub struct Settings {
     pub metrics: Metrics,
     pub cors: Cors,
     pub audit: Option<Value>,
-    pub encryption: Option<Value>,
+    pub encryption: Encryption,
     pub pagination: Option<Value>,
     pub outbound: Outbound,
     pub smtp: Option<Value>,
@@ -218,7 +288,7 @@ impl Default for Settings {
             metrics: Metrics::default(),
             cors: Cors::default(),
             audit: None,
-            encryption: None,
+            encryption: Encryption::default(),
             pagination: None,
             outbound: Outbound::default(),
             smtp: None,
@@ -235,6 +305,8 @@ const LISTS: &[&str] = &[
 ];
 /// Settings whose environment form is `key:value,key:value`.
 const TABLES: &[&str] = &["encryption.keys"];
+/// Settings that stay strings even when they look like a number or a boolean.
+const STRINGS: &[&str] = &["encryption.primary_key_id"];
 
 fn env_value(path: &str, raw: &str) -> Value {
     if LISTS.contains(&path) {
@@ -253,6 +325,9 @@ fn env_value(path: &str, raw: &str) -> Value {
             .map(|(k, v)| (k.trim().to_owned(), Value::String(v.trim().to_owned())))
             .collect();
         return Value::Table(table);
+    }
+    if STRINGS.contains(&path) {
+        return Value::String(raw.to_owned());
     }
     if let Ok(b) = raw.parse::<bool>() {
         return Value::Boolean(b);
@@ -364,10 +439,7 @@ mod tests {
         assert_eq!(s.auth.refresh_token_ttl, secs(7 * 86_400));
         assert_eq!(s.limits.max_orgs_per_user, 5);
         assert_eq!(s.trusted_proxies, ["10.0.0.0/8", "192.168.0.1/32"]);
-        assert_eq!(
-            s.encryption.as_ref().unwrap()["keys"]["k2"].as_str(),
-            Some("base64:BBBB")
-        );
+        assert_eq!(s.encryption.keys["k2"], "base64:BBBB");
         assert_eq!(s.public_base_url(), "https://auth.example.com");
     }
 
@@ -380,5 +452,78 @@ mod tests {
         );
         assert!(load(None, env(&[("ORG_SERVER_AUTH__ACCESS_TOKEN_TTL", "soon")])).is_err());
         assert!(load(None, env(&[("ORG_SERVER_LISTEN", "nowhere")])).is_err());
+    }
+
+    fn key_text(byte: u8) -> String {
+        use base64::Engine;
+        format!(
+            "base64:{}",
+            base64::engine::general_purpose::STANDARD.encode([byte; 32])
+        )
+    }
+
+    #[test]
+    fn encryption_keys_come_from_the_environment_form() {
+        let (k1, k2) = (key_text(1), key_text(2));
+        let s = load(
+            None,
+            env(&[
+                ("ORG_SERVER_ENCRYPTION__KEYS", &format!("k1:{k1}, k2:{k2}")),
+                ("ORG_SERVER_ENCRYPTION__PRIMARY_KEY_ID", "k2"),
+            ]),
+        )
+        .unwrap();
+        let (keys, primary) = s.encryption.keys().unwrap().unwrap();
+        assert_eq!(keys, vec![("k1".to_owned(), [1; 32]), ("k2".to_owned(), [2; 32])]);
+        assert_eq!(primary, "k2");
+        // Debug never shows a key.
+        let shown = format!("{s:?}");
+        assert!(!shown.contains(&k1[7..]) && !shown.contains(&k2[7..]), "{shown}");
+        assert!(shown.contains("primary_key_id: Some(\"k2\")"), "{shown}");
+    }
+
+    #[test]
+    fn one_key_is_the_primary_and_several_need_one_named() {
+        let one = load(
+            None,
+            env(&[("ORG_SERVER_ENCRYPTION__KEYS", &format!("only:{}", key_text(3)))]),
+        )
+        .unwrap();
+        assert_eq!(one.encryption.keys().unwrap().unwrap().1, "only");
+        assert_eq!(load(None, env(&[])).unwrap().encryption.keys().unwrap(), None);
+        let two = format!("a:{},b:{}", key_text(1), key_text(2));
+        let err = load(None, env(&[("ORG_SERVER_ENCRYPTION__KEYS", &two)]))
+            .unwrap()
+            .encryption
+            .keys()
+            .unwrap_err();
+        assert!(err.contains("primary_key_id is required"), "{err}");
+    }
+
+    #[test]
+    fn malformed_encryption_keys_are_refused_with_the_reason() {
+        let cases = [
+            ("k1:AAAA", "base64:<standard base64"),
+            ("k1:base64:AAAA", "32 bytes"),
+            ("k1:base64:***", "not standard base64"),
+            ("bad id:base64:AAAA", "invalid key id"),
+        ];
+        for (raw, why) in cases {
+            let err = load(None, env(&[("ORG_SERVER_ENCRYPTION__KEYS", raw)]))
+                .unwrap()
+                .encryption
+                .keys()
+                .unwrap_err();
+            assert!(err.contains(why), "{raw}: {err}");
+        }
+        let named = load(
+            None,
+            env(&[
+                ("ORG_SERVER_ENCRYPTION__KEYS", &format!("k1:{}", key_text(1))),
+                ("ORG_SERVER_ENCRYPTION__PRIMARY_KEY_ID", "k2"),
+            ]),
+        )
+        .unwrap();
+        assert!(named.encryption.keys().unwrap_err().contains("not in encryption.keys"));
     }
 }

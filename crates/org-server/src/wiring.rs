@@ -1,7 +1,7 @@
 //! Composition root: opens the store, builds the app and the router, loads or generates the
 //! signing key, runs the workers and serves until a shutdown signal.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use org_app::{App, AppConfig, IssuedSession, OrgApproval};
 use org_domain::{Tier, TierId, User};
 use org_http::{HttpConfig, HttpState, Keys, RateLimits, Readiness};
 use org_ports::{OrgFilter, PageRequest, Stores};
-use org_store_seaorm::{SeaStore, StoreOptions};
+use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
 use serde_json::{Value, json};
 
 use crate::config::Settings;
@@ -21,8 +21,10 @@ pub async fn open_store(s: &Settings) -> Result<Arc<SeaStore>, String> {
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("cannot create {}: {e}", s.data_dir.display()))?;
     }
+    let cipher = load_cipher(s, &url)?.map(|c| c as Arc<dyn org_ports::SecretCipher>);
     let opts = StoreOptions {
         max_connections: s.database.max_connections,
+        cipher,
         ..StoreOptions::default()
     };
     let store = SeaStore::connect(&url, opts)
@@ -30,6 +32,112 @@ pub async fn open_store(s: &Settings) -> Result<Arc<SeaStore>, String> {
         .map_err(|e| format!("cannot open the database: {e}"))?;
     store.migrate().await.map_err(|e| format!("migrations failed: {e}"))?;
     Ok(Arc::new(store))
+}
+
+/// Where a generated key-encryption key is kept.
+pub fn encryption_key_file(s: &Settings) -> PathBuf {
+    s.data_dir.join("encryption-key")
+}
+
+/// The file of an SQLite URL (`None` for other databases and in-memory SQLite).
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+fn is_memory_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:") && sqlite_file(url).is_none()
+}
+
+/// Whether `file` lies inside the (existing) directory `dir`, symlinks resolved.
+fn is_inside(dir: &Path, file: &Path) -> bool {
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(dir), std::fs::canonicalize(parent)) {
+        (Ok(dir), Ok(parent)) => parent.starts_with(dir),
+        _ => false,
+    }
+}
+
+/// Reads a key file: one line `<key_id>:base64:<32 bytes>`.
+fn read_key_file(path: &Path, text: &str) -> Result<(String, [u8; 32]), String> {
+    let bad = |why: String| format!("{}: {why}", path.display());
+    let (id, key) = text
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| bad("expected <key_id>:base64:<32 bytes>".to_owned()))?;
+    if !org_store_seaorm::is_valid_key_id(id) {
+        return Err(bad(format!("invalid key id '{id}'")));
+    }
+    Ok((id.to_owned(), crate::config::parse_key(key).map_err(bad)?))
+}
+
+/// The secret cipher (§1.8): the configured `encryption.keys`; else, for an SQLite database
+/// file inside `data_dir`, the key in `<data_dir>/encryption-key`, generated (mode 0600) on
+/// first start with a warning; else an error. An in-memory SQLite database without keys gets
+/// `None` (the store seals with an ephemeral key that dies with the data).
+pub fn load_cipher(s: &Settings, url: &str) -> Result<Option<Arc<AesGcmCipher>>, String> {
+    let file = encryption_key_file(s);
+    if let Some((keys, primary)) = s.encryption.keys()? {
+        if let Ok(text) = std::fs::read_to_string(&file)
+            && let Ok((id, _)) = read_key_file(&file, &text)
+            && !keys.iter().any(|(k, _)| *k == id)
+        {
+            tracing::warn!(
+                path = %file.display(),
+                key_id = %id,
+                "encryption.keys is set, so the generated key file is not used; secrets sealed with its key will not open unless it is added to encryption.keys"
+            );
+        }
+        return AesGcmCipher::new(keys, &primary)
+            .map(|c| Some(Arc::new(c)))
+            .map_err(|e| format!("encryption.keys: {e}"));
+    }
+    if is_memory_sqlite(url) {
+        return Ok(None);
+    }
+    let in_data_dir = sqlite_file(url).is_some_and(|db| is_inside(&s.data_dir, &db));
+    if !in_data_dir {
+        return Err(format!(
+            "encryption.keys is required: secrets are encrypted at rest and a key is generated only for an SQLite \
+             database inside data_dir ({}). Set encryption.keys (e.g. ORG_SERVER_ENCRYPTION__KEYS=k1:base64:<32 \
+             random bytes in base64>, from `openssl rand -base64 32`) and keep it safe: without it webhook secrets \
+             cannot be read",
+            s.data_dir.display()
+        ));
+    }
+    let (id, key) = match std::fs::read_to_string(&file) {
+        Ok(text) => read_key_file(&file, &text)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use base64::Engine;
+            let (_, id, key) = AesGcmCipher::generate();
+            let text = format!(
+                "{id}:base64:{}\n",
+                base64::engine::general_purpose::STANDARD.encode(key)
+            );
+            if create_secret_file(&file, &text)? {
+                tracing::warn!(
+                    path = %file.display(),
+                    "generated a new encryption key; back it up with the database: without it webhook secrets cannot be read"
+                );
+                (id, key)
+            } else {
+                let text =
+                    std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                read_key_file(&file, &text)?
+            }
+        }
+        Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+    };
+    AesGcmCipher::new(vec![(id.clone(), key)], &id)
+        .map(|c| Some(Arc::new(c)))
+        .map_err(|e| format!("{}: {e}", file.display()))
 }
 
 fn app_config(s: &Settings) -> Result<AppConfig, String> {
@@ -80,7 +188,7 @@ fn previous_key_file(s: &Settings) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn write_secret_file(path: &PathBuf, text: &str) -> Result<(), String> {
+fn write_secret_file(path: &Path, text: &str) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
@@ -91,6 +199,31 @@ fn write_secret_file(path: &PathBuf, text: &str) -> Result<(), String> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Creates `path` with `text`, readable by the owner only from the first byte (mode 0600);
+/// `Ok(false)` when the file already exists (another process made it first).
+fn create_secret_file(path: &Path, text: &str) -> Result<bool, String> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    let mut f = match open.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+    };
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(true)
 }
 
 /// The signing key: configured PEM, else the key file, generated on first start.
@@ -211,13 +344,23 @@ fn http_config(
             }
         })
     });
-    let cursor_key = match s.pagination.as_ref().and_then(|p| p.get("cursor_key")).and_then(|v| v.as_str()) {
+    let cursor_key = match s
+        .pagination
+        .as_ref()
+        .and_then(|p| p.get("cursor_key"))
+        .and_then(|v| v.as_str())
+    {
         None => None,
         Some(text) => {
             use base64::Engine;
             let raw = text.strip_prefix("base64:").unwrap_or(text);
-            let bytes = base64::engine::general_purpose::STANDARD.decode(raw).map_err(|e| format!("pagination.cursor_key: {e}"))?;
-            Some(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| "pagination.cursor_key must be 32 bytes".to_owned())?)
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .map_err(|e| format!("pagination.cursor_key: {e}"))?;
+            Some(
+                <[u8; 32]>::try_from(bytes.as_slice())
+                    .map_err(|_| "pagination.cursor_key must be 32 bytes".to_owned())?,
+            )
         }
     };
     Ok(HttpConfig {
@@ -443,6 +586,79 @@ mod tests {
         assert_eq!(
             redacted_url("sqlite://./data/org-server.db?mode=rwc"),
             "sqlite://./data/org-server.db?mode=rwc"
+        );
+    }
+
+    fn settings_in(dir: &Path) -> Settings {
+        Settings {
+            data_dir: dir.join("data"),
+            ..Settings::default()
+        }
+    }
+
+    fn seal_and_open(c: &AesGcmCipher, d: &AesGcmCipher) -> bool {
+        use org_ports::{SecretCipher, SecretScope};
+        let scope = SecretScope::new(
+            org_domain::OrgId::from_uuid(uuid::Uuid::nil()),
+            "webhooks",
+            "secret",
+            "r",
+        );
+        let blob = c.seal("whsec_x", &scope).unwrap();
+        d.open(&blob, &scope).is_ok_and(|p| p == "whsec_x")
+    }
+
+    #[test]
+    fn an_sqlite_database_in_data_dir_gets_a_generated_key_file_that_is_reused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = settings_in(tmp.path());
+        std::fs::create_dir_all(&s.data_dir).unwrap();
+        let url = s.database_url();
+        let first = load_cipher(&s, &url).unwrap().expect("a generated key");
+        let file = encryption_key_file(&s);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("k1:base64:"), "{text}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let again = load_cipher(&s, &url).unwrap().expect("the same key");
+        assert!(
+            seal_and_open(&first, &again),
+            "the second start must read the first key"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    }
+
+    #[test]
+    fn without_keys_postgres_and_sqlite_outside_data_dir_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = settings_in(tmp.path());
+        std::fs::create_dir_all(&s.data_dir).unwrap();
+        let outside = format!("sqlite://{}?mode=rwc", tmp.path().join("elsewhere.db").display());
+        for url in ["postgres://app@db/org", outside.as_str()] {
+            let err = load_cipher(&s, url).unwrap_err();
+            assert!(err.contains("encryption.keys is required"), "{url}: {err}");
+        }
+        assert!(!encryption_key_file(&s).exists());
+        assert!(load_cipher(&s, "sqlite::memory:").unwrap().is_none());
+    }
+
+    #[test]
+    fn configured_keys_win_and_work_for_any_database() {
+        use base64::Engine;
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = settings_in(tmp.path());
+        let key = format!("base64:{}", base64::engine::general_purpose::STANDARD.encode([9u8; 32]));
+        s.encryption.keys.insert("prod-1".to_owned(), key);
+        let c = load_cipher(&s, "postgres://app@db/org").unwrap().expect("configured");
+        assert_eq!(c.primary_key_id(), "prod-1");
+        let same = AesGcmCipher::new(vec![("prod-1".to_owned(), [9; 32])], "prod-1").unwrap();
+        assert!(seal_and_open(&c, &same));
+        assert!(
+            !encryption_key_file(&s).exists(),
+            "no key file is generated when keys are configured"
         );
     }
 }

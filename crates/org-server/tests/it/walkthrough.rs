@@ -83,10 +83,10 @@ pub async fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await {
-            if r.status() == 200 {
-                return server;
-            }
+        if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await
+            && r.status() == 200
+        {
+            return server;
         }
         assert!(Instant::now() < deadline, "the server did not become healthy");
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -24,7 +24,11 @@ struct Received {
 
 impl Received {
     fn header(&self, name: &str) -> &str {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
     }
 }
 
@@ -38,8 +42,14 @@ async fn receiver(script: Vec<u16>) -> (u16, Arc<Mutex<Vec<Received>>>) {
         post(move |headers: HeaderMap, body: Bytes| {
             let (seen, script) = (s2.clone(), sc.clone());
             async move {
-                let headers = headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
-                seen.lock().unwrap().push(Received { headers, body: String::from_utf8_lossy(&body).into_owned() });
+                let headers = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+                    .collect();
+                seen.lock().unwrap().push(Received {
+                    headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
                 let code = script.lock().unwrap().pop_front().unwrap_or(200);
                 StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
             }
@@ -54,7 +64,11 @@ async fn receiver(script: Vec<u16>) -> (u16, Arc<Mutex<Vec<Received>>>) {
 async fn wait_for(seen: &Arc<Mutex<Vec<Received>>>, n: usize, within: Duration) {
     let deadline = Instant::now() + within;
     while seen.lock().unwrap().len() < n {
-        assert!(Instant::now() < deadline, "expected {n} deliveries, got {}", seen.lock().unwrap().len());
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} deliveries, got {}",
+            seen.lock().unwrap().len()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -87,7 +101,12 @@ except Exception as e:
         .spawn()
         .expect("python3 is needed for this test (cargo xtask ci installs standardwebhooks)");
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
@@ -97,20 +116,40 @@ async fn a_committed_event_survives_sigkill_and_arrives_verified_with_the_same_i
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let (port, seen) = receiver(vec![503]).await;
-    let env = [("ORG_SERVER_OUTBOUND__ALLOW_HTTP", "true"), ("ORG_SERVER_OUTBOUND__ALLOWED_PRIVATE_CIDRS", "127.0.0.1/32")];
+    let env = [
+        ("ORG_SERVER_OUTBOUND__ALLOW_HTTP", "true"),
+        ("ORG_SERVER_OUTBOUND__ALLOWED_PRIVATE_CIDRS", "127.0.0.1/32"),
+    ];
     let alice = cli(data, &["admin", "issue-token", "--email", "alice@example.com"]);
     let server = start_with(data, &env).await;
-    let c = Client { http: http(), base: server.base.clone() };
-    let (status, created) = c.call("POST", "/api/organizations", s(&alice["access_token"]), Some(json!({"slug": "acme", "name": "Acme"}))).await;
+    let c = Client {
+        http: http(),
+        base: server.base.clone(),
+    };
+    let (status, created) = c
+        .call(
+            "POST",
+            "/api/organizations",
+            s(&alice["access_token"]),
+            Some(json!({"slug": "acme", "name": "Acme"})),
+        )
+        .await;
     assert_eq!(status, 201);
     let token = s(&created["access_token"]).to_owned();
     let hook = json!({"name": "local", "url": format!("http://127.0.0.1:{port}/hook"), "events": ["role.created"]});
-    let (status, webhook) = c.call("POST", "/api/organizations/acme/webhooks", &token, Some(hook)).await;
+    let (status, webhook) = c
+        .call("POST", "/api/organizations/acme/webhooks", &token, Some(hook))
+        .await;
     assert_eq!(status, 201, "{webhook}");
     let secret = s(&webhook["secret"]).to_owned();
     assert!(secret.starts_with("whsec_"));
     let (status, _) = c
-        .call("POST", "/api/organizations/acme/roles", &token, Some(json!({"slug": "auditor", "name": "Auditor", "permissions": ["audit_logs.view"]})))
+        .call(
+            "POST",
+            "/api/organizations/acme/roles",
+            &token,
+            Some(json!({"slug": "auditor", "name": "Auditor", "permissions": ["audit_logs.view"]})),
+        )
         .await;
     assert_eq!(status, 201);
     // The first attempt is refused (503), so the event is committed but not delivered yet.
@@ -125,17 +164,30 @@ async fn a_committed_event_survives_sigkill_and_arrives_verified_with_the_same_i
     assert_eq!(second.header("webhook-id"), first.header("webhook-id"));
     assert_eq!(second.body, first.body, "the same bytes");
     let body: Value = serde_json::from_str(&second.body).unwrap();
-    assert_eq!((body["type"].as_str(), body["data"]["slug"].as_str()), (Some("role.created"), Some("auditor")));
+    assert_eq!(
+        (body["type"].as_str(), body["data"]["slug"].as_str()),
+        (Some("role.created"), Some("auditor"))
+    );
     assert_eq!(standard_webhooks_verify(&secret, &second), "verified");
     let mut tampered = second.clone();
     tampered.body = tampered.body.replace("auditor", "admin");
     assert!(standard_webhooks_verify(&secret, &tampered).starts_with("rejected"));
     // The delivery log shows both attempts on one delivery.
-    let c = Client { http: http(), base: server.base.clone() };
+    let c = Client {
+        http: http(),
+        base: server.base.clone(),
+    };
     let id = s(&webhook["id"]).to_owned();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, list) = c.call("GET", &format!("/api/organizations/acme/webhooks/{id}/deliveries"), &token, None).await;
+        let (status, list) = c
+            .call(
+                "GET",
+                &format!("/api/organizations/acme/webhooks/{id}/deliveries"),
+                &token,
+                None,
+            )
+            .await;
         assert_eq!(status, 200, "{list}");
         let d = &list["deliveries"][0];
         if d["status"] == "delivered" {
