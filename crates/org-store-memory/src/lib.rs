@@ -1,6 +1,10 @@
 //! org-store-memory: a real in-memory adapter for every port of org-ports, with the same
 //! semantics as the SQL store (versions, uniqueness, not-found, all-or-nothing commits).
 //! Safe under concurrent use: one lock serializes commits; every check runs before any write.
+//!
+//! Secrets are kept in plain memory (webhook signing secrets included): nothing is ever at rest
+//! here, so there is no [`org_ports::SecretCipher`] to apply. Durable stores seal them
+//! (contract §1.8; `org-store-seaorm`).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{HashMap, HashSet};

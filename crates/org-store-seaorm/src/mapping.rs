@@ -530,6 +530,10 @@ pub(crate) fn webhook_from_row(w: webhook::Model, cipher: &dyn SecretCipher) -> 
         .as_deref()
         .map(|p| cipher.open(p, &webhook_scope(w.org_id, w.id, "previous_secret")))
         .transpose()?;
+    webhook_fields(w, secret, previous_secret)
+}
+
+fn webhook_fields(w: webhook::Model, secret: String, previous_secret: Option<String>) -> Result<Webhook, StoreError> {
     Ok(Webhook {
         id: WebhookId::from_uuid(w.id),
         org_id: OrgId::from_uuid(w.org_id),
@@ -553,6 +557,13 @@ pub(crate) fn webhook_from_row(w: webhook::Model, cipher: &dyn SecretCipher) -> 
         deleted_at: w.deleted_at,
         version: version_from_row(w.version, "webhooks")?,
     })
+}
+
+/// A webhook row as a fan-out subscriber, its secrets left sealed and blanked: fan-out needs
+/// only ids, events and state, and a commit must not depend on the key an endpoint's secret
+/// was sealed with. Never returned from the store.
+pub(crate) fn webhook_subscriber_from_row(w: webhook::Model) -> Result<Webhook, StoreError> {
+    webhook_fields(w, String::new(), None)
 }
 
 pub(crate) fn delivery_to_row(d: &Delivery, version: i64) -> delivery::Model {

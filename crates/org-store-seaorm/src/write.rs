@@ -137,12 +137,12 @@ async fn apply(
         versioned::<delivery::Entity>(txn, row, d.id.as_uuid(), d.version).await?;
     }
     append_logs(txn, backend, c).await?;
-    fan_out(txn, cipher, c).await
+    fan_out(txn, c).await
 }
 
 /// One pending delivery per subscribed endpoint of each event's org, as the endpoints stand
 /// after this changeset's own webhook writes (§9.4).
-async fn fan_out(txn: &DatabaseTransaction, cipher: &dyn SecretCipher, c: &Changeset) -> Result<(), DbFailure> {
+async fn fan_out(txn: &DatabaseTransaction, c: &Changeset) -> Result<(), DbFailure> {
     let mut subscribers: HashMap<Uuid, Vec<Webhook>> = HashMap::new();
     let mut rows = Vec::new();
     for e in &c.events {
@@ -158,7 +158,7 @@ async fn fan_out(txn: &DatabaseTransaction, cipher: &dyn SecretCipher, c: &Chang
                     .all(txn)
                     .await?
                     .into_iter()
-                    .map(|w| mapping::webhook_from_row(w, cipher))
+                    .map(mapping::webhook_subscriber_from_row)
                     .collect::<Result<Vec<_>, _>>()?;
                 v.insert(hooks)
             }

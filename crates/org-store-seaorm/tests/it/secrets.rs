@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use org_domain::webhook::Webhook;
 use org_domain::{OrgId, WebhookId};
-use org_ports::{Changeset, SecretCipher, SecretScope, StoreError, UnitOfWork, WebhookRepository};
+use org_ports::{
+    Changeset, DeliveryFilter, PageRequest, SecretCipher, SecretScope, StoreError, UnitOfWork, WebhookRepository,
+};
 use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
 
-use crate::build::{id, seeded, t};
+use crate::build::{event, id, seeded, t};
 use crate::support::{Backend, Fixture};
 
 fn hook(org: OrgId, secret: &str, previous: Option<&str>) -> Webhook {
@@ -106,6 +108,21 @@ async fn webhook_secrets_are_sealed_and_bound_to_their_row(backend: Backend) {
     set_raw_secret(&raw, b.id, &sealed).await;
     assert!(matches!(s.webhook(o.id(), b.id).await, Err(StoreError::Corrupt(_))));
     assert!(matches!(s.org_webhooks(o.id()).await, Err(StoreError::Corrupt(_))));
+    // Commits of the org still fan out to both endpoints: fan-out never opens secrets.
+    let e = event(o.id(), "member.added");
+    s.commit(Changeset {
+        events: vec![e],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for w in [a.id, b.id] {
+        let page = s
+            .webhook_deliveries(w, &DeliveryFilter::default(), PageRequest::new(1, 10))
+            .await
+            .unwrap();
+        assert_eq!(page.total, 1, "one delivery for {w}");
+    }
     // Nor in another column of the same row.
     set_raw_secret(&raw, a.id, &sealed_prev).await;
     assert!(matches!(s.webhook(o.id(), a.id).await, Err(StoreError::Corrupt(_))));
