@@ -136,8 +136,8 @@ pub fn subscription(events: &[String], known: &[&str]) -> Result<Vec<String>, Do
     }
 }
 
-/// A webhook endpoint of an org.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A webhook endpoint of an org. `Debug` never shows the secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Webhook {
     pub id: WebhookId,
     pub org_id: OrgId,
@@ -157,6 +157,23 @@ pub struct Webhook {
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub version: u64,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("is_active", &self.is_active)
+            .field("disabled_reason", &self.disabled_reason)
+            .field("secret", &"[REDACTED]")
+            .field("previous_secret", &self.previous_secret.as_ref().map(|_| "[REDACTED]"))
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Webhook {
@@ -380,6 +397,12 @@ mod tests {
             deleted_at: None,
             version: 1,
         }
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let text = format!("{:?}", hook());
+        assert!(!text.contains("whsec_new") && !text.contains("whsec_old"), "{text}");
     }
 
     #[test]
