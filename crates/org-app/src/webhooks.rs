@@ -117,6 +117,24 @@ impl Outbound {
 }
 
 impl App {
+    /// The org and the caller's principal for a webhook mutation (`webhooks.manage`, active
+    /// org); a 403 is audited as `authorization.denied`.
+    async fn webhooks_manager(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+    ) -> Result<(Organization, org_domain::Principal), AppError> {
+        let checked = match self.load_org(slug).await {
+            Ok(org) => org
+                .require_mutable(&caller.actor(), Capability::WebhooksManage)
+                .map(|p| (org, p))
+                .map_err(AppError::from),
+            Err(e) => Err(e),
+        };
+        self.guarded(caller, meta, slug, checked).await
+    }
+
     fn new_secret(&self) -> String {
         format!("whsec_{}", STANDARD.encode(self.inner.tokens.random_bytes()))
     }
@@ -142,19 +160,7 @@ impl App {
         slug: &str,
         input: WebhookInput,
     ) -> Result<WebhookView, AppError> {
-        let org = self.load_org(slug).await;
-        let org = self
-            .guarded(
-                caller,
-                meta,
-                slug,
-                org.and_then(|o| {
-                    Ok(o.require_mutable(&caller.actor(), Capability::WebhooksManage)
-                        .map(|p| (o, p))?)
-                }),
-            )
-            .await?;
-        let (org, principal) = org;
+        let (org, principal) = self.webhooks_manager(caller, meta, slug).await?;
         let name = webhook::webhook_name(input.name.as_deref().unwrap_or_default()).map_err(DomainError::from)?;
         let url = input.url.clone().unwrap_or_default();
         self.inner.outbound.check(&url).await?;
@@ -408,12 +414,7 @@ impl App {
         slug: &str,
         id: &str,
     ) -> Result<Enqueued, AppError> {
-        let org = self.load_org(slug).await;
-        let checked = org.and_then(|o| {
-            Ok(o.require_mutable(&caller.actor(), Capability::WebhooksManage)
-                .map(|p| (o, p))?)
-        });
-        let (org, principal) = self.guarded(caller, meta, slug, checked).await?;
+        let (org, principal) = self.webhooks_manager(caller, meta, slug).await?;
         let w = self.org_webhook(&org, id).await?;
         if !w.is_active {
             return Err(AppError::Conflict("the webhook is disabled".into()));
@@ -465,12 +466,7 @@ impl App {
         id: &str,
         delivery_id: &str,
     ) -> Result<Enqueued, AppError> {
-        let org = self.load_org(slug).await;
-        let checked = org.and_then(|o| {
-            Ok(o.require_mutable(&caller.actor(), Capability::WebhooksManage)
-                .map(|p| (o, p))?)
-        });
-        let (org, principal) = self.guarded(caller, meta, slug, checked).await?;
+        let (org, principal) = self.webhooks_manager(caller, meta, slug).await?;
         let w = self.org_webhook(&org, id).await?;
         let did = DeliveryId::parse(delivery_id).ok_or_else(AppError::not_found)?;
         let original = match self.stores().webhooks.delivery(did).await? {
