@@ -14,6 +14,35 @@ pub type Hash = [u8; 32];
 /// The `prev_hash` of `seq` 1.
 pub const GENESIS: Hash = [0; 32];
 
+/// The 14 members of `e` (§8.3), in the order the contract lists them.
+pub const MEMBERS: [&str; 14] = [
+    "seq",
+    "id",
+    "organization_id",
+    "actor_id",
+    "actor_type",
+    "action",
+    "target_type",
+    "target_id",
+    "ip_address",
+    "user_agent",
+    "success",
+    "metadata",
+    "request_id",
+    "created_at",
+];
+
+/// The object `e` of a served entry (any JSON object with at least those members): exactly the
+/// 14 members, absent ones as `null`.
+pub fn chained_object_of(entry: &serde_json::Map<String, Value>) -> Value {
+    Value::Object(
+        MEMBERS
+            .iter()
+            .map(|k| ((*k).to_owned(), entry.get(*k).cloned().unwrap_or(Value::Null)))
+            .collect(),
+    )
+}
+
 /// The object `e` of §8.3, exactly the 14 members, as served.
 pub fn chained_object(seq: u64, d: &AuditDraft) -> Value {
     json!({

@@ -1,25 +1,7 @@
 //! Offline verification of an NDJSON audit export (`admin verify-audit --file`, §8.3).
 
 use org_ports::chain::{self, Link, Verdict};
-use serde_json::{Map, Value};
-
-/// The 14 members of §8.3 that the hash covers.
-const CHAINED: [&str; 14] = [
-    "seq",
-    "id",
-    "organization_id",
-    "actor_id",
-    "actor_type",
-    "action",
-    "target_type",
-    "target_id",
-    "ip_address",
-    "user_agent",
-    "success",
-    "metadata",
-    "request_id",
-    "created_at",
-];
+use serde_json::Value;
 
 /// Verifies every line's hash and the linkage of consecutive `seq`s; an export that starts
 /// after `seq` 1 is anchored at its first `prev_hash`; gaps (filters) make it incomplete.
@@ -38,13 +20,9 @@ pub fn verify_export(text: &str) -> Verdict {
         let (Some(seq), Some(prev_hash), Some(hash)) = (seq, hex("prev_hash"), hex("hash")) else {
             return broken("missing seq, prev_hash or hash".into());
         };
-        let object: Map<String, Value> = CHAINED
-            .iter()
-            .map(|k| ((*k).to_owned(), entry.get(*k).cloned().unwrap_or(Value::Null)))
-            .collect();
         links.push(Link {
             seq,
-            object: Value::Object(object),
+            object: chain::chained_object_of(&entry),
             prev_hash,
             hash,
         });
