@@ -14,34 +14,102 @@ struct Layer {
 }
 
 /// Crates that do IO, async, HTTP, SQL or serialization: never below the adapters.
-const IO: &[&str] = &["tokio", "sea-orm", "sea-orm-migration", "sqlx", "axum", "hyper", "reqwest", "tower", "serde", "lettre"];
+const IO: &[&str] = &[
+    "tokio",
+    "sea-orm",
+    "sea-orm-migration",
+    "sqlx",
+    "axum",
+    "hyper",
+    "reqwest",
+    "tower",
+    "serde",
+    "lettre",
+];
 
 const LAYERS: &[Layer] = &[
-    Layer { name: "org-domain", internal: &[], external: Some(&["chrono", "thiserror", "uuid"]) },
+    Layer {
+        name: "org-domain",
+        internal: &[],
+        external: Some(&["chrono", "thiserror", "uuid"]),
+    },
     Layer {
         name: "org-ports",
         internal: &["org-domain"],
-        external: Some(&["async-trait", "chrono", "serde_json", "uuid", "thiserror", "mockall", "tokio", "sha2", "serde_jcs"]),
+        external: Some(&[
+            "async-trait",
+            "chrono",
+            "serde_json",
+            "uuid",
+            "thiserror",
+            "mockall",
+            "tokio",
+            "sha2",
+            "serde_jcs",
+        ]),
     },
     Layer {
         name: "org-app",
         internal: &["org-domain", "org-ports"],
-        external: Some(&["async-trait", "chrono", "serde_json", "uuid", "thiserror", "sha2", "rand", "base64", "tokio", "hmac", "aes-gcm", "hkdf", "url", "ipnet"]),
+        external: Some(&[
+            "async-trait",
+            "chrono",
+            "serde_json",
+            "uuid",
+            "thiserror",
+            "sha2",
+            "rand",
+            "base64",
+            "tokio",
+            "hmac",
+            "aes-gcm",
+            "hkdf",
+            "url",
+            "ipnet",
+        ]),
     },
-    Layer { name: "org-store-memory", internal: &["org-domain", "org-ports"], external: None },
-    Layer { name: "org-store-seaorm", internal: &["org-domain", "org-ports"], external: None },
-    Layer { name: "org-http", internal: &["org-domain", "org-ports", "org-app"], external: None },
     Layer {
-        name: "org-server",
-        internal: &["org-domain", "org-ports", "org-app", "org-http", "org-store-seaorm", "org-store-memory"],
+        name: "org-store-memory",
+        internal: &["org-domain", "org-ports"],
         external: None,
     },
-    Layer { name: "xtask", internal: &[], external: None },
+    Layer {
+        name: "org-store-seaorm",
+        internal: &["org-domain", "org-ports"],
+        external: None,
+    },
+    Layer {
+        name: "org-http",
+        internal: &["org-domain", "org-ports", "org-app"],
+        external: None,
+    },
+    Layer {
+        name: "org-server",
+        internal: &[
+            "org-domain",
+            "org-ports",
+            "org-app",
+            "org-http",
+            "org-store-seaorm",
+            "org-store-memory",
+        ],
+        external: None,
+    },
+    Layer {
+        name: "xtask",
+        internal: &[],
+        external: None,
+    },
 ];
 
 /// Normal dependencies of every workspace member, from `cargo metadata` JSON.
 pub fn dependencies(metadata: &Value) -> BTreeMap<String, Vec<(String, bool)>> {
-    let members: Vec<&str> = metadata["workspace_members"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let members: Vec<&str> = metadata["workspace_members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     let mut out = BTreeMap::new();
     for pkg in metadata["packages"].as_array().into_iter().flatten() {
         if !members.contains(&pkg["id"].as_str().unwrap_or_default()) {
@@ -52,7 +120,12 @@ pub fn dependencies(metadata: &Value) -> BTreeMap<String, Vec<(String, bool)>> {
             .into_iter()
             .flatten()
             .filter(|d| d["kind"].is_null())
-            .map(|d| (d["name"].as_str().unwrap_or_default().to_owned(), d["optional"].as_bool().unwrap_or(false)))
+            .map(|d| {
+                (
+                    d["name"].as_str().unwrap_or_default().to_owned(),
+                    d["optional"].as_bool().unwrap_or(false),
+                )
+            })
             .collect();
         out.insert(pkg["name"].as_str().unwrap_or_default().to_owned(), deps);
     }
@@ -102,7 +175,10 @@ mod tests {
     use super::*;
 
     fn deps(krate: &str, list: &[&str]) -> BTreeMap<String, Vec<(String, bool)>> {
-        BTreeMap::from([(krate.to_owned(), list.iter().map(|d| ((*d).to_owned(), false)).collect())])
+        BTreeMap::from([(
+            krate.to_owned(),
+            list.iter().map(|d| ((*d).to_owned(), false)).collect(),
+        )])
     }
 
     #[test]
@@ -113,7 +189,10 @@ mod tests {
     #[test]
     fn the_domain_may_not_depend_on_io_async_or_serialization_crates() {
         for bad in ["tokio", "serde", "sea-orm", "axum", "reqwest"] {
-            assert_eq!(violations(&deps("org-domain", &["chrono", bad])), [format!("org-domain may not depend on {bad}")]);
+            assert_eq!(
+                violations(&deps("org-domain", &["chrono", bad])),
+                [format!("org-domain may not depend on {bad}")]
+            );
         }
         assert!(violations(&deps("org-domain", &["chrono", "uuid", "thiserror"])).is_empty());
     }
@@ -125,7 +204,11 @@ mod tests {
         assert_eq!(violations(&deps("org-app", &["sea-orm"])).len(), 1);
         assert_eq!(violations(&deps("org-store-seaorm", &["org-store-memory"])).len(), 1);
         assert_eq!(violations(&deps("org-http", &["org-store-seaorm"])).len(), 1);
-        assert_eq!(violations(&deps("org-ports", &["tokio"])).len(), 1, "tokio only as the optional contract feature");
+        assert_eq!(
+            violations(&deps("org-ports", &["tokio"])).len(),
+            1,
+            "tokio only as the optional contract feature"
+        );
         assert_eq!(violations(&deps("org-newcomer", &[])).len(), 1);
     }
 }

@@ -11,22 +11,41 @@ fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
         .envs(envs.iter().copied())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("cargo {} failed ({status})", args.join(" "))) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo {} failed ({status})", args.join(" ")))
+    }
 }
 
 /// The webhook end-to-end test verifies deliveries with the reference Standard Webhooks
 /// library (`standardwebhooks` from PyPI); install it when missing.
 fn python_deps() -> Result<(), String> {
-    let present = Command::new("python3").args(["-c", "import standardwebhooks"]).status().map(|s| s.success()).unwrap_or(false);
+    let present = Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if present {
         return Ok(());
     }
     eprintln!("xtask: pip install standardwebhooks");
     let status = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "standardwebhooks==1.1.0"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "standardwebhooks==1.1.0",
+        ])
         .status()
         .map_err(|e| format!("python3 is needed for the webhook end-to-end test: {e}"))?;
-    if status.success() { Ok(()) } else { Err("pip install standardwebhooks failed".to_owned()) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err("pip install standardwebhooks failed".to_owned())
+    }
 }
 
 /// fmt check, clippy with warnings denied, the whole test suite (SQLite and PostgreSQL;
@@ -50,7 +69,10 @@ fn main() -> ExitCode {
             Some("webhooks") | None => cargo(&["bench", "-p", "org-server", "--bench", "webhooks"], &[]),
             Some(other) => Err(format!("unknown benchmark '{other}'; available: webhooks")),
         },
-        Some("openapi") => cargo(&["test", "-p", "org-http", "--test", "it", "openapi"], &[("UPDATE_OPENAPI", "1")]),
+        Some("openapi") => cargo(
+            &["test", "-p", "org-http", "--test", "it", "openapi"],
+            &[("UPDATE_OPENAPI", "1")],
+        ),
         _ => Err("usage: cargo xtask <ci | check-layers | openapi | bench [webhooks]>".to_owned()),
     };
     match result {
