@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use org_domain::webhook::{Delivery, Webhook};
 use org_domain::{Invitation, OrgId, Organization, RevokeReason, Session, User, UserId};
 
-use crate::audit::{AuditDraft, OutboxEvent};
+use crate::audit::{AuditDraft, AuditLog, OutboxEvent};
 
 /// Which sessions a revocation covers (§2.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +25,15 @@ pub struct SessionRevocation {
     pub at: DateTime<Utc>,
 }
 
+/// Deletes the oldest entries of one audit log: every entry with `seq <= through_seq`
+/// (retention, §8.3). The log's head and the `seq`s of later entries are unchanged, so the
+/// remaining chain stays anchored at its first entry's `prev_hash`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditPrune {
+    pub log: AuditLog,
+    pub through_seq: u64,
+}
+
 /// The writes of one use case. Aggregates with `version == 0` are inserted; others are
 /// updated only if the stored version still equals theirs, and stored with `version + 1`.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +44,9 @@ pub struct Changeset {
     pub sessions: Vec<Session>,
     pub revocations: Vec<SessionRevocation>,
     pub audit: Vec<AuditDraft>,
+    /// Prefixes of audit logs to delete, applied before `audit` is appended (so a prune and
+    /// the `audit.pruned` entry that records it commit together).
+    pub audit_prunes: Vec<AuditPrune>,
     /// Outgoing events; the store fans each out to the org's subscribed endpoints as they stand
     /// after this changeset's `webhooks` writes ([`crate::webhooks::fan_out`]).
     pub events: Vec<OutboxEvent>,
@@ -52,6 +64,7 @@ impl Changeset {
             && self.sessions.is_empty()
             && self.revocations.is_empty()
             && self.audit.is_empty()
+            && self.audit_prunes.is_empty()
             && self.events.is_empty()
             && self.webhooks.is_empty()
             && self.deliveries.is_empty()

@@ -18,8 +18,8 @@ use uuid::Uuid;
 use crate::chain::{self, Link, Verdict};
 use crate::webhooks::{self, DeliveryFilter};
 use crate::{
-    ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, Changeset, ConflictKind, OrgFilter, OutboxEvent,
-    PageRequest, RevocationScope, SessionRevocation, Store, StoreError, UniqueKey,
+    ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, AuditPrune, Changeset, ConflictKind, OrgFilter,
+    OutboxEvent, PageRequest, RevocationScope, SessionRevocation, Store, StoreError, UniqueKey,
 };
 use org_domain::WebhookId;
 use org_domain::webhook::{AttemptOutcome, DeliveryStatus, Webhook};
@@ -536,6 +536,75 @@ pub async fn audit_seq_follows_commit_order_per_log<S: Store>(s: Arc<S>) {
     let rest = s.audit_chain(AuditLog::Org(a.id()), 0, 100).await.unwrap();
     assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert!(s.audit_chain(AuditLog::Platform, 0, 100).await.unwrap().is_empty());
+}
+
+pub async fn pruning_deletes_a_prefix_and_keeps_the_rest_anchored<S: Store>(s: Arc<S>) {
+    let (_, a) = seeded(&*s, "alpha").await;
+    let (_, b) = seeded(&*s, "bravo").await;
+    let log = AuditLog::Org(a.id());
+    for i in 0..5 {
+        commit(
+            &*s,
+            Changeset {
+                audit: vec![
+                    audit(Some(a.id()), &format!("step.{i}"), i),
+                    audit(Some(b.id()), "other", i),
+                ],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let before = s.audit_chain(log, 0, 100).await.unwrap();
+    assert_eq!(before.len(), 5);
+    let third = before[2].hash;
+    commit(
+        &*s,
+        Changeset {
+            audit_prunes: vec![AuditPrune { log, through_seq: 3 }],
+            audit: vec![audit(Some(a.id()), "audit.pruned", 10)],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let after = s.audit_chain(log, 0, 100).await.unwrap();
+    assert_eq!(
+        after.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [4, 5, 6],
+        "the prefix is gone"
+    );
+    assert_eq!(
+        after[0].prev_hash, third,
+        "the first kept entry links to the pruned head"
+    );
+    assert_eq!(after[2].entry.action, "audit.pruned");
+    assert_eq!(after[2].prev_hash, before[4].hash, "appends continue the chain");
+    let links: Vec<Link> = after
+        .iter()
+        .map(|e| Link {
+            seq: e.seq,
+            object: chain::chained_object(e.seq, &e.entry),
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        })
+        .collect();
+    assert!(matches!(
+        chain::verify(&links, None, true),
+        Verdict::Intact {
+            entries: 3,
+            complete: true,
+            ..
+        }
+    ));
+    let listed = s
+        .audit_entries(log, &AuditFilter::default(), PageRequest::new(1, 50))
+        .await
+        .unwrap();
+    assert_eq!(listed.total, 3);
+    let other = s.audit_chain(AuditLog::Org(b.id()), 0, 100).await.unwrap();
+    assert_eq!(other.len(), 5, "other logs are untouched");
 }
 
 pub async fn users_have_unique_emails_and_versions<S: Store>(s: Arc<S>) {
@@ -1143,6 +1212,7 @@ where
         a_failed_commit_leaves_nothing_behind,
         state_audit_and_events_commit_together,
         audit_seq_follows_commit_order_per_log,
+        pruning_deletes_a_prefix_and_keeps_the_rest_anchored,
         users_have_unique_emails_and_versions,
         one_pending_invitation_per_org_and_email,
         invitation_lists_see_expiry,

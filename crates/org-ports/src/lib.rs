@@ -18,7 +18,7 @@ pub mod webhooks;
 pub mod contract;
 
 pub use audit::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, AuditLog, OutboxEvent};
-pub use changeset::{Changeset, RevocationScope, SessionRevocation};
+pub use changeset::{AuditPrune, Changeset, RevocationScope, SessionRevocation};
 pub use error::{ConflictKind, StoreError, UniqueKey};
 pub use repos::{
     AuditRepository, InvitationRepository, OrgFilter, OrgRepository, OutboxRepository, Page, PageRequest,

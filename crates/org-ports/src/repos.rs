@@ -164,6 +164,10 @@ pub trait UnitOfWork: Send + Sync {
     /// `Conflict(Unique(..))` when a uniqueness rule breaks, `NotFound` when an updated row is
     /// gone, and leave no trace of the changeset in every error case. Audit entries get the next
     /// `seq` of their log in commit order.
+    ///
+    /// `audit_prunes` is the only way audit entries are ever removed: each deletes the entries
+    /// of its log with `seq <= through_seq`, in the same transaction, leaving the log's head (and
+    /// so the `seq` and `prev_hash` of the next appended entry) unchanged.
     async fn commit(&self, changes: Changeset) -> Result<(), StoreError>;
 }
 

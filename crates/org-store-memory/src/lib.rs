@@ -167,6 +167,11 @@ impl State {
                 }
             }
         }
+        for prune in &c.audit_prunes {
+            self.audit.retain(|e| {
+                e.entry.org_id.map_or(AuditLog::Platform, AuditLog::Org) != prune.log || e.seq > prune.through_seq
+            });
+        }
         for draft in c.audit {
             let log = draft.org_id.map_or(AuditLog::Platform, AuditLog::Org);
             let head = self.heads.entry(log).or_insert((0, org_ports::chain::GENESIS));

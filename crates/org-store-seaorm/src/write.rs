@@ -136,6 +136,14 @@ async fn apply(
         let row = mapping::delivery_to_row(d, version_to_row(d.version + 1)?);
         versioned::<delivery::Entity>(txn, row, d.id.as_uuid(), d.version).await?;
     }
+    for p in &c.audit_prunes {
+        let through = i64::try_from(p.through_seq).unwrap_or(i64::MAX);
+        audit::Entity::delete_many()
+            .filter(audit::Column::LogKey.eq(mapping::log_key(p.log)))
+            .filter(audit::Column::Seq.lte(through))
+            .exec(txn)
+            .await?;
+    }
     append_logs(txn, backend, c).await?;
     fan_out(txn, c).await
 }
