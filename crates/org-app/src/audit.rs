@@ -1,11 +1,14 @@
 //! Audit-log use cases (§8): list with filters, event types, head, chunked reads for streamed
-//! exports, the platform log (§20), and chain verification for `admin verify-audit`.
+//! exports, the platform log (§20), chain verification for `admin verify-audit`, and retention
+//! pruning (`audit.retention_days`, §8.3).
 
+use chrono::{DateTime, Utc};
 use org_domain::{Capability, OrgId};
 use org_ports::chain::{self, Link, Verdict};
-use org_ports::{AuditEntry, AuditFilter, AuditLog, Page, PageRequest};
+use org_ports::{AuditEntry, AuditFilter, AuditLog, AuditPrune, Changeset, OrgFilter, Page, PageRequest};
+use serde_json::json;
 
-use crate::record::{Caller, RequestMeta};
+use crate::record::{Caller, Recorder, RequestMeta};
 use crate::{App, AppError};
 
 /// Entries read per chunk when streaming or verifying a log.
@@ -113,4 +116,100 @@ impl App {
     pub async fn org_log_by_slug(&self, slug: &str) -> Result<AuditLog, AppError> {
         Ok(AuditLog::Org(self.load_org(slug).await?.id()))
     }
+
+    /// Retention (§8.3): in the platform log and every org log, deletes the prefix of entries
+    /// older than `now - retention` and appends `audit.pruned` (actor `system`, metadata
+    /// `{pruned_through_seq, pruned_head_hash, count}`) in the same commit, so the rest of the
+    /// chain stays anchored. The newest entry of a log is never pruned, and a prefix made only
+    /// of earlier `audit.pruned` entries is left alone (an idle log settles instead of churning).
+    /// Returns the number of entries deleted.
+    pub async fn prune_audit(&self, retention: chrono::Duration) -> Result<u64, AppError> {
+        let cutoff = self.now() - retention;
+        let mut total = self.prune_log(AuditLog::Platform, cutoff).await?;
+        let mut page = 1;
+        loop {
+            let orgs = self
+                .stores()
+                .orgs
+                .list_orgs(&OrgFilter::default(), PageRequest::new(page, 100))
+                .await?;
+            if orgs.items.is_empty() {
+                break;
+            }
+            for org in &orgs.items {
+                total += self.prune_log(AuditLog::Org(org.id()), cutoff).await?;
+            }
+            page += 1;
+        }
+        Ok(total)
+    }
+
+    async fn prune_log(&self, log: AuditLog, cutoff: DateTime<Utc>) -> Result<u64, AppError> {
+        let Some(old) = self.old_prefix(log, cutoff).await? else {
+            return Ok(0);
+        };
+        let meta = RequestMeta::default();
+        let rec = Recorder::system(self, &meta, self.now());
+        let mut c = Changeset {
+            audit_prunes: vec![AuditPrune {
+                log,
+                through_seq: old.through_seq,
+            }],
+            ..Changeset::default()
+        };
+        let org = match log {
+            AuditLog::Org(id) => Some(id),
+            AuditLog::Platform => None,
+        };
+        let metadata = json!({
+            "pruned_through_seq": old.through_seq,
+            "pruned_head_hash": chain::to_hex(&old.head),
+            "count": old.count,
+        });
+        rec.audit(&mut c, org, "audit.pruned", None, metadata, false, true);
+        self.stores().uow.commit(c).await?;
+        Ok(old.count)
+    }
+
+    /// The prunable prefix of a log: entries older than `cutoff` from the start, without the
+    /// log's newest entry; `None` when it is empty or holds only `audit.pruned` entries.
+    async fn old_prefix(&self, log: AuditLog, cutoff: DateTime<Utc>) -> Result<Option<OldPrefix>, AppError> {
+        // `last` is the newest old entry seen; it is only prunable once a later entry exists.
+        let mut last: Option<(u64, chain::Hash, bool)> = None;
+        let mut prefix: Option<OldPrefix> = None;
+        let mut after = 0;
+        loop {
+            let chunk = self.stores().audit.audit_chain(log, after, CHUNK).await?;
+            let Some(tail) = chunk.last() else { break };
+            after = tail.seq;
+            for e in &chunk {
+                if let Some((seq, head, marker)) = last.take() {
+                    let p = prefix.get_or_insert(OldPrefix {
+                        through_seq: seq,
+                        head,
+                        count: 0,
+                        substantive: false,
+                    });
+                    (p.through_seq, p.head) = (seq, head);
+                    p.count += 1;
+                    p.substantive |= !marker;
+                }
+                if e.entry.created_at >= cutoff {
+                    return Ok(prefix.filter(|p| p.substantive));
+                }
+                last = Some((e.seq, e.hash, e.entry.action == "audit.pruned"));
+            }
+        }
+        Ok(prefix.filter(|p| p.substantive))
+    }
+}
+
+/// The prefix of a log a prune run deletes.
+struct OldPrefix {
+    through_seq: u64,
+    /// Hash of the entry at `through_seq`: the anchor of what remains.
+    head: chain::Hash,
+    count: u64,
+    /// Whether it holds anything but earlier `audit.pruned` entries.
+    substantive: bool,
 }

@@ -42,6 +42,7 @@ actions! {
         ("webhook.secret_rotated", "Webhook secret rotated"), ("webhook.test_sent", "Webhook test sent"),
         ("webhook.redelivered", "Webhook redelivered"), ("webhook.disabled", "Webhook disabled"),
     ],
+    "Audit" => [("audit.pruned", "Audit log pruned")],
 }
 
 /// A subscribable webhook event type (§23.2).

@@ -387,3 +387,104 @@ async fn the_catalogue_of_every_mutation_is_written() {
         );
     }
 }
+
+#[tokio::test]
+async fn pruning_deletes_entries_older_than_the_retention_and_keeps_the_chain_verifiable() {
+    let w = World::new().await;
+    let acme = w.app.org_log_by_slug("acme").await.unwrap();
+    let other = w.app.org_log_by_slug("other").await.unwrap();
+    let old = w.app.audit_chunk(acme, 0, 500).await.unwrap();
+    let last_old = old.last().unwrap().clone();
+    w.advance(chrono::Duration::days(10));
+    let rename = |name: &'static str| UpdateOrg {
+        name: Some(OrgName::parse(name).unwrap()),
+        ..UpdateOrg::default()
+    };
+    w.app
+        .update_org(&w.owner, &meta(), "acme", rename("Fresh"))
+        .await
+        .unwrap();
+    w.app
+        .update_org(&w.stranger, &meta(), "other", rename("Fresh Other"))
+        .await
+        .unwrap();
+    crate::support::user(&w.app, "late@platform.test").await;
+
+    let pruned = w.app.prune_audit(chrono::Duration::days(5)).await.unwrap();
+
+    let kept = w.app.audit_chunk(acme, 0, 500).await.unwrap();
+    let actions: Vec<&str> = kept.iter().map(|e| e.entry.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["org.updated", "audit.pruned"],
+        "only the fresh entries remain"
+    );
+    assert_eq!(kept[0].seq, last_old.seq + 1);
+    assert_eq!(
+        kept[0].prev_hash, last_old.hash,
+        "the rest is anchored at the pruned head"
+    );
+    let marker = &kept[1].entry;
+    assert_eq!(marker.actor.id, "system");
+    assert_eq!(
+        marker.metadata,
+        Some(serde_json::json!({
+            "pruned_through_seq": last_old.seq,
+            "pruned_head_hash": org_ports::chain::to_hex(&last_old.hash),
+            "count": old.len(),
+        }))
+    );
+    assert!(
+        pruned > old.len() as u64,
+        "the other org and the platform log are pruned too"
+    );
+    for log in [acme, other, AuditLog::Platform] {
+        let verdict = w.app.verify_log(log).await.unwrap();
+        assert!(
+            matches!(verdict, org_ports::chain::Verdict::Intact { complete: true, .. }),
+            "{log:?}: {verdict:?}"
+        );
+        assert_eq!(
+            w.audit_actions(log).await.last().map(String::as_str),
+            Some("audit.pruned")
+        );
+    }
+
+    assert_eq!(
+        w.app.prune_audit(chrono::Duration::days(5)).await.unwrap(),
+        0,
+        "nothing old is left"
+    );
+    assert_eq!(
+        w.app.audit_chunk(acme, 0, 500).await.unwrap(),
+        kept,
+        "a run with nothing old writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_log_keeps_its_newest_entry_and_settles() {
+    let w = World::new().await;
+    let other = w.app.org_log_by_slug("other").await.unwrap();
+    let upd = UpdateOrg {
+        name: Some(OrgName::parse("Renamed").unwrap()),
+        ..UpdateOrg::default()
+    };
+    w.app.update_org(&w.stranger, &meta(), "other", upd).await.unwrap();
+    let before = w.app.audit_chunk(other, 0, 500).await.unwrap();
+    w.advance(chrono::Duration::days(10));
+    w.app.prune_audit(chrono::Duration::days(5)).await.unwrap();
+    let after = w.app.audit_chunk(other, 0, 500).await.unwrap();
+    assert_eq!(after.first(), before.last(), "the newest entry is never pruned");
+    w.advance(chrono::Duration::days(10));
+    w.app.prune_audit(chrono::Duration::days(5)).await.unwrap();
+    w.advance(chrono::Duration::days(10));
+    let settled = w.app.audit_chunk(other, 0, 500).await.unwrap();
+    assert_eq!(w.app.prune_audit(chrono::Duration::days(5)).await.unwrap(), 0);
+    assert_eq!(
+        w.app.audit_chunk(other, 0, 500).await.unwrap(),
+        settled,
+        "only markers are left"
+    );
+    assert!(settled.iter().all(|e| e.entry.action == "audit.pruned"));
+}
