@@ -124,7 +124,9 @@ impl App {
     /// of earlier `audit.pruned` entries is left alone (an idle log settles instead of churning).
     /// Returns the number of entries deleted.
     pub async fn prune_audit(&self, retention: chrono::Duration) -> Result<u64, AppError> {
-        let cutoff = self.now() - retention;
+        let Some(cutoff) = self.now().checked_sub_signed(retention) else {
+            return Ok(0); // a retention longer than the calendar keeps everything
+        };
         let mut total = self.prune_log(AuditLog::Platform, cutoff).await?;
         let mut page = 1;
         loop {

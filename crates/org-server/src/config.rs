@@ -243,7 +243,16 @@ impl Encryption {
     }
 }
 
-/// Every setting. Sections of features that are not built yet (`smtp`, `pagination`, `audit`,
+/// Audit retention (§8.3, §21.8).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// Entries older than this many days are pruned from every log once an hour; unset keeps
+    /// them forever.
+    pub retention_days: Option<u32>,
+}
+
+/// Every setting. Sections of features that are not built yet (`smtp`, `pagination`,
 /// `tiers`) are accepted and kept as raw values.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -262,7 +271,7 @@ pub struct Settings {
     pub rate_limit: RateLimit,
     pub metrics: Metrics,
     pub cors: Cors,
-    pub audit: Option<Value>,
+    pub audit: Audit,
     pub encryption: Encryption,
     pub pagination: Option<Value>,
     pub outbound: Outbound,
@@ -287,7 +296,7 @@ impl Default for Settings {
             rate_limit: RateLimit::default(),
             metrics: Metrics::default(),
             cors: Cors::default(),
-            audit: None,
+            audit: Audit::default(),
             encryption: Encryption::default(),
             pagination: None,
             outbound: Outbound::default(),
@@ -411,6 +420,15 @@ mod tests {
         assert_eq!(s.public_base_url(), "http://127.0.0.1:8080");
         assert_eq!(s.auth.access_token_ttl, secs(900));
         assert_eq!(s.rate_limit.refresh_per_ip, 60);
+        assert_eq!(s.audit.retention_days, None, "audit entries are kept forever");
+    }
+
+    #[test]
+    fn audit_retention_is_a_number_of_days() {
+        let s = load(None, env(&[("ORG_SERVER_AUDIT__RETENTION_DAYS", "30")])).unwrap();
+        assert_eq!(s.audit.retention_days, Some(30));
+        assert!(load(None, env(&[("ORG_SERVER_AUDIT__RETENTION_DAYS", "soon")])).is_err());
+        assert!(load(None, env(&[("ORG_SERVER_AUDIT__KEEP", "1")])).is_err());
     }
 
     #[test]

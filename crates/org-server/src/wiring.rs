@@ -424,6 +424,21 @@ async fn sweep_invitations(app: App) {
     }
 }
 
+/// The audit retention worker (§8.3): shortly after start, then once an hour.
+async fn prune_audit(app: App, retention_days: u32) {
+    let retention = chrono::Duration::days(i64::from(retention_days));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match app.prune_audit(retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, retention_days, "audit entries pruned"),
+            Err(e) => tracing::warn!(error = %e, "audit retention run failed"),
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -458,6 +473,10 @@ pub async fn serve(s: Settings) -> Result<(), String> {
     let state = HttpState::new(parts.app.clone(), parts.keys.clone(), config.clone());
     let router = org_http::router(state.clone());
     let sweeper = tokio::spawn(sweep_invitations(parts.app.clone()));
+    let pruner = s
+        .audit
+        .retention_days
+        .map(|days| tokio::spawn(prune_audit(parts.app.clone(), days)));
     let ob = outbound(&s)?;
     let sender: Arc<dyn org_ports::WebhookSender> = Arc::new(crate::sender::HttpSender::new(ob.guard, ob.resolver));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -481,6 +500,9 @@ pub async fn serve(s: Settings) -> Result<(), String> {
     .await
     .map_err(|e| format!("server error: {e}"))?;
     sweeper.abort();
+    if let Some(pruner) = pruner {
+        pruner.abort();
+    }
     // Let the worker finish the attempt in flight; undelivered work stays in the database.
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(20), worker).await;
