@@ -108,8 +108,30 @@ impl App {
                 hash: e.hash,
             }));
         }
-        let anchor = links.first().filter(|l| l.seq == 1).map(|_| chain::GENESIS);
-        Ok(chain::verify(&links, anchor, true))
+        let Some(first) = links.first() else {
+            return Ok(chain::verify(&links, None, true));
+        };
+        if first.seq == 1 {
+            return Ok(chain::verify(&links, Some(chain::GENESIS), true));
+        }
+        // A pruned log is anchored at `pruned_head_hash` of its latest `audit.pruned` (§8.3).
+        let marker = links.iter().rev().find(|l| l.object["action"] == "audit.pruned");
+        let recorded = marker.and_then(|m| {
+            let meta = &m.object["metadata"];
+            let through = meta["pruned_through_seq"].as_u64()?;
+            let head = meta["pruned_head_hash"].as_str().and_then(chain::from_hex)?;
+            Some((through, head))
+        });
+        match recorded {
+            Some((through, head)) if through + 1 == first.seq => Ok(chain::verify(&links, Some(head), true)),
+            _ => Ok(Verdict::Broken {
+                first_bad_seq: first.seq,
+                reason: format!(
+                    "entries before seq {} are gone and no audit.pruned entry accounts for them",
+                    first.seq
+                ),
+            }),
+        }
     }
 
     /// The org named by a slug, deleted or not, for the CLI.

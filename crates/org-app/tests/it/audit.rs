@@ -488,3 +488,19 @@ async fn an_idle_log_keeps_its_newest_entry_and_settles() {
     );
     assert!(settled.iter().all(|e| e.entry.action == "audit.pruned"));
 }
+
+#[tokio::test]
+async fn a_prefix_deleted_without_an_audit_pruned_entry_is_detected() {
+    let w = World::new().await;
+    let log = w.app.audit_log_of(&w.owner, &meta(), "acme").await.unwrap();
+    let prune = org_ports::AuditPrune { log, through_seq: 2 };
+    let c = org_ports::Changeset {
+        audit_prunes: vec![prune],
+        ..Default::default()
+    };
+    w.app.stores().uow.commit(c).await.unwrap();
+    match w.app.verify_log(log).await.unwrap() {
+        org_ports::chain::Verdict::Broken { first_bad_seq, .. } => assert_eq!(first_bad_seq, 3),
+        other => panic!("a silent deletion verified: {other:?}"),
+    }
+}
