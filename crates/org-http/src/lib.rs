@@ -40,7 +40,9 @@
 //!   [`HttpState::replace_keys`]`(&self, Keys)` after a rotation or reload;
 //!   [`HttpState::mint_access_token`]`(&self, &User, &IssuedSession) -> String` (e.g. for
 //!   `admin issue-token`) and [`HttpState::expires_in`]`(&self) -> i64`.
-//! - [`Keys::generate`]`() -> Keys`, [`Keys::from_pem`]`(&str) -> Result<Keys, KeyError>`,
+//! - [`Keys::generate`]`() -> Keys` (Ed25519), [`Keys::generate_for`]`(SigningAlg) -> Result<Keys,
+//!   KeyError>` (Ed25519 or 2048-bit RSA), [`Keys::from_pem`]`(&str) -> Result<Keys, KeyError>`
+//!   (PKCS#8, either algorithm), [`Keys::alg`]`(&self) -> SigningAlg`,
 //!   [`Keys::to_pem`]`(&self) -> String`, [`Keys::with_verification_key`]`(self, &Keys) -> Keys`
 //!   (keep the previous key verifying during a rotation), [`Keys::jwks`]`(&self) -> serde_json::Value`,
 //!   [`Keys::kid`]`(&self) -> &str`.
@@ -52,7 +54,8 @@
 //! - [`openapi`]`() -> utoipa::openapi::OpenApi` and [`openapi_json`]`() -> String` (the text of
 //!   `docs/openapi.json`).
 //!
-//! Access tokens are EdDSA (Ed25519) JWTs; `RS256` is not implemented yet.
+//! Access tokens are JWTs signed with the signing key's algorithm: `EdDSA` (Ed25519, the
+//! default) or `RS256` (RSA); only that algorithm is accepted when validating.
 
 mod auth;
 mod config;
@@ -76,7 +79,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::{Cidr, CidrError, HttpConfig, MetricsRender, RateLimits, Readiness, ReadinessProbe};
 pub use error::{ApiError, ErrorCode};
-pub use keys::{KeyError, Keys};
+pub use keys::{KeyError, Keys, SigningAlg};
 pub use openapi::{openapi, openapi_json};
 pub use routes::route_table;
 pub use state::HttpState;

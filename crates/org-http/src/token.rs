@@ -1,7 +1,7 @@
 //! Access tokens (§2.1): minting for issued sessions and validation in the contract's order.
 
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Header, Validation};
 use org_app::IssuedSession;
 use org_domain::User;
 use serde::{Deserialize, Serialize};
@@ -96,7 +96,7 @@ pub fn mint(
 
 /// Signs arbitrary claims with the signing key (also used by tests to forge edge cases).
 pub fn sign(keys: &Keys, claims: &AccessClaims) -> String {
-    let mut header = Header::new(Algorithm::EdDSA);
+    let mut header = Header::new(keys.alg().jwt());
     header.kid = Some(keys.kid().to_owned());
     header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
     jsonwebtoken::encode(&header, claims, keys.encoding()).unwrap_or_default()
@@ -121,7 +121,9 @@ pub fn validate(keys: &Keys, issuer: &str, token: &str, now: DateTime<Utc>) -> R
     }
     // 2. Header: algorithm, key id, no key-carrying headers, type.
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid("malformed token header"))?;
-    if header.alg != Algorithm::EdDSA {
+    // Only the algorithm of the configured signing key (§2.1, §21.8).
+    let alg = keys.alg().jwt();
+    if header.alg != alg {
         return Err(TokenError::Invalid("algorithm not accepted"));
     }
     let Some(key) = header.kid.as_deref().and_then(|kid| keys.decoding(kid)) else {
@@ -134,7 +136,7 @@ pub fn validate(keys: &Keys, issuer: &str, token: &str, now: DateTime<Utc>) -> R
         return Err(TokenError::Invalid("wrong token type"));
     }
     // 3. Signature and issuer (times are checked below, in the contract's order).
-    let mut validation = Validation::new(Algorithm::EdDSA);
+    let mut validation = Validation::new(alg);
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;

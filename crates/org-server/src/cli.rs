@@ -146,6 +146,12 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             };
             verdict(parts.app.verify_log(log).await.map_err(|e| e.to_string())?)
         }
+        // Only touches the key files: works even when the key's algorithm differs from
+        // auth.signing_alg, which stops everything that opens the parts.
+        Some(Command::Admin(Admin::RotateSigningKey)) => {
+            print(&wiring::rotate_signing_key(&settings(&cli, None)?)?);
+            Ok(())
+        }
         Some(Command::Admin(admin)) => {
             let s = settings(&cli, None)?;
             let parts = wiring::Parts::open(&s).await?;

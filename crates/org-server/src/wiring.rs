@@ -8,7 +8,7 @@ use std::time::Duration;
 use org_app::system::{RandomTokens, SystemClock, UuidV7};
 use org_app::{App, AppConfig, IssuedSession, OrgApproval};
 use org_domain::{Tier, TierId, User};
-use org_http::{HttpConfig, HttpState, Keys, RateLimits, Readiness};
+use org_http::{HttpConfig, HttpState, Keys, RateLimits, Readiness, SigningAlg};
 use org_ports::{OrgFilter, PageRequest, Stores};
 use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
 use serde_json::{Value, json};
@@ -155,12 +155,7 @@ fn app_config(s: &Settings) -> Result<AppConfig, String> {
             s.default_tier_id
         ));
     }
-    if s.auth.signing_alg != "EdDSA" {
-        return Err(format!(
-            "auth.signing_alg '{}' is not supported yet; use EdDSA",
-            s.auth.signing_alg
-        ));
-    }
+    signing_alg(s)?;
     Ok(AppConfig {
         org_approval,
         default_tier_id,
@@ -226,16 +221,50 @@ fn create_secret_file(path: &Path, text: &str) -> Result<bool, String> {
     Ok(true)
 }
 
-/// The signing key: configured PEM, else the key file, generated on first start.
+/// `auth.signing_alg`: `EdDSA` or `RS256` (§21.8).
+fn signing_alg(s: &Settings) -> Result<SigningAlg, String> {
+    s.auth.signing_alg.parse().map_err(|_| {
+        format!(
+            "auth.signing_alg must be 'EdDSA' or 'RS256', not '{}'",
+            s.auth.signing_alg
+        )
+    })
+}
+
+/// Refuses a signing key whose algorithm is not the configured one.
+fn check_alg(keys: &Keys, alg: SigningAlg, origin: &str) -> Result<(), String> {
+    if keys.alg() == alg {
+        return Ok(());
+    }
+    Err(format!(
+        "the signing key in {origin} is an {} key but auth.signing_alg is {alg}: run \
+         `org-server admin rotate-signing-key` to replace it with an {alg} key, or set \
+         auth.signing_alg back to {}",
+        keys.alg(),
+        keys.alg()
+    ))
+}
+
+/// The signing key: configured PEM, else the key file, generated on first start with the
+/// configured algorithm. A key of another algorithm than `auth.signing_alg` is refused.
 fn load_keys(s: &Settings) -> Result<Keys, String> {
+    let alg = signing_alg(s)?;
     let keys = match &s.auth.signing_key {
-        Some(pem) => Keys::from_pem(pem).map_err(|e| e.to_string())?,
+        Some(pem) => {
+            let keys = Keys::from_pem(pem).map_err(|e| e.to_string())?;
+            check_alg(&keys, alg, "auth.signing_key")?;
+            keys
+        }
         None => {
             let path = key_file(s);
             match std::fs::read_to_string(&path) {
-                Ok(pem) => Keys::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
+                Ok(pem) => {
+                    let keys = Keys::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+                    check_alg(&keys, alg, &path.display().to_string())?;
+                    keys
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let keys = Keys::generate();
+                    let keys = Keys::generate_for(alg).map_err(|e| e.to_string())?;
                     write_secret_file(&path, &keys.to_pem())?;
                     tracing::warn!(path = %path.display(), "generated a new JWT signing key");
                     keys
@@ -253,18 +282,21 @@ fn load_keys(s: &Settings) -> Result<Keys, String> {
     }
 }
 
-/// `admin rotate-signing-key`: a new key signs from the next start; the old one keeps verifying.
+/// `admin rotate-signing-key`: a new key of the configured algorithm signs from the next start;
+/// the old one keeps verifying. Needs no database, so it also works when the key file's
+/// algorithm differs from `auth.signing_alg` (which stops the server from starting).
 pub fn rotate_signing_key(s: &Settings) -> Result<Value, String> {
+    let alg = signing_alg(s)?;
     if s.auth.signing_key.is_some() {
         return Err("the signing key comes from the configuration (auth.signing_key); rotate it there".into());
     }
     let path = key_file(s);
     let old = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let old_kid = Keys::from_pem(&old).map_err(|e| e.to_string())?.kid().to_owned();
-    let new = Keys::generate();
+    let new = Keys::generate_for(alg).map_err(|e| e.to_string())?;
     write_secret_file(&previous_key_file(s), &old)?;
     write_secret_file(&path, &new.to_pem())?;
-    Ok(json!({"kid": new.kid(), "previous_kid": old_kid, "restart_required": true}))
+    Ok(json!({"kid": new.kid(), "alg": alg.as_str(), "previous_kid": old_kid, "restart_required": true}))
 }
 
 /// What the admin commands and the server share.
@@ -682,5 +714,43 @@ mod tests {
             !encryption_key_file(&s).exists(),
             "no key file is generated when keys are configured"
         );
+    }
+
+    #[test]
+    fn the_signing_key_follows_auth_signing_alg_and_a_mismatch_refuses_to_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = settings_in(tmp.path());
+        s.auth.signing_alg = "HS256".to_owned();
+        assert!(load_keys(&s).unwrap_err().contains("'EdDSA' or 'RS256'"));
+        assert!(app_config(&s).is_err());
+        // RS256 and no key file: an RSA key is generated, then reused.
+        s.auth.signing_alg = "RS256".to_owned();
+        assert!(app_config(&s).is_ok());
+        let rsa = load_keys(&s).unwrap();
+        assert_eq!(rsa.alg(), SigningAlg::RS256);
+        assert_eq!(rsa.jwks()["keys"][0]["kty"], "RSA");
+        assert_eq!(load_keys(&s).unwrap().kid(), rsa.kid());
+        // The setting changed back under an existing RSA key: refused, with the way out.
+        s.auth.signing_alg = "EdDSA".to_owned();
+        let err = load_keys(&s).unwrap_err();
+        assert!(
+            err.contains("RS256 key") && err.contains("auth.signing_alg is EdDSA"),
+            "{err}"
+        );
+        assert!(err.contains("rotate-signing-key"), "{err}");
+        // Rotating makes an EdDSA key; the RSA key keeps verifying.
+        let out = rotate_signing_key(&s).unwrap();
+        assert_eq!(
+            (out["alg"].as_str(), out["previous_kid"].as_str()),
+            (Some("EdDSA"), Some(rsa.kid()))
+        );
+        let keys = load_keys(&s).unwrap();
+        assert_eq!(keys.alg(), SigningAlg::EdDSA);
+        assert_eq!(keys.kids(), vec![keys.kid().to_owned(), rsa.kid().to_owned()]);
+        // A configured PEM is checked the same way.
+        s.auth.signing_key = Some(rsa.to_pem());
+        assert!(load_keys(&s).unwrap_err().contains("auth.signing_key"));
+        s.auth.signing_alg = "RS256".to_owned();
+        assert_eq!(load_keys(&s).unwrap().kid(), rsa.kid());
     }
 }

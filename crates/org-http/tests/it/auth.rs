@@ -4,14 +4,27 @@
 use axum::http::Method;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::sync::OnceLock;
+
 use chrono::Duration;
-use org_http::{AccessClaims, Keys, sign_claims};
+use org_http::{AccessClaims, Keys, SigningAlg, sign_claims};
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
 
 fn claims_of(t: &TestApp, token: &str) -> AccessClaims {
     org_http::validate_token(&t.state.keys(), "https://id.test", token, t.now()).unwrap()
+}
+
+/// One RSA key per test process: generating it is slow in debug builds.
+fn rsa_keys() -> Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| Keys::generate_for(SigningAlg::RS256).unwrap())
+        .clone()
+}
+
+fn header_of(token: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
 }
 
 fn with_header(token: &str, header: Value) -> String {
@@ -376,4 +389,57 @@ async fn two_concurrent_refreshes_with_one_token_both_get_the_same_pair() {
     a.expect(200, "");
     b.expect(200, "");
     assert_eq!(a.body["refresh_token"], b.body["refresh_token"]);
+}
+
+#[tokio::test]
+async fn an_rs256_server_issues_rs256_tokens_that_authenticate() {
+    let keys = rsa_keys();
+    assert_eq!(keys.alg(), SigningAlg::RS256);
+    let t = TestApp::builder().keys(keys.clone()).build().await;
+    let header = header_of(&t.owner.token);
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["kid"], keys.kid());
+    assert_eq!(header["typ"], "at+jwt");
+    t.get("/api/user", &t.owner.token).await.expect(200, "");
+    let again = Keys::from_pem(&keys.to_pem()).unwrap();
+    assert_eq!((again.alg(), again.kid()), (SigningAlg::RS256, keys.kid()));
+}
+
+#[tokio::test]
+async fn an_rs256_jwks_publishes_the_rsa_modulus_and_exponent() {
+    let t = TestApp::builder().keys(rsa_keys()).build().await;
+    let res = t.send(Method::GET, "/.well-known/jwks.json", None, None).await;
+    res.expect(200, "");
+    let key = &res.body["keys"][0];
+    assert_eq!(
+        (key["kty"].as_str(), key["alg"].as_str(), key["use"].as_str()),
+        (Some("RSA"), Some("RS256"), Some("sig"))
+    );
+    assert!(key.get("crv").is_none() && key.get("x").is_none());
+    let n = URL_SAFE_NO_PAD.decode(key["n"].as_str().unwrap()).unwrap();
+    assert_eq!(n.len(), 256, "a 2048-bit modulus");
+    assert_eq!(key["e"], "AQAB");
+    // kid = RFC 7638 thumbprint.
+    let canonical = format!(r#"{{"e":"AQAB","kty":"RSA","n":"{}"}}"#, key["n"].as_str().unwrap());
+    let kid = URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(canonical.as_bytes()));
+    assert_eq!(key["kid"], kid.as_str());
+    assert_eq!(key["kid"], t.state.keys().kid());
+}
+
+#[tokio::test]
+async fn an_eddsa_token_is_refused_by_an_rs256_server_even_from_a_verifying_key() {
+    let t = TestApp::new().await;
+    let ed = t.state.keys();
+    let eddsa_token = t.owner.token.clone();
+    // RS256 signs; the old Ed25519 key is still published, but EdDSA is not accepted.
+    t.state.replace_keys(rsa_keys().with_verification_key(&ed));
+    t.get("/api/user", &eddsa_token).await.expect(401, "JWT_ERROR");
+    let claims = org_http::validate_token(&ed, "https://id.test", &eddsa_token, t.now()).unwrap();
+    let rs256 = sign_claims(&t.state.keys(), &claims);
+    assert_eq!(header_of(&rs256)["alg"], "RS256");
+    t.get("/api/user", &rs256).await.expect(200, "");
+    // And the other way round: an RS256 token against an EdDSA server.
+    t.state.replace_keys(ed.with_verification_key(&rsa_keys()));
+    t.get("/api/user", &rs256).await.expect(401, "JWT_ERROR");
+    t.get("/api/user", &eddsa_token).await.expect(200, "");
 }

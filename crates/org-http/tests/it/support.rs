@@ -100,6 +100,7 @@ impl Resp {
 pub struct Builder {
     config: AppConfig,
     http: HttpConfig,
+    keys: Option<Keys>,
 }
 
 impl TestApp {
@@ -115,6 +116,7 @@ impl TestApp {
                 web_client_url: Some("https://app.test".into()),
                 ..HttpConfig::default()
             },
+            keys: None,
         }
     }
 
@@ -254,6 +256,12 @@ impl Builder {
         self
     }
 
+    /// The signing key set (default: a fresh Ed25519 key).
+    pub fn keys(mut self, keys: Keys) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
     pub async fn build(self) -> TestApp {
         let store = Arc::new(MemoryStore::new());
         let clock = Arc::new(TestClock(Mutex::new(
@@ -266,7 +274,7 @@ impl Builder {
             Arc::new(RandomTokens),
             self.config,
         );
-        let state = HttpState::new(app.clone(), Keys::generate(), self.http);
+        let state = HttpState::new(app.clone(), self.keys.unwrap_or_else(Keys::generate), self.http);
         let router = org_http::router(state.clone());
         let placeholder = Actor {
             user: User::new(
