@@ -134,7 +134,7 @@ impl App {
         }
     }
 
-    /// The org named by a slug, deleted or not, for the CLI.
+    /// The log of the live org named by a slug (`admin verify-audit --org`).
     pub async fn org_log_by_slug(&self, slug: &str) -> Result<AuditLog, AppError> {
         Ok(AuditLog::Org(self.load_org(slug).await?.id()))
     }

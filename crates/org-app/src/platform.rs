@@ -1,6 +1,6 @@
 //! Platform administration use cases (§20): org list and lifecycle, limits, tiers.
 
-use org_domain::{DomainError, FeatureOverrides, LimitsUpdate, OrgStatus, Organization, Rule, Tier, TierId};
+use org_domain::{DomainError, FeatureOverrides, LimitsUpdate, Organization, Rule, Tier, TierId};
 use org_ports::{Changeset, OrgFilter, PageRequest};
 
 use crate::record::{Caller, Recorder, RequestMeta};
@@ -148,9 +148,4 @@ impl App {
         })
         .await
     }
-}
-
-/// Parses a status filter value.
-pub fn parse_org_status(text: &str) -> Option<OrgStatus> {
-    OrgStatus::parse(text)
 }

@@ -765,7 +765,7 @@ impl App {
         })
     }
 
-    /// Time of the next due delivery is not tracked; the worker polls. Exposed for metrics.
+    /// Pending deliveries across all endpoints (the `outbox_pending_events` gauge).
     pub async fn pending_deliveries_count(&self) -> Result<u64, AppError> {
         Ok(self.stores().queue.pending_count().await?)
     }
