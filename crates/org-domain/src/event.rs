@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::capability::CapabilitySet;
-use crate::ids::{InvitationId, OrgId, RoleId, UserId};
+use crate::ids::{InvitationId, OrgId, RoleId, SessionId, UserId};
 use crate::organization::OrgStatus;
 use crate::role::Role;
-use crate::session::RevokeReason;
+use crate::session::{RevokeReason, SessionKind};
 use crate::tier::TierId;
 use crate::values::{Email, OrgName, RoleSlug, Slug};
 
@@ -58,7 +58,27 @@ pub enum JoinedVia {
     AdminAccept,
 }
 
-/// A fact caused by a mutation.
+/// How a user came to exist (`user.created` metadata `via`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserVia {
+    /// The admin CLI.
+    Cli,
+    /// Accepting an invitation addressed to a new e-mail.
+    Invitation,
+}
+
+impl UserVia {
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Invitation => "invitation",
+        }
+    }
+}
+
+/// A fact caused by a mutation. Adapters map each to its audit action and webhook types
+/// through one catalogue (§23); nothing else writes an audit entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DomainEvent {
     OrgCreated {
@@ -153,4 +173,55 @@ pub enum DomainEvent {
         user_id: Option<UserId>,
         reason: RevokeReason,
     },
+    /// A session scoped to the org was created by `select` (§4.6).
+    SessionCreated {
+        session_id: SessionId,
+    },
+    /// One session was revoked (logout, refresh-token reuse).
+    SessionRevoked {
+        session_id: SessionId,
+        kind: SessionKind,
+        org_id: Option<OrgId>,
+        reason: RevokeReason,
+    },
+    /// The admin CLI issued a session (`admin issue-token`).
+    TokenIssued {
+        session_id: SessionId,
+        org_slug: Option<Slug>,
+    },
+    /// A 403 given to a member (§1.5), written in a transaction of its own.
+    AuthorizationDenied {
+        method: String,
+        route: String,
+        missing: &'static str,
+    },
+    /// Retention removed a prefix of a log (§8.3).
+    AuditPruned {
+        through_seq: u64,
+        head_hash: String,
+        count: u64,
+    },
+    UserCreated {
+        user_id: UserId,
+        email: Email,
+        via: UserVia,
+    },
+    UserDisabled {
+        user_id: UserId,
+        email: Email,
+    },
+    UserEnabled {
+        user_id: UserId,
+        email: Email,
+    },
+    PlatformOwnerGranted {
+        user_id: UserId,
+        email: Email,
+    },
+    PlatformOwnerRevoked {
+        user_id: UserId,
+        email: Email,
+    },
+    /// Webhook endpoint facts (§9.2).
+    Webhook(crate::webhook::WebhookEvent),
 }

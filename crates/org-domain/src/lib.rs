@@ -4,11 +4,15 @@
 //! and fails with a typed [`DomainError`].
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod access;
 mod capability;
+mod custom_role;
 mod error;
 mod event;
 mod ids;
 mod invitation;
+mod members;
+mod membership;
 mod organization;
 mod role;
 mod session;
@@ -17,17 +21,18 @@ mod user;
 mod values;
 pub mod webhook;
 
+pub use access::{Access, Actor, Outcome, Principal};
 pub use capability::{Capability, CapabilitySet};
+pub use custom_role::{CustomRole, CustomRoleRecord, NewRole, RoleBook, RoleRef, RoleUpdate};
 pub use error::{DomainError, FieldError, Rule};
-pub use event::{Change, ChangeValue, DomainEvent, JoinedVia};
+pub use event::{Change, ChangeValue, DomainEvent, JoinedVia, UserVia};
 pub use ids::{DeliveryId, EventId, InvitationId, MembershipId, OrgId, RoleId, SessionId, UserId, WebhookId};
 pub use invitation::{Invitation, InvitationRecord, InvitationStatus, NewInvitation, TokenHash};
-pub use organization::{
-    Actor, CustomRole, LimitsUpdate, Membership, MembershipStatus, NewOrganization, NewRole, OrgState, OrgStatus,
-    Organization, Outcome, Principal, RoleRef, RoleUpdate, UpdateOrg,
-};
+pub use members::subjects;
+pub use membership::{Membership, MembershipRecord, MembershipStatus};
+pub use organization::{Headcount, LimitsUpdate, NewOrganization, OrgState, OrgStatus, Organization, UpdateOrg};
 pub use role::Role;
 pub use session::{RevokeReason, Session, SessionKind};
 pub use tier::{FeatureOverrides, Features, Tier, TierId};
-pub use user::User;
+pub use user::{User, UserRecord};
 pub use values::{Description, Email, OrgName, RoleName, RoleSlug, Slug};

@@ -4,7 +4,46 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{DomainError, FieldError};
+use crate::event::Change;
 use crate::ids::{DeliveryId, EventId, OrgId, WebhookId};
+
+/// What happened to an endpoint (§23.1 `webhook.*`, §23.2 `webhook.*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookEvent {
+    Created {
+        webhook_id: WebhookId,
+        name: String,
+        url: String,
+        events: Vec<String>,
+    },
+    Updated {
+        webhook_id: WebhookId,
+        changes: Vec<Change>,
+    },
+    Deleted {
+        webhook_id: WebhookId,
+        name: String,
+    },
+    /// The secret was replaced; the old one signs until `previous_secret_expires_at`.
+    SecretRotated {
+        webhook_id: WebhookId,
+        previous_secret_expires_at: DateTime<Utc>,
+    },
+    TestSent {
+        webhook_id: WebhookId,
+        delivery_id: DeliveryId,
+    },
+    Redelivered {
+        webhook_id: WebhookId,
+        delivery_id: DeliveryId,
+        new_delivery_id: DeliveryId,
+    },
+    /// The delivery worker disabled the endpoint (actor `system`).
+    Disabled {
+        webhook_id: WebhookId,
+        reason: DisabledReason,
+    },
+}
 
 /// Why an endpoint was disabled by the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
