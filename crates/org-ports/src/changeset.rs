@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use org_domain::webhook::{Delivery, Webhook};
-use org_domain::{Invitation, OrgId, Organization, RevokeReason, Session, User, UserId};
+use org_domain::{CustomRole, Invitation, Membership, OrgId, Organization, RevokeReason, Session, User, UserId};
 
 use crate::audit::{AuditDraft, AuditLog, OutboxEvent};
 
@@ -36,9 +36,24 @@ pub struct AuditPrune {
 
 /// The writes of one use case. Aggregates with `version == 0` are inserted; others are
 /// updated only if the stored version still equals theirs, and stored with `version + 1`.
+///
+/// An org row is written for its settings, lifecycle and owner; its headcount is never taken
+/// from the changeset: the store keeps it from the membership writes of the same commit.
 #[derive(Clone, Debug, Default)]
 pub struct Changeset {
     pub orgs: Vec<Organization>,
+    /// Memberships to insert or update (each its own row and version).
+    pub memberships: Vec<Membership>,
+    /// Memberships to delete, at the version they were loaded with.
+    pub removed_memberships: Vec<Membership>,
+    /// The member cap this commit's admissions must fit under (§22.3): when set, a commit that
+    /// would raise an org's active count above it fails with `Conflict(MemberCap)`.
+    pub member_cap: Option<u32>,
+    /// Custom roles to insert or update.
+    pub roles: Vec<CustomRole>,
+    /// Custom roles to delete, at the version they were loaded with. A role a membership still
+    /// holds is never deleted (`Conflict(RoleInUse)`).
+    pub removed_roles: Vec<CustomRole>,
     pub users: Vec<User>,
     pub invitations: Vec<Invitation>,
     pub sessions: Vec<Session>,
@@ -59,6 +74,10 @@ impl Changeset {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.orgs.is_empty()
+            && self.memberships.is_empty()
+            && self.removed_memberships.is_empty()
+            && self.roles.is_empty()
+            && self.removed_roles.is_empty()
             && self.users.is_empty()
             && self.invitations.is_empty()
             && self.sessions.is_empty()

@@ -28,6 +28,11 @@ pub enum ConflictKind {
     StaleVersion,
     /// A uniqueness rule.
     Unique(UniqueKey),
+    /// Admitting the commit's members would raise the active count above its member cap.
+    MemberCap,
+    /// A custom role to delete is still held by a membership (or a membership names a role
+    /// that no longer exists).
+    RoleInUse,
 }
 
 /// A store failure.

@@ -21,8 +21,9 @@ pub use audit::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, Audi
 pub use changeset::{AuditPrune, Changeset, RevocationScope, SessionRevocation};
 pub use error::{ConflictKind, StoreError, UniqueKey};
 pub use repos::{
-    AuditRepository, InvitationRepository, OrgFilter, OrgRepository, OutboxRepository, Page, PageRequest,
-    SessionRepository, Store, Stores, UnitOfWork, UserRepository,
+    AuditRepository, InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter,
+    OrgRepository, OutboxRepository, Page, PageRequest, RoleRepository, SessionRepository, Store, Stores, UnitOfWork,
+    UserRepository,
 };
 pub use secrets::{SecretCipher, SecretScope};
 pub use system::{Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, WebhookSender};
@@ -30,8 +31,8 @@ pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
 pub use repos::{
-    MockAuditRepository, MockInvitationRepository, MockOrgRepository, MockOutboxRepository, MockSessionRepository,
-    MockUnitOfWork, MockUserRepository,
+    MockAuditRepository, MockInvitationRepository, MockMembershipRepository, MockOrgRepository, MockOutboxRepository,
+    MockRoleRepository, MockSessionRepository, MockUnitOfWork, MockUserRepository,
 };
 #[cfg(feature = "mock")]
 pub use secrets::MockSecretCipher;

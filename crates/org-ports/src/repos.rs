@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use org_domain::{
-    Email, Invitation, InvitationId, InvitationStatus, OrgId, OrgStatus, Organization, Session, SessionId, Slug,
-    TokenHash, User, UserId,
+    CustomRole, Email, Invitation, InvitationId, InvitationStatus, Membership, MembershipStatus, OrgId, OrgStatus,
+    Organization, Role, RoleSlug, Session, SessionId, Slug, TokenHash, User, UserId,
 };
 
 use crate::audit::{AuditEntry, AuditFilter, AuditLog, OutboxEvent};
@@ -40,16 +40,45 @@ impl PageRequest {
         let end = start.saturating_add(self.limit as usize).min(all.len());
         Page {
             items: all[start..end].to_vec(),
-            total: all.len() as u64,
+            total: Some(all.len() as u64),
         }
     }
 }
 
-/// One page of rows and the number of rows matching in total.
+/// One page of rows and the number of rows matching in total. `total` is `None` for pages
+/// read after a keyset position (cursor mode, §1.6), which never count.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
-    pub total: u64,
+    pub total: Option<u64>,
+}
+
+/// An org with the caller's own membership in it and, when that membership holds a custom
+/// role, the role: everything an org-scoped authorization needs, read together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrgContext {
+    pub org: Organization,
+    pub membership: Option<Membership>,
+    pub role: Option<CustomRole>,
+}
+
+/// Which members to list (§5.1): ordered by `joined_at`, then user id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberQuery {
+    pub role: Option<Role>,
+    pub status: Option<MembershipStatus>,
+    /// Keyset position: only members strictly after `(joined_at, user_id)` (cursor pages).
+    pub after: Option<(DateTime<Utc>, UserId)>,
+    /// Rows to skip (offset pages; 0 with `after`).
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// A member and their user record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberRow {
+    pub membership: Membership,
+    pub user: User,
 }
 
 /// Filters of the platform org list (§20).
@@ -60,7 +89,7 @@ pub struct OrgFilter {
     pub q: Option<String>,
 }
 
-/// Organizations with their memberships and custom roles.
+/// Organization rows (settings, lifecycle, owner and kept member counts).
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait OrgRepository: Send + Sync {
@@ -68,17 +97,52 @@ pub trait OrgRepository: Send + Sync {
     async fn org_by_slug(&self, slug: &Slug) -> Result<Option<Organization>, StoreError>;
     /// The org with this id, deleted or not.
     async fn org_by_id(&self, id: OrgId) -> Result<Option<Organization>, StoreError>;
-    /// Orgs (not deleted) where `user` has an active membership, oldest membership first.
+    /// The live org with this slug, `user`'s membership in it (any status) and that
+    /// membership's custom role, read in one snapshot (the hot path: one statement where the
+    /// store can).
+    async fn org_context(&self, slug: &Slug, user: UserId) -> Result<Option<OrgContext>, StoreError>;
+    /// Orgs (not deleted) where `user` has an active membership, oldest membership first, each
+    /// with that membership and its custom role.
     async fn orgs_of_member(
         &self,
         user: UserId,
         status: Option<OrgStatus>,
         page: PageRequest,
-    ) -> Result<Page<Organization>, StoreError>;
+    ) -> Result<Page<OrgContext>, StoreError>;
     /// All orgs that are not deleted, oldest first.
     async fn list_orgs(&self, filter: &OrgFilter, page: PageRequest) -> Result<Page<Organization>, StoreError>;
     /// Number of orgs (not deleted) owned by `user`.
     async fn count_orgs_owned_by(&self, user: UserId) -> Result<u64, StoreError>;
+}
+
+/// Memberships, one row each (§5).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait MembershipRepository: Send + Sync {
+    /// The membership of `user` in `org`, any status.
+    async fn membership(&self, org: OrgId, user: UserId) -> Result<Option<Membership>, StoreError>;
+    /// One page of members with their users, ordered by `(joined_at, user_id)`: rows after
+    /// `query.after` or from `query.offset`, at most `query.limit`. Its cost does not depend
+    /// on the number of members (an index seek, then `limit` rows).
+    async fn member_page(&self, org: OrgId, query: &MemberQuery) -> Result<Vec<MemberRow>, StoreError>;
+    /// Number of memberships matching the filters (used only when a filter is given; the
+    /// unfiltered counts are the org's kept headcount).
+    async fn count_members(
+        &self,
+        org: OrgId,
+        role: Option<&Role>,
+        status: Option<MembershipStatus>,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Custom roles, one row each (§7).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait RoleRepository: Send + Sync {
+    /// Every custom role of the org, oldest first.
+    async fn custom_roles(&self, org: OrgId) -> Result<Vec<CustomRole>, StoreError>;
+    /// The org's custom roles with these slugs (unknown slugs are skipped).
+    async fn custom_roles_named(&self, org: OrgId, slugs: &[RoleSlug]) -> Result<Vec<CustomRole>, StoreError>;
 }
 
 /// Platform users.
@@ -126,6 +190,8 @@ pub trait InvitationRepository: Send + Sync {
 pub trait SessionRepository: Send + Sync {
     /// By id.
     async fn session_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// The session and its user, read together (the per-request liveness check of §2.1).
+    async fn session_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, StoreError>;
     /// The session whose current refresh token, or its direct predecessor, has this hash.
     async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
 }
@@ -134,7 +200,9 @@ pub trait SessionRepository: Send + Sync {
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait AuditRepository: Send + Sync {
-    /// Matching entries of one log, newest first (`created_at`, then `seq`).
+    /// Matching entries of one log, newest first (`created_at`, then `seq`). `total` is the
+    /// log's kept count when no filter is given, a count of the matches otherwise, and `None`
+    /// after a keyset position (`filter.before`), where nothing is counted.
     async fn audit_entries(
         &self,
         log: AuditLog,
@@ -144,6 +212,8 @@ pub trait AuditRepository: Send + Sync {
     /// Entries of one log with `seq > after_seq`, ascending by `seq`, at most `limit`
     /// (chain verification and streamed exports read the log in such chunks).
     async fn audit_chain(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The newest entry of the log by `seq` (the chain head), read from the kept head.
+    async fn audit_head(&self, log: AuditLog) -> Result<Option<AuditEntry>, StoreError>;
 }
 
 /// Outbox reads.
@@ -174,6 +244,8 @@ pub trait UnitOfWork: Send + Sync {
 /// A store implementing every port.
 pub trait Store:
     OrgRepository
+    + MembershipRepository
+    + RoleRepository
     + UserRepository
     + InvitationRepository
     + SessionRepository
@@ -187,6 +259,8 @@ pub trait Store:
 
 impl<T> Store for T where
     T: OrgRepository
+        + MembershipRepository
+        + RoleRepository
         + UserRepository
         + InvitationRepository
         + SessionRepository
@@ -202,6 +276,8 @@ impl<T> Store for T where
 #[derive(Clone)]
 pub struct Stores {
     pub orgs: Arc<dyn OrgRepository>,
+    pub members: Arc<dyn MembershipRepository>,
+    pub roles: Arc<dyn RoleRepository>,
     pub users: Arc<dyn UserRepository>,
     pub invitations: Arc<dyn InvitationRepository>,
     pub sessions: Arc<dyn SessionRepository>,
@@ -223,6 +299,8 @@ impl Stores {
     pub fn from_store<S: Store + 'static>(store: Arc<S>) -> Self {
         Self {
             orgs: store.clone(),
+            members: store.clone(),
+            roles: store.clone(),
             users: store.clone(),
             invitations: store.clone(),
             sessions: store.clone(),

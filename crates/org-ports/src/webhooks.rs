@@ -41,7 +41,9 @@ pub trait WebhookRepository: Send + Sync {
     async fn org_webhooks(&self, org: OrgId) -> Result<Vec<Webhook>, StoreError>;
     /// One endpoint of the org, not deleted.
     async fn webhook(&self, org: OrgId, id: WebhookId) -> Result<Option<Webhook>, StoreError>;
-    /// An endpoint's deliveries, newest first (`created_at`, then id).
+    /// An endpoint's deliveries, newest first (`created_at`, then id). `total` is the
+    /// endpoint's kept delivery count when no filter is given, a count of the matches
+    /// otherwise, and `None` after a keyset position (`filter.before`).
     async fn webhook_deliveries(
         &self,
         webhook: WebhookId,
