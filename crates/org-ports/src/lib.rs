@@ -26,7 +26,10 @@ pub use repos::{
     UserRepository,
 };
 pub use secrets::{SecretCipher, SecretScope};
-pub use system::{Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, WebhookSender};
+pub use system::{
+    AccessClaims, AccessTokens, Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, TokenRejection,
+    WebhookSender,
+};
 pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
@@ -37,6 +40,6 @@ pub use repos::{
 #[cfg(feature = "mock")]
 pub use secrets::MockSecretCipher;
 #[cfg(feature = "mock")]
-pub use system::{MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
+pub use system::{MockAccessTokens, MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
 #[cfg(feature = "mock")]
 pub use webhooks::{MockDeliveryQueue, MockWebhookRepository};

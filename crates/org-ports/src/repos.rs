@@ -130,7 +130,7 @@ pub trait MembershipRepository: Send + Sync {
     async fn count_members(
         &self,
         org: OrgId,
-        role: Option<&Role>,
+        role: Option<Role>,
         status: Option<MembershipStatus>,
     ) -> Result<u64, StoreError>;
 }

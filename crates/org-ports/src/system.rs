@@ -66,3 +66,53 @@ pub trait WebhookSender: Send + Sync {
     /// One attempt.
     async fn send(&self, request: OutboundRequest) -> SendResult;
 }
+
+/// The claims of an access token (§2.1). No roles or capabilities: those are resolved per
+/// request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// User id.
+    pub sub: String,
+    /// The user's e-mail at issue time (informational).
+    pub email: String,
+    /// The platform-owner flag at issue time (informational; re-read per request).
+    pub is_platform_owner: bool,
+    /// Unique token id.
+    pub jti: String,
+    /// Session id.
+    pub sid: String,
+    /// Org slug of the session's org context.
+    pub org: Option<String>,
+    /// Service slug (end-user tokens only).
+    pub service: Option<String>,
+    /// `platform`, `org:<slug>` or `service:<org>/<service>` (§2.2).
+    pub aud: String,
+    /// The configured issuer.
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub nbf: Option<i64>,
+}
+
+/// Why a bearer token is refused (always 401).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRejection {
+    /// `JWT_ERROR`: malformed, a bad header, signature, issuer or times.
+    Invalid(&'static str),
+    /// `TOKEN_EXPIRED`: past `exp` plus the leeway.
+    Expired,
+}
+
+/// Signs and verifies access tokens (JWTs in production). The app decides what a token says
+/// and when it is accepted; an implementation only signs and checks signatures, headers, the
+/// issuer and the times, in the order of §2.1 steps 1–4.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait AccessTokens: Send + Sync {
+    /// The issuer every token carries and every token must carry (`iss`).
+    fn issuer(&self) -> String;
+    /// A signed token carrying `claims`.
+    fn sign(&self, claims: &AccessClaims) -> String;
+    /// The claims of `token` if steps 1–4 of §2.1 pass at `now`. The audience and the session
+    /// are checked by the caller.
+    fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenRejection>;
+}
