@@ -3,26 +3,33 @@
 //! pruning (`audit.retention_days`, §8.3).
 
 use chrono::{DateTime, Utc};
-use org_domain::{Capability, OrgId};
+use org_domain::{Capability, DomainEvent, OrgId, Slug};
 use org_ports::chain::{self, Link, Verdict};
 use org_ports::{AuditEntry, AuditFilter, AuditLog, AuditPrune, Changeset, OrgFilter, Page, PageRequest};
-use serde_json::json;
 
+use crate::AppError;
 use crate::record::{Caller, Recorder, RequestMeta};
-use crate::{App, AppError};
 
 /// Entries read per chunk when streaming or verifying a log.
 pub const CHUNK: u32 = 500;
 
-impl App {
+service! {
+    /// Audit logs (§8, §20): reads, chain verification and retention.
+    AuditService
+}
+
+impl AuditService {
     /// Authorizes reading the org's audit log (`audit_logs.view`) and names the log.
-    pub async fn audit_log_of(&self, caller: &Caller, meta: &RequestMeta, slug: &str) -> Result<AuditLog, AppError> {
-        let org = self.read_in_org(caller, meta, slug, Capability::AuditLogsView).await?;
+    pub async fn log_of(&self, caller: &Caller, meta: &RequestMeta, slug: &str) -> Result<AuditLog, AppError> {
+        let (org, _) = self
+            .core
+            .read(caller, meta, slug, |a| a.require(Capability::AuditLogsView))
+            .await?;
         Ok(AuditLog::Org(org.id()))
     }
 
     /// `GET …/audit-log`: newest first.
-    pub async fn list_audit(
+    pub async fn list(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
@@ -30,59 +37,37 @@ impl App {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Page<AuditEntry>, AppError> {
-        let log = self.audit_log_of(caller, meta, slug).await?;
-        Ok(self.stores().audit.audit_entries(log, filter, page).await?)
+        let log = self.log_of(caller, meta, slug).await?;
+        Ok(self.core.stores.audit.audit_entries(log, filter, page).await?)
     }
 
-    /// `GET …/audit-log/head`: the newest entry, if any.
-    pub async fn audit_head(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        slug: &str,
-    ) -> Result<Option<AuditEntry>, AppError> {
-        let log = self.audit_log_of(caller, meta, slug).await?;
-        self.head_of(log).await
-    }
-
-    async fn head_of(&self, log: AuditLog) -> Result<Option<AuditEntry>, AppError> {
-        // The newest by seq: walk the chain's last chunk (entries are appended in seq order).
-        let page = self
-            .stores()
-            .audit
-            .audit_entries(log, &AuditFilter::default(), PageRequest::new(1, 1))
-            .await?;
-        let Some(newest) = page.items.into_iter().next() else {
-            return Ok(None);
-        };
-        let tail = self
-            .stores()
-            .audit
-            .audit_chain(log, newest.seq.saturating_sub(1), CHUNK)
-            .await?;
-        Ok(tail.into_iter().max_by_key(|e| e.seq).or(Some(newest)))
+    /// `GET …/audit-log/head`: the newest entry, if any, from the log's kept head.
+    pub async fn head(&self, caller: &Caller, meta: &RequestMeta, slug: &str) -> Result<Option<AuditEntry>, AppError> {
+        let log = self.log_of(caller, meta, slug).await?;
+        Ok(self.core.stores.audit.audit_head(log).await?)
     }
 
     /// One chunk of a log in ascending `seq` (for streamed exports; authorize first).
-    pub async fn audit_chunk(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, AppError> {
-        Ok(self.stores().audit.audit_chain(log, after_seq, limit).await?)
+    pub async fn chunk(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, AppError> {
+        Ok(self.core.stores.audit.audit_chain(log, after_seq, limit).await?)
     }
 
     /// `GET /api/platform/audit-log`: the platform log, or an org's log by id (§20).
-    pub async fn platform_audit(
+    pub async fn platform(
         &self,
         caller: &Caller,
         org: Option<OrgId>,
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Page<AuditEntry>, AppError> {
-        if !caller.user.is_platform_owner {
+        if !caller.user.is_platform_owner() {
             return Err(org_domain::DomainError::RuleViolation(org_domain::Rule::PlatformOwnerOnly).into());
         }
         let log = match org {
             None => AuditLog::Platform,
             Some(id) => {
-                self.stores()
+                self.core
+                    .stores
                     .orgs
                     .org_by_id(id)
                     .await?
@@ -90,7 +75,7 @@ impl App {
                 AuditLog::Org(id)
             }
         };
-        Ok(self.stores().audit.audit_entries(log, filter, page).await?)
+        Ok(self.core.stores.audit.audit_entries(log, filter, page).await?)
     }
 
     /// Recomputes a whole log's chain (`admin verify-audit --org | --platform`).
@@ -98,7 +83,7 @@ impl App {
         let mut links: Vec<Link> = Vec::new();
         let mut after = 0;
         loop {
-            let chunk = self.stores().audit.audit_chain(log, after, CHUNK).await?;
+            let chunk = self.core.stores.audit.audit_chain(log, after, CHUNK).await?;
             let Some(last) = chunk.last() else { break };
             after = last.seq;
             links.extend(chunk.iter().map(|e| Link {
@@ -136,7 +121,15 @@ impl App {
 
     /// The log of the live org named by a slug (`admin verify-audit --org`).
     pub async fn org_log_by_slug(&self, slug: &str) -> Result<AuditLog, AppError> {
-        Ok(AuditLog::Org(self.load_org(slug).await?.id()))
+        let slug = Slug::parse(slug).map_err(|_| AppError::not_found())?;
+        let org = self
+            .core
+            .stores
+            .orgs
+            .org_by_slug(&slug)
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        Ok(AuditLog::Org(org.id()))
     }
 
     /// Retention (§8.3): in the platform log and every org log, deletes the prefix of entries
@@ -145,15 +138,16 @@ impl App {
     /// chain stays anchored. The newest entry of a log is never pruned, and a prefix made only
     /// of earlier `audit.pruned` entries is left alone (an idle log settles instead of churning).
     /// Returns the number of entries deleted.
-    pub async fn prune_audit(&self, retention: chrono::Duration) -> Result<u64, AppError> {
-        let Some(cutoff) = self.now().checked_sub_signed(retention) else {
+    pub async fn prune(&self, retention: chrono::Duration) -> Result<u64, AppError> {
+        let Some(cutoff) = self.core.now().checked_sub_signed(retention) else {
             return Ok(0); // a retention longer than the calendar keeps everything
         };
         let mut total = self.prune_log(AuditLog::Platform, cutoff).await?;
         let mut page = 1;
         loop {
             let orgs = self
-                .stores()
+                .core
+                .stores
                 .orgs
                 .list_orgs(&OrgFilter::default(), PageRequest::new(page, 100))
                 .await?;
@@ -173,7 +167,7 @@ impl App {
             return Ok(0);
         };
         let meta = RequestMeta::default();
-        let rec = Recorder::system(self, &meta, self.now());
+        let rec = Recorder::system(&self.core, &meta, self.core.now());
         let mut c = Changeset {
             audit_prunes: vec![AuditPrune {
                 log,
@@ -185,13 +179,13 @@ impl App {
             AuditLog::Org(id) => Some(id),
             AuditLog::Platform => None,
         };
-        let metadata = json!({
-            "pruned_through_seq": old.through_seq,
-            "pruned_head_hash": chain::to_hex(&old.head),
-            "count": old.count,
-        });
-        rec.audit(&mut c, org, "audit.pruned", None, metadata, false, true);
-        self.stores().uow.commit(c).await?;
+        let event = DomainEvent::AuditPruned {
+            through_seq: old.through_seq,
+            head_hash: chain::to_hex(&old.head),
+            count: old.count,
+        };
+        rec.record(&mut c, org, None, &[event]);
+        self.core.stores.uow.commit(c).await?;
         Ok(old.count)
     }
 
@@ -203,7 +197,7 @@ impl App {
         let mut prefix: Option<OldPrefix> = None;
         let mut after = 0;
         loop {
-            let chunk = self.stores().audit.audit_chain(log, after, CHUNK).await?;
+            let chunk = self.core.stores.audit.audit_chain(log, after, CHUNK).await?;
             let Some(tail) = chunk.last() else { break };
             after = tail.seq;
             for e in &chunk {

@@ -1,7 +1,8 @@
 //! The event catalogues of §23: what each domain event writes to the audit log and which
 //! webhook events it emits. Adding an action or a type is one entry here.
 
-use org_domain::{Change, ChangeValue, DomainEvent, JoinedVia, UserId};
+use org_domain::webhook::WebhookEvent;
+use org_domain::{Change, ChangeValue, DomainEvent, JoinedVia, OrgId, SessionKind, UserId};
 use serde_json::{Map, Value, json};
 
 /// An org-log audit action as listed by `GET …/audit-log/event-types`.
@@ -98,10 +99,41 @@ pub(crate) struct Described {
     pub action: Option<&'static str>,
     /// Whether the entry goes to the platform log instead of the org's.
     pub platform_log: bool,
+    /// The org the event belongs to, when the event itself names it (else the use case's).
+    pub org: Option<OrgId>,
     pub target: Option<(&'static str, String)>,
+    /// The entry has no target at all (else it defaults to the org).
+    pub untargeted: bool,
     pub metadata: Value,
+    /// `false` only for `authorization.denied`.
+    pub success: bool,
     /// Webhook events: type and `data`.
     pub webhooks: Vec<(&'static str, Value)>,
+}
+
+impl Described {
+    fn none() -> Self {
+        Self {
+            action: None,
+            platform_log: false,
+            org: None,
+            target: None,
+            untargeted: false,
+            metadata: Value::Null,
+            success: true,
+            webhooks: vec![],
+        }
+    }
+
+    fn platform(action: &'static str, target: Option<(&'static str, String)>, metadata: Value) -> Self {
+        Self {
+            action: Some(action),
+            platform_log: true,
+            target,
+            metadata,
+            ..Self::none()
+        }
+    }
 }
 
 fn change_value(v: &ChangeValue) -> Value {
@@ -139,10 +171,10 @@ fn via(v: JoinedVia) -> &'static str {
 pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<String>) -> Described {
     let d = |action, target: Option<(&'static str, String)>, metadata, webhooks| Described {
         action: Some(action),
-        platform_log: false,
         target,
         metadata,
         webhooks,
+        ..Described::none()
     };
     let user = |id: &UserId| Some(("user", id.to_string()));
     match event {
@@ -169,14 +201,15 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
             d("org.limits_updated", None, c.clone(), vec![("organization.updated", c)])
         }
         DomainEvent::OrgDeleted { org_id, slug, name } => Described {
-            action: Some("org.deleted"),
-            platform_log: true,
-            target: Some(("organization", org_id.to_string())),
-            metadata: json!({"org_id": org_id.to_string(), "org_slug": slug.as_str(), "org_name": name.as_str()}),
             webhooks: vec![(
                 "organization.deleted",
                 json!({"slug": slug.as_str(), "name": name.as_str()}),
             )],
+            ..Described::platform(
+                "org.deleted",
+                Some(("organization", org_id.to_string())),
+                json!({"org_id": org_id.to_string(), "org_slug": slug.as_str(), "org_name": name.as_str()}),
+            )
         },
         DomainEvent::OrgStatusChanged {
             old,
@@ -379,13 +412,169 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
                 vec![("role.deleted", hook)],
             )
         }
-        DomainEvent::SessionsRevoked { .. } => Described {
-            action: None,
-            platform_log: false,
-            target: None,
-            metadata: Value::Null,
-            webhooks: vec![],
+        DomainEvent::SessionsRevoked { .. } => Described::none(),
+        DomainEvent::SessionCreated { session_id } => {
+            let id = session_id.to_string();
+            d(
+                "session.created",
+                Some(("session", id.clone())),
+                json!({"session_id": id}),
+                vec![],
+            )
+        }
+        DomainEvent::SessionRevoked {
+            session_id,
+            kind,
+            org_id,
+            reason,
+        } => {
+            let id = session_id.to_string();
+            let logout = *reason == org_domain::RevokeReason::Logout;
+            // Logging out of a service session is not audited; everything else is, in the
+            // session's org log, or the platform log for platform sessions (§2.5, §2.6).
+            let audited = !(logout && *kind == SessionKind::Service);
+            let webhooks = if logout && *kind != SessionKind::Platform {
+                vec![("user.logout", json!({"session_id": id}))]
+            } else {
+                vec![]
+            };
+            Described {
+                action: audited.then_some("session.revoked"),
+                platform_log: org_id.is_none(),
+                org: *org_id,
+                target: Some(("session", id.clone())),
+                metadata: json!({"session_id": id, "reason": reason.as_str()}),
+                webhooks,
+                ..Described::none()
+            }
+        }
+        DomainEvent::TokenIssued { session_id, org_slug } => {
+            let id = session_id.to_string();
+            Described::platform(
+                "token.issued",
+                Some(("session", id.clone())),
+                json!({"session_id": id, "org_slug": org_slug.as_ref().map(|s| s.as_str())}),
+            )
+        }
+        DomainEvent::AuthorizationDenied { method, route, missing } => Described {
+            action: Some("authorization.denied"),
+            metadata: json!({"method": method, "route": route, "missing": missing}),
+            untargeted: true,
+            success: false,
+            ..Described::none()
         },
+        DomainEvent::AuditPruned {
+            through_seq,
+            head_hash,
+            count,
+        } => Described {
+            action: Some("audit.pruned"),
+            metadata: json!({"pruned_through_seq": through_seq, "pruned_head_hash": head_hash, "count": count}),
+            untargeted: true,
+            ..Described::none()
+        },
+        DomainEvent::UserCreated { user_id, email, via } => Described::platform(
+            "user.created",
+            user(user_id),
+            json!({"email": email.as_str(), "via": via.as_str()}),
+        ),
+        DomainEvent::UserDisabled { user_id, email } => {
+            Described::platform("user.disabled", user(user_id), json!({"email": email.as_str()}))
+        }
+        DomainEvent::UserEnabled { user_id, email } => {
+            Described::platform("user.enabled", user(user_id), json!({"email": email.as_str()}))
+        }
+        DomainEvent::PlatformOwnerGranted { user_id, email } => Described::platform(
+            "platform_owner.granted",
+            user(user_id),
+            json!({"email": email.as_str()}),
+        ),
+        DomainEvent::PlatformOwnerRevoked { user_id, email } => Described::platform(
+            "platform_owner.revoked",
+            user(user_id),
+            json!({"email": email.as_str()}),
+        ),
+        DomainEvent::Webhook(w) => describe_webhook(w),
+    }
+}
+
+fn describe_webhook(event: &WebhookEvent) -> Described {
+    let hook = |id: &org_domain::WebhookId| Some(("webhook", id.to_string()));
+    let d = |action, id: &org_domain::WebhookId, metadata, webhooks| Described {
+        action: Some(action),
+        target: hook(id),
+        metadata,
+        webhooks,
+        ..Described::none()
+    };
+    match event {
+        WebhookEvent::Created {
+            webhook_id,
+            name,
+            url,
+            events,
+        } => {
+            let m = json!({"name": name, "url": url, "events": events});
+            let mut data = m.clone();
+            data["webhook_id"] = json!(webhook_id.to_string());
+            d("webhook.created", webhook_id, m, vec![("webhook.created", data)])
+        }
+        WebhookEvent::Updated { webhook_id, changes } => {
+            let c = changes_json(changes);
+            let data = json!({"webhook_id": webhook_id.to_string(), "changes": c});
+            d(
+                "webhook.updated",
+                webhook_id,
+                json!({"changes": c}),
+                vec![("webhook.updated", data)],
+            )
+        }
+        WebhookEvent::Deleted { webhook_id, name } => {
+            let data = json!({"webhook_id": webhook_id.to_string(), "name": name});
+            d(
+                "webhook.deleted",
+                webhook_id,
+                json!({"name": name}),
+                vec![("webhook.deleted", data)],
+            )
+        }
+        WebhookEvent::SecretRotated {
+            webhook_id,
+            previous_secret_expires_at,
+        } => {
+            let data = json!({"webhook_id": webhook_id.to_string(), "changes": {"secret": "[REDACTED]"}});
+            d(
+                "webhook.secret_rotated",
+                webhook_id,
+                json!({"previous_secret_expires_at": crate::record::ts(*previous_secret_expires_at)}),
+                vec![("webhook.updated", data)],
+            )
+        }
+        WebhookEvent::TestSent {
+            webhook_id,
+            delivery_id,
+        } => d(
+            "webhook.test_sent",
+            webhook_id,
+            json!({"delivery_id": delivery_id.to_string()}),
+            vec![],
+        ),
+        WebhookEvent::Redelivered {
+            webhook_id,
+            delivery_id,
+            new_delivery_id,
+        } => d(
+            "webhook.redelivered",
+            webhook_id,
+            json!({"delivery_id": delivery_id.to_string(), "new_delivery_id": new_delivery_id.to_string()}),
+            vec![],
+        ),
+        WebhookEvent::Disabled { webhook_id, reason } => d(
+            "webhook.disabled",
+            webhook_id,
+            json!({"webhook_id": webhook_id.to_string(), "reason": reason.as_str()}),
+            vec![],
+        ),
     }
 }
 

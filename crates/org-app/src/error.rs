@@ -1,7 +1,14 @@
 //! The application error: domain refusals plus what storage and authentication add.
 
 use org_domain::{DomainError, FieldError};
-use org_ports::{ConflictKind, StoreError, UniqueKey};
+use org_ports::{ConflictKind, StoreError, TokenRejection, UniqueKey};
+
+fn token_text(r: &TokenRejection) -> &'static str {
+    match r {
+        TokenRejection::Invalid(why) => why,
+        TokenRejection::Expired => "Access token has expired",
+    }
+}
 
 /// Why a use case failed. Adapters map every variant to a status (no wildcard).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +28,12 @@ pub enum AppError {
     /// Authentication failed (401 `UNAUTHORIZED`), e.g. an invalid refresh token.
     #[error("{0}")]
     Unauthorized(String),
+    /// The access token was refused (401 `JWT_ERROR` or `TOKEN_EXPIRED`, §2.1).
+    #[error("{}", token_text(.0))]
+    Token(TokenRejection),
+    /// A token scoped to another org on this org's routes (403 `FORBIDDEN`, §1.5 step 2).
+    #[error("token is scoped to another organization; select this organization first")]
+    ForeignOrgToken,
     /// Storage conflicts persisted after every retry, or the store is unavailable (503).
     #[error("{0}")]
     Unavailable(String),
@@ -47,7 +60,11 @@ impl AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(ConflictKind::StaleVersion) => Self::Stale,
+            // A lost race on a version, the member cap or a role in use: deciding again on
+            // fresh rows answers it (the domain then refuses with the precise error).
+            StoreError::Conflict(ConflictKind::StaleVersion | ConflictKind::MemberCap | ConflictKind::RoleInUse) => {
+                Self::Stale
+            }
             StoreError::Conflict(ConflictKind::Unique(key)) => match key {
                 UniqueKey::OrgSlug => Self::SlugTaken,
                 UniqueKey::RoleSlug => Self::Domain(DomainError::DuplicateRoleSlug),

@@ -1,45 +1,68 @@
-//! org-app: the use cases of org-server. Each one resolves the caller against the org,
-//! authorizes (§1.5), loads, lets the domain decide, and commits state + audit + events in one
-//! unit of work, retrying optimistic-concurrency conflicts a bounded number of times.
+//! org-app: the use cases of org-server, one service per area — [`OrgService`],
+//! [`MemberService`], [`InvitationService`], [`RoleService`], [`WebhookService`],
+//! [`AuditService`], [`SessionService`], [`PlatformService`] and the CLI's [`UserAdmin`] —
+//! bundled in [`App`]. Every org-scoped use case runs one skeleton: resolve the caller against
+//! the org (one read), let the domain decide from exactly what the decision needs, and commit
+//! state, audit entries and events in one unit of work, retrying stale versions a bounded
+//! number of times.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use org_app::{App, AppConfig, Caller, RequestMeta};
+//! use org_app::system::{RandomTokens, SystemClock, UuidV7};
+//! use org_ports::Stores;
+//!
+//! // Any store implementing the ports; the in-memory one for this example.
+//! let store = Arc::new(org_store_memory::MemoryStore::new());
+//! let app = App::new(
+//!     Stores::from_store(store),
+//!     Arc::new(SystemClock),
+//!     Arc::new(UuidV7),
+//!     Arc::new(RandomTokens),
+//!     AppConfig::default(),
+//! );
+//! let alice = Caller { user: app.users.create("alice@example.com", None, false).await?, session_id: None };
+//! let meta = RequestMeta::default();
+//! let created = app.orgs.create(&alice, &meta, "acme", "Acme Inc").await?;
+//! assert_eq!(created.view.membership_count, 1);
+//! let members = app.members.list(&alice, "acme", &Default::default(), org_app::MemberPosition::first(50)).await?;
+//! assert_eq!(members.members[0].user.email().as_str(), "alice@example.com");
+//! # Ok::<(), org_app::AppError>(()) }).unwrap();
+//! ```
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-/// Evaluates the async block `$body` until it stops failing with [`AppError::Stale`], at most
-/// `max_attempts` times (then 503). A macro rather than a closure-taking function so the use
-/// cases stay `Send` futures.
-macro_rules! retrying {
-    ($app:expr, $body:expr) => {{
-        let mut attempt: u32 = 0;
-        loop {
-            match $body.await {
-                Err($crate::AppError::Stale) => {
-                    attempt += 1;
-                    if attempt >= $app.config().max_attempts {
-                        break Err($crate::AppError::Unavailable(
-                            "too many concurrent changes; retry".to_owned(),
-                        ));
-                    }
-                    $crate::orgs::backoff(attempt).await;
-                }
-                other => break other,
+/// Declares a service: a cheap handle on the shared [`core::Core`].
+macro_rules! service {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            pub(crate) core: std::sync::Arc<crate::core::Core>,
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
             }
         }
-    }};
+    };
 }
 
 mod audit;
 mod catalogue;
 mod config;
+mod core;
 mod error;
 mod invitations;
 mod members;
-pub(crate) mod orgs;
+mod orgs;
 pub mod outbound;
 pub mod platform;
 mod record;
 mod redact;
 mod refresh;
 pub mod roles;
-mod service_access;
 mod sessions;
 pub mod signing;
 pub mod system;
@@ -48,33 +71,36 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-use org_ports::{Clock, IdGenerator, Stores, TokenIssuer};
+use org_ports::{AccessTokens, Clock, IdGenerator, Stores, TokenIssuer};
 
+pub use audit::{AuditService, CHUNK};
 pub use catalogue::{AUDIT_ACTIONS, AuditActionInfo, WEBHOOK_EVENT_TYPES, WebhookTypeInfo};
 pub use config::{AppConfig, OrgApproval};
 pub use error::AppError;
-pub use invitations::{CreatedInvitation, InvitationView, MyInvitation};
-pub use members::{MemberFilter, MemberList, MemberView, TransferTarget};
-pub use orgs::{CreatedOrg, OrgView, SelectedOrg};
+pub use invitations::{CreatedInvitation, InvitationService, InvitationView, MyInvitation};
+pub use members::{MemberFilter, MemberList, MemberPosition, MemberService, MemberView, ServiceAccess, TransferTarget};
+pub use orgs::{CreatedOrg, MyOrg, OrgService, OrgView, SelectedOrg};
+pub use platform::PlatformService;
 pub use record::{Caller, RequestMeta};
 pub use redact::redact;
-pub use service_access::ServiceAccess;
-pub use sessions::{IssuedSession, RefreshOutcome, SessionScope};
+pub use roles::RoleService;
+pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
+pub use users::UserAdmin;
+pub use webhooks::WebhookService;
 
-/// The application: every use case, over the ports.
+/// The application: every service, over one set of ports. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    stores: Stores,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGenerator>,
-    tokens: Arc<dyn TokenIssuer>,
-    config: AppConfig,
-    denied: record::DeniedLimiter,
-    outbound: webhooks::Outbound,
+    core: Arc<core::Core>,
+    pub orgs: OrgService,
+    pub members: MemberService,
+    pub invitations: InvitationService,
+    pub roles: RoleService,
+    pub webhooks: WebhookService,
+    pub audit: AuditService,
+    pub sessions: SessionService,
+    pub platform: PlatformService,
+    pub users: UserAdmin,
 }
 
 impl std::fmt::Debug for App {
@@ -84,56 +110,82 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// Wires the use cases to their ports.
+    /// Wires the services to their ports: the stores, the clock and id generator, the
+    /// issuer of opaque credentials (refresh and invitation tokens) and the signer of access
+    /// tokens.
     pub fn new(
         stores: Stores,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         tokens: Arc<dyn TokenIssuer>,
+        access_tokens: Arc<dyn AccessTokens>,
         config: AppConfig,
     ) -> Self {
+        Self::from_core(core::Core {
+            stores,
+            clock,
+            ids,
+            tokens,
+            access_tokens,
+            config,
+            denied: record::DeniedLimiter::default(),
+            outbound: webhooks::Outbound::default(),
+        })
+    }
+
+    fn from_core(core: core::Core) -> Self {
+        let core = Arc::new(core);
         Self {
-            inner: Arc::new(Inner {
-                stores,
-                clock,
-                ids,
-                tokens,
-                config,
+            orgs: OrgService { core: core.clone() },
+            members: MemberService { core: core.clone() },
+            invitations: InvitationService { core: core.clone() },
+            roles: RoleService { core: core.clone() },
+            webhooks: WebhookService { core: core.clone() },
+            audit: AuditService { core: core.clone() },
+            sessions: SessionService { core: core.clone() },
+            platform: PlatformService { core: core.clone() },
+            users: UserAdmin { core: core.clone() },
+            core,
+        }
+    }
+
+    /// Sets the SSRF guard and resolver used to check webhook URLs (call right after `new`).
+    pub fn with_outbound(self, outbound: webhooks::Outbound) -> Self {
+        match Arc::try_unwrap(self.core) {
+            Ok(mut core) => {
+                core.outbound = outbound;
+                Self::from_core(core)
+            }
+            Err(core) => Self::from_core(core::Core {
+                stores: core.stores.clone(),
+                clock: core.clock.clone(),
+                ids: core.ids.clone(),
+                tokens: core.tokens.clone(),
+                access_tokens: core.access_tokens.clone(),
+                config: core.config.clone(),
                 denied: record::DeniedLimiter::default(),
-                outbound: webhooks::Outbound::default(),
+                outbound,
             }),
         }
     }
 
-    /// Sets the SSRF guard and resolver used to check webhook URLs (call right after `new`;
-    /// a clone shares the settings it was made with).
-    pub fn with_outbound(mut self, outbound: webhooks::Outbound) -> Self {
-        if let Some(inner) = std::sync::Arc::get_mut(&mut self.inner) {
-            inner.outbound = outbound;
-        }
-        self
-    }
-
     /// The configuration.
     pub fn config(&self) -> &AppConfig {
-        &self.inner.config
+        &self.core.config
     }
 
-    /// The ports (read side is used by adapters for lookups such as the auth check).
+    /// The ports (the server's workers and the CLI read through them).
     pub fn stores(&self) -> &Stores {
-        &self.inner.stores
+        &self.core.stores
+    }
+
+    /// The current time of the app's clock (adapters validate token times against it).
+    pub fn current_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.core.now()
     }
 
     /// Number of `authorization.denied` entries suppressed by the once-per-minute rule (§1.5).
     pub fn denied_suppressed_total(&self) -> u64 {
-        self.inner.denied.suppressed()
-    }
-
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.inner.clock.now()
-    }
-
-    fn new_uuid(&self) -> uuid::Uuid {
-        self.inner.ids.new_id()
+        self.core.denied.suppressed()
     }
 }

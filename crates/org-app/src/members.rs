@@ -1,10 +1,15 @@
-//! Member use cases (§5): list, change role, remove, transfer ownership.
+//! Member use cases (§5): list (keyset or offset), change role, remove, transfer ownership,
+//! and member service access (§5.4, §5.5; services do not exist yet, so every org has none).
+//! Each loads only the memberships and roles its decision names; none reads the org's other
+//! members.
 
+use chrono::{DateTime, Utc};
 use org_domain::{Capability, DomainError, Email, Membership, MembershipStatus, Organization, Role, User, UserId};
-use org_ports::{Changeset, PageRequest};
+use org_ports::{Changeset, MemberQuery, MemberRow, PageRequest};
 
-use crate::record::{Caller, Recorder, RequestMeta};
-use crate::{App, AppError};
+use crate::AppError;
+use crate::core::Decision;
+use crate::record::{Caller, RequestMeta};
 
 /// A member with their user record.
 #[derive(Clone, Debug)]
@@ -13,23 +18,59 @@ pub struct MemberView {
     pub user: User,
 }
 
+impl From<MemberRow> for MemberView {
+    fn from(r: MemberRow) -> Self {
+        Self {
+            membership: r.membership,
+            user: r.user,
+        }
+    }
+}
+
 /// Filters of `GET …/members`.
 #[derive(Clone, Debug, Default)]
 pub struct MemberFilter {
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub status: Option<MembershipStatus>,
+}
+
+impl MemberFilter {
+    fn is_empty(&self) -> bool {
+        self.role.is_none() && self.status.is_none()
+    }
+}
+
+/// Where a member page starts (§1.6): an offset page, or after a keyset position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberPosition {
+    Offset(PageRequest),
+    /// After `(joined_at, user_id)`, at most `limit` rows (1..=100).
+    After(DateTime<Utc>, UserId, u32),
+}
+
+impl MemberPosition {
+    /// The first page of `limit` rows.
+    pub fn first(limit: u32) -> Self {
+        Self::Offset(PageRequest::new(1, limit))
+    }
 }
 
 /// `GET …/members` (§5.1).
 #[derive(Clone, Debug)]
 pub struct MemberList {
+    pub org: Organization,
     pub members: Vec<MemberView>,
-    pub total: u64,
-    pub page: u32,
+    /// Rows matching the filters; `None` in cursor mode.
+    pub total: Option<u64>,
+    /// The offset page, `None` in cursor mode.
+    pub page: Option<u32>,
+    /// Active members (kept with the org).
     pub active: u32,
     pub cap: u32,
     /// `custom` when the org sets `max_users`, else the tier name.
     pub cap_source: String,
+    /// The keyset position after the last row, when more rows follow.
+    pub next: Option<(DateTime<Utc>, UserId)>,
 }
 
 /// Whom to make the owner (§5.6).
@@ -39,89 +80,128 @@ pub enum TransferTarget {
     UserId(String),
 }
 
-impl App {
-    pub(crate) async fn member_view(&self, org: &Organization, user: UserId) -> Result<MemberView, AppError> {
-        let membership = org.membership(user).cloned().ok_or_else(AppError::not_found)?;
+/// One service of the org and the member's access to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceAccess {
+    pub service_id: String,
+    pub service_slug: String,
+    pub service_name: String,
+    /// `viewer`, `manager` or `None`.
+    pub access: Option<String>,
+}
+
+service! {
+    /// Members (§5).
+    MemberService
+}
+
+/// A membership as stored after its write (if written).
+fn stored(m: Membership, written: bool) -> Membership {
+    if written {
+        let v = m.record().version + 1;
+        m.with_version(v)
+    } else {
+        m
+    }
+}
+
+/// The custom roles named by the memberships involved and the role granted.
+fn named<'m>(members: impl IntoIterator<Item = &'m Membership>, extra: Option<&'m Role>) -> Vec<&'m Role> {
+    members.into_iter().map(Membership::role).chain(extra).collect()
+}
+
+impl MemberService {
+    async fn membership(&self, org: &Organization, user: Option<UserId>) -> Result<Option<Membership>, AppError> {
+        match user {
+            Some(u) => Ok(self.core.stores.members.membership(org.id(), u).await?),
+            None => Ok(None),
+        }
+    }
+
+    async fn view(&self, membership: Membership) -> Result<MemberView, AppError> {
         let user = self
-            .stores()
+            .core
+            .stores
             .users
-            .user_by_id(user)
+            .user_by_id(membership.user_id())
             .await?
             .ok_or_else(|| AppError::Internal("member without user".into()))?;
         Ok(MemberView { membership, user })
     }
 
-    /// `GET …/members`.
-    pub async fn list_members(
+    /// `GET …/members`: one page, at the same cost at any depth and any org size.
+    pub async fn list(
         &self,
         caller: &Caller,
         slug: &str,
         filter: &MemberFilter,
-        page: PageRequest,
+        position: MemberPosition,
     ) -> Result<MemberList, AppError> {
-        let org = self.load_org(slug).await?;
-        org.view(&caller.actor())?;
-        let mut rows: Vec<&Membership> = org
-            .state()
-            .memberships
-            .iter()
-            .filter(|m| filter.role.as_deref().is_none_or(|r| m.role.as_str() == r))
-            .filter(|m| filter.status.is_none_or(|s| m.status == s))
-            .collect();
-        rows.sort_by_key(|m| (m.created_at, m.user_id));
-        let paged = page.slice(&rows);
-        let ids: Vec<UserId> = paged.items.iter().map(|m| m.user_id).collect();
-        let users = self.stores().users.users_by_ids(&ids).await?;
-        let members = paged
-            .items
-            .into_iter()
-            .filter_map(|m| {
-                users.iter().find(|u| u.id == m.user_id).map(|u| MemberView {
-                    membership: m.clone(),
-                    user: u.clone(),
-                })
-            })
-            .collect();
-        let tier = self.config().tier(&org.state().tier_id);
-        let cap_source = if org.state().max_users.is_some() {
-            "custom".to_owned()
-        } else {
-            tier.map_or("custom".to_owned(), |t| t.name.clone())
+        let core = &self.core;
+        let (ctx, _access) = core.org_context(caller, slug).await?;
+        let org = ctx.org;
+        let (query, page, limit) = match position {
+            MemberPosition::Offset(p) => (
+                MemberQuery {
+                    role: filter.role.clone(),
+                    status: filter.status,
+                    after: None,
+                    offset: p.offset(),
+                    limit: p.limit + 1,
+                },
+                Some(p.page),
+                p.limit,
+            ),
+            MemberPosition::After(at, user, limit) => (
+                MemberQuery {
+                    role: filter.role.clone(),
+                    status: filter.status,
+                    after: Some((at, user)),
+                    offset: 0,
+                    limit: limit + 1,
+                },
+                None,
+                limit,
+            ),
         };
+        let mut rows = core.stores.members.member_page(org.id(), &query).await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = if more {
+            rows.last().map(|r| (r.membership.joined_at(), r.membership.user_id()))
+        } else {
+            None
+        };
+        let headcount = org.headcount();
+        let total = match (page, filter.is_empty(), filter.status) {
+            (None, _, _) => None,
+            (Some(_), true, _) => Some(u64::from(headcount.total)),
+            (Some(_), false, Some(MembershipStatus::Active)) if filter.role.is_none() => {
+                Some(u64::from(headcount.active))
+            }
+            (Some(_), false, _) => Some(
+                core.stores
+                    .members
+                    .count_members(org.id(), filter.role.clone(), filter.status)
+                    .await?,
+            ),
+        };
+        let tier = core.tier_of(&org);
         Ok(MemberList {
-            members,
-            total: paged.total,
-            page: page.page,
-            active: org.active_member_count(),
+            members: rows.into_iter().map(MemberView::from).collect(),
+            total,
+            page,
+            active: headcount.active,
             cap: org.member_cap(tier),
-            cap_source,
+            cap_source: org.cap_source(tier),
+            next,
+            org,
         })
     }
 
-    async fn record_member_change(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        org: Organization,
-        outcome: org_domain::Outcome,
-        subjects: &[UserId],
-    ) -> Result<Organization, AppError> {
-        let now = self.now();
-        let mut rec = Recorder::for_caller(self, meta, caller, now);
-        for u in self.stores().users.users_by_ids(subjects).await? {
-            rec.know(&u);
-        }
-        let mut c = Changeset::default();
-        rec.record(&mut c, org.id(), Some(&outcome.principal), &outcome.events);
-        if !outcome.events.is_empty() {
-            c.orgs.push(org.clone());
-        }
-        self.commit(c).await?;
-        Ok(org)
-    }
-
-    /// `PATCH …/members/:user_id` (§5.2).
-    pub async fn change_member_role(
+    /// `PATCH …/members/:user_id` (§5.2): the target's membership and the roles involved;
+    /// for `owner`, also the current owner's membership and the org row (a transfer).
+    pub async fn change_role(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
@@ -129,49 +209,66 @@ impl App {
         user_id: &str,
         role: &str,
     ) -> Result<MemberView, AppError> {
-        let role = Role::parse(role).map_err(DomainError::from)?;
-        self.guarded(
-            caller,
-            meta,
-            slug,
-            retrying!(self, async {
-                let mut org = self.load_org(slug).await?;
-                let actor = caller.actor();
-                org.require(&actor, Capability::OrgRolesManage)?;
-                let target = UserId::parse(user_id).ok_or_else(AppError::not_found)?;
-                let previous_owner = org.state().owner_user_id;
-                let outcome = org.change_role(&actor, target, role.clone(), self.now())?;
-                let org = self
-                    .record_member_change(caller, meta, org, outcome, &[target, previous_owner])
-                    .await?;
-                self.member_view(&org, target).await
-            }),
-        )
-        .await
+        let role = &Role::parse(role).map_err(DomainError::from)?;
+        let target_id = UserId::parse(user_id);
+        let core = &self.core;
+        let changed = core
+            .mutate(caller, meta, slug, |mut s| async move {
+                let mut target = self.membership(&s.org, target_id).await?;
+                let transfer = *role == Role::Owner;
+                let mut owner = if transfer {
+                    self.membership(&s.org, Some(s.org.owner())).await?
+                } else {
+                    None
+                };
+                let roles = core.roles_named(s.org.id(), &named(target.iter(), Some(role))).await?;
+                let now = s.now();
+                let outcome =
+                    s.access
+                        .change_role(&mut s.org, target.as_mut(), owner.as_mut(), role.clone(), &roles, now)?;
+                let mut c = self.record_member_change(&mut s, &outcome).await?;
+                let written = !outcome.events.is_empty();
+                if written {
+                    c.memberships.extend(target.clone());
+                    if transfer {
+                        c.memberships.extend(owner);
+                        c.orgs.push(s.org.clone());
+                    }
+                }
+                let target = target.ok_or_else(AppError::not_found)?;
+                Ok(Decision::new(c, stored(target, written)))
+            })
+            .await?;
+        self.view(changed).await
+    }
+
+    /// Makes the e-mails of the users the events name known, then records the events.
+    async fn record_member_change(
+        &self,
+        s: &mut crate::core::Scope<'_>,
+        outcome: &org_domain::Outcome,
+    ) -> Result<Changeset, AppError> {
+        let subjects = org_domain::subjects(&outcome.events);
+        if !subjects.is_empty() {
+            for u in self.core.stores.users.users_by_ids(&subjects).await? {
+                s.rec.know(&u);
+            }
+        }
+        Ok(s.record(&outcome.principal, &outcome.events))
     }
 
     /// `POST|DELETE …/members/:user_id` (§5.3).
-    pub async fn remove_member(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        slug: &str,
-        user_id: &str,
-    ) -> Result<(), AppError> {
-        self.guarded(
-            caller,
-            meta,
-            slug,
-            retrying!(self, async {
-                let mut org = self.load_org(slug).await?;
-                let actor = caller.actor();
-                org.require(&actor, Capability::OrgMembersManage)?;
-                let target = UserId::parse(user_id).ok_or_else(AppError::not_found)?;
-                let outcome = org.remove_member(&actor, target, self.now())?;
-                self.record_member_change(caller, meta, org, outcome, &[target]).await?;
-                Ok(())
-            }),
-        )
+    pub async fn remove(&self, caller: &Caller, meta: &RequestMeta, slug: &str, user_id: &str) -> Result<(), AppError> {
+        let target_id = UserId::parse(user_id);
+        let core = &self.core;
+        core.mutate(caller, meta, slug, |mut s| async move {
+            let target = self.membership(&s.org, target_id).await?;
+            let roles = core.roles_named(s.org.id(), &named(target.iter(), None)).await?;
+            let outcome = s.access.remove_member(target.as_ref(), &roles)?;
+            let mut c = self.record_member_change(&mut s, &outcome).await?;
+            c.removed_memberships.extend(target);
+            Ok(Decision::new(c, ()))
+        })
         .await
     }
 
@@ -183,35 +280,86 @@ impl App {
         slug: &str,
         target: &TransferTarget,
     ) -> Result<MemberView, AppError> {
-        self.guarded(
-            caller,
-            meta,
-            slug,
-            retrying!(self, async {
-                let mut org = self.load_org(slug).await?;
-                let actor = caller.actor();
-                org.require(&actor, Capability::OrgOwnershipTransfer)?;
-                let not_found = || AppError::Domain(DomainError::NotFound);
-                let target = match target {
-                    TransferTarget::UserId(id) => UserId::parse(id).ok_or_else(not_found)?,
+        let core = &self.core;
+        let new_owner = core
+            .mutate(caller, meta, slug, |mut s| async move {
+                let target_id = match target {
+                    TransferTarget::UserId(id) => UserId::parse(id),
                     TransferTarget::Email(email) => {
                         let email = Email::parse(email).map_err(DomainError::from)?;
-                        self.stores()
-                            .users
-                            .user_by_email(&email)
-                            .await?
-                            .ok_or_else(not_found)?
-                            .id
+                        core.stores.users.user_by_email(&email).await?.map(|u| u.id())
                     }
                 };
-                let previous = org.state().owner_user_id;
-                let outcome = org.transfer_ownership(&actor, target, self.now())?;
-                let org = self
-                    .record_member_change(caller, meta, org, outcome, &[target, previous])
-                    .await?;
-                self.member_view(&org, target).await
-            }),
-        )
-        .await
+                let mut member = self.membership(&s.org, target_id).await?;
+                let mut owner = self
+                    .membership(&s.org, Some(s.org.owner()))
+                    .await?
+                    .ok_or_else(|| AppError::Internal("org without its owner's membership".into()))?;
+                let now = s.now();
+                let outcome = s
+                    .access
+                    .transfer_ownership(&mut s.org, member.as_mut(), &mut owner, now)?;
+                let mut c = self.record_member_change(&mut s, &outcome).await?;
+                let member = member.ok_or_else(AppError::not_found)?;
+                c.orgs.push(s.org.clone());
+                c.memberships.push(owner);
+                c.memberships.push(member.clone());
+                Ok(Decision::new(c, stored(member, true)))
+            })
+            .await?;
+        self.view(new_owner).await
+    }
+
+    async fn checked_member(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        user_id: &str,
+        mutating: bool,
+    ) -> Result<(), AppError> {
+        let (org, ()) = self
+            .core
+            .read(caller, meta, slug, |a| {
+                if mutating {
+                    a.require_mutable(Capability::OrgMembersManage).map(drop)
+                } else {
+                    a.require(Capability::OrgMembersManage).map(drop)
+                }
+            })
+            .await?;
+        self.membership(&org, UserId::parse(user_id))
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        Ok(())
+    }
+
+    /// `GET …/members/:user_id/service-access`: one entry per service of the org (none yet).
+    pub async fn service_access(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        user_id: &str,
+    ) -> Result<Vec<ServiceAccess>, AppError> {
+        self.checked_member(caller, meta, slug, user_id, false).await?;
+        Ok(Vec::new())
+    }
+
+    /// `PUT …/members/:user_id/service-access` for the services named by `service_slugs`:
+    /// with no services in this iteration, any named service is unknown (404).
+    pub async fn update_service_access(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+        user_id: &str,
+        service_slugs: &[String],
+    ) -> Result<Vec<ServiceAccess>, AppError> {
+        self.checked_member(caller, meta, slug, user_id, true).await?;
+        if !service_slugs.is_empty() {
+            return Err(AppError::not_found());
+        }
+        Ok(Vec::new())
     }
 }

@@ -1,10 +1,11 @@
 //! Platform administration use cases (§20): org list and lifecycle, limits, tiers.
 
-use org_domain::{DomainError, FeatureOverrides, LimitsUpdate, Organization, Rule, Tier, TierId};
-use org_ports::{Changeset, OrgFilter, PageRequest};
+use org_domain::{DomainError, FeatureOverrides, LimitsUpdate, Organization, Rule, Slug, Tier, TierId};
+use org_ports::{OrgFilter, Page, PageRequest};
 
-use crate::record::{Caller, Recorder, RequestMeta};
-use crate::{App, AppError, OrgView};
+use crate::core::Decision;
+use crate::record::{Caller, RequestMeta};
+use crate::{AppError, OrgView};
 
 /// A lifecycle action of §20.
 #[derive(Clone, Debug)]
@@ -24,21 +25,26 @@ pub struct PlatformPatch {
     pub feature_overrides: Option<Option<FeatureOverrides>>,
 }
 
+service! {
+    /// Platform administration (§20): platform owners only.
+    PlatformService
+}
+
 fn platform_only(caller: &Caller) -> Result<(), AppError> {
-    if caller.user.is_platform_owner {
+    if caller.user.is_platform_owner() {
         Ok(())
     } else {
         Err(DomainError::RuleViolation(Rule::PlatformOwnerOnly).into())
     }
 }
 
-impl App {
+impl PlatformService {
     fn known_tier(&self, id: Option<String>) -> Result<Option<TierId>, AppError> {
         match id {
             None => Ok(None),
             Some(id) => {
                 let id = TierId::new(id);
-                if self.config().tier(&id).is_some() {
+                if self.core.config.tier(&id).is_some() {
                     Ok(Some(id))
                 } else {
                     Err(AppError::invalid("tier_id", format!("unknown tier '{id}'")))
@@ -48,30 +54,41 @@ impl App {
     }
 
     /// `GET /api/platform/organizations`.
-    pub async fn platform_list_orgs(
+    pub async fn list_orgs(
         &self,
         caller: &Caller,
         filter: &OrgFilter,
         page: PageRequest,
     ) -> Result<(Vec<OrgView>, u64), AppError> {
         platform_only(caller)?;
-        let page = self.stores().orgs.list_orgs(filter, page).await?;
-        Ok((page.items.into_iter().map(|o| self.view(o)).collect(), page.total))
+        let Page { items, total } = self.core.stores.orgs.list_orgs(filter, page).await?;
+        Ok((
+            items.into_iter().map(|o| self.core.view(o)).collect(),
+            total.unwrap_or_default(),
+        ))
     }
 
     /// `GET /api/platform/organizations/:org_slug`.
-    pub async fn platform_get_org(&self, caller: &Caller, slug: &str) -> Result<OrgView, AppError> {
+    pub async fn get_org(&self, caller: &Caller, slug: &str) -> Result<OrgView, AppError> {
         platform_only(caller)?;
-        Ok(self.view(self.load_org(slug).await?))
+        let slug = Slug::parse(slug).map_err(|_| AppError::not_found())?;
+        let org = self
+            .core
+            .stores
+            .orgs
+            .org_by_slug(&slug)
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        Ok(self.core.view(org))
     }
 
     /// `GET /api/platform/tiers`.
-    pub fn platform_tiers(&self, caller: &Caller) -> Result<Vec<Tier>, AppError> {
+    pub fn tiers(&self, caller: &Caller) -> Result<Vec<Tier>, AppError> {
         platform_only(caller)?;
-        Ok(self.config().tiers.clone())
+        Ok(self.core.config.tiers.clone())
     }
 
-    async fn platform_change(
+    async fn change(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
@@ -79,32 +96,21 @@ impl App {
         decide: impl Fn(&mut Organization) -> Result<org_domain::Outcome, DomainError>,
     ) -> Result<OrgView, AppError> {
         platform_only(caller)?;
-        self.guarded(
-            caller,
-            meta,
-            slug,
-            retrying!(self, async {
-                let mut org = self.load_org(slug).await?;
-                let outcome = decide(&mut org)?;
-                let mut c = Changeset::default();
-                Recorder::for_caller(self, meta, caller, self.now()).record(
-                    &mut c,
-                    org.id(),
-                    Some(&outcome.principal),
-                    &outcome.events,
-                );
+        let decide = &decide;
+        self.core
+            .mutate(caller, meta, slug, |mut s| async move {
+                let outcome = decide(&mut s.org)?;
+                let mut c = s.record(&outcome.principal, &outcome.events);
                 if !outcome.events.is_empty() {
-                    c.orgs.push(org.clone());
+                    c.orgs.push(s.org.clone());
                 }
-                self.commit(c).await?;
-                Ok(self.view(org))
-            }),
-        )
-        .await
+                Ok(Decision::new(c, self.core.view(s.org)))
+            })
+            .await
     }
 
     /// `POST /api/platform/organizations/:org_slug/{approve,reject,suspend,activate}`.
-    pub async fn platform_lifecycle(
+    pub async fn lifecycle(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
@@ -116,8 +122,8 @@ impl App {
             Lifecycle::Approve { tier_id } => self.known_tier(tier_id.clone())?,
             _ => None,
         };
-        self.platform_change(caller, meta, slug, |org| {
-            let now = self.now();
+        self.change(caller, meta, slug, |org| {
+            let now = self.core.now();
             match &action {
                 Lifecycle::Approve { .. } => org.approve(&actor, tier.clone(), now),
                 Lifecycle::Reject { reason } => org.reject(&actor, reason.clone(), now),
@@ -129,7 +135,7 @@ impl App {
     }
 
     /// `PATCH /api/platform/organizations/:org_slug`.
-    pub async fn platform_patch_org(
+    pub async fn patch_org(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
@@ -143,8 +149,8 @@ impl App {
             max_users: patch.max_users,
             feature_overrides: patch.feature_overrides,
         };
-        self.platform_change(caller, meta, slug, |org| {
-            org.update_limits(&actor, upd.clone(), self.now())
+        self.change(caller, meta, slug, |org| {
+            org.update_limits(&actor, upd.clone(), self.core.now())
         })
         .await
     }

@@ -10,8 +10,8 @@ use org_domain::{Actor, DomainEvent, EventId, OrgId, Principal, SessionId, User,
 use org_ports::{AuditActor, AuditDraft, Changeset, OutboxEvent, RevocationScope, SessionRevocation};
 use serde_json::Value;
 
-use crate::App;
 use crate::catalogue::describe;
+use crate::core::Core;
 use crate::redact::redact;
 
 /// An authenticated caller: the user as re-read for this request, and the calling session.
@@ -25,13 +25,13 @@ impl Caller {
     /// The domain actor.
     pub fn actor(&self) -> Actor {
         Actor {
-            user_id: self.user.id,
-            is_platform_owner: self.user.is_platform_owner,
+            user_id: self.user.id(),
+            is_platform_owner: self.user.is_platform_owner(),
         }
     }
 
     fn audit_actor(&self) -> AuditActor {
-        AuditActor::user(self.user.id, self.user.email.as_str())
+        AuditActor::user(self.user.id(), self.user.email().as_str())
     }
 }
 
@@ -45,6 +45,18 @@ pub struct RequestMeta {
     pub route: Option<String>,
     /// HTTP method (for `authorization.denied`).
     pub method: Option<String>,
+    /// The admin CLI acts (§2.9): its entries carry `metadata.via_cli: true`.
+    pub via_cli: bool,
+}
+
+impl RequestMeta {
+    /// The facts of an admin CLI command.
+    pub fn cli() -> Self {
+        Self {
+            via_cli: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// RFC 3339 with milliseconds and `Z` (§1.3).
@@ -52,33 +64,35 @@ pub(crate) fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Accumulates audit entries and events of one use case.
+/// Turns the domain events of one use case into its audit entries, outbox events and session
+/// revocations, through the one catalogue ([`crate::catalogue::describe`]): no audit entry is
+/// written any other way.
 pub(crate) struct Recorder<'a> {
-    pub app: &'a App,
-    pub meta: &'a RequestMeta,
-    pub actor: AuditActor,
-    pub actor_user: Option<(UserId, String)>,
+    core: &'a Core,
+    meta: &'a RequestMeta,
+    actor: AuditActor,
+    actor_user: Option<(UserId, String)>,
     pub now: DateTime<Utc>,
-    pub emails: HashMap<UserId, String>,
+    emails: HashMap<UserId, String>,
 }
 
 impl<'a> Recorder<'a> {
-    pub fn for_caller(app: &'a App, meta: &'a RequestMeta, caller: &Caller, now: DateTime<Utc>) -> Self {
+    pub fn for_caller(core: &'a Core, meta: &'a RequestMeta, caller: &Caller, now: DateTime<Utc>) -> Self {
         let mut emails = HashMap::new();
-        emails.insert(caller.user.id, caller.user.email.as_str().to_owned());
+        emails.insert(caller.user.id(), caller.user.email().as_str().to_owned());
         Self {
-            app,
+            core,
             meta,
             actor: caller.audit_actor(),
-            actor_user: Some((caller.user.id, caller.user.email.as_str().to_owned())),
+            actor_user: Some((caller.user.id(), caller.user.email().as_str().to_owned())),
             now,
             emails,
         }
     }
 
-    pub fn system(app: &'a App, meta: &'a RequestMeta, now: DateTime<Utc>) -> Self {
+    pub fn system(core: &'a Core, meta: &'a RequestMeta, now: DateTime<Utc>) -> Self {
         Self {
-            app,
+            core,
             meta,
             actor: AuditActor::system(),
             actor_user: None,
@@ -87,9 +101,9 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    pub fn anonymous(app: &'a App, meta: &'a RequestMeta, now: DateTime<Utc>) -> Self {
+    pub fn anonymous(core: &'a Core, meta: &'a RequestMeta, now: DateTime<Utc>) -> Self {
         Self {
-            app,
+            core,
             meta,
             actor: AuditActor::anonymous(),
             actor_user: None,
@@ -98,17 +112,60 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// Makes `user`'s e-mail known to the entries that name them.
     pub fn know(&mut self, user: &User) {
-        self.emails.insert(user.id, user.email.as_str().to_owned());
+        self.emails.insert(user.id(), user.email().as_str().to_owned());
     }
 
     fn new_id(&self) -> EventId {
-        EventId::from_uuid(self.app.new_uuid())
+        EventId::from_uuid(self.core.new_uuid())
     }
 
-    /// One audit entry.
+    /// Every audit entry, webhook event and session revocation the domain events cause, in
+    /// the log of `org` (or the platform log, for events the catalogue puts there).
+    pub fn record(&self, c: &mut Changeset, org: Option<OrgId>, principal: Option<&Principal>, events: &[DomainEvent]) {
+        let via = principal.is_some_and(|p| p.via_platform_owner);
+        let email = |id: UserId| self.emails.get(&id).cloned();
+        for e in events {
+            if let DomainEvent::SessionsRevoked { user_id, reason } = e {
+                if let Some(org) = org {
+                    let scope = user_id.map_or(RevocationScope::Org(org), |u| RevocationScope::MemberOfOrg(org, u));
+                    c.revocations.push(SessionRevocation {
+                        scope,
+                        reason: *reason,
+                        at: self.now,
+                    });
+                }
+                continue;
+            }
+            if let DomainEvent::UserDisabled { user_id, .. } = e {
+                c.revocations.push(SessionRevocation {
+                    scope: RevocationScope::User(*user_id),
+                    reason: org_domain::RevokeReason::UserDisabled,
+                    at: self.now,
+                });
+            }
+            let d = describe(e, &email);
+            let org = d.org.or(org);
+            let target = match (&d.target, d.untargeted) {
+                (Some(t), _) => Some(t.clone()),
+                (None, true) => None,
+                (None, false) => org.map(|o| ("organization", o.to_string())),
+            };
+            if let Some(action) = d.action {
+                let log = if d.platform_log { None } else { org };
+                self.audit(c, log, action, target.clone(), d.metadata.clone(), via, d.success);
+            }
+            if let Some(org) = org {
+                for (ty, data) in d.webhooks {
+                    self.event(c, org, ty, target.clone(), data);
+                }
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
-    pub fn audit(
+    fn audit(
         &self,
         c: &mut Changeset,
         org: Option<OrgId>,
@@ -121,6 +178,12 @@ impl<'a> Recorder<'a> {
         let mut metadata = redact(metadata);
         if via_platform_owner && let Value::Object(m) = &mut metadata {
             m.insert("via_platform_owner".to_owned(), Value::Bool(true));
+        }
+        if self.actor.kind == org_ports::ActorType::System
+            && self.meta.via_cli
+            && let Value::Object(m) = &mut metadata
+        {
+            m.insert("via_cli".to_owned(), Value::Bool(true));
         }
         let (target_type, target_id) = target.map_or((None, None), |(t, id)| (Some(t.to_owned()), Some(id)));
         c.audit.push(AuditDraft {
@@ -139,8 +202,7 @@ impl<'a> Recorder<'a> {
         });
     }
 
-    /// One outbox event.
-    pub fn event(&self, c: &mut Changeset, org: OrgId, event_type: &str, target: Option<(&str, String)>, data: Value) {
+    fn event(&self, c: &mut Changeset, org: OrgId, event_type: &str, target: Option<(&str, String)>, data: Value) {
         let (target_type, target_id) = target.map_or((None, None), |(t, id)| (Some(t.to_owned()), Some(id)));
         c.events.push(OutboxEvent {
             id: self.new_id(),
@@ -153,32 +215,6 @@ impl<'a> Recorder<'a> {
             target_id,
             data,
         });
-    }
-
-    /// Every audit entry, webhook event and session revocation the domain events cause.
-    pub fn record(&self, c: &mut Changeset, org: OrgId, principal: Option<&Principal>, events: &[DomainEvent]) {
-        let via = principal.is_some_and(|p| p.via_platform_owner);
-        let email = |id: UserId| self.emails.get(&id).cloned();
-        for e in events {
-            if let DomainEvent::SessionsRevoked { user_id, reason } = e {
-                let scope = user_id.map_or(RevocationScope::Org(org), |u| RevocationScope::MemberOfOrg(org, u));
-                c.revocations.push(SessionRevocation {
-                    scope,
-                    reason: *reason,
-                    at: self.now,
-                });
-                continue;
-            }
-            let d = describe(e, &email);
-            let target = d.target.clone().or_else(|| Some(("organization", org.to_string())));
-            if let Some(action) = d.action {
-                let log = if d.platform_log { None } else { Some(org) };
-                self.audit(c, log, action, target.clone(), d.metadata.clone(), via, true);
-            }
-            for (ty, data) in d.webhooks {
-                self.event(c, org, ty, target.clone(), data);
-            }
-        }
     }
 }
 

@@ -5,45 +5,39 @@
 //! the same token exactly one commits; the other re-reads the session, finds its token to be
 //! the direct predecessor and is answered as a replay (below).
 //!
-//! The replay window of §2.5 wants the previous response answered again: this use case
-//! answers a replay of the direct predecessor inside the window with `Unauthorized` without
-//! revoking anything, and `org-http` answers it from the response it kept (in memory, until a
-//! cipher port lets it be stored encrypted; see `docs/API-DESIGN.md`). Only the direct
-//! predecessor is remembered by the store, so older ancestors are simply unknown tokens (401).
+//! The replay window of §2.5: a rotation stores the token pair it answers with the session
+//! ([`org_domain::RotationReplay`], sealed at rest by durable stores), so a replay of the
+//! direct predecessor inside the window — on any server process — is answered with the same
+//! pair and nothing rotates or is revoked. Only the direct predecessor is remembered, so
+//! older ancestors are simply unknown tokens (401).
 
 use chrono::{DateTime, Utc};
-use org_domain::{OrgStatus, RevokeReason, Session, SessionKind, Slug, TokenHash, User};
+use org_domain::{DomainEvent, OrgStatus, RevokeReason, RotationReplay, Session, SessionKind, Slug, TokenHash, User};
 use org_ports::Changeset;
-use serde_json::json;
 
+use crate::AppError;
 use crate::record::{Caller, Recorder, RequestMeta};
-use crate::sessions::{IssuedSession, RefreshOutcome};
-use crate::{App, AppError};
+use crate::sessions::{IssuedSession, RefreshOutcome, SessionService};
 
 fn invalid() -> AppError {
     AppError::Unauthorized("Invalid refresh token".to_owned())
 }
 
-impl App {
-    /// The current time of the app's clock (adapters validate token times against it).
-    pub fn current_time(&self) -> DateTime<Utc> {
-        self.now()
-    }
-
+impl SessionService {
     /// `POST /api/auth/refresh`: rotates the presented refresh token of a live session.
     ///
-    /// Unknown, expired or revoked tokens, sessions past their absolute lifetime, a replay of
-    /// the direct predecessor, and sessions whose authority is gone → `Unauthorized`. Presenting
-    /// the direct predecessor outside the replay window revokes the session
-    /// (`refresh_token_reuse`, audit `session.revoked`).
+    /// Unknown, expired or revoked tokens, sessions past their absolute lifetime and sessions
+    /// whose authority is gone → `Unauthorized`. The direct predecessor inside the replay
+    /// window is answered with the latest rotation's pair; outside it, presenting it revokes
+    /// the session (`refresh_token_reuse`, audit `session.revoked`).
     pub async fn refresh(&self, meta: &RequestMeta, refresh_token: &str) -> Result<RefreshOutcome, AppError> {
-        let hash = self.inner.tokens.hash(refresh_token);
+        let hash = self.core.tokens.hash(refresh_token);
         let mut attempt = 0_u32;
         loop {
             match self.try_refresh(meta, &hash).await {
-                Err(AppError::Stale) if attempt < self.config().max_attempts => {
+                Err(AppError::Stale) if attempt < self.core.config.max_attempts => {
                     attempt += 1;
-                    crate::orgs::backoff(attempt).await;
+                    crate::core::backoff(attempt).await;
                 }
                 Err(AppError::Stale) => return Err(invalid()),
                 other => return other,
@@ -52,17 +46,20 @@ impl App {
     }
 
     async fn try_refresh(&self, meta: &RequestMeta, hash: &TokenHash) -> Result<RefreshOutcome, AppError> {
-        let Some(mut session) = self.stores().sessions.session_by_refresh_hash(hash).await? else {
+        let Some(mut session) = self.core.stores.sessions.session_by_refresh_hash(hash).await? else {
             return Err(invalid());
         };
-        let now = self.now();
+        let now = self.core.now();
         if session.refresh_hash != *hash {
             // The direct predecessor of the current token.
             let Some((_, rotated_at)) = session.previous_hash else {
                 return Err(invalid());
             };
-            if !session.is_live(now) || now - rotated_at < self.config().refresh_reuse_window {
+            if !session.is_live(now) {
                 return Err(invalid());
+            }
+            if now - rotated_at < self.core.config.refresh_reuse_window {
+                return self.replay(session).await;
             }
             self.revoke_for_reuse(meta, session, now).await?;
             return Err(invalid());
@@ -70,7 +67,7 @@ impl App {
         if !session.is_live(now) || now >= session.expires_at {
             return Err(invalid());
         }
-        let user = match self.stores().users.user_by_id(session.user_id).await? {
+        let user = match self.core.stores.users.user_by_id(session.user_id).await? {
             Some(u) if u.is_enabled() => u,
             _ => return self.revoke_silently(session, RevokeReason::UserDisabled, now).await,
         };
@@ -78,19 +75,50 @@ impl App {
             Ok(slug) => slug,
             Err(reason) => return self.revoke_silently(session, reason, now).await,
         };
-        let (refresh_token, new_hash) = self.inner.tokens.issue("rt_");
+        let (refresh_token, new_hash) = self.core.tokens.issue("rt_");
         session.previous_hash = Some((session.refresh_hash, now));
         session.refresh_hash = new_hash;
         session.last_refreshed_at = Some(now);
-        session.expires_at = (now + self.config().refresh_token_ttl).min(session.absolute_expires_at);
+        session.expires_at = (now + self.core.config.refresh_token_ttl).min(session.absolute_expires_at);
+        let access_token = self.core.access_token(&user, &session, org_slug.as_ref(), now);
+        session.replay = Some(RotationReplay {
+            access_token: access_token.clone(),
+            refresh_token: refresh_token.clone(),
+        });
         let mut c = Changeset::default();
         c.sessions.push(session.clone());
-        self.commit(c).await?;
+        self.core.commit(c).await?;
         session.version += 1;
         Ok(RefreshOutcome {
             session: IssuedSession {
+                access_token,
                 session,
                 refresh_token,
+                org_slug,
+            },
+            user,
+        })
+    }
+
+    /// A replay inside the window: the pair the latest rotation answered, if the session's
+    /// user may still authenticate.
+    async fn replay(&self, session: Session) -> Result<RefreshOutcome, AppError> {
+        let Some(pair) = session.replay.clone() else {
+            return Err(invalid());
+        };
+        let user = match self.core.stores.users.user_by_id(session.user_id).await? {
+            Some(u) if u.is_enabled() => u,
+            _ => return Err(invalid()),
+        };
+        let org_slug = match self.session_org(&session, &user).await? {
+            Ok(slug) => slug,
+            Err(_) => return Err(invalid()),
+        };
+        Ok(RefreshOutcome {
+            session: IssuedSession {
+                access_token: pair.access_token,
+                refresh_token: pair.refresh_token,
+                session,
                 org_slug,
             },
             user,
@@ -108,15 +136,18 @@ impl App {
             (_, Some(id)) => id,
             (_, None) => return Ok(Err(RevokeReason::OrgDeleted)),
         };
-        let org = match self.stores().orgs.org_by_id(org_id).await? {
+        let org = match self.core.stores.orgs.org_by_id(org_id).await? {
             Some(o) if !o.is_deleted() => o,
             _ => return Ok(Err(RevokeReason::OrgDeleted)),
         };
         if org.status() != OrgStatus::Active {
             return Ok(Err(RevokeReason::OrgSuspended));
         }
-        if session.kind == SessionKind::Org && !user.is_platform_owner && org.active_membership(user.id).is_none() {
-            return Ok(Err(RevokeReason::MemberRemoved));
+        if session.kind == SessionKind::Org && !user.is_platform_owner() {
+            let member = self.core.stores.members.membership(org_id, user.id()).await?;
+            if !member.is_some_and(|m| m.is_active()) {
+                return Ok(Err(RevokeReason::MemberRemoved));
+            }
         }
         Ok(Ok(Some(org.slug().clone())))
     }
@@ -131,7 +162,7 @@ impl App {
         session.revoke(reason, now);
         let mut c = Changeset::default();
         c.sessions.push(session);
-        self.commit(c).await?;
+        self.core.commit(c).await?;
         Err(invalid())
     }
 
@@ -142,31 +173,28 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
         session.revoke(RevokeReason::RefreshTokenReuse, now);
-        let user = self.stores().users.user_by_id(session.user_id).await?;
+        let user = self.core.stores.users.user_by_id(session.user_id).await?;
         let caller = user.map(|user| Caller {
             user,
             session_id: Some(session.id),
         });
         let rec = match &caller {
-            Some(caller) => Recorder::for_caller(self, meta, caller, now),
-            None => Recorder::system(self, meta, now),
+            Some(caller) => Recorder::for_caller(&self.core, meta, caller, now),
+            None => Recorder::system(&self.core, meta, now),
         };
-        let log = match session.kind {
+        let org = match session.kind {
             SessionKind::Platform => None,
             SessionKind::Org | SessionKind::Service => session.org_id,
         };
-        let id = session.id.to_string();
+        let event = DomainEvent::SessionRevoked {
+            session_id: session.id,
+            kind: session.kind,
+            org_id: org,
+            reason: RevokeReason::RefreshTokenReuse,
+        };
         let mut c = Changeset::default();
-        rec.audit(
-            &mut c,
-            log,
-            "session.revoked",
-            Some(("session", id.clone())),
-            json!({"session_id": id, "reason": RevokeReason::RefreshTokenReuse.as_str()}),
-            false,
-            true,
-        );
+        rec.record(&mut c, org, None, &[event]);
         c.sessions.push(session);
-        self.commit(c).await
+        self.core.commit(c).await
     }
 }

@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use org_domain::{
-    Capability, CapabilitySet, CustomRole, Description, DomainError, FieldError, NewRole, Organization, Role, RoleId,
-    RoleName, RoleRef, RoleSlug, RoleUpdate,
+    Capability, CapabilitySet, CustomRole, Description, DomainError, FieldError, NewRole, Organization, Role, RoleBook,
+    RoleId, RoleName, RoleRef, RoleSlug, RoleUpdate,
 };
-use org_ports::{Changeset, PageRequest};
+use org_ports::PageRequest;
 
-use crate::record::{Caller, Recorder, RequestMeta};
-use crate::{App, AppError};
+use crate::AppError;
+use crate::core::Decision;
+use crate::record::{Caller, RequestMeta};
 
 /// A role as listed: a built-in (with the org's timestamps) or a custom role.
 #[derive(Clone, Debug)]
@@ -60,7 +61,11 @@ fn built_ins(org: &Organization) -> Vec<RoleView> {
     [Role::Owner, Role::Admin, Role::Member]
         .into_iter()
         .map(|role| RoleView::BuiltIn {
-            caps: org.role_caps(&role).unwrap_or_default(),
+            caps: match role {
+                Role::Owner => CapabilitySet::all(),
+                Role::Admin => CapabilitySet::grantable(),
+                _ => CapabilitySet::EMPTY,
+            },
             role,
             created_at: org.state().created_at,
         })
@@ -71,79 +76,72 @@ fn parse_description(d: Option<String>, errors: &mut Vec<FieldError>) -> Option<
     d.and_then(|d| Description::parse(&d).map_err(|e| errors.push(e)).ok())
 }
 
-impl App {
+service! {
+    /// Roles (§7). Every endpoint needs `org.roles.manage`.
+    RoleService
+}
+
+impl RoleService {
+    async fn book(&self, org: &Organization) -> Result<RoleBook, AppError> {
+        Ok(RoleBook::new(self.core.stores.roles.custom_roles(org.id()).await?))
+    }
+
     /// `GET …/roles`: the three built-ins, then custom roles by creation.
-    pub async fn list_roles(
+    pub async fn list(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
         slug: &str,
         page: PageRequest,
     ) -> Result<Vec<RoleView>, AppError> {
-        let org = self.read_in_org(caller, meta, slug, Capability::OrgRolesManage).await?;
+        let (org, _) = self
+            .core
+            .read(caller, meta, slug, |a| a.require(Capability::OrgRolesManage))
+            .await?;
         let mut all = built_ins(&org);
-        all.extend(org.state().roles.iter().cloned().map(RoleView::Custom));
+        all.extend(self.book(&org).await?.roles().iter().cloned().map(RoleView::Custom));
         Ok(page.slice(&all).items)
     }
 
     /// `GET …/roles/:role_id`.
-    pub async fn get_role(
+    pub async fn get(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
         slug: &str,
         role_id: &str,
     ) -> Result<RoleView, AppError> {
-        let org = self.read_in_org(caller, meta, slug, Capability::OrgRolesManage).await?;
+        let (org, _) = self
+            .core
+            .read(caller, meta, slug, |a| a.require(Capability::OrgRolesManage))
+            .await?;
         match RoleRef::parse(role_id).ok_or_else(AppError::not_found)? {
             RoleRef::BuiltIn(role) => built_ins(&org)
                 .into_iter()
                 .find(|v| matches!(v, RoleView::BuiltIn { role: r, .. } if *r == role))
                 .ok_or_else(AppError::not_found),
-            RoleRef::Custom(id) => org
-                .custom_role_by_id(id)
+            RoleRef::Custom(id) => self
+                .book(&org)
+                .await?
+                .by_id(id)
                 .cloned()
                 .map(RoleView::Custom)
                 .ok_or_else(AppError::not_found),
         }
     }
 
-    async fn save_role_change(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        org: &Organization,
-        outcome: &org_domain::Outcome,
-    ) -> Result<(), AppError> {
-        let now = self.now();
-        let mut c = Changeset::default();
-        Recorder::for_caller(self, meta, caller, now).record(
-            &mut c,
-            org.id(),
-            Some(&outcome.principal),
-            &outcome.events,
-        );
-        if !outcome.events.is_empty() {
-            c.orgs.push(org.clone());
-        }
-        self.commit(c).await
-    }
-
     /// `POST …/roles`.
-    pub async fn create_role(
+    pub async fn create(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
         slug: &str,
         cmd: CreateRole,
     ) -> Result<CustomRole, AppError> {
-        self.guarded(
-            caller,
-            meta,
-            slug,
-            retrying!(self, async {
-                let mut org = self.load_org(slug).await?;
-                org.require(&caller.actor(), Capability::OrgRolesManage)?;
+        let cmd = &cmd;
+        self.core
+            .mutate(caller, meta, slug, |s| async move {
+                s.access.require(Capability::OrgRolesManage)?;
                 let mut errors = Vec::new();
                 let role_slug = RoleSlug::parse(&cmd.slug).map_err(|e| errors.push(e)).ok();
                 let name = RoleName::parse(&cmd.name).map_err(|e| errors.push(e)).ok();
@@ -155,27 +153,23 @@ impl App {
                 if !errors.is_empty() {
                     return Err(DomainError::Validation(errors).into());
                 }
-                let id = RoleId::from_uuid(self.new_uuid());
-                let outcome = org.create_role(
-                    &caller.actor(),
-                    NewRole {
-                        id,
-                        slug: role_slug,
-                        name,
-                        description,
-                        permissions,
-                    },
-                    self.now(),
-                )?;
-                self.save_role_change(caller, meta, &org, &outcome).await?;
-                org.custom_role_by_id(id).cloned().ok_or_else(AppError::not_found)
-            }),
-        )
-        .await
+                let new = NewRole {
+                    id: RoleId::from_uuid(self.core.new_uuid()),
+                    slug: role_slug,
+                    name,
+                    description,
+                    permissions,
+                };
+                let (role, outcome) = s.access.create_role(&self.book(&s.org).await?, new, s.now())?;
+                let mut c = s.record(&outcome.principal, &outcome.events);
+                c.roles.push(role.clone());
+                Ok(Decision::new(c, role.with_version(1)))
+            })
+            .await
     }
 
     /// `PUT …/roles/:role_id` (partial).
-    pub async fn update_role(
+    pub async fn update(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
@@ -183,13 +177,10 @@ impl App {
         role_id: &str,
         cmd: UpdateRole,
     ) -> Result<CustomRole, AppError> {
-        self.guarded(
-            caller,
-            meta,
-            slug,
-            retrying!(self, async {
-                let mut org = self.load_org(slug).await?;
-                org.require(&caller.actor(), Capability::OrgRolesManage)?;
+        let cmd = &cmd;
+        self.core
+            .mutate(caller, meta, slug, |s| async move {
+                s.access.require(Capability::OrgRolesManage)?;
                 let role = RoleRef::parse(role_id).ok_or_else(AppError::not_found)?;
                 let mut errors = Vec::new();
                 let name = cmd
@@ -204,58 +195,50 @@ impl App {
                 if !errors.is_empty() {
                     return Err(DomainError::Validation(errors).into());
                 }
-                let outcome = org.update_role(
-                    &caller.actor(),
-                    &role,
-                    RoleUpdate {
-                        name,
-                        description,
-                        permissions,
-                    },
-                    self.now(),
-                )?;
-                self.save_role_change(caller, meta, &org, &outcome).await?;
-                let RoleRef::Custom(id) = role else {
-                    return Err(AppError::not_found());
+                let upd = RoleUpdate {
+                    name,
+                    description,
+                    permissions,
                 };
-                org.custom_role_by_id(id).cloned().ok_or_else(AppError::not_found)
-            }),
-        )
-        .await
+                let (updated, outcome) = s.access.update_role(&self.book(&s.org).await?, &role, upd, s.now())?;
+                let mut c = s.record(&outcome.principal, &outcome.events);
+                if outcome.events.is_empty() {
+                    return Ok(Decision::new(c, updated));
+                }
+                c.roles.push(updated.clone());
+                let version = updated.record().version + 1;
+                Ok(Decision::new(c, updated.with_version(version)))
+            })
+            .await
     }
 
-    /// `DELETE …/roles/:role_id`.
-    pub async fn delete_role(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        slug: &str,
-        role_id: &str,
-    ) -> Result<(), AppError> {
-        self.guarded(
-            caller,
-            meta,
-            slug,
-            retrying!(self, async {
-                let mut org = self.load_org(slug).await?;
-                org.require(&caller.actor(), Capability::OrgRolesManage)?;
-                let role = RoleRef::parse(role_id).ok_or_else(AppError::not_found)?;
-                let pending = match &role {
-                    RoleRef::Custom(id) => match org.custom_role_by_id(*id) {
-                        Some(r) => {
-                            self.stores()
-                                .invitations
-                                .count_pending_with_role(org.id(), r.slug.as_str(), self.now())
-                                .await?
-                        }
-                        None => 0,
-                    },
-                    RoleRef::BuiltIn(_) => 0,
-                };
-                let outcome = org.delete_role(&caller.actor(), &role, pending, self.now())?;
-                self.save_role_change(caller, meta, &org, &outcome).await
-            }),
-        )
+    /// `DELETE …/roles/:role_id`: refused while members hold it or pending invitations name it.
+    pub async fn delete(&self, caller: &Caller, meta: &RequestMeta, slug: &str, role_id: &str) -> Result<(), AppError> {
+        let core = &self.core;
+        core.mutate(caller, meta, slug, |s| async move {
+            let role = RoleRef::parse(role_id).ok_or_else(AppError::not_found)?;
+            let book = self.book(&s.org).await?;
+            let (holders, pending) = match &role {
+                RoleRef::Custom(id) => match book.by_id(*id) {
+                    Some(r) => (
+                        core.stores
+                            .members
+                            .count_members(s.org.id(), Some(r.as_role()), None)
+                            .await?,
+                        core.stores
+                            .invitations
+                            .count_pending_with_role(s.org.id(), r.slug().as_str(), s.now())
+                            .await?,
+                    ),
+                    None => (0, 0),
+                },
+                RoleRef::BuiltIn(_) => (0, 0),
+            };
+            let (gone, outcome) = s.access.delete_role(&book, &role, holders, pending)?;
+            let mut c = s.record(&outcome.principal, &outcome.events);
+            c.removed_roles.push(gone);
+            Ok(Decision::new(c, ()))
+        })
         .await
     }
 }

@@ -1,13 +1,14 @@
-//! Sessions (§2.4): creation for org create/select and the admin CLI, the per-request
-//! liveness check, and logout.
+//! Sessions and access tokens (§2): creation for org create/select and the admin CLI, the
+//! per-request authentication (token through the [`org_ports::AccessTokens`] port, audience,
+//! then the session's liveness in one read), logout, and refresh (`refresh.rs`).
 
 use chrono::{DateTime, Utc};
-use org_domain::{OrgId, RevokeReason, Session, SessionId, SessionKind, Slug, User, UserId};
-use org_ports::Changeset;
-use serde_json::json;
+use org_domain::{DomainEvent, OrgId, RevokeReason, Session, SessionId, SessionKind, Slug, User, UserId};
+use org_ports::{AccessClaims, Changeset, TokenRejection};
 
+use crate::AppError;
+use crate::core::Core;
 use crate::record::{Caller, Recorder, RequestMeta};
-use crate::{App, AppError};
 
 /// What a new session is scoped to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,13 +17,64 @@ pub enum SessionScope {
     Org(OrgId, Slug),
 }
 
-/// A new session and its refresh token (shown once).
-#[derive(Clone, Debug)]
+/// A new session, its first access token and its refresh token (both shown once).
+#[derive(Clone)]
 pub struct IssuedSession {
     pub session: Session,
+    pub access_token: String,
     pub refresh_token: String,
     /// Slug of the org context, for the `org` claim and `aud=org:<slug>`.
     pub org_slug: Option<Slug>,
+}
+
+impl std::fmt::Debug for IssuedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedSession")
+            .field("session", &self.session.id)
+            .field("org_slug", &self.org_slug)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The audience of a token (§2.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience {
+    Platform,
+    Org(String),
+    Service,
+}
+
+impl Audience {
+    /// Parses `aud`; `None` for an unknown form.
+    pub fn parse(aud: &str) -> Option<Self> {
+        if aud == "platform" {
+            Some(Self::Platform)
+        } else if let Some(slug) = aud.strip_prefix("org:") {
+            Some(Self::Org(slug.to_owned()))
+        } else if aud.starts_with("service:") {
+            Some(Self::Service)
+        } else {
+            None
+        }
+    }
+}
+
+/// What a route accepts (§2.2, §1.5 step 2), as the HTTP adapter classifies it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoutePolicy<'a> {
+    /// Whether a `service:` token may call the route (logout and `GET /api/user` only).
+    pub service_tokens: bool,
+    /// The org slug in the path of an org route an `org:` token must be scoped to (not set
+    /// for `select` and the webhook event types).
+    pub org_slug: Option<&'a str>,
+}
+
+/// An authenticated request: the caller as stored now, the calling session and the claims.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub caller: Caller,
+    pub session: Session,
+    pub claims: AccessClaims,
 }
 
 impl IssuedSession {
@@ -41,7 +93,13 @@ pub struct RefreshOutcome {
     pub user: User,
 }
 
-impl App {
+service! {
+    /// Sessions (§2.4): the per-request liveness check, logout and refresh (`refresh.rs`).
+    SessionService
+}
+
+impl Core {
+    /// A new session for `user` and its refresh token (not yet stored).
     pub(crate) fn new_session(
         &self,
         user: &User,
@@ -49,8 +107,8 @@ impl App {
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> IssuedSession {
-        let (refresh_token, hash) = self.inner.tokens.issue("rt_");
-        let config = self.config();
+        let (refresh_token, hash) = self.tokens.issue("rt_");
+        let config = &self.config;
         let (kind, org_id, org_slug) = match scope {
             SessionScope::Platform => (SessionKind::Platform, None, None),
             SessionScope::Org(id, slug) => (SessionKind::Org, Some(id), Some(slug)),
@@ -58,7 +116,7 @@ impl App {
         let absolute = now + config.session_max_lifetime;
         let session = Session {
             id: SessionId::from_uuid(self.new_uuid()),
-            user_id: user.id,
+            user_id: user.id(),
             kind,
             org_id,
             refresh_hash: hash,
@@ -71,30 +129,100 @@ impl App {
             absolute_expires_at: absolute,
             revoked_at: None,
             revoke_reason: None,
+            replay: None,
             version: 0,
         };
+        let access_token = self.access_token(user, &session, org_slug.as_ref(), now);
         IssuedSession {
             session,
+            access_token,
             refresh_token,
             org_slug,
         }
     }
 
-    /// The per-request check of §2.1 step 6: the session is live and belongs to an enabled user.
-    /// Returns the user as stored now (so the platform-owner flag is fresh, §3.6).
-    pub async fn authenticate(&self, user_id: UserId, session_id: SessionId) -> Result<(User, Session), AppError> {
+    /// A signed access token of `session` for `user`, valid for `auth.access_token_ttl`.
+    pub(crate) fn access_token(
+        &self,
+        user: &User,
+        session: &Session,
+        org: Option<&Slug>,
+        now: DateTime<Utc>,
+    ) -> String {
+        let iat = now.timestamp();
+        let claims = AccessClaims {
+            sub: user.id().to_string(),
+            email: user.email().as_str().to_owned(),
+            is_platform_owner: user.is_platform_owner(),
+            jti: self.new_uuid().to_string(),
+            sid: session.id.to_string(),
+            org: org.map(|s| s.as_str().to_owned()),
+            service: None,
+            aud: org.map_or_else(|| "platform".to_owned(), |s| format!("org:{s}")),
+            iss: self.access_tokens.issuer(),
+            iat,
+            exp: iat + self.config.access_token_ttl.num_seconds(),
+            nbf: None,
+        };
+        self.access_tokens.sign(&claims)
+    }
+}
+
+impl SessionService {
+    /// `expires_in` of token responses, in seconds.
+    pub fn expires_in(&self) -> i64 {
+        self.core.config.access_token_ttl.num_seconds()
+    }
+
+    /// Authenticates a bearer token for a route (§2.1, §2.2, §1.5 step 2): the token's
+    /// signature, header, issuer and times; its audience on this route; then the session's
+    /// liveness and the user, read fresh (so a revocation or `admin demote` takes effect on
+    /// the next request).
+    pub async fn authenticate(&self, bearer: &str, route: RoutePolicy<'_>) -> Result<Authenticated, AppError> {
+        let claims = self
+            .core
+            .access_tokens
+            .verify(bearer, self.core.now())
+            .map_err(AppError::Token)?;
+        let bad_audience = || AppError::Token(TokenRejection::Invalid("token audience not accepted on this route"));
+        let audience = Audience::parse(&claims.aud).ok_or_else(bad_audience)?;
+        if audience == Audience::Service && !route.service_tokens {
+            return Err(bad_audience());
+        }
+        let (Some(user_id), Some(session_id)) = (UserId::parse(&claims.sub), SessionId::parse(&claims.sid)) else {
+            return Err(AppError::Token(TokenRejection::Invalid(
+                "malformed subject or session claim",
+            )));
+        };
+        let (user, session) = self.live_session(user_id, session_id).await?;
+        if let (Audience::Org(scoped), Some(path)) = (&audience, route.org_slug)
+            && scoped != path
+        {
+            return Err(AppError::ForeignOrgToken);
+        }
+        Ok(Authenticated {
+            caller: Caller {
+                user,
+                session_id: Some(session.id),
+            },
+            session,
+            claims,
+        })
+    }
+
+    /// The per-request check of §2.1 step 6, in one read: the session is live and belongs to
+    /// an enabled user. Returns the user as stored now (so the platform-owner flag is fresh,
+    /// §3.6).
+    pub async fn live_session(&self, user_id: UserId, session_id: SessionId) -> Result<(User, Session), AppError> {
         let refused = || AppError::Unauthorized("Session revoked or expired".to_owned());
-        let session = self
-            .stores()
+        let (session, user) = self
+            .core
+            .stores
             .sessions
-            .session_by_id(session_id)
+            .session_with_user(session_id)
             .await?
             .ok_or_else(refused)?;
-        if session.user_id != user_id || !session.is_live(self.now()) {
-            return Err(refused());
-        }
-        let user = self.stores().users.user_by_id(user_id).await?.ok_or_else(refused)?;
-        if !user.is_enabled() {
+        if session.user_id != user_id || !session.is_live(self.core.now()) || !user.is_enabled() {
             return Err(refused());
         }
         Ok((user, session))
@@ -103,56 +231,24 @@ impl App {
     /// `POST /api/auth/logout` (§2.6): revokes the caller's session.
     pub async fn logout(&self, caller: &Caller, meta: &RequestMeta) -> Result<(), AppError> {
         let Some(sid) = caller.session_id else { return Ok(()) };
-        retrying!(self, async {
-            let now = self.now();
-            let Some(mut session) = self.stores().sessions.session_by_id(sid).await? else {
+        let core = &self.core;
+        core.retry(|| async {
+            let now = core.now();
+            let Some(mut session) = core.stores.sessions.session_by_id(sid).await? else {
                 return Ok(());
             };
             session.revoke(RevokeReason::Logout, now);
-            let rec = Recorder::for_caller(self, meta, caller, now);
+            let event = DomainEvent::SessionRevoked {
+                session_id: session.id,
+                kind: session.kind,
+                org_id: session.org_id,
+                reason: RevokeReason::Logout,
+            };
             let mut c = Changeset::default();
-            let id = session.id.to_string();
-            let meta_json = json!({"session_id": id, "reason": "logout"});
-            match (session.kind, session.org_id) {
-                (SessionKind::Service, Some(org)) => {
-                    rec.event(
-                        &mut c,
-                        org,
-                        "user.logout",
-                        Some(("session", id.clone())),
-                        json!({"session_id": id}),
-                    );
-                }
-                (SessionKind::Org, Some(org)) => {
-                    rec.audit(
-                        &mut c,
-                        Some(org),
-                        "session.revoked",
-                        Some(("session", id.clone())),
-                        meta_json,
-                        false,
-                        true,
-                    );
-                    rec.event(
-                        &mut c,
-                        org,
-                        "user.logout",
-                        Some(("session", id.clone())),
-                        json!({"session_id": id}),
-                    );
-                }
-                _ => rec.audit(
-                    &mut c,
-                    None,
-                    "session.revoked",
-                    Some(("session", id.clone())),
-                    meta_json,
-                    false,
-                    true,
-                ),
-            }
+            Recorder::for_caller(core, meta, caller, now).record(&mut c, session.org_id, None, &[event]);
             c.sessions.push(session);
-            self.commit(c).await
+            core.commit(c).await
         })
+        .await
     }
 }

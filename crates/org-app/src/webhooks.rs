@@ -6,16 +6,19 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Duration;
-use org_domain::webhook::{self, AttemptOutcome, Delivery, DeliveryStatus, DisabledReason, Webhook};
-use org_domain::{Capability, DeliveryId, DomainError, EventId, Organization, WebhookId};
+use org_domain::webhook::{self, AttemptOutcome, Delivery, DeliveryStatus, DisabledReason, Webhook, WebhookEvent};
+use org_domain::{
+    Capability, Change, ChangeValue, DeliveryId, DomainError, DomainEvent, EventId, Organization, WebhookId,
+};
 use org_ports::{
     Changeset, DeliveryFilter, OutboundRequest, OutboxEvent, Page, PageRequest, Resolver, SendResult, WebhookSender,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::core::Decision;
 use crate::outbound::{Guard, Target, UrlError};
 use crate::record::{Caller, Recorder, RequestMeta};
-use crate::{App, AppError, WEBHOOK_EVENT_TYPES};
+use crate::{AppError, WEBHOOK_EVENT_TYPES};
 
 /// A resolver that resolves nothing (tests and embedders without DNS): names are accepted at
 /// create time, as names that do not resolve yet are (§9.3).
@@ -116,131 +119,117 @@ impl Outbound {
     }
 }
 
-impl App {
-    /// The org and the caller's principal for a webhook mutation (`webhooks.manage`, active
-    /// org); a 403 is audited as `authorization.denied`.
-    async fn webhooks_manager(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        slug: &str,
-    ) -> Result<(Organization, org_domain::Principal), AppError> {
-        let checked = match self.load_org(slug).await {
-            Ok(org) => org
-                .require_mutable(&caller.actor(), Capability::WebhooksManage)
-                .map(|p| (org, p))
-                .map_err(AppError::from),
-            Err(e) => Err(e),
-        };
-        self.guarded(caller, meta, slug, checked).await
-    }
+service! {
+    /// Webhook endpoints (§9.2) and the delivery step the worker runs (§9.6, §9.7).
+    WebhookService
+}
 
+fn hook_event(e: WebhookEvent) -> DomainEvent {
+    DomainEvent::Webhook(e)
+}
+
+impl WebhookService {
     fn new_secret(&self) -> String {
-        format!("whsec_{}", STANDARD.encode(self.inner.tokens.random_bytes()))
+        format!("whsec_{}", STANDARD.encode(self.core.tokens.random_bytes()))
     }
 
-    async fn org_webhook(&self, org: &Organization, id: &str) -> Result<Webhook, AppError> {
-        let id = WebhookId::parse(id).ok_or_else(AppError::not_found)?;
-        self.stores()
+    async fn org_webhook(&self, org: &Organization, id: &str) -> Result<Option<Webhook>, AppError> {
+        let Some(id) = WebhookId::parse(id) else {
+            return Ok(None);
+        };
+        Ok(self.core.stores.webhooks.webhook(org.id(), id).await?)
+    }
+
+    async fn name_taken(&self, org: &Organization, name: &str, except: Option<WebhookId>) -> Result<bool, AppError> {
+        Ok(self
+            .core
+            .stores
             .webhooks
-            .webhook(org.id(), id)
+            .org_webhooks(org.id())
             .await?
-            .ok_or_else(AppError::not_found)
+            .iter()
+            .any(|w| w.name == name && Some(w.id) != except))
     }
 
-    fn webhook_event(&self, rec: &Recorder<'_>, c: &mut Changeset, w: &Webhook, ty: &str, data: Value) {
-        rec.event(c, w.org_id, ty, Some(("webhook", w.id.to_string())), data);
+    /// The org and the caller's principal for a webhook read (`webhooks.manage`).
+    async fn read(&self, caller: &Caller, meta: &RequestMeta, slug: &str) -> Result<Organization, AppError> {
+        let (org, _) = self
+            .core
+            .read(caller, meta, slug, |a| a.require(Capability::WebhooksManage))
+            .await?;
+        Ok(org)
     }
 
     /// `POST …/webhooks`.
-    pub async fn create_webhook(
+    pub async fn create(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
         slug: &str,
         input: WebhookInput,
     ) -> Result<WebhookView, AppError> {
-        let (org, principal) = self.webhooks_manager(caller, meta, slug).await?;
-        let name = webhook::webhook_name(input.name.as_deref().unwrap_or_default()).map_err(DomainError::from)?;
-        let url = input.url.clone().unwrap_or_default();
-        self.inner.outbound.check(&url).await?;
-        let events = webhook::subscription(input.events.as_deref().unwrap_or_default(), &subscribable())?;
-        if self
-            .stores()
-            .webhooks
-            .org_webhooks(org.id())
-            .await?
-            .iter()
-            .any(|w| w.name == name)
-        {
-            return Err(AppError::Duplicate("a webhook with this name already exists".into()));
-        }
-        let now = self.now();
-        let w = Webhook {
-            id: WebhookId::from_uuid(self.new_uuid()),
-            org_id: org.id(),
-            name,
-            url,
-            events,
-            is_active: true,
-            disabled_reason: None,
-            secret: self.new_secret(),
-            previous_secret: None,
-            previous_secret_expires_at: None,
-            failing_since: None,
-            created_at: now,
-            updated_at: now,
-            deleted_at: None,
-            version: 0,
-        };
-        let rec = Recorder::for_caller(self, meta, caller, now);
-        let mut c = Changeset::default();
-        let m = json!({"name": w.name, "url": w.url, "events": w.events});
-        rec.audit(
-            &mut c,
-            Some(org.id()),
-            "webhook.created",
-            Some(("webhook", w.id.to_string())),
-            m.clone(),
-            principal.via_platform_owner,
-            true,
-        );
-        let mut data = m;
-        data["webhook_id"] = json!(w.id.to_string());
-        self.webhook_event(&rec, &mut c, &w, "webhook.created", data);
-        c.webhooks.push(w.clone());
-        self.commit(c).await?;
-        Ok(WebhookView {
-            webhook: Webhook { version: 1, ..w },
-            show_secret: true,
+        let core = &self.core;
+        let input = &input;
+        core.mutate(caller, meta, slug, |s| async move {
+            let principal = s.access.require_mutable(Capability::WebhooksManage)?;
+            let name = webhook::webhook_name(input.name.as_deref().unwrap_or_default()).map_err(DomainError::from)?;
+            let url = input.url.clone().unwrap_or_default();
+            core.outbound.check(&url).await?;
+            let events = webhook::subscription(input.events.as_deref().unwrap_or_default(), &subscribable())?;
+            if self.name_taken(&s.org, &name, None).await? {
+                return Err(AppError::Duplicate("a webhook with this name already exists".into()));
+            }
+            let now = s.now();
+            let w = Webhook {
+                id: WebhookId::from_uuid(core.new_uuid()),
+                org_id: s.org.id(),
+                name,
+                url,
+                events,
+                is_active: true,
+                disabled_reason: None,
+                secret: self.new_secret(),
+                previous_secret: None,
+                previous_secret_expires_at: None,
+                failing_since: None,
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+                version: 0,
+            };
+            let event = hook_event(WebhookEvent::Created {
+                webhook_id: w.id,
+                name: w.name.clone(),
+                url: w.url.clone(),
+                events: w.events.clone(),
+            });
+            let mut c = s.record(&principal, &[event]);
+            c.webhooks.push(w.clone());
+            Ok(Decision::new(
+                c,
+                WebhookView {
+                    webhook: Webhook { version: 1, ..w },
+                    show_secret: true,
+                },
+            ))
         })
+        .await
     }
 
     /// `GET …/webhooks`.
-    pub async fn list_webhooks(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        slug: &str,
-    ) -> Result<Vec<Webhook>, AppError> {
-        let org = self.read_in_org(caller, meta, slug, Capability::WebhooksManage).await?;
-        Ok(self.stores().webhooks.org_webhooks(org.id()).await?)
+    pub async fn list(&self, caller: &Caller, meta: &RequestMeta, slug: &str) -> Result<Vec<Webhook>, AppError> {
+        let org = self.read(caller, meta, slug).await?;
+        Ok(self.core.stores.webhooks.org_webhooks(org.id()).await?)
     }
 
     /// `GET …/webhooks/:id`.
-    pub async fn get_webhook(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        slug: &str,
-        id: &str,
-    ) -> Result<Webhook, AppError> {
-        let org = self.read_in_org(caller, meta, slug, Capability::WebhooksManage).await?;
-        self.org_webhook(&org, id).await
+    pub async fn get(&self, caller: &Caller, meta: &RequestMeta, slug: &str, id: &str) -> Result<Webhook, AppError> {
+        let org = self.read(caller, meta, slug).await?;
+        self.org_webhook(&org, id).await?.ok_or_else(AppError::not_found)
     }
 
     /// `PATCH …/webhooks/:id`.
-    pub async fn update_webhook(
+    pub async fn update(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
@@ -248,150 +237,98 @@ impl App {
         id: &str,
         input: WebhookInput,
     ) -> Result<Webhook, AppError> {
-        let name = input
-            .name
-            .as_deref()
-            .map(webhook::webhook_name)
-            .transpose()
-            .map_err(DomainError::from)?;
-        if let Some(url) = &input.url {
-            self.inner.outbound.check(url).await?;
-        }
-        let events = input
-            .events
-            .as_deref()
-            .map(|e| webhook::subscription(e, &subscribable()))
-            .transpose()?;
-        self.guarded(
-            caller,
-            meta,
-            slug,
-            retrying!(self, async {
-                let org = self.load_org(slug).await?;
-                let principal = org.require_mutable(&caller.actor(), Capability::WebhooksManage)?;
-                let mut w = self.org_webhook(&org, id).await?;
-                let old = w.clone();
-                if let Some(n) = &name {
-                    if *n != w.name
-                        && self
-                            .stores()
-                            .webhooks
-                            .org_webhooks(org.id())
-                            .await?
-                            .iter()
-                            .any(|x| &x.name == n)
-                    {
-                        return Err(AppError::Duplicate("a webhook with this name already exists".into()));
-                    }
-                    w.name = n.clone();
+        let core = &self.core;
+        let input = &input;
+        core.mutate(caller, meta, slug, |s| async move {
+            let principal = s.access.require_mutable(Capability::WebhooksManage)?;
+            let name = input
+                .name
+                .as_deref()
+                .map(webhook::webhook_name)
+                .transpose()
+                .map_err(DomainError::from)?;
+            if let Some(url) = &input.url {
+                core.outbound.check(url).await?;
+            }
+            let events = input
+                .events
+                .as_deref()
+                .map(|e| webhook::subscription(e, &subscribable()))
+                .transpose()?;
+            let mut w = self.org_webhook(&s.org, id).await?.ok_or_else(AppError::not_found)?;
+            let old = w.clone();
+            if let Some(n) = &name {
+                if *n != w.name && self.name_taken(&s.org, n, Some(w.id)).await? {
+                    return Err(AppError::Duplicate("a webhook with this name already exists".into()));
                 }
-                if let Some(u) = &input.url {
-                    w.url = u.clone();
+                w.name = n.clone();
+            }
+            if let Some(u) = &input.url {
+                w.url = u.clone();
+            }
+            if let Some(e) = &events {
+                w.events = e.clone();
+            }
+            if let Some(active) = input.is_active {
+                w.is_active = active;
+                if active {
+                    w.disabled_reason = None;
+                    w.failing_since = None;
                 }
-                if let Some(e) = &events {
-                    w.events = e.clone();
-                }
-                if let Some(active) = input.is_active {
-                    w.is_active = active;
-                    if active {
-                        w.disabled_reason = None;
-                        w.failing_since = None;
-                    }
-                }
-                let mut changes = serde_json::Map::new();
-                let mut diff = |field: &str, a: Value, b: Value| {
-                    if a != b {
-                        changes.insert(field.to_owned(), json!({"old": a, "new": b}));
-                    }
-                };
-                diff("name", json!(old.name), json!(w.name));
-                diff("url", json!(old.url), json!(w.url));
-                diff("events", json!(old.events), json!(w.events));
-                diff("is_active", json!(old.is_active), json!(w.is_active));
-                if changes.is_empty() {
-                    return Ok(w);
-                }
-                let now = self.now();
-                w.updated_at = now;
-                let rec = Recorder::for_caller(self, meta, caller, now);
-                let mut c = Changeset::default();
-                let changes = Value::Object(changes);
-                rec.audit(
-                    &mut c,
-                    Some(org.id()),
-                    "webhook.updated",
-                    Some(("webhook", w.id.to_string())),
-                    json!({"changes": changes}),
-                    principal.via_platform_owner,
-                    true,
-                );
-                self.webhook_event(
-                    &rec,
-                    &mut c,
-                    &w,
-                    "webhook.updated",
-                    json!({"webhook_id": w.id.to_string(), "changes": changes}),
-                );
-                c.webhooks.push(w.clone());
-                self.commit(c).await?;
-                w.version += 1;
-                Ok(w)
-            }),
-        )
+            }
+            let list = |v: &[String]| ChangeValue::List(v.to_vec());
+            let mut changes: Vec<Change> = Vec::new();
+            changes.extend(Change::of("name", Some(old.name.clone()), Some(w.name.clone())));
+            changes.extend(Change::of("url", Some(old.url.clone()), Some(w.url.clone())));
+            changes.extend(Change::of("events", list(&old.events), list(&w.events)));
+            changes.extend(Change::of(
+                "is_active",
+                ChangeValue::Bool(old.is_active),
+                ChangeValue::Bool(w.is_active),
+            ));
+            if changes.is_empty() {
+                return Ok(Decision::new(Changeset::default(), w));
+            }
+            w.updated_at = s.now();
+            let event = hook_event(WebhookEvent::Updated {
+                webhook_id: w.id,
+                changes,
+            });
+            let mut c = s.record(&principal, &[event]);
+            c.webhooks.push(w.clone());
+            w.version += 1;
+            Ok(Decision::new(c, w))
+        })
         .await
     }
 
     /// `DELETE …/webhooks/:id`: pending deliveries fail with "webhook deleted".
-    pub async fn delete_webhook(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        slug: &str,
-        id: &str,
-    ) -> Result<(), AppError> {
-        self.guarded(
-            caller,
-            meta,
-            slug,
-            retrying!(self, async {
-                let org = self.load_org(slug).await?;
-                let principal = org.require_mutable(&caller.actor(), Capability::WebhooksManage)?;
-                let mut w = self.org_webhook(&org, id).await?;
-                let now = self.now();
-                let mut c = Changeset::default();
-                for mut d in self.stores().webhooks.pending_deliveries(w.id).await? {
-                    d.abandon("webhook deleted", now);
-                    c.deliveries.push(d);
-                }
-                w.deleted_at = Some(now);
-                w.is_active = false;
-                w.updated_at = now;
-                let rec = Recorder::for_caller(self, meta, caller, now);
-                rec.audit(
-                    &mut c,
-                    Some(org.id()),
-                    "webhook.deleted",
-                    Some(("webhook", w.id.to_string())),
-                    json!({"name": w.name}),
-                    principal.via_platform_owner,
-                    true,
-                );
-                self.webhook_event(
-                    &rec,
-                    &mut c,
-                    &w,
-                    "webhook.deleted",
-                    json!({"webhook_id": w.id.to_string(), "name": w.name}),
-                );
-                c.webhooks.push(w);
-                self.commit(c).await
-            }),
-        )
+    pub async fn delete(&self, caller: &Caller, meta: &RequestMeta, slug: &str, id: &str) -> Result<(), AppError> {
+        let core = &self.core;
+        core.mutate(caller, meta, slug, |s| async move {
+            let principal = s.access.require_mutable(Capability::WebhooksManage)?;
+            let mut w = self.org_webhook(&s.org, id).await?.ok_or_else(AppError::not_found)?;
+            let now = s.now();
+            let event = hook_event(WebhookEvent::Deleted {
+                webhook_id: w.id,
+                name: w.name.clone(),
+            });
+            let mut c = s.record(&principal, &[event]);
+            for mut d in core.stores.webhooks.pending_deliveries(w.id).await? {
+                d.abandon("webhook deleted", now);
+                c.deliveries.push(d);
+            }
+            w.deleted_at = Some(now);
+            w.is_active = false;
+            w.updated_at = now;
+            c.webhooks.push(w);
+            Ok(Decision::new(c, ()))
+        })
         .await
     }
 
     /// `GET …/webhooks/:id/deliveries`, newest first.
-    pub async fn list_deliveries(
+    pub async fn deliveries(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
@@ -400,61 +337,52 @@ impl App {
         filter: &DeliveryFilter,
         page: PageRequest,
     ) -> Result<(Webhook, Page<Delivery>), AppError> {
-        let org = self.read_in_org(caller, meta, slug, Capability::WebhooksManage).await?;
-        let w = self.org_webhook(&org, id).await?;
-        let page = self.stores().webhooks.webhook_deliveries(w.id, filter, page).await?;
+        let org = self.read(caller, meta, slug).await?;
+        let w = self.org_webhook(&org, id).await?.ok_or_else(AppError::not_found)?;
+        let page = self.core.stores.webhooks.webhook_deliveries(w.id, filter, page).await?;
         Ok((w, page))
     }
 
     /// `POST …/webhooks/:id/test`: one `webhook.test.ping` to this endpoint.
-    pub async fn test_webhook(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        slug: &str,
-        id: &str,
-    ) -> Result<Enqueued, AppError> {
-        let (org, principal) = self.webhooks_manager(caller, meta, slug).await?;
-        let w = self.org_webhook(&org, id).await?;
-        if !w.is_active {
-            return Err(AppError::Conflict("the webhook is disabled".into()));
-        }
-        let now = self.now();
-        let rec = Recorder::for_caller(self, meta, caller, now);
-        let mut c = Changeset::default();
-        let event = OutboxEvent {
-            id: EventId::from_uuid(self.new_uuid()),
-            org_id: org.id(),
-            event_type: "webhook.test.ping".into(),
-            occurred_at: now,
-            actor_user_id: Some(caller.user.id),
-            actor_email: Some(caller.user.email.as_str().to_owned()),
-            target_type: Some("webhook".into()),
-            target_id: Some(w.id.to_string()),
-            data: json!({"webhook_id": w.id.to_string()}),
-        };
-        let delivery = Delivery::new(
-            DeliveryId::from_uuid(self.new_uuid()),
-            &w,
-            event.id,
-            &event.event_type,
-            org_ports::webhooks::envelope(&event),
-            now,
-        );
-        let did = delivery.id;
-        rec.audit(
-            &mut c,
-            Some(org.id()),
-            "webhook.test_sent",
-            Some(("webhook", w.id.to_string())),
-            json!({"delivery_id": did.to_string()}),
-            principal.via_platform_owner,
-            true,
-        );
-        c.events.push(event);
-        c.deliveries.push(delivery);
-        self.commit(c).await?;
-        Ok(Enqueued { delivery_id: did })
+    pub async fn test(&self, caller: &Caller, meta: &RequestMeta, slug: &str, id: &str) -> Result<Enqueued, AppError> {
+        let core = &self.core;
+        core.mutate(caller, meta, slug, |s| async move {
+            let principal = s.access.require_mutable(Capability::WebhooksManage)?;
+            let w = self.org_webhook(&s.org, id).await?.ok_or_else(AppError::not_found)?;
+            if !w.is_active {
+                return Err(AppError::Conflict("the webhook is disabled".into()));
+            }
+            let now = s.now();
+            let event = OutboxEvent {
+                id: EventId::from_uuid(core.new_uuid()),
+                org_id: s.org.id(),
+                event_type: "webhook.test.ping".into(),
+                occurred_at: now,
+                actor_user_id: Some(caller.user.id()),
+                actor_email: Some(caller.user.email().as_str().to_owned()),
+                target_type: Some("webhook".into()),
+                target_id: Some(w.id.to_string()),
+                data: json!({"webhook_id": w.id.to_string()}),
+            };
+            let delivery = Delivery::new(
+                DeliveryId::from_uuid(core.new_uuid()),
+                &w,
+                event.id,
+                &event.event_type,
+                org_ports::webhooks::envelope(&event),
+                now,
+            );
+            let did = delivery.id;
+            let sent = hook_event(WebhookEvent::TestSent {
+                webhook_id: w.id,
+                delivery_id: did,
+            });
+            let mut c = s.record(&principal, &[sent]);
+            c.events.push(event);
+            c.deliveries.push(delivery);
+            Ok(Decision::new(c, Enqueued { delivery_id: did }))
+        })
+        .await
     }
 
     /// `POST …/webhooks/:id/deliveries/:delivery_id/redeliver`: the same event again.
@@ -466,49 +394,46 @@ impl App {
         id: &str,
         delivery_id: &str,
     ) -> Result<Enqueued, AppError> {
-        let (org, principal) = self.webhooks_manager(caller, meta, slug).await?;
-        let w = self.org_webhook(&org, id).await?;
-        let did = DeliveryId::parse(delivery_id).ok_or_else(AppError::not_found)?;
-        let original = match self.stores().webhooks.delivery(did).await? {
-            Some(d) if d.webhook_id == w.id => d,
-            _ => return Err(AppError::not_found()),
-        };
-        if original.status == DeliveryStatus::Pending {
-            return Err(AppError::Conflict("the delivery is still pending".into()));
-        }
-        if !w.is_active {
-            return Err(AppError::Conflict("the webhook is disabled".into()));
-        }
-        let now = self.now();
-        let mut again = Delivery::new(
-            DeliveryId::from_uuid(self.new_uuid()),
-            &w,
-            original.event_id,
-            &original.event_type,
-            original.payload.clone(),
-            now,
-        );
-        again.redelivery_of = Some(original.id);
-        let rec = Recorder::for_caller(self, meta, caller, now);
-        let mut c = Changeset::default();
-        let m = json!({"delivery_id": original.id.to_string(), "new_delivery_id": again.id.to_string()});
-        rec.audit(
-            &mut c,
-            Some(org.id()),
-            "webhook.redelivered",
-            Some(("webhook", w.id.to_string())),
-            m,
-            principal.via_platform_owner,
-            true,
-        );
-        let id = again.id;
-        c.deliveries.push(again);
-        self.commit(c).await?;
-        Ok(Enqueued { delivery_id: id })
+        let core = &self.core;
+        core.mutate(caller, meta, slug, |s| async move {
+            let principal = s.access.require_mutable(Capability::WebhooksManage)?;
+            let w = self.org_webhook(&s.org, id).await?.ok_or_else(AppError::not_found)?;
+            let did = DeliveryId::parse(delivery_id).ok_or_else(AppError::not_found)?;
+            let original = match core.stores.webhooks.delivery(did).await? {
+                Some(d) if d.webhook_id == w.id => d,
+                _ => return Err(AppError::not_found()),
+            };
+            if original.status == DeliveryStatus::Pending {
+                return Err(AppError::Conflict("the delivery is still pending".into()));
+            }
+            if !w.is_active {
+                return Err(AppError::Conflict("the webhook is disabled".into()));
+            }
+            let now = s.now();
+            let mut again = Delivery::new(
+                DeliveryId::from_uuid(core.new_uuid()),
+                &w,
+                original.event_id,
+                &original.event_type,
+                original.payload.clone(),
+                now,
+            );
+            again.redelivery_of = Some(original.id);
+            let event = hook_event(WebhookEvent::Redelivered {
+                webhook_id: w.id,
+                delivery_id: original.id,
+                new_delivery_id: again.id,
+            });
+            let mut c = s.record(&principal, &[event]);
+            let id = again.id;
+            c.deliveries.push(again);
+            Ok(Decision::new(c, Enqueued { delivery_id: id }))
+        })
+        .await
     }
 
     /// `POST …/webhooks/:id/rotate-secret`: the old secret keeps signing for `ttl_seconds`.
-    pub async fn rotate_webhook_secret(
+    pub async fn rotate_secret(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
@@ -523,57 +448,43 @@ impl App {
                 "must be between 0 and 86400",
             ));
         }
-        self.guarded(
-            caller,
-            meta,
-            slug,
-            retrying!(self, async {
-                let org = self.load_org(slug).await?;
-                let principal = org.require_mutable(&caller.actor(), Capability::WebhooksManage)?;
-                let mut w = self.org_webhook(&org, id).await?;
-                let now = self.now();
+        self.core
+            .mutate(caller, meta, slug, |s| async move {
+                let principal = s.access.require_mutable(Capability::WebhooksManage)?;
+                let mut w = self.org_webhook(&s.org, id).await?.ok_or_else(AppError::not_found)?;
+                let now = s.now();
                 let expires = now + Duration::seconds(ttl);
                 w.previous_secret = Some(std::mem::replace(&mut w.secret, self.new_secret()));
                 w.previous_secret_expires_at = Some(expires);
                 w.updated_at = now;
-                let rec = Recorder::for_caller(self, meta, caller, now);
-                let mut c = Changeset::default();
-                let m = json!({"previous_secret_expires_at": crate::record::ts(expires)});
-                rec.audit(
-                    &mut c,
-                    Some(org.id()),
-                    "webhook.secret_rotated",
-                    Some(("webhook", w.id.to_string())),
-                    m,
-                    principal.via_platform_owner,
-                    true,
-                );
-                let data = json!({"webhook_id": w.id.to_string(), "changes": {"secret": "[REDACTED]"}});
-                self.webhook_event(&rec, &mut c, &w, "webhook.updated", data);
+                let event = hook_event(WebhookEvent::SecretRotated {
+                    webhook_id: w.id,
+                    previous_secret_expires_at: expires,
+                });
+                let mut c = s.record(&principal, &[event]);
                 c.webhooks.push(w.clone());
-                self.commit(c).await?;
                 w.version += 1;
-                Ok(w)
-            }),
-        )
-        .await
+                Ok(Decision::new(c, w))
+            })
+            .await
     }
 
     /// One worker pass: claims up to `limit` due deliveries and attempts them concurrently,
     /// each once, recording the outcomes. Returns when every attempt of the pass is recorded.
     pub async fn deliver_due(&self, sender: Arc<dyn WebhookSender>, limit: u32) -> Result<DeliveryReport, AppError> {
-        let now = self.now();
+        let now = self.core.now();
         let claimed = self
-            .stores()
+            .core
+            .stores
             .queue
             .claim_due(now, now + Duration::seconds(60), limit)
             .await?;
         let mut tasks = tokio::task::JoinSet::new();
         for d in claimed {
-            let (app, sender) = (self.clone(), sender.clone());
+            let (service, sender) = (self.clone(), sender.clone());
             tasks.spawn(async move {
                 let mut report = DeliveryReport::default();
-                app.attempt(&*sender, d, &mut report).await.map(|()| report)
+                service.attempt(&*sender, d, &mut report).await.map(|()| report)
             });
         }
         let mut report = DeliveryReport::default();
@@ -603,11 +514,12 @@ impl App {
         mut d: Delivery,
         report: &mut DeliveryReport,
     ) -> Result<(), AppError> {
-        let webhook = self.stores().webhooks.webhook(d.org_id, d.webhook_id).await?;
+        let core = &self.core;
+        let webhook = core.stores.webhooks.webhook(d.org_id, d.webhook_id).await?;
         let Some(w) = webhook.filter(|w| w.is_active) else {
-            d.abandon("webhook deleted or disabled", self.now());
+            d.abandon("webhook deleted or disabled", core.now());
             report.failed += 1;
-            return self
+            return core
                 .commit(Changeset {
                     deliveries: vec![d],
                     ..Default::default()
@@ -615,7 +527,7 @@ impl App {
                 .await
                 .or_else(ignore_stale);
         };
-        let sent_at = self.now();
+        let sent_at = core.now();
         let ts = sent_at.timestamp();
         let secrets = w.signing_secrets(sent_at);
         let id = d.event_id.to_string();
@@ -644,7 +556,7 @@ impl App {
                 body: d.payload.clone(),
             })
             .await;
-        let now = self.now();
+        let now = core.now();
         let outcome = match result {
             SendResult::Response { status, body, .. } if (200..300).contains(&status) => {
                 AttemptOutcome::Delivered { status, body }
@@ -674,7 +586,7 @@ impl App {
                 retry_after: None,
             },
         };
-        let jitter = f64::from(self.inner.tokens.random_bytes()[0]) / 256.0;
+        let jitter = f64::from(core.tokens.random_bytes()[0]) / 256.0;
         let effect = match &outcome {
             AttemptOutcome::Delivered { .. } => Effect::Success,
             AttemptOutcome::Gone { .. } => Effect::Gone,
@@ -684,7 +596,7 @@ impl App {
         d.record(outcome, now, jitter);
         // The claim made this delivery ours: its result commits on its own, so concurrent
         // attempts to one endpoint never conflict on the endpoint row.
-        let committed = self
+        let committed = core
             .commit(Changeset {
                 deliveries: vec![d.clone()],
                 ..Default::default()
@@ -721,8 +633,9 @@ impl App {
         effect: Effect,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<DisabledReason>, AppError> {
-        retrying!(self, async {
-            let Some(mut w) = self.stores().webhooks.webhook(org, id).await? else {
+        let core = &self.core;
+        core.retry(|| async {
+            let Some(mut w) = core.stores.webhooks.webhook(org, id).await? else {
                 return Ok(None);
             };
             let before = w.clone();
@@ -743,31 +656,26 @@ impl App {
             }
             let mut c = Changeset::default();
             if let Some(reason) = disabled {
-                for mut pending in self.stores().webhooks.pending_deliveries(w.id).await? {
+                for mut pending in core.stores.webhooks.pending_deliveries(w.id).await? {
                     pending.abandon("webhook disabled", now);
                     c.deliveries.push(pending);
                 }
                 let meta = RequestMeta::default();
-                let rec = Recorder::system(self, &meta, now);
-                let m = json!({"webhook_id": w.id.to_string(), "reason": reason.as_str()});
-                rec.audit(
-                    &mut c,
-                    Some(w.org_id),
-                    "webhook.disabled",
-                    Some(("webhook", w.id.to_string())),
-                    m,
-                    false,
-                    true,
-                );
+                let event = hook_event(WebhookEvent::Disabled {
+                    webhook_id: w.id,
+                    reason,
+                });
+                Recorder::system(core, &meta, now).record(&mut c, Some(w.org_id), None, &[event]);
             }
             c.webhooks.push(w);
-            self.commit(c).await.map(|()| disabled)
+            core.commit(c).await.map(|()| disabled)
         })
+        .await
     }
 
     /// Pending deliveries across all endpoints (the `outbox_pending_events` gauge).
-    pub async fn pending_deliveries_count(&self) -> Result<u64, AppError> {
-        Ok(self.stores().queue.pending_count().await?)
+    pub async fn pending_count(&self) -> Result<u64, AppError> {
+        Ok(self.core.stores.queue.pending_count().await?)
     }
 }
 

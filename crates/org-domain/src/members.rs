@@ -189,7 +189,7 @@ impl Access {
 
     /// The org's invitation a management call addresses (§6.3): `org.members.manage` and, for
     /// mutations, the active-org gate come first; then an unknown invitation is not found.
-    fn managed_invitation<'i>(
+    pub fn managed_invitation<'i>(
         &self,
         invitation: Option<&'i mut Invitation>,
         roles: &RoleBook,

@@ -79,6 +79,22 @@ impl RevokeReason {
     }
 }
 
+/// The token pair the latest rotation answered (§2.5 replay window): a replay of the direct
+/// predecessor inside the window is answered with it again. Both are credentials: durable
+/// stores keep them sealed (scope `sessions`, columns `replay_access` / `replay_refresh`, the
+/// session's row) and `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RotationReplay {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for RotationReplay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RotationReplay([REDACTED])")
+    }
+}
+
 /// A session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
@@ -98,6 +114,9 @@ pub struct Session {
     pub absolute_expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub revoke_reason: Option<RevokeReason>,
+    /// The response of the rotation that consumed `previous_hash`, while it may be replayed;
+    /// `None` for a session never rotated. Stores keep it only as long as `previous_hash`.
+    pub replay: Option<RotationReplay>,
     pub version: u64,
 }
 
