@@ -266,7 +266,7 @@ impl Keys {
     /// A 32-byte key for another purpose derived from the private signing key:
     /// SHA-256(`domain` ‖ 0x00 ‖ private key bytes), the private key bytes being the Ed25519
     /// seed or the big-endian RSA private exponent. Secret as the signing key is.
-    pub(crate) fn derive_secret(&self, domain: &str) -> [u8; 32] {
+    pub fn derive_secret(&self, domain: &str) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(domain.as_bytes());
         h.update([0]);
@@ -316,6 +316,7 @@ impl Keys {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
