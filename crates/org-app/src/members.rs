@@ -4,7 +4,9 @@
 //! members.
 
 use chrono::{DateTime, Utc};
-use org_domain::{Capability, DomainError, Email, Membership, MembershipStatus, Organization, Role, User, UserId};
+use org_domain::{
+    Capability, DomainError, Email, Membership, MembershipStatus, OrgId, Organization, Role, User, UserId,
+};
 use org_ports::{Changeset, MemberQuery, MemberRow, PageRequest};
 
 use crate::AppError;
@@ -40,12 +42,18 @@ impl MemberFilter {
     }
 }
 
-/// Where a member page starts (§1.6): an offset page, or after a keyset position.
+/// Where a member page starts (§1.6): an offset page, or after a keyset position of the
+/// member list of `org` (a cursor names the list it was issued for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemberPosition {
     Offset(PageRequest),
     /// After `(joined_at, user_id)`, at most `limit` rows (1..=100).
-    After(DateTime<Utc>, UserId, u32),
+    After {
+        org: OrgId,
+        joined_at: DateTime<Utc>,
+        user_id: UserId,
+        limit: u32,
+    },
 }
 
 impl MemberPosition {
@@ -152,7 +160,15 @@ impl MemberService {
                 Some(p.page),
                 p.limit,
             ),
-            MemberPosition::After(at, user, limit) => (
+            MemberPosition::After { org: bound, .. } if bound != org.id() => {
+                return Err(AppError::invalid("cursor", "the cursor was issued for another list"));
+            }
+            MemberPosition::After {
+                joined_at: at,
+                user_id: user,
+                limit,
+                ..
+            } => (
                 MemberQuery {
                     role: filter.role.clone(),
                     status: filter.status,
@@ -161,7 +177,7 @@ impl MemberService {
                     limit: limit + 1,
                 },
                 None,
-                limit,
+                limit.clamp(1, 100),
             ),
         };
         let mut rows = core.stores.members.member_page(org.id(), &query).await?;

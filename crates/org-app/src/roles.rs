@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use org_domain::{
-    Capability, CapabilitySet, CustomRole, Description, DomainError, FieldError, NewRole, Organization, Role, RoleBook,
-    RoleId, RoleName, RoleRef, RoleSlug, RoleUpdate,
+    Capability, CapabilitySet, CustomRole, Description, DomainError, FieldError, NewRole, OrgId, Organization, Role,
+    RoleBook, RoleId, RoleName, RoleRef, RoleSlug, RoleUpdate,
 };
 use org_ports::PageRequest;
 
@@ -15,6 +15,7 @@ use crate::record::{Caller, RequestMeta};
 #[derive(Clone, Debug)]
 pub enum RoleView {
     BuiltIn {
+        org_id: OrgId,
         role: Role,
         caps: CapabilitySet,
         created_at: DateTime<Utc>,
@@ -61,6 +62,7 @@ fn built_ins(org: &Organization) -> Vec<RoleView> {
     [Role::Owner, Role::Admin, Role::Member]
         .into_iter()
         .map(|role| RoleView::BuiltIn {
+            org_id: org.id(),
             caps: match role {
                 Role::Owner => CapabilitySet::all(),
                 Role::Admin => CapabilitySet::grantable(),

@@ -10,6 +10,10 @@ use std::sync::Arc;
 /// Renders the Prometheus exposition text (the binary passes its recorder handle's `render`).
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// Renders the JWKS document of `/.well-known/jwks.json` (§2.8): the public keys of the
+/// access-token adapter, read on every request so a rotation shows at once.
+pub type JwksRender = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 /// A readiness probe: resolves to the state of the checks of `GET /readyz` (§21.2).
 pub type ReadinessProbe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Readiness> + Send>> + Send + Sync>;
 
@@ -144,10 +148,11 @@ pub struct HttpConfig {
     /// Readiness probe of `/readyz`; `None` = always ready.
     pub readiness: Option<ReadinessProbe>,
     /// `pagination.cursor_key`: the HMAC-SHA256 key of pagination cursors (§1.6), the same on
-    /// every instance. `None` derives one from the signing key at [`crate::HttpState::new`]
-    /// (SHA-256 of a domain string and the private key), so cursors stop verifying when the
-    /// signing key changes; set it explicitly to keep them across key rotations.
+    /// every instance. `None` takes a random key at [`crate::HttpState::new`] (cursors then
+    /// verify only within this process: tests and embedders; the server always sets one).
     pub cursor_key: Option<[u8; 32]>,
+    /// The JWKS of `/.well-known/jwks.json`; `None` serves an empty key set.
+    pub jwks: Option<JwksRender>,
 }
 
 impl Default for HttpConfig {
@@ -163,6 +168,7 @@ impl Default for HttpConfig {
             serve_metrics: true,
             readiness: None,
             cursor_key: None,
+            jwks: None,
         }
     }
 }

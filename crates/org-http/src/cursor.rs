@@ -61,6 +61,25 @@ fn invalid(message: &str) -> ApiError {
 /// Verifies a cursor and returns its sort key; it must have been issued for `list` and
 /// `filters` under `cursor_key`.
 pub fn open(cursor_key: &[u8; 32], list: &str, filters: &str, cursor: &str) -> Result<SortKey, ApiError> {
+    let (issued_list, key) = open_in(cursor_key, filters, cursor)?;
+    if issued_list != list {
+        return Err(invalid("the cursor was issued for another list"));
+    }
+    Ok(key)
+}
+
+/// Verifies a cursor issued for one of the lists `<family>:<id>` and returns the `<id>` and
+/// the sort key; the caller checks that the id is the one it serves (when it learns it only
+/// after a lookup it does anyway, e.g. the org of a member list).
+pub fn open_family(cursor_key: &[u8; 32], family: &str, filters: &str, cursor: &str) -> Result<(String, SortKey), ApiError> {
+    let (issued_list, key) = open_in(cursor_key, filters, cursor)?;
+    match issued_list.strip_prefix(family).and_then(|rest| rest.strip_prefix(':')) {
+        Some(id) => Ok((id.to_owned(), key)),
+        None => Err(invalid("the cursor was issued for another list")),
+    }
+}
+
+fn open_in(cursor_key: &[u8; 32], filters: &str, cursor: &str) -> Result<(String, SortKey), ApiError> {
     let malformed = || invalid("malformed or tampered cursor");
     let (payload, tag) = cursor.split_once('.').ok_or_else(malformed)?;
     let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| malformed())?;
@@ -76,9 +95,6 @@ pub fn open(cursor_key: &[u8; 32], list: &str, filters: &str, cursor: &str) -> R
     if version != VERSION {
         return Err(malformed());
     }
-    if issued_list != list {
-        return Err(invalid("the cursor was issued for another list"));
-    }
     if issued_filters != filters {
         return Err(invalid("the cursor was issued for other filters"));
     }
@@ -87,10 +103,13 @@ pub fn open(cursor_key: &[u8; 32], list: &str, filters: &str, cursor: &str) -> R
         .ok()
         .and_then(DateTime::from_timestamp_micros)
         .ok_or_else(malformed)?;
-    Ok(SortKey {
-        at,
-        tie: tie.to_owned(),
-    })
+    Ok((
+        issued_list.to_owned(),
+        SortKey {
+            at,
+            tie: tie.to_owned(),
+        },
+    ))
 }
 
 /// Offset mode refuses pages that start this deep (§1.6).
@@ -142,6 +161,44 @@ impl Paging {
         })
     }
 
+    /// Reads `page` and `limit` (default 50) for a list whose cursor the caller opens itself
+    /// (its list name is known only after a lookup); `offset_page` is `None` when a cursor is
+    /// given. Offset pages deeper than 10 000 rows are refused (§1.6).
+    pub fn from_query_unbound(query: &Query) -> Result<Self, ApiError> {
+        let page = query.page(50)?;
+        let mode = match query.text("cursor") {
+            Some(_) => Mode::Cursor(SortKey {
+                at: DateTime::<Utc>::MIN_UTC,
+                tie: String::new(),
+            }),
+            None => {
+                if page.offset() >= MAX_OFFSET {
+                    return Err(ApiError::invalid("page", "use cursor pagination beyond 10 000 rows"));
+                }
+                Mode::Offset(page)
+            }
+        };
+        Ok(Self {
+            list: String::new(),
+            filters: String::new(),
+            limit: page.limit,
+            mode,
+        })
+    }
+
+    /// The offset page (offset mode).
+    pub fn offset_page(&self) -> Option<PageRequest> {
+        match self.mode {
+            Mode::Offset(p) => Some(p),
+            Mode::Cursor(_) => None,
+        }
+    }
+
+    /// Rows per page.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
     /// The keyset position to read before (cursor mode).
     pub fn before(&self) -> Option<&SortKey> {
         match &self.mode {
@@ -168,12 +225,13 @@ impl Paging {
         &self,
         cursor_key: &[u8; 32],
         mut items: Vec<T>,
-        total: u64,
+        total: Option<u64>,
         key_of: impl Fn(&T) -> SortKey,
     ) -> Paged<T> {
         let limit = self.limit;
         let (pagination, has_next) = match self.mode {
             Mode::Offset(p) => {
+                let total = total.unwrap_or_default();
                 let has_next = u64::from(p.page) * u64::from(limit) < total;
                 let pagination = Pagination {
                     page: Some(p.page),

@@ -39,11 +39,11 @@ pub struct UserDto {
 impl From<&User> for UserDto {
     fn from(u: &User) -> Self {
         Self {
-            id: u.id.to_string(),
-            email: u.email.as_str().to_owned(),
-            name: u.name.clone(),
-            is_platform_owner: u.is_platform_owner,
-            created_at: ts(u.created_at),
+            id: u.id().to_string(),
+            email: u.email().as_str().to_owned(),
+            name: u.name().map(str::to_owned),
+            is_platform_owner: u.is_platform_owner(),
+            created_at: ts(u.created_at()),
         }
     }
 }
@@ -62,17 +62,17 @@ pub struct MembershipDto {
     pub updated_at: String,
 }
 
-impl MembershipDto {
-    /// A membership of `org`.
-    pub fn of(org: &Organization, m: &Membership) -> Self {
+impl From<&Membership> for MembershipDto {
+    fn from(m: &Membership) -> Self {
+        let r = m.record();
         Self {
-            id: m.id.to_string(),
-            org_id: org.id().to_string(),
-            user_id: m.user_id.to_string(),
-            role: m.role.as_str().to_owned(),
-            status: m.status.as_str().to_owned(),
-            created_at: ts(m.created_at),
-            updated_at: ts(m.updated_at),
+            id: r.id.to_string(),
+            org_id: r.org_id.to_string(),
+            user_id: r.user_id.to_string(),
+            role: r.role.as_str().to_owned(),
+            status: r.status.as_str().to_owned(),
+            created_at: ts(r.created_at),
+            updated_at: ts(r.updated_at),
         }
     }
 }
@@ -290,16 +290,15 @@ pub struct OrganizationMember {
     pub joined_at: String,
 }
 
-impl OrganizationMember {
-    /// A member of `org`.
-    pub fn of(org: &Organization, v: &MemberView) -> Self {
+impl From<&MemberView> for OrganizationMember {
+    fn from(v: &MemberView) -> Self {
         Self {
             user: (&v.user).into(),
-            membership: MembershipDto::of(org, &v.membership),
-            user_id: v.user.id.to_string(),
-            email: v.user.email.as_str().to_owned(),
-            role: v.membership.role.as_str().to_owned(),
-            joined_at: ts(v.membership.created_at),
+            membership: (&v.membership).into(),
+            user_id: v.user.id().to_string(),
+            email: v.user.email().as_str().to_owned(),
+            role: v.membership.role().as_str().to_owned(),
+            joined_at: ts(v.membership.joined_at()),
         }
     }
 }
@@ -319,9 +318,13 @@ pub struct MemberLimit {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct MemberListResponse {
     pub members: Vec<OrganizationMember>,
-    pub total: u64,
-    pub page: u32,
+    /// Rows matching the filters; `null` in cursor mode.
+    pub total: Option<u64>,
+    /// The offset page; `null` in cursor mode.
+    pub page: Option<u32>,
     pub limit: MemberLimit,
+    /// The cursor of the next page; `null` on the last page (§1.6).
+    pub next_cursor: Option<String>,
 }
 
 /// One entry of `GET|PUT …/service-access` (§5.4).
@@ -532,10 +535,15 @@ pub struct RoleDto {
 }
 
 impl RoleDto {
-    /// A role of `org`.
-    pub fn of(org_id: &str, v: &RoleView) -> Self {
+    /// A role as listed.
+    pub fn of(v: &RoleView) -> Self {
         match v {
-            RoleView::BuiltIn { role, caps, created_at } => {
+            RoleView::BuiltIn {
+                org_id,
+                role,
+                caps,
+                created_at,
+            } => {
                 let name = match role.as_str() {
                     "owner" => "Owner",
                     "admin" => "Admin",
@@ -543,7 +551,7 @@ impl RoleDto {
                 };
                 Self {
                     id: format!("role_{}", role.as_str()),
-                    org_id: org_id.to_owned(),
+                    org_id: org_id.to_string(),
                     slug: role.as_str().to_owned(),
                     name: name.to_owned(),
                     description: None,
@@ -553,18 +561,21 @@ impl RoleDto {
                     updated_at: ts(*created_at),
                 }
             }
-            RoleView::Custom(r) => Self {
-                id: r.id.to_string(),
-                org_id: org_id.to_owned(),
-                slug: r.slug.as_str().to_owned(),
-                name: r.name.as_str().to_owned(),
-                description: r.description.as_ref().map(|d| d.as_str().to_owned()),
-                // Stored permissions keep what was written (§3.2).
-                permissions: capability_names(r.permissions),
-                built_in: false,
-                created_at: ts(r.created_at),
-                updated_at: ts(r.updated_at),
-            },
+            RoleView::Custom(role) => {
+                let r = role.record();
+                Self {
+                    id: r.id.to_string(),
+                    org_id: r.org_id.to_string(),
+                    slug: r.slug.as_str().to_owned(),
+                    name: r.name.as_str().to_owned(),
+                    description: r.description.as_ref().map(|d| d.as_str().to_owned()),
+                    // Stored permissions keep what was written (§3.2).
+                    permissions: capability_names(r.permissions),
+                    built_in: false,
+                    created_at: ts(r.created_at),
+                    updated_at: ts(r.updated_at),
+                }
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use org_app::AppError;
 use org_domain::{DomainError, FieldError};
+use org_ports::TokenRejection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -331,6 +332,14 @@ impl From<AppError> for ApiError {
             AppError::Duplicate(detail) => Self::new(ErrorCode::DuplicateConstraint, detail),
             AppError::Conflict(detail) => Self::new(ErrorCode::Conflict, detail),
             AppError::Unauthorized(detail) => Self::new(ErrorCode::Unauthorized, detail),
+            AppError::Token(TokenRejection::Invalid(why)) => Self::new(ErrorCode::JwtError, why),
+            AppError::Token(TokenRejection::Expired) => {
+                Self::new(ErrorCode::TokenExpired, "Access token has expired")
+            }
+            AppError::ForeignOrgToken => Self::new(
+                ErrorCode::Forbidden,
+                "token is scoped to another organization; select this organization first",
+            ),
             AppError::Unavailable(cause) => Self::unavailable(cause),
             AppError::Internal(cause) => Self::internal(cause),
             AppError::Stale => Self::unavailable("stale version escaped the retry loop"),

@@ -193,6 +193,7 @@ pub fn request_meta(parts: &Parts) -> RequestMeta {
         request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
         route: parts.extensions.get::<MatchedPath>().map(|m| m.as_str().to_owned()),
         method: Some(parts.method.as_str().to_owned()),
+        via_cli: false,
     }
 }
 

@@ -1,19 +1,12 @@
 //! org-http: the HTTP adapter of org-server — axum router, bearer auth, RFC 9457 errors, rate
-//! limits, metrics and the OpenAPI document, over the use cases of `org-app`.
+//! limits, metrics and the OpenAPI document, over the services of `org-app`.
 //!
 //! # What the server binary calls
 //!
 //! ```no_run
-//! # async fn demo(app: org_app::App, pem: Option<String>) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(app: org_app::App, jwks: org_http::JwksRender) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use org_http::{HttpConfig, HttpState, Keys, Readiness};
-//!
-//! // Signing keys: generate once, store the PEM (encrypted), load it on the next start.
-//! let keys = match pem {
-//!     Some(pem) => Keys::from_pem(&pem)?,
-//!     None => Keys::generate(),
-//! };
-//! let _pem_to_store: String = keys.to_pem();
+//! use org_http::{HttpConfig, HttpState, Readiness};
 //!
 //! let config = HttpConfig {
 //!     public_base_url: "https://id.example.com".into(),
@@ -23,9 +16,12 @@
 //!     // e.g. a PrometheusHandle: Some(Arc::new(move || handle.render()))
 //!     metrics_render: None,
 //!     readiness: Some(Arc::new(|| Box::pin(async { Readiness::READY }))),
+//!     // The access-token adapter's public keys (org-tokens: `move || tokens.jwks()`).
+//!     jwks: Some(jwks),
+//!     cursor_key: Some([7; 32]),
 //!     ..HttpConfig::default()
 //! };
-//! let state = HttpState::new(app, keys, config);
+//! let state = HttpState::new(app, config);
 //! let router: axum::Router = org_http::router(state.clone());
 //! // Serve with the peer address so per-IP limits and X-Forwarded-For work:
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
@@ -36,26 +32,16 @@
 //! - [`router`]`(state: HttpState) -> axum::Router` — every route of §2, §4–§9, §20 and §21.
 //! - [`metrics_router`]`(state: HttpState) -> axum::Router` — `/metrics` alone, for
 //!   `metrics.listen` (then set [`HttpConfig::serve_metrics`] to `false`).
-//! - [`HttpState::new`]`(app: App, keys: Keys, config: HttpConfig) -> HttpState`;
-//!   [`HttpState::replace_keys`]`(&self, Keys)` after a rotation or reload;
-//!   [`HttpState::mint_access_token`]`(&self, &User, &IssuedSession) -> String` (e.g. for
-//!   `admin issue-token`) and [`HttpState::expires_in`]`(&self) -> i64`.
-//! - [`Keys::generate`]`() -> Keys` (Ed25519), [`Keys::generate_for`]`(SigningAlg) -> Result<Keys,
-//!   KeyError>` (Ed25519 or 2048-bit RSA), [`Keys::from_pem`]`(&str) -> Result<Keys, KeyError>`
-//!   (PKCS#8, either algorithm), [`Keys::alg`]`(&self) -> SigningAlg`,
-//!   [`Keys::to_pem`]`(&self) -> String`, [`Keys::with_verification_key`]`(self, &Keys) -> Keys`
-//!   (keep the previous key verifying during a rotation), [`Keys::jwks`]`(&self) -> serde_json::Value`,
-//!   [`Keys::kid`]`(&self) -> &str`.
+//! - [`HttpState::new`]`(app: App, config: HttpConfig) -> HttpState`.
 //! - [`HttpConfig`] (with `Default`): `public_base_url`, `web_client_url`, `trusted_proxies:
 //!   Vec<Cidr>`, `rate_limits: RateLimits`, `cors_allowed_origins: Vec<String>`,
-//!   `metrics_bearer_token`, `metrics_render: Option<Arc<dyn Fn() -> String + Send + Sync>>`,
-//!   `serve_metrics`, `readiness: Option<ReadinessProbe>`, `cursor_key: Option<[u8; 32]>`
-//!   (`pagination.cursor_key`; `None` derives one from the signing key).
+//!   `metrics_bearer_token`, `metrics_render`, `serve_metrics`, `readiness`, `cursor_key`
+//!   (`pagination.cursor_key`) and `jwks`.
 //! - [`openapi`]`() -> utoipa::openapi::OpenApi` and [`openapi_json`]`() -> String` (the text of
 //!   `docs/openapi.json`).
 //!
-//! Access tokens are JWTs signed with the signing key's algorithm: `EdDSA` (Ed25519, the
-//! default) or `RS256` (RSA); only that algorithm is accepted when validating.
+//! Access tokens are minted and verified by the app through its `AccessTokens` port (the
+//! `org-tokens` crate in the server); this crate only finds the bearer and the route's class.
 
 mod auth;
 mod config;
@@ -63,13 +49,11 @@ mod cursor;
 mod dto;
 mod error;
 mod extract;
-mod keys;
 mod middleware;
 mod openapi;
 mod ratelimit;
 mod routes;
 mod state;
-mod token;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -77,13 +61,11 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use config::{Cidr, CidrError, HttpConfig, MetricsRender, RateLimits, Readiness, ReadinessProbe};
+pub use config::{Cidr, CidrError, HttpConfig, JwksRender, MetricsRender, RateLimits, Readiness, ReadinessProbe};
 pub use error::{ApiError, ErrorCode};
-pub use keys::{KeyError, Keys, SigningAlg};
 pub use openapi::{openapi, openapi_json};
 pub use routes::route_table;
 pub use state::HttpState;
-pub use token::{AccessClaims, TokenError, sign as sign_claims, validate as validate_token};
 
 /// Request bodies larger than this are refused with 413 (§1.2).
 pub const BODY_LIMIT: usize = 1024 * 1024;

@@ -124,12 +124,12 @@ pub(crate) async fn list_audit_logs(
     query: Query,
 ) -> Result<Response, ApiError> {
     let mut filter = audit_filter(&query)?;
-    let log = state.app().audit_log_of(&auth.caller, &meta, &slug).await?;
+    let log = state.app().audit.log_of(&auth.caller, &meta, &slug).await?;
     let paging = Paging::from_query(&query, state.cursor_key(), list_name(log), audit_filter_hash(&filter))?;
     keyset(&paging, &mut filter)?;
     let page = state
         .app()
-        .list_audit(&auth.caller, &meta, &slug, &filter, paging.request())
+        .audit.list(&auth.caller, &meta, &slug, &filter, paging.request())
         .await?;
     Ok(list_response(&state, &paging, page))
 }
@@ -156,7 +156,7 @@ pub(crate) async fn platform_list_audit_logs(
     auth: Auth,
     query: Query,
 ) -> Result<Response, ApiError> {
-    if !auth.caller.user.is_platform_owner {
+    if !auth.caller.user.is_platform_owner() {
         // The use case refuses too; answering first keeps 403 ahead of query validation.
         return Err(AppError::from(DomainError::RuleViolation(Rule::PlatformOwnerOnly)).into());
     }
@@ -170,7 +170,7 @@ pub(crate) async fn platform_list_audit_logs(
     keyset(&paging, &mut filter)?;
     let page = state
         .app()
-        .platform_audit(&auth.caller, org, &filter, paging.request())
+        .audit.platform(&auth.caller, org, &filter, paging.request())
         .await?;
     Ok(list_response(&state, &paging, page))
 }
@@ -186,7 +186,7 @@ pub(crate) async fn list_audit_event_types(
     Meta(meta): Meta,
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.app().audit_log_of(&auth.caller, &meta, &slug).await?;
+    state.app().audit.log_of(&auth.caller, &meta, &slug).await?;
     Ok(ok(AUDIT_ACTIONS
         .iter()
         .map(|a| EventTypeDto {
@@ -208,7 +208,7 @@ pub(crate) async fn get_audit_head(
     Meta(meta): Meta,
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
-    let head = state.app().audit_head(&auth.caller, &meta, &slug).await?;
+    let head = state.app().audit.head(&auth.caller, &meta, &slug).await?;
     Ok(ok(AuditHeadResponse {
         seq: head.as_ref().map(|e| e.seq),
         hash: head.as_ref().map(|e| org_ports::chain::to_hex(&e.hash)),
@@ -304,7 +304,7 @@ impl Export {
             }
         }
         while !self.done {
-            let chunk = match self.app.audit_chunk(self.log, self.after, CHUNK).await {
+            let chunk = match self.app.audit.chunk(self.log, self.after, CHUNK).await {
                 Ok(c) => c,
                 Err(e) => {
                     // The status line is gone; abort the body so the client sees a broken transfer.
@@ -358,7 +358,7 @@ pub(crate) async fn export_audit_logs(
         })?
         .unwrap_or(Format::Ndjson);
     let filter = audit_filter(&query)?;
-    let log = state.app().audit_log_of(&auth.caller, &meta, &slug).await?;
+    let log = state.app().audit.log_of(&auth.caller, &meta, &slug).await?;
     let export = Export {
         app: state.app().clone(),
         log,

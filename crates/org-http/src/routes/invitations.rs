@@ -10,7 +10,7 @@ use super::{created, no_store, null, ok};
 use crate::auth::Auth;
 use crate::dto::{
     AcceptInvitationResponse, CreateInvitationRequest, CreatedInvitationResponse, InvitationDto,
-    InvitationTokenRequest, InvitationWithInviter, MembershipDto, MyInvitationDto, OrganizationMember,
+    InvitationTokenRequest, InvitationWithInviter, MyInvitationDto, OrganizationMember,
 };
 use crate::error::ApiError;
 use crate::extract::{Json, Meta, Path, Query};
@@ -50,7 +50,7 @@ pub(crate) async fn create_invitation(
     }
     let c = state
         .app()
-        .create_invitation(
+        .invitations.create(
             &auth.caller,
             &meta,
             &slug,
@@ -86,7 +86,7 @@ pub(crate) async fn list_invitations(
     let status = query.parsed("status", InvitationStatus::parse)?;
     let list = state
         .app()
-        .list_invitations(&auth.caller, &meta, &slug, status, page)
+        .invitations.list(&auth.caller, &meta, &slug, status, page)
         .await?;
     let now = state.app().current_time();
     Ok(ok(list
@@ -109,7 +109,7 @@ pub(crate) async fn get_invitation(
     Meta(meta): Meta,
     Path((slug, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let v = state.app().get_invitation(&auth.caller, &meta, &slug, &id).await?;
+    let v = state.app().invitations.get(&auth.caller, &meta, &slug, &id).await?;
     Ok(ok(InvitationWithInviter::of(&v, state.app().current_time())))
 }
 
@@ -120,7 +120,7 @@ async fn cancel(
     slug: String,
     id: String,
 ) -> Result<Response, ApiError> {
-    state.app().cancel_invitation(&auth.caller, &meta, &slug, &id).await?;
+    state.app().invitations.cancel(&auth.caller, &meta, &slug, &id).await?;
     Ok(null())
 }
 
@@ -175,7 +175,7 @@ pub(crate) async fn resend_invitation(
     Meta(meta): Meta,
     Path((slug, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let c = state.app().resend_invitation(&auth.caller, &meta, &slug, &id).await?;
+    let c = state.app().invitations.resend(&auth.caller, &meta, &slug, &id).await?;
     Ok(no_store(ok(created_body(&state, &c))))
 }
 
@@ -198,10 +198,10 @@ pub(crate) async fn admin_accept_invitation(
 ) -> Result<Response, ApiError> {
     let view = state
         .app()
-        .admin_accept_invitation(&auth.caller, &meta, &slug, &id)
+        .invitations
+        .admin_accept(&auth.caller, &meta, &slug, &id)
         .await?;
-    let org = state.app().get_org(&auth.caller, &slug).await?.org;
-    Ok(ok(OrganizationMember::of(&org, &view)))
+    Ok(ok(OrganizationMember::from(&view)))
 }
 
 /// The caller's pending invitations.
@@ -209,14 +209,14 @@ pub(crate) async fn admin_accept_invitation(
     security(("bearer" = [])),
     responses((status = 200, description = "Bare array", body = [MyInvitationDto])))]
 pub(crate) async fn list_my_invitations(State(state): State<HttpState>, auth: Auth) -> Result<Response, ApiError> {
-    let list = state.app().my_invitations(&auth.caller).await?;
+    let list = state.app().invitations.mine(&auth.caller).await?;
     Ok(ok(list.iter().map(MyInvitationDto::from).collect::<Vec<_>>()))
 }
 
 fn accepted(view: &org_app::OrgView, m: &org_domain::Membership) -> Response {
     ok(AcceptInvitationResponse {
         organization: (&view.org).into(),
-        membership: MembershipDto::of(&view.org, m),
+        membership: m.into(),
     })
 }
 
@@ -239,7 +239,7 @@ pub(crate) async fn accept_invitation(
 ) -> Result<Response, ApiError> {
     let (view, m) = state
         .app()
-        .accept_invitation_by_token(&auth.caller, &meta, &body.token)
+        .invitations.accept_by_token(&auth.caller, &meta, &body.token)
         .await?;
     Ok(accepted(&view, &m))
 }
@@ -261,7 +261,7 @@ pub(crate) async fn accept_invitation_by_id(
     Meta(meta): Meta,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (view, m) = state.app().accept_invitation_by_id(&auth.caller, &meta, &id).await?;
+    let (view, m) = state.app().invitations.accept_by_id(&auth.caller, &meta, &id).await?;
     Ok(accepted(&view, &m))
 }
 
@@ -280,7 +280,7 @@ pub(crate) async fn decline_invitation(
     Meta(meta): Meta,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.app().decline_invitation_by_id(&auth.caller, &meta, &id).await?;
+    state.app().invitations.decline_by_id(&auth.caller, &meta, &id).await?;
     Ok(null())
 }
 
@@ -297,7 +297,7 @@ pub(crate) async fn decline_invitation_by_token(
     Meta(meta): Meta,
     Json(body): Json<InvitationTokenRequest>,
 ) -> Result<Response, ApiError> {
-    state.app().decline_invitation_by_token(&meta, &body.token).await?;
+    state.app().invitations.decline_by_token(&meta, &body.token).await?;
     Ok(null())
 }
 

@@ -4,11 +4,12 @@ use std::collections::HashSet;
 
 use axum::extract::State;
 use axum::response::Response;
-use org_app::{MemberFilter, ServiceAccess, TransferTarget};
-use org_domain::MembershipStatus;
+use org_app::{MemberFilter, MemberPosition, ServiceAccess, TransferTarget};
+use org_domain::{MembershipStatus, OrgId, Role, UserId};
 
-use super::{null, ok};
+use super::{null, ok, with_next_cursor};
 use crate::auth::Auth;
+use crate::cursor::{self, Paging, SortKey, filter_hash};
 use crate::dto::{
     ChangeRoleRequest, MemberLimit, MemberListResponse, OrganizationMember, ServiceAccessEntry, ServiceAccessRequest,
     TransferOwnershipRequest,
@@ -17,12 +18,16 @@ use crate::error::{ApiError, FieldErrorDto};
 use crate::extract::{Json, Meta, Path, Query};
 use crate::state::HttpState;
 
+/// The cursor family of member lists.
+const MEMBER_LIST: &str = "members";
+
 /// Members of the organization.
 #[utoipa::path(get, path = "/api/organizations/{org_slug}/members", tag = "members", operation_id = "list_members",
     security(("bearer" = [])),
     params(
         ("org_slug" = String, Path),
         ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page (keyset; `page` is then ignored)"),
         ("role" = Option<String>, Query, description = "built-in or custom role slug"),
         ("status" = Option<String>, Query, description = "active|deactivated"),
     ),
@@ -33,15 +38,50 @@ pub(crate) async fn list_members(
     Path(slug): Path<String>,
     query: Query,
 ) -> Result<Response, ApiError> {
-    let page = query.page(50)?;
+    let role = query
+        .text("role")
+        .map(Role::parse)
+        .transpose()
+        .map_err(|_| ApiError::invalid("role", "must be a built-in role or a custom role slug"))?;
     let filter = MemberFilter {
-        role: query.text("role").map(str::to_owned),
+        role,
         status: query.parsed("status", MembershipStatus::parse)?,
     };
-    let list = state.app().list_members(&auth.caller, &slug, &filter, page).await?;
-    let org = state.app().get_org(&auth.caller, &slug).await?.org;
-    Ok(ok(MemberListResponse {
-        members: list.members.iter().map(|m| OrganizationMember::of(&org, m)).collect(),
+    let filters = filter_hash(&[
+        ("role", filter.role.as_ref().map(|r| r.as_str().to_owned())),
+        ("status", filter.status.map(|s| s.as_str().to_owned())),
+    ]);
+    // A cursor is bound to the org's member list (`members:<org id>`): the app checks the id
+    // against the org it resolves, so a cursor of another org is refused without a lookup here.
+    let paging = Paging::from_query_unbound(&query)?;
+    let position = match (query.text("cursor"), paging.offset_page()) {
+        (None, Some(page)) => MemberPosition::Offset(page),
+        (Some(c), _) => {
+            let (org, key) = cursor::open_family(state.cursor_key(), MEMBER_LIST, &filters, c)?;
+            let malformed = || ApiError::invalid("cursor", "malformed or tampered cursor");
+            MemberPosition::After {
+                org: OrgId::parse(&org).ok_or_else(malformed)?,
+                joined_at: key.at,
+                user_id: UserId::parse(&key.tie).ok_or_else(malformed)?,
+                limit: paging.limit(),
+            }
+        }
+        (None, None) => return Err(ApiError::invalid("cursor", "malformed or tampered cursor")),
+    };
+    let list = state.app().members.list(&auth.caller, &slug, &filter, position).await?;
+    let next_cursor = list.next.map(|(at, user)| {
+        cursor::issue(
+            state.cursor_key(),
+            &format!("{MEMBER_LIST}:{}", list.org.id()),
+            &filters,
+            &SortKey {
+                at,
+                tie: user.to_string(),
+            },
+        )
+    });
+    let body = MemberListResponse {
+        members: list.members.iter().map(OrganizationMember::from).collect(),
         total: list.total,
         page: list.page,
         limit: MemberLimit {
@@ -49,7 +89,9 @@ pub(crate) async fn list_members(
             max: list.cap,
             source: list.cap_source,
         },
-    }))
+        next_cursor: next_cursor.clone(),
+    };
+    Ok(with_next_cursor(ok(body), next_cursor.as_deref()))
 }
 
 /// Change a member's role (`owner` transfers ownership).
@@ -71,10 +113,10 @@ pub(crate) async fn update_member_role(
 ) -> Result<Response, ApiError> {
     let view = state
         .app()
-        .change_member_role(&auth.caller, &meta, &slug, &user_id, &body.role)
+        .members
+        .change_role(&auth.caller, &meta, &slug, &user_id, &body.role)
         .await?;
-    let org = state.app().get_org(&auth.caller, &slug).await?.org;
-    Ok(ok(OrganizationMember::of(&org, &view)))
+    Ok(ok(OrganizationMember::from(&view)))
 }
 
 async fn remove(
@@ -84,7 +126,7 @@ async fn remove(
     slug: String,
     user_id: String,
 ) -> Result<Response, ApiError> {
-    state.app().remove_member(&auth.caller, &meta, &slug, &user_id).await?;
+    state.app().members.remove(&auth.caller, &meta, &slug, &user_id).await?;
     metrics::counter!("sessions_revoked_total", "reason" => "member_removed").increment(1);
     Ok(null())
 }
@@ -155,7 +197,8 @@ pub(crate) async fn list_member_service_access(
 ) -> Result<Response, ApiError> {
     let list = state
         .app()
-        .member_service_access(&auth.caller, &meta, &slug, &user_id)
+        .members
+        .service_access(&auth.caller, &meta, &slug, &user_id)
         .await?;
     Ok(ok(access_entries(list)))
 }
@@ -197,7 +240,8 @@ pub(crate) async fn update_member_service_access(
     let slugs: Vec<String> = body.grants.into_iter().map(|g| g.service_slug).collect();
     let list = state
         .app()
-        .update_member_service_access(&auth.caller, &meta, &slug, &user_id, &slugs)
+        .members
+        .update_service_access(&auth.caller, &meta, &slug, &user_id, &slugs)
         .await?;
     Ok(ok(access_entries(list)))
 }
@@ -231,8 +275,8 @@ pub(crate) async fn transfer_ownership(
     };
     let view = state
         .app()
+        .members
         .transfer_ownership(&auth.caller, &meta, &slug, &target)
         .await?;
-    let org = state.app().get_org(&auth.caller, &slug).await?.org;
-    Ok(ok(OrganizationMember::of(&org, &view)))
+    Ok(ok(OrganizationMember::from(&view)))
 }

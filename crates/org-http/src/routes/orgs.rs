@@ -32,15 +32,14 @@ pub(crate) async fn create_organization(
 ) -> Result<Response, ApiError> {
     let c = state
         .app()
-        .create_org(&auth.caller, &meta, &body.slug, &body.name)
+        .orgs.create(&auth.caller, &meta, &body.slug, &body.name)
         .await?;
-    let access_token = state.mint_access_token(&c.owner, &c.session);
     let org = &c.view.org;
     let body = CreateOrganizationResponse {
         organization: org.into(),
         owner: (&c.owner).into(),
-        membership: MembershipDto::of(org, &c.membership),
-        access_token,
+        membership: (&c.membership).into(),
+        access_token: c.session.access_token.clone(),
         refresh_token: c.session.refresh_token.clone(),
         expires_in: state.expires_in(),
     };
@@ -67,8 +66,11 @@ pub(crate) async fn list_organizations(
 ) -> Result<Response, ApiError> {
     let page = query.page(20)?;
     let status = query.parsed("status", OrgStatus::parse)?;
-    let views = state.app().list_my_orgs(&auth.caller, status, page).await?;
-    Ok(ok(views.iter().map(OrganizationResponse::from).collect::<Vec<_>>()))
+    let mine = state.app().orgs.list_mine(&auth.caller, status, page).await?;
+    Ok(ok(mine
+        .iter()
+        .map(|m| OrganizationResponse::from(&m.view))
+        .collect::<Vec<_>>()))
 }
 
 /// One organization.
@@ -81,7 +83,7 @@ pub(crate) async fn get_organization(
     auth: Auth,
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
-    let view = state.app().get_org(&auth.caller, &slug).await?;
+    let view = state.app().orgs.get(&auth.caller, &slug).await?;
     Ok(ok(OrganizationResponse::from(&view)))
 }
 
@@ -112,7 +114,7 @@ pub(crate) async fn update_organization(
         max_services: body.max_services,
         max_users: body.max_users,
     };
-    let view = state.app().update_org(&auth.caller, &meta, &slug, upd).await?;
+    let view = state.app().orgs.update(&auth.caller, &meta, &slug, upd).await?;
     Ok(ok(OrganizationResponse::from(&view)))
 }
 
@@ -127,7 +129,7 @@ pub(crate) async fn delete_organization(
     Meta(meta): Meta,
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.app().delete_org(&auth.caller, &meta, &slug).await?;
+    state.app().orgs.delete(&auth.caller, &meta, &slug).await?;
     metrics::counter!("sessions_revoked_total", "reason" => "org_deleted").increment(1);
     Ok(null())
 }
@@ -143,13 +145,12 @@ pub(crate) async fn select_organization(
     Meta(meta): Meta,
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = state.app().select_org(&auth.caller, &meta, &slug).await?;
-    let access_token = state.mint_access_token(&auth.caller.user, &s.session);
+    let s = state.app().orgs.select(&auth.caller, &meta, &slug).await?;
     let org = &s.view.org;
     let body = SelectOrganizationResponse {
         organization: org.into(),
-        membership: s.membership.as_ref().map(|m| MembershipDto::of(org, m)),
-        access_token,
+        membership: s.membership.as_ref().map(MembershipDto::from),
+        access_token: s.session.access_token.clone(),
         refresh_token: s.session.refresh_token.clone(),
         expires_in: state.expires_in(),
     };

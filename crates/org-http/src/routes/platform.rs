@@ -35,7 +35,7 @@ pub(crate) async fn platform_list_organizations(
         status: query.parsed("status", OrgStatus::parse)?,
         q: query.text("q").map(str::to_owned),
     };
-    let (views, total) = state.app().platform_list_orgs(&auth.caller, &filter, page).await?;
+    let (views, total) = state.app().platform.list_orgs(&auth.caller, &filter, page).await?;
     Ok(ok(PlatformOrganizationList {
         organizations: views.iter().map(OrganizationResponse::from).collect(),
         total,
@@ -54,7 +54,7 @@ pub(crate) async fn platform_get_organization(
     auth: Auth,
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
-    let view = state.app().platform_get_org(&auth.caller, &slug).await?;
+    let view = state.app().platform.get_org(&auth.caller, &slug).await?;
     Ok(ok(OrganizationResponse::from(&view)))
 }
 
@@ -86,7 +86,7 @@ pub(crate) async fn platform_update_organization(
     };
     let view = state
         .app()
-        .platform_patch_org(&auth.caller, &meta, &slug, patch)
+        .platform.patch_org(&auth.caller, &meta, &slug, patch)
         .await?;
     Ok(ok(OrganizationResponse::from(&view)))
 }
@@ -98,7 +98,7 @@ async fn lifecycle(
     slug: &str,
     action: Lifecycle,
 ) -> Result<Response, ApiError> {
-    let view = state.app().platform_lifecycle(&auth.caller, meta, slug, action).await?;
+    let view = state.app().platform.lifecycle(&auth.caller, meta, slug, action).await?;
     Ok(ok(OrganizationResponse::from(&view)))
 }
 
@@ -203,6 +203,6 @@ pub(crate) async fn activate_organization(
     security(("bearer" = [])),
     responses((status = 200, description = "Bare array", body = [TierDto])))]
 pub(crate) async fn list_tiers(State(state): State<HttpState>, auth: Auth) -> Result<Response, ApiError> {
-    let tiers = state.app().platform_tiers(&auth.caller)?;
+    let tiers = state.app().platform.tiers(&auth.caller)?;
     Ok(ok(tiers.iter().map(TierDto::from).collect::<Vec<_>>()))
 }

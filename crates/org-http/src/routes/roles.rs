@@ -12,10 +12,6 @@ use crate::error::ApiError;
 use crate::extract::{Json, Meta, Path, Query};
 use crate::state::HttpState;
 
-async fn org_id(state: &HttpState, auth: &Auth, slug: &str) -> Result<String, ApiError> {
-    Ok(state.app().get_org(&auth.caller, slug).await?.org.id().to_string())
-}
-
 /// The three built-in roles, then custom roles by creation.
 #[utoipa::path(get, path = "/api/organizations/{org_slug}/roles", tag = "roles", operation_id = "list_roles",
     security(("bearer" = [])),
@@ -29,9 +25,8 @@ pub(crate) async fn list_roles(
     query: Query,
 ) -> Result<Response, ApiError> {
     let page = query.page(50)?;
-    let roles = state.app().list_roles(&auth.caller, &meta, &slug, page).await?;
-    let org_id = org_id(&state, &auth, &slug).await?;
-    Ok(ok(roles.iter().map(|r| RoleDto::of(&org_id, r)).collect::<Vec<_>>()))
+    let roles = state.app().roles.list(&auth.caller, &meta, &slug, page).await?;
+    Ok(ok(roles.iter().map(RoleDto::of).collect::<Vec<_>>()))
 }
 
 /// Create a custom role.
@@ -57,10 +52,9 @@ pub(crate) async fn create_role(
         description: body.description,
         permissions: body.permissions,
     };
-    let role = state.app().create_role(&auth.caller, &meta, &slug, cmd).await?;
-    let org_id = org_id(&state, &auth, &slug).await?;
-    let path = format!("/api/organizations/{slug}/roles/{}", role.id);
-    Ok(created(&state, &path, RoleDto::of(&org_id, &RoleView::Custom(role))))
+    let role = state.app().roles.create(&auth.caller, &meta, &slug, cmd).await?;
+    let path = format!("/api/organizations/{slug}/roles/{}", role.id());
+    Ok(created(&state, &path, RoleDto::of(&RoleView::Custom(role))))
 }
 
 /// One role (built-in ids resolve too).
@@ -74,9 +68,8 @@ pub(crate) async fn get_role(
     Meta(meta): Meta,
     Path((slug, role_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let role = state.app().get_role(&auth.caller, &meta, &slug, &role_id).await?;
-    let org_id = org_id(&state, &auth, &slug).await?;
-    Ok(ok(RoleDto::of(&org_id, &role)))
+    let role = state.app().roles.get(&auth.caller, &meta, &slug, &role_id).await?;
+    Ok(ok(RoleDto::of(&role)))
 }
 
 /// Update a custom role (partial).
@@ -104,10 +97,9 @@ pub(crate) async fn update_role(
     };
     let role = state
         .app()
-        .update_role(&auth.caller, &meta, &slug, &role_id, cmd)
+        .roles.update(&auth.caller, &meta, &slug, &role_id, cmd)
         .await?;
-    let org_id = org_id(&state, &auth, &slug).await?;
-    Ok(ok(RoleDto::of(&org_id, &RoleView::Custom(role))))
+    Ok(ok(RoleDto::of(&RoleView::Custom(role))))
 }
 
 /// Delete a custom role that nobody holds.
@@ -126,6 +118,6 @@ pub(crate) async fn delete_role(
     Meta(meta): Meta,
     Path((slug, role_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    state.app().delete_role(&auth.caller, &meta, &slug, &role_id).await?;
+    state.app().roles.delete(&auth.caller, &meta, &slug, &role_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

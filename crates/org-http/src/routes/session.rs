@@ -4,9 +4,8 @@ use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::Response;
-use org_domain::SessionKind;
+use org_domain::{CapabilitySet, Role, SessionKind};
 use org_ports::PageRequest;
-use sha2::{Digest, Sha256};
 
 use super::{no_store, ok};
 use crate::auth::Auth;
@@ -16,7 +15,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, timestamp};
 use crate::extract::{Json, Meta};
-use crate::state::{HttpState, Replay};
+use crate::state::HttpState;
 
 /// Rotate a refresh token.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", operation_id = "refresh_session",
@@ -34,50 +33,13 @@ pub(crate) async fn refresh(
     if !(1..=1000).contains(&len) {
         return Err(ApiError::invalid("refresh_token", "must be 1-1000 characters"));
     }
-    let consumed: [u8; 32] = Sha256::digest(body.refresh_token.as_bytes()).into();
-    if let Some(res) = replayed(&state, &consumed).await {
-        return Ok(res);
-    }
-    let outcome = match state.app().refresh(&meta, &body.refresh_token).await {
-        Ok(o) => o,
-        Err(e) => {
-            // A concurrent refresh with the same token may have rotated it meanwhile.
-            if let Some(res) = replayed(&state, &consumed).await {
-                return Ok(res);
-            }
-            return Err(e.into());
-        }
-    };
-    let access_token = state.mint_access_token(&outcome.user, &outcome.session);
-    let refresh_token = outcome.session.refresh_token.clone();
-    state.remember_rotation(
-        consumed,
-        Replay {
-            until: state.app().current_time() + state.app().config().refresh_reuse_window,
-            user_id: outcome.user.id,
-            session_id: outcome.session.session.id,
-            access_token: access_token.clone(),
-            refresh_token: refresh_token.clone(),
-        },
-    );
-    Ok(token_response(&state, access_token, refresh_token))
-}
-
-fn token_response(state: &HttpState, access_token: String, refresh_token: String) -> Response {
-    no_store(ok(TokenResponse {
-        access_token,
-        refresh_token,
+    let outcome = state.app().sessions.refresh(&meta, &body.refresh_token).await?;
+    Ok(no_store(ok(TokenResponse {
+        access_token: outcome.session.access_token,
+        refresh_token: outcome.session.refresh_token,
         expires_in: state.expires_in(),
         token_type: "Bearer".to_owned(),
-    }))
-}
-
-/// The response of the rotation that consumed this token, while the window lasts and the
-/// session is live (§2.5 replay window; kept in process memory only).
-async fn replayed(state: &HttpState, consumed: &[u8; 32]) -> Option<Response> {
-    let r = state.replay_of(consumed)?;
-    state.app().authenticate(r.user_id, r.session_id).await.ok()?;
-    Some(token_response(state, r.access_token, r.refresh_token))
+    })))
 }
 
 /// Revoke the calling session.
@@ -85,7 +47,7 @@ async fn replayed(state: &HttpState, consumed: &[u8; 32]) -> Option<Response> {
     security(("bearer" = [])),
     responses((status = 200, description = "Logged out", body = MessageResponse)))]
 pub(crate) async fn logout(State(state): State<HttpState>, auth: Auth, Meta(meta): Meta) -> Result<Response, ApiError> {
-    state.app().logout(&auth.caller, &meta).await?;
+    state.app().sessions.logout(&auth.caller, &meta).await?;
     metrics::counter!("sessions_revoked_total", "reason" => "logout").increment(1);
     Ok(ok(MessageResponse {
         message: "Logged out".to_owned(),
@@ -105,16 +67,22 @@ pub(crate) async fn current_user(State(state): State<HttpState>, auth: Auth) -> 
         loop {
             let orgs = state
                 .app()
-                .list_my_orgs(&auth.caller, None, PageRequest::new(page, 100))
+                .orgs
+                .list_mine(&auth.caller, None, PageRequest::new(page, 100))
                 .await?;
             let n = orgs.len();
-            for view in orgs {
-                let org = &view.org;
-                let Some(m) = org.active_membership(user.id) else {
+            for mine in orgs {
+                let org = &mine.view.org;
+                let Some(m) = mine.context.membership.as_ref().filter(|m| m.is_active()) else {
                     continue;
                 };
-                let caps = org.role_caps(&m.role).unwrap_or_default();
-                permissions.push(format!("organization:{}#{}", org.id(), m.role.as_str()));
+                let caps = match m.role() {
+                    Role::Owner => CapabilitySet::all(),
+                    Role::Admin => CapabilitySet::grantable(),
+                    Role::Member => CapabilitySet::EMPTY,
+                    Role::Custom(_) => mine.context.role.as_ref().map(|r| r.permissions()).unwrap_or_default(),
+                };
+                permissions.push(format!("organization:{}#{}", org.id(), m.role().as_str()));
                 memberships.push(UserMembership {
                     organization: OrganizationSummary {
                         id: org.id().to_string(),
@@ -122,7 +90,7 @@ pub(crate) async fn current_user(State(state): State<HttpState>, auth: Auth) -> 
                         name: org.state().name.as_str().to_owned(),
                         status: org.status().as_str().to_owned(),
                     },
-                    membership: MembershipDto::of(org, m),
+                    membership: MembershipDto::from(m),
                     capabilities: capability_names(caps.resolved()),
                 });
             }
@@ -133,11 +101,11 @@ pub(crate) async fn current_user(State(state): State<HttpState>, auth: Auth) -> 
         }
     }
     Ok(ok(CurrentUserResponse {
-        id: user.id.to_string(),
-        email: user.email.as_str().to_owned(),
-        name: user.name.clone(),
-        is_platform_owner: user.is_platform_owner,
-        created_at: timestamp(user.created_at),
+        id: user.id().to_string(),
+        email: user.email().as_str().to_owned(),
+        name: user.name().map(str::to_owned),
+        is_platform_owner: user.is_platform_owner(),
+        created_at: timestamp(user.created_at()),
         session: SessionInfo {
             id: auth.session.id.to_string(),
             aud: auth.claims.aud.clone(),
@@ -155,7 +123,12 @@ pub(crate) async fn current_user(State(state): State<HttpState>, auth: Auth) -> 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", operation_id = "get_jwks",
     responses((status = 200, description = "JSON Web Key Set", body = Jwks)))]
 pub(crate) async fn jwks(State(state): State<HttpState>) -> Response {
-    let mut res = ok(state.keys().jwks());
+    let keys = state
+        .config()
+        .jwks
+        .as_ref()
+        .map_or_else(|| serde_json::json!({"keys": []}), |render| render());
+    let mut res = ok(keys);
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     res

@@ -45,7 +45,7 @@ pub(crate) async fn create_webhook(
         events: Some(body.events),
         is_active: None,
     };
-    let view = state.app().create_webhook(&auth.caller, &meta, &slug, input).await?;
+    let view = state.app().webhooks.create(&auth.caller, &meta, &slug, input).await?;
     let path = format!("/api/organizations/{slug}/webhooks/{}", view.webhook.id);
     Ok(no_store(created(
         &state,
@@ -65,7 +65,7 @@ pub(crate) async fn list_webhooks(
     Meta(meta): Meta,
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
-    let list = state.app().list_webhooks(&auth.caller, &meta, &slug).await?;
+    let list = state.app().webhooks.list(&auth.caller, &meta, &slug).await?;
     Ok(ok(WebhookListResponse {
         total: list.len() as u64,
         webhooks: list.iter().map(WebhookResponse::from).collect(),
@@ -83,7 +83,7 @@ pub(crate) async fn get_webhook(
     Meta(meta): Meta,
     Path((slug, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let w = state.app().get_webhook(&auth.caller, &meta, &slug, &id).await?;
+    let w = state.app().webhooks.get(&auth.caller, &meta, &slug, &id).await?;
     Ok(ok(WebhookResponse::from(&w)))
 }
 
@@ -113,7 +113,7 @@ pub(crate) async fn update_webhook(
     };
     let w = state
         .app()
-        .update_webhook(&auth.caller, &meta, &slug, &id, input)
+        .webhooks.update(&auth.caller, &meta, &slug, &id, input)
         .await?;
     Ok(ok(WebhookResponse::from(&w)))
 }
@@ -132,7 +132,7 @@ pub(crate) async fn delete_webhook(
     Meta(meta): Meta,
     Path((slug, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    state.app().delete_webhook(&auth.caller, &meta, &slug, &id).await?;
+    state.app().webhooks.delete(&auth.caller, &meta, &slug, &id).await?;
     Ok(null())
 }
 
@@ -183,7 +183,7 @@ pub(crate) async fn list_webhook_deliveries(
 ) -> Result<Response, ApiError> {
     let mut filter = delivery_filter(&query)?;
     // Authorize and find the endpoint first, so a cursor is judged only for a visible list.
-    let w = state.app().get_webhook(&auth.caller, &meta, &slug, &id).await?;
+    let w = state.app().webhooks.get(&auth.caller, &meta, &slug, &id).await?;
     let hash = filter_hash(&[
         ("event_type", filter.event_type.clone()),
         ("delivered", filter.delivered.map(|d| d.to_string())),
@@ -197,7 +197,7 @@ pub(crate) async fn list_webhook_deliveries(
     }
     let (w, page) = state
         .app()
-        .list_deliveries(&auth.caller, &meta, &slug, &id, &filter, paging.request())
+        .webhooks.deliveries(&auth.caller, &meta, &slug, &id, &filter, paging.request())
         .await?;
     let paged = paging.finish(state.cursor_key(), page.items, page.total, sort_key);
     let next = paged.next_cursor.clone();
@@ -234,7 +234,7 @@ pub(crate) async fn test_webhook(
     Meta(meta): Meta,
     Path((slug, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let e = state.app().test_webhook(&auth.caller, &meta, &slug, &id).await?;
+    let e = state.app().webhooks.test(&auth.caller, &meta, &slug, &id).await?;
     Ok(ok(enqueued(e)))
 }
 
@@ -256,7 +256,7 @@ pub(crate) async fn redeliver_webhook_delivery(
 ) -> Result<Response, ApiError> {
     let e = state
         .app()
-        .redeliver(&auth.caller, &meta, &slug, &id, &delivery_id)
+        .webhooks.redeliver(&auth.caller, &meta, &slug, &id, &delivery_id)
         .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(enqueued(e))).into_response())
 }
@@ -281,7 +281,7 @@ pub(crate) async fn rotate_webhook_secret(
 ) -> Result<Response, ApiError> {
     let w = state
         .app()
-        .rotate_webhook_secret(&auth.caller, &meta, &slug, &id, body.previous_secret_ttl_seconds)
+        .webhooks.rotate_secret(&auth.caller, &meta, &slug, &id, body.previous_secret_ttl_seconds)
         .await?;
     Ok(no_store(ok(RotateSecretResponse {
         id: w.id.to_string(),
