@@ -140,11 +140,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let s = settings(&cli, None)?;
             let parts = wiring::Parts::open(&s).await?;
             let log = match (org, platform) {
-                (Some(slug), _) => parts.app.org_log_by_slug(slug).await.map_err(|e| e.to_string())?,
+                (Some(slug), _) => parts.app.audit.org_log_by_slug(slug).await.map_err(|e| e.to_string())?,
                 (None, true) => org_ports::AuditLog::Platform,
                 (None, false) => return Err("verify-audit needs --org SLUG, --platform or --file F".into()),
             };
-            verdict(parts.app.verify_log(log).await.map_err(|e| e.to_string())?)
+            verdict(parts.app.audit.verify_log(log).await.map_err(|e| e.to_string())?)
         }
         // Only touches the key files: works even when the key's algorithm differs from
         // auth.signing_alg, which stops everything that opens the parts.
@@ -190,19 +190,18 @@ async fn admin_command(parts: &wiring::Parts, admin: &Admin) -> Result<serde_jso
             name,
             platform_owner,
         } => wiring::user_json(
-            &app.admin_create_user(email, name.clone(), *platform_owner)
+            &app.users.create(email, name.clone(), *platform_owner)
                 .await
                 .map_err(err)?,
         ),
-        Admin::Promote { email } => wiring::user_json(&app.admin_set_platform_owner(email, true).await.map_err(err)?),
-        Admin::Demote { email } => wiring::user_json(&app.admin_set_platform_owner(email, false).await.map_err(err)?),
-        Admin::DisableUser { email } => wiring::user_json(&app.admin_set_disabled(email, true).await.map_err(err)?),
-        Admin::EnableUser { email } => wiring::user_json(&app.admin_set_disabled(email, false).await.map_err(err)?),
+        Admin::Promote { email } => wiring::user_json(&app.users.set_platform_owner(email, true).await.map_err(err)?),
+        Admin::Demote { email } => wiring::user_json(&app.users.set_platform_owner(email, false).await.map_err(err)?),
+        Admin::DisableUser { email } => wiring::user_json(&app.users.set_disabled(email, true).await.map_err(err)?),
+        Admin::EnableUser { email } => wiring::user_json(&app.users.set_disabled(email, false).await.map_err(err)?),
         Admin::IssueToken { email, org } => {
-            let (user, issued) = app.admin_issue_token(email, org.as_deref()).await.map_err(err)?;
-            let access = parts.mint(&user, &issued);
+            let (_, issued) = app.users.issue_token(email, org.as_deref()).await.map_err(err)?;
             json!({
-                "access_token": access,
+                "access_token": issued.access_token,
                 "refresh_token": issued.refresh_token,
                 "expires_in": parts.access_ttl_secs(),
                 "session_id": issued.session.id.to_string(),

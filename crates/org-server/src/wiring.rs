@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use org_app::system::{RandomTokens, SystemClock, UuidV7};
-use org_app::{App, AppConfig, IssuedSession, OrgApproval};
+use org_app::{App, AppConfig, OrgApproval};
 use org_domain::{Tier, TierId, User};
-use org_http::{HttpConfig, HttpState, Keys, RateLimits, Readiness, SigningAlg};
+use org_http::{HttpConfig, HttpState, RateLimits, Readiness};
+use org_tokens::{JwtTokens, Keys, SigningAlg};
 use org_ports::{OrgFilter, PageRequest, Stores};
 use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
 use serde_json::{Value, json};
@@ -305,19 +306,21 @@ pub struct Parts {
     pub settings: Settings,
     pub store: Arc<SeaStore>,
     pub app: App,
-    pub keys: Keys,
+    /// The access-token adapter the app signs and verifies with.
+    pub tokens: Arc<JwtTokens>,
 }
 
 impl Parts {
     /// Opens the database, migrates, loads keys and builds the app.
     pub async fn open(s: &Settings) -> Result<Self, String> {
         let store = open_store(s).await?;
-        let keys = load_keys(s)?;
+        let tokens = Arc::new(JwtTokens::new(load_keys(s)?, &s.public_base_url()));
         let app = App::new(
             Stores::from_store(store.clone()),
             Arc::new(SystemClock),
             Arc::new(UuidV7),
             Arc::new(RandomTokens),
+            tokens.clone(),
             app_config(s)?,
         )
         .with_outbound(outbound(s)?);
@@ -325,38 +328,30 @@ impl Parts {
             settings: s.clone(),
             store,
             app,
-            keys,
+            tokens,
         })
     }
 
     pub fn access_ttl_secs(&self) -> i64 {
         self.app.config().access_token_ttl.num_seconds()
     }
-
-    /// An access token for a session issued outside HTTP (admin CLI).
-    pub fn mint(&self, user: &User, issued: &IssuedSession) -> String {
-        let config = HttpConfig {
-            public_base_url: self.settings.public_base_url(),
-            ..HttpConfig::default()
-        };
-        HttpState::new(self.app.clone(), self.keys.clone(), config).mint_access_token(user, issued)
-    }
 }
 
 /// The `User` object of §4.1.
 pub fn user_json(u: &User) -> Value {
     json!({
-        "id": u.id.to_string(),
-        "email": u.email.as_str(),
-        "name": u.name,
-        "is_platform_owner": u.is_platform_owner,
-        "created_at": u.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "id": u.id().to_string(),
+        "email": u.email().as_str(),
+        "name": u.name(),
+        "is_platform_owner": u.is_platform_owner(),
+        "created_at": u.created_at().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     })
 }
 
 fn http_config(
     s: &Settings,
     store: Arc<SeaStore>,
+    tokens: Arc<JwtTokens>,
     metrics: Option<org_http::MetricsRender>,
 ) -> Result<HttpConfig, String> {
     let trusted_proxies = s
@@ -382,7 +377,8 @@ fn http_config(
         .and_then(|p| p.get("cursor_key"))
         .and_then(|v| v.as_str())
     {
-        None => None,
+        // Derived from the signing key, so every instance with the same key agrees.
+        None => Some(tokens.derive_secret("org-http pagination cursor v1")),
         Some(text) => {
             use base64::Engine;
             let raw = text.strip_prefix("base64:").unwrap_or(text);
@@ -411,6 +407,7 @@ fn http_config(
         serve_metrics: s.metrics.listen.is_none(),
         readiness: Some(readiness),
         cursor_key,
+        jwks: Some(Arc::new(move || tokens.jwks())),
     })
 }
 
@@ -444,7 +441,7 @@ async fn sweep_invitations(app: App) {
                 }
             };
             for org in &orgs.items {
-                if let Err(e) = app.expire_invitations(org).await {
+                if let Err(e) = app.invitations.expire(org).await {
                     tracing::warn!(error = %e, org = %org.id(), "invitation sweeper failed");
                 }
             }
@@ -463,7 +460,7 @@ async fn prune_audit(app: App, retention_days: u32) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        match app.prune_audit(retention).await {
+        match app.audit.prune(retention).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, retention_days, "audit entries pruned"),
             Err(e) => tracing::warn!(error = %e, "audit retention run failed"),
@@ -501,8 +498,8 @@ pub async fn serve(s: Settings) -> Result<(), String> {
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
     let render: org_http::MetricsRender = Arc::new(move || prometheus.render());
-    let config = http_config(&s, parts.store.clone(), Some(render.clone()))?;
-    let state = HttpState::new(parts.app.clone(), parts.keys.clone(), config.clone());
+    let config = http_config(&s, parts.store.clone(), parts.tokens.clone(), Some(render.clone()))?;
+    let state = HttpState::new(parts.app.clone(), config.clone());
     let router = org_http::router(state.clone());
     let sweeper = tokio::spawn(sweep_invitations(parts.app.clone()));
     let pruner = s
@@ -584,7 +581,7 @@ async fn deliver_webhooks(
         if *stop.borrow() {
             return;
         }
-        match app.deliver_due(sender.clone(), 64).await {
+        match app.webhooks.deliver_due(sender.clone(), 64).await {
             Ok(report) => {
                 let busy = report.delivered + report.attempt_failed + report.failed > 0;
                 metrics::counter!("webhook_deliveries_total", "outcome" => "delivered")
@@ -599,7 +596,7 @@ async fn deliver_webhooks(
                 for reason in report.disabled {
                     metrics::counter!("webhook_endpoints_disabled_total", "reason" => reason.as_str()).increment(1);
                 }
-                if let Ok(n) = app.pending_deliveries_count().await {
+                if let Ok(n) = app.webhooks.pending_count().await {
                     metrics::gauge!("outbox_pending_events").set(n as f64);
                 }
                 if busy {
