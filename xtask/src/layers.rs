@@ -79,6 +79,11 @@ const LAYERS: &[Layer] = &[
         external: None,
     },
     Layer {
+        name: "org-tokens",
+        internal: &["org-ports"],
+        external: None,
+    },
+    Layer {
         name: "org-http",
         internal: &["org-domain", "org-ports", "org-app"],
         external: None,
@@ -90,6 +95,7 @@ const LAYERS: &[Layer] = &[
             "org-ports",
             "org-app",
             "org-http",
+            "org-tokens",
             "org-store-seaorm",
             "org-store-memory",
         ],
@@ -204,6 +210,8 @@ mod tests {
         assert_eq!(violations(&deps("org-app", &["sea-orm"])).len(), 1);
         assert_eq!(violations(&deps("org-store-seaorm", &["org-store-memory"])).len(), 1);
         assert_eq!(violations(&deps("org-http", &["org-store-seaorm"])).len(), 1);
+        assert_eq!(violations(&deps("org-http", &["org-tokens"])).len(), 1);
+        assert_eq!(violations(&deps("org-tokens", &["org-app"])).len(), 1);
         assert_eq!(
             violations(&deps("org-ports", &["tokio"])).len(),
             1,
