@@ -164,8 +164,7 @@ impl OrgService {
 
     /// `GET /api/organizations/:org_slug` (§4.5): one read.
     pub async fn get(&self, caller: &Caller, slug: &str) -> Result<OrgView, AppError> {
-        let (ctx, access) = self.core.org_context(caller, slug).await?;
-        access.view();
+        let (ctx, _access) = self.core.org_context(caller, slug).await?;
         Ok(self.core.view(ctx.org))
     }
 

@@ -2,39 +2,81 @@
 //! semantics as the SQL store (versions, uniqueness, not-found, all-or-nothing commits).
 //! Safe under concurrent use: one lock serializes commits; every check runs before any write.
 //!
+//! Memberships and custom roles are rows of their own, each with its own version. The org
+//! row's member counts are kept here, from the membership writes of each commit, never taken
+//! from the org row a changeset carries. Reads a request makes are sized by the request, as
+//! in SQL: indexes by key (slug, e-mail, (org, user)), a per-org roster ordered by
+//! `(joined_at, user_id)` for keyset member pages, per-log and per-endpoint orderings for
+//! audit and delivery pages, and kept counts for their unfiltered totals.
+//!
 //! Secrets are kept in plain memory (webhook signing secrets included): nothing is ever at rest
 //! here, so there is no [`org_ports::SecretCipher`] to apply. Durable stores seal them
 //! (contract §1.8; `org-store-seaorm`).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::Hash;
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use org_domain::webhook::{Delivery, DeliveryStatus, Webhook};
 use org_domain::{
-    DeliveryId, Email, EventId, Invitation, InvitationId, InvitationStatus, OrgId, OrgStatus, Organization, Session,
+    CustomRole, DeliveryId, Email, EventId, Invitation, InvitationId, InvitationStatus, Membership,
+    MembershipId, MembershipStatus, OrgId, OrgState, OrgStatus, Organization, Role, RoleId, RoleSlug, Session,
     SessionId, Slug, TokenHash, User, UserId, WebhookId,
 };
+use org_ports::chain::{self, Hash as ChainHash};
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, Changeset, ConflictKind, DeliveryFilter, DeliveryQueue,
-    InvitationRepository, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope,
-    SessionRepository, StoreError, UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
+    InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository,
+    OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope, RoleRepository, SessionRepository, StoreError,
+    UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
+
+/// One audit log: its kept head and count, the entries by `seq`, and their listing order.
+#[derive(Default)]
+struct Log {
+    head: Option<(u64, ChainHash)>,
+    count: u64,
+    entries: BTreeMap<u64, AuditEntry>,
+    by_time: BTreeSet<(DateTime<Utc>, u64)>,
+}
+
+/// One endpoint's deliveries in listing order, and their kept count.
+#[derive(Default)]
+struct Endpoint {
+    count: u64,
+    by_time: BTreeSet<(DateTime<Utc>, DeliveryId)>,
+}
 
 #[derive(Default)]
 struct State {
-    orgs: HashMap<OrgId, Organization>,
+    /// Org rows as stored: `headcount` holds the kept counts, `version` the stored version.
+    orgs: HashMap<OrgId, OrgState>,
+    live_slugs: HashMap<Slug, OrgId>,
     users: HashMap<UserId, User>,
+    emails: HashMap<Email, UserId>,
+    memberships: HashMap<MembershipId, Membership>,
+    member_of: HashMap<(OrgId, UserId), MembershipId>,
+    /// Per org, its memberships by `(joined_at, user_id)`.
+    roster: HashMap<OrgId, BTreeMap<(DateTime<Utc>, UserId), MembershipId>>,
+    memberships_of: HashMap<UserId, HashSet<MembershipId>>,
+    owners: HashMap<OrgId, MembershipId>,
+    /// Memberships holding each custom role.
+    holders: HashMap<(OrgId, RoleSlug), u64>,
+    roles: HashMap<RoleId, CustomRole>,
+    role_slugs: HashMap<(OrgId, RoleSlug), RoleId>,
+    role_names: HashMap<(OrgId, String), RoleId>,
     invitations: HashMap<InvitationId, Invitation>,
     sessions: HashMap<SessionId, Session>,
-    audit: Vec<AuditEntry>,
-    heads: HashMap<AuditLog, (u64, org_ports::chain::Hash)>,
+    logs: HashMap<AuditLog, Log>,
     events: Vec<OutboxEvent>,
     event_ids: HashSet<EventId>,
     webhooks: HashMap<WebhookId, Webhook>,
     deliveries: HashMap<DeliveryId, Delivery>,
+    endpoints: HashMap<WebhookId, Endpoint>,
 }
 
 /// The in-memory store.
@@ -46,20 +88,6 @@ pub struct MemoryStore {
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("MemoryStore")
-    }
-}
-
-fn unique(key: UniqueKey) -> StoreError {
-    StoreError::Conflict(ConflictKind::Unique(key))
-}
-
-fn check_version(stored: Option<u64>, loaded: u64) -> Result<(), StoreError> {
-    match (stored, loaded) {
-        (None, 0) => Ok(()),
-        (Some(_), 0) => Err(unique(UniqueKey::Id)),
-        (None, _) => Err(StoreError::NotFound),
-        (Some(s), l) if s == l => Ok(()),
-        (Some(_), _) => Err(StoreError::Conflict(ConflictKind::StaleVersion)),
     }
 }
 
@@ -76,56 +104,147 @@ impl MemoryStore {
     }
 }
 
+fn unique(key: UniqueKey) -> StoreError {
+    StoreError::Conflict(ConflictKind::Unique(key))
+}
+
+fn conflict(kind: ConflictKind) -> StoreError {
+    StoreError::Conflict(kind)
+}
+
+fn log_of(org: Option<OrgId>) -> AuditLog {
+    org.map_or(AuditLog::Platform, AuditLog::Org)
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks: the whole changeset against the state, before anything is written
+// ---------------------------------------------------------------------------------------------
+
+/// Optimistic versions of the rows a changeset writes: version 0 inserts (the id must be
+/// free), any other updates the stored row at that version. A row written twice in one
+/// changeset sees its first write, as sequential statements would.
+fn check_writes<I: Eq + Hash + Copy>(
+    rows: impl IntoIterator<Item = (I, u64)>,
+    stored: impl Fn(&I) -> Option<u64>,
+    seen: &mut HashSet<I>,
+) -> Result<(), StoreError> {
+    for (id, loaded) in rows {
+        let twice = !seen.insert(id);
+        match (stored(&id), loaded) {
+            (None, 0) if !twice => {}
+            (_, 0) => return Err(unique(UniqueKey::Id)),
+            (None, _) if !twice => return Err(StoreError::NotFound),
+            (Some(v), l) if v == l && !twice => {}
+            _ => return Err(conflict(ConflictKind::StaleVersion)),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes at a loaded version: the row must still be stored at it.
+fn check_deletes<I: Eq + Hash + Copy>(
+    rows: impl IntoIterator<Item = (I, u64)>,
+    stored: impl Fn(&I) -> Option<u64>,
+    seen: &mut HashSet<I>,
+) -> Result<(), StoreError> {
+    for (id, loaded) in rows {
+        let twice = !seen.insert(id);
+        match stored(&id) {
+            None => return Err(StoreError::NotFound),
+            Some(v) if v == loaded && !twice => {}
+            Some(_) => return Err(conflict(ConflictKind::StaleVersion)),
+        }
+    }
+    Ok(())
+}
+
+/// Whether keys stay unique after a changeset: `claims` are the `(row, key)`s it writes,
+/// `released` the rows it rewrites or deletes (their stored keys are given up), `index` the
+/// stored key of each row.
+fn claims_unique<K: Eq + Hash, I: Eq + Hash + Copy>(
+    index: &HashMap<K, I>,
+    claims: &[(I, K)],
+    released: &HashSet<I>,
+) -> bool {
+    let mut seen: HashSet<&K> = HashSet::new();
+    claims.iter().all(|(row, key)| {
+        let held_elsewhere = index
+            .get(key)
+            .is_some_and(|holder| holder != row && !released.contains(holder));
+        seen.insert(key) && !held_elsewhere
+    })
+}
+
+/// What a membership adds to its org's counts and to its custom role's holders.
+fn tally(m: &Membership) -> (OrgId, i64, Option<RoleSlug>) {
+    let active = i64::from(m.is_active());
+    let role = match m.role() {
+        Role::Custom(slug) => Some(slug.clone()),
+        _ => None,
+    };
+    (m.org_id(), active, role)
+}
+
+/// The count changes a changeset's membership writes make, per org and per custom role.
+#[derive(Default)]
+struct Deltas {
+    /// Per org: (active, total).
+    counts: HashMap<OrgId, (i64, i64)>,
+    holders: HashMap<(OrgId, RoleSlug), i64>,
+}
+
+impl Deltas {
+    fn add(&mut self, m: &Membership, sign: i64) {
+        let (org, active, role) = tally(m);
+        let c = self.counts.entry(org).or_default();
+        c.0 += sign * active;
+        c.1 += sign;
+        if let Some(slug) = role {
+            *self.holders.entry((org, slug)).or_default() += sign;
+        }
+    }
+}
+
 impl State {
     /// Every check of the changeset against the current state, before anything is written.
     fn validate(&self, c: &Changeset) -> Result<(), StoreError> {
-        let mut seen_slugs = HashSet::new();
-        for org in &c.orgs {
-            let st = org.state();
-            check_version(self.orgs.get(&st.id).map(|o| o.state().version), st.version)?;
-            if st.deleted_at.is_none() {
-                let clash = self
-                    .orgs
-                    .values()
-                    .any(|o| o.id() != st.id && !o.is_deleted() && o.slug() == &st.slug);
-                if clash || !seen_slugs.insert(st.slug.clone()) {
-                    return Err(unique(UniqueKey::OrgSlug));
-                }
-            }
-        }
-        let mut seen_emails = HashSet::new();
-        for user in &c.users {
-            check_version(self.users.get(&user.id).map(|u| u.version), user.version)?;
-            let clash = self.users.values().any(|u| u.id != user.id && u.email == user.email);
-            if clash || !seen_emails.insert(user.email.clone()) {
-                return Err(unique(UniqueKey::UserEmail));
-            }
-        }
-        let mut seen_pending = HashSet::new();
-        for inv in &c.invitations {
-            let r = inv.record();
-            check_version(self.invitations.get(&r.id).map(|i| i.record().version), r.version)?;
-            if r.status == InvitationStatus::Pending {
-                let pending_elsewhere = |i: &Invitation| {
-                    let o = i.record();
-                    o.id != r.id && o.org_id == r.org_id && o.email == r.email && o.status == InvitationStatus::Pending
-                };
-                let replaced = |i: &Invitation| c.invitations.iter().any(|n| n.record().id == i.record().id);
-                let clash = self.invitations.values().any(|i| pending_elsewhere(i) && !replaced(i));
-                if clash || !seen_pending.insert((r.org_id, r.email.clone())) {
-                    return Err(unique(UniqueKey::PendingInvitation));
-                }
-            }
-        }
-        for s in &c.sessions {
-            check_version(self.sessions.get(&s.id).map(|x| x.version), s.version)?;
-        }
-        for w in &c.webhooks {
-            check_version(self.webhooks.get(&w.id).map(|x| x.version), w.version)?;
-        }
-        for d in &c.deliveries {
-            check_version(self.deliveries.get(&d.id).map(|x| x.version), d.version)?;
-        }
+        self.check_versions(c)?;
+        self.check_unique(c)?;
+        self.check_invitations(c)?;
+        self.check_members(c)
+    }
+
+    fn check_versions(&self, c: &Changeset) -> Result<(), StoreError> {
+        let orgs = c.orgs.iter().map(|o| (o.id(), o.state().version));
+        check_writes(orgs, |id| self.orgs.get(id).map(|o| o.version), &mut HashSet::new())?;
+        let users = c.users.iter().map(|u| (u.id(), u.record().version));
+        check_writes(users, |id| self.users.get(id).map(|u| u.record().version), &mut HashSet::new())?;
+        let stored_m = |id: &MembershipId| self.memberships.get(id).map(|m| m.record().version);
+        let mut seen = HashSet::new();
+        let written = c.memberships.iter().map(|m| (m.id(), m.record().version));
+        check_writes(written, stored_m, &mut seen)?;
+        let removed = c.removed_memberships.iter().map(|m| (m.id(), m.record().version));
+        check_deletes(removed, stored_m, &mut seen)?;
+        let stored_r = |id: &RoleId| self.roles.get(id).map(|r| r.record().version);
+        let mut seen = HashSet::new();
+        check_writes(c.roles.iter().map(|r| (r.id(), r.record().version)), stored_r, &mut seen)?;
+        check_deletes(c.removed_roles.iter().map(|r| (r.id(), r.record().version)), stored_r, &mut seen)?;
+        let invitations = c.invitations.iter().map(|i| (i.record().id, i.record().version));
+        check_writes(
+            invitations,
+            |id| self.invitations.get(id).map(|i| i.record().version),
+            &mut HashSet::new(),
+        )?;
+        let sessions = c.sessions.iter().map(|s| (s.id, s.version));
+        check_writes(sessions, |id| self.sessions.get(id).map(|s| s.version), &mut HashSet::new())?;
+        let webhooks = c.webhooks.iter().map(|w| (w.id, w.version));
+        check_writes(webhooks, |id| self.webhooks.get(id).map(|w| w.version), &mut HashSet::new())?;
+        let deliveries = c.deliveries.iter().map(|d| (d.id, d.version));
+        check_writes(deliveries, |id| self.deliveries.get(id).map(|d| d.version), &mut HashSet::new())?;
         let mut ids = HashSet::new();
         for id in c.audit.iter().map(|a| a.id).chain(c.events.iter().map(|e| e.id)) {
             if self.event_ids.contains(&id) || !ids.insert(id) {
@@ -135,14 +254,226 @@ impl State {
         Ok(())
     }
 
-    fn apply(&mut self, c: Changeset) {
-        for org in c.orgs {
-            let v = org.state().version + 1;
-            self.orgs.insert(org.id(), org.with_version(v));
+    fn check_unique(&self, c: &Changeset) -> Result<(), StoreError> {
+        let released: HashSet<OrgId> = c.orgs.iter().map(Organization::id).collect();
+        let claims: Vec<(OrgId, Slug)> = c
+            .orgs
+            .iter()
+            .filter(|o| !o.is_deleted())
+            .map(|o| (o.id(), o.slug().clone()))
+            .collect();
+        if !claims_unique(&self.live_slugs, &claims, &released) {
+            return Err(unique(UniqueKey::OrgSlug));
         }
-        for mut user in c.users {
-            user.version += 1;
-            self.users.insert(user.id, user);
+        let released: HashSet<UserId> = c.users.iter().map(User::id).collect();
+        let claims: Vec<(UserId, Email)> = c.users.iter().map(|u| (u.id(), u.email().clone())).collect();
+        if !claims_unique(&self.emails, &claims, &released) {
+            return Err(unique(UniqueKey::UserEmail));
+        }
+        let released: HashSet<MembershipId> = c
+            .memberships
+            .iter()
+            .chain(&c.removed_memberships)
+            .map(Membership::id)
+            .collect();
+        let claims: Vec<(MembershipId, (OrgId, UserId))> = c
+            .memberships
+            .iter()
+            .map(|m| (m.id(), (m.org_id(), m.user_id())))
+            .collect();
+        if !claims_unique(&self.member_of, &claims, &released) {
+            return Err(unique(UniqueKey::Membership));
+        }
+        let owners: Vec<(MembershipId, OrgId)> = c
+            .memberships
+            .iter()
+            .filter(|m| *m.role() == Role::Owner)
+            .map(|m| (m.id(), m.org_id()))
+            .collect();
+        if !claims_unique(&self.owners, &owners, &released) {
+            return Err(unique(UniqueKey::OneOwner));
+        }
+        let released: HashSet<RoleId> = c.roles.iter().chain(&c.removed_roles).map(CustomRole::id).collect();
+        let slugs: Vec<(RoleId, (OrgId, RoleSlug))> =
+            c.roles.iter().map(|r| (r.id(), (r.org_id(), r.slug().clone()))).collect();
+        if !claims_unique(&self.role_slugs, &slugs, &released) {
+            return Err(unique(UniqueKey::RoleSlug));
+        }
+        let names: Vec<(RoleId, (OrgId, String))> = c
+            .roles
+            .iter()
+            .map(|r| (r.id(), (r.org_id(), r.record().name.unique_key())))
+            .collect();
+        if !claims_unique(&self.role_names, &names, &released) {
+            return Err(unique(UniqueKey::RoleName));
+        }
+        Ok(())
+    }
+
+    fn check_invitations(&self, c: &Changeset) -> Result<(), StoreError> {
+        let mut seen_pending = HashSet::new();
+        for inv in &c.invitations {
+            let r = inv.record();
+            if r.status != InvitationStatus::Pending {
+                continue;
+            }
+            let pending_elsewhere = |i: &Invitation| {
+                let o = i.record();
+                o.id != r.id && o.org_id == r.org_id && o.email == r.email && o.status == InvitationStatus::Pending
+            };
+            let replaced = |i: &Invitation| c.invitations.iter().any(|n| n.record().id == i.record().id);
+            let clash = self.invitations.values().any(|i| pending_elsewhere(i) && !replaced(i));
+            if clash || !seen_pending.insert((r.org_id, r.email.clone())) {
+                return Err(unique(UniqueKey::PendingInvitation));
+            }
+        }
+        Ok(())
+    }
+
+    /// The org after the changeset (its settings; counts are kept apart).
+    fn org_after<'a>(&'a self, c: &'a Changeset, id: OrgId) -> Option<&'a OrgState> {
+        c.orgs
+            .iter()
+            .rev()
+            .find(|o| o.id() == id)
+            .map(Organization::state)
+            .or_else(|| self.orgs.get(&id))
+    }
+
+    /// Parents, owners, custom roles held and the member cap, as they stand after the changeset.
+    fn check_members(&self, c: &Changeset) -> Result<(), StoreError> {
+        let user_after = |id: UserId| self.users.contains_key(&id) || c.users.iter().any(|u| u.id() == id);
+        for m in &c.memberships {
+            if self.org_after(c, m.org_id()).is_none() || !user_after(m.user_id()) {
+                return Err(StoreError::NotFound);
+            }
+            if *m.role() == Role::Owner && !m.is_active() {
+                return Err(StoreError::Corrupt("an owner membership must be active".to_owned()));
+            }
+        }
+        for r in &c.roles {
+            if self.org_after(c, r.org_id()).is_none() {
+                return Err(StoreError::NotFound);
+            }
+        }
+        let mut deltas = Deltas::default();
+        for m in &c.removed_memberships {
+            let Some(stored) = self.memberships.get(&m.id()) else {
+                return Err(StoreError::NotFound);
+            };
+            let org = self.org_after(c, stored.org_id());
+            let live = org.is_some_and(|o| o.deleted_at.is_none());
+            let owns = *stored.role() == Role::Owner || org.is_some_and(|o| o.owner_user_id == stored.user_id());
+            if live && owns {
+                return Err(unique(UniqueKey::OneOwner));
+            }
+            deltas.add(stored, -1);
+        }
+        for m in &c.memberships {
+            if let Some(stored) = self.memberships.get(&m.id()) {
+                deltas.add(stored, -1);
+            }
+            deltas.add(m, 1);
+        }
+        self.check_roles_held(c, &deltas)?;
+        self.check_cap(c, &deltas)
+    }
+
+    /// A membership names only a custom role its org has after the changeset; a deleted role
+    /// is held by nobody after it.
+    fn check_roles_held(&self, c: &Changeset, deltas: &Deltas) -> Result<(), StoreError> {
+        let released: HashSet<RoleId> = c.roles.iter().chain(&c.removed_roles).map(CustomRole::id).collect();
+        let exists_after = |org: OrgId, slug: &RoleSlug| {
+            c.roles.iter().any(|r| r.org_id() == org && r.slug() == slug)
+                || self
+                    .role_slugs
+                    .get(&(org, slug.clone()))
+                    .is_some_and(|id| !released.contains(id))
+        };
+        for m in &c.memberships {
+            if let Role::Custom(slug) = m.role()
+                && !exists_after(m.org_id(), slug)
+            {
+                return Err(conflict(ConflictKind::RoleInUse));
+            }
+        }
+        for r in &c.removed_roles {
+            let Some(stored) = self.roles.get(&r.id()) else {
+                return Err(StoreError::NotFound);
+            };
+            let key = (stored.org_id(), stored.slug().clone());
+            let before = self.holders.get(&key).copied().unwrap_or(0);
+            let after = i64::try_from(before).unwrap_or(i64::MAX) + deltas.holders.get(&key).copied().unwrap_or(0);
+            if after > 0 {
+                return Err(conflict(ConflictKind::RoleInUse));
+            }
+        }
+        Ok(())
+    }
+
+    /// With a cap, no org's active count may rise above it.
+    fn check_cap(&self, c: &Changeset, deltas: &Deltas) -> Result<(), StoreError> {
+        let Some(cap) = c.member_cap else {
+            return Ok(());
+        };
+        for (org, (active, _)) in &deltas.counts {
+            let now = self.orgs.get(org).map_or(0, |o| i64::from(o.headcount.active));
+            if *active > 0 && now + active > i64::from(cap) {
+                return Err(conflict(ConflictKind::MemberCap));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes: a validated changeset, applied row by row with its indexes and kept counts
+// ---------------------------------------------------------------------------------------------
+
+fn bump(count: &mut u32, by: i64) {
+    let next = i64::from(*count).saturating_add(by).max(0);
+    *count = u32::try_from(next).unwrap_or(u32::MAX);
+}
+
+impl State {
+    fn apply(&mut self, c: Changeset) {
+        // Rows that are rewritten give up their keys first, so keys may move between rows of
+        // one changeset.
+        for org in &c.orgs {
+            if let Some(old) = self.orgs.get(&org.id())
+                && self.live_slugs.get(&old.slug) == Some(&old.id)
+            {
+                self.live_slugs.remove(&old.slug);
+            }
+        }
+        for org in c.orgs {
+            self.put_org(org);
+        }
+        for m in c.removed_memberships.iter().chain(&c.memberships) {
+            self.take_membership(m.id());
+        }
+        for m in c.memberships {
+            let v = m.record().version + 1;
+            self.put_membership(m.with_version(v));
+        }
+        for r in c.removed_roles.iter().chain(&c.roles) {
+            self.take_role(r.id());
+        }
+        for r in c.roles {
+            let v = r.record().version + 1;
+            self.put_role(r.with_version(v));
+        }
+        for user in &c.users {
+            if let Some(old) = self.users.get(&user.id())
+                && self.emails.get(old.email()) == Some(&user.id())
+            {
+                self.emails.remove(old.email());
+            }
+        }
+        for user in c.users {
+            self.emails.insert(user.email().clone(), user.id());
+            let v = user.record().version + 1;
+            self.users.insert(user.id(), user.with_version(v));
         }
         for inv in c.invitations {
             let v = inv.record().version + 1;
@@ -168,24 +499,10 @@ impl State {
             }
         }
         for prune in &c.audit_prunes {
-            self.audit.retain(|e| {
-                e.entry.org_id.map_or(AuditLog::Platform, AuditLog::Org) != prune.log || e.seq > prune.through_seq
-            });
+            self.prune(prune.log, prune.through_seq);
         }
         for draft in c.audit {
-            let log = draft.org_id.map_or(AuditLog::Platform, AuditLog::Org);
-            let head = self.heads.entry(log).or_insert((0, org_ports::chain::GENESIS));
-            let seq = head.0 + 1;
-            let prev_hash = head.1;
-            let hash = org_ports::chain::entry_hash(&prev_hash, seq, &draft);
-            *head = (seq, hash);
-            self.event_ids.insert(draft.id);
-            self.audit.push(AuditEntry {
-                seq,
-                entry: draft,
-                prev_hash,
-                hash,
-            });
+            self.append(draft);
         }
         for mut w in c.webhooks {
             w.version += 1;
@@ -193,16 +510,139 @@ impl State {
         }
         for mut d in c.deliveries {
             d.version += 1;
-            self.deliveries.insert(d.id, d);
+            self.put_delivery(d);
         }
         for e in c.events {
             for mut d in org_ports::webhooks::fan_out(&e, self.webhooks.values()) {
                 d.version = 1;
-                self.deliveries.insert(d.id, d);
+                self.put_delivery(d);
             }
             self.event_ids.insert(e.id);
             self.events.push(e);
         }
+    }
+
+    /// Stores an org row for its settings, lifecycle and owner; the counts stay as kept.
+    fn put_org(&mut self, org: Organization) {
+        let mut state = org.state().clone();
+        state.headcount = self.orgs.get(&state.id).map(|o| o.headcount).unwrap_or_default();
+        state.version += 1;
+        if state.deleted_at.is_none() {
+            self.live_slugs.insert(state.slug.clone(), state.id);
+        }
+        self.orgs.insert(state.id, state);
+    }
+
+    /// Removes a stored membership with its index entries and its share of the kept counts.
+    fn take_membership(&mut self, id: MembershipId) {
+        let Some(m) = self.memberships.remove(&id) else {
+            return;
+        };
+        if self.member_of.get(&(m.org_id(), m.user_id())) == Some(&id) {
+            self.member_of.remove(&(m.org_id(), m.user_id()));
+        }
+        if let Some(roster) = self.roster.get_mut(&m.org_id()) {
+            roster.remove(&(m.joined_at(), m.user_id()));
+        }
+        if let Some(mine) = self.memberships_of.get_mut(&m.user_id()) {
+            mine.remove(&id);
+        }
+        if self.owners.get(&m.org_id()) == Some(&id) {
+            self.owners.remove(&m.org_id());
+        }
+        self.count(&m, -1);
+    }
+
+    fn put_membership(&mut self, m: Membership) {
+        let (id, org, user) = (m.id(), m.org_id(), m.user_id());
+        self.member_of.insert((org, user), id);
+        self.roster.entry(org).or_default().insert((m.joined_at(), user), id);
+        self.memberships_of.entry(user).or_default().insert(id);
+        if *m.role() == Role::Owner {
+            self.owners.insert(org, id);
+        }
+        self.count(&m, 1);
+        self.memberships.insert(id, m);
+    }
+
+    /// Moves the kept counts of `m`'s org, and its custom role's holders, by `sign`.
+    fn count(&mut self, m: &Membership, sign: i64) {
+        let (org, active, role) = tally(m);
+        if let Some(o) = self.orgs.get_mut(&org) {
+            bump(&mut o.headcount.active, sign * active);
+            bump(&mut o.headcount.total, sign);
+        }
+        if let Some(slug) = role {
+            let held = self.holders.entry((org, slug)).or_default();
+            *held = held.saturating_add_signed(sign);
+        }
+    }
+
+    fn take_role(&mut self, id: RoleId) {
+        let Some(r) = self.roles.remove(&id) else {
+            return;
+        };
+        let slug = (r.org_id(), r.slug().clone());
+        if self.role_slugs.get(&slug) == Some(&id) {
+            self.role_slugs.remove(&slug);
+        }
+        let name = (r.org_id(), r.record().name.unique_key());
+        if self.role_names.get(&name) == Some(&id) {
+            self.role_names.remove(&name);
+        }
+    }
+
+    fn put_role(&mut self, r: CustomRole) {
+        self.role_slugs.insert((r.org_id(), r.slug().clone()), r.id());
+        self.role_names.insert((r.org_id(), r.record().name.unique_key()), r.id());
+        self.roles.insert(r.id(), r);
+    }
+
+    fn put_delivery(&mut self, d: Delivery) {
+        if let Some(old) = self.deliveries.get(&d.id) {
+            if let Some(e) = self.endpoints.get_mut(&old.webhook_id) {
+                e.by_time.remove(&(old.created_at, old.id));
+                e.count = e.count.saturating_sub(1);
+            }
+        }
+        let e = self.endpoints.entry(d.webhook_id).or_default();
+        e.by_time.insert((d.created_at, d.id));
+        e.count += 1;
+        self.deliveries.insert(d.id, d);
+    }
+
+    /// Deletes a log's entries through `through_seq`; the head stays.
+    fn prune(&mut self, log: AuditLog, through_seq: u64) {
+        let Some(l) = self.logs.get_mut(&log) else {
+            return;
+        };
+        let kept = l.entries.split_off(&through_seq.saturating_add(1));
+        let pruned = std::mem::replace(&mut l.entries, kept);
+        for e in pruned.values() {
+            l.by_time.remove(&(e.entry.created_at, e.seq));
+        }
+        l.count = l.count.saturating_sub(pruned.len() as u64);
+    }
+
+    /// Appends an entry at the next `seq` of its log, chained to the kept head.
+    fn append(&mut self, draft: org_ports::AuditDraft) {
+        let l = self.logs.entry(log_of(draft.org_id)).or_default();
+        let (last, prev_hash) = l.head.unwrap_or((0, chain::GENESIS));
+        let seq = last + 1;
+        let hash = chain::entry_hash(&prev_hash, seq, &draft);
+        l.head = Some((seq, hash));
+        l.count += 1;
+        l.by_time.insert((draft.created_at, seq));
+        self.event_ids.insert(draft.id);
+        l.entries.insert(
+            seq,
+            AuditEntry {
+                seq,
+                entry: draft,
+                prev_hash,
+                hash,
+            },
+        );
     }
 }
 
@@ -216,19 +656,66 @@ impl UnitOfWork for MemoryStore {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reads
+// ---------------------------------------------------------------------------------------------
+
+impl State {
+    /// The org row with its kept counts, through the domain's constructor.
+    fn org(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
+        self.orgs
+            .get(&id)
+            .map(|state| Organization::restore(state.clone()).map_err(corrupt))
+            .transpose()
+    }
+
+    fn live_org(&self, slug: &Slug) -> Result<Option<Organization>, StoreError> {
+        match self.live_slugs.get(slug) {
+            Some(id) => self.org(*id),
+            None => Ok(None),
+        }
+    }
+
+    fn membership(&self, org: OrgId, user: UserId) -> Option<&Membership> {
+        self.member_of.get(&(org, user)).and_then(|id| self.memberships.get(id))
+    }
+
+    fn role_named(&self, org: OrgId, slug: &RoleSlug) -> Option<&CustomRole> {
+        self.role_slugs
+            .get(&(org, slug.clone()))
+            .and_then(|id| self.roles.get(id))
+    }
+
+    fn context(&self, org: Organization, membership: Option<&Membership>) -> OrgContext {
+        let role = match membership.map(Membership::role) {
+            Some(Role::Custom(slug)) => self.role_named(org.id(), slug).cloned(),
+            _ => None,
+        };
+        OrgContext {
+            org,
+            membership: membership.cloned(),
+            role,
+        }
+    }
+}
+
 #[async_trait]
 impl OrgRepository for MemoryStore {
     async fn org_by_slug(&self, slug: &Slug) -> Result<Option<Organization>, StoreError> {
-        Ok(self
-            .lock()?
-            .orgs
-            .values()
-            .find(|o| !o.is_deleted() && o.slug() == slug)
-            .cloned())
+        self.lock()?.live_org(slug)
     }
 
     async fn org_by_id(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
-        Ok(self.lock()?.orgs.get(&id).cloned())
+        self.lock()?.org(id)
+    }
+
+    async fn org_context(&self, slug: &Slug, user: UserId) -> Result<Option<OrgContext>, StoreError> {
+        let state = self.lock()?;
+        let Some(org) = state.live_org(slug)? else {
+            return Ok(None);
+        };
+        let membership = state.membership(org.id(), user);
+        Ok(Some(state.context(org, membership)))
     }
 
     async fn orgs_of_member(
@@ -236,36 +723,61 @@ impl OrgRepository for MemoryStore {
         user: UserId,
         status: Option<OrgStatus>,
         page: PageRequest,
-    ) -> Result<Page<Organization>, StoreError> {
+    ) -> Result<Page<OrgContext>, StoreError> {
         let state = self.lock()?;
-        let mut rows: Vec<(DateTime<Utc>, OrgId, &Organization)> = state
-            .orgs
-            .values()
-            .filter(|o| !o.is_deleted() && status.is_none_or(|s| o.status() == s))
-            .filter_map(|o| o.active_membership(user).map(|m| (m.created_at, o.id(), o)))
+        let mut rows: Vec<(DateTime<Utc>, OrgId, &Membership)> = state
+            .memberships_of
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| state.memberships.get(id))
+            .filter(|m| m.is_active())
+            .filter(|m| {
+                state
+                    .orgs
+                    .get(&m.org_id())
+                    .is_some_and(|o| o.deleted_at.is_none() && status.is_none_or(|s| o.status == s))
+            })
+            .map(|m| (m.joined_at(), m.org_id(), m))
             .collect();
-        rows.sort_by_key(|(at, id, _)| (*at, *id));
-        let all: Vec<Organization> = rows.into_iter().map(|(_, _, o)| o.clone()).collect();
-        Ok(page.slice(&all))
+        rows.sort_by_key(|(at, org, _)| (*at, *org));
+        let window = page.slice(&rows);
+        let mut items = Vec::with_capacity(window.items.len());
+        for (_, org, m) in window.items {
+            if let Some(o) = state.org(org)? {
+                items.push(state.context(o, Some(m)));
+            }
+        }
+        Ok(Page {
+            items,
+            total: window.total,
+        })
     }
 
     async fn list_orgs(&self, filter: &OrgFilter, page: PageRequest) -> Result<Page<Organization>, StoreError> {
         let state = self.lock()?;
         let q = filter.q.as_ref().map(|q| q.to_lowercase());
-        let mut all: Vec<Organization> = state
+        let mut rows: Vec<&OrgState> = state
             .orgs
             .values()
-            .filter(|o| !o.is_deleted() && filter.status.is_none_or(|s| o.status() == s))
+            .filter(|o| o.deleted_at.is_none() && filter.status.is_none_or(|s| o.status == s))
             .filter(|o| {
                 q.as_ref().is_none_or(|q| {
-                    o.slug().as_str().contains(q.as_str())
-                        || o.state().name.as_str().to_lowercase().contains(q.as_str())
+                    o.slug.as_str().contains(q.as_str()) || o.name.as_str().to_lowercase().contains(q.as_str())
                 })
             })
-            .cloned()
             .collect();
-        all.sort_by_key(|o| (o.state().created_at, o.id()));
-        Ok(page.slice(&all))
+        rows.sort_by_key(|o| (o.created_at, o.id));
+        let window = page.slice(&rows);
+        let items = window
+            .items
+            .into_iter()
+            .map(|o| Organization::restore(o.clone()).map_err(corrupt))
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: window.total,
+        })
     }
 
     async fn count_orgs_owned_by(&self, user: UserId) -> Result<u64, StoreError> {
@@ -273,8 +785,81 @@ impl OrgRepository for MemoryStore {
             .lock()?
             .orgs
             .values()
-            .filter(|o| !o.is_deleted() && o.state().owner_user_id == user)
+            .filter(|o| o.deleted_at.is_none() && o.owner_user_id == user)
             .count() as u64)
+    }
+}
+
+fn member_matches(m: &Membership, role: Option<&Role>, status: Option<MembershipStatus>) -> bool {
+    role.is_none_or(|r| m.role() == r) && status.is_none_or(|s| m.status() == s)
+}
+
+#[async_trait]
+impl MembershipRepository for MemoryStore {
+    async fn membership(&self, org: OrgId, user: UserId) -> Result<Option<Membership>, StoreError> {
+        Ok(self.lock()?.membership(org, user).cloned())
+    }
+
+    async fn member_page(&self, org: OrgId, query: &MemberQuery) -> Result<Vec<MemberRow>, StoreError> {
+        let state = self.lock()?;
+        let Some(roster) = state.roster.get(&org) else {
+            return Ok(Vec::new());
+        };
+        let from = query.after.map_or(Bound::Unbounded, Bound::Excluded);
+        let skip = usize::try_from(query.offset).unwrap_or(usize::MAX);
+        let mut rows = Vec::new();
+        let matching = roster
+            .range((from, Bound::Unbounded))
+            .filter_map(|(_, id)| state.memberships.get(id))
+            .filter(|m| member_matches(m, query.role.as_ref(), query.status));
+        for m in matching.skip(skip).take(query.limit as usize) {
+            let user = state
+                .users
+                .get(&m.user_id())
+                .ok_or_else(|| StoreError::Corrupt(format!("membership {} names a missing user", m.id())))?;
+            rows.push(MemberRow {
+                membership: m.clone(),
+                user: user.clone(),
+            });
+        }
+        Ok(rows)
+    }
+
+    async fn count_members(
+        &self,
+        org: OrgId,
+        role: Option<Role>,
+        status: Option<MembershipStatus>,
+    ) -> Result<u64, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .roster
+            .get(&org)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+            .filter_map(|id| state.memberships.get(id))
+            .filter(|m| member_matches(m, role.as_ref(), status))
+            .count() as u64)
+    }
+}
+
+#[async_trait]
+impl RoleRepository for MemoryStore {
+    async fn custom_roles(&self, org: OrgId) -> Result<Vec<CustomRole>, StoreError> {
+        let state = self.lock()?;
+        let mut all: Vec<CustomRole> = state.roles.values().filter(|r| r.org_id() == org).cloned().collect();
+        all.sort_by_key(|r| (r.record().created_at, r.id()));
+        Ok(all)
+    }
+
+    async fn custom_roles_named(&self, org: OrgId, slugs: &[RoleSlug]) -> Result<Vec<CustomRole>, StoreError> {
+        let state = self.lock()?;
+        let mut seen = HashSet::new();
+        Ok(slugs
+            .iter()
+            .filter(|s| seen.insert(*s))
+            .filter_map(|s| state.role_named(org, s).cloned())
+            .collect())
     }
 }
 
@@ -285,7 +870,8 @@ impl UserRepository for MemoryStore {
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        Ok(self.lock()?.users.values().find(|u| &u.email == email).cloned())
+        let state = self.lock()?;
+        Ok(state.emails.get(email).and_then(|id| state.users.get(id)).cloned())
     }
 
     async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
@@ -355,7 +941,7 @@ impl InvitationRepository for MemoryStore {
 
     async fn pending_invitations_for(&self, email: &Email, now: DateTime<Utc>) -> Result<Vec<Invitation>, StoreError> {
         let state = self.lock()?;
-        let live_org = |id: &OrgId| state.orgs.get(id).is_some_and(|o| !o.is_deleted());
+        let live_org = |id: &OrgId| state.orgs.get(id).is_some_and(|o| o.deleted_at.is_none());
         let mut all: Vec<Invitation> = state
             .invitations
             .values()
@@ -390,6 +976,14 @@ impl SessionRepository for MemoryStore {
         Ok(self.lock()?.sessions.get(&id).cloned())
     }
 
+    async fn session_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .sessions
+            .get(&id)
+            .and_then(|s| state.users.get(&s.user_id).map(|u| (s.clone(), u.clone()))))
+    }
+
     async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
         let state = self.lock()?;
         Ok(state
@@ -409,33 +1003,50 @@ impl AuditRepository for MemoryStore {
         page: PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError> {
         let state = self.lock()?;
-        let mut all: Vec<AuditEntry> = state
-            .audit
-            .iter()
-            .filter(|e| e.entry.org_id.map_or(AuditLog::Platform, AuditLog::Org) == log && filter.matches_entry(e))
-            .cloned()
-            .collect();
-        all.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at, e.seq)));
-        Ok(page.slice(&all))
+        let Some(l) = state.logs.get(&log) else {
+            let total = filter.before.is_none().then_some(0);
+            return Ok(Page {
+                items: Vec::new(),
+                total,
+            });
+        };
+        let upper = filter.before.map_or(Bound::Unbounded, Bound::Excluded);
+        let newest_first = l
+            .by_time
+            .range((Bound::Unbounded, upper))
+            .rev()
+            .filter_map(|(_, seq)| l.entries.get(seq))
+            .filter(|e| filter.matches(&e.entry));
+        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        let items = newest_first.clone().skip(skip).take(page.limit as usize).cloned().collect();
+        let total = if filter.before.is_some() {
+            None
+        } else if *filter == AuditFilter::default() {
+            Some(l.count)
+        } else {
+            Some(newest_first.count() as u64)
+        };
+        Ok(Page { items, total })
     }
 
     async fn audit_chain(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        self.chain_of(log, after_seq, limit)
-    }
-}
-
-impl MemoryStore {
-    fn chain_of(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let state = self.lock()?;
-        let mut all: Vec<AuditEntry> = state
-            .audit
-            .iter()
-            .filter(|e| e.entry.org_id.map_or(AuditLog::Platform, AuditLog::Org) == log && e.seq > after_seq)
-            .cloned()
-            .collect();
-        all.sort_by_key(|e| e.seq);
-        all.truncate(limit as usize);
-        Ok(all)
+        Ok(state.logs.get(&log).map_or_else(Vec::new, |l| {
+            l.entries
+                .range((Bound::Excluded(after_seq), Bound::Unbounded))
+                .take(limit as usize)
+                .map(|(_, e)| e.clone())
+                .collect()
+        }))
+    }
+
+    async fn audit_head(&self, log: AuditLog) -> Result<Option<AuditEntry>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .logs
+            .get(&log)
+            .and_then(|l| l.head.and_then(|(seq, _)| l.entries.get(&seq)))
+            .cloned())
     }
 }
 
@@ -482,14 +1093,30 @@ impl WebhookRepository for MemoryStore {
         page: PageRequest,
     ) -> Result<Page<Delivery>, StoreError> {
         let state = self.lock()?;
-        let mut all: Vec<Delivery> = state
-            .deliveries
-            .values()
-            .filter(|d| d.webhook_id == webhook && filter.matches(d))
-            .cloned()
-            .collect();
-        all.sort_by_key(|d| std::cmp::Reverse((d.created_at, d.id)));
-        Ok(page.slice(&all))
+        let Some(e) = state.endpoints.get(&webhook) else {
+            let total = filter.before.is_none().then_some(0);
+            return Ok(Page {
+                items: Vec::new(),
+                total,
+            });
+        };
+        let upper = filter.before.map_or(Bound::Unbounded, Bound::Excluded);
+        let newest_first = e
+            .by_time
+            .range((Bound::Unbounded, upper))
+            .rev()
+            .filter_map(|(_, id)| state.deliveries.get(id))
+            .filter(|d| filter.matches(d));
+        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        let items = newest_first.clone().skip(skip).take(page.limit as usize).cloned().collect();
+        let total = if filter.before.is_some() {
+            None
+        } else if *filter == DeliveryFilter::default() {
+            Some(e.count)
+        } else {
+            Some(newest_first.count() as u64)
+        };
+        Ok(Page { items, total })
     }
 
     async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {

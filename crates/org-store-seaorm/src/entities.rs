@@ -32,6 +32,11 @@ pub mod org {
         pub updated_at: DateTimeUtc,
         pub deleted_at: Option<DateTimeUtc>,
         pub version: i64,
+        /// Kept count of active memberships; maintained by the store from membership writes,
+        /// never written with the rest of the row.
+        pub active_members: i64,
+        /// Kept count of all memberships (active and deactivated), like `active_members`.
+        pub total_members: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -58,7 +63,7 @@ pub mod org {
 }
 
 pub mod membership {
-    //! `memberships`: a user's membership in an org.
+    //! `memberships`: a user's membership in an org, its own versioned row.
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -68,10 +73,15 @@ pub mod membership {
         pub id: Uuid,
         pub org_id: Uuid,
         pub user_id: Uuid,
+        /// `owner`, `admin`, `member` or a custom role slug.
         pub role: String,
+        /// The custom role slug (= `role`) when `role` is custom, else NULL; the composite
+        /// foreign key `(org_id, custom_role) → org_roles (org_id, slug)` hangs on it.
+        pub custom_role: Option<String>,
         pub status: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        pub version: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -112,6 +122,7 @@ pub mod role {
         pub permissions: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        pub version: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -209,6 +220,11 @@ pub mod session {
         pub absolute_expires_at: DateTimeUtc,
         pub revoked_at: Option<DateTimeUtc>,
         pub revoke_reason: Option<String>,
+        /// Sealed access token of the replay window (§2.5), like the webhook secrets; NULL
+        /// when there is none.
+        pub replay_access: Option<String>,
+        /// Sealed refresh token of the replay window, like `replay_access`.
+        pub replay_refresh: Option<String>,
         pub version: i64,
     }
 
@@ -297,6 +313,8 @@ pub mod head {
         pub seq: i64,
         /// The newest entry's hash (audit logs only).
         pub hash: Option<String>,
+        /// Kept number of entries in the log: appends add, prunes subtract.
+        pub entries: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

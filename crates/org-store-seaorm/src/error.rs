@@ -1,5 +1,6 @@
-//! Database errors to [`StoreError`]: constraint violations by index name (PostgreSQL) or by
-//! the indexed columns SQLite reports, busy/serialization failures, and everything else.
+//! Database errors to [`StoreError`]: constraint violations by index or constraint name
+//! (PostgreSQL), by the indexed columns, the CHECK name or the trigger's message SQLite reports,
+//! busy/serialization failures, and everything else.
 
 use org_ports::{ConflictKind, StoreError, UniqueKey};
 use sea_orm::{DbErr, RuntimeErr};
@@ -11,6 +12,9 @@ pub(crate) enum DbFailure {
     Store(StoreError),
     /// SQLite is busy/locked: retry the whole transaction.
     Busy,
+    /// A SQLite foreign-key violation: SQLite names no constraint, so the write that caused it
+    /// decides what it means (`write.rs`); on its own it means a referenced row is gone.
+    ForeignKey,
 }
 
 /// Unique indexes: PostgreSQL name, SQLite's `table.column, …` text, meaning.
@@ -55,10 +59,27 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
     ),
 ];
 
+/// Named constraints other than unique indexes: foreign keys and CHECKs (PostgreSQL and
+/// SQLite report the name) and the owner triggers of m0003 (PostgreSQL reports the name given
+/// in `RAISE … USING CONSTRAINT`; SQLite's `RAISE` message starts with it).
+const NAMED: &[(&str, Outcome)] = &[
+    // A custom role still held cannot be deleted; a membership cannot name a missing role.
+    ("fk_memberships_custom_role", Outcome::RoleInUse),
+    // An owner is active; only the user the org row names holds `owner`, and that membership
+    // is neither deleted nor demoted while the live org names it: all one-owner rules.
+    ("ck_memberships_owner_active", Outcome::Unique(UniqueKey::OneOwner)),
+    ("tr_memberships_keep_owner", Outcome::Unique(UniqueKey::OneOwner)),
+    ("tr_memberships_owner_named", Outcome::Unique(UniqueKey::OneOwner)),
+    // The new owner stopped being an active member after it was loaded (removed or deactivated
+    // concurrently): retrying the use case decides again on fresh state.
+    ("tr_orgs_owner_is_member", Outcome::Stale),
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
     Unique(UniqueKey),
     Stale,
+    RoleInUse,
 }
 
 impl Outcome {
@@ -66,8 +87,30 @@ impl Outcome {
         match self {
             Self::Unique(k) => StoreError::Conflict(ConflictKind::Unique(k)),
             Self::Stale => StoreError::Conflict(ConflictKind::StaleVersion),
+            Self::RoleInUse => StoreError::Conflict(ConflictKind::RoleInUse),
         }
     }
+}
+
+/// A violation of a named constraint (CHECK, foreign key or trigger rule).
+fn named_violation(name: &str, message: &str) -> StoreError {
+    if let Some((_, o)) = NAMED.iter().find(|(n, _)| *n == name) {
+        return o.into_error();
+    }
+    if name.starts_with("fk_") {
+        // A referenced row is gone (e.g. purged concurrently): the write has nothing to attach to.
+        return StoreError::NotFound;
+    }
+    StoreError::Unavailable(format!("unexpected violation of {name}: {message}"))
+}
+
+/// The constraint SQLite names in a CHECK failure (`CHECK constraint failed: ck_…`) or a
+/// trigger's `RAISE` message (`tr_…: …`).
+fn sqlite_constraint_name(message: &str) -> &str {
+    if let Some((_, name)) = message.rsplit_once("failed: ") {
+        return name.trim();
+    }
+    message.split_once(':').map_or(message, |(name, _)| name).trim()
 }
 
 fn unique_violation(constraint: Option<&str>, message: &str) -> StoreError {
@@ -104,8 +147,18 @@ pub(crate) fn classify(err: &DbErr) -> DbFailure {
         match code.as_str() {
             // PostgreSQL unique_violation; SQLite SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY.
             "23505" | "2067" | "1555" => return DbFailure::Store(unique_violation(db.constraint(), db.message())),
-            // A referenced row is gone (e.g. purged concurrently): the write has nothing to attach to.
-            "23503" | "787" => return DbFailure::Store(StoreError::NotFound),
+            // PostgreSQL foreign_key_violation / check_violation (the triggers raise it too).
+            "23503" | "23514" => {
+                let name = db.constraint().unwrap_or_default();
+                return DbFailure::Store(named_violation(name, db.message()));
+            }
+            // SQLite SQLITE_CONSTRAINT_FOREIGNKEY: no name; the failing write interprets it.
+            "787" => return DbFailure::ForeignKey,
+            // SQLite SQLITE_CONSTRAINT_CHECK / SQLITE_CONSTRAINT_TRIGGER.
+            "275" | "1811" => {
+                let message = db.message();
+                return DbFailure::Store(named_violation(sqlite_constraint_name(message), message));
+            }
             // PostgreSQL serialization failure / deadlock: the loser retries like a stale version.
             "40001" | "40P01" => return DbFailure::Store(StoreError::Conflict(ConflictKind::StaleVersion)),
             _ => {}
@@ -132,16 +185,14 @@ impl DbFailure {
         match self {
             Self::Store(e) => e,
             Self::Busy => StoreError::Unavailable("database is busy".to_owned()),
+            Self::ForeignKey => StoreError::NotFound,
         }
     }
 }
 
 /// The caller-facing error (busy counts as unavailable once retries are exhausted).
 pub(crate) fn store_err(err: DbErr) -> StoreError {
-    match classify(&err) {
-        DbFailure::Store(e) => e,
-        DbFailure::Busy => StoreError::Unavailable("database is busy".to_owned()),
-    }
+    classify(&err).into_store()
 }
 
 impl From<DbErr> for DbFailure {
@@ -207,5 +258,34 @@ mod tests {
         for (message, expected) in cases {
             assert_eq!(unique_violation(None, message), expected, "{message}");
         }
+    }
+
+    #[test]
+    fn named_constraints_map_on_both_backends() {
+        let role_in_use = StoreError::Conflict(ConflictKind::RoleInUse);
+        assert_eq!(named_violation("fk_memberships_custom_role", ""), role_in_use);
+        assert_eq!(named_violation("fk_memberships_user", ""), StoreError::NotFound);
+        assert_eq!(
+            named_violation("tr_orgs_owner_is_member", ""),
+            StoreError::Conflict(ConflictKind::StaleVersion)
+        );
+        let sqlite = [
+            ("CHECK constraint failed: ck_memberships_owner_active", key(UniqueKey::OneOwner)),
+            (
+                "tr_memberships_keep_owner: the owner's membership of a live org cannot be deleted",
+                key(UniqueKey::OneOwner),
+            ),
+            (
+                "tr_memberships_owner_named: only the user the org names may hold owner",
+                key(UniqueKey::OneOwner),
+            ),
+        ];
+        for (message, expected) in sqlite {
+            assert_eq!(named_violation(sqlite_constraint_name(message), message), expected, "{message}");
+        }
+        assert!(matches!(
+            named_violation("ck_memberships_status", ""),
+            StoreError::Unavailable(_)
+        ));
     }
 }

@@ -24,6 +24,7 @@ mod error;
 mod mapping;
 mod migration;
 mod read;
+mod sql;
 mod write;
 
 use std::sync::Arc;

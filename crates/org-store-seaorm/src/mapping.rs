@@ -4,17 +4,16 @@
 
 use org_domain::webhook::{Delivery, DeliveryStatus, DisabledReason, Webhook};
 use org_domain::{
-    Capability, CapabilitySet, CustomRole, DeliveryId, Description, Email, EventId, FeatureOverrides, Invitation,
-    InvitationId, InvitationRecord, InvitationStatus, Membership, MembershipId, MembershipStatus, OrgId, OrgName,
-    OrgState, OrgStatus, Organization, RevokeReason, Role, RoleId, RoleName, RoleSlug, Session, SessionId, SessionKind,
-    Slug, TierId, TokenHash, User, UserId, WebhookId,
+    Capability, CapabilitySet, CustomRole, CustomRoleRecord, DeliveryId, Description, Email, EventId, FeatureOverrides,
+    Headcount, Invitation, InvitationId, InvitationRecord, InvitationStatus, Membership, MembershipId,
+    MembershipRecord, MembershipStatus, OrgId, OrgName, OrgState, OrgStatus, Organization, RevokeReason, Role, RoleId,
+    RoleName, RoleSlug, RotationReplay, Session, SessionId, SessionKind, Slug, TierId, TokenHash, User, UserId, UserRecord, WebhookId,
 };
 use org_ports::chain::{self, Hash};
 use org_ports::{
     ActorType, AuditActor, AuditDraft, AuditEntry, AuditLog, OutboxEvent, SecretCipher, SecretScope, StoreError,
 };
-use sea_orm::ActiveModelTrait;
-use sea_orm::IntoActiveModel;
+use sea_orm::{ActiveModelTrait, ActiveValue, IntoActiveModel};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -140,7 +139,8 @@ fn overrides_from_row(text: &str) -> Result<FeatureOverrides, StoreError> {
 // ---------------------------------------------------------------------------------------------
 // Organizations.
 
-/// The org row of a state, stored under `version`.
+/// The org row of a state, stored under `version`, with kept counts of 0 (never written: see
+/// [`org_write_row`]).
 pub(crate) fn org_to_row(s: &OrgState, version: i64) -> org::Model {
     org::Model {
         id: s.id.as_uuid(),
@@ -164,71 +164,26 @@ pub(crate) fn org_to_row(s: &OrgState, version: i64) -> org::Model {
         updated_at: s.updated_at,
         deleted_at: s.deleted_at,
         version,
+        active_members: 0,
+        total_members: 0,
     }
 }
 
-pub(crate) fn membership_to_row(org: OrgId, m: &Membership) -> membership::Model {
-    membership::Model {
-        id: m.id.as_uuid(),
-        org_id: org.as_uuid(),
-        user_id: m.user_id.as_uuid(),
-        role: m.role.as_str().to_owned(),
-        status: m.status.as_str().to_owned(),
-        created_at: m.created_at,
-        updated_at: m.updated_at,
-    }
+/// The columns an org insert or update writes: everything but the kept counts, which only
+/// membership writes change (an inserted org gets the columns' default, 0).
+pub(crate) fn org_write_row(s: &OrgState, version: i64) -> org::ActiveModel {
+    let mut row: org::ActiveModel = all_set(org_to_row(s, version));
+    row.active_members = ActiveValue::NotSet;
+    row.total_members = ActiveValue::NotSet;
+    row
 }
 
-pub(crate) fn role_to_row(org: OrgId, r: &CustomRole) -> role::Model {
-    role::Model {
-        id: r.id.as_uuid(),
-        org_id: org.as_uuid(),
-        slug: r.slug.as_str().to_owned(),
-        name: r.name.as_str().to_owned(),
-        name_key: r.name.unique_key(),
-        description: r.description.as_ref().map(|d| d.as_str().to_owned()),
-        permissions: caps_to_row(r.permissions),
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    }
+fn count_from_row(n: i64, what: &str, org: Uuid) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| corrupt(format!("org {org}: {what} {n}")))
 }
 
-fn membership_from_row(m: membership::Model) -> Result<Membership, StoreError> {
-    Ok(Membership {
-        id: MembershipId::from_uuid(m.id),
-        user_id: UserId::from_uuid(m.user_id),
-        role: Role::parse(&m.role).map_err(|e| corrupt(format!("membership {}: {e}", m.id)))?,
-        status: MembershipStatus::parse(&m.status)
-            .ok_or_else(|| corrupt(format!("membership {}: status '{}'", m.id, m.status)))?,
-        created_at: m.created_at,
-        updated_at: m.updated_at,
-    })
-}
-
-fn role_from_row(r: role::Model) -> Result<CustomRole, StoreError> {
-    let field = |e: org_domain::FieldError| corrupt(format!("role {}: {e}", r.id));
-    Ok(CustomRole {
-        id: RoleId::from_uuid(r.id),
-        slug: RoleSlug::parse(&r.slug).map_err(field)?,
-        name: RoleName::parse(&r.name).map_err(field)?,
-        description: r
-            .description
-            .as_deref()
-            .map(Description::parse)
-            .transpose()
-            .map_err(field)?,
-        permissions: caps_from_row(&r.permissions)?,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    })
-}
-
-/// An organization from its row, its memberships and its custom roles (each ordered by creation).
-pub(crate) fn org_from_rows(
-    o: org::Model,
-    memberships: Vec<membership::Model>,
-    roles: Vec<role::Model>,
-) -> Result<Organization, StoreError> {
+/// An organization from its row (settings, lifecycle, owner and kept counts).
+pub(crate) fn org_from_row(o: org::Model) -> Result<Organization, StoreError> {
     let field = |e: org_domain::FieldError| corrupt(format!("org {}: {e}", o.id));
     let state = OrgState {
         id: OrgId::from_uuid(o.id),
@@ -250,20 +205,104 @@ pub(crate) fn org_from_rows(
         created_at: o.created_at,
         updated_at: o.updated_at,
         deleted_at: o.deleted_at,
-        memberships: memberships
-            .into_iter()
-            .map(membership_from_row)
-            .collect::<Result<_, _>>()?,
-        roles: roles.into_iter().map(role_from_row).collect::<Result<_, _>>()?,
+        headcount: Headcount {
+            active: count_from_row(o.active_members, "active_members", o.id)?,
+            total: count_from_row(o.total_members, "total_members", o.id)?,
+        },
         version: version_from_row(o.version, "orgs")?,
     };
     Organization::restore(state).map_err(|e| corrupt(format!("org {}: {e:?}", o.id)))
 }
 
 // ---------------------------------------------------------------------------------------------
+// Memberships and custom roles.
+
+/// The `custom_role` column of a role: its slug when custom, NULL when built in.
+pub(crate) fn custom_role_column(role: &Role) -> Option<String> {
+    match role {
+        Role::Custom(slug) => Some(slug.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// The row of a membership, stored under `version`.
+pub(crate) fn membership_to_row(m: &Membership, version: i64) -> membership::Model {
+    let r = m.record();
+    membership::Model {
+        id: r.id.as_uuid(),
+        org_id: r.org_id.as_uuid(),
+        user_id: r.user_id.as_uuid(),
+        role: r.role.as_str().to_owned(),
+        custom_role: custom_role_column(&r.role),
+        status: r.status.as_str().to_owned(),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version,
+    }
+}
+
+pub(crate) fn membership_from_row(m: membership::Model) -> Result<Membership, StoreError> {
+    let role = Role::parse(&m.role).map_err(|e| corrupt(format!("membership {}: {e}", m.id)))?;
+    if custom_role_column(&role) != m.custom_role {
+        return Err(corrupt(format!("membership {}: custom_role does not match role", m.id)));
+    }
+    let record = MembershipRecord {
+        id: MembershipId::from_uuid(m.id),
+        org_id: OrgId::from_uuid(m.org_id),
+        user_id: UserId::from_uuid(m.user_id),
+        role,
+        status: MembershipStatus::parse(&m.status)
+            .ok_or_else(|| corrupt(format!("membership {}: status '{}'", m.id, m.status)))?,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        version: version_from_row(m.version, "memberships")?,
+    };
+    Membership::restore(record).map_err(|e| corrupt(format!("membership {}: {e:?}", m.id)))
+}
+
+/// The row of a custom role, stored under `version`.
+pub(crate) fn role_to_row(r: &CustomRole, version: i64) -> role::Model {
+    let r = r.record();
+    role::Model {
+        id: r.id.as_uuid(),
+        org_id: r.org_id.as_uuid(),
+        slug: r.slug.as_str().to_owned(),
+        name: r.name.as_str().to_owned(),
+        name_key: r.name.unique_key(),
+        description: r.description.as_ref().map(|d| d.as_str().to_owned()),
+        permissions: caps_to_row(r.permissions),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version,
+    }
+}
+
+pub(crate) fn role_from_row(r: role::Model) -> Result<CustomRole, StoreError> {
+    let field = |e: org_domain::FieldError| corrupt(format!("role {}: {e}", r.id));
+    let record = CustomRoleRecord {
+        id: RoleId::from_uuid(r.id),
+        org_id: OrgId::from_uuid(r.org_id),
+        slug: RoleSlug::parse(&r.slug).map_err(field)?,
+        name: RoleName::parse(&r.name).map_err(field)?,
+        description: r
+            .description
+            .as_deref()
+            .map(Description::parse)
+            .transpose()
+            .map_err(field)?,
+        permissions: caps_from_row(&r.permissions)?,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version: version_from_row(r.version, "org_roles")?,
+    };
+    CustomRole::restore(record).map_err(|e| corrupt(format!("role {}: {e:?}", r.id)))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Users.
 
 pub(crate) fn user_to_row(u: &User, version: i64) -> user::Model {
+    let u = u.record();
     user::Model {
         id: u.id.as_uuid(),
         email: u.email.as_str().to_owned(),
@@ -277,7 +316,7 @@ pub(crate) fn user_to_row(u: &User, version: i64) -> user::Model {
 }
 
 pub(crate) fn user_from_row(u: user::Model) -> Result<User, StoreError> {
-    Ok(User {
+    Ok(User::restore(UserRecord {
         id: UserId::from_uuid(u.id),
         email: Email::parse(&u.email).map_err(|e| corrupt(format!("user {}: {e}", u.id)))?,
         name: u.name,
@@ -286,7 +325,7 @@ pub(crate) fn user_from_row(u: user::Model) -> Result<User, StoreError> {
         created_at: u.created_at,
         updated_at: u.updated_at,
         version: version_from_row(u.version, "users")?,
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -332,12 +371,28 @@ pub(crate) fn invitation_from_row(i: invitation::Model) -> Result<Invitation, St
 // ---------------------------------------------------------------------------------------------
 // Sessions.
 
-pub(crate) fn session_to_row(s: &Session, version: i64) -> session::Model {
-    session::Model {
-        id: s.id.as_uuid(),
+/// The scope a session's replay tokens are sealed for: the session's org (the nil org for a
+/// platform session), table, column and id.
+fn session_scope(org_id: Option<Uuid>, id: Uuid, column: &'static str) -> SecretScope {
+    SecretScope::new(OrgId::from_uuid(org_id.unwrap_or(Uuid::nil())), "sessions", column, id)
+}
+
+/// The row of `s`, its replay tokens sealed by `cipher`.
+pub(crate) fn session_to_row(s: &Session, version: i64, cipher: &dyn SecretCipher) -> Result<session::Model, StoreError> {
+    let (org_id, id) = (s.org_id.map(|o| o.as_uuid()), s.id.as_uuid());
+    let seal = |text: &str, column| cipher.seal(text, &session_scope(org_id, id, column));
+    let (replay_access, replay_refresh) = match &s.replay {
+        Some(r) => (
+            Some(seal(&r.access_token, "replay_access")?),
+            Some(seal(&r.refresh_token, "replay_refresh")?),
+        ),
+        None => (None, None),
+    };
+    Ok(session::Model {
+        id,
         user_id: s.user_id.as_uuid(),
         kind: s.kind.as_str().to_owned(),
-        org_id: s.org_id.map(|o| o.as_uuid()),
+        org_id,
         refresh_hash: hash_to_row(&s.refresh_hash),
         previous_hash: s.previous_hash.as_ref().map(|(h, _)| hash_to_row(h)),
         previous_rotated_at: s.previous_hash.as_ref().map(|(_, at)| *at),
@@ -349,15 +404,27 @@ pub(crate) fn session_to_row(s: &Session, version: i64) -> session::Model {
         absolute_expires_at: s.absolute_expires_at,
         revoked_at: s.revoked_at,
         revoke_reason: s.revoke_reason.map(|r| r.as_str().to_owned()),
+        replay_access,
+        replay_refresh,
         version,
-    }
+    })
 }
 
-pub(crate) fn session_from_row(s: session::Model) -> Result<Session, StoreError> {
+/// The session of a row, its replay tokens opened by `cipher`.
+pub(crate) fn session_from_row(s: session::Model, cipher: &dyn SecretCipher) -> Result<Session, StoreError> {
     let previous_hash = match (s.previous_hash.as_deref(), s.previous_rotated_at) {
         (Some(h), Some(at)) => Some((hash_from_row(h, "session previous_hash")?, at)),
         (None, None) => None,
         _ => return Err(corrupt(format!("session {}: previous_hash without its time", s.id))),
+    };
+    let open = |text: &str, column| cipher.open(text, &session_scope(s.org_id, s.id, column));
+    let replay = match (s.replay_access.as_deref(), s.replay_refresh.as_deref()) {
+        (Some(a), Some(r)) => Some(RotationReplay {
+            access_token: open(a, "replay_access")?,
+            refresh_token: open(r, "replay_refresh")?,
+        }),
+        (None, None) => None,
+        _ => return Err(corrupt(format!("session {}: half a replay window", s.id))),
     };
     Ok(Session {
         id: SessionId::from_uuid(s.id),
@@ -378,6 +445,7 @@ pub(crate) fn session_from_row(s: session::Model) -> Result<Session, StoreError>
             .as_deref()
             .map(|r| RevokeReason::parse(r).ok_or_else(|| corrupt(format!("session {}: revoke_reason '{r}'", s.id))))
             .transpose()?,
+        replay,
         version: version_from_row(s.version, "sessions")?,
     })
 }

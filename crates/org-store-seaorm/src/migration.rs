@@ -1,7 +1,8 @@
 //! Schema migrations (sea-orm-migration), run from code by [`crate::SeaStore::migrate`]. The same
-//! statements create the schema on SQLite and PostgreSQL; partial indexes use the SQL both share.
+//! statements create the schema on SQLite and PostgreSQL; partial indexes use the SQL both share;
+//! triggers are written once per dialect (m0003).
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     big_integer, big_integer_null, boolean, integer, integer_null, pk_uuid, string, string_null, text, text_null,
@@ -15,7 +16,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Webhooks)]
+        vec![Box::new(Initial), Box::new(Webhooks), Box::new(CoreAtScale)]
     }
 }
 
@@ -405,5 +406,392 @@ impl MigrationTrait for Webhooks {
             m.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// Core at scale (m0003): memberships become their own versioned rows with the owner and
+/// custom-role rules in the schema; kept counts on orgs, audit log heads and webhook endpoints;
+/// keyset indexes for member, audit and delivery pages.
+struct CoreAtScale;
+
+impl MigrationName for CoreAtScale {
+    fn name(&self) -> &str {
+        "m0003_core_at_scale"
+    }
+}
+
+/// Built-in role names as SQL, for the checks that tell them from custom role slugs.
+const BUILT_IN_ROLES: &str = "('owner', 'admin', 'member')";
+
+const SCALE_INDEXES: &[(&str, &str, &str, bool, Option<&str>)] = &[
+    ("ux_memberships_org_user", "memberships", "org_id, user_id", true, None),
+    (
+        "ux_memberships_one_owner",
+        "memberships",
+        "org_id",
+        true,
+        Some("role = 'owner'"),
+    ),
+    ("ix_memberships_user", "memberships", "user_id, status", false, None),
+    (
+        "ix_memberships_org_joined",
+        "memberships",
+        "org_id, created_at, user_id",
+        false,
+        None,
+    ),
+    (
+        "ix_memberships_org_role_joined",
+        "memberships",
+        "org_id, role, created_at, user_id",
+        false,
+        None,
+    ),
+    (
+        "ix_memberships_org_status_joined",
+        "memberships",
+        "org_id, status, created_at, user_id",
+        false,
+        None,
+    ),
+    (
+        "ix_audit_log_action",
+        "audit_entries",
+        "log_key, action, created_at, seq",
+        false,
+        None,
+    ),
+    (
+        "ix_audit_log_actor",
+        "audit_entries",
+        "log_key, actor_id, created_at, seq",
+        false,
+        None,
+    ),
+    (
+        "ix_audit_log_target",
+        "audit_entries",
+        "log_key, target_id, created_at, seq",
+        false,
+        None,
+    ),
+    (
+        "ix_deliveries_webhook_status_created",
+        "webhook_deliveries",
+        "webhook_id, status, created_at, id",
+        false,
+        None,
+    ),
+];
+
+/// SQLite triggers of the owner rules. `RAISE` messages start with the rule's name, which
+/// `error.rs` maps (SQLite reports no constraint name for triggers).
+const SQLITE_OWNER_TRIGGERS: &[&str] = &[
+    "CREATE TRIGGER tr_memberships_keep_owner_delete BEFORE DELETE ON memberships \
+     FOR EACH ROW WHEN OLD.role = 'owner' AND EXISTS (SELECT 1 FROM orgs o WHERE o.id = OLD.org_id \
+     AND o.deleted_at IS NULL AND o.owner_user_id = OLD.user_id) \
+     BEGIN SELECT RAISE(ABORT, 'tr_memberships_keep_owner: the owner''s membership of a live org cannot be \
+     deleted'); END",
+    "CREATE TRIGGER tr_memberships_keep_owner_update BEFORE UPDATE ON memberships \
+     FOR EACH ROW WHEN OLD.role = 'owner' AND (NEW.role <> 'owner' OR NEW.user_id <> OLD.user_id \
+     OR NEW.org_id <> OLD.org_id) AND EXISTS (SELECT 1 FROM orgs o WHERE o.id = OLD.org_id \
+     AND o.deleted_at IS NULL AND o.owner_user_id = OLD.user_id) \
+     BEGIN SELECT RAISE(ABORT, 'tr_memberships_keep_owner: the owner''s membership of a live org cannot be \
+     demoted'); END",
+    "CREATE TRIGGER tr_memberships_owner_named_insert BEFORE INSERT ON memberships \
+     FOR EACH ROW WHEN NEW.role = 'owner' AND NOT EXISTS (SELECT 1 FROM orgs o WHERE o.id = NEW.org_id \
+     AND o.owner_user_id = NEW.user_id) \
+     BEGIN SELECT RAISE(ABORT, 'tr_memberships_owner_named: only the user the org names may hold owner'); END",
+    "CREATE TRIGGER tr_memberships_owner_named_update BEFORE UPDATE ON memberships \
+     FOR EACH ROW WHEN NEW.role = 'owner' AND NOT EXISTS (SELECT 1 FROM orgs o WHERE o.id = NEW.org_id \
+     AND o.owner_user_id = NEW.user_id) \
+     BEGIN SELECT RAISE(ABORT, 'tr_memberships_owner_named: only the user the org names may hold owner'); END",
+    "CREATE TRIGGER tr_orgs_owner_is_member BEFORE UPDATE OF owner_user_id ON orgs \
+     FOR EACH ROW WHEN NEW.owner_user_id <> OLD.owner_user_id AND NOT EXISTS (SELECT 1 FROM memberships m \
+     WHERE m.org_id = NEW.id AND m.user_id = NEW.owner_user_id AND m.status = 'active') \
+     BEGIN SELECT RAISE(ABORT, 'tr_orgs_owner_is_member: the new owner must be an active member'); END",
+];
+
+/// PostgreSQL functions and triggers of the owner rules; violations are `check_violation`
+/// (23514) carrying the rule's name as the constraint name.
+const POSTGRES_OWNER_TRIGGERS: &[&str] = &[
+    "CREATE FUNCTION memberships_keep_owner() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF EXISTS (SELECT 1 FROM orgs o WHERE o.id = OLD.org_id AND o.deleted_at IS NULL
+                  AND o.owner_user_id = OLD.user_id) THEN
+         RAISE EXCEPTION 'the owner''s membership of a live org cannot be deleted or demoted'
+           USING ERRCODE = 'check_violation', CONSTRAINT = 'tr_memberships_keep_owner';
+       END IF;
+       IF TG_OP = 'DELETE' THEN
+         RETURN OLD;
+       END IF;
+       RETURN NEW;
+     END $$",
+    "CREATE FUNCTION memberships_owner_named() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF NOT EXISTS (SELECT 1 FROM orgs o WHERE o.id = NEW.org_id AND o.owner_user_id = NEW.user_id) THEN
+         RAISE EXCEPTION 'only the user the org names may hold owner'
+           USING ERRCODE = 'check_violation', CONSTRAINT = 'tr_memberships_owner_named';
+       END IF;
+       RETURN NEW;
+     END $$",
+    "CREATE FUNCTION orgs_owner_is_member() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF NOT EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = NEW.id AND m.user_id = NEW.owner_user_id
+                      AND m.status = 'active') THEN
+         RAISE EXCEPTION 'the new owner must be an active member'
+           USING ERRCODE = 'check_violation', CONSTRAINT = 'tr_orgs_owner_is_member';
+       END IF;
+       RETURN NEW;
+     END $$",
+    "CREATE TRIGGER tr_memberships_keep_owner_delete BEFORE DELETE ON memberships \
+     FOR EACH ROW WHEN (OLD.role = 'owner') EXECUTE FUNCTION memberships_keep_owner()",
+    "CREATE TRIGGER tr_memberships_keep_owner_update BEFORE UPDATE ON memberships \
+     FOR EACH ROW WHEN (OLD.role = 'owner' AND (NEW.role <> 'owner' OR NEW.user_id <> OLD.user_id \
+     OR NEW.org_id <> OLD.org_id)) EXECUTE FUNCTION memberships_keep_owner()",
+    "CREATE TRIGGER tr_memberships_owner_named_insert BEFORE INSERT ON memberships \
+     FOR EACH ROW WHEN (NEW.role = 'owner') EXECUTE FUNCTION memberships_owner_named()",
+    "CREATE TRIGGER tr_memberships_owner_named_update BEFORE UPDATE ON memberships \
+     FOR EACH ROW WHEN (NEW.role = 'owner') EXECUTE FUNCTION memberships_owner_named()",
+    "CREATE TRIGGER tr_orgs_owner_is_member BEFORE UPDATE OF owner_user_id ON orgs \
+     FOR EACH ROW WHEN (OLD.owner_user_id IS DISTINCT FROM NEW.owner_user_id) EXECUTE FUNCTION orgs_owner_is_member()",
+];
+
+/// The memberships table of m0003, created as `memberships_next` and renamed once filled.
+fn memberships_table(name: &'static str) -> TableCreateStatement {
+    Table::create()
+        .table(name)
+        .col(pk_uuid("id"))
+        .col(uuid("org_id"))
+        .col(uuid("user_id"))
+        .col(string("role"))
+        .col(string_null("custom_role"))
+        .col(string("status"))
+        .col(timestamp_with_time_zone("created_at"))
+        .col(timestamp_with_time_zone("updated_at"))
+        .col(big_integer("version"))
+        .check(("ck_memberships_status", Expr::cust("status IN ('active', 'deactivated')")))
+        .check(("ck_memberships_owner_active", Expr::cust("role <> 'owner' OR status = 'active'")))
+        .check((
+            "ck_memberships_custom_role",
+            Expr::cust(format!(
+                "(role IN {BUILT_IN_ROLES} AND custom_role IS NULL) \
+                 OR (role NOT IN {BUILT_IN_ROLES} AND custom_role = role)"
+            )),
+        ))
+        .foreign_key(&mut fk("fk_memberships_org", (name, "org_id"), "orgs", true))
+        .foreign_key(&mut fk("fk_memberships_user", (name, "user_id"), "users", true))
+        .foreign_key(
+            ForeignKey::create()
+                .name("fk_memberships_custom_role")
+                .from(name, ("org_id", "custom_role"))
+                .to("org_roles", ("org_id", "slug"))
+                .on_delete(ForeignKeyAction::Restrict),
+        )
+        .to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CoreAtScale {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        let postgres = db.get_database_backend() == DbBackend::Postgres;
+        let run = |sql: String| async move { db.execute_unprepared(&sql).await.map(drop) };
+
+        // Custom roles become versioned rows.
+        m.alter_table(
+            Table::alter()
+                .table("org_roles")
+                .add_column(big_integer("version").default(1))
+                .to_owned(),
+        )
+        .await?;
+
+        // Sessions keep the replay window of their latest rotation (§2.5), sealed.
+        for col in ["replay_access", "replay_refresh"] {
+            m.alter_table(Table::alter().table("sessions").add_column(text_null(col)).to_owned())
+                .await?;
+        }
+
+        // Memberships: a new table with the rules in it (SQLite cannot add constraints to an
+        // existing table), the rows copied over, the old table dropped (nothing references it).
+        m.create_table(memberships_table("memberships_next")).await?;
+        run(format!(
+            "INSERT INTO memberships_next (id, org_id, user_id, role, custom_role, status, created_at, updated_at, \
+             version) SELECT id, org_id, user_id, role, CASE WHEN role IN {BUILT_IN_ROLES} THEN NULL ELSE role END, \
+             status, created_at, updated_at, 1 FROM memberships"
+        ))
+        .await?;
+        m.drop_table(Table::drop().table("memberships").to_owned()).await?;
+        run("ALTER TABLE memberships_next RENAME TO memberships".to_owned()).await?;
+        if postgres {
+            run("ALTER INDEX memberships_next_pkey RENAME TO memberships_pkey".to_owned()).await?;
+        }
+
+        // Kept member counts on the org row, backfilled.
+        for col in ["active_members", "total_members"] {
+            m.alter_table(
+                Table::alter()
+                    .table("orgs")
+                    .add_column(big_integer(col).default(0))
+                    .to_owned(),
+            )
+            .await?;
+        }
+        run("UPDATE orgs SET \
+             active_members = (SELECT COUNT(*) FROM memberships m WHERE m.org_id = orgs.id AND m.status = 'active'), \
+             total_members = (SELECT COUNT(*) FROM memberships m WHERE m.org_id = orgs.id)"
+            .to_owned())
+        .await?;
+
+        // Kept entry counts on the audit log heads (`audit:<log_key>`), backfilled; event-stream
+        // heads keep 0.
+        m.alter_table(
+            Table::alter()
+                .table("log_heads")
+                .add_column(big_integer("entries").default(0))
+                .to_owned(),
+        )
+        .await?;
+        run("UPDATE log_heads SET entries = (SELECT COUNT(*) FROM audit_entries a \
+             WHERE a.log_key = substr(log_heads.log_key, 7)) WHERE log_key LIKE 'audit:%'"
+            .to_owned())
+        .await?;
+
+        // Kept delivery counts per endpoint, in their own table: a versioned webhook write never
+        // touches them.
+        m.create_table(
+            Table::create()
+                .table("webhook_delivery_counts")
+                .col(pk_uuid("webhook_id"))
+                .col(big_integer("deliveries"))
+                .foreign_key(&mut ForeignKey::create()
+                    .name("fk_delivery_counts_webhook")
+                    .from("webhook_delivery_counts", "webhook_id")
+                    .to("webhooks", "id")
+                    .on_delete(ForeignKeyAction::Cascade)
+                    .to_owned())
+                .to_owned(),
+        )
+        .await?;
+        run("INSERT INTO webhook_delivery_counts (webhook_id, deliveries) \
+             SELECT webhook_id, COUNT(*) FROM webhook_deliveries GROUP BY webhook_id"
+            .to_owned())
+        .await?;
+
+        // Keyset indexes (the audit and delivery filter indexes gain the sort key).
+        for name in ["ix_audit_log_action", "ix_audit_log_actor"] {
+            m.drop_index(Index::drop().name(name).table("audit_entries").to_owned())
+                .await?;
+        }
+        create_indexes(m, SCALE_INDEXES).await?;
+
+        let triggers = if postgres {
+            POSTGRES_OWNER_TRIGGERS
+        } else {
+            SQLITE_OWNER_TRIGGERS
+        };
+        for sql in triggers {
+            run((*sql).to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        let postgres = db.get_database_backend() == DbBackend::Postgres;
+        let run = |sql: String| async move { db.execute_unprepared(&sql).await.map(drop) };
+        for t in [
+            "tr_memberships_keep_owner_delete",
+            "tr_memberships_keep_owner_update",
+            "tr_memberships_owner_named_insert",
+            "tr_memberships_owner_named_update",
+        ] {
+            run(if postgres {
+                format!("DROP TRIGGER {t} ON memberships")
+            } else {
+                format!("DROP TRIGGER {t}")
+            })
+            .await?;
+        }
+        run(if postgres {
+            "DROP TRIGGER tr_orgs_owner_is_member ON orgs".to_owned()
+        } else {
+            "DROP TRIGGER tr_orgs_owner_is_member".to_owned()
+        })
+        .await?;
+        if postgres {
+            for f in ["memberships_keep_owner", "memberships_owner_named", "orgs_owner_is_member"] {
+                run(format!("DROP FUNCTION {f}()")).await?;
+            }
+        }
+        for (name, table, ..) in SCALE_INDEXES.iter().filter(|(_, t, ..)| *t != "memberships") {
+            m.drop_index(Index::drop().name(*name).table(*table).to_owned()).await?;
+        }
+        create_indexes(
+            m,
+            &[
+                ("ix_audit_log_action", "audit_entries", "log_key, action", false, None),
+                ("ix_audit_log_actor", "audit_entries", "log_key, actor_id", false, None),
+            ],
+        )
+        .await?;
+        m.drop_table(Table::drop().table("webhook_delivery_counts").to_owned())
+            .await?;
+        for (table, col) in [
+            ("sessions", "replay_access"),
+            ("sessions", "replay_refresh"),
+            ("log_heads", "entries"),
+            ("orgs", "active_members"),
+            ("orgs", "total_members"),
+            ("org_roles", "version"),
+        ] {
+            m.alter_table(Table::alter().table(table).drop_column(col).to_owned())
+                .await?;
+        }
+        // The m0001 memberships table, refilled.
+        m.create_table(
+            Table::create()
+                .table("memberships_prev")
+                .col(pk_uuid("id"))
+                .col(uuid("org_id"))
+                .col(uuid("user_id"))
+                .col(string("role"))
+                .col(string("status"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .foreign_key(&mut fk("fk_memberships_org", ("memberships_prev", "org_id"), "orgs", true))
+                .foreign_key(&mut fk("fk_memberships_user", ("memberships_prev", "user_id"), "users", true))
+                .to_owned(),
+        )
+        .await?;
+        run("INSERT INTO memberships_prev (id, org_id, user_id, role, status, created_at, updated_at) \
+             SELECT id, org_id, user_id, role, status, created_at, updated_at FROM memberships"
+            .to_owned())
+        .await?;
+        m.drop_table(Table::drop().table("memberships").to_owned()).await?;
+        run("ALTER TABLE memberships_prev RENAME TO memberships".to_owned()).await?;
+        if postgres {
+            run("ALTER INDEX memberships_prev_pkey RENAME TO memberships_pkey".to_owned()).await?;
+        }
+        create_indexes(
+            m,
+            &[
+                ("ux_memberships_org_user", "memberships", "org_id, user_id", true, None),
+                (
+                    "ux_memberships_one_owner",
+                    "memberships",
+                    "org_id",
+                    true,
+                    Some("role = 'owner'"),
+                ),
+                ("ix_memberships_user", "memberships", "user_id, status", false, None),
+            ],
+        )
+        .await
     }
 }

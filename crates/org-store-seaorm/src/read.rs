@@ -1,30 +1,34 @@
-//! The read side: every repository port as SeaORM queries, with the orderings and filters of
-//! the in-memory reference store.
-
-use std::collections::HashMap;
+//! The read side: every repository port, with the orderings and filters of the in-memory
+//! reference store. Each read does a bounded amount of work: the hot ones (`org_context`,
+//! `session_with_user`, `member_page`, audit and delivery pages, `audit_head`) are one
+//! statement each, an index seek and at most a page of rows; unfiltered totals come from counts
+//! kept at write time, and keyset pages never count.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use org_domain::webhook::{Delivery, DeliveryStatus, Webhook};
 use org_domain::{
-    DeliveryId, Email, Invitation, InvitationId, InvitationStatus, MembershipStatus, OrgId, OrgStatus, Organization,
-    Session, SessionId, Slug, TokenHash, User, UserId, WebhookId,
+    CustomRole, DeliveryId, Email, Invitation, InvitationId, InvitationStatus, Membership, MembershipStatus, OrgId,
+    OrgStatus, Organization, Role, RoleSlug, Session, SessionId, Slug, TokenHash, User, UserId, WebhookId,
 };
 use org_ports::{
-    AuditEntry, AuditFilter, AuditLog, AuditRepository, DeliveryFilter, InvitationRepository, OrgFilter, OrgRepository,
-    OutboxEvent, OutboxRepository, Page, PageRequest, SessionRepository, StoreError, UserRepository, WebhookRepository,
+    AuditEntry, AuditFilter, AuditLog, AuditRepository, DeliveryFilter, InvitationRepository, MemberQuery, MemberRow,
+    MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest,
+    RoleRepository, SessionRepository, StoreError, UserRepository, WebhookRepository,
 };
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, RelationTrait, Select,
 };
-use uuid::Uuid;
 
 use crate::SeaStore;
-use crate::entities::{audit, delivery, event, invitation, membership, org, role, session, user, webhook};
+use crate::entities::{audit, delivery, event, head, invitation, membership, org, role, session, user, webhook};
 use crate::error::store_err;
 use crate::mapping;
+use crate::sql::{
+    AUDIT_COLS, DELIVERY_COLS, MEMBERSHIP_COLS, ORG_COLS, ROLE_COLS, SESSION_COLS, Sql, USER_COLS, joined,
+};
 
 /// Rows of one page and the total.
 async fn paged<E, C>(db: &C, q: Select<E>, page: PageRequest) -> Result<(Vec<E::Model>, u64), StoreError>
@@ -50,7 +54,7 @@ async fn finish<T>(tx: DatabaseTransaction, value: T) -> Result<T, StoreError> {
 }
 
 impl SeaStore {
-    /// A page and its total, read in one snapshot.
+    /// A page and its total, read in one snapshot (lists that are not on the hot path).
     async fn paged<E>(&self, q: Select<E>, page: PageRequest) -> Result<(Vec<E::Model>, u64), StoreError>
     where
         E: EntityTrait,
@@ -60,50 +64,44 @@ impl SeaStore {
         let out = paged(&tx, q, page).await?;
         finish(tx, out).await
     }
+
+    fn sql(&self, text: &str) -> Sql {
+        Sql::new(self.backend, text)
+    }
+
+    async fn query_all(&self, q: Sql) -> Result<Vec<QueryResult>, StoreError> {
+        self.db.query_all_raw(q.statement()).await.map_err(store_err)
+    }
+
+    async fn query_one(&self, q: Sql) -> Result<Option<QueryResult>, StoreError> {
+        self.db.query_one_raw(q.statement()).await.map_err(store_err)
+    }
 }
 
-/// Builds aggregates from org rows: loads their memberships and roles in two queries.
-async fn load_orgs<C: ConnectionTrait>(db: &C, rows: Vec<org::Model>) -> Result<Vec<Organization>, StoreError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|o| o.id).collect();
-    let mut members: HashMap<Uuid, Vec<membership::Model>> = HashMap::new();
-    for m in membership::Entity::find()
-        .filter(membership::Column::OrgId.is_in(ids.clone()))
-        .order_by_asc(membership::Column::CreatedAt)
-        .order_by_asc(membership::Column::Id)
-        .all(db)
-        .await
-        .map_err(store_err)?
-    {
-        members.entry(m.org_id).or_default().push(m);
-    }
-    let mut roles: HashMap<Uuid, Vec<role::Model>> = HashMap::new();
-    for r in role::Entity::find()
-        .filter(role::Column::OrgId.is_in(ids))
-        .order_by_asc(role::Column::CreatedAt)
-        .order_by_asc(role::Column::Id)
-        .all(db)
-        .await
-        .map_err(store_err)?
-    {
-        roles.entry(r.org_id).or_default().push(r);
-    }
-    rows.into_iter()
-        .map(|o| {
-            let m = members.remove(&o.id).unwrap_or_default();
-            let r = roles.remove(&o.id).unwrap_or_default();
-            mapping::org_from_rows(o, m, r)
-        })
-        .collect()
+fn orgs(rows: Vec<org::Model>) -> Result<Vec<Organization>, StoreError> {
+    rows.into_iter().map(mapping::org_from_row).collect()
 }
 
-async fn load_org<C: ConnectionTrait>(db: &C, row: Option<org::Model>) -> Result<Option<Organization>, StoreError> {
-    match row {
-        None => Ok(None),
-        Some(o) => Ok(load_orgs(db, vec![o]).await?.pop()),
-    }
+/// An org context from a row of `o` (org), `m` (membership, outer) and `r` (role, outer).
+fn context_from_row(row: &QueryResult) -> Result<OrgContext, StoreError> {
+    let o = org::Model::from_query_result(row, "o_").map_err(store_err)?;
+    let m = joined::<membership::Model>(row, "m", "id").map_err(store_err)?;
+    let r = joined::<role::Model>(row, "r", "id").map_err(store_err)?;
+    Ok(OrgContext {
+        org: mapping::org_from_row(o)?,
+        membership: m.map(mapping::membership_from_row).transpose()?,
+        role: r.map(mapping::role_from_row).transpose()?,
+    })
+}
+
+/// A count read back from a result column (`COUNT(*)`, kept counts).
+fn count_of(row: &QueryResult, col: &str) -> Result<u64, StoreError> {
+    let n: Option<i64> = row.try_get("", col).map_err(store_err)?;
+    u64::try_from(n.unwrap_or(0)).map_err(|_| StoreError::Corrupt(format!("negative count in {col}")))
+}
+
+fn offset_value(page: PageRequest) -> i64 {
+    i64::try_from(page.offset()).unwrap_or(i64::MAX)
 }
 
 /// `LIKE` pattern matching `needle` anywhere, with `\` as the escape character.
@@ -123,25 +121,37 @@ fn contains_pattern(needle: &str) -> LikeExpr {
 #[async_trait]
 impl OrgRepository for SeaStore {
     async fn org_by_slug(&self, slug: &Slug) -> Result<Option<Organization>, StoreError> {
-        let tx = self.snapshot().await?;
-        let row = org::Entity::find()
+        org::Entity::find()
             .filter(org::Column::Slug.eq(slug.as_str()))
             .filter(org::Column::DeletedAt.is_null())
-            .one(&tx)
+            .one(&self.db)
             .await
-            .map_err(store_err)?;
-        let org = load_org(&tx, row).await?;
-        finish(tx, org).await
+            .map_err(store_err)?
+            .map(mapping::org_from_row)
+            .transpose()
     }
 
     async fn org_by_id(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
-        let tx = self.snapshot().await?;
-        let row = org::Entity::find_by_id(id.as_uuid())
-            .one(&tx)
+        org::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
             .await
-            .map_err(store_err)?;
-        let org = load_org(&tx, row).await?;
-        finish(tx, org).await
+            .map_err(store_err)?
+            .map(mapping::org_from_row)
+            .transpose()
+    }
+
+    async fn org_context(&self, slug: &Slug, user: UserId) -> Result<Option<OrgContext>, StoreError> {
+        // One statement: the live org by its slug (ux_orgs_slug_live), the user's membership
+        // (ux_memberships_org_user) and its custom role (ux_org_roles_slug).
+        let mut q = self.sql(&format!(
+            "SELECT {}, {}, {} FROM orgs o LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = ",
+            *ORG_COLS, *MEMBERSHIP_COLS, *ROLE_COLS
+        ));
+        q.push_bind(user.as_uuid())
+            .push(" LEFT JOIN org_roles r ON r.org_id = m.org_id AND r.slug = m.custom_role WHERE o.slug = ")
+            .push_bind(slug.as_str())
+            .push(" AND o.deleted_at IS NULL");
+        self.query_one(q).await?.as_ref().map(context_from_row).transpose()
     }
 
     async fn orgs_of_member(
@@ -149,22 +159,45 @@ impl OrgRepository for SeaStore {
         user: UserId,
         status: Option<OrgStatus>,
         page: PageRequest,
-    ) -> Result<Page<Organization>, StoreError> {
-        let mut q = org::Entity::find()
-            .join(JoinType::InnerJoin, org::Relation::Membership.def())
-            .filter(membership::Column::UserId.eq(user.as_uuid()))
-            .filter(membership::Column::Status.eq(MembershipStatus::Active.as_str()))
-            .filter(org::Column::DeletedAt.is_null());
-        if let Some(s) = status {
-            q = q.filter(org::Column::Status.eq(s.as_str()));
-        }
-        let q = q
-            .order_by_asc(membership::Column::CreatedAt)
-            .order_by_asc(org::Column::Id);
-        let tx = self.snapshot().await?;
-        let (rows, total) = paged(&tx, q, page).await?;
-        let items = load_orgs(&tx, rows).await?;
-        finish(tx, Page { items, total }).await
+    ) -> Result<Page<OrgContext>, StoreError> {
+        // One statement: the user's active memberships (ix_memberships_user), their orgs and
+        // roles, and the number of matches (a window count, computed before LIMIT).
+        let where_clause = |q: &mut Sql| {
+            q.push(" WHERE m.user_id = ")
+                .push_bind(user.as_uuid())
+                .push(" AND m.status = 'active' AND o.deleted_at IS NULL");
+            if let Some(s) = status {
+                q.push(" AND o.status = ").push_bind(s.as_str());
+            }
+        };
+        let mut q = self.sql(&format!(
+            "SELECT {}, {}, {}, COUNT(*) OVER () AS total_rows FROM memberships m JOIN orgs o ON o.id = m.org_id \
+             LEFT JOIN org_roles r ON r.org_id = m.org_id AND r.slug = m.custom_role",
+            *ORG_COLS, *MEMBERSHIP_COLS, *ROLE_COLS
+        ));
+        where_clause(&mut q);
+        q.push(" ORDER BY m.created_at, o.id LIMIT ")
+            .push_bind(i64::from(page.limit))
+            .push(" OFFSET ")
+            .push_bind(offset_value(page));
+        let rows = self.query_all(q).await?;
+        let total = match rows.first() {
+            Some(row) => count_of(row, "total_rows")?,
+            None if page.offset() == 0 => 0,
+            None => {
+                let mut q = self.sql("SELECT COUNT(*) AS total_rows FROM memberships m JOIN orgs o ON o.id = m.org_id");
+                where_clause(&mut q);
+                match self.query_one(q).await? {
+                    Some(row) => count_of(&row, "total_rows")?,
+                    None => 0,
+                }
+            }
+        };
+        let items = rows.iter().map(context_from_row).collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: Some(total),
+        })
     }
 
     async fn list_orgs(&self, filter: &OrgFilter, page: PageRequest) -> Result<Page<Organization>, StoreError> {
@@ -181,10 +214,11 @@ impl OrgRepository for SeaStore {
             );
         }
         let q = q.order_by_asc(org::Column::CreatedAt).order_by_asc(org::Column::Id);
-        let tx = self.snapshot().await?;
-        let (rows, total) = paged(&tx, q, page).await?;
-        let items = load_orgs(&tx, rows).await?;
-        finish(tx, Page { items, total }).await
+        let (rows, total) = self.paged(q, page).await?;
+        Ok(Page {
+            items: orgs(rows)?,
+            total: Some(total),
+        })
     }
 
     async fn count_orgs_owned_by(&self, user: UserId) -> Result<u64, StoreError> {
@@ -194,6 +228,132 @@ impl OrgRepository for SeaStore {
             .count(&self.db)
             .await
             .map_err(store_err)
+    }
+}
+
+/// The `WHERE` of a member list: the org and the filters (no keyset, no paging).
+fn member_filters(q: &mut Sql, org: OrgId, role: Option<&Role>, status: Option<MembershipStatus>) {
+    q.push(" WHERE m.org_id = ").push_bind(org.as_uuid());
+    if let Some(r) = role {
+        q.push(" AND m.role = ").push_bind(r.as_str());
+    }
+    if let Some(s) = status {
+        q.push(" AND m.status = ").push_bind(s.as_str());
+    }
+}
+
+#[async_trait]
+impl MembershipRepository for SeaStore {
+    async fn membership(&self, org: OrgId, user: UserId) -> Result<Option<Membership>, StoreError> {
+        membership::Entity::find()
+            .filter(membership::Column::OrgId.eq(org.as_uuid()))
+            .filter(membership::Column::UserId.eq(user.as_uuid()))
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(mapping::membership_from_row)
+            .transpose()
+    }
+
+    async fn member_page(&self, org: OrgId, query: &MemberQuery) -> Result<Vec<MemberRow>, StoreError> {
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        // One statement: an index seek on (org_id[, role | status], created_at, user_id), then
+        // `limit` rows in index order, each joined to its user by primary key.
+        let mut q = self.sql(&format!(
+            "SELECT {}, {} FROM memberships m JOIN users u ON u.id = m.user_id",
+            *MEMBERSHIP_COLS, *USER_COLS
+        ));
+        member_filters(&mut q, org, query.role.as_ref(), query.status);
+        if let Some((at, user)) = query.after {
+            // (created_at, user_id) > (at, user), written so both planners seek the index on
+            // created_at and check the tie-break on the index entries.
+            let at = q.bind(at);
+            q.push(&format!(" AND m.created_at >= {at} AND (m.created_at > {at} OR m.user_id > "))
+                .push_bind(user.as_uuid())
+                .push(")");
+        }
+        q.push(" ORDER BY m.created_at, m.user_id LIMIT ")
+            .push_bind(i64::from(query.limit));
+        if query.offset > 0 {
+            q.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+        }
+        self.query_all(q)
+            .await?
+            .iter()
+            .map(|row| {
+                let m = membership::Model::from_query_result(row, "m_").map_err(store_err)?;
+                let u = user::Model::from_query_result(row, "u_").map_err(store_err)?;
+                Ok(MemberRow {
+                    membership: mapping::membership_from_row(m)?,
+                    user: mapping::user_from_row(u)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_members(
+        &self,
+        org: OrgId,
+        role: Option<Role>,
+        status: Option<MembershipStatus>,
+    ) -> Result<u64, StoreError> {
+        let Some(role) = role else {
+            // Status alone (or nothing) is answered by the org's kept counts.
+            let Some(o) = org::Entity::find_by_id(org.as_uuid())
+                .one(&self.db)
+                .await
+                .map_err(store_err)?
+            else {
+                return Ok(0);
+            };
+            let n = match status {
+                None => o.total_members,
+                Some(MembershipStatus::Active) => o.active_members,
+                Some(MembershipStatus::Deactivated) => o.total_members - o.active_members,
+            };
+            return u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("org {}: member counts", o.id)));
+        };
+        let mut q = self.sql("SELECT COUNT(*) AS total_rows FROM memberships m");
+        member_filters(&mut q, org, Some(&role), status);
+        match self.query_one(q).await? {
+            Some(row) => count_of(&row, "total_rows"),
+            None => Ok(0),
+        }
+    }
+}
+
+#[async_trait]
+impl RoleRepository for SeaStore {
+    async fn custom_roles(&self, org: OrgId) -> Result<Vec<CustomRole>, StoreError> {
+        role::Entity::find()
+            .filter(role::Column::OrgId.eq(org.as_uuid()))
+            .order_by_asc(role::Column::CreatedAt)
+            .order_by_asc(role::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(mapping::role_from_row)
+            .collect()
+    }
+
+    async fn custom_roles_named(&self, org: OrgId, slugs: &[RoleSlug]) -> Result<Vec<CustomRole>, StoreError> {
+        if slugs.is_empty() {
+            return Ok(Vec::new());
+        }
+        role::Entity::find()
+            .filter(role::Column::OrgId.eq(org.as_uuid()))
+            .filter(role::Column::Slug.is_in(slugs.iter().map(|s| s.as_str().to_owned())))
+            .order_by_asc(role::Column::CreatedAt)
+            .order_by_asc(role::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(mapping::role_from_row)
+            .collect()
     }
 }
 
@@ -305,7 +465,7 @@ impl InvitationRepository for SeaStore {
         let (rows, total) = self.paged(q, page).await?;
         Ok(Page {
             items: invitations(rows)?,
-            total,
+            total: Some(total),
         })
     }
 
@@ -353,8 +513,23 @@ impl SessionRepository for SeaStore {
             .one(&self.db)
             .await
             .map_err(store_err)?
-            .map(mapping::session_from_row)
+            .map(|row| mapping::session_from_row(row, &*self.cipher))
             .transpose()
+    }
+
+    async fn session_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, StoreError> {
+        // One statement: two primary-key lookups.
+        let mut q = self.sql(&format!(
+            "SELECT {}, {} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ",
+            *SESSION_COLS, *USER_COLS
+        ));
+        q.push_bind(id.as_uuid());
+        let Some(row) = self.query_one(q).await? else {
+            return Ok(None);
+        };
+        let s = session::Model::from_query_result(&row, "s_").map_err(store_err)?;
+        let u = user::Model::from_query_result(&row, "u_").map_err(store_err)?;
+        Ok(Some((mapping::session_from_row(s, &*self.cipher)?, mapping::user_from_row(u)?)))
     }
 
     async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
@@ -368,8 +543,65 @@ impl SessionRepository for SeaStore {
             .one(&self.db)
             .await
             .map_err(store_err)?
-            .map(mapping::session_from_row)
+            .map(|row| mapping::session_from_row(row, &*self.cipher))
             .transpose()
+    }
+}
+
+/// The `WHERE` of an audit page: the log and the filters, without the keyset position.
+fn audit_filters(q: &mut Sql, log: &str, filter: &AuditFilter) {
+    q.push(" WHERE a.log_key = ").push_bind(log.to_owned());
+    for (col, value) in [
+        ("action", &filter.action),
+        ("actor_id", &filter.actor_id),
+        ("target_type", &filter.target_type),
+        ("target_id", &filter.target_id),
+    ] {
+        if let Some(v) = value {
+            q.push(&format!(" AND a.{col} = ")).push_bind(v.clone());
+        }
+    }
+    if let Some(since) = filter.since {
+        q.push(" AND a.created_at >= ").push_bind(since);
+    }
+    if let Some(until) = filter.until {
+        q.push(" AND a.created_at < ").push_bind(until);
+    }
+}
+
+fn audit_filtered(f: &AuditFilter) -> bool {
+    f.action.is_some()
+        || f.actor_id.is_some()
+        || f.target_type.is_some()
+        || f.target_id.is_some()
+        || f.since.is_some()
+        || f.until.is_some()
+}
+
+fn audit_rows(rows: &[QueryResult]) -> Result<Vec<AuditEntry>, StoreError> {
+    rows.iter()
+        .map(|row| mapping::audit_from_row(audit::Model::from_query_result(row, "a_").map_err(store_err)?))
+        .collect()
+}
+
+impl SeaStore {
+    /// The kept entry count of an audit log (0 for a log never written).
+    async fn audit_kept_count(&self, head_key: String) -> Result<u64, StoreError> {
+        let h = head::Entity::find_by_id(head_key)
+            .one(&self.db)
+            .await
+            .map_err(store_err)?;
+        u64::try_from(h.map_or(0, |h| h.entries)).map_err(|_| StoreError::Corrupt("negative audit count".to_owned()))
+    }
+
+    /// The kept delivery count of an endpoint.
+    async fn delivery_kept_count(&self, webhook: WebhookId) -> Result<u64, StoreError> {
+        let mut q = self.sql("SELECT deliveries AS kept_total FROM webhook_delivery_counts WHERE webhook_id = ");
+        q.push_bind(webhook.as_uuid());
+        match self.query_one(q).await? {
+            Some(row) => count_of(&row, "kept_total"),
+            None => Ok(0),
+        }
     }
 }
 
@@ -381,47 +613,49 @@ impl AuditRepository for SeaStore {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError> {
-        let mut q = audit::Entity::find().filter(audit::Column::LogKey.eq(mapping::log_key(log)));
-        if let Some(a) = &filter.action {
-            q = q.filter(audit::Column::Action.eq(a.as_str()));
+        // Newest first on (log_key[, filter column], created_at, seq), read backwards from the
+        // keyset position or the offset. Unfiltered offset pages carry the log's kept count in
+        // the same statement; filtered ones count their matches; keyset pages count nothing.
+        let key = mapping::log_key(log);
+        let head_key = format!("audit:{key}");
+        let filtered = audit_filtered(filter);
+        let kept = !filtered && filter.before.is_none();
+        let mut q = self.sql(&format!("SELECT {}", *AUDIT_COLS));
+        if kept {
+            q.push(", (SELECT h.entries FROM log_heads h WHERE h.log_key = ")
+                .push_bind(head_key.clone())
+                .push(") AS kept_total");
         }
-        if let Some(a) = &filter.actor_id {
-            q = q.filter(audit::Column::ActorId.eq(a.as_str()));
-        }
-        if let Some(t) = &filter.target_type {
-            q = q.filter(audit::Column::TargetType.eq(t.as_str()));
-        }
-        if let Some(t) = &filter.target_id {
-            q = q.filter(audit::Column::TargetId.eq(t.as_str()));
-        }
-        if let Some(s) = filter.since {
-            q = q.filter(audit::Column::CreatedAt.gte(s));
-        }
-        if let Some(u) = filter.until {
-            q = q.filter(audit::Column::CreatedAt.lt(u));
-        }
+        q.push(" FROM audit_entries a");
+        audit_filters(&mut q, &key, filter);
         if let Some((at, seq)) = filter.before {
-            // Keyset: strictly older than (created_at, seq).
-            let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-            q = q.filter(
-                Condition::any().add(audit::Column::CreatedAt.lt(at)).add(
-                    Condition::all()
-                        .add(audit::Column::CreatedAt.eq(at))
-                        .add(audit::Column::Seq.lt(seq)),
-                ),
-            );
+            let at = q.bind(at);
+            q.push(&format!(" AND a.created_at <= {at} AND (a.created_at < {at} OR a.seq < "))
+                .push_bind(i64::try_from(seq).unwrap_or(i64::MAX))
+                .push(")");
         }
-        let q = q
-            .order_by_desc(audit::Column::CreatedAt)
-            .order_by_desc(audit::Column::Seq);
-        let (rows, total) = self.paged(q, page).await?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(mapping::audit_from_row)
-                .collect::<Result<_, _>>()?,
-            total,
-        })
+        q.push(" ORDER BY a.created_at DESC, a.seq DESC LIMIT ")
+            .push_bind(i64::from(page.limit))
+            .push(" OFFSET ")
+            .push_bind(offset_value(page));
+        let rows = self.query_all(q).await?;
+        let items = audit_rows(&rows)?;
+        let total = if filter.before.is_some() {
+            None
+        } else if kept {
+            Some(match rows.first() {
+                Some(row) => count_of(row, "kept_total")?,
+                None => self.audit_kept_count(head_key).await?,
+            })
+        } else {
+            let mut q = self.sql("SELECT COUNT(*) AS total_rows FROM audit_entries a");
+            audit_filters(&mut q, &key, filter);
+            Some(match self.query_one(q).await? {
+                Some(row) => count_of(&row, "total_rows")?,
+                None => 0,
+            })
+        };
+        Ok(Page { items, total })
     }
 
     async fn audit_chain(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
@@ -437,6 +671,20 @@ impl AuditRepository for SeaStore {
             .into_iter()
             .map(mapping::audit_from_row)
             .collect()
+    }
+
+    async fn audit_head(&self, log: AuditLog) -> Result<Option<AuditEntry>, StoreError> {
+        // One statement: the head row by key, its newest entry by (log_key, seq).
+        let key = mapping::log_key(log);
+        let mut q = self.sql(&format!(
+            "SELECT {} FROM log_heads h JOIN audit_entries a ON a.log_key = ",
+            *AUDIT_COLS
+        ));
+        q.push_bind(key.clone())
+            .push(" AND a.seq = h.seq WHERE h.log_key = ")
+            .push_bind(format!("audit:{key}"));
+        let rows: Vec<QueryResult> = self.query_one(q).await?.into_iter().collect();
+        Ok(audit_rows(&rows)?.pop())
     }
 }
 
@@ -497,39 +745,69 @@ impl WebhookRepository for SeaStore {
         filter: &DeliveryFilter,
         page: PageRequest,
     ) -> Result<Page<Delivery>, StoreError> {
-        let mut q = delivery::Entity::find().filter(delivery::Column::WebhookId.eq(webhook.as_uuid()));
-        if let Some(t) = &filter.event_type {
-            q = q.filter(delivery::Column::EventType.eq(t.as_str()));
+        // Newest first on (webhook_id[, status], created_at, id), like the audit pages; the
+        // unfiltered total is the endpoint's kept count.
+        let filtered = filter.event_type.is_some() || filter.delivered.is_some() || filter.status.is_some();
+        let kept = !filtered && filter.before.is_none();
+        let where_clause = |q: &mut Sql| {
+            q.push(" WHERE d.webhook_id = ").push_bind(webhook.as_uuid());
+            if let Some(t) = &filter.event_type {
+                q.push(" AND d.event_type = ").push_bind(t.clone());
+            }
+            match filter.delivered {
+                Some(true) => {
+                    q.push(" AND d.status = ").push_bind(DeliveryStatus::Delivered.as_str());
+                }
+                Some(false) => {
+                    q.push(" AND d.status <> ").push_bind(DeliveryStatus::Delivered.as_str());
+                }
+                None => {}
+            }
+            if let Some(s) = filter.status {
+                q.push(" AND d.status = ").push_bind(s.as_str());
+            }
+        };
+        let mut q = self.sql(&format!("SELECT {}", *DELIVERY_COLS));
+        if kept {
+            q.push(", (SELECT c.deliveries FROM webhook_delivery_counts c WHERE c.webhook_id = ")
+                .push_bind(webhook.as_uuid())
+                .push(") AS kept_total");
         }
-        if let Some(delivered) = filter.delivered {
-            let col = delivery::Column::Status;
-            let s = DeliveryStatus::Delivered.as_str();
-            q = q.filter(if delivered { col.eq(s) } else { col.ne(s) });
-        }
-        if let Some(s) = filter.status {
-            q = q.filter(delivery::Column::Status.eq(s.as_str()));
-        }
+        q.push(" FROM webhook_deliveries d");
+        where_clause(&mut q);
         if let Some((at, id)) = filter.before {
-            // Keyset: strictly older than (created_at, id).
-            q = q.filter(
-                Condition::any().add(delivery::Column::CreatedAt.lt(at)).add(
-                    Condition::all()
-                        .add(delivery::Column::CreatedAt.eq(at))
-                        .add(delivery::Column::Id.lt(id.as_uuid())),
-                ),
-            );
+            let at = q.bind(at);
+            q.push(&format!(" AND d.created_at <= {at} AND (d.created_at < {at} OR d.id < "))
+                .push_bind(id.as_uuid())
+                .push(")");
         }
-        let q = q
-            .order_by_desc(delivery::Column::CreatedAt)
-            .order_by_desc(delivery::Column::Id);
-        let (rows, total) = self.paged(q, page).await?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(mapping::delivery_from_row)
-                .collect::<Result<_, _>>()?,
-            total,
-        })
+        q.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
+            .push_bind(i64::from(page.limit))
+            .push(" OFFSET ")
+            .push_bind(offset_value(page));
+        let rows = self.query_all(q).await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                mapping::delivery_from_row(delivery::Model::from_query_result(row, "d_").map_err(store_err)?)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let total = if filter.before.is_some() {
+            None
+        } else if kept {
+            Some(match rows.first() {
+                Some(row) => count_of(row, "kept_total")?,
+                None => self.delivery_kept_count(webhook).await?,
+            })
+        } else {
+            let mut q = self.sql("SELECT COUNT(*) AS total_rows FROM webhook_deliveries d");
+            where_clause(&mut q);
+            Some(match self.query_one(q).await? {
+                Some(row) => count_of(&row, "total_rows")?,
+                None => 0,
+            })
+        };
+        Ok(Page { items, total })
     }
 
     async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {

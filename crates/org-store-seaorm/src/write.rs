@@ -1,20 +1,25 @@
 //! The write side: one database transaction per changeset, in an order that keeps every
-//! constraint satisfied statement by statement (users before the orgs that reference them,
-//! removed rows before added ones, non-owner memberships before the owner's, terminal
-//! invitations before pending ones).
+//! constraint satisfied statement by statement: users before the orgs that reference them; the
+//! org row (settings, lifecycle, owner) before memberships, so a transfer names the new owner
+//! before the triggers check it; custom roles before the memberships naming them; removed
+//! memberships, then demotions, then promotions to owner; the org's kept counts after its
+//! membership writes (one conditional `UPDATE`, which also enforces the member cap); removed
+//! roles after the memberships that left them; terminal invitations before pending ones.
+//! Memberships and roles are written one row each at their own version: nothing is diffed.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use org_domain::webhook::{DeliveryStatus, Webhook};
-use org_domain::{InvitationStatus, OrgState};
+use org_domain::{InvitationStatus, Membership, MembershipStatus, Role};
 use org_ports::chain::{self, GENESIS};
-use org_ports::{AuditLog, Changeset, ConflictKind, RevocationScope, SecretCipher, StoreError};
+use org_ports::{AuditLog, Changeset, ConflictKind, RevocationScope, SecretCipher, StoreError, UniqueKey};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -89,14 +94,35 @@ async fn apply(
     c: &Changeset,
 ) -> Result<(), DbFailure> {
     for u in &c.users {
-        let row = mapping::user_to_row(u, version_to_row(u.version + 1)?);
-        versioned::<user::Entity>(txn, row, u.id.as_uuid(), u.version).await?;
+        let r = u.record();
+        let row = all_set(mapping::user_to_row(u, version_to_row(r.version + 1)?));
+        versioned::<user::Entity>(txn, row, r.id.as_uuid(), r.version).await?;
     }
     for o in &c.orgs {
         let s = o.state();
-        let row = mapping::org_to_row(s, version_to_row(s.version + 1)?);
+        // Settings, lifecycle and owner only: the kept counts are never taken from here.
+        let row = mapping::org_write_row(s, version_to_row(s.version + 1)?);
         versioned::<org::Entity>(txn, row, s.id.as_uuid(), s.version).await?;
-        write_org_children(txn, s, s.version == 0).await?;
+    }
+    for r in &c.roles {
+        let rec = r.record();
+        let row = all_set(mapping::role_to_row(r, version_to_row(rec.version + 1)?));
+        versioned::<role::Entity>(txn, row, rec.id.as_uuid(), rec.version).await?;
+    }
+    let mut heads = Headcounts::default();
+    for m in &c.removed_memberships {
+        remove_membership(txn, m, &mut heads).await?;
+    }
+    // Demotions before promotions: a transfer's org row is already written, the old owner
+    // steps down, then the new one takes `owner` (the one-owner index never sees two).
+    let (owners, others): (Vec<&Membership>, Vec<&Membership>) =
+        c.memberships.iter().partition(|m| *m.role() == Role::Owner);
+    for m in others.into_iter().chain(owners) {
+        write_membership(txn, m, &mut heads).await?;
+    }
+    heads.apply(txn, c.member_cap).await?;
+    for r in &c.removed_roles {
+        remove_role(txn, r).await?;
     }
     // Terminal invitations first, so replacing a pending one never trips the one-pending index.
     let (pending, settled): (Vec<_>, Vec<_>) = c
@@ -105,11 +131,11 @@ async fn apply(
         .partition(|i| i.record().status == InvitationStatus::Pending);
     for inv in settled.into_iter().chain(pending) {
         let r = inv.record();
-        let row = mapping::invitation_to_row(r, version_to_row(r.version + 1)?);
+        let row = all_set(mapping::invitation_to_row(r, version_to_row(r.version + 1)?));
         versioned::<invitation::Entity>(txn, row, r.id.as_uuid(), r.version).await?;
     }
     for s in &c.sessions {
-        let row = mapping::session_to_row(s, version_to_row(s.version + 1)?);
+        let row = all_set(mapping::session_to_row(s, version_to_row(s.version + 1)?, cipher)?);
         versioned::<session::Entity>(txn, row, s.id.as_uuid(), s.version).await?;
     }
     for r in &c.revocations {
@@ -129,28 +155,205 @@ async fn apply(
         q.exec(txn).await?;
     }
     for w in &c.webhooks {
-        let row = mapping::webhook_to_row(w, version_to_row(w.version + 1)?, cipher)?;
+        let row = all_set(mapping::webhook_to_row(w, version_to_row(w.version + 1)?, cipher)?);
         versioned::<webhook::Entity>(txn, row, w.id.as_uuid(), w.version).await?;
     }
+    let mut delivered = DeliveryCounts::default();
     for d in &c.deliveries {
-        let row = mapping::delivery_to_row(d, version_to_row(d.version + 1)?);
+        let row = all_set(mapping::delivery_to_row(d, version_to_row(d.version + 1)?));
         versioned::<delivery::Entity>(txn, row, d.id.as_uuid(), d.version).await?;
+        if d.version == 0 {
+            delivered.add(d.webhook_id.as_uuid());
+        }
     }
-    for p in &c.audit_prunes {
-        let through = i64::try_from(p.through_seq).unwrap_or(i64::MAX);
-        audit::Entity::delete_many()
-            .filter(audit::Column::LogKey.eq(mapping::log_key(p.log)))
-            .filter(audit::Column::Seq.lte(through))
-            .exec(txn)
+    sequence_logs(txn, backend, c).await?;
+    fan_out(txn, c, &mut delivered).await?;
+    delivered.apply(txn, backend).await
+}
+
+/// Changes of the kept member counts of each org, from this commit's membership writes.
+#[derive(Debug, Default)]
+struct Headcounts(BTreeMap<Uuid, (i64, i64)>);
+
+impl Headcounts {
+    fn add(&mut self, org: Uuid, active: i64, total: i64) {
+        let e = self.0.entry(org).or_default();
+        e.0 += active;
+        e.1 += total;
+    }
+
+    /// One conditional `UPDATE` per org whose counts change. With a member cap, an org whose
+    /// active count rises must stay within it (`active_members + d <= cap`, evaluated on the
+    /// row as locked, so concurrent admissions never pass it together).
+    async fn apply(self, txn: &DatabaseTransaction, cap: Option<u32>) -> Result<(), DbFailure> {
+        for (org_id, (active, total)) in self.0 {
+            if active == 0 && total == 0 {
+                continue;
+            }
+            let mut q = org::Entity::update_many()
+                .col_expr(
+                    org::Column::ActiveMembers,
+                    Expr::col(org::Column::ActiveMembers).add(active),
+                )
+                .col_expr(
+                    org::Column::TotalMembers,
+                    Expr::col(org::Column::TotalMembers).add(total),
+                )
+                .filter(org::Column::Id.eq(org_id));
+            let capped = cap.filter(|_| active > 0);
+            if let Some(cap) = capped {
+                q = q.filter(Expr::col(org::Column::ActiveMembers).add(active).lte(i64::from(cap)));
+            }
+            if q.exec(txn).await?.rows_affected == 1 {
+                continue;
+            }
+            return Err(if capped.is_some() && exists::<org::Entity>(txn, org_id).await? {
+                StoreError::Conflict(ConflictKind::MemberCap)
+            } else {
+                StoreError::NotFound
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+fn active(m: &Membership) -> i64 {
+    i64::from(m.status() == MembershipStatus::Active)
+}
+
+/// A SQLite foreign-key failure of a membership write: the custom role it names is missing
+/// (`RoleInUse`), or else the org or user is (`NotFound`). PostgreSQL names the key itself.
+async fn membership_fk(txn: &DatabaseTransaction, m: &Membership, failure: DbFailure) -> DbFailure {
+    if failure != DbFailure::ForeignKey {
+        return failure;
+    }
+    let Some(slug) = mapping::custom_role_column(m.role()) else {
+        return StoreError::NotFound.into();
+    };
+    let held = role::Entity::find()
+        .filter(role::Column::OrgId.eq(m.org_id().as_uuid()))
+        .filter(role::Column::Slug.eq(slug))
+        .count(txn)
+        .await;
+    match held {
+        Ok(0) => StoreError::Conflict(ConflictKind::RoleInUse).into(),
+        Ok(_) => StoreError::NotFound.into(),
+        Err(e) => e.into(),
+    }
+}
+
+/// Inserts (version 0) or updates a membership at its own version. An update tries first with
+/// the status unchanged (role changes: one statement); if that matches nothing it tries again
+/// without, and a match then means the status flipped (there are two), which moves the counts.
+async fn write_membership(
+    txn: &DatabaseTransaction,
+    m: &Membership,
+    heads: &mut Headcounts,
+) -> Result<(), DbFailure> {
+    let r = m.record();
+    let (id, org_id) = (r.id.as_uuid(), r.org_id.as_uuid());
+    let row = mapping::membership_to_row(m, version_to_row(r.version + 1)?);
+    if r.version == 0 {
+        if let Err(f) = insert_new::<membership::Entity>(txn, all_set(row), id).await {
+            return Err(membership_fk(txn, m, f).await);
+        }
+        heads.add(org_id, active(m), 1);
+        return Ok(());
+    }
+    let loaded = version_to_row(r.version)?;
+    let update = |status_unchanged: bool| {
+        let mut q = membership::Entity::update_many()
+            .set(all_set::<_, membership::ActiveModel>(row.clone()))
+            .filter(membership::Column::Id.eq(id))
+            .filter(membership::Column::Version.eq(loaded));
+        if status_unchanged {
+            q = q.filter(membership::Column::Status.eq(r.status.as_str()));
+        }
+        q.exec(txn)
+    };
+    for status_unchanged in [true, false] {
+        match update(status_unchanged).await {
+            Ok(done) if done.rows_affected == 1 => {
+                if !status_unchanged {
+                    heads.add(org_id, 2 * active(m) - 1, 0);
+                }
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(e) => return Err(membership_fk(txn, m, e.into()).await),
+        }
+    }
+    Err(stale_or_gone::<membership::Entity>(txn, id).await)
+}
+
+/// Deletes a membership at the version it was loaded with; its status as loaded is the one
+/// stored (the version matched), so the counts move by it.
+async fn remove_membership(
+    txn: &DatabaseTransaction,
+    m: &Membership,
+    heads: &mut Headcounts,
+) -> Result<(), DbFailure> {
+    let r = m.record();
+    let done = membership::Entity::delete_many()
+        .filter(membership::Column::Id.eq(r.id.as_uuid()))
+        .filter(membership::Column::Version.eq(version_to_row(r.version)?))
+        .exec(txn)
+        .await?;
+    if done.rows_affected == 1 {
+        heads.add(r.org_id.as_uuid(), -active(m), -1);
+        return Ok(());
+    }
+    Err(stale_or_gone::<membership::Entity>(txn, r.id.as_uuid()).await)
+}
+
+/// Deletes a custom role at its loaded version; the foreign key from memberships refuses it
+/// while a membership holds the role (`RoleInUse`).
+async fn remove_role(txn: &DatabaseTransaction, r: &org_domain::CustomRole) -> Result<(), DbFailure> {
+    let rec = r.record();
+    let done = role::Entity::delete_many()
+        .filter(role::Column::Id.eq(rec.id.as_uuid()))
+        .filter(role::Column::Version.eq(version_to_row(rec.version)?))
+        .exec(txn)
+        .await;
+    match done {
+        Ok(d) if d.rows_affected == 1 => Ok(()),
+        Ok(_) => Err(stale_or_gone::<role::Entity>(txn, rec.id.as_uuid()).await),
+        Err(e) => Err(match DbFailure::from(e) {
+            DbFailure::ForeignKey => StoreError::Conflict(ConflictKind::RoleInUse).into(),
+            other => other,
+        }),
+    }
+}
+
+/// Deliveries inserted by this commit, per endpoint: added to the endpoint's kept count.
+#[derive(Debug, Default)]
+struct DeliveryCounts(BTreeMap<Uuid, i64>);
+
+impl DeliveryCounts {
+    fn add(&mut self, webhook: Uuid) {
+        *self.0.entry(webhook).or_default() += 1;
+    }
+
+    /// One upsert per endpoint (a statement text that never changes).
+    async fn apply(self, txn: &DatabaseTransaction, backend: DbBackend) -> Result<(), DbFailure> {
+        for (webhook, n) in self.0 {
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                "INSERT INTO webhook_delivery_counts (webhook_id, deliveries) VALUES ($1, $2) \
+                 ON CONFLICT (webhook_id) DO UPDATE SET deliveries = webhook_delivery_counts.deliveries + \
+                 excluded.deliveries",
+                [webhook.into(), n.into()],
+            ))
             .await?;
+        }
+        Ok(())
     }
-    append_logs(txn, backend, c).await?;
-    fan_out(txn, c).await
 }
 
 /// One pending delivery per subscribed endpoint of each event's org, as the endpoints stand
 /// after this changeset's own webhook writes (§9.4).
-async fn fan_out(txn: &DatabaseTransaction, c: &Changeset) -> Result<(), DbFailure> {
+async fn fan_out(txn: &DatabaseTransaction, c: &Changeset, delivered: &mut DeliveryCounts) -> Result<(), DbFailure> {
     let mut subscribers: HashMap<Uuid, Vec<Webhook>> = HashMap::new();
     let mut rows = Vec::new();
     for e in &c.events {
@@ -172,6 +375,7 @@ async fn fan_out(txn: &DatabaseTransaction, c: &Changeset) -> Result<(), DbFailu
             }
         };
         for d in org_ports::webhooks::fan_out(e, hooks.iter()) {
+            delivered.add(d.webhook_id.as_uuid());
             rows.push(all_set::<_, delivery::ActiveModel>(mapping::delivery_to_row(&d, 1)));
         }
     }
@@ -216,7 +420,6 @@ async fn claim(
 /// Entities with a UUID primary key `id`.
 trait Keyed: EntityTrait {
     fn id_col() -> Self::Column;
-    fn row_id(m: &Self::Model) -> Uuid;
 }
 
 /// Entities with an optimistic-concurrency `version`.
@@ -230,16 +433,7 @@ macro_rules! keyed {
             fn id_col() -> $m::Column {
                 $m::Column::Id
             }
-            fn row_id(m: &$m::Model) -> Uuid {
-                m.id
-            }
         }
-    )*};
-}
-keyed!(org, user, invitation, session, membership, role, webhook, delivery);
-
-macro_rules! versioned_entity {
-    ($($m:ident),*) => {$(
         impl Versioned for $m::Entity {
             fn version_col() -> $m::Column {
                 $m::Column::Version
@@ -247,7 +441,7 @@ macro_rules! versioned_entity {
         }
     )*};
 }
-versioned_entity!(org, user, invitation, session, webhook, delivery);
+keyed!(org, user, invitation, session, membership, role, webhook, delivery);
 
 async fn exists<E: Keyed>(txn: &DatabaseTransaction, id: Uuid) -> Result<bool, DbFailure>
 where
@@ -256,28 +450,57 @@ where
     Ok(E::find().filter(E::id_col().eq(id)).count(txn).await? > 0)
 }
 
+/// After a compare-and-swap matched no row: the row moved on (`StaleVersion`) or is gone
+/// (`NotFound`).
+async fn stale_or_gone<E: Keyed>(txn: &DatabaseTransaction, id: Uuid) -> DbFailure
+where
+    E::Model: Sync,
+{
+    match exists::<E>(txn, id).await {
+        Ok(true) => StoreError::Conflict(ConflictKind::StaleVersion).into(),
+        Ok(false) => StoreError::NotFound.into(),
+        Err(e) => e,
+    }
+}
+
+/// Inserts a new row. An existing id is `Conflict(Unique(Id))`: PostgreSQL checks the primary
+/// key first (the oldest index); SQLite may report another unique index of the same row, so
+/// there the id is looked up on that error path only.
+async fn insert_new<E: Keyed>(txn: &DatabaseTransaction, row: E::ActiveModel, id: Uuid) -> Result<(), DbFailure>
+where
+    E::Model: Sync,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let Err(e) = E::insert(row).exec_without_returning(txn).await else {
+        return Ok(());
+    };
+    let failure = DbFailure::from(e);
+    let other_key = matches!(
+        failure,
+        DbFailure::Store(StoreError::Conflict(ConflictKind::Unique(k))) if k != UniqueKey::Id
+    );
+    if other_key && txn.get_database_backend() == DbBackend::Sqlite && exists::<E>(txn, id).await? {
+        return Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::Id)).into());
+    }
+    Err(failure)
+}
+
 /// Version 0 inserts (an existing id conflicts); otherwise a compare-and-swap on `version`.
 async fn versioned<E: Versioned>(
     txn: &DatabaseTransaction,
-    row: E::Model,
+    row: E::ActiveModel,
     id: Uuid,
     loaded: u64,
 ) -> Result<(), DbFailure>
 where
-    E::Model: IntoActiveModel<E::ActiveModel> + Sync,
+    E::Model: Sync,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     if loaded == 0 {
-        if exists::<E>(txn, id).await? {
-            return Err(StoreError::Conflict(ConflictKind::Unique(org_ports::UniqueKey::Id)).into());
-        }
-        E::insert(all_set::<_, E::ActiveModel>(row))
-            .exec_without_returning(txn)
-            .await?;
-        return Ok(());
+        return insert_new::<E>(txn, row, id).await;
     }
     let updated = E::update_many()
-        .set(all_set::<_, E::ActiveModel>(row))
+        .set(row)
         .filter(E::id_col().eq(id))
         .filter(E::version_col().eq(version_to_row(loaded)?))
         .exec(txn)
@@ -285,115 +508,53 @@ where
     if updated.rows_affected == 1 {
         return Ok(());
     }
-    Err(if exists::<E>(txn, id).await? {
-        StoreError::Conflict(ConflictKind::StaleVersion)
-    } else {
-        StoreError::NotFound
-    }
-    .into())
+    Err(stale_or_gone::<E>(txn, id).await)
 }
 
-/// Brings child rows from `have` to `want`: deletes, then updates and inserts in `want` order.
-async fn sync_rows<E: Keyed>(
-    txn: &DatabaseTransaction,
-    have: Vec<E::Model>,
-    want: Vec<E::Model>,
-) -> Result<(), DbFailure>
-where
-    E::Model: IntoActiveModel<E::ActiveModel> + PartialEq + Sync,
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    let want_ids: HashSet<Uuid> = want.iter().map(E::row_id).collect();
-    let gone: Vec<Uuid> = have.iter().map(E::row_id).filter(|id| !want_ids.contains(id)).collect();
-    if !gone.is_empty() {
-        E::delete_many().filter(E::id_col().is_in(gone)).exec(txn).await?;
-    }
-    let have: HashMap<Uuid, E::Model> = have.into_iter().map(|m| (E::row_id(&m), m)).collect();
-    for row in want {
-        let id = E::row_id(&row);
-        match have.get(&id) {
-            Some(old) if *old == row => {}
-            Some(_) => {
-                E::update_many()
-                    .set(all_set::<_, E::ActiveModel>(row))
-                    .filter(E::id_col().eq(id))
-                    .exec(txn)
-                    .await?;
-            }
-            None => {
-                E::insert(all_set::<_, E::ActiveModel>(row))
-                    .exec_without_returning(txn)
-                    .await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn write_org_children(txn: &DatabaseTransaction, s: &OrgState, inserted: bool) -> Result<(), DbFailure> {
-    let org_id = s.id.as_uuid();
-    let (have_roles, have_members) = if inserted {
-        (Vec::new(), Vec::new())
-    } else {
-        (
-            role::Entity::find()
-                .filter(role::Column::OrgId.eq(org_id))
-                .all(txn)
-                .await?,
-            membership::Entity::find()
-                .filter(membership::Column::OrgId.eq(org_id))
-                .all(txn)
-                .await?,
-        )
-    };
-    let want_roles = s.roles.iter().map(|r| mapping::role_to_row(s.id, r)).collect();
-    sync_rows::<role::Entity>(txn, have_roles, want_roles).await?;
-    // The owner's row last: a transfer demotes the old owner before it promotes the new one.
-    let mut want_members: Vec<membership::Model> = s
-        .memberships
-        .iter()
-        .map(|m| mapping::membership_to_row(s.id, m))
-        .collect();
-    want_members.sort_by_key(|m| m.role == org_domain::Role::Owner.as_str());
-    sync_rows::<membership::Entity>(txn, have_members, want_members).await
-}
-
-/// Locks the head rows of `keys` (sorted, so concurrent commits never deadlock on them) and
-/// returns them; a missing head is created at `seq` 0.
+/// Locks the head rows of `keys` in one statement (sorted, so concurrent commits never
+/// deadlock on them) and returns them; missing heads are created at `seq` 0 first.
 async fn lock_heads(
     txn: &DatabaseTransaction,
     backend: DbBackend,
     keys: &BTreeSet<String>,
 ) -> Result<HashMap<String, head::Model>, DbFailure> {
-    let mut out = HashMap::new();
-    for key in keys {
-        let select = || {
-            let q = head::Entity::find_by_id(key.clone());
-            if backend == DbBackend::Postgres {
-                q.lock_exclusive()
-            } else {
-                q
-            }
-        };
-        let row = match select().one(txn).await? {
-            Some(row) => row,
-            None => {
-                let fresh = head::Model {
-                    log_key: key.clone(),
-                    seq: 0,
-                    hash: None,
-                };
-                head::Entity::insert(all_set::<_, head::ActiveModel>(fresh))
-                    .on_conflict_do_nothing_on([head::Column::LogKey])
-                    .exec_without_returning(txn)
-                    .await?;
-                select()
-                    .one(txn)
-                    .await?
-                    .ok_or_else(|| StoreError::Unavailable(format!("log head {key} vanished")))?
-            }
-        };
-        out.insert(key.clone(), row);
+    let select = |keys: Vec<String>| {
+        let q = head::Entity::find()
+            .filter(head::Column::LogKey.is_in(keys))
+            .order_by_asc(head::Column::LogKey);
+        if backend == DbBackend::Postgres {
+            q.lock_exclusive()
+        } else {
+            q
+        }
+    };
+    let mut out: HashMap<String, head::Model> = select(keys.iter().cloned().collect())
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|h| (h.log_key.clone(), h))
+        .collect();
+    let missing: Vec<String> = keys.iter().filter(|k| !out.contains_key(*k)).cloned().collect();
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    let fresh = missing.iter().map(|key| {
+        all_set::<_, head::ActiveModel>(head::Model {
+            log_key: key.clone(),
+            seq: 0,
+            hash: None,
+            entries: 0,
+        })
+    });
+    head::Entity::insert_many(fresh)
+        .on_conflict_do_nothing_on([head::Column::LogKey])
+        .exec_without_returning(txn)
+        .await?;
+    for h in select(missing.clone()).all(txn).await? {
+        out.insert(h.log_key.clone(), h);
+    }
+    if let Some(key) = missing.iter().find(|k| !out.contains_key(*k)) {
+        return Err(StoreError::Unavailable(format!("log head {key} vanished")).into());
     }
     Ok(out)
 }
@@ -406,25 +567,37 @@ fn events_head_key(org: org_domain::OrgId) -> String {
     format!("events:{org}")
 }
 
-/// Appends audit entries (next `seq` of their log, chained by hash) and outbox events (next
-/// `seq` of their org's stream) under the head locks.
-async fn append_logs(txn: &DatabaseTransaction, backend: DbBackend, c: &Changeset) -> Result<(), DbFailure> {
-    if c.audit.is_empty() && c.events.is_empty() {
+fn draft_log(d: &org_ports::AuditDraft) -> AuditLog {
+    d.org_id.map_or(AuditLog::Platform, AuditLog::Org)
+}
+
+/// Prunes audit prefixes, appends audit entries (next `seq` of their log, chained by hash) and
+/// outbox events (next `seq` of their org's stream), all under the head locks, and keeps each
+/// audit head's entry count (appends add, prunes subtract).
+async fn sequence_logs(txn: &DatabaseTransaction, backend: DbBackend, c: &Changeset) -> Result<(), DbFailure> {
+    if c.audit.is_empty() && c.events.is_empty() && c.audit_prunes.is_empty() {
         return Ok(());
     }
-    let mut keys: BTreeSet<String> = c
-        .audit
-        .iter()
-        .map(|d| audit_head_key(d.org_id.map_or(AuditLog::Platform, AuditLog::Org)))
-        .collect();
+    let mut keys: BTreeSet<String> = c.audit.iter().map(|d| audit_head_key(draft_log(d))).collect();
+    keys.extend(c.audit_prunes.iter().map(|p| audit_head_key(p.log)));
     keys.extend(c.events.iter().map(|e| events_head_key(e.org_id)));
     let mut heads = lock_heads(txn, backend, &keys).await?;
+    for p in &c.audit_prunes {
+        let through = i64::try_from(p.through_seq).unwrap_or(i64::MAX);
+        let key = audit_head_key(p.log);
+        let pruned = audit::Entity::delete_many()
+            .filter(audit::Column::LogKey.eq(mapping::log_key(p.log)))
+            .filter(audit::Column::Seq.lte(through))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        let h = locked(&mut heads, &key)?;
+        h.entries -= i64::try_from(pruned).unwrap_or(i64::MAX);
+    }
     let mut rows = Vec::with_capacity(c.audit.len());
     for d in &c.audit {
-        let key = audit_head_key(d.org_id.map_or(AuditLog::Platform, AuditLog::Org));
-        let h = heads
-            .get_mut(&key)
-            .ok_or_else(|| StoreError::Unavailable(format!("log head {key} not locked")))?;
+        let key = audit_head_key(draft_log(d));
+        let h = locked(&mut heads, &key)?;
         let prev = match h.hash.as_deref() {
             None => GENESIS,
             Some(hex) => {
@@ -439,16 +612,14 @@ async fn append_logs(txn: &DatabaseTransaction, backend: DbBackend, c: &Changese
         )));
         h.seq = seq;
         h.hash = Some(chain::to_hex(&hash));
+        h.entries += 1;
     }
     if !rows.is_empty() {
         audit::Entity::insert_many(rows).exec_without_returning(txn).await?;
     }
     let mut rows = Vec::with_capacity(c.events.len());
     for e in &c.events {
-        let key = events_head_key(e.org_id);
-        let h = heads
-            .get_mut(&key)
-            .ok_or_else(|| StoreError::Unavailable(format!("log head {key} not locked")))?;
+        let h = locked(&mut heads, &events_head_key(e.org_id))?;
         h.seq += 1;
         rows.push(all_set::<_, event::ActiveModel>(mapping::event_to_row(e, h.seq)));
     }
@@ -460,10 +631,17 @@ async fn append_logs(txn: &DatabaseTransaction, backend: DbBackend, c: &Changese
             head::Entity::update_many()
                 .col_expr(head::Column::Seq, Expr::value(h.seq))
                 .col_expr(head::Column::Hash, Expr::value(h.hash))
+                .col_expr(head::Column::Entries, Expr::value(h.entries))
                 .filter(head::Column::LogKey.eq(key.clone()))
                 .exec(txn)
                 .await?;
         }
     }
     Ok(())
+}
+
+fn locked<'h>(heads: &'h mut HashMap<String, head::Model>, key: &str) -> Result<&'h mut head::Model, DbFailure> {
+    heads
+        .get_mut(key)
+        .ok_or_else(|| StoreError::Unavailable(format!("log head {key} not locked")).into())
 }

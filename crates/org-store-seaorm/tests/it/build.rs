@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use org_domain::{
-    Actor, CapabilitySet, Email, EventId, Invitation, InvitationId, InvitationRecord, InvitationStatus, MembershipId,
-    NewOrganization, NewRole, OrgId, OrgName, OrgStatus, Organization, Role, RoleId, RoleName, RoleSlug, Slug, TierId,
-    TokenHash, User, UserId,
+    Actor, CapabilitySet, CustomRole, CustomRoleRecord, Email, EventId, Membership, MembershipId, MembershipRecord,
+    MembershipStatus, NewOrganization, OrgId, OrgName, OrgStatus, Organization, Role, RoleId, RoleName, RoleSlug,
+    Slug, TierId, User, UserId, UserVia,
 };
 use org_ports::{ActorType, AuditActor, AuditDraft, Changeset, OutboxEvent, Store};
 use serde_json::json;
@@ -19,23 +19,54 @@ pub fn t(secs: i64) -> DateTime<Utc> {
 }
 
 pub fn user(email: &str) -> User {
-    User::new(UserId::from_uuid(id()), Email::parse(email).unwrap(), None, t(0))
+    User::create(
+        UserId::from_uuid(id()),
+        Email::parse(email).unwrap(),
+        None,
+        false,
+        UserVia::Cli,
+        t(0),
+    )
+    .0
 }
 
-pub fn org(slug: &str, owner: &User) -> Organization {
-    Organization::create(
+/// A new org owned by `owner` and the owner's membership, as `Organization::create` makes them.
+pub fn org(slug: &str, owner: &User) -> (Organization, Membership) {
+    let (o, m, _) = Organization::create(
         NewOrganization {
             id: OrgId::from_uuid(id()),
             slug: Slug::parse(slug).unwrap(),
             name: OrgName::parse("Acme Inc").unwrap(),
-            owner: owner.id,
+            owner: owner.id(),
             owner_membership: MembershipId::from_uuid(id()),
             status: OrgStatus::Active,
             tier_id: TierId::new("tier_enterprise"),
         },
         t(0),
-    )
-    .0
+    );
+    (o, m)
+}
+
+/// A new, active membership (not yet stored).
+pub fn member(org: OrgId, user: &User, role: Role, at: i64) -> Membership {
+    Membership::restore(MembershipRecord {
+        id: MembershipId::from_uuid(id()),
+        org_id: org,
+        user_id: user.id(),
+        role,
+        status: MembershipStatus::Active,
+        created_at: t(at),
+        updated_at: t(at),
+        version: 0,
+    })
+    .unwrap()
+}
+
+/// `m` with another role, at the same version (a raw write, no decision).
+pub fn with_role(m: &Membership, role: Role) -> Membership {
+    let mut r = m.record().clone();
+    r.role = role;
+    Membership::restore(r).unwrap()
 }
 
 pub fn actor(id: UserId) -> Actor {
@@ -45,27 +76,15 @@ pub fn actor(id: UserId) -> Actor {
     }
 }
 
-pub fn new_role(slug: &str) -> NewRole {
-    NewRole {
+/// A new custom role (not yet stored).
+pub fn custom_role(org: OrgId, slug: &str) -> CustomRole {
+    CustomRole::restore(CustomRoleRecord {
         id: RoleId::from_uuid(id()),
+        org_id: org,
         slug: RoleSlug::parse(slug).unwrap(),
         name: RoleName::parse(&format!("Role {slug}")).unwrap(),
         description: None,
         permissions: CapabilitySet::EMPTY,
-    }
-}
-
-pub fn invitation(org: OrgId, email: &str, token: u8) -> Invitation {
-    Invitation::restore(InvitationRecord {
-        id: InvitationId::from_uuid(id()),
-        org_id: org,
-        email: Email::parse(email).unwrap(),
-        role: Role::Member,
-        status: InvitationStatus::Pending,
-        invited_by: UserId::from_uuid(id()),
-        token_hash: TokenHash([token; 32]),
-        ttl_days: 7,
-        expires_at: t(7 * 86_400),
         created_at: t(0),
         updated_at: t(0),
         version: 0,
@@ -108,27 +127,25 @@ pub fn event(org: OrgId, ty: &str) -> OutboxEvent {
     }
 }
 
-/// An owner, `members` further members (emails `m<i>@<slug>.test`), and their active org, stored.
+/// An owner, `members` further members (e-mails `m<i>@<slug>.test`, role `member`), and
+/// their active org, stored in one commit; returned as stored.
 pub async fn seeded<S: Store>(s: &S, slug: &str, members: usize) -> (User, Vec<User>, Organization) {
     let owner = user(&format!("owner@{slug}.test"));
-    let mut o = org(slug, &owner);
+    let (o, owner_m) = org(slug, &owner);
+    let others: Vec<User> = (0..members).map(|i| user(&format!("m{i}@{slug}.test"))).collect();
+    let mut memberships = vec![owner_m];
+    memberships.extend(others.iter().map(|m| member(o.id(), m, Role::Member, 1)));
     let mut users = vec![owner.clone()];
-    let mut others = Vec::new();
-    for i in 0..members {
-        let m = user(&format!("m{i}@{slug}.test"));
-        let mut inv = invitation(o.id(), m.email.as_str(), 0);
-        o.accept_invitation(&mut inv, &m, MembershipId::from_uuid(id()), 1000, t(1))
-            .unwrap();
-        users.push(m.clone());
-        others.push(m);
-    }
+    users.extend(others.iter().cloned());
     s.commit(Changeset {
         orgs: vec![o.clone()],
+        memberships,
         users,
         ..Default::default()
     })
     .await
     .unwrap();
     let o = s.org_by_id(o.id()).await.unwrap().unwrap();
-    (owner, others, o)
+    let stored = |u: User| u.with_version(1);
+    (stored(owner), others.into_iter().map(stored).collect(), o)
 }
