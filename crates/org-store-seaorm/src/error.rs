@@ -154,9 +154,13 @@ pub(crate) fn classify(err: &DbErr) -> DbFailure {
             }
             // SQLite SQLITE_CONSTRAINT_FOREIGNKEY: no name; the failing write interprets it.
             "787" => return DbFailure::ForeignKey,
-            // SQLite SQLITE_CONSTRAINT_CHECK / SQLITE_CONSTRAINT_TRIGGER.
+            // SQLite SQLITE_CONSTRAINT_CHECK / SQLITE_CONSTRAINT_TRIGGER. SQLite runs
+            // `ON DELETE RESTRICT` as an internal trigger: its failure is a foreign-key one.
             "275" | "1811" => {
                 let message = db.message();
+                if message.starts_with("FOREIGN KEY constraint failed") {
+                    return DbFailure::ForeignKey;
+                }
                 return DbFailure::Store(named_violation(sqlite_constraint_name(message), message));
             }
             // PostgreSQL serialization failure / deadlock: the loser retries like a stale version.
