@@ -1,4 +1,5 @@
-//! xtask: the one entry point for project chores (`cargo xtask ci | openapi | check-layers`).
+//! xtask: the one entry point for project chores (`cargo xtask ci | openapi | check-layers |
+//! bench <webhooks | scale | http>`).
 
 mod layers;
 
@@ -48,6 +49,24 @@ fn python_deps() -> Result<(), String> {
     }
 }
 
+/// The HTTP benchmark's load generator: `wrk`, from Debian's packages when missing.
+fn load_tool() -> Result<(), String> {
+    let present = Command::new("wrk").arg("--version").output().is_ok();
+    if present {
+        return Ok(());
+    }
+    eprintln!("xtask: apt-get install wrk");
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-q", "wrk"])
+        .status()
+        .map_err(|e| format!("wrk is needed for the HTTP benchmark: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("apt-get install wrk failed (install wrk by hand)".to_owned())
+    }
+}
+
 /// fmt check, clippy with warnings denied, the whole test suite (SQLite and PostgreSQL;
 /// the store tests start their own throwaway PostgreSQL cluster), docs, layer check and
 /// OpenAPI freshness (both are tests).
@@ -66,14 +85,15 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("check-layers") => layers::check_workspace().map(|()| eprintln!("xtask: layers ok")),
         Some("bench") => match args.get(1).map(String::as_str) {
-            Some("webhooks") | None => cargo(&["bench", "-p", "org-server", "--bench", "webhooks"], &[]),
-            Some(other) => Err(format!("unknown benchmark '{other}'; available: webhooks")),
+            Some(name @ ("webhooks" | "scale")) => cargo(&["bench", "-p", "org-server", "--bench", name], &[]),
+            Some("http") => load_tool().and_then(|()| cargo(&["bench", "-p", "org-server", "--bench", "http"], &[])),
+            _ => Err("usage: cargo xtask bench <webhooks | scale | http>".to_owned()),
         },
         Some("openapi") => cargo(
             &["test", "-p", "org-http", "--test", "it", "openapi"],
             &[("UPDATE_OPENAPI", "1")],
         ),
-        _ => Err("usage: cargo xtask <ci | check-layers | openapi | bench [webhooks]>".to_owned()),
+        _ => Err("usage: cargo xtask <ci | check-layers | openapi | bench <webhooks | scale | http>>".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,13 +83,14 @@ async fn setup(dir: &std::path::Path, port: u16, endpoints: usize) -> (App, Call
         Arc::new(SystemClock),
         Arc::new(UuidV7),
         Arc::new(RandomTokens),
+        Arc::new(org_tokens::JwtTokens::new(org_tokens::Keys::generate(), "http://127.0.0.1")),
         config,
     )
     .with_outbound(outbound());
-    let user = app.admin_create_user("bench@example.com", None, false).await.unwrap();
+    let user = app.users.create("bench@example.com", None, false).await.unwrap();
     let caller = Caller { user, session_id: None };
     let slug = format!("bench-{endpoints}");
-    app.create_org(&caller, &meta(), &slug, "Bench").await.unwrap();
+    app.orgs.create(&caller, &meta(), &slug, "Bench").await.unwrap();
     for i in 0..endpoints {
         let input = WebhookInput {
             name: Some(format!("e{i}")),
@@ -97,7 +98,7 @@ async fn setup(dir: &std::path::Path, port: u16, endpoints: usize) -> (App, Call
             events: Some(vec!["organization.updated".into()]),
             is_active: None,
         };
-        app.create_webhook(&caller, &meta(), &slug, input).await.unwrap();
+        app.webhooks.create(&caller, &meta(), &slug, input).await.unwrap();
     }
     (app, caller, slug)
 }
@@ -107,20 +108,20 @@ async fn emit(app: &App, caller: &Caller, slug: &str, n: usize) {
         name: Some(OrgName::parse(&format!("Bench {n}")).unwrap()),
         ..UpdateOrg::default()
     };
-    app.update_org(caller, &meta(), slug, upd).await.unwrap();
+    app.orgs.update(caller, &meta(), slug, upd).await.unwrap();
 }
 
 async fn drain(app: &App, sender: Arc<dyn WebhookSender>) -> usize {
     let mut delivered = 0;
     loop {
-        let report = app.deliver_due(sender.clone(), CONCURRENCY).await.unwrap();
+        let report = app.webhooks.deliver_due(sender.clone(), CONCURRENCY).await.unwrap();
         delivered += report.delivered as usize;
         assert_eq!(
             report.failed + report.attempt_failed,
             0,
             "the local receiver refused a delivery"
         );
-        if report.delivered == 0 && app.pending_deliveries_count().await.unwrap() == 0 {
+        if report.delivered == 0 && app.webhooks.pending_count().await.unwrap() == 0 {
             return delivered;
         }
     }
@@ -169,7 +170,7 @@ async fn main() {
         let delivered = drain(&app, sender.clone()).await;
         let rate = delivered as f64 / start.elapsed().as_secs_f64();
         // Ceiling: the identical stored bodies, signed, posted by a plain loop.
-        let org = app.get_org(&caller, &slug).await.unwrap().org;
+        let org = app.orgs.get(&caller, &slug).await.unwrap().org;
         let hooks = app.stores().webhooks.org_webhooks(org.id()).await.unwrap();
         let mut requests = Vec::new();
         for h in &hooks {
@@ -220,7 +221,7 @@ async fn main() {
             let (app, sender) = (app.clone(), sender.clone());
             tokio::spawn(async move {
                 loop {
-                    let r = app.deliver_due(sender.clone(), CONCURRENCY).await.unwrap();
+                    let r = app.webhooks.deliver_due(sender.clone(), CONCURRENCY).await.unwrap();
                     if r.delivered == 0 {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
@@ -233,7 +234,7 @@ async fn main() {
         for n in 0..50 {
             emit(&app, &caller, &slug, events + n).await;
             let at = Instant::now();
-            let org = app.get_org(&caller, &slug).await.unwrap().org;
+            let org = app.orgs.get(&caller, &slug).await.unwrap().org;
             let last = app.stores().outbox.org_events(org.id()).await.unwrap().pop().unwrap();
             committed.push((last.id.to_string(), at));
             tokio::time::sleep(interval).await;
