@@ -352,8 +352,12 @@ async fn all_members<S: Store>(s: &S, org: OrgId) -> Vec<MemberRow> {
             ..MemberQuery::default()
         };
         let page = s.member_page(org, &query).await.unwrap();
-        if page.is_empty() {
+        let Some(first) = page.first() else {
             return out;
+        };
+        if let Some(after) = query.after {
+            let key = (first.membership.joined_at(), first.membership.user_id());
+            assert!(key > after, "a keyset page starts at or before its position");
         }
         out.extend(page);
     }

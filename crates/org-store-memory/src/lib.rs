@@ -23,9 +23,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use org_domain::webhook::{Delivery, DeliveryStatus, Webhook};
 use org_domain::{
-    CustomRole, DeliveryId, Email, EventId, Invitation, InvitationId, InvitationStatus, Membership,
-    MembershipId, MembershipStatus, OrgId, OrgState, OrgStatus, Organization, Role, RoleId, RoleSlug, Session,
-    SessionId, Slug, TokenHash, User, UserId, WebhookId,
+    CustomRole, DeliveryId, Email, EventId, Invitation, InvitationId, InvitationStatus, Membership, MembershipId,
+    MembershipStatus, OrgId, OrgState, OrgStatus, Organization, Role, RoleId, RoleSlug, Session, SessionId, Slug,
+    TokenHash, User, UserId, WebhookId,
 };
 use org_ports::chain::{self, Hash as ChainHash};
 use org_ports::{
@@ -222,7 +222,11 @@ impl State {
         let orgs = c.orgs.iter().map(|o| (o.id(), o.state().version));
         check_writes(orgs, |id| self.orgs.get(id).map(|o| o.version), &mut HashSet::new())?;
         let users = c.users.iter().map(|u| (u.id(), u.record().version));
-        check_writes(users, |id| self.users.get(id).map(|u| u.record().version), &mut HashSet::new())?;
+        check_writes(
+            users,
+            |id| self.users.get(id).map(|u| u.record().version),
+            &mut HashSet::new(),
+        )?;
         let stored_m = |id: &MembershipId| self.memberships.get(id).map(|m| m.record().version);
         let mut seen = HashSet::new();
         let written = c.memberships.iter().map(|m| (m.id(), m.record().version));
@@ -231,8 +235,16 @@ impl State {
         check_deletes(removed, stored_m, &mut seen)?;
         let stored_r = |id: &RoleId| self.roles.get(id).map(|r| r.record().version);
         let mut seen = HashSet::new();
-        check_writes(c.roles.iter().map(|r| (r.id(), r.record().version)), stored_r, &mut seen)?;
-        check_deletes(c.removed_roles.iter().map(|r| (r.id(), r.record().version)), stored_r, &mut seen)?;
+        check_writes(
+            c.roles.iter().map(|r| (r.id(), r.record().version)),
+            stored_r,
+            &mut seen,
+        )?;
+        check_deletes(
+            c.removed_roles.iter().map(|r| (r.id(), r.record().version)),
+            stored_r,
+            &mut seen,
+        )?;
         let invitations = c.invitations.iter().map(|i| (i.record().id, i.record().version));
         check_writes(
             invitations,
@@ -240,11 +252,23 @@ impl State {
             &mut HashSet::new(),
         )?;
         let sessions = c.sessions.iter().map(|s| (s.id, s.version));
-        check_writes(sessions, |id| self.sessions.get(id).map(|s| s.version), &mut HashSet::new())?;
+        check_writes(
+            sessions,
+            |id| self.sessions.get(id).map(|s| s.version),
+            &mut HashSet::new(),
+        )?;
         let webhooks = c.webhooks.iter().map(|w| (w.id, w.version));
-        check_writes(webhooks, |id| self.webhooks.get(id).map(|w| w.version), &mut HashSet::new())?;
+        check_writes(
+            webhooks,
+            |id| self.webhooks.get(id).map(|w| w.version),
+            &mut HashSet::new(),
+        )?;
         let deliveries = c.deliveries.iter().map(|d| (d.id, d.version));
-        check_writes(deliveries, |id| self.deliveries.get(id).map(|d| d.version), &mut HashSet::new())?;
+        check_writes(
+            deliveries,
+            |id| self.deliveries.get(id).map(|d| d.version),
+            &mut HashSet::new(),
+        )?;
         let mut ids = HashSet::new();
         for id in c.audit.iter().map(|a| a.id).chain(c.events.iter().map(|e| e.id)) {
             if self.event_ids.contains(&id) || !ids.insert(id) {
@@ -294,8 +318,11 @@ impl State {
             return Err(unique(UniqueKey::OneOwner));
         }
         let released: HashSet<RoleId> = c.roles.iter().chain(&c.removed_roles).map(CustomRole::id).collect();
-        let slugs: Vec<(RoleId, (OrgId, RoleSlug))> =
-            c.roles.iter().map(|r| (r.id(), (r.org_id(), r.slug().clone()))).collect();
+        let slugs: Vec<(RoleId, (OrgId, RoleSlug))> = c
+            .roles
+            .iter()
+            .map(|r| (r.id(), (r.org_id(), r.slug().clone())))
+            .collect();
         if !claims_unique(&self.role_slugs, &slugs, &released) {
             return Err(unique(UniqueKey::RoleSlug));
         }
@@ -594,16 +621,17 @@ impl State {
 
     fn put_role(&mut self, r: CustomRole) {
         self.role_slugs.insert((r.org_id(), r.slug().clone()), r.id());
-        self.role_names.insert((r.org_id(), r.record().name.unique_key()), r.id());
+        self.role_names
+            .insert((r.org_id(), r.record().name.unique_key()), r.id());
         self.roles.insert(r.id(), r);
     }
 
     fn put_delivery(&mut self, d: Delivery) {
-        if let Some(old) = self.deliveries.get(&d.id) {
-            if let Some(e) = self.endpoints.get_mut(&old.webhook_id) {
-                e.by_time.remove(&(old.created_at, old.id));
-                e.count = e.count.saturating_sub(1);
-            }
+        if let Some(old) = self.deliveries.get(&d.id)
+            && let Some(e) = self.endpoints.get_mut(&old.webhook_id)
+        {
+            e.by_time.remove(&(old.created_at, old.id));
+            e.count = e.count.saturating_sub(1);
         }
         let e = self.endpoints.entry(d.webhook_id).or_default();
         e.by_time.insert((d.created_at, d.id));
@@ -1018,7 +1046,12 @@ impl AuditRepository for MemoryStore {
             .filter_map(|(_, seq)| l.entries.get(seq))
             .filter(|e| filter.matches(&e.entry));
         let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-        let items = newest_first.clone().skip(skip).take(page.limit as usize).cloned().collect();
+        let items = newest_first
+            .clone()
+            .skip(skip)
+            .take(page.limit as usize)
+            .cloned()
+            .collect();
         let total = if filter.before.is_some() {
             None
         } else if *filter == AuditFilter::default() {
@@ -1108,7 +1141,12 @@ impl WebhookRepository for MemoryStore {
             .filter_map(|(_, id)| state.deliveries.get(id))
             .filter(|d| filter.matches(d));
         let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-        let items = newest_first.clone().skip(skip).take(page.limit as usize).cloned().collect();
+        let items = newest_first
+            .clone()
+            .skip(skip)
+            .take(page.limit as usize)
+            .cloned()
+            .collect();
         let total = if filter.before.is_some() {
             None
         } else if *filter == DeliveryFilter::default() {
