@@ -102,6 +102,18 @@ const LAYERS: &[Layer] = &[
         external: None,
     },
     Layer {
+        name: "org-examples",
+        internal: &[
+            "org-domain",
+            "org-ports",
+            "org-app",
+            "org-tokens",
+            "org-store-seaorm",
+            "org-store-memory",
+        ],
+        external: None,
+    },
+    Layer {
         name: "xtask",
         internal: &[],
         external: None,

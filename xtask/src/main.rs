@@ -75,6 +75,9 @@ fn ci() -> Result<(), String> {
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
     cargo(&["test", "--workspace"], &[])?;
+    // The embedding examples are programs a user would run: run them.
+    cargo(&["run", "-q", "-p", "org-examples", "--example", "domain-rules"], &[])?;
+    cargo(&["run", "-q", "-p", "org-examples", "--example", "embedded"], &[])?;
     cargo(&["doc", "--workspace", "--no-deps"], &[("RUSTDOCFLAGS", "-D warnings")])?;
     Ok(())
 }
