@@ -2,6 +2,54 @@
 //!
 //! Time and ids are arguments; every mutation returns the typed [`DomainEvent`]s it causes
 //! and fails with a typed [`DomainError`].
+//!
+//! Aggregates are sized by what one decision needs: an [`Organization`] is the org row (its
+//! settings, lifecycle, owner and kept [`Headcount`]); each [`Membership`] and each
+//! [`CustomRole`] is its own aggregate. A decision is asked of an [`Access`] — the actor
+//! resolved against one org from its own membership — with only the memberships and roles it
+//! involves, so its cost never depends on how many members the org has.
+//!
+//! ```
+//! use chrono::DateTime;
+//! use org_domain::*;
+//! use uuid::Uuid;
+//!
+//! let now = DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+//! let (alice, bob) = (UserId::from_uuid(Uuid::from_u128(1)), UserId::from_uuid(Uuid::from_u128(2)));
+//! let (mut org, owner, _) = Organization::create(
+//!     NewOrganization {
+//!         id: OrgId::from_uuid(Uuid::from_u128(3)),
+//!         slug: Slug::parse("acme").unwrap(),
+//!         name: OrgName::parse("Acme Inc").unwrap(),
+//!         owner: alice,
+//!         owner_membership: MembershipId::from_uuid(Uuid::from_u128(4)),
+//!         status: OrgStatus::Active,
+//!         tier_id: TierId::new("tier_pro"),
+//!     },
+//!     now,
+//! );
+//! let mut member = Membership::restore(MembershipRecord {
+//!     id: MembershipId::from_uuid(Uuid::from_u128(5)),
+//!     org_id: org.id(),
+//!     user_id: bob,
+//!     role: Role::Member,
+//!     status: MembershipStatus::Active,
+//!     created_at: now,
+//!     updated_at: now,
+//!     version: 1,
+//! })
+//! .unwrap();
+//!
+//! // Bob, a plain member, may not promote himself or anyone; Alice, the owner, may.
+//! let as_bob = Access::resolve(&org, Actor { user_id: bob, is_platform_owner: false }, Some(&member), None).unwrap();
+//! assert_eq!(as_bob.require(Capability::OrgRolesManage), Err(DomainError::MissingCapability(Capability::OrgRolesManage)));
+//! let as_alice = Access::resolve(&org, Actor { user_id: alice, is_platform_owner: false }, Some(&owner), None).unwrap();
+//! let outcome = as_alice
+//!     .change_role(&mut org, Some(&mut member), None, Role::Admin, &RoleBook::default(), now)
+//!     .unwrap();
+//! assert_eq!(*member.role(), Role::Admin);
+//! assert!(matches!(outcome.events[..], [DomainEvent::MemberRoleChanged { .. }]));
+//! ```
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod access;
