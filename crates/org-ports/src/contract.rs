@@ -2230,22 +2230,75 @@ pub async fn an_org_has_exactly_one_owner<S: Store>(s: Arc<S>) {
                 ..cs()
             },
         ),
+        (
+            "the owner is demoted without a transfer",
+            Changeset {
+                memberships: vec![with_role(&seed.owner_m, Role::Admin)],
+                ..cs()
+            },
+        ),
+        (
+            "the owner's membership of a live org is deleted",
+            Changeset {
+                removed_memberships: vec![seed.owner_m.clone()],
+                ..cs()
+            },
+        ),
     ];
     for (what, changes) in cases {
         expect_commit(&*s, what, changes, one_owner.clone(), id, counts(2, 2)).await;
     }
+    // Only the user the org row names may hold `owner`.
+    let (a, b) = (someone(), someone());
+    let (misnamed, _) = org("misnamed", &a, 2);
     let err = s
         .commit(Changeset {
-            removed_memberships: vec![seed.owner_m.clone()],
+            orgs: vec![misnamed.clone()],
+            memberships: vec![member(misnamed.id(), &b, Role::Owner, 2)],
+            users: vec![a, b],
             ..cs()
         })
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict(_)),
-        "the owner's membership of a live org was deleted: {err:?}"
-    );
-    // A transfer swaps both roles and the org row in one commit.
+        .await;
+    assert_eq!(err, one_owner, "an owner the org row does not name");
+    assert!(s.org_by_id(misnamed.id()).await.unwrap().is_none());
+    // An org row names as its owner only an active member: a decision that saw a member who
+    // has left since is stale (the use case decides again).
+    let inactive = join(&*s, id, &[Role::Member], 2).await.remove(0);
+    s.commit(Changeset {
+        memberships: vec![with_status(&inactive.1, MembershipStatus::Deactivated)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    for (what, who) in [
+        ("a deactivated member", inactive.0.id()),
+        ("a non-member", newcomer.id()),
+    ] {
+        let renamed = Organization::restore(OrgState {
+            owner_user_id: who,
+            ..seed.org.state().clone()
+        })
+        .unwrap();
+        let err = s
+            .commit(Changeset {
+                orgs: vec![renamed],
+                ..cs()
+            })
+            .await;
+        assert_eq!(
+            err,
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+            "an org row naming {what}"
+        );
+    }
+    s.commit(Changeset {
+        removed_memberships: vec![with_status(&inactive.1, MembershipStatus::Deactivated).with_version(2)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    // A transfer swaps both roles and the org row in one commit (demotion listed first here,
+    // promotion first in `membership_changes_round_trip`: a store must accept either order).
     let mut o = seed.org.clone();
     let (mut target, mut previous) = (m.clone(), seed.owner_m.clone());
     access(&seed.org, &seed.owner, &seed.owner_m)

@@ -374,27 +374,18 @@ impl State {
             if self.org_after(c, m.org_id()).is_none() || !user_after(m.user_id()) {
                 return Err(StoreError::NotFound);
             }
-            if *m.role() == Role::Owner && !m.is_active() {
-                return Err(StoreError::Corrupt("an owner membership must be active".to_owned()));
-            }
         }
         for r in &c.roles {
             if self.org_after(c, r.org_id()).is_none() {
                 return Err(StoreError::NotFound);
             }
         }
+        self.check_owners(c)?;
         let mut deltas = Deltas::default();
         for m in &c.removed_memberships {
-            let Some(stored) = self.memberships.get(&m.id()) else {
-                return Err(StoreError::NotFound);
-            };
-            let org = self.org_after(c, stored.org_id());
-            let live = org.is_some_and(|o| o.deleted_at.is_none());
-            let owns = *stored.role() == Role::Owner || org.is_some_and(|o| o.owner_user_id == stored.user_id());
-            if live && owns {
-                return Err(unique(UniqueKey::OneOwner));
+            if let Some(stored) = self.memberships.get(&m.id()) {
+                deltas.add(stored, -1);
             }
-            deltas.add(stored, -1);
         }
         for m in &c.memberships {
             if let Some(stored) = self.memberships.get(&m.id()) {
@@ -404,6 +395,78 @@ impl State {
         }
         self.check_roles_held(c, &deltas)?;
         self.check_cap(c, &deltas)
+    }
+
+    /// Whether `stored` is the owner's membership of a live org, as the org stands after the
+    /// changeset: it may be neither deleted nor demoted.
+    fn keeps_owner(&self, c: &Changeset, stored: &Membership) -> bool {
+        *stored.role() == Role::Owner
+            && self
+                .org_after(c, stored.org_id())
+                .is_some_and(|o| o.deleted_at.is_none() && o.owner_user_id == stored.user_id())
+    }
+
+    /// The owner rules besides the one-owner index (as the SQL schema backs them): only the
+    /// user the org row names holds `owner`, actively; the owner's membership of a live org is
+    /// neither deleted nor demoted; an org row names as a new owner only an active member (else
+    /// the decision saw a member who has since left: stale).
+    fn check_owners(&self, c: &Changeset) -> Result<(), StoreError> {
+        let one_owner = unique(UniqueKey::OneOwner);
+        for m in &c.memberships {
+            if *m.role() == Role::Owner {
+                let named = self
+                    .org_after(c, m.org_id())
+                    .is_some_and(|o| o.owner_user_id == m.user_id());
+                if !named || !m.is_active() {
+                    return Err(one_owner);
+                }
+            }
+            if let Some(stored) = self.memberships.get(&m.id())
+                && self.keeps_owner(c, stored)
+                && (*m.role() != Role::Owner || m.user_id() != stored.user_id() || m.org_id() != stored.org_id())
+            {
+                return Err(one_owner);
+            }
+        }
+        for m in &c.removed_memberships {
+            if self
+                .memberships
+                .get(&m.id())
+                .is_some_and(|stored| self.keeps_owner(c, stored))
+            {
+                return Err(one_owner);
+            }
+        }
+        let released: HashSet<MembershipId> = c
+            .memberships
+            .iter()
+            .chain(&c.removed_memberships)
+            .map(Membership::id)
+            .collect();
+        for o in &c.orgs {
+            let Some(stored) = self.orgs.get(&o.id()) else {
+                continue;
+            };
+            let owner = o.owner();
+            if stored.owner_user_id == owner {
+                continue;
+            }
+            let written = c
+                .memberships
+                .iter()
+                .rev()
+                .find(|m| m.org_id() == o.id() && m.user_id() == owner);
+            let kept = || {
+                self.member_of
+                    .get(&(o.id(), owner))
+                    .filter(|id| !released.contains(*id))
+                    .and_then(|id| self.memberships.get(id))
+            };
+            if !written.or_else(kept).is_some_and(Membership::is_active) {
+                return Err(conflict(ConflictKind::StaleVersion));
+            }
+        }
+        Ok(())
     }
 
     /// A membership names only a custom role its org has after the changeset; a deleted role
