@@ -100,9 +100,6 @@ pub(crate) async fn update_organization(
     Path(slug): Path<String>,
     Json(body): Json<UpdateOrganizationRequest>,
 ) -> Result<Response, ApiError> {
-    if body.max_users == Some(Some(0)) {
-        return Err(ApiError::invalid("max_users", "must be at least 1"));
-    }
     let name = body
         .name
         .as_deref()

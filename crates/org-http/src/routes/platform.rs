@@ -75,9 +75,6 @@ pub(crate) async fn platform_update_organization(
     Path(slug): Path<String>,
     Json(body): Json<PlatformUpdateOrganizationRequest>,
 ) -> Result<Response, ApiError> {
-    if body.max_users == Some(Some(0)) {
-        return Err(ApiError::invalid("max_users", "must be at least 1"));
-    }
     let patch = PlatformPatch {
         tier_id: body.tier_id,
         max_services: body.max_services,
