@@ -274,7 +274,10 @@ mod tests {
             StoreError::Conflict(ConflictKind::StaleVersion)
         );
         let sqlite = [
-            ("CHECK constraint failed: ck_memberships_owner_active", key(UniqueKey::OneOwner)),
+            (
+                "CHECK constraint failed: ck_memberships_owner_active",
+                key(UniqueKey::OneOwner),
+            ),
             (
                 "tr_memberships_keep_owner: the owner's membership of a live org cannot be deleted",
                 key(UniqueKey::OneOwner),
@@ -285,7 +288,11 @@ mod tests {
             ),
         ];
         for (message, expected) in sqlite {
-            assert_eq!(named_violation(sqlite_constraint_name(message), message), expected, "{message}");
+            assert_eq!(
+                named_violation(sqlite_constraint_name(message), message),
+                expected,
+                "{message}"
+            );
         }
         assert!(matches!(
             named_violation("ck_memberships_status", ""),

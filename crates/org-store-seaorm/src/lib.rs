@@ -94,6 +94,20 @@ impl Default for StoreOptions {
     }
 }
 
+/// Keys the statements of [`SeaStore::hot_read_statements`] are bound to.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct HotReadKeys {
+    pub org: org_domain::OrgId,
+    pub slug: org_domain::Slug,
+    pub user: org_domain::UserId,
+    pub session: org_domain::SessionId,
+    pub webhook: org_domain::WebhookId,
+    pub delivery: org_domain::DeliveryId,
+    /// A keyset position's time.
+    pub at: DateTime<Utc>,
+}
+
 /// The SeaORM store. Cheap to share behind an `Arc`; every port is implemented on it.
 pub struct SeaStore {
     db: DatabaseConnection,
@@ -182,6 +196,14 @@ impl SeaStore {
         migration::Migrator::up(&self.db, None).await.map_err(store_err)
     }
 
+    /// Applies only the first `steps` migrations (an older schema, for upgrade tests). A test
+    /// hook, not part of the store's API: a store is only usable at the latest schema.
+    #[doc(hidden)]
+    pub async fn migrate_first(&self, steps: u32) -> Result<(), StoreError> {
+        let _serialized = self.write_lock.lock().await;
+        migration::Migrator::up(&self.db, Some(steps)).await.map_err(store_err)
+    }
+
     /// Readiness: a round trip to the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(store_err)
@@ -203,6 +225,79 @@ impl SeaStore {
     /// Whether this store runs on PostgreSQL (else SQLite).
     pub fn is_postgres(&self) -> bool {
         self.backend == DbBackend::Postgres
+    }
+
+    /// The statements of the hot reads exactly as this store sends them, bound to the given
+    /// keys, for query-plan checks (`EXPLAIN`). A test hook, not part of the store's API.
+    #[doc(hidden)]
+    pub fn hot_read_statements(&self, keys: &HotReadKeys) -> Vec<(&'static str, sea_orm::Statement)> {
+        use org_ports::{AuditFilter, AuditLog, DeliveryFilter, MemberQuery, PageRequest};
+        let b = self.backend;
+        let log = AuditLog::Org(keys.org);
+        let page = PageRequest::new(1, 50);
+        let member = |role, status, after| MemberQuery {
+            role,
+            status,
+            after,
+            offset: 0,
+            limit: 50,
+        };
+        let audit_after = AuditFilter {
+            before: Some((keys.at, 1_000)),
+            ..AuditFilter::default()
+        };
+        let audit_action = AuditFilter {
+            action: Some("member.added".to_owned()),
+            ..audit_after.clone()
+        };
+        let deliveries_after = DeliveryFilter {
+            before: Some((keys.at, keys.delivery)),
+            ..DeliveryFilter::default()
+        };
+        let after = Some((keys.at, keys.user));
+        vec![
+            ("org_context", sql::org_context(b, &keys.slug, keys.user)),
+            ("session_with_user", sql::session_with_user(b, keys.session)),
+            (
+                "member_page first",
+                sql::member_page(b, keys.org, &member(None, None, None)),
+            ),
+            (
+                "member_page keyset",
+                sql::member_page(b, keys.org, &member(None, None, after)),
+            ),
+            (
+                "member_page role keyset",
+                sql::member_page(b, keys.org, &member(Some(org_domain::Role::Admin), None, after)),
+            ),
+            (
+                "member_page status keyset",
+                sql::member_page(
+                    b,
+                    keys.org,
+                    &member(None, Some(org_domain::MembershipStatus::Deactivated), after),
+                ),
+            ),
+            (
+                "audit_page first",
+                sql::audit_page(b, log, &AuditFilter::default(), page),
+            ),
+            ("audit_page keyset", sql::audit_page(b, log, &audit_after, page)),
+            ("audit_page action keyset", sql::audit_page(b, log, &audit_action, page)),
+            ("audit_head", sql::audit_head(b, log)),
+            (
+                "delivery_page first",
+                sql::delivery_page(b, keys.webhook, &DeliveryFilter::default(), page),
+            ),
+            (
+                "delivery_page keyset",
+                sql::delivery_page(b, keys.webhook, &deliveries_after, page),
+            ),
+            ("orgs_of_member", sql::orgs_of_member(b, keys.user, None, page)),
+        ]
+        .into_iter()
+        .map(|(name, q)| (name, q.statement()))
+        .collect()
     }
 
     /// Closes the pool (pending queries finish first).

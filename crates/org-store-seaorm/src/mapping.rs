@@ -7,7 +7,8 @@ use org_domain::{
     Capability, CapabilitySet, CustomRole, CustomRoleRecord, DeliveryId, Description, Email, EventId, FeatureOverrides,
     Headcount, Invitation, InvitationId, InvitationRecord, InvitationStatus, Membership, MembershipId,
     MembershipRecord, MembershipStatus, OrgId, OrgName, OrgState, OrgStatus, Organization, RevokeReason, Role, RoleId,
-    RoleName, RoleSlug, RotationReplay, Session, SessionId, SessionKind, Slug, TierId, TokenHash, User, UserId, UserRecord, WebhookId,
+    RoleName, RoleSlug, RotationReplay, Session, SessionId, SessionKind, Slug, TierId, TokenHash, User, UserId,
+    UserRecord, WebhookId,
 };
 use org_ports::chain::{self, Hash};
 use org_ports::{
@@ -378,7 +379,11 @@ fn session_scope(org_id: Option<Uuid>, id: Uuid, column: &'static str) -> Secret
 }
 
 /// The row of `s`, its replay tokens sealed by `cipher`.
-pub(crate) fn session_to_row(s: &Session, version: i64, cipher: &dyn SecretCipher) -> Result<session::Model, StoreError> {
+pub(crate) fn session_to_row(
+    s: &Session,
+    version: i64,
+    cipher: &dyn SecretCipher,
+) -> Result<session::Model, StoreError> {
     let (org_id, id) = (s.org_id.map(|o| o.as_uuid()), s.id.as_uuid());
     let seal = |text: &str, column| cipher.seal(text, &session_scope(org_id, id, column));
     let (replay_access, replay_refresh) = match &s.replay {

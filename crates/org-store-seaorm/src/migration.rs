@@ -432,7 +432,13 @@ const SCALE_INDEXES: &[(&str, &str, &str, bool, Option<&str>)] = &[
         true,
         Some("role = 'owner'"),
     ),
-    ("ix_memberships_user", "memberships", "user_id, status", false, None),
+    (
+        "ix_memberships_user",
+        "memberships",
+        "user_id, status, created_at, org_id",
+        false,
+        None,
+    ),
     (
         "ix_memberships_org_joined",
         "memberships",
@@ -570,13 +576,19 @@ fn memberships_table(name: &'static str) -> TableCreateStatement {
         .col(timestamp_with_time_zone("created_at"))
         .col(timestamp_with_time_zone("updated_at"))
         .col(big_integer("version"))
-        .check(("ck_memberships_status", Expr::cust("status IN ('active', 'deactivated')")))
-        .check(("ck_memberships_owner_active", Expr::cust("role <> 'owner' OR status = 'active'")))
+        .check((
+            "ck_memberships_status",
+            Expr::cust("status IN ('active', 'deactivated')"),
+        ))
+        .check((
+            "ck_memberships_owner_active",
+            Expr::cust("role <> 'owner' OR status = 'active'"),
+        ))
         .check((
             "ck_memberships_custom_role",
             Expr::cust(format!(
                 "(role IN {BUILT_IN_ROLES} AND custom_role IS NULL) \
-                 OR (role NOT IN {BUILT_IN_ROLES} AND custom_role = role)"
+                 OR (role NOT IN {BUILT_IN_ROLES} AND custom_role IS NOT NULL AND custom_role = role)"
             )),
         ))
         .foreign_key(&mut fk("fk_memberships_org", (name, "org_id"), "orgs", true))
@@ -669,12 +681,14 @@ impl MigrationTrait for CoreAtScale {
                 .table("webhook_delivery_counts")
                 .col(pk_uuid("webhook_id"))
                 .col(big_integer("deliveries"))
-                .foreign_key(&mut ForeignKey::create()
-                    .name("fk_delivery_counts_webhook")
-                    .from("webhook_delivery_counts", "webhook_id")
-                    .to("webhooks", "id")
-                    .on_delete(ForeignKeyAction::Cascade)
-                    .to_owned())
+                .foreign_key(
+                    &mut ForeignKey::create()
+                        .name("fk_delivery_counts_webhook")
+                        .from("webhook_delivery_counts", "webhook_id")
+                        .to("webhooks", "id")
+                        .on_delete(ForeignKeyAction::Cascade)
+                        .to_owned(),
+                )
                 .to_owned(),
         )
         .await?;
@@ -725,7 +739,11 @@ impl MigrationTrait for CoreAtScale {
         })
         .await?;
         if postgres {
-            for f in ["memberships_keep_owner", "memberships_owner_named", "orgs_owner_is_member"] {
+            for f in [
+                "memberships_keep_owner",
+                "memberships_owner_named",
+                "orgs_owner_is_member",
+            ] {
                 run(format!("DROP FUNCTION {f}()")).await?;
             }
         }
@@ -764,14 +782,26 @@ impl MigrationTrait for CoreAtScale {
                 .col(string("status"))
                 .col(timestamp_with_time_zone("created_at"))
                 .col(timestamp_with_time_zone("updated_at"))
-                .foreign_key(&mut fk("fk_memberships_org", ("memberships_prev", "org_id"), "orgs", true))
-                .foreign_key(&mut fk("fk_memberships_user", ("memberships_prev", "user_id"), "users", true))
+                .foreign_key(&mut fk(
+                    "fk_memberships_org",
+                    ("memberships_prev", "org_id"),
+                    "orgs",
+                    true,
+                ))
+                .foreign_key(&mut fk(
+                    "fk_memberships_user",
+                    ("memberships_prev", "user_id"),
+                    "users",
+                    true,
+                ))
                 .to_owned(),
         )
         .await?;
-        run("INSERT INTO memberships_prev (id, org_id, user_id, role, status, created_at, updated_at) \
+        run(
+            "INSERT INTO memberships_prev (id, org_id, user_id, role, status, created_at, updated_at) \
              SELECT id, org_id, user_id, role, status, created_at, updated_at FROM memberships"
-            .to_owned())
+                .to_owned(),
+        )
         .await?;
         m.drop_table(Table::drop().table("memberships").to_owned()).await?;
         run("ALTER TABLE memberships_prev RENAME TO memberships".to_owned()).await?;

@@ -26,9 +26,7 @@ use crate::SeaStore;
 use crate::entities::{audit, delivery, event, head, invitation, membership, org, role, session, user, webhook};
 use crate::error::store_err;
 use crate::mapping;
-use crate::sql::{
-    AUDIT_COLS, DELIVERY_COLS, MEMBERSHIP_COLS, ORG_COLS, ROLE_COLS, SESSION_COLS, Sql, USER_COLS, joined,
-};
+use crate::sql::{self, Sql, joined};
 
 /// Rows of one page and the total.
 async fn paged<E, C>(db: &C, q: Select<E>, page: PageRequest) -> Result<(Vec<E::Model>, u64), StoreError>
@@ -65,16 +63,20 @@ impl SeaStore {
         finish(tx, out).await
     }
 
-    fn sql(&self, text: &str) -> Sql {
-        Sql::new(self.backend, text)
-    }
-
     async fn query_all(&self, q: Sql) -> Result<Vec<QueryResult>, StoreError> {
         self.db.query_all_raw(q.statement()).await.map_err(store_err)
     }
 
     async fn query_one(&self, q: Sql) -> Result<Option<QueryResult>, StoreError> {
         self.db.query_one_raw(q.statement()).await.map_err(store_err)
+    }
+
+    /// The `total_rows` of a count statement (no row counts 0).
+    async fn count(&self, q: Sql) -> Result<u64, StoreError> {
+        match self.query_one(q).await? {
+            Some(row) => count_of(&row, "total_rows"),
+            None => Ok(0),
+        }
     }
 }
 
@@ -98,10 +100,6 @@ fn context_from_row(row: &QueryResult) -> Result<OrgContext, StoreError> {
 fn count_of(row: &QueryResult, col: &str) -> Result<u64, StoreError> {
     let n: Option<i64> = row.try_get("", col).map_err(store_err)?;
     u64::try_from(n.unwrap_or(0)).map_err(|_| StoreError::Corrupt(format!("negative count in {col}")))
-}
-
-fn offset_value(page: PageRequest) -> i64 {
-    i64::try_from(page.offset()).unwrap_or(i64::MAX)
 }
 
 /// `LIKE` pattern matching `needle` anywhere, with `\` as the escape character.
@@ -141,16 +139,7 @@ impl OrgRepository for SeaStore {
     }
 
     async fn org_context(&self, slug: &Slug, user: UserId) -> Result<Option<OrgContext>, StoreError> {
-        // One statement: the live org by its slug (ux_orgs_slug_live), the user's membership
-        // (ux_memberships_org_user) and its custom role (ux_org_roles_slug).
-        let mut q = self.sql(&format!(
-            "SELECT {}, {}, {} FROM orgs o LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = ",
-            *ORG_COLS, *MEMBERSHIP_COLS, *ROLE_COLS
-        ));
-        q.push_bind(user.as_uuid())
-            .push(" LEFT JOIN org_roles r ON r.org_id = m.org_id AND r.slug = m.custom_role WHERE o.slug = ")
-            .push_bind(slug.as_str())
-            .push(" AND o.deleted_at IS NULL");
+        let q = sql::org_context(self.backend, slug, user);
         self.query_one(q).await?.as_ref().map(context_from_row).transpose()
     }
 
@@ -160,37 +149,15 @@ impl OrgRepository for SeaStore {
         status: Option<OrgStatus>,
         page: PageRequest,
     ) -> Result<Page<OrgContext>, StoreError> {
-        // One statement: the user's active memberships (ix_memberships_user), their orgs and
-        // roles, and the number of matches (a window count, computed before LIMIT).
-        let where_clause = |q: &mut Sql| {
-            q.push(" WHERE m.user_id = ")
-                .push_bind(user.as_uuid())
-                .push(" AND m.status = 'active' AND o.deleted_at IS NULL");
-            if let Some(s) = status {
-                q.push(" AND o.status = ").push_bind(s.as_str());
-            }
-        };
-        let mut q = self.sql(&format!(
-            "SELECT {}, {}, {}, COUNT(*) OVER () AS total_rows FROM memberships m JOIN orgs o ON o.id = m.org_id \
-             LEFT JOIN org_roles r ON r.org_id = m.org_id AND r.slug = m.custom_role",
-            *ORG_COLS, *MEMBERSHIP_COLS, *ROLE_COLS
-        ));
-        where_clause(&mut q);
-        q.push(" ORDER BY m.created_at, o.id LIMIT ")
-            .push_bind(i64::from(page.limit))
-            .push(" OFFSET ")
-            .push_bind(offset_value(page));
-        let rows = self.query_all(q).await?;
+        let rows = self
+            .query_all(sql::orgs_of_member(self.backend, user, status, page))
+            .await?;
         let total = match rows.first() {
             Some(row) => count_of(row, "total_rows")?,
             None if page.offset() == 0 => 0,
             None => {
-                let mut q = self.sql("SELECT COUNT(*) AS total_rows FROM memberships m JOIN orgs o ON o.id = m.org_id");
-                where_clause(&mut q);
-                match self.query_one(q).await? {
-                    Some(row) => count_of(&row, "total_rows")?,
-                    None => 0,
-                }
+                self.count(sql::orgs_of_member_count(self.backend, user, status))
+                    .await?
             }
         };
         let items = rows.iter().map(context_from_row).collect::<Result<_, _>>()?;
@@ -231,17 +198,6 @@ impl OrgRepository for SeaStore {
     }
 }
 
-/// The `WHERE` of a member list: the org and the filters (no keyset, no paging).
-fn member_filters(q: &mut Sql, org: OrgId, role: Option<&Role>, status: Option<MembershipStatus>) {
-    q.push(" WHERE m.org_id = ").push_bind(org.as_uuid());
-    if let Some(r) = role {
-        q.push(" AND m.role = ").push_bind(r.as_str());
-    }
-    if let Some(s) = status {
-        q.push(" AND m.status = ").push_bind(s.as_str());
-    }
-}
-
 #[async_trait]
 impl MembershipRepository for SeaStore {
     async fn membership(&self, org: OrgId, user: UserId) -> Result<Option<Membership>, StoreError> {
@@ -259,27 +215,7 @@ impl MembershipRepository for SeaStore {
         if query.limit == 0 {
             return Ok(Vec::new());
         }
-        // One statement: an index seek on (org_id[, role | status], created_at, user_id), then
-        // `limit` rows in index order, each joined to its user by primary key.
-        let mut q = self.sql(&format!(
-            "SELECT {}, {} FROM memberships m JOIN users u ON u.id = m.user_id",
-            *MEMBERSHIP_COLS, *USER_COLS
-        ));
-        member_filters(&mut q, org, query.role.as_ref(), query.status);
-        if let Some((at, user)) = query.after {
-            // (created_at, user_id) > (at, user), written so both planners seek the index on
-            // created_at and check the tie-break on the index entries.
-            let at = q.bind(at);
-            q.push(&format!(" AND m.created_at >= {at} AND (m.created_at > {at} OR m.user_id > "))
-                .push_bind(user.as_uuid())
-                .push(")");
-        }
-        q.push(" ORDER BY m.created_at, m.user_id LIMIT ")
-            .push_bind(i64::from(query.limit));
-        if query.offset > 0 {
-            q.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
-        }
-        self.query_all(q)
+        self.query_all(sql::member_page(self.backend, org, query))
             .await?
             .iter()
             .map(|row| {
@@ -315,12 +251,7 @@ impl MembershipRepository for SeaStore {
             };
             return u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("org {}: member counts", o.id)));
         };
-        let mut q = self.sql("SELECT COUNT(*) AS total_rows FROM memberships m");
-        member_filters(&mut q, org, Some(&role), status);
-        match self.query_one(q).await? {
-            Some(row) => count_of(&row, "total_rows"),
-            None => Ok(0),
-        }
+        self.count(sql::member_count(self.backend, org, &role, status)).await
     }
 }
 
@@ -518,18 +449,15 @@ impl SessionRepository for SeaStore {
     }
 
     async fn session_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, StoreError> {
-        // One statement: two primary-key lookups.
-        let mut q = self.sql(&format!(
-            "SELECT {}, {} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ",
-            *SESSION_COLS, *USER_COLS
-        ));
-        q.push_bind(id.as_uuid());
-        let Some(row) = self.query_one(q).await? else {
+        let Some(row) = self.query_one(sql::session_with_user(self.backend, id)).await? else {
             return Ok(None);
         };
         let s = session::Model::from_query_result(&row, "s_").map_err(store_err)?;
         let u = user::Model::from_query_result(&row, "u_").map_err(store_err)?;
-        Ok(Some((mapping::session_from_row(s, &*self.cipher)?, mapping::user_from_row(u)?)))
+        Ok(Some((
+            mapping::session_from_row(s, &*self.cipher)?,
+            mapping::user_from_row(u)?,
+        )))
     }
 
     async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
@@ -548,36 +476,6 @@ impl SessionRepository for SeaStore {
     }
 }
 
-/// The `WHERE` of an audit page: the log and the filters, without the keyset position.
-fn audit_filters(q: &mut Sql, log: &str, filter: &AuditFilter) {
-    q.push(" WHERE a.log_key = ").push_bind(log.to_owned());
-    for (col, value) in [
-        ("action", &filter.action),
-        ("actor_id", &filter.actor_id),
-        ("target_type", &filter.target_type),
-        ("target_id", &filter.target_id),
-    ] {
-        if let Some(v) = value {
-            q.push(&format!(" AND a.{col} = ")).push_bind(v.clone());
-        }
-    }
-    if let Some(since) = filter.since {
-        q.push(" AND a.created_at >= ").push_bind(since);
-    }
-    if let Some(until) = filter.until {
-        q.push(" AND a.created_at < ").push_bind(until);
-    }
-}
-
-fn audit_filtered(f: &AuditFilter) -> bool {
-    f.action.is_some()
-        || f.actor_id.is_some()
-        || f.target_type.is_some()
-        || f.target_id.is_some()
-        || f.since.is_some()
-        || f.until.is_some()
-}
-
 fn audit_rows(rows: &[QueryResult]) -> Result<Vec<AuditEntry>, StoreError> {
     rows.iter()
         .map(|row| mapping::audit_from_row(audit::Model::from_query_result(row, "a_").map_err(store_err)?))
@@ -593,16 +491,6 @@ impl SeaStore {
             .map_err(store_err)?;
         u64::try_from(h.map_or(0, |h| h.entries)).map_err(|_| StoreError::Corrupt("negative audit count".to_owned()))
     }
-
-    /// The kept delivery count of an endpoint.
-    async fn delivery_kept_count(&self, webhook: WebhookId) -> Result<u64, StoreError> {
-        let mut q = self.sql("SELECT deliveries AS kept_total FROM webhook_delivery_counts WHERE webhook_id = ");
-        q.push_bind(webhook.as_uuid());
-        match self.query_one(q).await? {
-            Some(row) => count_of(&row, "kept_total"),
-            None => Ok(0),
-        }
-    }
 }
 
 #[async_trait]
@@ -613,47 +501,19 @@ impl AuditRepository for SeaStore {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError> {
-        // Newest first on (log_key[, filter column], created_at, seq), read backwards from the
-        // keyset position or the offset. Unfiltered offset pages carry the log's kept count in
-        // the same statement; filtered ones count their matches; keyset pages count nothing.
-        let key = mapping::log_key(log);
-        let head_key = format!("audit:{key}");
-        let filtered = audit_filtered(filter);
-        let kept = !filtered && filter.before.is_none();
-        let mut q = self.sql(&format!("SELECT {}", *AUDIT_COLS));
-        if kept {
-            q.push(", (SELECT h.entries FROM log_heads h WHERE h.log_key = ")
-                .push_bind(head_key.clone())
-                .push(") AS kept_total");
-        }
-        q.push(" FROM audit_entries a");
-        audit_filters(&mut q, &key, filter);
-        if let Some((at, seq)) = filter.before {
-            let at = q.bind(at);
-            q.push(&format!(" AND a.created_at <= {at} AND (a.created_at < {at} OR a.seq < "))
-                .push_bind(i64::try_from(seq).unwrap_or(i64::MAX))
-                .push(")");
-        }
-        q.push(" ORDER BY a.created_at DESC, a.seq DESC LIMIT ")
-            .push_bind(i64::from(page.limit))
-            .push(" OFFSET ")
-            .push_bind(offset_value(page));
-        let rows = self.query_all(q).await?;
+        // Unfiltered offset pages carry the log's kept count in the same statement; filtered
+        // ones count their matches; keyset pages count nothing.
+        let rows = self.query_all(sql::audit_page(self.backend, log, filter, page)).await?;
         let items = audit_rows(&rows)?;
         let total = if filter.before.is_some() {
             None
-        } else if kept {
+        } else if !sql::audit_filtered(filter) {
             Some(match rows.first() {
                 Some(row) => count_of(row, "kept_total")?,
-                None => self.audit_kept_count(head_key).await?,
+                None => self.audit_kept_count(sql::audit_head_key(log)).await?,
             })
         } else {
-            let mut q = self.sql("SELECT COUNT(*) AS total_rows FROM audit_entries a");
-            audit_filters(&mut q, &key, filter);
-            Some(match self.query_one(q).await? {
-                Some(row) => count_of(&row, "total_rows")?,
-                None => 0,
-            })
+            Some(self.count(sql::audit_count(self.backend, log, filter)).await?)
         };
         Ok(Page { items, total })
     }
@@ -674,16 +534,11 @@ impl AuditRepository for SeaStore {
     }
 
     async fn audit_head(&self, log: AuditLog) -> Result<Option<AuditEntry>, StoreError> {
-        // One statement: the head row by key, its newest entry by (log_key, seq).
-        let key = mapping::log_key(log);
-        let mut q = self.sql(&format!(
-            "SELECT {} FROM log_heads h JOIN audit_entries a ON a.log_key = ",
-            *AUDIT_COLS
-        ));
-        q.push_bind(key.clone())
-            .push(" AND a.seq = h.seq WHERE h.log_key = ")
-            .push_bind(format!("audit:{key}"));
-        let rows: Vec<QueryResult> = self.query_one(q).await?.into_iter().collect();
+        let rows: Vec<QueryResult> = self
+            .query_one(sql::audit_head(self.backend, log))
+            .await?
+            .into_iter()
+            .collect();
         Ok(audit_rows(&rows)?.pop())
     }
 }
@@ -745,67 +600,22 @@ impl WebhookRepository for SeaStore {
         filter: &DeliveryFilter,
         page: PageRequest,
     ) -> Result<Page<Delivery>, StoreError> {
-        // Newest first on (webhook_id[, status], created_at, id), like the audit pages; the
-        // unfiltered total is the endpoint's kept count.
-        let filtered = filter.event_type.is_some() || filter.delivered.is_some() || filter.status.is_some();
-        let kept = !filtered && filter.before.is_none();
-        let where_clause = |q: &mut Sql| {
-            q.push(" WHERE d.webhook_id = ").push_bind(webhook.as_uuid());
-            if let Some(t) = &filter.event_type {
-                q.push(" AND d.event_type = ").push_bind(t.clone());
-            }
-            match filter.delivered {
-                Some(true) => {
-                    q.push(" AND d.status = ").push_bind(DeliveryStatus::Delivered.as_str());
-                }
-                Some(false) => {
-                    q.push(" AND d.status <> ").push_bind(DeliveryStatus::Delivered.as_str());
-                }
-                None => {}
-            }
-            if let Some(s) = filter.status {
-                q.push(" AND d.status = ").push_bind(s.as_str());
-            }
-        };
-        let mut q = self.sql(&format!("SELECT {}", *DELIVERY_COLS));
-        if kept {
-            q.push(", (SELECT c.deliveries FROM webhook_delivery_counts c WHERE c.webhook_id = ")
-                .push_bind(webhook.as_uuid())
-                .push(") AS kept_total");
-        }
-        q.push(" FROM webhook_deliveries d");
-        where_clause(&mut q);
-        if let Some((at, id)) = filter.before {
-            let at = q.bind(at);
-            q.push(&format!(" AND d.created_at <= {at} AND (d.created_at < {at} OR d.id < "))
-                .push_bind(id.as_uuid())
-                .push(")");
-        }
-        q.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
-            .push_bind(i64::from(page.limit))
-            .push(" OFFSET ")
-            .push_bind(offset_value(page));
-        let rows = self.query_all(q).await?;
+        let rows = self
+            .query_all(sql::delivery_page(self.backend, webhook, filter, page))
+            .await?;
         let items = rows
             .iter()
-            .map(|row| {
-                mapping::delivery_from_row(delivery::Model::from_query_result(row, "d_").map_err(store_err)?)
-            })
+            .map(|row| mapping::delivery_from_row(delivery::Model::from_query_result(row, "d_").map_err(store_err)?))
             .collect::<Result<Vec<_>, _>>()?;
         let total = if filter.before.is_some() {
             None
-        } else if kept {
+        } else if !sql::delivery_filtered(filter) {
             Some(match rows.first() {
                 Some(row) => count_of(row, "kept_total")?,
-                None => self.delivery_kept_count(webhook).await?,
+                None => self.count(sql::delivery_kept_count(self.backend, webhook)).await?,
             })
         } else {
-            let mut q = self.sql("SELECT COUNT(*) AS total_rows FROM webhook_deliveries d");
-            where_clause(&mut q);
-            Some(match self.query_one(q).await? {
-                Some(row) => count_of(&row, "total_rows")?,
-                None => 0,
-            })
+            Some(self.count(sql::delivery_count(self.backend, webhook, filter)).await?)
         };
         Ok(Page { items, total })
     }

@@ -246,11 +246,7 @@ async fn membership_fk(txn: &DatabaseTransaction, m: &Membership, failure: DbFai
 /// Inserts (version 0) or updates a membership at its own version. An update tries first with
 /// the status unchanged (role changes: one statement); if that matches nothing it tries again
 /// without, and a match then means the status flipped (there are two), which moves the counts.
-async fn write_membership(
-    txn: &DatabaseTransaction,
-    m: &Membership,
-    heads: &mut Headcounts,
-) -> Result<(), DbFailure> {
+async fn write_membership(txn: &DatabaseTransaction, m: &Membership, heads: &mut Headcounts) -> Result<(), DbFailure> {
     let r = m.record();
     let (id, org_id) = (r.id.as_uuid(), r.org_id.as_uuid());
     let row = mapping::membership_to_row(m, version_to_row(r.version + 1)?);
@@ -289,11 +285,7 @@ async fn write_membership(
 
 /// Deletes a membership at the version it was loaded with; its status as loaded is the one
 /// stored (the version matched), so the counts move by it.
-async fn remove_membership(
-    txn: &DatabaseTransaction,
-    m: &Membership,
-    heads: &mut Headcounts,
-) -> Result<(), DbFailure> {
+async fn remove_membership(txn: &DatabaseTransaction, m: &Membership, heads: &mut Headcounts) -> Result<(), DbFailure> {
     let r = m.record();
     let done = membership::Entity::delete_many()
         .filter(membership::Column::Id.eq(r.id.as_uuid()))

@@ -3,8 +3,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use org_domain::{
     Actor, CapabilitySet, CustomRole, CustomRoleRecord, Email, EventId, Membership, MembershipId, MembershipRecord,
-    MembershipStatus, NewOrganization, OrgId, OrgName, OrgStatus, Organization, Role, RoleId, RoleName, RoleSlug,
-    Slug, TierId, User, UserId, UserVia,
+    MembershipStatus, NewOrganization, OrgId, OrgName, OrgStatus, Organization, Role, RoleId, RoleName, RoleSlug, Slug,
+    TierId, User, UserId, UserVia,
 };
 use org_ports::{ActorType, AuditActor, AuditDraft, Changeset, OutboxEvent, Store};
 use serde_json::json;
@@ -60,13 +60,6 @@ pub fn member(org: OrgId, user: &User, role: Role, at: i64) -> Membership {
         version: 0,
     })
     .unwrap()
-}
-
-/// `m` with another role, at the same version (a raw write, no decision).
-pub fn with_role(m: &Membership, role: Role) -> Membership {
-    let mut r = m.record().clone();
-    r.role = role;
-    Membership::restore(r).unwrap()
 }
 
 pub fn actor(id: UserId) -> Actor {

@@ -1,17 +1,21 @@
-//! Many writers at once: optimistic versions, the one-owner rule and the audit chain hold, and
-//! SQLite never reports busy. On both backends the writers share two stores (two pools on the
-//! same database, as two server processes would).
+//! Many writers at once, sharing two stores (two pools on one database, as two server
+//! processes would): versions lose no update, transfers leave one owner, the member cap holds,
+//! writers to different members never conflict, the audit chains never fork, and SQLite never
+//! reports busy.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use org_domain::{Role, UserId};
+use org_domain::{Access, MembershipStatus, Role, RoleBook, RoleName, RoleRef, RoleUpdate, UserId};
 use org_ports::chain::{self, Link, Verdict};
-use org_ports::{AuditLog, AuditRepository, Changeset, OrgRepository, StoreError, UnitOfWork};
+use org_ports::{
+    AuditLog, AuditRepository, Changeset, ConflictKind, MembershipRepository, OrgRepository, RoleRepository,
+    StoreError, UnitOfWork,
+};
 use org_store_seaorm::{SeaStore, StoreOptions};
 use tokio::sync::Barrier;
 
-use crate::build::{actor, audit, new_role, seeded, t};
+use crate::build::{actor, audit, custom_role, member, seeded, t, user};
 use crate::support::{Backend, Fixture};
 
 /// Two stores on one fresh, migrated database.
@@ -32,31 +36,55 @@ async fn two_stores(fx: &Fixture) -> [Arc<SeaStore>; 2] {
 
 const TASKS: usize = 8;
 
-async fn no_update_is_lost(backend: Backend) {
+/// `user`'s access to the org as `org_context` resolves it.
+async fn access(s: &SeaStore, o: &org_domain::Organization, user: UserId) -> (org_domain::Organization, Access) {
+    let ctx = s.org_context(o.slug(), user).await.unwrap().expect("the org");
+    let a = Access::resolve(&ctx.org, actor(user), ctx.membership.as_ref(), ctx.role.as_ref()).unwrap();
+    (ctx.org, a)
+}
+
+async fn concurrent_role_updates_lose_no_update(backend: Backend) {
     let fx = Fixture::new(backend);
     let stores = two_stores(&fx).await;
     let (owner, _, o) = seeded(&*stores[0], "acme", 0).await;
+    let owner = owner.id();
+    stores[0]
+        .commit(Changeset {
+            roles: vec![custom_role(o.id(), "auditor")],
+            ..Changeset::default()
+        })
+        .await
+        .unwrap();
     let barrier = Arc::new(Barrier::new(TASKS));
     let mut tasks = Vec::new();
     for i in 0..TASKS {
-        let s = stores[i % 2].clone();
-        let barrier = barrier.clone();
-        let org_id = o.id();
+        let (s, barrier, o) = (stores[i % 2].clone(), barrier.clone(), o.clone());
         tasks.push(tokio::spawn(async move {
             let mut conflicts = 0_u32;
             let mut first = true;
             loop {
-                let mut org = s.org_by_id(org_id).await.unwrap().unwrap();
-                org.create_role(&actor(owner.id), new_role(&format!("role-{i}")), t(2))
+                let (_, acc) = access(&s, &o, owner).await;
+                let role = s.custom_roles(o.id()).await.unwrap().remove(0);
+                let upd = RoleUpdate {
+                    name: Some(RoleName::parse(&format!("Auditor {i}")).unwrap()),
+                    ..RoleUpdate::default()
+                };
+                let (updated, _) = acc
+                    .update_role(
+                        &RoleBook::new(vec![role.clone()]),
+                        &RoleRef::Custom(role.id()),
+                        upd,
+                        t(2),
+                    )
                     .unwrap();
                 if std::mem::take(&mut first) {
                     barrier.wait().await;
                 }
                 match s
                     .commit(Changeset {
-                        orgs: vec![org],
-                        audit: vec![audit(Some(org_id), "role.created")],
-                        ..Default::default()
+                        roles: vec![updated],
+                        audit: vec![audit(Some(o.id()), "role.updated")],
+                        ..Changeset::default()
                     })
                     .await
                 {
@@ -75,45 +103,53 @@ async fn no_update_is_lost(backend: Backend) {
         conflicts >= u32::try_from(TASKS - 1).unwrap(),
         "the losers of the first round conflict"
     );
-    let stored = stores[1].org_by_id(o.id()).await.unwrap().unwrap();
-    assert_eq!(stored.state().roles.len(), TASKS, "every role is there: no lost update");
-    assert_eq!(stored.state().version, 1 + TASKS as u64);
+    let role = stores[1].custom_roles(o.id()).await.unwrap().remove(0);
+    assert_eq!(
+        role.record().version,
+        1 + TASKS as u64,
+        "every update landed: none lost"
+    );
     let chain = stores[0].audit_chain(AuditLog::Org(o.id()), 0, 1000).await.unwrap();
     assert_eq!(
         chain.iter().map(|e| e.seq).collect::<Vec<_>>(),
         (1..=TASKS as u64).collect::<Vec<_>>()
     );
+    let o = stores[1].org_by_id(o.id()).await.unwrap().unwrap();
+    assert_eq!(o.state().version, 1, "role writes leave the org row alone");
     fx.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_concurrent_role_creations_lose_no_update() {
-    no_update_is_lost(Backend::Sqlite).await;
+async fn sqlite_concurrent_role_updates_lose_no_update() {
+    concurrent_role_updates_lose_no_update(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_concurrent_role_creations_lose_no_update() {
-    no_update_is_lost(Backend::Postgres).await;
+async fn postgres_concurrent_role_updates_lose_no_update() {
+    concurrent_role_updates_lose_no_update(Backend::Postgres).await;
 }
 
 async fn racing_transfers_leave_exactly_one_owner(backend: Backend) {
     let fx = Fixture::new(backend);
     let stores = two_stores(&fx).await;
     let (owner, members, o) = seeded(&*stores[0], "acme", TASKS).await;
+    let owner = owner.id();
     let barrier = Arc::new(Barrier::new(TASKS));
     let mut tasks = Vec::new();
     for (i, m) in members.iter().enumerate() {
-        let s = stores[i % 2].clone();
-        let barrier = barrier.clone();
-        let (org_id, target, owner_id) = (o.id(), m.id, owner.id);
+        let (s, barrier, o, target) = (stores[i % 2].clone(), barrier.clone(), o.clone(), m.id());
         tasks.push(tokio::spawn(async move {
-            let mut org = s.org_by_id(org_id).await.unwrap().unwrap();
-            org.transfer_ownership(&actor(owner_id), target, t(3)).unwrap();
+            let (mut org, acc) = access(&s, &o, owner).await;
+            let mut previous = s.membership(org.id(), owner).await.unwrap().unwrap();
+            let mut next = s.membership(org.id(), target).await.unwrap();
+            acc.transfer_ownership(&mut org, next.as_mut(), &mut previous, t(3))
+                .unwrap();
             barrier.wait().await;
             let r = s
                 .commit(Changeset {
                     orgs: vec![org],
-                    ..Default::default()
+                    memberships: vec![next.unwrap(), previous],
+                    ..Changeset::default()
                 })
                 .await;
             (target, r)
@@ -128,16 +164,17 @@ async fn racing_transfers_leave_exactly_one_owner(backend: Backend) {
     }
     assert_eq!(winners.len(), 1, "exactly one transfer wins");
     let stored = stores[1].org_by_id(o.id()).await.unwrap().unwrap();
-    let owners: Vec<UserId> = stored
-        .state()
-        .memberships
-        .iter()
-        .filter(|m| m.role == Role::Owner)
-        .map(|m| m.user_id)
-        .collect();
+    assert_eq!(stored.owner(), winners[0]);
+    let mut owners = Vec::new();
+    for u in std::iter::once(owner).chain(members.iter().map(|m| m.id())) {
+        let m = stores[1].membership(o.id(), u).await.unwrap().unwrap();
+        if *m.role() == Role::Owner {
+            owners.push(u);
+        }
+    }
     assert_eq!(owners, winners);
-    assert_eq!(stored.state().owner_user_id, winners[0]);
-    assert_eq!(stored.membership(owner.id).unwrap().role, Role::Admin);
+    let previous = stores[0].membership(o.id(), owner).await.unwrap().unwrap();
+    assert_eq!(previous.role(), &Role::Admin);
     fx.finish().await;
 }
 
@@ -151,76 +188,116 @@ async fn postgres_racing_transfers_leave_exactly_one_owner() {
     racing_transfers_leave_exactly_one_owner(Backend::Postgres).await;
 }
 
-/// Tasks that keep transferring ownership among the members and changing roles, retrying on
-/// stale versions, in both stores; the org stays valid and keeps one owner throughout.
-async fn mixed_role_changes_keep_one_owner(backend: Backend) {
+/// Admissions through both pools at once, each loaded below the cap: the conditional update
+/// of the kept count lets exactly the room in, the rest get `MemberCap`.
+async fn concurrent_admissions_never_pass_the_cap(backend: Backend) {
+    const CANDIDATES: usize = 16;
+    const CAP: u32 = 6;
     let fx = Fixture::new(backend);
     let stores = two_stores(&fx).await;
-    let (_, members, o) = seeded(&*stores[0], "acme", 4).await;
-    let ids: Arc<Vec<UserId>> = Arc::new(members.iter().map(|m| m.id).collect());
+    let (_, _, o) = seeded(&*stores[0], "acme", 1).await;
+    let barrier = Arc::new(Barrier::new(CANDIDATES));
     let mut tasks = Vec::new();
-    for i in 0..TASKS {
-        let s = stores[i % 2].clone();
-        let (org_id, ids) = (o.id(), ids.clone());
+    for i in 0..CANDIDATES {
+        let (s, barrier, org_id) = (stores[i % 2].clone(), barrier.clone(), o.id());
         tasks.push(tokio::spawn(async move {
-            for step in 0..4 {
-                let target = ids[(i + step) % ids.len()];
-                loop {
-                    let mut org = s.org_by_id(org_id).await.unwrap().unwrap();
-                    let owner = org.state().owner_user_id;
-                    let changed = if target == owner {
-                        false
-                    } else if (i + step) % 2 == 0 {
-                        org.transfer_ownership(&actor(owner), target, t(4)).is_ok()
-                    } else {
-                        let role = if step % 2 == 0 { Role::Admin } else { Role::Member };
-                        org.change_role(&actor(owner), target, role, t(4)).is_ok()
-                    };
-                    if !changed {
-                        break;
-                    }
-                    match s
-                        .commit(Changeset {
-                            orgs: vec![org],
-                            ..Default::default()
-                        })
-                        .await
-                    {
-                        Ok(()) => break,
-                        Err(e) if e.is_stale() => tokio::task::yield_now().await,
-                        Err(e) => panic!("task {i}: {e:?}"),
-                    }
-                }
+            let joiner = user(&format!("c{i}@acme.test"));
+            let loaded = s.org_by_id(org_id).await.unwrap().unwrap();
+            loaded.require_room(CAP).expect("loaded below the cap");
+            barrier.wait().await;
+            let r = s
+                .commit(Changeset {
+                    users: vec![joiner.clone()],
+                    memberships: vec![member(org_id, &joiner, Role::Member, 5)],
+                    member_cap: Some(CAP),
+                    ..Changeset::default()
+                })
+                .await;
+            match r {
+                Ok(()) => true,
+                Err(StoreError::Conflict(ConflictKind::MemberCap)) => false,
+                Err(e) => panic!("admission {i}: {e:?}"),
+            }
+        }));
+    }
+    let mut admitted = 0;
+    for task in tasks {
+        admitted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(admitted, CAP as usize - 2, "exactly the room was admitted");
+    let o = stores[1].org_by_id(o.id()).await.unwrap().unwrap();
+    assert_eq!((o.headcount().active, o.headcount().total), (CAP, CAP));
+    let active = stores[0]
+        .count_members(o.id(), Some(Role::Member), Some(MembershipStatus::Active))
+        .await
+        .unwrap();
+    assert_eq!(active, u64::from(CAP) - 1, "the rows agree with the kept count");
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_admissions_never_pass_the_cap() {
+    concurrent_admissions_never_pass_the_cap(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_admissions_never_pass_the_cap() {
+    concurrent_admissions_never_pass_the_cap(Backend::Postgres).await;
+}
+
+/// Role changes of different members through both pools, all loaded before any commits:
+/// none conflicts (memberships are their own rows), and the org row never moves.
+async fn writers_to_different_members_never_conflict(backend: Backend) {
+    const ROUNDS: u64 = 5;
+    let fx = Fixture::new(backend);
+    let stores = two_stores(&fx).await;
+    let (owner, members, o) = seeded(&*stores[0], "acme", TASKS).await;
+    let owner = owner.id();
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let mut tasks = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let (s, barrier, o, target) = (stores[i % 2].clone(), barrier.clone(), o.clone(), m.id());
+        tasks.push(tokio::spawn(async move {
+            for k in 0..ROUNDS {
+                let (mut org, acc) = access(&s, &o, owner).await;
+                let mut m = s.membership(org.id(), target).await.unwrap();
+                let role = if k % 2 == 0 { Role::Admin } else { Role::Member };
+                acc.change_role(&mut org, m.as_mut(), None, role, &RoleBook::default(), t(4))
+                    .unwrap();
+                barrier.wait().await;
+                s.commit(Changeset {
+                    memberships: vec![m.unwrap()],
+                    ..Changeset::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("writer {i}, round {k}: {e:?}"));
             }
         }));
     }
     for task in tasks {
         task.await.unwrap();
     }
-    let stored = stores[0].org_by_id(o.id()).await.unwrap().unwrap();
-    let owners = stored
-        .state()
-        .memberships
-        .iter()
-        .filter(|m| m.role == Role::Owner)
-        .count();
-    assert_eq!(owners, 1);
-    assert_eq!(stored.state().memberships.len(), 5, "nobody lost a membership");
+    for m in &members {
+        let stored = stores[1].membership(o.id(), m.id()).await.unwrap().unwrap();
+        assert_eq!((stored.role(), stored.record().version), (&Role::Admin, 1 + ROUNDS));
+    }
+    let o = stores[0].org_by_id(o.id()).await.unwrap().unwrap();
+    assert_eq!(o.state().version, 1, "member writes moved the org row");
     fx.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_mixed_role_changes_and_transfers_keep_one_owner() {
-    mixed_role_changes_keep_one_owner(Backend::Sqlite).await;
+async fn sqlite_writers_to_different_members_never_conflict() {
+    writers_to_different_members_never_conflict(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_mixed_role_changes_and_transfers_keep_one_owner() {
-    mixed_role_changes_keep_one_owner(Backend::Postgres).await;
+async fn postgres_writers_to_different_members_never_conflict() {
+    writers_to_different_members_never_conflict(Backend::Postgres).await;
 }
 
 /// Concurrent appends to one org log and the platform log number both without gaps, in commit
-/// order, and the hash chains verify.
+/// order, and the hash chains verify; the kept counts match.
 async fn concurrent_appends_keep_the_chains_whole(backend: Backend) {
     let fx = Fixture::new(backend);
     let stores = two_stores(&fx).await;
@@ -235,7 +312,7 @@ async fn concurrent_appends_keep_the_chains_whole(backend: Backend) {
                 s.commit(Changeset {
                     audit: vec![audit(Some(org_id), "a"), audit(None, "p"), audit(Some(org_id), "b")],
                     events: vec![crate::build::event(org_id, "e")],
-                    ..Default::default()
+                    ..Changeset::default()
                 })
                 .await
                 .unwrap_or_else(|e: StoreError| panic!("task {i}: {e:?}"));
@@ -270,6 +347,15 @@ async fn concurrent_appends_keep_the_chains_whole(backend: Backend) {
             ),
             "the chain of {log:?} verifies"
         );
+        let page = stores[0]
+            .audit_entries(
+                log,
+                &org_ports::AuditFilter::default(),
+                org_ports::PageRequest::new(1, 1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.total, Some(n as u64), "the kept count of {log:?}");
     }
     let events = org_ports::OutboxRepository::org_events(&*stores[0], o.id())
         .await

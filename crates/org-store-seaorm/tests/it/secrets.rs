@@ -1,12 +1,14 @@
-//! Secrets at rest (§1.8): webhook signing secrets are sealed in their columns, open only for
-//! their own row, and a store refuses to open a durable database without a cipher.
+//! Secrets at rest (§1.8): webhook signing secrets and a session's replay tokens are sealed in
+//! their columns, open only for their own row, and a store refuses to open a durable database
+//! without a cipher.
 
 use std::sync::Arc;
 
 use org_domain::webhook::Webhook;
-use org_domain::{OrgId, WebhookId};
+use org_domain::{OrgId, RotationReplay, Session, SessionId, SessionKind, TokenHash, WebhookId};
 use org_ports::{
-    Changeset, DeliveryFilter, PageRequest, SecretCipher, SecretScope, StoreError, UnitOfWork, WebhookRepository,
+    Changeset, DeliveryFilter, PageRequest, SecretCipher, SecretScope, SessionRepository, StoreError, UnitOfWork,
+    WebhookRepository,
 };
 use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
@@ -121,7 +123,7 @@ async fn webhook_secrets_are_sealed_and_bound_to_their_row(backend: Backend) {
             .webhook_deliveries(w, &DeliveryFilter::default(), PageRequest::new(1, 10))
             .await
             .unwrap();
-        assert_eq!(page.total, 1, "one delivery for {w}");
+        assert_eq!(page.total, Some(1), "one delivery for {w}");
     }
     // Nor in another column of the same row.
     set_raw_secret(&raw, a.id, &sealed_prev).await;
@@ -192,6 +194,103 @@ async fn sqlite_secrets_sealed_under_an_old_key_open_after_a_new_primary() {
 #[tokio::test]
 async fn postgres_secrets_sealed_under_an_old_key_open_after_a_new_primary() {
     secrets_sealed_under_an_old_key_open_after_a_new_primary(Backend::Postgres).await;
+}
+
+/// The raw `(replay_access, replay_refresh)` columns of a session row.
+async fn raw_replay(db: &DatabaseConnection, id: SessionId) -> (Option<String>, Option<String>) {
+    let q = "SELECT replay_access, replay_refresh FROM sessions WHERE id = $1";
+    let row = db
+        .query_one_raw(statement(db, q, vec![id.as_uuid().into()]))
+        .await
+        .unwrap()
+        .expect("the session row");
+    (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap())
+}
+
+async fn replay_tokens_are_sealed_and_bound_to_their_session(backend: Backend) {
+    let fx = Fixture::new(backend);
+    let url = fx.fresh_url().await;
+    let s = fx.open(&url, StoreOptions::default()).await;
+    s.migrate().await.unwrap();
+    let (owner, _, o) = seeded(&*s, "acme", 0).await;
+    let session = |org: Option<OrgId>, token: u8| Session {
+        id: SessionId::from_uuid(id()),
+        user_id: owner.id(),
+        kind: if org.is_some() {
+            SessionKind::Org
+        } else {
+            SessionKind::Platform
+        },
+        org_id: org,
+        refresh_hash: TokenHash([token; 32]),
+        previous_hash: Some((TokenHash([token + 1; 32]), t(5))),
+        ip_address: None,
+        user_agent: None,
+        created_at: t(0),
+        last_refreshed_at: Some(t(5)),
+        expires_at: t(3600),
+        absolute_expires_at: t(7200),
+        revoked_at: None,
+        revoke_reason: None,
+        replay: Some(RotationReplay {
+            access_token: format!("eyJ.access.plaintext-{token}"),
+            refresh_token: format!("refresh-plaintext-{token}"),
+        }),
+        version: 0,
+    };
+    let (in_org, platform) = (session(Some(o.id()), 1), session(None, 3));
+    s.commit(Changeset {
+        sessions: vec![in_org.clone(), platform.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let raw = Database::connect(url.as_str()).await.unwrap();
+    for sess in [&in_org, &platform] {
+        let (access, refresh) = raw_replay(&raw, sess.id).await;
+        let (access, refresh) = (access.expect("sealed access"), refresh.expect("sealed refresh"));
+        let replay = sess.replay.as_ref().unwrap();
+        assert!(!access.contains(&replay.access_token), "plaintext at rest: {access}");
+        assert!(!refresh.contains(&replay.refresh_token), "plaintext at rest: {refresh}");
+        assert!(access.starts_with("v1:k1:") && refresh.starts_with("v1:k1:"));
+        let read = s.session_by_id(sess.id).await.unwrap().expect("session");
+        assert_eq!(read.replay.as_ref(), Some(replay), "the store reads the tokens back");
+    }
+    // A blob copied to another session (or the other column) does not open there.
+    let (access, _) = raw_replay(&raw, in_org.id).await;
+    let q = "UPDATE sessions SET replay_access = $1 WHERE id = $2";
+    raw.execute_raw(statement(
+        &raw,
+        q,
+        vec![access.clone().into(), platform.id.as_uuid().into()],
+    ))
+    .await
+    .unwrap();
+    assert!(matches!(
+        s.session_by_id(platform.id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        s.session_with_user(platform.id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    let q = "UPDATE sessions SET replay_refresh = $1 WHERE id = $2";
+    raw.execute_raw(statement(&raw, q, vec![access.into(), in_org.id.as_uuid().into()]))
+        .await
+        .unwrap();
+    assert!(matches!(s.session_by_id(in_org.id).await, Err(StoreError::Corrupt(_))));
+    raw.close().await.unwrap();
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_replay_tokens_are_sealed_and_bound_to_their_session() {
+    replay_tokens_are_sealed_and_bound_to_their_session(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_replay_tokens_are_sealed_and_bound_to_their_session() {
+    replay_tokens_are_sealed_and_bound_to_their_session(Backend::Postgres).await;
 }
 
 #[tokio::test]

@@ -1,24 +1,28 @@
 //! The unit of work: all-or-nothing commits, referential integrity, corrupt rows.
 
+use org_domain::Role;
 use org_ports::chain::GENESIS;
 use org_ports::{AuditFilter, AuditLog, AuditRepository, Changeset, ConflictKind, StoreError, UniqueKey};
-use org_ports::{OrgRepository, OutboxRepository, UnitOfWork, UserRepository};
+use org_ports::{MembershipRepository, OrgRepository, OutboxRepository, RoleRepository, UnitOfWork, UserRepository};
 use sea_orm::{ConnectionTrait, Database};
 
-use crate::build::{audit, event, org, seeded, user};
+use crate::build::{audit, custom_role, event, member, org, seeded, user};
 use crate::support::{Backend, Fixture};
 
 async fn a_changeset_failing_late_leaves_nothing_behind(backend: Backend) {
     let fx = Fixture::new(backend);
     let s = fx.store().await;
-    let (existing, _, _) = seeded(&*s, "first", 0).await;
+    let (existing, _, first) = seeded(&*s, "first", 0).await;
     let owner = user("new@acme.test");
-    let o = org("acme", &owner);
-    let clash = user(existing.email.as_str());
+    let (o, om) = org("acme", &owner);
+    let joiner = user("joiner@acme.test");
+    let clash = user(existing.email().as_str());
     let err = s
         .commit(Changeset {
             orgs: vec![o.clone()],
-            users: vec![owner.clone(), clash],
+            memberships: vec![om, member(first.id(), &joiner, Role::Member, 1)],
+            roles: vec![custom_role(first.id(), "auditor")],
+            users: vec![owner.clone(), joiner.clone(), clash],
             audit: vec![audit(Some(o.id()), "org.created"), audit(None, "user.created")],
             events: vec![event(o.id(), "organization.created")],
             ..Default::default()
@@ -27,7 +31,14 @@ async fn a_changeset_failing_late_leaves_nothing_behind(backend: Backend) {
         .unwrap_err();
     assert_eq!(err, StoreError::Conflict(ConflictKind::Unique(UniqueKey::UserEmail)));
     assert!(s.org_by_id(o.id()).await.unwrap().is_none(), "org row left behind");
-    assert!(s.user_by_id(owner.id).await.unwrap().is_none(), "user left behind");
+    assert!(s.user_by_id(owner.id()).await.unwrap().is_none(), "user left behind");
+    assert!(
+        s.membership(first.id(), joiner.id()).await.unwrap().is_none(),
+        "membership left behind"
+    );
+    assert!(s.custom_roles(first.id()).await.unwrap().is_empty(), "role left behind");
+    let counts = s.org_by_id(first.id()).await.unwrap().unwrap().headcount();
+    assert_eq!((counts.active, counts.total), (1, 1), "counts moved");
     assert!(s.org_events(o.id()).await.unwrap().is_empty(), "event left behind");
     let platform = s
         .audit_entries(
@@ -37,7 +48,7 @@ async fn a_changeset_failing_late_leaves_nothing_behind(backend: Backend) {
         )
         .await
         .unwrap();
-    assert_eq!(platform.total, 0, "audit entry left behind");
+    assert_eq!(platform.total, Some(0), "audit entry left behind");
     // The log heads did not move either: the next entry of the platform log is its first.
     s.commit(Changeset {
         audit: vec![audit(None, "user.created")],
@@ -61,29 +72,40 @@ async fn postgres_a_changeset_failing_late_leaves_nothing_behind() {
     a_changeset_failing_late_leaves_nothing_behind(Backend::Postgres).await;
 }
 
-async fn an_org_whose_owner_is_not_stored_is_refused(backend: Backend) {
+async fn rows_referencing_missing_rows_are_refused(backend: Backend) {
     let fx = Fixture::new(backend);
     let s = fx.store().await;
     let ghost = user("ghost@acme.test");
+    let (o, om) = org("acme", &ghost);
     let err = s
         .commit(Changeset {
-            orgs: vec![org("acme", &ghost)],
+            orgs: vec![o],
+            memberships: vec![om],
             ..Default::default()
         })
         .await
         .unwrap_err();
-    assert_eq!(err, StoreError::NotFound, "foreign keys are enforced");
+    assert_eq!(err, StoreError::NotFound, "an org whose owner is not stored");
+    let (_, _, real) = seeded(&*s, "real", 0).await;
+    let err = s
+        .commit(Changeset {
+            memberships: vec![member(real.id(), &ghost, Role::Member, 1)],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err, StoreError::NotFound, "a membership of a user not stored");
     fx.finish().await;
 }
 
 #[tokio::test]
-async fn sqlite_an_org_whose_owner_is_not_stored_is_refused() {
-    an_org_whose_owner_is_not_stored_is_refused(Backend::Sqlite).await;
+async fn sqlite_rows_referencing_missing_rows_are_refused() {
+    rows_referencing_missing_rows_are_refused(Backend::Sqlite).await;
 }
 
 #[tokio::test]
-async fn postgres_an_org_whose_owner_is_not_stored_is_refused() {
-    an_org_whose_owner_is_not_stored_is_refused(Backend::Postgres).await;
+async fn postgres_rows_referencing_missing_rows_are_refused() {
+    rows_referencing_missing_rows_are_refused(Backend::Postgres).await;
 }
 
 async fn a_corrupt_row_is_an_error_not_an_aggregate(backend: Backend) {
@@ -91,22 +113,44 @@ async fn a_corrupt_row_is_an_error_not_an_aggregate(backend: Backend) {
     let url = fx.fresh_url().await;
     let s = fx.open(&url, org_store_seaorm::StoreOptions::default()).await;
     s.migrate().await.unwrap();
-    let (_, _, o) = seeded(&*s, "acme", 1).await;
+    let (owner, _, o) = seeded(&*s, "acme", 1).await;
+    s.commit(Changeset {
+        roles: vec![custom_role(o.id(), "auditor")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let raw = Database::connect(url.as_str()).await.unwrap();
-    raw.execute_unprepared("UPDATE orgs SET status = 'bogus'")
-        .await
-        .unwrap();
-    assert!(matches!(s.org_by_id(o.id()).await, Err(StoreError::Corrupt(_))));
-    raw.execute_unprepared("UPDATE orgs SET status = 'active'")
-        .await
-        .unwrap();
-    assert!(s.org_by_id(o.id()).await.is_ok());
-    raw.execute_unprepared("UPDATE memberships SET role = 'ghost-role' WHERE role <> 'owner'")
+    let cases = [
+        ("UPDATE orgs SET status = 'bogus'", "UPDATE orgs SET status = 'active'"),
+        (
+            "UPDATE orgs SET active_members = 0",
+            "UPDATE orgs SET active_members = 2",
+        ),
+        (
+            "UPDATE orgs SET active_members = 3",
+            "UPDATE orgs SET active_members = 2",
+        ),
+    ];
+    for (break_it, mend_it) in cases {
+        raw.execute_unprepared(break_it).await.unwrap();
+        assert!(
+            matches!(s.org_by_id(o.id()).await, Err(StoreError::Corrupt(_))),
+            "{break_it}"
+        );
+        assert!(
+            matches!(s.org_context(o.slug(), owner.id()).await, Err(StoreError::Corrupt(_))),
+            "{break_it}"
+        );
+        raw.execute_unprepared(mend_it).await.unwrap();
+        assert!(s.org_by_id(o.id()).await.is_ok(), "{mend_it}");
+    }
+    raw.execute_unprepared("UPDATE org_roles SET permissions = '[\"org.delete\"]'")
         .await
         .unwrap();
     assert!(
-        matches!(s.org_by_slug(o.slug()).await, Err(StoreError::Corrupt(_))),
-        "a membership naming an unknown role never becomes an aggregate"
+        matches!(s.custom_roles(o.id()).await, Err(StoreError::Corrupt(_))),
+        "a custom role with an owner-only capability never becomes an aggregate"
     );
     raw.close().await.unwrap();
     fx.finish().await;
