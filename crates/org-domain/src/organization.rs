@@ -127,9 +127,11 @@ pub struct LimitsUpdate {
 pub struct Organization(OrgState);
 
 impl Organization {
-    /// Rebuilds an organization from storage, refusing counts that cannot be.
+    /// Rebuilds an organization from storage, refusing counts that cannot be (a live org has
+    /// at least its owner; a deleted one may have been purged of its members).
     pub fn restore(state: OrgState) -> Result<Self, DomainError> {
-        if state.headcount.active > state.headcount.total || state.headcount.active == 0 {
+        let live = state.deleted_at.is_none();
+        if state.headcount.active > state.headcount.total || (live && state.headcount.active == 0) {
             return Err(DomainError::invalid(
                 "organization",
                 "corrupt organization record: impossible member counts",

@@ -114,8 +114,9 @@ pub struct Session {
     pub absolute_expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub revoke_reason: Option<RevokeReason>,
-    /// The response of the rotation that consumed `previous_hash`, while it may be replayed;
-    /// `None` for a session never rotated. Stores keep it only as long as `previous_hash`.
+    /// The response of the rotation that consumed `previous_hash`; `None` for a session never
+    /// rotated. Stores keep what is written (each rotation replaces it); the replay window,
+    /// measured from `previous_hash`'s rotation time, bounds when it is answered.
     pub replay: Option<RotationReplay>,
     pub version: u64,
 }

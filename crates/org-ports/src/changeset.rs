@@ -39,6 +39,14 @@ pub struct AuditPrune {
 ///
 /// An org row is written for its settings, lifecycle and owner; its headcount is never taken
 /// from the changeset: the store keeps it from the membership writes of the same commit.
+///
+/// The order of rows within a field carries no meaning (a transfer may list the promotion
+/// before the demotion); the store orders its statements so every constraint holds. Besides
+/// the conflicts named on the fields, a commit MUST fail with `Conflict(Unique(OneOwner))` when
+/// it would leave a live org with a second owner, an owner the org row does not name, or its
+/// owner's membership deleted or demoted; with `Conflict(StaleVersion)` when the org row would
+/// name a user who is not an active member; and with `NotFound` when a membership or role
+/// names an org or user that does not exist.
 #[derive(Clone, Debug, Default)]
 pub struct Changeset {
     pub orgs: Vec<Organization>,
