@@ -27,7 +27,8 @@ async fn seed(t: &TestApp, n: usize) {
             permissions: None,
         };
         t.app
-            .update_role(&caller(&t.owner), &meta(), "acme", &role, cmd)
+            .roles
+            .update(&caller(&t.owner), &meta(), "acme", &role, cmd)
             .await
             .unwrap();
     }

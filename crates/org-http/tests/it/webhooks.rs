@@ -175,7 +175,7 @@ async fn a_finished_delivery_can_be_redelivered_but_a_pending_one_cannot() {
     let (id, delivery) = t.acme_webhook().await;
     let redeliver = format!("{HOOKS}/{id}/deliveries/{delivery}/redeliver");
     t.post(&redeliver, &t.owner.token, None).await.expect(409, "CONFLICT");
-    t.app.deliver_due(Arc::new(Answer(200)), 10).await.unwrap();
+    t.app.webhooks.deliver_due(Arc::new(Answer(200)), 10).await.unwrap();
     let delivered = t
         .get(&format!("{HOOKS}/{id}/deliveries?delivered=true"), &t.owner.token)
         .await;
