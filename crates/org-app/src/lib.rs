@@ -20,6 +20,8 @@
 //!     Arc::new(SystemClock),
 //!     Arc::new(UuidV7),
 //!     Arc::new(RandomTokens),
+//!     // Any signer of access tokens; the JWT adapter here.
+//!     Arc::new(org_tokens::JwtTokens::new(org_tokens::Keys::generate(), "https://id.example.com")),
 //!     AppConfig::default(),
 //! );
 //! let alice = Caller { user: app.users.create("alice@example.com", None, false).await?, session_id: None };

@@ -174,7 +174,9 @@ impl MemberService {
                     status: filter.status,
                     after: Some((at, user)),
                     offset: 0,
-                    limit: limit + 1,
+                    // One row more than shown tells whether more follow (clamped first, so
+                    // the probe row is never cut off and `u32::MAX` cannot overflow).
+                    limit: limit.clamp(1, 100) + 1,
                 },
                 None,
                 limit.clamp(1, 100),

@@ -13,7 +13,8 @@ async fn an_invitation_is_created_once_per_email_and_accepted_once() {
     let guest = user(&w.app, "guest@x.test").await;
     let inv = w
         .app
-        .create_invitation(&w.admin, &meta(), "acme", " Guest@X.test ", None, Some(3))
+        .invitations
+        .create(&w.admin, &meta(), "acme", " Guest@X.test ", None, Some(3))
         .await
         .unwrap();
     let rec = inv.view.invitation.record();
@@ -25,25 +26,32 @@ async fn an_invitation_is_created_once_per_email_and_accepted_once() {
     assert!(inv.token.starts_with("inv_") && inv.token.len() == 47);
     let again = w
         .app
-        .create_invitation(&w.admin, &meta(), "acme", "guest@x.test", None, None)
+        .invitations
+        .create(&w.admin, &meta(), "acme", "guest@x.test", None, None)
         .await
         .unwrap_err();
     assert_eq!(again, AppError::Domain(DomainError::PendingInvitationExists));
     let (view, membership) = w
         .app
-        .accept_invitation_by_token(&guest, &meta(), &inv.token)
+        .invitations
+        .accept_by_token(&guest, &meta(), &inv.token)
         .await
         .unwrap();
-    assert_eq!((view.org.slug().as_str(), membership.role.as_str()), ("acme", "member"));
+    assert_eq!(
+        (view.org.slug().as_str(), membership.role().as_str()),
+        ("acme", "member")
+    );
     let replay = w
         .app
-        .accept_invitation_by_token(&guest, &meta(), &inv.token)
+        .invitations
+        .accept_by_token(&guest, &meta(), &inv.token)
         .await
         .unwrap_err();
     assert_eq!(replay, not_found(), "single use");
     let member_again = w
         .app
-        .create_invitation(&w.admin, &meta(), "acme", "guest@x.test", None, None)
+        .invitations
+        .create(&w.admin, &meta(), "acme", "guest@x.test", None, None)
         .await
         .unwrap_err();
     assert_eq!(member_again, AppError::Domain(DomainError::AlreadyMember));
@@ -65,7 +73,8 @@ async fn invitation_rules_need_capabilities_and_known_roles() {
     let create = |who, role: Option<&'static str>, days| {
         let app = w.app.clone();
         async move {
-            app.create_invitation(who, &meta(), "acme", "new@x.test", role, days)
+            app.invitations
+                .create(who, &meta(), "acme", "new@x.test", role, days)
                 .await
                 .map(|_| ())
         }
@@ -82,7 +91,8 @@ async fn invitation_rules_need_capabilities_and_known_roles() {
     assert!(is_validation(&create(&w.admin, None, Some(31)).await.unwrap_err()));
     assert!(is_validation(
         &w.app
-            .create_invitation(&w.admin, &meta(), "acme", "nope", None, None)
+            .invitations
+            .create(&w.admin, &meta(), "acme", "nope", None, None)
             .await
             .unwrap_err()
     ));
@@ -94,7 +104,8 @@ async fn a_members_manager_without_roles_manage_invites_only_members() {
     let w = World::new().await;
     let hr = user(&w.app, "hr@acme.test").await;
     w.app
-        .create_role(
+        .roles
+        .create(
             &w.owner,
             &meta(),
             "acme",
@@ -110,12 +121,14 @@ async fn a_members_manager_without_roles_manage_invites_only_members() {
     crate::support::join(&w.app, &w.owner, "acme", &hr, "hr").await;
     let err = w
         .app
-        .create_invitation(&hr, &meta(), "acme", "a@x.test", Some("admin"), None)
+        .invitations
+        .create(&hr, &meta(), "acme", "a@x.test", Some("admin"), None)
         .await
         .unwrap_err();
     assert_eq!(err, missing(Capability::OrgRolesManage));
     w.app
-        .create_invitation(&hr, &meta(), "acme", "a@x.test", None, None)
+        .invitations
+        .create(&hr, &meta(), "acme", "a@x.test", None, None)
         .await
         .unwrap();
 }
@@ -128,47 +141,63 @@ async fn the_member_cap_blocks_invitations_and_acceptances() {
         ..Default::default()
     };
     w.app
-        .platform_patch_org(&w.platform, &meta(), "acme", patch)
+        .platform
+        .patch_org(&w.platform, &meta(), "acme", patch)
         .await
         .unwrap();
     let (a, b) = (user(&w.app, "a@x.test").await, user(&w.app, "b@x.test").await);
     let inv_a = w
         .app
-        .create_invitation(&w.owner, &meta(), "acme", "a@x.test", None, None)
+        .invitations
+        .create(&w.owner, &meta(), "acme", "a@x.test", None, None)
         .await
         .unwrap();
     let inv_b = w
         .app
-        .create_invitation(&w.owner, &meta(), "acme", "b@x.test", None, None)
+        .invitations
+        .create(&w.owner, &meta(), "acme", "b@x.test", None, None)
         .await
         .unwrap();
     w.app
-        .accept_invitation_by_token(&a, &meta(), &inv_a.token)
+        .invitations
+        .accept_by_token(&a, &meta(), &inv_a.token)
         .await
         .unwrap();
     let err = w
         .app
-        .accept_invitation_by_token(&b, &meta(), &inv_b.token)
+        .invitations
+        .accept_by_token(&b, &meta(), &inv_b.token)
         .await
         .unwrap_err();
     assert_eq!(err, AppError::Domain(DomainError::TeamLimitExceeded(5)));
     let err = w
         .app
-        .create_invitation(&w.owner, &meta(), "acme", "c@x.test", None, None)
+        .invitations
+        .create(&w.owner, &meta(), "acme", "c@x.test", None, None)
         .await
         .unwrap_err();
     assert_eq!(err, AppError::Domain(DomainError::TeamLimitExceeded(5)));
     let list = w
         .app
-        .list_members(
+        .members
+        .list(
             &w.owner,
             "acme",
             &org_app::MemberFilter::default(),
-            PageRequest::new(1, 50),
+            org_app::MemberPosition::first(50),
         )
         .await
         .unwrap();
     assert_eq!((list.active, list.cap, list.cap_source.as_str()), (5, 5, "custom"));
+    assert_eq!(w.headcount("acme").await.active, 5);
+    let refused = w
+        .app
+        .stores()
+        .members
+        .membership(list.org.id(), b.user.id())
+        .await
+        .unwrap();
+    assert!(refused.is_none(), "the refused acceptance wrote nothing");
 }
 
 #[tokio::test]
@@ -177,26 +206,30 @@ async fn acceptance_checks_email_expiry_and_org_status() {
     let guest = user(&w.app, "guest@x.test").await;
     let inv = w
         .app
-        .create_invitation(&w.owner, &meta(), "acme", "guest@x.test", Some("auditor"), Some(1))
+        .invitations
+        .create(&w.owner, &meta(), "acme", "guest@x.test", Some("auditor"), Some(1))
         .await
         .unwrap();
     let err = w
         .app
-        .accept_invitation_by_token(&w.stranger, &meta(), &inv.token)
+        .invitations
+        .accept_by_token(&w.stranger, &meta(), &inv.token)
         .await
         .unwrap_err();
     assert_eq!(err, AppError::Domain(DomainError::EmailMismatch));
     let by_id = inv.view.invitation.record().id.to_string();
     assert_eq!(
         w.app
-            .accept_invitation_by_id(&w.stranger, &meta(), &by_id)
+            .invitations
+            .accept_by_id(&w.stranger, &meta(), &by_id)
             .await
             .unwrap_err(),
         not_found(),
         "addressed to someone else"
     );
     w.app
-        .platform_lifecycle(
+        .platform
+        .lifecycle(
             &w.platform,
             &meta(),
             "acme",
@@ -206,24 +239,28 @@ async fn acceptance_checks_email_expiry_and_org_status() {
         .unwrap();
     let err = w
         .app
-        .accept_invitation_by_id(&guest, &meta(), &by_id)
+        .invitations
+        .accept_by_id(&guest, &meta(), &by_id)
         .await
         .unwrap_err();
     assert_eq!(err, AppError::Domain(DomainError::OrgNotActive(OrgStatus::Suspended)));
     w.app
-        .platform_lifecycle(&w.platform, &meta(), "acme", org_app::platform::Lifecycle::Activate)
+        .platform
+        .lifecycle(&w.platform, &meta(), "acme", org_app::platform::Lifecycle::Activate)
         .await
         .unwrap();
     w.advance(Duration::days(1));
     let err = w
         .app
-        .accept_invitation_by_id(&guest, &meta(), &by_id)
+        .invitations
+        .accept_by_id(&guest, &meta(), &by_id)
         .await
         .unwrap_err();
     assert_eq!(err, AppError::Domain(DomainError::InvitationExpired));
     let listed = w
         .app
-        .list_invitations(
+        .invitations
+        .list(
             &w.owner,
             &meta(),
             "acme",
@@ -237,14 +274,15 @@ async fn acceptance_checks_email_expiry_and_org_status() {
         1,
         "a pending invitation past its expiry is listed as expired"
     );
-    assert!(w.app.my_invitations(&guest).await.unwrap().is_empty());
+    assert!(w.app.invitations.mine(&guest).await.unwrap().is_empty());
     // Inviting the same e-mail again first marks the old one expired.
     w.app
-        .create_invitation(&w.owner, &meta(), "acme", "guest@x.test", None, None)
+        .invitations
+        .create(&w.owner, &meta(), "acme", "guest@x.test", None, None)
         .await
         .unwrap();
     assert!(w.acme_log().await.contains(&"invitation.expired".to_owned()));
-    assert_eq!(w.app.my_invitations(&guest).await.unwrap().len(), 1);
+    assert_eq!(w.app.invitations.mine(&guest).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -253,59 +291,71 @@ async fn cancel_resend_and_decline() {
     let guest = user(&w.app, "guest@x.test").await;
     let inv = w
         .app
-        .create_invitation(&w.owner, &meta(), "acme", "guest@x.test", None, None)
+        .invitations
+        .create(&w.owner, &meta(), "acme", "guest@x.test", None, None)
         .await
         .unwrap();
     let id = inv.view.invitation.record().id.to_string();
     assert_eq!(
         w.app
-            .get_invitation(&w.admin, &meta(), "acme", &id)
+            .invitations
+            .get(&w.admin, &meta(), "acme", &id)
             .await
             .unwrap()
             .inviter
             .unwrap()
-            .id,
-        w.owner.user.id
+            .id(),
+        w.owner.user.id()
     );
     assert_eq!(
         w.app
-            .get_invitation(&w.stranger, &meta(), "other", &id)
+            .invitations
+            .get(&w.stranger, &meta(), "other", &id)
             .await
             .unwrap_err(),
         not_found(),
         "another org's id"
     );
-    let resent = w.app.resend_invitation(&w.admin, &meta(), "acme", &id).await.unwrap();
+    let resent = w.app.invitations.resend(&w.admin, &meta(), "acme", &id).await.unwrap();
     assert_ne!(resent.token, inv.token);
     assert_eq!(
         w.app
-            .accept_invitation_by_token(&guest, &meta(), &inv.token)
+            .invitations
+            .accept_by_token(&guest, &meta(), &inv.token)
             .await
             .unwrap_err(),
         not_found(),
         "the old token stopped working"
     );
-    w.app.decline_invitation_by_token(&meta(), &resent.token).await.unwrap();
+    w.app
+        .invitations
+        .decline_by_token(&meta(), &resent.token)
+        .await
+        .unwrap();
     assert_eq!(
         w.app
-            .cancel_invitation(&w.admin, &meta(), "acme", &id)
+            .invitations
+            .cancel(&w.admin, &meta(), "acme", &id)
             .await
             .unwrap_err(),
         AppError::Domain(DomainError::InvitationNotPending)
     );
     let second = w
         .app
-        .create_invitation(&w.owner, &meta(), "acme", "guest@x.test", None, None)
+        .invitations
+        .create(&w.owner, &meta(), "acme", "guest@x.test", None, None)
         .await
         .unwrap();
     let second_id = second.view.invitation.record().id.to_string();
     w.app
-        .cancel_invitation(&w.admin, &meta(), "acme", &second_id)
+        .invitations
+        .cancel(&w.admin, &meta(), "acme", &second_id)
         .await
         .unwrap();
     assert_eq!(
         w.app
-            .decline_invitation_by_id(&guest, &meta(), &second_id)
+            .invitations
+            .decline_by_id(&guest, &meta(), &second_id)
             .await
             .unwrap_err(),
         not_found()
@@ -323,51 +373,101 @@ async fn admin_accept_creates_the_user_when_needed_and_applies_the_grant_rule() 
     let w = World::new().await;
     let inv = w
         .app
-        .create_invitation(&w.owner, &meta(), "acme", "fresh@x.test", Some("admin"), None)
+        .invitations
+        .create(&w.owner, &meta(), "acme", "fresh@x.test", Some("admin"), None)
         .await
         .unwrap();
     let id = inv.view.invitation.record().id.to_string();
     let hr_err = w
         .app
-        .admin_accept_invitation(&w.member, &meta(), "acme", &id)
+        .invitations
+        .admin_accept(&w.member, &meta(), "acme", &id)
         .await
         .unwrap_err();
     assert_eq!(hr_err, missing(Capability::OrgMembersManage));
     let m = w
         .app
-        .admin_accept_invitation(&w.admin, &meta(), "acme", &id)
+        .invitations
+        .admin_accept(&w.admin, &meta(), "acme", &id)
         .await
         .unwrap();
     assert_eq!(
-        (m.user.email.as_str(), m.membership.role.as_str()),
+        (m.user.email().as_str(), m.membership.role().as_str()),
         ("fresh@x.test", "admin")
     );
     let platform_log = w.audit_actions(org_ports::AuditLog::Platform).await;
     assert!(platform_log.contains(&"user.created".to_owned()));
     assert_eq!(
         w.app
-            .admin_accept_invitation(&w.admin, &meta(), "acme", &id)
+            .invitations
+            .admin_accept(&w.admin, &meta(), "acme", &id)
             .await
             .unwrap_err(),
         AppError::Domain(DomainError::InvitationNotPending)
     );
-    let _ = rule(Rule::Grant);
+    // A members-and-roles manager without audit_logs.view cannot admit someone as auditor,
+    // nor as admin (only owners and admins grant admin).
+    let lead = user(&w.app, "lead@acme.test").await;
+    w.app
+        .roles
+        .create(
+            &w.owner,
+            &meta(),
+            "acme",
+            org_app::roles::CreateRole {
+                slug: "lead".into(),
+                name: "Lead".into(),
+                description: None,
+                permissions: vec!["org.roles.manage".into(), "org.members.manage".into()],
+            },
+        )
+        .await
+        .unwrap();
+    crate::support::join(&w.app, &w.owner, "acme", &lead, "lead").await;
+    for (email, role) in [("aud@x.test", "auditor"), ("adm@x.test", "admin")] {
+        let inv = w
+            .app
+            .invitations
+            .create(&w.owner, &meta(), "acme", email, Some(role), None)
+            .await
+            .unwrap();
+        let id = inv.view.invitation.record().id.to_string();
+        assert_eq!(
+            w.app
+                .invitations
+                .admin_accept(&lead, &meta(), "acme", &id)
+                .await
+                .unwrap_err(),
+            rule(Rule::Grant),
+            "{role}"
+        );
+        let still = w.app.invitations.get(&w.owner, &meta(), "acme", &id).await.unwrap();
+        assert_eq!(still.invitation.record().status, InvitationStatus::Pending, "{role}");
+    }
 }
 
 #[tokio::test]
 async fn the_sweeper_expires_due_invitations_as_system() {
     let w = World::new().await;
     w.app
-        .create_invitation(&w.owner, &meta(), "acme", "a@x.test", None, Some(1))
+        .invitations
+        .create(&w.owner, &meta(), "acme", "a@x.test", None, Some(1))
         .await
         .unwrap();
     w.app
-        .create_invitation(&w.owner, &meta(), "acme", "b@x.test", None, Some(5))
+        .invitations
+        .create(&w.owner, &meta(), "acme", "b@x.test", None, Some(5))
         .await
         .unwrap();
     w.advance(Duration::days(2));
-    let org = w.app.get_org(&w.owner, "acme").await.unwrap().org;
-    assert_eq!(w.app.expire_invitations(&org).await.unwrap(), 1);
-    assert_eq!(w.app.expire_invitations(&org).await.unwrap(), 0);
+    let org = w.app.orgs.get(&w.owner, "acme").await.unwrap().org;
+    assert_eq!(w.app.invitations.expire(&org).await.unwrap(), 1);
+    assert_eq!(w.app.invitations.expire(&org).await.unwrap(), 0);
     assert!(w.event_types("acme").await.contains(&"invitation.expired".to_owned()));
+    let expired = w
+        .filtered(org_ports::AuditLog::Org(org.id()), "invitation.expired")
+        .await;
+    assert_eq!(expired.total, Some(1));
+    assert_eq!(expired.items[0].entry.actor.id, "system");
+    assert_eq!(expired.items[0].entry.metadata.as_ref().unwrap()["email"], "a@x.test");
 }

@@ -1,6 +1,7 @@
 //! Integration tests of org-app: every use case against the in-memory store.
 
 mod audit;
+mod catalogue;
 mod concurrency;
 mod invitations;
 mod members;
@@ -8,5 +9,6 @@ mod mocks;
 mod orgs;
 mod platform;
 mod roles;
+mod sessions;
 mod support;
 mod webhooks;

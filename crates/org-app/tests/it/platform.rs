@@ -5,25 +5,27 @@ use org_app::{AppConfig, AppError, OrgApproval};
 use org_domain::{DomainError, OrgStatus, RevokeReason, Rule};
 use org_ports::{AuditLog, OrgFilter, PageRequest};
 
-use crate::support::{World, app_with, is_validation, meta, rule, user};
+use crate::support::{TestApp, World, is_validation, meta, rule, user};
 
 #[tokio::test]
 async fn the_lifecycle_allows_exactly_the_transitions_of_the_contract() {
-    let (app, _, _) = app_with(AppConfig {
+    let app = TestApp::new(AppConfig {
         org_approval: OrgApproval::Manual,
         ..AppConfig::default()
-    });
+    })
+    .app;
     let root = org_app::Caller {
-        user: app.admin_create_user("root@x.test", None, true).await.unwrap(),
+        user: app.users.create("root@x.test", None, true).await.unwrap(),
         session_id: None,
     };
     let alice = user(&app, "alice@x.test").await;
-    app.create_org(&alice, &meta(), "acme", "Acme").await.unwrap();
-    app.create_org(&alice, &meta(), "beta", "Beta").await.unwrap();
+    app.orgs.create(&alice, &meta(), "acme", "Acme").await.unwrap();
+    app.orgs.create(&alice, &meta(), "beta", "Beta").await.unwrap();
     let step = |slug: &'static str, action: Lifecycle| {
         let (app, root) = (app.clone(), root.clone());
         async move {
-            app.platform_lifecycle(&root, &meta(), slug, action)
+            app.platform
+                .lifecycle(&root, &meta(), slug, action)
                 .await
                 .map(|v| v.org.status())
         }
@@ -82,7 +84,7 @@ async fn the_lifecycle_allows_exactly_the_transitions_of_the_contract() {
         step("beta", Lifecycle::Approve { tier_id: None }).await.unwrap_err(),
         conflict(OrgStatus::Rejected, "approve")
     );
-    let acme = app.platform_get_org(&root, "acme").await.unwrap().org;
+    let acme = app.platform.get_org(&root, "acme").await.unwrap().org;
     assert_eq!(
         (acme.state().tier_id.as_str(), acme.state().suspended_at),
         ("tier_pro", None)
@@ -120,56 +122,63 @@ async fn suspension_revokes_every_org_session_and_gates_mutations_but_not_reads(
     let w = World::new().await;
     let s = w
         .app
-        .select_org(&w.member, &meta(), "acme")
+        .orgs
+        .select(&w.member, &meta(), "acme")
         .await
         .unwrap()
         .session
         .session
         .id;
     w.app
-        .platform_lifecycle(&w.platform, &meta(), "acme", Lifecycle::Suspend { reason: None })
+        .platform
+        .lifecycle(&w.platform, &meta(), "acme", Lifecycle::Suspend { reason: None })
         .await
         .unwrap();
     let session = w.app.stores().sessions.session_by_id(s).await.unwrap().unwrap();
     assert_eq!(session.revoke_reason, Some(RevokeReason::OrgSuspended));
-    w.app.get_org(&w.owner, "acme").await.unwrap();
+    w.app.orgs.get(&w.owner, "acme").await.unwrap();
     let err = w
         .app
-        .create_invitation(&w.owner, &meta(), "acme", "x@x.test", None, None)
+        .invitations
+        .create(&w.owner, &meta(), "acme", "x@x.test", None, None)
         .await
         .unwrap_err();
     assert_eq!(err, AppError::Domain(DomainError::OrgNotActive(OrgStatus::Suspended)));
     w.app
-        .create_invitation(&w.platform, &meta(), "acme", "x@x.test", None, None)
+        .invitations
+        .create(&w.platform, &meta(), "acme", "x@x.test", None, None)
         .await
         .unwrap();
-    w.app.delete_org(&w.owner, &meta(), "acme").await.unwrap();
+    w.app.orgs.delete(&w.owner, &meta(), "acme").await.unwrap();
 }
 
 #[tokio::test]
 async fn platform_endpoints_refuse_everyone_else() {
     let w = World::new().await;
     assert_eq!(
-        w.app.platform_tiers(&w.owner).unwrap_err(),
+        w.app.platform.tiers(&w.owner).unwrap_err(),
         rule(Rule::PlatformOwnerOnly)
     );
     assert_eq!(
         w.app
-            .platform_list_orgs(&w.owner, &OrgFilter::default(), PageRequest::new(1, 20))
+            .platform
+            .list_orgs(&w.owner, &OrgFilter::default(), PageRequest::new(1, 20))
             .await
             .unwrap_err(),
         rule(Rule::PlatformOwnerOnly)
     );
     let err = w
         .app
-        .platform_lifecycle(&w.owner, &meta(), "acme", Lifecycle::Suspend { reason: None })
+        .platform
+        .lifecycle(&w.owner, &meta(), "acme", Lifecycle::Suspend { reason: None })
         .await
         .unwrap_err();
     assert_eq!(err, rule(Rule::PlatformOwnerOnly));
-    assert_eq!(w.app.platform_tiers(&w.platform).unwrap().len(), 4);
+    assert_eq!(w.app.platform.tiers(&w.platform).unwrap().len(), 4);
     let (orgs, total) = w
         .app
-        .platform_list_orgs(
+        .platform
+        .list_orgs(
             &w.platform,
             &OrgFilter {
                 q: Some("OTH".into()),
@@ -192,7 +201,8 @@ async fn platform_patch_changes_tier_and_limits_and_rejects_unknown_tiers() {
     };
     let view = w
         .app
-        .platform_patch_org(&w.platform, &meta(), "acme", patch)
+        .platform
+        .patch_org(&w.platform, &meta(), "acme", patch)
         .await
         .unwrap();
     assert_eq!(
@@ -206,7 +216,8 @@ async fn platform_patch_changes_tier_and_limits_and_rejects_unknown_tiers() {
     };
     assert!(is_validation(
         &w.app
-            .platform_patch_org(&w.platform, &meta(), "acme", bad)
+            .platform
+            .patch_org(&w.platform, &meta(), "acme", bad)
             .await
             .unwrap_err()
     ));
@@ -215,52 +226,74 @@ async fn platform_patch_changes_tier_and_limits_and_rejects_unknown_tiers() {
 
 #[tokio::test]
 async fn admin_cli_users_promote_disable_and_issue_tokens() {
-    let (app, _, _) = app_with(AppConfig::default());
-    let u = app
-        .admin_create_user("a@x.test", Some("A".into()), false)
-        .await
-        .unwrap();
+    let app = TestApp::new(AppConfig::default()).app;
+    let u = app.users.create("a@x.test", Some("A".into()), false).await.unwrap();
     assert!(matches!(
-        app.admin_create_user("A@x.test", None, false).await.unwrap_err(),
+        app.users.create("A@x.test", None, false).await.unwrap_err(),
         AppError::Duplicate(_)
     ));
     assert!(
-        app.admin_set_platform_owner("a@x.test", true)
+        app.users
+            .set_platform_owner("a@x.test", true)
             .await
             .unwrap()
-            .is_platform_owner
+            .is_platform_owner()
     );
     assert!(
-        !app.admin_set_platform_owner("a@x.test", false)
+        !app.users
+            .set_platform_owner("a@x.test", false)
             .await
             .unwrap()
-            .is_platform_owner
+            .is_platform_owner()
     );
-    let (user, issued) = app.admin_issue_token("new@x.test", None).await.unwrap();
+    let (user, issued) = app.users.issue_token("new@x.test", None).await.unwrap();
     assert_eq!(
-        (user.email.as_str(), issued.audience().as_str()),
+        (user.email().as_str(), issued.audience().as_str()),
         ("new@x.test", "platform")
     );
     let caller = org_app::Caller {
         user: u.clone(),
         session_id: None,
     };
-    app.create_org(&caller, &meta(), "acme", "Acme").await.unwrap();
-    let (_, org_token) = app.admin_issue_token("a@x.test", Some("acme")).await.unwrap();
+    app.orgs.create(&caller, &meta(), "acme", "Acme").await.unwrap();
+    let (_, org_token) = app.users.issue_token("a@x.test", Some("acme")).await.unwrap();
     assert_eq!(org_token.audience(), "org:acme");
     assert_eq!(
-        app.admin_issue_token("new@x.test", Some("acme")).await.unwrap_err(),
+        app.users.issue_token("new@x.test", Some("acme")).await.unwrap_err(),
         AppError::Domain(DomainError::NotFound)
     );
-    app.authenticate(u.id, org_token.session.id).await.unwrap();
-    app.admin_set_disabled("a@x.test", true).await.unwrap();
+    let on_acme = org_app::RoutePolicy {
+        service_tokens: false,
+        org_slug: Some("acme"),
+    };
+    let auth = app
+        .sessions
+        .authenticate(&org_token.access_token, on_acme)
+        .await
+        .unwrap();
+    assert_eq!((auth.caller.user.id(), auth.session.id), (u.id(), org_token.session.id));
+    app.users.set_disabled("a@x.test", true).await.unwrap();
     assert!(matches!(
-        app.authenticate(u.id, org_token.session.id).await.unwrap_err(),
+        app.sessions
+            .authenticate(&org_token.access_token, on_acme)
+            .await
+            .unwrap_err(),
         AppError::Unauthorized(_)
     ));
-    app.admin_set_disabled("a@x.test", false).await.unwrap();
+    let session = app
+        .stores()
+        .sessions
+        .session_by_id(org_token.session.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.revoke_reason, Some(RevokeReason::UserDisabled));
+    app.users.set_disabled("a@x.test", false).await.unwrap();
     assert!(
-        app.authenticate(u.id, org_token.session.id).await.is_err(),
+        app.sessions
+            .authenticate(&org_token.access_token, on_acme)
+            .await
+            .is_err(),
         "disabling revoked the session for good"
     );
     let page = app

@@ -21,31 +21,34 @@ async fn roles_list_built_ins_first_then_custom_roles() {
     let w = World::new().await;
     let list = w
         .app
-        .list_roles(&w.admin, &meta(), "acme", PageRequest::new(1, 50))
+        .roles
+        .list(&w.admin, &meta(), "acme", PageRequest::new(1, 50))
         .await
         .unwrap();
     let names: Vec<String> = list
         .iter()
         .map(|r| match r {
             RoleView::BuiltIn { role, .. } => role.as_str().to_owned(),
-            RoleView::Custom(c) => c.slug.as_str().to_owned(),
+            RoleView::Custom(c) => c.slug().as_str().to_owned(),
         })
         .collect();
     assert_eq!(names, ["owner", "admin", "member", "auditor"]);
     assert_eq!(
         w.app
-            .list_roles(&w.member, &meta(), "acme", PageRequest::new(1, 50))
+            .roles
+            .list(&w.member, &meta(), "acme", PageRequest::new(1, 50))
             .await
             .unwrap_err(),
         missing(Capability::OrgRolesManage)
     );
     assert!(matches!(
-        w.app.get_role(&w.admin, &meta(), "acme", "role_admin").await.unwrap(),
+        w.app.roles.get(&w.admin, &meta(), "acme", "role_admin").await.unwrap(),
         RoleView::BuiltIn { .. }
     ));
     assert_eq!(
         w.app
-            .get_role(&w.admin, &meta(), "acme", "role_nope")
+            .roles
+            .get(&w.admin, &meta(), "acme", "role_nope")
             .await
             .unwrap_err(),
         not_found()
@@ -57,7 +60,8 @@ async fn creating_a_role_validates_every_permission_and_uniqueness() {
     let w = World::new().await;
     let err = w
         .app
-        .create_role(
+        .roles
+        .create(
             &w.owner,
             &meta(),
             "acme",
@@ -74,13 +78,15 @@ async fn creating_a_role_validates_every_permission_and_uniqueness() {
     );
     let err = w
         .app
-        .create_role(&w.owner, &meta(), "acme", role("admin", "X", &[]))
+        .roles
+        .create(&w.owner, &meta(), "acme", role("admin", "X", &[]))
         .await
         .unwrap_err();
     assert!(matches!(err, AppError::Domain(DomainError::Validation(_))));
     let created = w
         .app
-        .create_role(
+        .roles
+        .create(
             &w.owner,
             &meta(),
             "acme",
@@ -88,17 +94,19 @@ async fn creating_a_role_validates_every_permission_and_uniqueness() {
         )
         .await
         .unwrap();
-    assert_eq!(created.permissions.iter().count(), 1, "duplicates collapse");
+    assert_eq!(created.permissions().iter().count(), 1, "duplicates collapse");
     assert_eq!(
         w.app
-            .create_role(&w.owner, &meta(), "acme", role("ops", "Other", &[]))
+            .roles
+            .create(&w.owner, &meta(), "acme", role("ops", "Other", &[]))
             .await
             .unwrap_err(),
         AppError::Domain(DomainError::DuplicateRoleSlug)
     );
     assert_eq!(
         w.app
-            .create_role(&w.owner, &meta(), "acme", role("ops2", "OPS", &[]))
+            .roles
+            .create(&w.owner, &meta(), "acme", role("ops2", "OPS", &[]))
             .await
             .unwrap_err(),
         AppError::Domain(DomainError::DuplicateRoleName)
@@ -114,7 +122,8 @@ async fn role_writes_follow_the_grant_rule_and_built_ins_are_read_only() {
     let w = World::new().await;
     let lead = user(&w.app, "lead@acme.test").await;
     w.app
-        .create_role(
+        .roles
+        .create(
             &w.owner,
             &meta(),
             "acme",
@@ -125,19 +134,21 @@ async fn role_writes_follow_the_grant_rule_and_built_ins_are_read_only() {
     join(&w.app, &w.owner, "acme", &lead, "lead").await;
     assert_eq!(
         w.app
-            .create_role(&lead, &meta(), "acme", role("xx", "X", &["audit_logs.view"]))
+            .roles
+            .create(&lead, &meta(), "acme", role("xx", "X", &["audit_logs.view"]))
             .await
             .unwrap_err(),
         rule(Rule::Grant)
     );
     let auditor_id = w
         .app
-        .list_roles(&w.owner, &meta(), "acme", PageRequest::new(1, 50))
+        .roles
+        .list(&w.owner, &meta(), "acme", PageRequest::new(1, 50))
         .await
         .unwrap()
         .into_iter()
         .find_map(|r| match r {
-            RoleView::Custom(c) if c.slug.as_str() == "auditor" => Some(c.id.to_string()),
+            RoleView::Custom(c) if c.slug().as_str() == "auditor" => Some(c.id().to_string()),
             _ => None,
         })
         .unwrap();
@@ -147,28 +158,32 @@ async fn role_writes_follow_the_grant_rule_and_built_ins_are_read_only() {
     };
     assert_eq!(
         w.app
-            .update_role(&lead, &meta(), "acme", &auditor_id, rename.clone())
+            .roles
+            .update(&lead, &meta(), "acme", &auditor_id, rename.clone())
             .await
             .unwrap_err(),
         rule(Rule::Grant)
     );
     assert_eq!(
         w.app
-            .update_role(&w.admin, &meta(), "acme", "role_member", rename.clone())
+            .roles
+            .update(&w.admin, &meta(), "acme", "role_member", rename.clone())
             .await
             .unwrap_err(),
         rule(Rule::BuiltInRole)
     );
     assert_eq!(
         w.app
-            .delete_role(&w.admin, &meta(), "acme", "role_owner")
+            .roles
+            .delete(&w.admin, &meta(), "acme", "role_owner")
             .await
             .unwrap_err(),
         rule(Rule::BuiltInRole)
     );
     let updated = w
         .app
-        .update_role(
+        .roles
+        .update(
             &w.admin,
             &meta(),
             "acme",
@@ -181,15 +196,16 @@ async fn role_writes_follow_the_grant_rule_and_built_ins_are_read_only() {
         .await
         .unwrap();
     assert_eq!(
-        (updated.name.as_str(), updated.description.is_none()),
+        (updated.record().name.as_str(), updated.record().description.is_none()),
         ("Readers", true)
     );
     let noop = w
         .app
-        .update_role(&w.admin, &meta(), "acme", &auditor_id, UpdateRole::default())
+        .roles
+        .update(&w.admin, &meta(), "acme", &auditor_id, UpdateRole::default())
         .await
         .unwrap();
-    assert_eq!(noop.name.as_str(), "Readers");
+    assert_eq!(noop.record().name.as_str(), "Readers");
     assert_eq!(w.acme_log().await.iter().filter(|a| *a == "role.updated").count(), 1);
 }
 
@@ -198,14 +214,15 @@ async fn a_role_in_use_cannot_be_deleted() {
     let w = World::new().await;
     let list = w
         .app
-        .list_roles(&w.owner, &meta(), "acme", PageRequest::new(1, 50))
+        .roles
+        .list(&w.owner, &meta(), "acme", PageRequest::new(1, 50))
         .await
         .unwrap();
     let RoleView::Custom(auditor) = list.last().unwrap() else {
         panic!()
     };
-    let id = auditor.id.to_string();
-    let err = w.app.delete_role(&w.owner, &meta(), "acme", &id).await.unwrap_err();
+    let id = auditor.id().to_string();
+    let err = w.app.roles.delete(&w.owner, &meta(), "acme", &id).await.unwrap_err();
     assert_eq!(
         err,
         AppError::Domain(DomainError::RoleInUse {
@@ -214,14 +231,16 @@ async fn a_role_in_use_cannot_be_deleted() {
         })
     );
     w.app
-        .change_member_role(&w.owner, &meta(), "acme", &w.auditor.user.id.to_string(), "member")
+        .members
+        .change_role(&w.owner, &meta(), "acme", &w.auditor.user.id().to_string(), "member")
         .await
         .unwrap();
     w.app
-        .create_invitation(&w.owner, &meta(), "acme", "x@x.test", Some("auditor"), None)
+        .invitations
+        .create(&w.owner, &meta(), "acme", "x@x.test", Some("auditor"), None)
         .await
         .unwrap();
-    let err = w.app.delete_role(&w.owner, &meta(), "acme", &id).await.unwrap_err();
+    let err = w.app.roles.delete(&w.owner, &meta(), "acme", &id).await.unwrap_err();
     assert_eq!(
         err,
         AppError::Domain(DomainError::RoleInUse {
@@ -231,20 +250,22 @@ async fn a_role_in_use_cannot_be_deleted() {
     );
     let inv = w
         .app
-        .list_invitations(&w.owner, &meta(), "acme", None, PageRequest::new(1, 5))
+        .invitations
+        .list(&w.owner, &meta(), "acme", None, PageRequest::new(1, 5))
         .await
         .unwrap();
     w.app
-        .cancel_invitation(&w.owner, &meta(), "acme", &inv[0].invitation.record().id.to_string())
+        .invitations
+        .cancel(&w.owner, &meta(), "acme", &inv[0].invitation.record().id.to_string())
         .await
         .unwrap();
-    w.app.delete_role(&w.owner, &meta(), "acme", &id).await.unwrap();
+    w.app.roles.delete(&w.owner, &meta(), "acme", &id).await.unwrap();
     assert_eq!(
-        w.app.get_role(&w.owner, &meta(), "acme", &id).await.unwrap_err(),
+        w.app.roles.get(&w.owner, &meta(), "acme", &id).await.unwrap_err(),
         not_found()
     );
     assert_eq!(
-        w.app.delete_role(&w.owner, &meta(), "acme", &id).await.unwrap_err(),
+        w.app.roles.delete(&w.owner, &meta(), "acme", &id).await.unwrap_err(),
         not_found()
     );
 }

@@ -1,13 +1,18 @@
-//! Test harness: an `App` over the memory store with a controllable clock and typed actors.
+//! Test harness: an `App` over the memory store with a controllable clock, a real JWT signer
+//! and typed actors, plus readers of the logs and outboxes the use cases write.
 
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use org_app::system::{RandomTokens, UuidV7};
-use org_app::{App, AppConfig, AppError, Caller, RequestMeta};
-use org_domain::{DomainError, Rule};
-use org_ports::{AuditFilter, AuditLog, Clock, OutboxEvent, PageRequest, Stores};
+use org_app::{App, AppConfig, AppError, Caller, MemberFilter, MemberPosition, OrgApproval, RequestMeta};
+use org_domain::{DomainError, Headcount, OrgId, Rule, Slug};
+use org_ports::{AuditEntry, AuditFilter, AuditLog, Clock, OutboxEvent, PageRequest, Stores};
 use org_store_memory::MemoryStore;
+use org_tokens::{JwtTokens, Keys};
+
+/// The issuer of the test tokens.
+pub const ISSUER: &str = "https://id.test";
 
 /// A clock the test moves by hand.
 #[derive(Debug)]
@@ -19,18 +24,57 @@ impl Clock for TestClock {
     }
 }
 
-/// An app, its store and clock, and the actors of one org `acme`:
-/// owner, admin, member, auditor (custom role `auditor` with `audit_logs.view`),
-/// stranger (member of another org `other`) and a platform owner (member of nothing).
-pub struct World {
+impl TestClock {
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+/// A fresh test clock.
+pub fn test_clock() -> Arc<TestClock> {
+    Arc::new(TestClock(Mutex::new(
+        Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap(),
+    )))
+}
+
+/// A fresh signer of access tokens.
+pub fn test_tokens() -> Arc<JwtTokens> {
+    Arc::new(JwtTokens::new(Keys::generate(), ISSUER))
+}
+
+/// An app and the parts a test may reach behind it.
+pub struct TestApp {
     pub app: App,
+    pub store: Arc<MemoryStore>,
     pub clock: Arc<TestClock>,
-    pub owner: Caller,
-    pub admin: Caller,
-    pub member: Caller,
-    pub auditor: Caller,
-    pub stranger: Caller,
-    pub platform: Caller,
+    pub tokens: Arc<JwtTokens>,
+}
+
+impl TestApp {
+    pub fn new(config: AppConfig) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        Self::over(Stores::from_store(store.clone()), store, config)
+    }
+
+    /// An app over `stores` (some ports possibly replaced) with `store` behind the others.
+    pub fn over(stores: Stores, store: Arc<MemoryStore>, config: AppConfig) -> Self {
+        let clock = test_clock();
+        let tokens = test_tokens();
+        let app = App::new(
+            stores,
+            clock.clone(),
+            Arc::new(UuidV7),
+            Arc::new(RandomTokens),
+            tokens.clone(),
+            config,
+        );
+        Self {
+            app,
+            store,
+            clock,
+            tokens,
+        }
+    }
 }
 
 pub fn meta() -> RequestMeta {
@@ -40,34 +84,39 @@ pub fn meta() -> RequestMeta {
         request_id: Some("req-1".into()),
         route: Some("/test".into()),
         method: Some("POST".into()),
+        via_cli: false,
     }
 }
 
-pub fn app_with(config: AppConfig) -> (App, Arc<MemoryStore>, Arc<TestClock>) {
-    let store = Arc::new(MemoryStore::new());
-    let clock = test_clock();
-    let app = App::new(
-        Stores::from_store(store.clone()),
-        clock.clone(),
-        Arc::new(UuidV7),
-        Arc::new(RandomTokens),
-        config,
-    );
-    (app, store, clock)
-}
-
 pub async fn user(app: &App, email: &str) -> Caller {
-    let user = app.admin_create_user(email, None, false).await.unwrap();
+    let user = app.users.create(email, None, false).await.unwrap();
     Caller { user, session_id: None }
 }
 
 /// Adds `who` to the org with `role` through an invitation the owner creates and the invitee accepts.
 pub async fn join(app: &App, owner: &Caller, slug: &str, who: &Caller, role: &str) {
     let inv = app
-        .create_invitation(owner, &meta(), slug, who.user.email.as_str(), Some(role), None)
+        .invitations
+        .create(owner, &meta(), slug, who.user.email().as_str(), Some(role), None)
         .await
         .unwrap();
-    app.accept_invitation_by_token(who, &meta(), &inv.token).await.unwrap();
+    app.invitations.accept_by_token(who, &meta(), &inv.token).await.unwrap();
+}
+
+/// An app, its store, clock and signer, and the actors of one org `acme`:
+/// owner, admin, member, auditor (custom role `auditor` with `audit_logs.view`),
+/// stranger (owner of another org `other`) and a platform owner (member of nothing).
+pub struct World {
+    pub app: App,
+    pub store: Arc<MemoryStore>,
+    pub clock: Arc<TestClock>,
+    pub tokens: Arc<JwtTokens>,
+    pub owner: Caller,
+    pub admin: Caller,
+    pub member: Caller,
+    pub auditor: Caller,
+    pub stranger: Caller,
+    pub platform: Caller,
 }
 
 impl World {
@@ -75,39 +124,54 @@ impl World {
         Self::with(AppConfig::default()).await
     }
 
+    /// The world under `config`; with manual approval the platform owner approves both orgs.
     pub async fn with(config: AppConfig) -> Self {
-        let (app, _store, clock) = app_with(config);
+        let manual = config.org_approval == OrgApproval::Manual;
+        let TestApp {
+            app,
+            store,
+            clock,
+            tokens,
+        } = TestApp::new(config);
         let owner = user(&app, "owner@acme.test").await;
         let admin = user(&app, "admin@acme.test").await;
         let member = user(&app, "member@acme.test").await;
         let auditor = user(&app, "auditor@acme.test").await;
         let stranger = user(&app, "stranger@other.test").await;
-        let platform_user = app.admin_create_user("root@platform.test", None, true).await.unwrap();
         let platform = Caller {
-            user: platform_user,
+            user: app.users.create("root@platform.test", None, true).await.unwrap(),
             session_id: None,
         };
-        app.create_org(&owner, &meta(), "acme", "Acme Inc").await.unwrap();
-        app.create_org(&stranger, &meta(), "other", "Other Org").await.unwrap();
-        app.create_role(
-            &owner,
-            &meta(),
-            "acme",
-            org_app::roles::CreateRole {
-                slug: "auditor".into(),
-                name: "Auditor".into(),
-                description: None,
-                permissions: vec!["audit_logs.view".into()],
-            },
-        )
-        .await
-        .unwrap();
+        app.orgs.create(&owner, &meta(), "acme", "Acme Inc").await.unwrap();
+        app.orgs.create(&stranger, &meta(), "other", "Other Org").await.unwrap();
+        if manual {
+            for slug in ["acme", "other"] {
+                let approve = org_app::platform::Lifecycle::Approve { tier_id: None };
+                app.platform.lifecycle(&platform, &meta(), slug, approve).await.unwrap();
+            }
+        }
+        app.roles
+            .create(
+                &owner,
+                &meta(),
+                "acme",
+                org_app::roles::CreateRole {
+                    slug: "auditor".into(),
+                    name: "Auditor".into(),
+                    description: None,
+                    permissions: vec!["audit_logs.view".into()],
+                },
+            )
+            .await
+            .unwrap();
         join(&app, &owner, "acme", &admin, "admin").await;
         join(&app, &owner, "acme", &member, "member").await;
         join(&app, &owner, "acme", &auditor, "auditor").await;
         Self {
             app,
+            store,
             clock,
+            tokens,
             owner,
             admin,
             member,
@@ -118,32 +182,93 @@ impl World {
     }
 
     pub fn advance(&self, by: Duration) {
-        *self.clock.0.lock().unwrap() += by;
+        self.clock.advance(by);
+    }
+
+    /// The id of a live org.
+    pub async fn org_id(&self, slug: &str) -> OrgId {
+        self.app
+            .stores()
+            .orgs
+            .org_by_slug(&Slug::parse(slug).unwrap())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no live org '{slug}'"))
+            .id()
+    }
+
+    /// The kept headcount of a live org, as stored.
+    pub async fn headcount(&self, slug: &str) -> Headcount {
+        let slug = Slug::parse(slug).unwrap();
+        let org = self.app.stores().orgs.org_by_slug(&slug).await.unwrap().unwrap();
+        org.headcount()
     }
 
     pub async fn org_events(&self, slug: &str) -> Vec<OutboxEvent> {
-        let org = self.app.get_org(&self.owner, slug).await.unwrap().org;
-        self.app.stores().outbox.org_events(org.id()).await.unwrap()
+        let org = self.org_id(slug).await;
+        self.app.stores().outbox.org_events(org).await.unwrap()
     }
 
     pub async fn event_types(&self, slug: &str) -> Vec<String> {
         self.org_events(slug).await.into_iter().map(|e| e.event_type).collect()
     }
 
+    /// Every entry of a log, oldest first.
+    pub async fn entries(&self, log: AuditLog) -> Vec<AuditEntry> {
+        entries_after(&self.app, log, 0).await
+    }
+
+    /// Every action of a log, oldest first.
     pub async fn audit_actions(&self, log: AuditLog) -> Vec<String> {
-        let page = self
-            .app
-            .stores()
-            .audit
-            .audit_entries(log, &AuditFilter::default(), PageRequest::new(1, 100))
-            .await
-            .unwrap();
-        page.items.into_iter().rev().map(|e| e.entry.action).collect()
+        self.entries(log).await.into_iter().map(|e| e.entry.action).collect()
     }
 
     pub async fn acme_log(&self) -> Vec<String> {
-        let org = self.app.get_org(&self.owner, "acme").await.unwrap().org;
-        self.audit_actions(AuditLog::Org(org.id())).await
+        let org = self.org_id("acme").await;
+        self.audit_actions(AuditLog::Org(org)).await
+    }
+
+    /// Entries of one log with `action`, newest first, as the store lists and counts them.
+    pub async fn filtered(&self, log: AuditLog, action: &str) -> org_ports::Page<AuditEntry> {
+        let filter = AuditFilter {
+            action: Some(action.into()),
+            ..Default::default()
+        };
+        self.app
+            .stores()
+            .audit
+            .audit_entries(log, &filter, PageRequest::new(1, 100))
+            .await
+            .unwrap()
+    }
+
+    /// Every member of a live org in list order, through the member list use case.
+    pub async fn members(&self, slug: &str) -> Vec<org_app::MemberView> {
+        let list = self
+            .app
+            .members
+            .list(
+                &self.platform,
+                slug,
+                &MemberFilter::default(),
+                MemberPosition::first(100),
+            )
+            .await
+            .unwrap();
+        assert!(list.next.is_none(), "more than 100 members");
+        list.members
+    }
+}
+
+/// Every entry of a log with `seq > after`, oldest first (read in chunks).
+pub async fn entries_after(app: &App, log: AuditLog, after: u64) -> Vec<AuditEntry> {
+    let mut out: Vec<AuditEntry> = Vec::new();
+    let mut after = after;
+    loop {
+        let chunk = app.audit.chunk(log, after, org_app::CHUNK).await.unwrap();
+        let Some(last) = chunk.last() else { return out };
+        after = last.seq;
+        out.extend(chunk);
     }
 }
 
@@ -163,9 +288,10 @@ pub fn is_validation(e: &AppError) -> bool {
     matches!(e, AppError::Domain(DomainError::Validation(_)))
 }
 
-/// A fresh test clock.
-pub fn test_clock() -> Arc<TestClock> {
-    Arc::new(TestClock(Mutex::new(
-        Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap(),
-    )))
+/// The fields a validation error names.
+pub fn invalid_fields(e: &AppError) -> Vec<String> {
+    match e {
+        AppError::Domain(DomainError::Validation(errors)) => errors.iter().map(|e| e.field.clone()).collect(),
+        other => panic!("not a validation error: {other:?}"),
+    }
 }

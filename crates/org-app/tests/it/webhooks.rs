@@ -14,13 +14,13 @@ use org_ports::{DeliveryFilter, OutboundRequest, PageRequest, SendResult, Webhoo
 use crate::support::{World, meta, user};
 
 /// A receiver that answers from a script and records every request.
-struct Receiver {
+pub(crate) struct Receiver {
     script: Mutex<Vec<SendResult>>,
     seen: Mutex<Vec<OutboundRequest>>,
 }
 
 impl Receiver {
-    fn answering(script: Vec<SendResult>) -> Self {
+    pub(crate) fn answering(script: Vec<SendResult>) -> Self {
         Self {
             script: Mutex::new(script),
             seen: Mutex::new(Vec::new()),
@@ -48,7 +48,7 @@ fn ok() -> SendResult {
     }
 }
 
-fn status(code: u16) -> SendResult {
+pub(crate) fn status(code: u16) -> SendResult {
     SendResult::Response {
         status: code,
         body: format!("status {code}"),
@@ -75,7 +75,8 @@ fn input(name: &str, url: &str, events: &[&str]) -> WebhookInput {
 
 async fn hook(w: &World, events: &[&str]) -> Webhook {
     w.app
-        .create_webhook(
+        .webhooks
+        .create(
             &w.owner,
             &meta(),
             "acme",
@@ -96,7 +97,8 @@ async fn creating_a_webhook_validates_url_events_and_name() {
     let w = World::new().await;
     let created = w
         .app
-        .create_webhook(
+        .webhooks
+        .create(
             &w.owner,
             &meta(),
             "acme",
@@ -123,7 +125,8 @@ async fn creating_a_webhook_validates_url_events_and_name() {
     ] {
         let err = w
             .app
-            .create_webhook(&w.owner, &meta(), "acme", input("b", url, &events))
+            .webhooks
+            .create(&w.owner, &meta(), "acme", input("b", url, &events))
             .await
             .unwrap_err();
         assert!(
@@ -133,7 +136,8 @@ async fn creating_a_webhook_validates_url_events_and_name() {
     }
     let dup = w
         .app
-        .create_webhook(
+        .webhooks
+        .create(
             &w.owner,
             &meta(),
             "acme",
@@ -144,7 +148,8 @@ async fn creating_a_webhook_validates_url_events_and_name() {
     assert!(matches!(dup, AppError::Duplicate(_)));
     let denied = w
         .app
-        .create_webhook(
+        .webhooks
+        .create(
             &w.admin,
             &meta(),
             "acme",
@@ -154,7 +159,8 @@ async fn creating_a_webhook_validates_url_events_and_name() {
     assert!(denied.is_ok(), "admins hold webhooks.manage");
     let denied = w
         .app
-        .create_webhook(
+        .webhooks
+        .create(
             &w.member,
             &meta(),
             "acme",
@@ -172,7 +178,7 @@ async fn a_committed_event_is_delivered_signed_with_both_schemes() {
     let h = hook(&w, &["member.added"]).await;
     member_added(&w, "new@x.test").await;
     let receiver = Arc::new(Receiver::answering(vec![]));
-    let report = w.app.deliver_due(receiver.clone(), 10).await.unwrap();
+    let report = w.app.webhooks.deliver_due(receiver.clone(), 10).await.unwrap();
     assert_eq!((report.delivered, report.attempt_failed, report.failed), (1, 0, 0));
     let reqs = receiver.requests();
     assert_eq!(reqs.len(), 1);
@@ -197,7 +203,8 @@ async fn a_committed_event_is_delivered_signed_with_both_schemes() {
     assert!(header(r, "user-agent").starts_with("org-server-webhooks/"));
     let (_, page) = w
         .app
-        .list_deliveries(
+        .webhooks
+        .deliveries(
             &w.owner,
             &meta(),
             "acme",
@@ -212,7 +219,13 @@ async fn a_committed_event_is_delivered_signed_with_both_schemes() {
         (DeliveryStatus::Delivered, Some(200))
     );
     assert!(
-        w.app.deliver_due(receiver.clone(), 10).await.unwrap().delivered == 0,
+        w.app
+            .webhooks
+            .deliver_due(receiver.clone(), 10)
+            .await
+            .unwrap()
+            .delivered
+            == 0,
         "nothing is sent twice"
     );
 }
@@ -232,25 +245,60 @@ async fn failures_follow_the_retry_schedule_and_retry_after() {
         with_retry_after,
         SendResult::Error("timeout".into()),
     ]));
-    assert_eq!(w.app.deliver_due(receiver.clone(), 10).await.unwrap().attempt_failed, 1);
     assert_eq!(
-        w.app.deliver_due(receiver.clone(), 10).await.unwrap().attempt_failed,
+        w.app
+            .webhooks
+            .deliver_due(receiver.clone(), 10)
+            .await
+            .unwrap()
+            .attempt_failed,
+        1
+    );
+    assert_eq!(
+        w.app
+            .webhooks
+            .deliver_due(receiver.clone(), 10)
+            .await
+            .unwrap()
+            .attempt_failed,
         0,
         "not due before 5 s"
     );
     w.advance(Duration::seconds(6));
-    assert_eq!(w.app.deliver_due(receiver.clone(), 10).await.unwrap().attempt_failed, 1);
+    assert_eq!(
+        w.app
+            .webhooks
+            .deliver_due(receiver.clone(), 10)
+            .await
+            .unwrap()
+            .attempt_failed,
+        1
+    );
     w.advance(Duration::minutes(6));
     assert_eq!(
-        w.app.deliver_due(receiver.clone(), 10).await.unwrap().attempt_failed,
+        w.app
+            .webhooks
+            .deliver_due(receiver.clone(), 10)
+            .await
+            .unwrap()
+            .attempt_failed,
         0,
         "Retry-After of 1 h lengthened the 5 min delay"
     );
     w.advance(Duration::minutes(55));
-    assert_eq!(w.app.deliver_due(receiver.clone(), 10).await.unwrap().attempt_failed, 1);
+    assert_eq!(
+        w.app
+            .webhooks
+            .deliver_due(receiver.clone(), 10)
+            .await
+            .unwrap()
+            .attempt_failed,
+        1
+    );
     let (_, page) = w
         .app
-        .list_deliveries(
+        .webhooks
+        .deliveries(
             &w.owner,
             &meta(),
             "acme",
@@ -273,10 +321,11 @@ async fn gone_disables_the_endpoint_at_once_and_failing_ones_after_five_days() {
     let h = hook(&w, &["member.added"]).await;
     member_added(&w, "a@x.test").await;
     let r = Arc::new(Receiver::answering(vec![status(410)]));
-    w.app.deliver_due(r.clone(), 10).await.unwrap();
+    w.app.webhooks.deliver_due(r.clone(), 10).await.unwrap();
     let gone = w
         .app
-        .get_webhook(&w.owner, &meta(), "acme", &h.id.to_string())
+        .webhooks
+        .get(&w.owner, &meta(), "acme", &h.id.to_string())
         .await
         .unwrap();
     assert_eq!(
@@ -286,7 +335,8 @@ async fn gone_disables_the_endpoint_at_once_and_failing_ones_after_five_days() {
     assert!(w.acme_log().await.contains(&"webhook.disabled".to_owned()));
     let test = w
         .app
-        .test_webhook(&w.owner, &meta(), "acme", &h.id.to_string())
+        .webhooks
+        .test(&w.owner, &meta(), "acme", &h.id.to_string())
         .await
         .unwrap_err();
     assert!(
@@ -300,24 +350,27 @@ async fn gone_disables_the_endpoint_at_once_and_failing_ones_after_five_days() {
         ..WebhookInput::default()
     };
     w.app
-        .update_webhook(&w.owner, &meta(), "acme", &h.id.to_string(), on)
+        .webhooks
+        .update(&w.owner, &meta(), "acme", &h.id.to_string(), on)
         .await
         .unwrap();
     let always_failing = Arc::new(Receiver::answering((0..200).map(|_| status(500)).collect()));
     for i in 0..12 {
         let still = w
             .app
-            .get_webhook(&w.owner, &meta(), "acme", &h.id.to_string())
+            .webhooks
+            .get(&w.owner, &meta(), "acme", &h.id.to_string())
             .await
             .unwrap();
         assert!(still.is_active, "disabled after only {} h", i * 11);
         member_added(&w, &format!("m{i}@x.test")).await;
-        w.app.deliver_due(always_failing.clone(), 10).await.unwrap();
+        w.app.webhooks.deliver_due(always_failing.clone(), 10).await.unwrap();
         w.advance(Duration::hours(11));
     }
     let off = w
         .app
-        .get_webhook(&w.owner, &meta(), "acme", &h.id.to_string())
+        .webhooks
+        .get(&w.owner, &meta(), "acme", &h.id.to_string())
         .await
         .unwrap();
     assert_eq!(
@@ -333,13 +386,14 @@ async fn redelivery_keeps_the_event_id_and_test_pings_reach_one_endpoint() {
     member_added(&w, "a@x.test").await;
     let r = Arc::new(Receiver::answering((0..8).map(|_| status(400)).collect()));
     for _ in 0..8 {
-        w.app.deliver_due(r.clone(), 10).await.unwrap();
+        w.app.webhooks.deliver_due(r.clone(), 10).await.unwrap();
         w.advance(Duration::hours(11));
     }
     let id = h.id.to_string();
     let (_, page) = w
         .app
-        .list_deliveries(
+        .webhooks
+        .deliveries(
             &w.owner,
             &meta(),
             "acme",
@@ -353,10 +407,11 @@ async fn redelivery_keeps_the_event_id_and_test_pings_reach_one_endpoint() {
     assert_eq!((first.status, first.attempt_count), (DeliveryStatus::Failed, 8));
     let again = w
         .app
+        .webhooks
         .redeliver(&w.owner, &meta(), "acme", &id, &first.id.to_string())
         .await
         .unwrap();
-    w.app.deliver_due(r.clone(), 10).await.unwrap();
+    w.app.webhooks.deliver_due(r.clone(), 10).await.unwrap();
     let all = r.requests();
     let last = all.last().unwrap();
     assert_eq!(
@@ -377,8 +432,8 @@ async fn redelivery_keeps_the_event_id_and_test_pings_reach_one_endpoint() {
         (stored.redelivery_of, stored.status),
         (Some(first.id), DeliveryStatus::Delivered)
     );
-    let ping = w.app.test_webhook(&w.owner, &meta(), "acme", &id).await.unwrap();
-    w.app.deliver_due(r.clone(), 10).await.unwrap();
+    let ping = w.app.webhooks.test(&w.owner, &meta(), "acme", &id).await.unwrap();
+    w.app.webhooks.deliver_due(r.clone(), 10).await.unwrap();
     let body: serde_json::Value = serde_json::from_str(&r.requests().last().unwrap().body).unwrap();
     assert_eq!(body["type"], "webhook.test.ping");
     assert!(body["message"].is_string());
@@ -400,13 +455,14 @@ async fn a_rotated_secret_signs_alongside_the_old_one_until_it_expires() {
     let h = hook(&w, &["member.added"]).await;
     let rotated = w
         .app
-        .rotate_webhook_secret(&w.owner, &meta(), "acme", &h.id.to_string(), Some(3600))
+        .webhooks
+        .rotate_secret(&w.owner, &meta(), "acme", &h.id.to_string(), Some(3600))
         .await
         .unwrap();
     assert_ne!(rotated.secret, h.secret);
     member_added(&w, "a@x.test").await;
     let r = Arc::new(Receiver::answering(vec![]));
-    w.app.deliver_due(r.clone(), 10).await.unwrap();
+    w.app.webhooks.deliver_due(r.clone(), 10).await.unwrap();
     let req = &r.requests()[0];
     let sig = header(req, "webhook-signature");
     assert_eq!(sig.split(' ').count(), 2);
@@ -427,7 +483,7 @@ async fn a_rotated_secret_signs_alongside_the_old_one_until_it_expires() {
     );
     w.advance(Duration::hours(2));
     member_added(&w, "b@x.test").await;
-    w.app.deliver_due(r.clone(), 10).await.unwrap();
+    w.app.webhooks.deliver_due(r.clone(), 10).await.unwrap();
     assert_eq!(
         header(r.requests().last().unwrap(), "webhook-signature")
             .split(' ')
@@ -442,7 +498,8 @@ async fn deleting_a_webhook_fails_its_pending_deliveries_and_notifies_the_others
     let doomed = hook(&w, &["member.added"]).await;
     let watcher = w
         .app
-        .create_webhook(
+        .webhooks
+        .create(
             &w.owner,
             &meta(),
             "acme",
@@ -453,7 +510,8 @@ async fn deleting_a_webhook_fails_its_pending_deliveries_and_notifies_the_others
         .webhook;
     member_added(&w, "a@x.test").await;
     w.app
-        .delete_webhook(&w.owner, &meta(), "acme", &doomed.id.to_string())
+        .webhooks
+        .delete(&w.owner, &meta(), "acme", &doomed.id.to_string())
         .await
         .unwrap();
     let pending = w
@@ -477,11 +535,12 @@ async fn deleting_a_webhook_fails_its_pending_deliveries_and_notifies_the_others
     assert_eq!(seen.items[0].event_type, "webhook.deleted");
     assert!(
         w.app
-            .get_webhook(&w.owner, &meta(), "acme", &doomed.id.to_string())
+            .webhooks
+            .get(&w.owner, &meta(), "acme", &doomed.id.to_string())
             .await
             .is_err()
     );
-    assert_eq!(w.app.list_webhooks(&w.owner, &meta(), "acme").await.unwrap().len(), 1);
+    assert_eq!(w.app.webhooks.list(&w.owner, &meta(), "acme").await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -492,8 +551,8 @@ async fn many_deliveries_to_one_endpoint_in_one_pass_are_all_recorded() {
         member_added(&w, &format!("u{i}@x.test")).await;
     }
     let receiver = Arc::new(Receiver::answering(vec![]));
-    let report = w.app.deliver_due(receiver.clone(), 64).await.unwrap();
+    let report = w.app.webhooks.deliver_due(receiver.clone(), 64).await.unwrap();
     assert_eq!((report.delivered, report.attempt_failed, report.failed), (20, 0, 0));
-    assert_eq!(w.app.pending_deliveries_count().await.unwrap(), 0);
+    assert_eq!(w.app.webhooks.pending_count().await.unwrap(), 0);
     assert_eq!(receiver.requests().len(), 20);
 }

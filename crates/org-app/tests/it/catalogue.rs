@@ -1,0 +1,511 @@
+//! The §23 catalogue, as written: every mutating use case, with the audit actions it appends
+//! to its org's log and to the platform log and the webhook types it emits, checked as the
+//! difference before/after each step. Together the steps write every org-log action that
+//! `GET …/audit-log/event-types` lists.
+
+use std::sync::Arc;
+
+use org_app::platform::{Lifecycle, PlatformPatch};
+use org_app::roles::{CreateRole, UpdateRole};
+use org_app::webhooks::WebhookInput;
+use org_app::{AppConfig, AppError, Caller, OrgApproval, TransferTarget};
+use org_domain::{Capability, OrgId, OrgName, Slug, UpdateOrg};
+use org_ports::AuditLog;
+
+use crate::support::{World, entries_after, meta, missing, user};
+use crate::webhooks::{Receiver, status};
+
+/// What one step writes: to the log and outbox of `org`, and to the platform log.
+struct Expect {
+    org: &'static str,
+    org_log: &'static [&'static str],
+    platform_log: &'static [&'static str],
+    types: &'static [&'static str],
+}
+
+const fn acme(org_log: &'static [&'static str], types: &'static [&'static str]) -> Expect {
+    Expect {
+        org: "acme",
+        org_log,
+        platform_log: &[],
+        types,
+    }
+}
+
+const fn platform(platform_log: &'static [&'static str]) -> Expect {
+    Expect {
+        org: "acme",
+        org_log: &[],
+        platform_log,
+        types: &[],
+    }
+}
+
+const fn org(org: &'static str, org_log: &'static [&'static str], types: &'static [&'static str]) -> Expect {
+    Expect {
+        org,
+        org_log,
+        platform_log: &[],
+        types,
+    }
+}
+
+/// The steps, in order (later steps use what earlier ones created).
+fn steps() -> Vec<(&'static str, Expect)> {
+    vec![
+        ("org.update", acme(&["org.updated"], &["organization.updated"])),
+        ("role.create", acme(&["role.created"], &["role.created"])),
+        ("role.update", acme(&["role.updated"], &["role.updated"])),
+        (
+            "member.role",
+            acme(&["member.role_changed"], &["member.role_updated", "user.role_updated"]),
+        ),
+        (
+            "invitation.create",
+            acme(&["invitation.created"], &["invitation.created", "user.invited"]),
+        ),
+        ("invitation.resend", acme(&["invitation.resent"], &[])),
+        (
+            "invitation.accept",
+            acme(
+                &["invitation.accepted", "member.added"],
+                &["invitation.accepted", "member.added", "user.joined"],
+            ),
+        ),
+        (
+            "invitation.create (to decline)",
+            acme(&["invitation.created"], &["invitation.created", "user.invited"]),
+        ),
+        (
+            "invitation.decline",
+            acme(&["invitation.declined"], &["invitation.declined"]),
+        ),
+        (
+            "invitation.create (to cancel)",
+            acme(&["invitation.created"], &["invitation.created", "user.invited"]),
+        ),
+        (
+            "invitation.cancel",
+            acme(&["invitation.cancelled"], &["invitation.revoked"]),
+        ),
+        (
+            "invitation.create (to expire)",
+            acme(&["invitation.created"], &["invitation.created", "user.invited"]),
+        ),
+        (
+            "invitation.expire",
+            acme(&["invitation.expired"], &["invitation.expired"]),
+        ),
+        (
+            "invitation.create (to admin-accept)",
+            acme(&["invitation.created"], &["invitation.created", "user.invited"]),
+        ),
+        (
+            "invitation.admin_accept",
+            Expect {
+                org: "acme",
+                org_log: &["invitation.accepted", "member.added"],
+                platform_log: &["user.created"],
+                types: &["invitation.accepted", "member.added", "user.joined"],
+            },
+        ),
+        (
+            "member.remove",
+            acme(&["member.removed"], &["member.removed", "user.removed"]),
+        ),
+        (
+            "transfer",
+            acme(&["org.ownership_transferred"], &["organization.ownership_transferred"]),
+        ),
+        ("role.delete", acme(&["role.deleted"], &["role.deleted"])),
+        ("authorization.denied", acme(&["authorization.denied"], &[])),
+        ("select", acme(&["session.created"], &[])),
+        ("session.refresh", acme(&[], &[])),
+        ("session.reuse", acme(&["session.revoked"], &[])),
+        ("select (to log out)", acme(&["session.created"], &[])),
+        ("session.logout", acme(&["session.revoked"], &["user.logout"])),
+        ("token.issue", platform(&["token.issued"])),
+        ("session.logout (platform)", platform(&["session.revoked"])),
+        ("token.issue (new user)", platform(&["user.created", "token.issued"])),
+        ("token.issue (org)", platform(&["token.issued"])),
+        ("user.create", platform(&["user.created"])),
+        ("user.promote", platform(&["platform_owner.granted"])),
+        ("user.demote", platform(&["platform_owner.revoked"])),
+        ("user.disable", platform(&["user.disabled"])),
+        ("user.enable", platform(&["user.enabled"])),
+        ("webhook.create", acme(&["webhook.created"], &["webhook.created"])),
+        ("webhook.update", acme(&["webhook.updated"], &["webhook.updated"])),
+        (
+            "webhook.rotate",
+            acme(&["webhook.secret_rotated"], &["webhook.updated"]),
+        ),
+        ("webhook.test", acme(&["webhook.test_sent"], &["webhook.test.ping"])),
+        ("webhook.deliver", acme(&[], &[])),
+        ("webhook.redeliver", acme(&["webhook.redelivered"], &[])),
+        ("webhook.gone", acme(&["webhook.disabled"], &[])),
+        ("webhook.enable", acme(&["webhook.updated"], &["webhook.updated"])),
+        ("webhook.delete", acme(&["webhook.deleted"], &["webhook.deleted"])),
+        (
+            "platform.limits",
+            acme(&["org.limits_updated"], &["organization.updated"]),
+        ),
+        ("platform.suspend", acme(&["org.suspended"], &["organization.updated"])),
+        ("platform.activate", acme(&["org.activated"], &["organization.updated"])),
+        (
+            "org.create (gamma)",
+            org("gamma", &["org.created"], &["organization.created"]),
+        ),
+        (
+            "platform.approve",
+            org("gamma", &["org.approved"], &["organization.updated"]),
+        ),
+        (
+            "org.create (delta)",
+            org("delta", &["org.created"], &["organization.created"]),
+        ),
+        (
+            "platform.reject",
+            org("delta", &["org.rejected"], &["organization.updated"]),
+        ),
+        (
+            "org.delete",
+            Expect {
+                org: "gamma",
+                org_log: &[],
+                platform_log: &["org.deleted"],
+                types: &["organization.deleted"],
+            },
+        ),
+        (
+            "audit.prune",
+            Expect {
+                org: "acme",
+                org_log: &["audit.pruned"],
+                platform_log: &["audit.pruned"],
+                types: &[],
+            },
+        ),
+    ]
+}
+
+/// What the steps hand on to each other.
+#[derive(Default)]
+struct Carry {
+    role_id: String,
+    inv_id: String,
+    inv_token: String,
+    refresh_token: String,
+    session: Option<org_domain::SessionId>,
+    hook_id: String,
+    delivery_id: String,
+}
+
+async fn live_org(w: &World, slug: &str) -> Option<OrgId> {
+    let slug = Slug::parse(slug).unwrap();
+    w.app.stores().orgs.org_by_slug(&slug).await.unwrap().map(|o| o.id())
+}
+
+async fn head(w: &World, log: AuditLog) -> u64 {
+    w.app.stores().audit.audit_head(log).await.unwrap().map_or(0, |e| e.seq)
+}
+
+async fn actions_after(w: &World, log: AuditLog, seq: u64) -> Vec<String> {
+    entries_after(&w.app, log, seq)
+        .await
+        .into_iter()
+        .map(|e| e.entry.action)
+        .collect()
+}
+
+async fn events_of(w: &World, org: Option<OrgId>) -> Vec<String> {
+    match org {
+        Some(id) => w
+            .app
+            .stores()
+            .outbox
+            .org_events(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+async fn invite(w: &World, c: &mut Carry, email: &str, days: Option<u32>) -> Result<(), AppError> {
+    let i = w
+        .app
+        .invitations
+        .create(&w.owner, &meta(), "acme", email, None, days)
+        .await?;
+    c.inv_id = i.view.invitation.record().id.to_string();
+    c.inv_token = i.token;
+    Ok(())
+}
+
+async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(), AppError> {
+    let (app, o, p, m) = (&w.app, &w.owner, &w.platform, &meta());
+    let member_id = w.member.user.id().to_string();
+    // After "transfer", `w.member` owns acme.
+    let new_owner = &w.member;
+    match name {
+        "org.update" => {
+            let upd = UpdateOrg {
+                name: Some(OrgName::parse("Acme Two").unwrap()),
+                ..UpdateOrg::default()
+            };
+            app.orgs.update(o, m, "acme", upd).await.map(drop)
+        }
+        "role.create" => {
+            let cmd = CreateRole {
+                slug: "ops".into(),
+                name: "Ops".into(),
+                description: None,
+                permissions: vec!["webhooks.manage".into()],
+            };
+            let r = app.roles.create(o, m, "acme", cmd).await?;
+            c.role_id = r.id().to_string();
+            Ok(())
+        }
+        "role.update" => {
+            let upd = UpdateRole {
+                name: Some("Operations".into()),
+                ..UpdateRole::default()
+            };
+            app.roles.update(o, m, "acme", &c.role_id, upd).await.map(drop)
+        }
+        "member.role" => app
+            .members
+            .change_role(o, m, "acme", &member_id, "admin")
+            .await
+            .map(drop),
+        "invitation.create" => invite(w, c, "guest@x.test", None).await,
+        "invitation.resend" => {
+            let i = app.invitations.resend(o, m, "acme", &c.inv_id).await?;
+            c.inv_token = i.token;
+            Ok(())
+        }
+        "invitation.accept" => app.invitations.accept_by_token(guest, m, &c.inv_token).await.map(drop),
+        "invitation.create (to decline)" => invite(w, c, "decliner@x.test", None).await,
+        "invitation.decline" => app.invitations.decline_by_token(m, &c.inv_token).await,
+        "invitation.create (to cancel)" => invite(w, c, "cancelled@x.test", None).await,
+        "invitation.cancel" => app.invitations.cancel(o, m, "acme", &c.inv_id).await,
+        "invitation.create (to expire)" => invite(w, c, "late@x.test", Some(1)).await,
+        "invitation.expire" => {
+            w.advance(chrono::Duration::days(2));
+            let org = w.app.orgs.get(o, "acme").await?.org;
+            let n = app.invitations.expire(&org).await?;
+            assert_eq!(n, 1);
+            Ok(())
+        }
+        "invitation.create (to admin-accept)" => invite(w, c, "fresh@x.test", None).await,
+        "invitation.admin_accept" => app
+            .invitations
+            .admin_accept(&w.admin, m, "acme", &c.inv_id)
+            .await
+            .map(drop),
+        "member.remove" => app.members.remove(o, m, "acme", &guest.user.id().to_string()).await,
+        "transfer" => app
+            .members
+            .transfer_ownership(o, m, "acme", &TransferTarget::UserId(member_id))
+            .await
+            .map(drop),
+        "role.delete" => app.roles.delete(new_owner, m, "acme", &c.role_id).await,
+        "authorization.denied" => {
+            let err = app.orgs.delete(&w.admin, m, "acme").await.unwrap_err();
+            assert_eq!(err, missing(Capability::OrgDelete));
+            Ok(())
+        }
+        "select" | "select (to log out)" => {
+            let s = app.orgs.select(&w.auditor, m, "acme").await?;
+            c.refresh_token = s.session.refresh_token;
+            c.session = Some(s.session.session.id);
+            Ok(())
+        }
+        "session.refresh" => app.sessions.refresh(m, &c.refresh_token).await.map(drop),
+        "session.reuse" => {
+            w.advance(chrono::Duration::seconds(31));
+            let err = app.sessions.refresh(m, &c.refresh_token).await.unwrap_err();
+            assert!(matches!(err, AppError::Unauthorized(_)), "{err:?}");
+            Ok(())
+        }
+        "session.logout" | "session.logout (platform)" => {
+            let caller = Caller {
+                user: w.auditor.user.clone(),
+                session_id: c.session,
+            };
+            app.sessions.logout(&caller, m).await
+        }
+        "token.issue" => {
+            let (_, s) = app.users.issue_token("auditor@acme.test", None).await?;
+            c.session = Some(s.session.id);
+            Ok(())
+        }
+        "token.issue (new user)" => app.users.issue_token("cli@x.test", None).await.map(drop),
+        "token.issue (org)" => app.users.issue_token("member@acme.test", Some("acme")).await.map(drop),
+        "user.create" => app.users.create("ops@x.test", None, false).await.map(drop),
+        "user.promote" => app.users.set_platform_owner("ops@x.test", true).await.map(drop),
+        "user.demote" => app.users.set_platform_owner("ops@x.test", false).await.map(drop),
+        "user.disable" => app.users.set_disabled("ops@x.test", true).await.map(drop),
+        "user.enable" => app.users.set_disabled("ops@x.test", false).await.map(drop),
+        "webhook.create" => {
+            let input = WebhookInput {
+                name: Some("h".into()),
+                url: Some("https://hooks.example.com/h".into()),
+                events: Some(vec!["role.created".into()]),
+                is_active: None,
+            };
+            let v = app.webhooks.create(new_owner, m, "acme", input).await?;
+            c.hook_id = v.webhook.id.to_string();
+            Ok(())
+        }
+        "webhook.update" => {
+            let input = WebhookInput {
+                name: Some("renamed".into()),
+                ..WebhookInput::default()
+            };
+            app.webhooks
+                .update(new_owner, m, "acme", &c.hook_id, input)
+                .await
+                .map(drop)
+        }
+        "webhook.rotate" => app
+            .webhooks
+            .rotate_secret(new_owner, m, "acme", &c.hook_id, None)
+            .await
+            .map(drop),
+        "webhook.test" => {
+            let e = app.webhooks.test(new_owner, m, "acme", &c.hook_id).await?;
+            c.delivery_id = e.delivery_id.to_string();
+            Ok(())
+        }
+        "webhook.deliver" => {
+            let r = app
+                .webhooks
+                .deliver_due(Arc::new(Receiver::answering(vec![])), 10)
+                .await?;
+            assert_eq!(r.delivered, 1);
+            Ok(())
+        }
+        "webhook.redeliver" => app
+            .webhooks
+            .redeliver(new_owner, m, "acme", &c.hook_id, &c.delivery_id)
+            .await
+            .map(drop),
+        "webhook.gone" => {
+            let r = Arc::new(Receiver::answering(vec![status(410)]));
+            let report = app.webhooks.deliver_due(r, 10).await?;
+            assert_eq!(report.disabled.len(), 1);
+            Ok(())
+        }
+        "webhook.enable" => {
+            let input = WebhookInput {
+                is_active: Some(true),
+                ..WebhookInput::default()
+            };
+            app.webhooks
+                .update(new_owner, m, "acme", &c.hook_id, input)
+                .await
+                .map(drop)
+        }
+        "webhook.delete" => app.webhooks.delete(new_owner, m, "acme", &c.hook_id).await,
+        "platform.limits" => {
+            let patch = PlatformPatch {
+                max_services: Some(Some(4)),
+                ..PlatformPatch::default()
+            };
+            app.platform.patch_org(p, m, "acme", patch).await.map(drop)
+        }
+        "platform.suspend" => {
+            let suspend = Lifecycle::Suspend {
+                reason: Some("x".into()),
+            };
+            app.platform.lifecycle(p, m, "acme", suspend).await.map(drop)
+        }
+        "platform.activate" => app
+            .platform
+            .lifecycle(p, m, "acme", Lifecycle::Activate)
+            .await
+            .map(drop),
+        "org.create (gamma)" => app.orgs.create(o, m, "gamma", "Gamma").await.map(drop),
+        "platform.approve" => {
+            let approve = Lifecycle::Approve { tier_id: None };
+            app.platform.lifecycle(p, m, "gamma", approve).await.map(drop)
+        }
+        "org.create (delta)" => app.orgs.create(o, m, "delta", "Delta").await.map(drop),
+        "platform.reject" => {
+            let reject = Lifecycle::Reject { reason: "no".into() };
+            app.platform.lifecycle(p, m, "delta", reject).await.map(drop)
+        }
+        "org.delete" => app.orgs.delete(o, m, "gamma").await,
+        "audit.prune" => {
+            w.advance(chrono::Duration::days(10));
+            let n = app.audit.prune(chrono::Duration::days(5)).await?;
+            assert!(n > 0);
+            Ok(())
+        }
+        other => panic!("no step '{other}'"),
+    }
+}
+
+#[tokio::test]
+async fn every_mutating_use_case_writes_its_catalogued_audit_actions_and_webhook_types() {
+    let w = World::with(AppConfig {
+        org_approval: OrgApproval::Manual,
+        ..AppConfig::default()
+    })
+    .await;
+    let guest = user(&w.app, "guest@x.test").await;
+    let mut carry = Carry::default();
+    let mut written_org_actions: Vec<String> = Vec::new();
+    let mut emitted: Vec<&str> = Vec::new();
+    let steps = steps();
+    for (name, exp) in &steps {
+        let before_id = live_org(&w, exp.org).await;
+        let org_head = match before_id {
+            Some(id) => head(&w, AuditLog::Org(id)).await,
+            None => 0,
+        };
+        let platform_head = head(&w, AuditLog::Platform).await;
+        let events_before = events_of(&w, before_id).await.len();
+
+        run(&w, &guest, name, &mut carry)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+
+        let id = match before_id {
+            Some(id) => id,
+            None => live_org(&w, exp.org).await.unwrap_or_else(|| panic!("{name}: no org")),
+        };
+        let org_log = actions_after(&w, AuditLog::Org(id), org_head).await;
+        assert_eq!(org_log, exp.org_log, "{name}: {} log", exp.org);
+        let platform_log = actions_after(&w, AuditLog::Platform, platform_head).await;
+        assert_eq!(platform_log, exp.platform_log, "{name}: platform log");
+        let events = events_of(&w, Some(id)).await;
+        assert_eq!(&events[events_before..], exp.types, "{name}: webhook types");
+        written_org_actions.extend(org_log);
+        emitted.extend(exp.types);
+    }
+
+    let listed: Vec<&str> = org_app::AUDIT_ACTIONS.iter().map(|a| a.value).collect();
+    for action in &written_org_actions {
+        assert!(
+            listed.contains(&action.as_str()),
+            "'{action}' is written to an org log but not listed by event-types"
+        );
+    }
+    for action in &listed {
+        assert!(
+            written_org_actions.iter().any(|a| a == action),
+            "'{action}' is listed but no step of the catalogue writes it"
+        );
+    }
+    let subscribable: Vec<&str> = org_app::WEBHOOK_EVENT_TYPES.iter().map(|t| t.value).collect();
+    for t in emitted {
+        assert!(
+            t == "webhook.test.ping" || subscribable.contains(&t),
+            "'{t}' is emitted but not subscribable"
+        );
+    }
+}
