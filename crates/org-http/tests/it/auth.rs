@@ -538,3 +538,94 @@ async fn an_eddsa_token_is_refused_by_an_rs256_server_even_from_a_verifying_key(
     t.get("/api/user", &rs256).await.expect(401, "JWT_ERROR");
     t.get("/api/user", &eddsa_token).await.expect(200, "");
 }
+
+#[tokio::test]
+async fn refresh_refuses_an_expired_refresh_token_and_a_session_past_its_absolute_lifetime() {
+    let t = TestApp::builder()
+        .config(|c| {
+            c.refresh_token_ttl = Duration::hours(1);
+            c.session_max_lifetime = Duration::hours(2);
+        })
+        .build()
+        .await;
+    // The admin rotates before each expiry; the member's token is never used.
+    t.advance(Duration::minutes(59));
+    let first = t.refresh(&t.admin.refresh_token).await;
+    first.expect(200, "");
+    t.advance(Duration::minutes(1) + Duration::seconds(1));
+    t.refresh(&t.member.refresh_token).await.expect(401, "UNAUTHORIZED");
+    t.advance(Duration::minutes(49));
+    let second = t.refresh(first.body["refresh_token"].as_str().unwrap()).await;
+    second.expect(200, "");
+    // 2 h 39 min in: the token rotated at 1 h 49 min would live until 2 h 49 min, but the
+    // session ended at 2 h.
+    t.advance(Duration::minutes(50));
+    let rt = second.body["refresh_token"].as_str().unwrap().to_owned();
+    t.refresh(&rt).await.expect(401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_refused_on_the_next_request_and_cannot_refresh() {
+    let t = TestApp::new().await;
+    let org_token = t.org_token(&t.member, "acme").await;
+    t.get("/api/user", &t.member.token).await.expect(200, "");
+    t.app.users.set_disabled("member@acme.test", true).await.unwrap();
+    for token in [&t.member.token, &org_token] {
+        let res = t.get("/api/user", token).await;
+        res.expect(401, "UNAUTHORIZED");
+        assert_eq!(res.body["detail"], "Session revoked or expired");
+        assert_eq!(res.header("www-authenticate"), r#"Bearer error="invalid_token""#);
+    }
+    t.refresh(&t.member.refresh_token).await.expect(401, "UNAUTHORIZED");
+    // Re-enabled, the user needs a new session: the old ones stay revoked.
+    t.app.users.set_disabled("member@acme.test", false).await.unwrap();
+    t.get("/api/user", &t.member.token).await.expect(401, "UNAUTHORIZED");
+    let again = t.actor("member@acme.test").await;
+    t.get("/api/user", &again.token).await.expect(200, "");
+}
+
+#[tokio::test]
+async fn refresh_of_an_org_session_fails_once_the_org_is_suspended() {
+    let t = TestApp::new().await;
+    let select = t.post("/api/organizations/acme/select", &t.admin.token, None).await;
+    let rt = select.body["refresh_token"].as_str().unwrap().to_owned();
+    t.post(
+        "/api/platform/organizations/acme/suspend",
+        &t.platform.token,
+        Some(json!({"reason": "unpaid"})),
+    )
+    .await
+    .expect(200, "");
+    t.refresh(&rt).await.expect(401, "UNAUTHORIZED");
+    // A platform session of the same user is not an org session: it still refreshes.
+    t.refresh(&t.admin.refresh_token).await.expect(200, "");
+}
+
+#[tokio::test]
+async fn an_org_scoped_token_is_accepted_on_the_routes_outside_its_org() {
+    let t = TestApp::new().await;
+    let acme = t.org_token(&t.member, "acme").await;
+    let user = t.get("/api/user", &acme).await;
+    user.expect(200, "");
+    assert_eq!(
+        (
+            user.body["session"]["aud"].as_str(),
+            user.body["session"]["org_slug"].as_str()
+        ),
+        (Some("org:acme"), Some("acme"))
+    );
+    t.get("/api/invitations", &acme).await.expect(200, "");
+    t.post(
+        "/api/organizations",
+        &acme,
+        Some(json!({"slug": "side-project", "name": "Side project"})),
+    )
+    .await
+    .expect(201, "");
+    // Platform routes take it too, and then apply their own rule.
+    t.get("/api/platform/organizations", &acme)
+        .await
+        .expect(403, "FORBIDDEN");
+    t.post("/api/auth/logout", &acme, None).await.expect(200, "");
+    t.get("/api/user", &acme).await.expect(401, "UNAUTHORIZED");
+}

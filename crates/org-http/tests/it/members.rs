@@ -42,6 +42,23 @@ async fn the_member_list_carries_both_wire_shapes_and_the_cap() {
     t.get("/api/organizations/acme/members?status=gone", &t.member.token)
         .await
         .expect(400, "VALIDATION_FAILED");
+    let bad_role = t
+        .get("/api/organizations/acme/members?role=Not%20A%20Slug", &t.member.token)
+        .await;
+    bad_role.expect(400, "VALIDATION_FAILED");
+    assert_eq!(bad_role.body["errors"][0]["field"], "role");
+    let auditors = t
+        .get("/api/organizations/acme/members?role=auditor", &t.member.token)
+        .await;
+    assert_eq!(auditors.body["total"], 1);
+    assert_eq!(auditors.body["members"][0]["email"], "auditor@acme.test");
+    // Platform owners see the list; outsiders do not learn the org exists.
+    let po = t.get("/api/organizations/acme/members", &t.platform.token).await;
+    po.expect(200, "");
+    assert_eq!(po.body["total"], 4);
+    t.get("/api/organizations/acme/members", &t.stranger.token)
+        .await
+        .expect(404, "NOT_FOUND");
     // One page holds everyone: no next page, in the body or the header.
     assert_eq!(res.body["next_cursor"], json!(null));
     assert!(res.body.as_object().unwrap().contains_key("next_cursor"));
@@ -554,4 +571,19 @@ async fn the_unfiltered_total_is_the_active_count_plus_deactivated_members() {
         .expect(200, "");
     let after = t.get(MEMBERS, &t.owner.token).await;
     assert_eq!(counts(&after.body), (Some(5), Some(4)));
+}
+
+#[tokio::test]
+async fn the_limit_source_is_custom_when_the_org_sets_max_users() {
+    let t = TestApp::new().await;
+    t.patch("/api/organizations/acme", &t.platform.token, json!({"max_users": 7}))
+        .await
+        .expect(200, "");
+    let res = t.get(MEMBERS, &t.member.token).await;
+    assert_eq!(res.body["limit"], json!({"current": 4, "max": 7, "source": "custom"}));
+    t.patch("/api/organizations/acme", &t.platform.token, json!({"max_users": null}))
+        .await
+        .expect(200, "");
+    let res = t.get(MEMBERS, &t.member.token).await;
+    assert_eq!(res.body["limit"]["source"], "enterprise");
 }
