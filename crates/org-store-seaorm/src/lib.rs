@@ -4,16 +4,23 @@
 //! - [`SeaStore::connect`] opens a pool (`sqlite:…` or `postgres://…`), [`SeaStore::migrate`]
 //!   applies the schema, [`SeaStore::ping`] answers readiness.
 //! - One database transaction per [`org_ports::UnitOfWork::commit`]: optimistic versions
-//!   (`UPDATE … WHERE id = ? AND version = ?`), constraint violations mapped to
-//!   [`org_ports::StoreError::Conflict`] by index name, audit `seq` and hash chain assigned under
-//!   a per-log head lock.
+//!   (`UPDATE … WHERE id = ? AND version = ?`) on every row, memberships and custom roles
+//!   included; the org's member counts kept from the membership writes by one conditional
+//!   `UPDATE` (which also enforces the member cap); constraint violations mapped to
+//!   [`org_ports::StoreError::Conflict`] by name; audit `seq` and hash chain assigned under a
+//!   per-log head lock.
+//! - The schema backs the invariants itself: one active owner per org whom the org row names,
+//!   custom roles in use never deleted (`docs/STORAGE.md`).
+//! - Reads cost the same whatever the size of an org or a log: the hot ones are one statement
+//!   each (`sql.rs`), keyset pages never count, unfiltered totals are kept counts.
 //! - SQLite: WAL, `foreign_keys = ON`, `busy_timeout`; writers are serialized in-process and
 //!   start with `BEGIN IMMEDIATE`; a busy database is retried internally.
 //!
-//! - Secrets at rest: `webhooks.secret` and `webhooks.previous_secret` are sealed with the
-//!   [`SecretCipher`] of [`StoreOptions::cipher`] (an [`AesGcmCipher`] in production), bound to
-//!   `(org_id, table, column, row id)`. A cipher is required for every database except an
-//!   in-memory SQLite one, which gets an ephemeral random key (its data dies with it).
+//! - Secrets at rest: `webhooks.secret`, `webhooks.previous_secret` and a session's replay pair
+//!   are sealed with the [`SecretCipher`] of [`StoreOptions::cipher`] (an [`AesGcmCipher`] in
+//!   production), bound to `(org_id, table, column, row id)`. A cipher is required for every
+//!   database except an in-memory SQLite one, which gets an ephemeral random key (its data dies
+//!   with it).
 //!
 //! Entities are private; `mapping.rs` converts rows through the domain constructors.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -209,8 +216,9 @@ impl SeaStore {
         self.db.ping().await.map_err(store_err)
     }
 
-    /// A read-only snapshot for reads of several statements (an org and its members must come
-    /// from one committed state): PostgreSQL `REPEATABLE READ`, SQLite a deferred transaction.
+    /// A read-only snapshot for reads of several statements that must come from one committed
+    /// state (a list page and its total): PostgreSQL `REPEATABLE READ`, SQLite a deferred
+    /// transaction.
     pub(crate) async fn snapshot(&self) -> Result<DatabaseTransaction, StoreError> {
         let tx = if self.backend == DbBackend::Postgres {
             self.db
