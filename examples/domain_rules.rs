@@ -56,7 +56,14 @@ fn main() -> Result<(), DomainError> {
         Some(&alice_m),
         None,
     )?;
-    let changed = as_alice.change_role(&mut org, Some(&mut bob_m), None, Role::Member, &RoleBook::default(), now)?;
+    let changed = as_alice.change_role(
+        &mut org,
+        Some(&mut bob_m),
+        None,
+        Role::Member,
+        &RoleBook::default(),
+        now,
+    )?;
     println!("role change: {:?}", changed.events);
     assert_eq!(*bob_m.role(), Role::Member);
 
@@ -76,7 +83,14 @@ fn main() -> Result<(), DomainError> {
         Some(&alice_m),
         None,
     )?;
-    let refused = as_admin.change_role(&mut org, Some(&mut bob_m), None, Role::Member, &RoleBook::default(), now);
+    let refused = as_admin.change_role(
+        &mut org,
+        Some(&mut bob_m),
+        None,
+        Role::Member,
+        &RoleBook::default(),
+        now,
+    );
     println!("alice demoting bob: {refused:?}");
     assert_eq!(refused, Err(DomainError::RuleViolation(Rule::TargetIsOwner)));
     Ok(())

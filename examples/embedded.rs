@@ -33,7 +33,11 @@ async fn walkthrough(stores: Stores) -> Result<(), AppError> {
         session_id: None,
     };
     let created = app.orgs.create(&alice, &meta, "acme", "Acme Inc").await?;
-    println!("  org {} (token for alice: {} bytes)", created.view.org.slug(), created.session.access_token.len());
+    println!(
+        "  org {} (token for alice: {} bytes)",
+        created.view.org.slug(),
+        created.session.access_token.len()
+    );
     let invitation = app
         .invitations
         .create(&alice, &meta, "acme", "bob@example.com", Some("member"), None)

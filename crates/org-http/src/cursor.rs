@@ -71,7 +71,12 @@ pub fn open(cursor_key: &[u8; 32], list: &str, filters: &str, cursor: &str) -> R
 /// Verifies a cursor issued for one of the lists `<family>:<id>` and returns the `<id>` and
 /// the sort key; the caller checks that the id is the one it serves (when it learns it only
 /// after a lookup it does anyway, e.g. the org of a member list).
-pub fn open_family(cursor_key: &[u8; 32], family: &str, filters: &str, cursor: &str) -> Result<(String, SortKey), ApiError> {
+pub fn open_family(
+    cursor_key: &[u8; 32],
+    family: &str,
+    filters: &str,
+    cursor: &str,
+) -> Result<(String, SortKey), ApiError> {
     let (issued_list, key) = open_in(cursor_key, filters, cursor)?;
     match issued_list.strip_prefix(family).and_then(|rest| rest.strip_prefix(':')) {
         Some(id) => Ok((id.to_owned(), key)),

@@ -333,9 +333,7 @@ impl From<AppError> for ApiError {
             AppError::Conflict(detail) => Self::new(ErrorCode::Conflict, detail),
             AppError::Unauthorized(detail) => Self::new(ErrorCode::Unauthorized, detail),
             AppError::Token(TokenRejection::Invalid(why)) => Self::new(ErrorCode::JwtError, why),
-            AppError::Token(TokenRejection::Expired) => {
-                Self::new(ErrorCode::TokenExpired, "Access token has expired")
-            }
+            AppError::Token(TokenRejection::Expired) => Self::new(ErrorCode::TokenExpired, "Access token has expired"),
             AppError::ForeignOrgToken => Self::new(
                 ErrorCode::Forbidden,
                 "token is scoped to another organization; select this organization first",

@@ -79,10 +79,7 @@ fn wrk(url: &str, token: Option<&str>) -> f64 {
     }
     let out = c.arg(url).output().expect("wrk (apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !text.contains("Non-2xx"),
-        "{url} answered errors under load:\n{text}"
-    );
+    assert!(!text.contains("Non-2xx"), "{url} answered errors under load:\n{text}");
     text.lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
@@ -113,7 +110,11 @@ fn cli(cfg: &Path, args: &[&str]) -> Value {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -155,7 +156,11 @@ async fn seed(data: &Path) -> PathBuf {
     store.migrate().await.unwrap();
     let app = common::app(store.clone());
     let owner = Caller {
-        user: app.users.create("owner@acme.bench", Some("Owner".into()), false).await.unwrap(),
+        user: app
+            .users
+            .create("owner@acme.bench", Some("Owner".into()), false)
+            .await
+            .unwrap(),
         session_id: None,
     };
     app.orgs
@@ -235,14 +240,27 @@ async fn revocation(base: &str, cfg: &Path) -> Vec<(&'static str, usize)> {
     // Logout.
     let t = token(cfg, "owner@acme.bench", Some("acme"));
     assert!(successes(&members, &t, 16).await == 16);
-    let r = client.post(format!("{base}/api/auth/logout")).bearer_auth(&t).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/api/auth/logout"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success());
     out.push(("logout", successes(&members, &t, 1_000).await));
     // Member removal.
     let owner = token(cfg, "owner@acme.bench", Some("acme"));
     let victim = token(cfg, "m3@acme.bench", Some("acme"));
     assert!(successes(&members, &victim, 16).await == 16);
-    let list: Value = client.get(&members).bearer_auth(&owner).send().await.unwrap().json().await.unwrap();
+    let list: Value = client
+        .get(&members)
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = list["members"]
         .as_array()
         .unwrap()
@@ -259,7 +277,10 @@ async fn revocation(base: &str, cfg: &Path) -> Vec<(&'static str, usize)> {
     assert!(r.status().is_success());
     out.push(("member removal", successes(&members, &victim, 1_000).await));
     // Suspension.
-    cli(cfg, &["admin", "create-user", "--email", "root@acme.bench", "--platform-owner"]);
+    cli(
+        cfg,
+        &["admin", "create-user", "--email", "root@acme.bench", "--platform-owner"],
+    );
     let root = token(cfg, "root@acme.bench", None);
     assert!(successes(&members, &owner, 16).await == 16);
     let r = client
@@ -353,7 +374,9 @@ fn main() {
         }
     }
     let [bm, rm, bo, ro] = rps.map(median);
-    println!("\n### HTTP hot path (SQLite; server and ceiling on CPU 0, wrk -t1 -c{CONNECTIONS} on CPU 1; medians of {ROUNDS} rounds of {SECONDS} s)\n");
+    println!(
+        "\n### HTTP hot path (SQLite; server and ceiling on CPU 0, wrk -t1 -c{CONNECTIONS} on CPU 1; medians of {ROUNDS} rounds of {SECONDS} s)\n"
+    );
     println!("| endpoint | body | org-server (req/s) | bare axum, same bytes (req/s) | ratio | target |");
     println!("|---|---|---|---|---|---|");
     println!(

@@ -28,9 +28,7 @@ use org_domain::{
     Email, EventId, Membership, MembershipId, MembershipRecord, MembershipStatus, NewOrganization, OrgId, OrgName,
     OrgStatus, Organization, Role, Slug, TierId, User, UserId, UserRecord,
 };
-use org_ports::{
-    AuditActor, AuditDraft, AuditFilter, Changeset, DeliveryFilter, OutboxEvent, PageRequest, UnitOfWork,
-};
+use org_ports::{AuditActor, AuditDraft, AuditFilter, Changeset, DeliveryFilter, OutboxEvent, PageRequest, UnitOfWork};
 use org_store_seaorm::SeaStore;
 use serde_json::json;
 use uuid::Uuid;
@@ -218,7 +216,11 @@ async fn member_ops(w: &World) -> Vec<Row> {
         "change role",
         time(WARMUP, RUNS, |i| async move {
             let target = w.targets[i % w.targets.len()].to_string();
-            let role = if (i / w.targets.len()) % 2 == 0 { "admin" } else { "member" };
+            let role = if (i / w.targets.len()) % 2 == 0 {
+                "admin"
+            } else {
+                "member"
+            };
             app.members
                 .change_role(&w.owner, &meta(), &w.slug, &target, role)
                 .await
@@ -413,7 +415,10 @@ async fn log_ops(l: &Logs) -> Vec<Row> {
         assert_eq!(p.items.len(), 50);
     };
     vec![
-        ("org audit log, first page", time(WARMUP, RUNS, |_| org_log(none.clone())).await),
+        (
+            "org audit log, first page",
+            time(WARMUP, RUNS, |_| org_log(none.clone())).await,
+        ),
         (
             "org audit log, deep page (cursor)",
             time(WARMUP, RUNS, |_| org_log(deep_audit.clone())).await,
@@ -440,7 +445,12 @@ async fn log_ops(l: &Logs) -> Vec<Row> {
 fn table(title: &str, sizes: &[usize], results: &[Vec<Row>]) {
     println!("\n### {title}\n");
     let head: Vec<String> = sizes.iter().map(|n| format!("{n}: p50 / p99 (ms)")).collect();
-    println!("| operation | {} | p50 ratio {} / {} |", head.join(" | "), sizes[sizes.len() - 1], sizes[0]);
+    println!(
+        "| operation | {} | p50 ratio {} / {} |",
+        head.join(" | "),
+        sizes[sizes.len() - 1],
+        sizes[0]
+    );
     println!("|---|{}---|", "---|".repeat(sizes.len()));
     for (i, (name, _)) in results[0].iter().enumerate() {
         let cells: Vec<String> = results
@@ -578,7 +588,10 @@ async fn main() {
         let mut l = logs(backend, dir.path()).await;
         let mut results = Vec::new();
         for n in LOG_SIZES {
-            eprintln!("bench scale: {}: seeding {n} audit entries and deliveries", backend.name());
+            eprintln!(
+                "bench scale: {}: seeding {n} audit entries and deliveries",
+                backend.name()
+            );
             grow(&mut l, n).await;
             results.push(log_ops(&l).await);
         }

@@ -83,7 +83,10 @@ async fn setup(dir: &std::path::Path, port: u16, endpoints: usize) -> (App, Call
         Arc::new(SystemClock),
         Arc::new(UuidV7),
         Arc::new(RandomTokens),
-        Arc::new(org_tokens::JwtTokens::new(org_tokens::Keys::generate(), "http://127.0.0.1")),
+        Arc::new(org_tokens::JwtTokens::new(
+            org_tokens::Keys::generate(),
+            "http://127.0.0.1",
+        )),
         config,
     )
     .with_outbound(outbound());

@@ -190,7 +190,8 @@ async fn admin_command(parts: &wiring::Parts, admin: &Admin) -> Result<serde_jso
             name,
             platform_owner,
         } => wiring::user_json(
-            &app.users.create(email, name.clone(), *platform_owner)
+            &app.users
+                .create(email, name.clone(), *platform_owner)
                 .await
                 .map_err(err)?,
         ),

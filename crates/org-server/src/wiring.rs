@@ -9,9 +9,9 @@ use org_app::system::{RandomTokens, SystemClock, UuidV7};
 use org_app::{App, AppConfig, OrgApproval};
 use org_domain::{Tier, TierId, User};
 use org_http::{HttpConfig, HttpState, RateLimits, Readiness};
-use org_tokens::{JwtTokens, Keys, SigningAlg};
 use org_ports::{OrgFilter, PageRequest, Stores};
 use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
+use org_tokens::{JwtTokens, Keys, SigningAlg};
 use serde_json::{Value, json};
 
 use crate::config::Settings;

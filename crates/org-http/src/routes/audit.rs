@@ -129,7 +129,8 @@ pub(crate) async fn list_audit_logs(
     keyset(&paging, &mut filter)?;
     let page = state
         .app()
-        .audit.list(&auth.caller, &meta, &slug, &filter, paging.request())
+        .audit
+        .list(&auth.caller, &meta, &slug, &filter, paging.request())
         .await?;
     Ok(list_response(&state, &paging, page))
 }
@@ -170,7 +171,8 @@ pub(crate) async fn platform_list_audit_logs(
     keyset(&paging, &mut filter)?;
     let page = state
         .app()
-        .audit.platform(&auth.caller, org, &filter, paging.request())
+        .audit
+        .platform(&auth.caller, org, &filter, paging.request())
         .await?;
     Ok(list_response(&state, &paging, page))
 }

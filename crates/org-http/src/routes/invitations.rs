@@ -50,7 +50,8 @@ pub(crate) async fn create_invitation(
     }
     let c = state
         .app()
-        .invitations.create(
+        .invitations
+        .create(
             &auth.caller,
             &meta,
             &slug,
@@ -86,7 +87,8 @@ pub(crate) async fn list_invitations(
     let status = query.parsed("status", InvitationStatus::parse)?;
     let list = state
         .app()
-        .invitations.list(&auth.caller, &meta, &slug, status, page)
+        .invitations
+        .list(&auth.caller, &meta, &slug, status, page)
         .await?;
     let now = state.app().current_time();
     Ok(ok(list
@@ -239,7 +241,8 @@ pub(crate) async fn accept_invitation(
 ) -> Result<Response, ApiError> {
     let (view, m) = state
         .app()
-        .invitations.accept_by_token(&auth.caller, &meta, &body.token)
+        .invitations
+        .accept_by_token(&auth.caller, &meta, &body.token)
         .await?;
     Ok(accepted(&view, &m))
 }

@@ -32,7 +32,8 @@ pub(crate) async fn create_organization(
 ) -> Result<Response, ApiError> {
     let c = state
         .app()
-        .orgs.create(&auth.caller, &meta, &body.slug, &body.name)
+        .orgs
+        .create(&auth.caller, &meta, &body.slug, &body.name)
         .await?;
     let org = &c.view.org;
     let body = CreateOrganizationResponse {

@@ -83,7 +83,8 @@ pub(crate) async fn platform_update_organization(
     };
     let view = state
         .app()
-        .platform.patch_org(&auth.caller, &meta, &slug, patch)
+        .platform
+        .patch_org(&auth.caller, &meta, &slug, patch)
         .await?;
     Ok(ok(OrganizationResponse::from(&view)))
 }

@@ -97,7 +97,8 @@ pub(crate) async fn update_role(
     };
     let role = state
         .app()
-        .roles.update(&auth.caller, &meta, &slug, &role_id, cmd)
+        .roles
+        .update(&auth.caller, &meta, &slug, &role_id, cmd)
         .await?;
     Ok(ok(RoleDto::of(&RoleView::Custom(role))))
 }

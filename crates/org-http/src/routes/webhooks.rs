@@ -113,7 +113,8 @@ pub(crate) async fn update_webhook(
     };
     let w = state
         .app()
-        .webhooks.update(&auth.caller, &meta, &slug, &id, input)
+        .webhooks
+        .update(&auth.caller, &meta, &slug, &id, input)
         .await?;
     Ok(ok(WebhookResponse::from(&w)))
 }
@@ -197,7 +198,8 @@ pub(crate) async fn list_webhook_deliveries(
     }
     let (w, page) = state
         .app()
-        .webhooks.deliveries(&auth.caller, &meta, &slug, &id, &filter, paging.request())
+        .webhooks
+        .deliveries(&auth.caller, &meta, &slug, &id, &filter, paging.request())
         .await?;
     let paged = paging.finish(state.cursor_key(), page.items, page.total, sort_key);
     let next = paged.next_cursor.clone();
@@ -256,7 +258,8 @@ pub(crate) async fn redeliver_webhook_delivery(
 ) -> Result<Response, ApiError> {
     let e = state
         .app()
-        .webhooks.redeliver(&auth.caller, &meta, &slug, &id, &delivery_id)
+        .webhooks
+        .redeliver(&auth.caller, &meta, &slug, &id, &delivery_id)
         .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(enqueued(e))).into_response())
 }
@@ -281,7 +284,8 @@ pub(crate) async fn rotate_webhook_secret(
 ) -> Result<Response, ApiError> {
     let w = state
         .app()
-        .webhooks.rotate_secret(&auth.caller, &meta, &slug, &id, body.previous_secret_ttl_seconds)
+        .webhooks
+        .rotate_secret(&auth.caller, &meta, &slug, &id, body.previous_secret_ttl_seconds)
         .await?;
     Ok(no_store(ok(RotateSecretResponse {
         id: w.id.to_string(),

@@ -149,10 +149,7 @@ fn as_pg(program: &Path) -> Command {
 }
 
 fn run(mut c: Command, what: &str) -> Result<(), String> {
-    let out = c
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{what}: {e}"))?;
+    let out = c.stdin(Stdio::null()).output().map_err(|e| format!("{what}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -200,10 +197,16 @@ fn start_cluster() -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let data = dir.join("data");
     let mut init = as_pg(&initdb);
-    init.current_dir(&dir)
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"]);
+    init.current_dir(&dir).arg("-D").arg(&data).args([
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--no-locale",
+        "--no-sync",
+    ]);
     run(init, "initdb")?;
     let port = free_port();
     // Durability settings as a production server has them; only the socket is private.
