@@ -481,6 +481,7 @@ const SCALE_INDEXES: &[(&str, &str, &str, bool, Option<&str>)] = &[
         false,
         None,
     ),
+    ("ix_sessions_user_org", "sessions", "user_id, org_id", false, None),
     (
         "ix_deliveries_webhook_status_created",
         "webhook_deliveries",
@@ -697,10 +698,14 @@ impl MigrationTrait for CoreAtScale {
             .to_owned())
         .await?;
 
-        // Keyset indexes (the audit and delivery filter indexes gain the sort key).
-        for name in ["ix_audit_log_action", "ix_audit_log_actor"] {
-            m.drop_index(Index::drop().name(name).table("audit_entries").to_owned())
-                .await?;
+        // Keyset indexes (the audit and delivery filter indexes gain the sort key); a member's
+        // sessions by (user, org), so revoking them never reads the org's other sessions.
+        for (name, table) in [
+            ("ix_audit_log_action", "audit_entries"),
+            ("ix_audit_log_actor", "audit_entries"),
+            ("ix_sessions_user", "sessions"),
+        ] {
+            m.drop_index(Index::drop().name(name).table(table).to_owned()).await?;
         }
         create_indexes(m, SCALE_INDEXES).await?;
 
@@ -755,6 +760,7 @@ impl MigrationTrait for CoreAtScale {
             &[
                 ("ix_audit_log_action", "audit_entries", "log_key, action", false, None),
                 ("ix_audit_log_actor", "audit_entries", "log_key, actor_id", false, None),
+                ("ix_sessions_user", "sessions", "user_id", false, None),
             ],
         )
         .await?;
@@ -823,5 +829,33 @@ impl MigrationTrait for CoreAtScale {
             ],
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use sea_orm::{ConnectionTrait, Database};
+    use sea_orm_migration::MigratorTrait;
+
+    use super::Migrator;
+
+    #[tokio::test]
+    async fn m0003_rolls_back_to_m0002_and_forward_again() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        Migrator::down(&db, Some(1)).await.unwrap();
+        let old = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM pragma_table_info('memberships') WHERE name = 'version'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.try_get::<i64>("", "n").unwrap(), 0, "the m0002 memberships table");
+        Migrator::up(&db, None).await.unwrap();
     }
 }
