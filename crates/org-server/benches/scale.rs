@@ -216,7 +216,7 @@ async fn member_ops(w: &World) -> Vec<Row> {
         "change role",
         time(WARMUP, RUNS, |i| async move {
             let target = w.targets[i % w.targets.len()].to_string();
-            let role = if (i / w.targets.len()) % 2 == 0 {
+            let role = if (i / w.targets.len()).is_multiple_of(2) {
                 "admin"
             } else {
                 "member"
