@@ -24,14 +24,8 @@ async fn walkthrough(stores: Stores) -> Result<(), AppError> {
         AppConfig::default(),
     );
     let meta = RequestMeta::default();
-    let alice = Caller {
-        user: app.users.create("alice@example.com", None, false).await?,
-        session_id: None,
-    };
-    let bob = Caller {
-        user: app.users.create("bob@example.com", None, false).await?,
-        session_id: None,
-    };
+    let alice = Caller::new(app.users.create("alice@example.com", None, false).await?, None);
+    let bob = Caller::new(app.users.create("bob@example.com", None, false).await?, None);
     let created = app.orgs.create(&alice, &meta, "acme", "Acme Inc").await?;
     println!(
         "  org {} (token for alice: {} bytes)",

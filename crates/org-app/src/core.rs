@@ -86,29 +86,43 @@ impl Core {
         Ok(self.stores.uow.commit(changes).await?)
     }
 
-    /// The live org with this slug and the caller's membership in it, in one read; a malformed
-    /// or unknown slug, a deleted org, or a caller who is neither a member nor a platform
-    /// owner → not found (§1.5 step 3).
+    /// The live org with this slug and the caller's membership in it, in one read (none when
+    /// the caller was authenticated with it for this request); a malformed or unknown slug, a
+    /// deleted org, or a caller who is neither a member nor a platform owner → not found
+    /// (§1.5 step 3).
     pub async fn org_context(&self, caller: &Caller, slug: &str) -> Result<(OrgContext, Access), AppError> {
-        let slug = Slug::parse(slug).map_err(|_| AppError::not_found())?;
-        let ctx = self
-            .stores
-            .orgs
-            .org_context(&slug, caller.user.id())
-            .await?
-            .ok_or_else(AppError::not_found)?;
+        let ctx = match caller.prefetched.as_ref().filter(|c| c.org.slug().as_str() == slug) {
+            Some(ctx) => ctx.clone(),
+            None => self.read_org_context(caller, slug).await?,
+        };
         let access = Access::resolve(&ctx.org, caller.actor(), ctx.membership.as_ref(), ctx.role.as_ref())?;
         Ok((ctx, access))
     }
 
-    /// The org and the caller's access to it, with a recorder for the decision.
+    /// [`Self::org_context`], always read from the store (every attempt of a mutation).
+    async fn fresh_org_context(&self, caller: &Caller, slug: &str) -> Result<(OrgContext, Access), AppError> {
+        let ctx = self.read_org_context(caller, slug).await?;
+        let access = Access::resolve(&ctx.org, caller.actor(), ctx.membership.as_ref(), ctx.role.as_ref())?;
+        Ok((ctx, access))
+    }
+
+    async fn read_org_context(&self, caller: &Caller, slug: &str) -> Result<OrgContext, AppError> {
+        let slug = Slug::parse(slug).map_err(|_| AppError::not_found())?;
+        self.stores
+            .orgs
+            .org_context(&slug, caller.user.id())
+            .await?
+            .ok_or_else(AppError::not_found)
+    }
+
+    /// The org and the caller's access to it, read afresh, with a recorder for the decision.
     pub async fn scope<'a>(
         &'a self,
         caller: &'a Caller,
         meta: &'a RequestMeta,
         slug: &str,
     ) -> Result<Scope<'a>, AppError> {
-        let (ctx, access) = self.org_context(caller, slug).await?;
+        let (ctx, access) = self.fresh_org_context(caller, slug).await?;
         Ok(Scope {
             org: ctx.org,
             access,
@@ -132,17 +146,17 @@ impl Core {
     }
 
     /// A read in the org: `check` authorizes it (a 403 given to a member is audited).
-    pub async fn read<'a, T>(
-        &'a self,
-        caller: &'a Caller,
-        meta: &'a RequestMeta,
+    pub async fn read<T>(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
         slug: &str,
         check: impl FnOnce(&Access) -> Result<T, DomainError>,
     ) -> Result<(Organization, T), AppError> {
-        let scope = self.scope(caller, meta, slug).await?;
-        match check(&scope.access) {
-            Ok(t) => Ok((scope.org, t)),
-            Err(e) => Err(self.denied(caller, meta, scope.org.id(), e).await),
+        let (ctx, access) = self.org_context(caller, slug).await?;
+        match check(&access) {
+            Ok(t) => Ok((ctx.org, t)),
+            Err(e) => Err(self.denied(caller, meta, ctx.org.id(), e).await),
         }
     }
 

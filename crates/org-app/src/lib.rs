@@ -24,7 +24,7 @@
 //!     Arc::new(org_tokens::JwtTokens::new(org_tokens::Keys::generate(), "https://id.example.com")),
 //!     AppConfig::default(),
 //! );
-//! let alice = Caller { user: app.users.create("alice@example.com", None, false).await?, session_id: None };
+//! let alice = Caller::new(app.users.create("alice@example.com", None, false).await?, None);
 //! let meta = RequestMeta::default();
 //! let created = app.orgs.create(&alice, &meta, "acme", "Acme Inc").await?;
 //! assert_eq!(created.view.membership_count, 1);

@@ -126,6 +126,16 @@ impl MemberService {
         }
     }
 
+    /// The membership of the owner the org row names. The org row and the membership are two
+    /// reads: a transfer that commits between them leaves the row naming someone who is no
+    /// longer (or not yet) the owner, and the decision is taken again on fresh rows.
+    async fn current_owner(&self, org: &Organization) -> Result<Membership, AppError> {
+        self.membership(org, Some(org.owner()))
+            .await?
+            .filter(|m| *m.role() == Role::Owner)
+            .ok_or(AppError::Stale)
+    }
+
     async fn view(&self, membership: Membership) -> Result<MemberView, AppError> {
         let user = self
             .core
@@ -235,7 +245,7 @@ impl MemberService {
                 let mut target = self.membership(&s.org, target_id).await?;
                 let transfer = *role == Role::Owner;
                 let mut owner = if transfer {
-                    self.membership(&s.org, Some(s.org.owner())).await?
+                    Some(self.current_owner(&s.org).await?)
                 } else {
                     None
                 };
@@ -309,10 +319,7 @@ impl MemberService {
                     }
                 };
                 let mut member = self.membership(&s.org, target_id).await?;
-                let mut owner = self
-                    .membership(&s.org, Some(s.org.owner()))
-                    .await?
-                    .ok_or_else(|| AppError::Internal("org without its owner's membership".into()))?;
+                let mut owner = self.current_owner(&s.org).await?;
                 let now = s.now();
                 let outcome = s
                     .access

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use org_domain::{Actor, DomainEvent, EventId, OrgId, Principal, SessionId, User, UserId};
-use org_ports::{AuditActor, AuditDraft, Changeset, OutboxEvent, RevocationScope, SessionRevocation};
+use org_ports::{AuditActor, AuditDraft, Changeset, OrgContext, OutboxEvent, RevocationScope, SessionRevocation};
 use serde_json::Value;
 
 use crate::catalogue::describe;
@@ -19,9 +19,22 @@ use crate::redact::redact;
 pub struct Caller {
     pub user: User,
     pub session_id: Option<SessionId>,
+    /// The caller's context in the org the request names, read together with the session when
+    /// the request was authenticated ([`crate::SessionService::authenticate`]): the reads of
+    /// this request use it instead of reading it again. Mutations always read afresh.
+    pub(crate) prefetched: Option<OrgContext>,
 }
 
 impl Caller {
+    /// A caller acting as `user` from `session` (or from no session: the CLI, tests, embedders).
+    pub fn new(user: User, session_id: Option<SessionId>) -> Self {
+        Self {
+            user,
+            session_id,
+            prefetched: None,
+        }
+    }
+
     /// The domain actor.
     pub fn actor(&self) -> Actor {
         Actor {

@@ -174,10 +174,7 @@ impl SessionService {
     ) -> Result<(), AppError> {
         session.revoke(RevokeReason::RefreshTokenReuse, now);
         let user = self.core.stores.users.user_by_id(session.user_id).await?;
-        let caller = user.map(|user| Caller {
-            user,
-            session_id: Some(session.id),
-        });
+        let caller = user.map(|user| Caller::new(user, Some(session.id)));
         let rec = match &caller {
             Some(caller) => Recorder::for_caller(&self.core, meta, caller, now),
             None => Recorder::system(&self.core, meta, now),

@@ -67,6 +67,9 @@ pub struct RoutePolicy<'a> {
     /// The org slug in the path of an org route an `org:` token must be scoped to (not set
     /// for `select` and the webhook event types).
     pub org_slug: Option<&'a str>,
+    /// The org slug in the path, when the route is one org's: the caller's context there is
+    /// read with the session, in the same statement, for the request to use.
+    pub path_org: Option<&'a str>,
 }
 
 /// An authenticated request: the caller as stored now, the calling session and the claims.
@@ -194,38 +197,31 @@ impl SessionService {
                 "malformed subject or session claim",
             )));
         };
-        let (user, session) = self.live_session(user_id, session_id).await?;
+        let org = route.path_org.and_then(|s| Slug::parse(s).ok());
+        let refused = || AppError::Unauthorized("Session revoked or expired".to_owned());
+        let ctx = self
+            .core
+            .stores
+            .sessions
+            .session_context(session_id, org)
+            .await?
+            .ok_or_else(refused)?;
+        let (session, user) = (ctx.session, ctx.user);
+        if session.user_id != user_id || !session.is_live(self.core.now()) || !user.is_enabled() {
+            return Err(refused());
+        }
         if let (Audience::Org(scoped), Some(path)) = (&audience, route.org_slug)
             && scoped != path
         {
             return Err(AppError::ForeignOrgToken);
         }
+        let mut caller = Caller::new(user, Some(session.id));
+        caller.prefetched = ctx.org;
         Ok(Authenticated {
-            caller: Caller {
-                user,
-                session_id: Some(session.id),
-            },
+            caller,
             session,
             claims,
         })
-    }
-
-    /// The per-request check of §2.1 step 6, in one read: the session is live and belongs to
-    /// an enabled user. Returns the user as stored now (so the platform-owner flag is fresh,
-    /// §3.6).
-    pub async fn live_session(&self, user_id: UserId, session_id: SessionId) -> Result<(User, Session), AppError> {
-        let refused = || AppError::Unauthorized("Session revoked or expired".to_owned());
-        let (session, user) = self
-            .core
-            .stores
-            .sessions
-            .session_with_user(session_id)
-            .await?
-            .ok_or_else(refused)?;
-        if session.user_id != user_id || !session.is_live(self.core.now()) || !user.is_enabled() {
-            return Err(refused());
-        }
-        Ok((user, session))
     }
 
     /// `POST /api/auth/logout` (§2.6): revokes the caller's session.

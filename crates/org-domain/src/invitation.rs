@@ -179,7 +179,7 @@ impl Invitation {
         }
     }
 
-    /// Cancels (org side). Authorization is the org's ([`crate::Organization::authorize_invitations`]).
+    /// Cancels (org side). Authorization is [`crate::Access::cancel_invitation`]'s.
     pub fn cancel(&mut self, now: DateTime<Utc>) -> Result<DomainEvent, DomainError> {
         self.require_open_for_admin(now)?;
         self.0.status = InvitationStatus::Cancelled;

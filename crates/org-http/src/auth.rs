@@ -41,13 +41,17 @@ fn count_failure(code: ErrorCode) {
 
 /// What the route accepts: service tokens on two routes only, and on an org's routes an
 /// org-scoped token must be scoped to that org (except `select` and the event types).
+/// The org's context in the path is read with the session, for the handler's use case.
 fn policy<'p>(parts: &'p Parts, route: &str) -> RoutePolicy<'p> {
-    let scoped = route.starts_with(ORG_PREFIX) && route != SELECT_ROUTE && route != WEBHOOK_EVENT_TYPES_ROUTE;
+    let in_org = route.starts_with(ORG_PREFIX);
+    let scoped = in_org && route != SELECT_ROUTE && route != WEBHOOK_EVENT_TYPES_ROUTE;
+    let path_org = in_org.then(|| parts.uri.path().split('/').nth(3).unwrap_or_default());
     RoutePolicy {
         service_tokens: SERVICE_ROUTES
             .iter()
             .any(|(m, r)| parts.method.as_str() == *m && route == *r),
-        org_slug: scoped.then(|| parts.uri.path().split('/').nth(3).unwrap_or_default()),
+        org_slug: path_org.filter(|_| scoped),
+        path_org: path_org.filter(|_| route != WEBHOOK_EVENT_TYPES_ROUTE),
     }
 }
 

@@ -22,8 +22,8 @@ pub use changeset::{AuditPrune, Changeset, RevocationScope, SessionRevocation};
 pub use error::{ConflictKind, StoreError, UniqueKey};
 pub use repos::{
     AuditRepository, InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter,
-    OrgRepository, OutboxRepository, Page, PageRequest, RoleRepository, SessionRepository, Store, Stores, UnitOfWork,
-    UserRepository,
+    OrgRepository, OutboxRepository, Page, PageRequest, RoleRepository, SessionContext, SessionRepository, Store,
+    Stores, UnitOfWork, UserRepository,
 };
 pub use secrets::{SecretCipher, SecretScope};
 pub use system::{

@@ -62,6 +62,15 @@ pub struct OrgContext {
     pub role: Option<CustomRole>,
 }
 
+/// A session, its user and the user's context in the org a request names (if any).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionContext {
+    pub session: Session,
+    pub user: User,
+    /// `None` when no org was asked for, or it is unknown or deleted.
+    pub org: Option<OrgContext>,
+}
+
 /// Which members to list (§5.1): ordered by `joined_at`, then user id.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemberQuery {
@@ -190,8 +199,10 @@ pub trait InvitationRepository: Send + Sync {
 pub trait SessionRepository: Send + Sync {
     /// By id.
     async fn session_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
-    /// The session and its user, read together (the per-request liveness check of §2.1).
-    async fn session_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, StoreError>;
+    /// The session and its user and, when `org` names a live org, that org with the user's
+    /// membership in it and the membership's custom role: the per-request liveness check of
+    /// §2.1 and the caller's org context, read together (one statement where the store can).
+    async fn session_context(&self, id: SessionId, org: Option<Slug>) -> Result<Option<SessionContext>, StoreError>;
     /// The session whose current refresh token, or its direct predecessor, has this hash.
     async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
 }

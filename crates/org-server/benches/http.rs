@@ -155,14 +155,13 @@ async fn seed(data: &Path) -> PathBuf {
     );
     store.migrate().await.unwrap();
     let app = common::app(store.clone());
-    let owner = Caller {
-        user: app
-            .users
+    let owner = Caller::new(
+        app.users
             .create("owner@acme.bench", Some("Owner".into()), false)
             .await
             .unwrap(),
-        session_id: None,
-    };
+        None,
+    );
     app.orgs
         .create(&owner, &Default::default(), "acme", "Acme Inc")
         .await

@@ -97,10 +97,7 @@ struct World {
 }
 
 async fn caller(app: &App, email: &str) -> Caller {
-    Caller {
-        user: app.users.create(email, None, false).await.unwrap(),
-        session_id: None,
-    }
+    Caller::new(app.users.create(email, None, false).await.unwrap(), None)
 }
 
 async fn world(backend: Backend, dir: &std::path::Path, size: usize) -> World {
@@ -306,10 +303,7 @@ async fn logs(backend: Backend, dir: &std::path::Path) -> Logs {
     let (store, _) = common::store(backend, dir, "scale_logs").await;
     let app = common::app(store.clone());
     let owner = caller(&app, "owner@logs.bench").await;
-    let platform = Caller {
-        user: app.users.create("root@logs.bench", None, true).await.unwrap(),
-        session_id: None,
-    };
+    let platform = Caller::new(app.users.create("root@logs.bench", None, true).await.unwrap(), None);
     app.orgs.create(&owner, &meta(), "logs", "Logs").await.unwrap();
     let org = app.orgs.get(&owner, "logs").await.unwrap().org.id();
     let input = WebhookInput {

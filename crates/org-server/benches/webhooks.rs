@@ -91,7 +91,7 @@ async fn setup(dir: &std::path::Path, port: u16, endpoints: usize) -> (App, Call
     )
     .with_outbound(outbound());
     let user = app.users.create("bench@example.com", None, false).await.unwrap();
-    let caller = Caller { user, session_id: None };
+    let caller = Caller::new(user, None);
     let slug = format!("bench-{endpoints}");
     app.orgs.create(&caller, &meta(), &slug, "Bench").await.unwrap();
     for i in 0..endpoints {

@@ -31,8 +31,8 @@ use org_ports::chain::{self, Hash as ChainHash};
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, Changeset, ConflictKind, DeliveryFilter, DeliveryQueue,
     InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository,
-    OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope, RoleRepository, SessionRepository, StoreError,
-    UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
+    OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope, RoleRepository, SessionContext,
+    SessionRepository, StoreError, UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
 
 /// One audit log: its kept head and count, the entries by `seq`, and their listing order.
@@ -1067,12 +1067,23 @@ impl SessionRepository for MemoryStore {
         Ok(self.lock()?.sessions.get(&id).cloned())
     }
 
-    async fn session_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, StoreError> {
+    async fn session_context(&self, id: SessionId, org: Option<Slug>) -> Result<Option<SessionContext>, StoreError> {
         let state = self.lock()?;
-        Ok(state
+        let Some((session, user)) = state
             .sessions
             .get(&id)
-            .and_then(|s| state.users.get(&s.user_id).map(|u| (s.clone(), u.clone()))))
+            .and_then(|s| state.users.get(&s.user_id).map(|u| (s.clone(), u.clone())))
+        else {
+            return Ok(None);
+        };
+        let org = match org {
+            None => None,
+            Some(slug) => state.live_org(&slug)?.map(|o| {
+                let membership = state.membership(o.id(), user.id());
+                state.context(o, membership)
+            }),
+        };
+        Ok(Some(SessionContext { session, user, org }))
     }
 
     async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {

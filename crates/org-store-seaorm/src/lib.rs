@@ -265,7 +265,11 @@ impl SeaStore {
         let after = Some((keys.at, keys.user));
         vec![
             ("org_context", sql::org_context(b, &keys.slug, keys.user)),
-            ("session_with_user", sql::session_with_user(b, keys.session)),
+            ("session_context", sql::session_context(b, keys.session, None)),
+            (
+                "session_context with org",
+                sql::session_context(b, keys.session, Some(&keys.slug)),
+            ),
             (
                 "member_page first",
                 sql::member_page(b, keys.org, &member(None, None, None)),

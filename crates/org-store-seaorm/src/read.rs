@@ -1,6 +1,6 @@
 //! The read side: every repository port, with the orderings and filters of the in-memory
 //! reference store. Each read does a bounded amount of work: the hot ones (`org_context`,
-//! `session_with_user`, `member_page`, audit and delivery pages, `audit_head`) are one
+//! `session_context`, `member_page`, audit and delivery pages, `audit_head`) are one
 //! statement each, an index seek and at most a page of rows; unfiltered totals come from counts
 //! kept at write time, and keyset pages never count.
 
@@ -14,7 +14,7 @@ use org_domain::{
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, DeliveryFilter, InvitationRepository, MemberQuery, MemberRow,
     MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest,
-    RoleRepository, SessionRepository, StoreError, UserRepository, WebhookRepository,
+    RoleRepository, SessionContext, SessionRepository, StoreError, UserRepository, WebhookRepository,
 };
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
@@ -448,16 +448,25 @@ impl SessionRepository for SeaStore {
             .transpose()
     }
 
-    async fn session_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, StoreError> {
-        let Some(row) = self.query_one(sql::session_with_user(self.backend, id)).await? else {
+    async fn session_context(&self, id: SessionId, org: Option<Slug>) -> Result<Option<SessionContext>, StoreError> {
+        let q = sql::session_context(self.backend, id, org.as_ref());
+        let Some(row) = self.query_one(q).await? else {
             return Ok(None);
         };
         let s = session::Model::from_query_result(&row, "s_").map_err(store_err)?;
         let u = user::Model::from_query_result(&row, "u_").map_err(store_err)?;
-        Ok(Some((
-            mapping::session_from_row(s, &*self.cipher)?,
-            mapping::user_from_row(u)?,
-        )))
+        let org = match org {
+            None => None,
+            Some(_) => match joined::<org::Model>(&row, "o", "id").map_err(store_err)? {
+                None => None,
+                Some(_) => Some(context_from_row(&row)?),
+            },
+        };
+        Ok(Some(SessionContext {
+            session: mapping::session_from_row(s, &*self.cipher)?,
+            user: mapping::user_from_row(u)?,
+            org,
+        }))
     }
 
     async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {

@@ -200,16 +200,36 @@ pub(crate) fn member_count(backend: DbBackend, org: OrgId, role: &Role, status: 
     q
 }
 
-/// A session and its user: two primary-key lookups.
-pub(crate) fn session_with_user(backend: DbBackend, id: SessionId) -> Sql {
+/// A session and its user: two primary-key lookups. With `org`, also the live org of that
+/// slug (`ux_orgs_slug_live`), the user's membership there (`ux_memberships_org_user`) and its
+/// custom role (`ux_org_roles_slug`): the whole context of an org-scoped request in one
+/// statement.
+pub(crate) fn session_context(backend: DbBackend, id: SessionId, org: Option<&Slug>) -> Sql {
+    let Some(slug) = org else {
+        let mut q = Sql::new(
+            backend,
+            &format!(
+                "SELECT {}, {} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ",
+                *SESSION_COLS, *USER_COLS
+            ),
+        );
+        q.push_bind(id.as_uuid());
+        return q;
+    };
     let mut q = Sql::new(
         backend,
         &format!(
-            "SELECT {}, {} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ",
-            *SESSION_COLS, *USER_COLS
+            "SELECT {}, {}, {}, {}, {} FROM sessions s JOIN users u ON u.id = s.user_id \
+             LEFT JOIN orgs o ON o.slug = ",
+            *SESSION_COLS, *USER_COLS, *ORG_COLS, *MEMBERSHIP_COLS, *ROLE_COLS
         ),
     );
-    q.push_bind(id.as_uuid());
+    q.push_bind(slug.as_str())
+        .push(
+            " AND o.deleted_at IS NULL LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = s.user_id \
+             LEFT JOIN org_roles r ON r.org_id = m.org_id AND r.slug = m.custom_role WHERE s.id = ",
+        )
+        .push_bind(id.as_uuid());
     q
 }
 

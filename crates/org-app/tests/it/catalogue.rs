@@ -331,10 +331,7 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
             Ok(())
         }
         "session.logout" | "session.logout (platform)" => {
-            let caller = Caller {
-                user: w.auditor.user.clone(),
-                session_id: c.session,
-            };
+            let caller = Caller::new(w.auditor.user.clone(), c.session);
             app.sessions.logout(&caller, m).await
         }
         "token.issue" => {

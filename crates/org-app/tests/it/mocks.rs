@@ -19,7 +19,7 @@ async fn app_with_uow(uow: MockUnitOfWork) -> (TestApp, Caller) {
         ..Stores::from_store(store.clone())
     };
     let t = TestApp::over(stores, store, AppConfig::default());
-    (t, Caller { user, session_id: None })
+    (t, Caller::new(user, None))
 }
 
 #[tokio::test]

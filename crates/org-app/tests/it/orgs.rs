@@ -27,6 +27,7 @@ async fn creating_an_org_makes_the_caller_its_owner_with_an_org_scoped_session()
     let policy = org_app::RoutePolicy {
         service_tokens: false,
         org_slug: Some("acme"),
+        path_org: Some("acme"),
     };
     let auth = app
         .sessions
@@ -108,10 +109,7 @@ async fn the_org_per_user_cap_applies_except_to_platform_owners() {
     let err = app.orgs.create(&alice, &meta(), "three", "Three").await.unwrap_err();
     assert_eq!(err, AppError::Domain(DomainError::OrgCapReached));
     let root = app.users.create("root@x.test", None, true).await.unwrap();
-    let root = org_app::Caller {
-        user: root,
-        session_id: None,
-    };
+    let root = org_app::Caller::new(root, None);
     for slug in ["p-one", "p-two", "p-three"] {
         app.orgs.create(&root, &meta(), slug, "Platform org").await.unwrap();
     }

@@ -14,10 +14,7 @@ async fn the_lifecycle_allows_exactly_the_transitions_of_the_contract() {
         ..AppConfig::default()
     })
     .app;
-    let root = org_app::Caller {
-        user: app.users.create("root@x.test", None, true).await.unwrap(),
-        session_id: None,
-    };
+    let root = org_app::Caller::new(app.users.create("root@x.test", None, true).await.unwrap(), None);
     let alice = user(&app, "alice@x.test").await;
     app.orgs.create(&alice, &meta(), "acme", "Acme").await.unwrap();
     app.orgs.create(&alice, &meta(), "beta", "Beta").await.unwrap();
@@ -251,10 +248,7 @@ async fn admin_cli_users_promote_disable_and_issue_tokens() {
         (user.email().as_str(), issued.audience().as_str()),
         ("new@x.test", "platform")
     );
-    let caller = org_app::Caller {
-        user: u.clone(),
-        session_id: None,
-    };
+    let caller = org_app::Caller::new(u.clone(), None);
     app.orgs.create(&caller, &meta(), "acme", "Acme").await.unwrap();
     let (_, org_token) = app.users.issue_token("a@x.test", Some("acme")).await.unwrap();
     assert_eq!(org_token.audience(), "org:acme");
@@ -265,6 +259,7 @@ async fn admin_cli_users_promote_disable_and_issue_tokens() {
     let on_acme = org_app::RoutePolicy {
         service_tokens: false,
         org_slug: Some("acme"),
+        path_org: Some("acme"),
     };
     let auth = app
         .sessions

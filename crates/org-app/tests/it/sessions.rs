@@ -13,6 +13,7 @@ fn route(org_slug: Option<&str>) -> RoutePolicy<'_> {
     RoutePolicy {
         service_tokens: false,
         org_slug,
+        path_org: org_slug,
     }
 }
 
@@ -54,10 +55,7 @@ async fn authentication_accepts_exactly_the_tokens_a_route_accepts() {
     let acme = select(&w, &w.member, "acme").await;
     let (_, platform) = w.app.users.issue_token("member@acme.test", None).await.unwrap();
     let revoked = select(&w, &w.member, "acme").await;
-    let logged_out = Caller {
-        user: w.member.user.clone(),
-        session_id: Some(revoked.session.id),
-    };
+    let logged_out = Caller::new(w.member.user.clone(), Some(revoked.session.id));
     w.app.sessions.logout(&logged_out, &meta()).await.unwrap();
     let sign = |c: AccessClaims| w.tokens.sign(&c);
     let service = sign(claims(&w, &w.member, acme.session.id, "service:acme/billing"));
@@ -72,6 +70,7 @@ async fn authentication_accepts_exactly_the_tokens_a_route_accepts() {
     let any_service_route = RoutePolicy {
         service_tokens: true,
         org_slug: None,
+        path_org: None,
     };
 
     let cases: Vec<(&str, String, RoutePolicy, Answer)> = vec![
@@ -429,10 +428,7 @@ async fn logout_revokes_the_calling_session_only() {
     let w = World::new().await;
     let one = select(&w, &w.member, "acme").await;
     let two = select(&w, &w.member, "acme").await;
-    let caller = Caller {
-        user: w.member.user.clone(),
-        session_id: Some(one.session.id),
-    };
+    let caller = Caller::new(w.member.user.clone(), Some(one.session.id));
     w.app.sessions.logout(&caller, &meta()).await.unwrap();
     assert!(matches!(
         w.app

@@ -90,7 +90,7 @@ pub fn meta() -> RequestMeta {
 
 pub async fn user(app: &App, email: &str) -> Caller {
     let user = app.users.create(email, None, false).await.unwrap();
-    Caller { user, session_id: None }
+    Caller::new(user, None)
 }
 
 /// Adds `who` to the org with `role` through an invitation the owner creates and the invitee accepts.
@@ -138,10 +138,7 @@ impl World {
         let member = user(&app, "member@acme.test").await;
         let auditor = user(&app, "auditor@acme.test").await;
         let stranger = user(&app, "stranger@other.test").await;
-        let platform = Caller {
-            user: app.users.create("root@platform.test", None, true).await.unwrap(),
-            session_id: None,
-        };
+        let platform = Caller::new(app.users.create("root@platform.test", None, true).await.unwrap(), None);
         app.orgs.create(&owner, &meta(), "acme", "Acme Inc").await.unwrap();
         app.orgs.create(&stranger, &meta(), "other", "Other Org").await.unwrap();
         if manual {

@@ -458,8 +458,5 @@ impl Builder {
 
 /// The use-case caller of an actor.
 pub fn caller(a: &Actor) -> Caller {
-    Caller {
-        user: a.user.clone(),
-        session_id: None,
-    }
+    Caller::new(a.user.clone(), None)
 }

@@ -271,7 +271,7 @@ async fn replay_tokens_are_sealed_and_bound_to_their_session(backend: Backend) {
         Err(StoreError::Corrupt(_))
     ));
     assert!(matches!(
-        s.session_with_user(platform.id).await,
+        s.session_context(platform.id, None).await,
         Err(StoreError::Corrupt(_))
     ));
     let q = "UPDATE sessions SET replay_refresh = $1 WHERE id = $2";
