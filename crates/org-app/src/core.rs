@@ -6,8 +6,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use org_domain::{Access, DomainError, DomainEvent, OrgId, Organization, Role, RoleBook, RoleSlug, Slug, Tier};
-use org_ports::{AccessTokens, Changeset, Clock, IdGenerator, OrgContext, Stores, TokenIssuer};
+use org_domain::{
+    Access, DomainError, DomainEvent, OrgId, Organization, Role, RoleBook, RoleSlug, SessionId, Slug, Tier,
+};
+use org_ports::{AccessTokens, Changeset, Clock, IdGenerator, OrgContext, SessionContext, Stores, TokenIssuer};
+
+use crate::cache::TokenCache;
 
 use crate::record::{Caller, DeniedLimiter, Recorder, RequestMeta};
 use crate::webhooks::Outbound;
@@ -23,6 +27,8 @@ pub(crate) struct Core {
     pub config: AppConfig,
     pub denied: DeniedLimiter,
     pub outbound: Outbound,
+    /// Session contexts read for authentication, kept while the change token stands.
+    pub sessions: TokenCache<(SessionId, Option<Slug>), SessionContext>,
 }
 
 /// One org-scoped request, resolved: the org row, the caller's access to it, and a recorder
@@ -66,6 +72,11 @@ impl Core {
 
     pub fn new_uuid(&self) -> uuid::Uuid {
         self.ids.new_id()
+    }
+
+    /// The store's change token (see [`TokenCache`]).
+    pub fn change_token(&self) -> Option<u64> {
+        self.stores.changes.current()
     }
 
     /// The configured tier of an org.

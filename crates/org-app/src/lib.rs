@@ -52,6 +52,7 @@ macro_rules! service {
 }
 
 mod audit;
+pub mod cache;
 mod catalogue;
 mod config;
 mod core;
@@ -89,6 +90,9 @@ pub use roles::RoleService;
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
 pub use users::UserAdmin;
 pub use webhooks::WebhookService;
+
+/// Session contexts kept between commits (each a session, its user and one org context).
+const SESSION_CACHE: usize = 65_536;
 
 /// The application: every service, over one set of ports. Cheap to clone.
 #[derive(Clone)]
@@ -132,6 +136,7 @@ impl App {
             config,
             denied: record::DeniedLimiter::default(),
             outbound: webhooks::Outbound::default(),
+            sessions: cache::TokenCache::new(SESSION_CACHE),
         })
     }
 
@@ -167,6 +172,7 @@ impl App {
                 config: core.config.clone(),
                 denied: record::DeniedLimiter::default(),
                 outbound,
+                sessions: cache::TokenCache::new(SESSION_CACHE),
             }),
         }
     }
@@ -179,6 +185,12 @@ impl App {
     /// The ports (the server's workers and the CLI read through them).
     pub fn stores(&self) -> &Stores {
         &self.core.stores
+    }
+
+    /// The store's change token: adapters may keep derived reads (serialized responses) under
+    /// it, read before the reads they derive from (see [`cache::TokenCache`]).
+    pub fn change_token(&self) -> Option<u64> {
+        self.core.change_token()
     }
 
     /// The current time of the app's clock (adapters validate token times against it).

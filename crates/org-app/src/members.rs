@@ -147,6 +147,13 @@ impl MemberService {
         Ok(MemberView { membership, user })
     }
 
+    /// The org whose member list the caller may read (§5.1: any member or platform owner):
+    /// for adapters that keep pages they serialized ([`crate::cache`]).
+    pub async fn visible(&self, caller: &Caller, slug: &str) -> Result<OrgId, AppError> {
+        let (ctx, _access) = self.core.org_context(caller, slug).await?;
+        Ok(ctx.org.id())
+    }
+
     /// `GET …/members`: one page, at the same cost at any depth and any org size.
     pub async fn list(
         &self,

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use org_domain::{DomainEvent, OrgId, RevokeReason, Session, SessionId, SessionKind, Slug, User, UserId};
-use org_ports::{AccessClaims, Changeset, TokenRejection};
+use org_ports::{AccessClaims, Changeset, SessionContext, TokenRejection};
 
 use crate::AppError;
 use crate::core::Core;
@@ -78,6 +78,9 @@ pub struct Authenticated {
     pub caller: Caller,
     pub session: Session,
     pub claims: AccessClaims,
+    /// The store's change token as read before anything of this request was: what the request
+    /// derives from its reads may be kept under it ([`crate::cache::TokenCache`]).
+    pub token: Option<u64>,
 }
 
 impl IssuedSession {
@@ -199,14 +202,12 @@ impl SessionService {
         };
         let org = route.path_org.and_then(|s| Slug::parse(s).ok());
         let refused = || AppError::Unauthorized("Session revoked or expired".to_owned());
+        let token = self.core.change_token();
         let ctx = self
-            .core
-            .stores
-            .sessions
-            .session_context(session_id, org)
+            .session_context(token, session_id, org)
             .await?
             .ok_or_else(refused)?;
-        let (session, user) = (ctx.session, ctx.user);
+        let SessionContext { session, user, org } = ctx.as_ref().clone();
         if session.user_id != user_id || !session.is_live(self.core.now()) || !user.is_enabled() {
             return Err(refused());
         }
@@ -216,12 +217,34 @@ impl SessionService {
             return Err(AppError::ForeignOrgToken);
         }
         let mut caller = Caller::new(user, Some(session.id));
-        caller.prefetched = ctx.org;
+        caller.prefetched = org;
         Ok(Authenticated {
             caller,
             session,
             claims,
+            token,
         })
+    }
+
+    /// The session's context, from the cache while no commit has happened since it was read.
+    async fn session_context(
+        &self,
+        token: Option<u64>,
+        id: SessionId,
+        org: Option<Slug>,
+    ) -> Result<Option<std::sync::Arc<SessionContext>>, AppError> {
+        let key = (id, org);
+        if let Some(hit) = token.and_then(|t| self.core.sessions.get(t, &key)) {
+            return Ok(Some(hit));
+        }
+        let Some(read) = self.core.stores.sessions.session_context(key.0, key.1.clone()).await? else {
+            return Ok(None);
+        };
+        let read = std::sync::Arc::new(read);
+        if let Some(t) = token {
+            self.core.sessions.put(t, key, read.clone());
+        }
+        Ok(Some(read))
     }
 
     /// `POST /api/auth/logout` (§2.6): revokes the caller's session.

@@ -19,6 +19,9 @@ pub struct Auth {
     pub caller: Caller,
     pub session: Session,
     pub claims: AccessClaims,
+    /// The change token read before this request read anything: responses derived from its
+    /// reads may be kept under it.
+    pub token: Option<u64>,
 }
 
 /// Routes a `service:` token may call (§2.2).
@@ -96,6 +99,7 @@ impl FromRequestParts<HttpState> for Auth {
             caller: authenticated.caller,
             session: authenticated.session,
             claims: authenticated.claims,
+            token: authenticated.token,
         })
     }
 }

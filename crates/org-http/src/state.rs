@@ -4,7 +4,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use org_app::App;
+use org_app::cache::TokenCache;
+use org_domain::OrgId;
+
+/// Member-list pages kept between commits.
+const MEMBER_PAGES: usize = 4_096;
 
 use crate::config::HttpConfig;
 use crate::ratelimit::RateLimiter;
@@ -14,6 +20,17 @@ struct Inner {
     config: HttpConfig,
     limiter: RateLimiter,
     cursor_key: [u8; 32],
+    member_pages: MemberPages,
+}
+
+/// Serialized member-list pages by (org, query), kept while the store's change token stands.
+pub(crate) type MemberPages = TokenCache<(OrgId, String), CachedBody>;
+
+/// A serialized JSON body and the `X-Next-Cursor` that goes with it.
+#[derive(Debug)]
+pub(crate) struct CachedBody {
+    pub body: Bytes,
+    pub next_cursor: Option<String>,
 }
 
 /// Shared state of [`crate::router`]. Cheap to clone.
@@ -39,6 +56,7 @@ impl HttpState {
                 app,
                 limiter: RateLimiter::default(),
                 cursor_key,
+                member_pages: TokenCache::new(MEMBER_PAGES),
                 config,
             }),
         }
@@ -66,5 +84,9 @@ impl HttpState {
 
     pub(crate) fn limiter(&self) -> &RateLimiter {
         &self.inner.limiter
+    }
+
+    pub(crate) fn member_pages(&self) -> &MemberPages {
+        &self.inner.member_pages
     }
 }

@@ -3151,6 +3151,38 @@ macro_rules! checks {
 
 /// Runs every check, each against a fresh store from `make`, on the caller's tokio runtime
 /// (the concurrency checks spawn tasks on it).
+/// A store that can tell changes cheaply gives a token that reads leave alone and every commit
+/// moves; one that cannot says `None` (and nothing is cached over it).
+pub async fn the_change_token_moves_with_every_commit<S: Store>(s: Arc<S>) {
+    let Some(before) = s.current() else {
+        return;
+    };
+    let seed = seeded(&*s, "acme").await;
+    let after_seed = s.current().expect("a token once, a token always");
+    assert_ne!(after_seed, before, "a commit moves the token");
+    s.org_by_slug(seed.org.slug()).await.unwrap();
+    s.member_page(
+        seed.org.id(),
+        &MemberQuery {
+            limit: 10,
+            ..MemberQuery::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.current(), Some(after_seed), "reads leave it");
+    let mut owner = seed.owner.clone();
+    owner.touch(t(9));
+    s.commit(Changeset {
+        users: vec![owner],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let after_write = s.current().expect("a token");
+    assert_ne!(after_write, after_seed, "every commit moves it");
+}
+
 pub async fn run_all<F, Fut, S>(make: F)
 where
     F: Fn() -> Fut,
@@ -3190,5 +3222,6 @@ where
         delivery_totals_are_kept_per_endpoint,
         concurrent_member_operations_keep_one_owner_and_lose_no_update,
         writers_to_different_members_never_conflict,
+        the_change_token_moves_with_every_commit,
     );
 }

@@ -21,9 +21,9 @@ pub use audit::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, Audi
 pub use changeset::{AuditPrune, Changeset, RevocationScope, SessionRevocation};
 pub use error::{ConflictKind, StoreError, UniqueKey};
 pub use repos::{
-    AuditRepository, InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter,
-    OrgRepository, OutboxRepository, Page, PageRequest, RoleRepository, SessionContext, SessionRepository, Store,
-    Stores, UnitOfWork, UserRepository,
+    AuditRepository, ChangeToken, InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext,
+    OrgFilter, OrgRepository, OutboxRepository, Page, PageRequest, RoleRepository, SessionContext, SessionRepository,
+    Store, Stores, UnitOfWork, UserRepository,
 };
 pub use secrets::{SecretCipher, SecretScope};
 pub use system::{
@@ -34,8 +34,8 @@ pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
 pub use repos::{
-    MockAuditRepository, MockInvitationRepository, MockMembershipRepository, MockOrgRepository, MockOutboxRepository,
-    MockRoleRepository, MockSessionRepository, MockUnitOfWork, MockUserRepository,
+    MockAuditRepository, MockChangeToken, MockInvitationRepository, MockMembershipRepository, MockOrgRepository,
+    MockOutboxRepository, MockRoleRepository, MockSessionRepository, MockUnitOfWork, MockUserRepository,
 };
 #[cfg(feature = "mock")]
 pub use secrets::MockSecretCipher;

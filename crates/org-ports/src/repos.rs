@@ -252,6 +252,17 @@ pub trait UnitOfWork: Send + Sync {
     async fn commit(&self, changes: Changeset) -> Result<(), StoreError>;
 }
 
+/// Whether stored data may have changed since a read: a token that differs after every commit,
+/// by this process or any other sharing the database. A read cache is valid only while the
+/// token it was filled under stands; `None` means the store cannot tell cheaply, and nothing
+/// is cached (e.g. several processes on PostgreSQL). Called on every request: it MUST be cheap
+/// and MUST NOT block on IO beyond a local check.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait ChangeToken: Send + Sync {
+    /// The current token.
+    fn current(&self) -> Option<u64>;
+}
+
 /// A store implementing every port.
 pub trait Store:
     OrgRepository
@@ -264,6 +275,7 @@ pub trait Store:
     + OutboxRepository
     + crate::WebhookRepository
     + crate::DeliveryQueue
+    + ChangeToken
     + UnitOfWork
 {
 }
@@ -279,6 +291,7 @@ impl<T> Store for T where
         + OutboxRepository
         + crate::WebhookRepository
         + crate::DeliveryQueue
+        + ChangeToken
         + UnitOfWork
 {
 }
@@ -296,6 +309,7 @@ pub struct Stores {
     pub outbox: Arc<dyn OutboxRepository>,
     pub webhooks: Arc<dyn crate::WebhookRepository>,
     pub queue: Arc<dyn crate::DeliveryQueue>,
+    pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
 }
 
@@ -319,6 +333,7 @@ impl Stores {
             outbox: store.clone(),
             webhooks: store.clone(),
             queue: store.clone(),
+            changes: store.clone(),
             uow: store,
         }
     }

@@ -136,7 +136,7 @@ async fn seed(data: &Path) -> PathBuf {
     std::fs::write(
         &cfg,
         format!(
-            "data_dir = \"{}\"\n[rate_limit]\napi_per_session = 0\nper_ip = 0\n",
+            "data_dir = \"{}\"\npublic_base_url = \"http://bench.invalid\"\n[rate_limit]\napi_per_session = 0\nper_ip = 0\n",
             data.display()
         ),
     )
@@ -301,6 +301,7 @@ fn main() {
         bare(args[2].parse().unwrap(), Path::new(&args[3]), Path::new(&args[4]));
         return;
     }
+    org_server::sender::install_tls();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -317,7 +318,7 @@ fn main() {
             .args(["serve", "--listen"])
             .arg(format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -328,11 +329,26 @@ fn main() {
     let real_org = format!("{base}/api/organizations/acme");
     let fetch = |url: &str| {
         let out = Command::new("curl")
-            .args(["-sf", "-H", &format!("Authorization: Bearer {owner}"), url])
+            .args([
+                "-s",
+                "-w",
+                "\n%{http_code}",
+                "-H",
+                &format!("Authorization: Bearer {owner}"),
+                url,
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "GET {url} failed");
-        out.stdout
+        let mut body = out.stdout;
+        let at = body.iter().rposition(|b| *b == b'\n').unwrap_or(0);
+        let status = String::from_utf8_lossy(&body[at + 1..]).to_string();
+        body.truncate(at);
+        assert!(
+            status == "200",
+            "GET {url}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        body
     };
     let (members_body, org_body) = (fetch(&real_members), fetch(&real_org));
     let listed: Value = serde_json::from_slice(&members_body).unwrap();

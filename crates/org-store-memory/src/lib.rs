@@ -29,9 +29,9 @@ use org_domain::{
 };
 use org_ports::chain::{self, Hash as ChainHash};
 use org_ports::{
-    AuditEntry, AuditFilter, AuditLog, AuditRepository, Changeset, ConflictKind, DeliveryFilter, DeliveryQueue,
-    InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository,
-    OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope, RoleRepository, SessionContext,
+    AuditEntry, AuditFilter, AuditLog, AuditRepository, ChangeToken, Changeset, ConflictKind, DeliveryFilter,
+    DeliveryQueue, InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter,
+    OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope, RoleRepository, SessionContext,
     SessionRepository, StoreError, UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
 
@@ -83,6 +83,8 @@ struct State {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Moves with every write: the change token (nothing else writes this store).
+    writes: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -743,7 +745,14 @@ impl UnitOfWork for MemoryStore {
         let mut state = self.lock()?;
         state.validate(&changes)?;
         state.apply(changes);
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+}
+
+impl ChangeToken for MemoryStore {
+    fn current(&self) -> Option<u64> {
+        Some(self.writes.load(std::sync::atomic::Ordering::SeqCst))
     }
 }
 
@@ -1270,6 +1279,9 @@ impl DeliveryQueue for MemoryStore {
                 d.version += 1;
                 out.push(d.clone());
             }
+        }
+        if !out.is_empty() {
+            self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(out)
     }

@@ -25,6 +25,7 @@
 //! Entities are private; `mapping.rs` converts rows through the domain constructors.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod changes;
 mod cipher;
 mod entities;
 mod error;
@@ -39,7 +40,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use org_domain::webhook::Delivery;
-use org_ports::{Changeset, DeliveryQueue, SecretCipher, StoreError, UnitOfWork};
+use org_ports::{ChangeToken, Changeset, DeliveryQueue, SecretCipher, StoreError, UnitOfWork};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, IsolationLevel,
@@ -125,6 +126,9 @@ pub struct SeaStore {
     /// SQLite has one writer at a time; serializing writers in-process keeps them off the
     /// busy handler entirely (other processes are covered by `busy_timeout` and retries).
     write_lock: tokio::sync::Mutex<()>,
+    /// The change token of an SQLite file; `None` on PostgreSQL (several processes may write
+    /// it, and no local check can tell) and for in-memory SQLite.
+    changes: Option<changes::ChangeWatch>,
 }
 
 impl std::fmt::Debug for SeaStore {
@@ -188,12 +192,17 @@ impl SeaStore {
             co.max_connections(opts.max_connections.max(1));
         }
         let db = Database::connect(co).await.map_err(store_err)?;
+        let changes = match backend {
+            DbBackend::Sqlite => changes::ChangeWatch::open(url),
+            _ => None,
+        };
         Ok(SeaStore {
             db,
             backend,
             opts,
             cipher,
             write_lock: tokio::sync::Mutex::new(()),
+            changes,
         })
     }
 
@@ -342,6 +351,12 @@ impl SeaStore {
         Err(StoreError::Unavailable(
             "database stayed busy; retries exhausted".to_owned(),
         ))
+    }
+}
+
+impl ChangeToken for SeaStore {
+    fn current(&self) -> Option<u64> {
+        self.changes.as_ref()?.version()
     }
 }
 

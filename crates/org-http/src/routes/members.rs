@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use org_app::{MemberFilter, MemberPosition, ServiceAccess, TransferTarget};
 use org_domain::{MembershipStatus, OrgId, Role, UserId};
 
@@ -16,7 +17,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, FieldErrorDto};
 use crate::extract::{Json, Meta, Path, Query};
-use crate::state::HttpState;
+use crate::state::{CachedBody, HttpState};
 
 /// The cursor family of member lists.
 const MEMBER_LIST: &str = "members";
@@ -68,6 +69,15 @@ pub(crate) async fn list_members(
         }
         (None, None) => return Err(ApiError::invalid("cursor", "malformed or tampered cursor")),
     };
+    // A page kept since the last commit is served as it was serialized (the caller's right to
+    // see the list is checked first, from the context the request was authenticated with).
+    let key = (
+        state.app().members.visible(&auth.caller, &slug).await?,
+        page_key(&query),
+    );
+    if let Some(hit) = auth.token.and_then(|t| state.member_pages().get(t, &key)) {
+        return Ok(cached_json(&hit));
+    }
     let list = state.app().members.list(&auth.caller, &slug, &filter, position).await?;
     let next_cursor = list.next.map(|(at, user)| {
         cursor::issue(
@@ -91,7 +101,32 @@ pub(crate) async fn list_members(
         },
         next_cursor: next_cursor.clone(),
     };
-    Ok(with_next_cursor(ok(body), next_cursor.as_deref()))
+    let cached = CachedBody {
+        body: serde_json::to_vec(&body)
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .into(),
+        next_cursor,
+    };
+    let res = cached_json(&cached);
+    if let Some(t) = auth.token {
+        state.member_pages().put(t, key, std::sync::Arc::new(cached));
+    }
+    Ok(res)
+}
+
+/// The query parameters a member page depends on, in a fixed order.
+fn page_key(query: &Query) -> String {
+    ["page", "limit", "cursor", "role", "status"]
+        .iter()
+        .map(|k| query.text(k).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\u{0}")
+}
+
+/// A serialized JSON page with its `X-Next-Cursor`.
+fn cached_json(c: &CachedBody) -> Response {
+    let res = ([(CONTENT_TYPE, "application/json")], c.body.clone()).into_response();
+    with_next_cursor(res, c.next_cursor.as_deref())
 }
 
 /// Change a member's role (`owner` transfers ownership).

@@ -587,3 +587,62 @@ async fn the_limit_source_is_custom_when_the_org_sets_max_users() {
     let res = t.get(MEMBERS, &t.member.token).await;
     assert_eq!(res.body["limit"]["source"], "enterprise");
 }
+
+/// A page served from the cache of serialized pages is exactly what a fresh read gives: every
+/// commit (a role change, a removal, a new member) drops it, its `X-Next-Cursor` comes with
+/// it, and the caller's right to see the list is checked on every request.
+#[tokio::test]
+async fn a_kept_member_page_never_outlives_a_commit_nor_reaches_an_outsider() {
+    let t = TestApp::new().await;
+    let page = |v: &Value| -> Vec<(String, String)> {
+        v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["email"].as_str().unwrap().to_owned(),
+                    m["role"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let first = t.get(&format!("{MEMBERS}?limit=2"), &t.member.token).await;
+    first.expect(200, "");
+    let again = t.get(&format!("{MEMBERS}?limit=2"), &t.member.token).await;
+    assert_eq!(again.body, first.body, "a repeat is the same page");
+    assert_eq!(again.header("x-next-cursor"), first.header("x-next-cursor"));
+    assert!(
+        !again.header("x-next-cursor").is_empty(),
+        "the cursor header is kept with the page"
+    );
+    // Outsiders never get the kept page.
+    t.get(&format!("{MEMBERS}?limit=2"), &t.stranger.token)
+        .await
+        .expect(404, "NOT_FOUND");
+    // A role change shows at once.
+    let admin_id = t.admin.id();
+    t.patch(
+        &format!("{MEMBERS}/{admin_id}"),
+        &t.owner.token,
+        json!({"role": "member"}),
+    )
+    .await
+    .expect(200, "");
+    let after = t.get(MEMBERS, &t.member.token).await;
+    assert!(page(&after.body).contains(&("admin@acme.test".to_owned(), "member".to_owned())));
+    // So does a removal, and the kept counts with it.
+    t.delete(&format!("{MEMBERS}/{admin_id}"), &t.owner.token)
+        .await
+        .expect(200, "");
+    let removed = t.get(MEMBERS, &t.member.token).await;
+    assert!(!page(&removed.body).iter().any(|(e, _)| e == "admin@acme.test"));
+    assert_eq!(removed.body["total"], after.body["total"].as_u64().unwrap() - 1);
+    assert_eq!(removed.body["limit"]["current"], removed.body["total"]);
+    // A removed member no longer sees the list that was kept while they were one.
+    let member_id = t.member.id();
+    t.delete(&format!("{MEMBERS}/{member_id}"), &t.owner.token)
+        .await
+        .expect(200, "");
+    t.get(MEMBERS, &t.member.token).await.expect(404, "NOT_FOUND");
+}

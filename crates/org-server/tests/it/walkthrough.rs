@@ -287,3 +287,65 @@ async fn a_suspended_orgs_tokens_are_refused_on_the_next_request() {
     let (status, _) = c.call("GET", "/api/organizations/acme", &org_token, None).await;
     assert_eq!(status, 401);
 }
+
+/// The running server keeps what it read between commits, and the admin CLI is another
+/// process: a `disable-user` or a `demote` it commits is seen by the very next request, and a
+/// revoked token fails 1,000 requests out of 1,000.
+#[tokio::test]
+async fn the_cli_in_another_process_takes_effect_on_the_next_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path();
+    cli(
+        data,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "root@example.com",
+            "--platform-owner",
+        ],
+    );
+    let root = cli(data, &["admin", "issue-token", "--email", "root@example.com"]);
+    let alice = cli(data, &["admin", "issue-token", "--email", "alice@example.com"]);
+    let server = start(data).await;
+    let c = Client {
+        http: http(),
+        base: server.base.clone(),
+    };
+    let (root_t, alice_t) = (
+        s(&root["access_token"]).to_owned(),
+        s(&alice["access_token"]).to_owned(),
+    );
+    let (status, _) = c
+        .call(
+            "POST",
+            "/api/organizations",
+            &alice_t,
+            Some(json!({"slug": "acme", "name": "Acme"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // Warm: the server has read both callers and the org, and kept what it read.
+    for _ in 0..3 {
+        assert_eq!(
+            c.call("GET", "/api/organizations/acme/members", &alice_t, None).await.0,
+            200
+        );
+        assert_eq!(c.call("GET", "/api/organizations/acme", &root_t, None).await.0, 200);
+    }
+    // `admin demote` in another process: the platform owner loses the foreign org at once.
+    cli(data, &["admin", "demote", "--email", "root@example.com"]);
+    let (status, _) = c.call("GET", "/api/organizations/acme", &root_t, None).await;
+    assert_eq!(
+        status, 404,
+        "a demoted platform owner no longer sees an org they are not in"
+    );
+    // `admin disable-user` in another process: every one of 1,000 requests is refused.
+    cli(data, &["admin", "disable-user", "--email", "alice@example.com"]);
+    let mut ok = 0;
+    for _ in 0..1_000 {
+        let (status, _) = c.call("GET", "/api/organizations/acme/members", &alice_t, None).await;
+        ok += u32::from(status == 200);
+    }
+    assert_eq!(ok, 0, "a disabled user's token worked after disable-user returned");
+}

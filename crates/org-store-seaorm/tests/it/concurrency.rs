@@ -373,3 +373,33 @@ async fn sqlite_concurrent_appends_keep_the_chains_whole() {
 async fn postgres_concurrent_appends_keep_the_chains_whole() {
     concurrent_appends_keep_the_chains_whole(Backend::Postgres).await;
 }
+
+/// The change token of an SQLite file moves when another pool (another process) commits, so a
+/// read cache filled under it is never served after someone else's write; PostgreSQL stores
+/// give none (nothing is cached over them).
+#[tokio::test]
+async fn a_commit_through_another_pool_moves_the_sqlite_change_token() {
+    use org_ports::ChangeToken;
+    let fx = Fixture::new(Backend::Sqlite);
+    let [a, b] = two_stores(&fx).await;
+    let before = a.current().expect("an SQLite file has a change token");
+    assert_eq!(a.current(), Some(before), "nothing changed");
+    seeded(&*b, "acme", 1).await;
+    let after = a.current().expect("a token");
+    assert_ne!(after, before, "the other pool's commit is seen");
+    b.org_by_slug(&org_domain::Slug::parse("acme").unwrap()).await.unwrap();
+    assert_eq!(a.current(), Some(after), "reads leave it");
+    let memory = StoreOptions::default();
+    let in_memory = SeaStore::connect("sqlite::memory:", memory).await.unwrap();
+    assert_eq!(
+        in_memory.current(),
+        None,
+        "no other connection can see an in-memory database"
+    );
+    let pg = Fixture::new(Backend::Postgres);
+    let url = pg.fresh_url().await;
+    let p = pg.open(&url, StoreOptions::default()).await;
+    assert_eq!(p.current(), None, "several processes may write PostgreSQL");
+    pg.finish().await;
+    fx.finish().await;
+}
