@@ -371,8 +371,22 @@ async fn fan_out(txn: &DatabaseTransaction, c: &Changeset, delivered: &mut Deliv
             rows.push(all_set::<_, delivery::ActiveModel>(mapping::delivery_to_row(&d, 1)));
         }
     }
-    if !rows.is_empty() {
-        delivery::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    insert_chunked::<delivery::Entity>(txn, rows).await
+}
+
+/// Rows per multi-row `INSERT`: well under SQLite's 32,766 bound variables for the widest
+/// table (and PostgreSQL's 65,535).
+const INSERT_CHUNK: usize = 500;
+
+/// Inserts `rows` in statements of at most [`INSERT_CHUNK`] rows.
+async fn insert_chunked<E: EntityTrait>(txn: &DatabaseTransaction, rows: Vec<E::ActiveModel>) -> Result<(), DbFailure>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<E::ActiveModel> = rows.by_ref().take(INSERT_CHUNK).collect();
+        E::insert_many(chunk).exec_without_returning(txn).await?;
     }
     Ok(())
 }
@@ -417,10 +431,17 @@ trait Keyed: EntityTrait {
 /// Entities with an optimistic-concurrency `version`.
 trait Versioned: Keyed {
     fn version_col() -> Self::Column;
+    /// The columns an update never sets: the primary key, and the columns other tables'
+    /// foreign keys point at. SQLite re-checks every child row of a parent key named in an
+    /// `UPDATE … SET`, even when its value stays the same, which would make writing an org row
+    /// cost as much as its members, or a webhook row as its deliveries.
+    fn key_cols() -> Vec<Self::Column> {
+        vec![Self::id_col()]
+    }
 }
 
 macro_rules! keyed {
-    ($($m:ident),*) => {$(
+    ($($m:ident [$($key:ident),*]),* $(,)?) => {$(
         impl Keyed for $m::Entity {
             fn id_col() -> $m::Column {
                 $m::Column::Id
@@ -430,10 +451,14 @@ macro_rules! keyed {
             fn version_col() -> $m::Column {
                 $m::Column::Version
             }
+            fn key_cols() -> Vec<$m::Column> {
+                vec![$m::Column::Id $(, $m::Column::$key)*]
+            }
         }
     )*};
 }
-keyed!(org, user, invitation, session, membership, role, webhook, delivery);
+// A custom role is also the parent of its holders' `(org_id, custom_role)`.
+keyed!(org[], user[], invitation[], session[], membership[], role[OrgId, Slug], webhook[], delivery[]);
 
 async fn exists<E: Keyed>(txn: &DatabaseTransaction, id: Uuid) -> Result<bool, DbFailure>
 where
@@ -490,6 +515,10 @@ where
 {
     if loaded == 0 {
         return insert_new::<E>(txn, row, id).await;
+    }
+    let mut row = row;
+    for col in E::key_cols() {
+        row.not_set(col);
     }
     let updated = E::update_many()
         .set(row)
@@ -606,18 +635,14 @@ async fn sequence_logs(txn: &DatabaseTransaction, backend: DbBackend, c: &Change
         h.hash = Some(chain::to_hex(&hash));
         h.entries += 1;
     }
-    if !rows.is_empty() {
-        audit::Entity::insert_many(rows).exec_without_returning(txn).await?;
-    }
+    insert_chunked::<audit::Entity>(txn, rows).await?;
     let mut rows = Vec::with_capacity(c.events.len());
     for e in &c.events {
         let h = locked(&mut heads, &events_head_key(e.org_id))?;
         h.seq += 1;
         rows.push(all_set::<_, event::ActiveModel>(mapping::event_to_row(e, h.seq)));
     }
-    if !rows.is_empty() {
-        event::Entity::insert_many(rows).exec_without_returning(txn).await?;
-    }
+    insert_chunked::<event::Entity>(txn, rows).await?;
     for key in &keys {
         if let Some(h) = heads.remove(key) {
             head::Entity::update_many()

@@ -165,3 +165,47 @@ async fn sqlite_a_corrupt_row_is_an_error_not_an_aggregate() {
 async fn postgres_a_corrupt_row_is_an_error_not_an_aggregate() {
     a_corrupt_row_is_an_error_not_an_aggregate(Backend::Postgres).await;
 }
+
+/// One commit may carry thousands of audit entries and events (a bulk import): the store splits
+/// its inserts below the databases' bound-variable limits, and the log stays one chain.
+async fn a_commit_with_thousands_of_entries_and_events_lands_whole(backend: Backend) {
+    use org_ports::{OutboxEvent, PageRequest};
+    let fx = Fixture::new(backend);
+    let s = fx.store().await;
+    let (_, _, o) = crate::build::seeded(&*s, "acme", 0).await;
+    let n = 3_000;
+    let mut c = Changeset::default();
+    for i in 0..n {
+        c.audit.push(crate::build::audit(Some(o.id()), "role.created"));
+        c.audit.push(crate::build::audit(None, "user.created"));
+        c.events.push(OutboxEvent {
+            id: org_domain::EventId::from_uuid(crate::build::id()),
+            org_id: o.id(),
+            event_type: "organization.updated".into(),
+            occurred_at: crate::build::t(i),
+            actor_user_id: None,
+            actor_email: None,
+            target_type: None,
+            target_id: None,
+            data: serde_json::json!({}),
+        });
+    }
+    s.commit(c).await.expect("a large commit lands");
+    let org_log = s
+        .audit_entries(AuditLog::Org(o.id()), &AuditFilter::default(), PageRequest::new(1, 1))
+        .await
+        .unwrap();
+    assert!(org_log.total >= Some(n as u64));
+    assert!(s.org_events(o.id()).await.unwrap().len() >= n as usize);
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_a_commit_with_thousands_of_entries_and_events_lands_whole() {
+    a_commit_with_thousands_of_entries_and_events_lands_whole(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_a_commit_with_thousands_of_entries_and_events_lands_whole() {
+    a_commit_with_thousands_of_entries_and_events_lands_whole(Backend::Postgres).await;
+}
