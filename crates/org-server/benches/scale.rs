@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::{Backend, ms, quantile, time};
+use common::{Backend, ms, quantile};
 use org_app::webhooks::WebhookInput;
 use org_app::{App, Caller, MemberFilter, MemberPosition, RequestMeta, TransferTarget};
 use org_domain::{
@@ -175,30 +175,49 @@ async fn join(app: &App, owner: &Caller, slug: &str, who: &Caller, role: &str) {
 
 type Row = (&'static str, Vec<Duration>);
 
-async fn member_ops(w: &World) -> Vec<Row> {
+/// The operations timed on every org, in table order.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    GetOrg,
+    ListFirst,
+    ListDeep,
+    ChangeRole,
+    Transfer,
+    Invite,
+    Accept,
+    Remove,
+}
+
+const OPS: [(&str, Op); 8] = [
+    ("get org", Op::GetOrg),
+    ("list members, first page (50)", Op::ListFirst),
+    ("list members, deep page (cursor, 50)", Op::ListDeep),
+    ("change role", Op::ChangeRole),
+    ("transfer ownership", Op::Transfer),
+    ("invite", Op::Invite),
+    ("accept (member cap checked)", Op::Accept),
+    ("remove member", Op::Remove),
+];
+
+/// Rounds of each operation, interleaved across the org sizes, and runs per round.
+const ROUNDS: usize = 10;
+const PER_ROUND: usize = RUNS / ROUNDS;
+
+/// Run `i` of `op` on `w`; `pending` holds the invitations accepted (then removed) by run `i`.
+async fn run_op(w: &World, op: Op, i: usize, pending: &[(Caller, String)]) {
     let app = &w.app;
     let f = MemberFilter::default();
-    let mut rows: Vec<Row> = Vec::new();
-    rows.push((
-        "get org",
-        time(WARMUP, RUNS, |_| async {
+    match op {
+        Op::GetOrg => {
             app.orgs.get(&w.owner, &w.slug).await.unwrap();
-        })
-        .await,
-    ));
-    rows.push((
-        "list members, first page (50)",
-        time(WARMUP, RUNS, |_| async {
+        }
+        Op::ListFirst => {
             app.members
                 .list(&w.owner, &w.slug, &f, MemberPosition::first(50))
                 .await
                 .unwrap();
-        })
-        .await,
-    ));
-    rows.push((
-        "list members, deep page (cursor, 50)",
-        time(WARMUP, RUNS, |_| async {
+        }
+        Op::ListDeep => {
             let p = MemberPosition::After {
                 org: w.org,
                 joined_at: w.deep.0,
@@ -206,12 +225,8 @@ async fn member_ops(w: &World) -> Vec<Row> {
                 limit: 50,
             };
             app.members.list(&w.owner, &w.slug, &f, p).await.unwrap();
-        })
-        .await,
-    ));
-    rows.push((
-        "change role",
-        time(WARMUP, RUNS, |i| async move {
+        }
+        Op::ChangeRole => {
             let target = w.targets[i % w.targets.len()].to_string();
             let role = if (i / w.targets.len()).is_multiple_of(2) {
                 "admin"
@@ -222,14 +237,10 @@ async fn member_ops(w: &World) -> Vec<Row> {
                 .change_role(&w.owner, &meta(), &w.slug, &target, role)
                 .await
                 .unwrap();
-        })
-        .await,
-    ));
-    // Transfer back and forth between the owner and the partner.
-    rows.push((
-        "transfer ownership",
-        time(WARMUP, RUNS, |i| async move {
-            let (from, to) = if i % 2 == 0 {
+        }
+        // Back and forth between the owner and the partner.
+        Op::Transfer => {
+            let (from, to) = if i.is_multiple_of(2) {
                 (&w.owner, &w.partner)
             } else {
                 (&w.partner, &w.owner)
@@ -239,50 +250,73 @@ async fn member_ops(w: &World) -> Vec<Row> {
                 .transfer_ownership(from, &meta(), &w.slug, &target)
                 .await
                 .unwrap();
-        })
-        .await,
-    ));
-    rows.push((
-        "invite",
-        time(WARMUP, RUNS, |i| async move {
+        }
+        Op::Invite => {
             let email = format!("invitee{i}@{}.bench", w.slug);
             app.invitations
                 .create(&w.owner, &meta(), &w.slug, &email, None, None)
                 .await
                 .unwrap();
-        })
-        .await,
-    ));
-    // Acceptance: invitations and users made first, untimed; each accept checks the cap.
+        }
+        Op::Accept => {
+            let (who, token) = &pending[i];
+            app.invitations.accept_by_token(who, &meta(), token).await.unwrap();
+        }
+        // The joiners the acceptances added are removed, one per run.
+        Op::Remove => {
+            let who = pending[i].0.user.id().to_string();
+            app.members.remove(&w.owner, &meta(), &w.slug, &who).await.unwrap();
+        }
+    }
+}
+
+/// Invitations to accept, made untimed: one per run of the acceptance (and of the removal).
+async fn invitations(w: &World) -> Vec<(Caller, String)> {
     let mut pending = Vec::new();
     for i in 0..WARMUP + RUNS {
         let email = format!("joiner{i}@{}.bench", w.slug);
-        let inv = app
+        let inv = w
+            .app
             .invitations
             .create(&w.owner, &meta(), &w.slug, &email, None, None)
             .await
             .unwrap();
-        pending.push((caller(app, &email).await, inv.token));
+        pending.push((caller(&w.app, &email).await, inv.token));
     }
-    let pending = &pending;
-    rows.push((
-        "accept (member cap checked)",
-        time(WARMUP, RUNS, |i| async move {
-            let (who, token) = &pending[i];
-            app.invitations.accept_by_token(who, &meta(), token).await.unwrap();
-        })
-        .await,
-    ));
-    // Removal: the joiners just added are removed, one per run.
-    rows.push((
-        "remove member",
-        time(WARMUP, RUNS, |i| async move {
-            let who = pending[i].0.user.id().to_string();
-            app.members.remove(&w.owner, &meta(), &w.slug, &who).await.unwrap();
-        })
-        .await,
-    ));
-    rows
+    pending
+}
+
+/// Every operation on every org: warm-up runs discarded, then rounds that visit the orgs in
+/// turn, so a drift of the machine spreads over all sizes alike. Rows per org.
+async fn member_ops(worlds: &[World]) -> Vec<Vec<Row>> {
+    let mut pending = Vec::new();
+    for w in worlds {
+        pending.push(invitations(w).await);
+    }
+    let mut tables: Vec<Vec<Row>> = worlds.iter().map(|_| Vec::new()).collect();
+    for (name, op) in OPS {
+        let mut samples: Vec<Vec<Duration>> = worlds.iter().map(|_| Vec::new()).collect();
+        for (w, p) in worlds.iter().zip(&pending) {
+            for i in 0..WARMUP {
+                run_op(w, op, i, p).await;
+            }
+        }
+        for round in 0..ROUNDS {
+            for ((w, p), out) in worlds.iter().zip(&pending).zip(samples.iter_mut()) {
+                for k in 0..PER_ROUND {
+                    let i = WARMUP + round * PER_ROUND + k;
+                    let start = std::time::Instant::now();
+                    run_op(w, op, i, p).await;
+                    out.push(start.elapsed());
+                }
+            }
+        }
+        for (table, mut s) in tables.iter_mut().zip(samples) {
+            s.sort();
+            table.push((name, s));
+        }
+    }
+    tables
 }
 
 /// The log of one org and of the platform, and one endpoint's deliveries, grown to `n`.
@@ -299,8 +333,8 @@ struct Logs {
     base: DateTime<Utc>,
 }
 
-async fn logs(backend: Backend, dir: &std::path::Path) -> Logs {
-    let (store, _) = common::store(backend, dir, "scale_logs").await;
+async fn logs(backend: Backend, dir: &std::path::Path, name: &str) -> Logs {
+    let (store, _) = common::store(backend, dir, name).await;
     let app = common::app(store.clone());
     let owner = caller(&app, "owner@logs.bench").await;
     let platform = Caller::new(app.users.create("root@logs.bench", None, true).await.unwrap(), None);
@@ -377,63 +411,91 @@ async fn grow(l: &mut Logs, to: usize) {
     }
 }
 
-async fn log_ops(l: &Logs) -> Vec<Row> {
+/// The log reads, in table order.
+const LOG_OPS: [&str; 6] = [
+    "org audit log, first page",
+    "org audit log, deep page (cursor)",
+    "platform audit log, first page",
+    "platform audit log, deep page (cursor)",
+    "deliveries, first page",
+    "deliveries, deep page (cursor)",
+];
+
+/// Read `op` (an index of [`LOG_OPS`]) of `l`: a first page, or a page 90 % deep into the
+/// list (newest first, so an entry seeded early).
+async fn run_log_op(l: &Logs, op: usize) {
     let app = &l.app;
     let page = PageRequest::new(1, 50);
-    let none = AuditFilter::default();
-    // 90 % deep into each list, newest first: an entry seeded early.
     let depth = l.audit_seeded / 10;
     let at = l.base + chrono::Duration::milliseconds(depth as i64);
-    let deep_audit = AuditFilter {
-        before: Some((at, u64::MAX)),
-        ..AuditFilter::default()
+    let audit = if op % 2 == 0 {
+        AuditFilter::default()
+    } else {
+        AuditFilter {
+            before: Some((at, u64::MAX)),
+            ..AuditFilter::default()
+        }
     };
-    let deep_delivery = DeliveryFilter {
-        before: Some((at, org_domain::DeliveryId::from_uuid(Uuid::max()))),
-        ..DeliveryFilter::default()
-    };
-    let org_log = |f: AuditFilter| async move {
-        let p = app.audit.list(&l.owner, &meta(), &l.slug, &f, page).await.unwrap();
-        assert_eq!(p.items.len(), 50);
-    };
-    let platform_log = |f: AuditFilter| async move {
-        let p = app.audit.platform(&l.platform, None, &f, page).await.unwrap();
-        assert_eq!(p.items.len(), 50);
-    };
-    let deliveries = |f: DeliveryFilter| async move {
-        let (_, p) = app
-            .webhooks
-            .deliveries(&l.owner, &meta(), &l.slug, &l.webhook, &f, page)
+    let n = match op {
+        0 | 1 => app
+            .audit
+            .list(&l.owner, &meta(), &l.slug, &audit, page)
             .await
-            .unwrap();
-        assert_eq!(p.items.len(), 50);
+            .unwrap()
+            .items
+            .len(),
+        2 | 3 => app
+            .audit
+            .platform(&l.platform, None, &audit, page)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        _ => {
+            let f = if op == 4 {
+                DeliveryFilter::default()
+            } else {
+                DeliveryFilter {
+                    before: Some((at, org_domain::DeliveryId::from_uuid(Uuid::max()))),
+                    ..DeliveryFilter::default()
+                }
+            };
+            let (_, p) = app
+                .webhooks
+                .deliveries(&l.owner, &meta(), &l.slug, &l.webhook, &f, page)
+                .await
+                .unwrap();
+            p.items.len()
+        }
     };
-    vec![
-        (
-            "org audit log, first page",
-            time(WARMUP, RUNS, |_| org_log(none.clone())).await,
-        ),
-        (
-            "org audit log, deep page (cursor)",
-            time(WARMUP, RUNS, |_| org_log(deep_audit.clone())).await,
-        ),
-        (
-            "platform audit log, first page",
-            time(WARMUP, RUNS, |_| platform_log(none.clone())).await,
-        ),
-        (
-            "platform audit log, deep page (cursor)",
-            time(WARMUP, RUNS, |_| platform_log(deep_audit.clone())).await,
-        ),
-        (
-            "deliveries, first page",
-            time(WARMUP, RUNS, |_| deliveries(DeliveryFilter::default())).await,
-        ),
-        (
-            "deliveries, deep page (cursor)",
-            time(WARMUP, RUNS, |_| deliveries(deep_delivery.clone())).await,
-        ),
-    ]
+    assert_eq!(n, 50, "{}", LOG_OPS[op]);
+}
+
+/// Every log read on every log size, interleaved in rounds as for the members.
+async fn log_ops(all: &[Logs]) -> Vec<Vec<Row>> {
+    let mut tables: Vec<Vec<Row>> = all.iter().map(|_| Vec::new()).collect();
+    for (op, name) in LOG_OPS.iter().enumerate() {
+        let mut samples: Vec<Vec<Duration>> = all.iter().map(|_| Vec::new()).collect();
+        for l in all {
+            for _ in 0..WARMUP {
+                run_log_op(l, op).await;
+            }
+        }
+        for _ in 0..ROUNDS {
+            for (l, out) in all.iter().zip(samples.iter_mut()) {
+                for _ in 0..PER_ROUND {
+                    let start = std::time::Instant::now();
+                    run_log_op(l, op).await;
+                    out.push(start.elapsed());
+                }
+            }
+        }
+        for (table, mut s) in tables.iter_mut().zip(samples) {
+            s.sort();
+            table.push((*name, s));
+        }
+    }
+    tables
 }
 
 fn table(title: &str, sizes: &[usize], results: &[Vec<Row>]) {
@@ -571,30 +633,37 @@ async fn main() {
         if only.as_deref().is_some_and(|b| !b.eq_ignore_ascii_case(backend.name())) {
             continue;
         }
-        let mut results = Vec::new();
+        let mut worlds = Vec::new();
         for size in SIZES {
             eprintln!("bench scale: {}: seeding {size} members", backend.name());
-            let w = world(backend, dir.path(), size).await;
-            results.push(member_ops(&w).await);
+            worlds.push(world(backend, dir.path(), size).await);
+        }
+        eprintln!("bench scale: {}: timing", backend.name());
+        let results = member_ops(&worlds).await;
+        table(&format!("{}: members", backend.name()), &SIZES, &results);
+        for w in worlds {
             let _ = w.store.close().await;
         }
-        table(&format!("{}: members", backend.name()), &SIZES, &results);
-        let mut l = logs(backend, dir.path()).await;
-        let mut results = Vec::new();
+        let mut all = Vec::new();
         for n in LOG_SIZES {
             eprintln!(
                 "bench scale: {}: seeding {n} audit entries and deliveries",
                 backend.name()
             );
+            let mut l = logs(backend, dir.path(), &format!("scale_logs_{n}")).await;
             grow(&mut l, n).await;
-            results.push(log_ops(&l).await);
+            all.push(l);
         }
+        eprintln!("bench scale: {}: timing the logs", backend.name());
+        let results = log_ops(&all).await;
         table(
             &format!("{}: audit log and deliveries", backend.name()),
             &LOG_SIZES,
             &results,
         );
-        let _ = l.store.close().await;
+        for l in all {
+            let _ = l.store.close().await;
+        }
     }
     eprintln!("bench scale: idle RSS with 10,000 orgs and 100,000 members (SQLite)");
     let rss = idle_rss(dir.path()).await;

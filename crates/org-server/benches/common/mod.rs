@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use org_app::system::{RandomTokens, SystemClock, UuidV7};
 use org_app::{App, AppConfig};
@@ -83,25 +83,6 @@ pub fn quantile(sorted: &[Duration], p: f64) -> Duration {
         return Duration::ZERO;
     }
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-/// Runs `op` `warmup` times unmeasured, then `n` times, and returns the sorted latencies.
-pub async fn time<F, Fut>(warmup: usize, n: usize, mut op: F) -> Vec<Duration>
-where
-    F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for i in 0..warmup {
-        op(i).await;
-    }
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let start = Instant::now();
-        op(warmup + i).await;
-        out.push(start.elapsed());
-    }
-    out.sort();
-    out
 }
 
 /// Milliseconds with two decimals.
