@@ -428,7 +428,7 @@ async fn run_log_op(l: &Logs, op: usize) {
     let page = PageRequest::new(1, 50);
     let depth = l.audit_seeded / 10;
     let at = l.base + chrono::Duration::milliseconds(depth as i64);
-    let audit = if op % 2 == 0 {
+    let audit = if op.is_multiple_of(2) {
         AuditFilter::default()
     } else {
         AuditFilter {
