@@ -10,8 +10,9 @@
 //! release server on an SQLite database of 10,000 orgs and 100,000 members and reports its idle
 //! resident memory.
 //!
-//! Every org, whatever its size, also holds the 11 members the measured operations act on
-//! (10 whose role changes, 1 ownership partner); "0 members" means no others.
+//! Every org, whatever its size, also holds the 61 members the measured operations need (10
+//! whose role changes, 1 ownership partner, and 50 more so that every page read — first or
+//! deep — is a full page of 50); "0 members" means no others.
 // A benchmark measures wall-clock time and makes its own ids and times.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
@@ -38,6 +39,8 @@ const LOG_SIZES: [usize; 2] = [1_000, 1_000_000];
 const WARMUP: usize = 20;
 const RUNS: usize = 200;
 const BATCH: usize = 1_000;
+/// Members every org has beyond its size, so a deep page is as full at 0 as at 100,000.
+const PAGE_FILL: usize = 50;
 
 fn meta() -> RequestMeta {
     RequestMeta::default()
@@ -119,6 +122,8 @@ async fn world(backend: Backend, dir: &std::path::Path, size: usize) -> World {
         join(&app, &owner, &slug, &t, "member").await;
         targets.push(t.user.id());
     }
+    // Enough members that every page read is a full page of 50, whatever the size.
+    add_members(&store, org, &format!("{slug}-page"), size, PAGE_FILL, Utc::now()).await;
     let depth = size * 9 / 10;
     let page = app
         .members
@@ -212,10 +217,12 @@ async fn run_op(w: &World, op: Op, i: usize, pending: &[(Caller, String)]) {
             app.orgs.get(&w.owner, &w.slug).await.unwrap();
         }
         Op::ListFirst => {
-            app.members
+            let page = app
+                .members
                 .list(&w.owner, &w.slug, &f, MemberPosition::first(50))
                 .await
                 .unwrap();
+            assert_eq!(page.members.len(), 50);
         }
         Op::ListDeep => {
             let p = MemberPosition::After {
@@ -224,7 +231,8 @@ async fn run_op(w: &World, op: Op, i: usize, pending: &[(Caller, String)]) {
                 user_id: w.deep.1,
                 limit: 50,
             };
-            app.members.list(&w.owner, &w.slug, &f, p).await.unwrap();
+            let page = app.members.list(&w.owner, &w.slug, &f, p).await.unwrap();
+            assert_eq!(page.members.len(), 50);
         }
         Op::ChangeRole => {
             let target = w.targets[i % w.targets.len()].to_string();

@@ -46,7 +46,8 @@ pub async fn store(backend: Backend, dir: &Path, name: &str) -> (Arc<SeaStore>, 
                 .await
                 .expect("create a database");
             db.close().await.expect("close");
-            admin.replace("/postgres", &format!("/{name}"))
+            let (server, _) = admin.rsplit_once('/').expect("a database in the URL");
+            format!("{server}/{name}")
         }
     };
     let opts = StoreOptions {
