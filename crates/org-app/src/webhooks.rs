@@ -6,10 +6,10 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Duration;
-use org_domain::webhook::{self, AttemptOutcome, Delivery, DeliveryStatus, DisabledReason, Webhook, WebhookEvent};
-use org_domain::{
-    Capability, Change, ChangeValue, DeliveryId, DomainError, DomainEvent, EventId, Organization, WebhookId,
+use org_domain::webhook::{
+    self, AttemptOutcome, Delivery, DeliveryStatus, DisabledReason, NewWebhook, Webhook, WebhookEvent, WebhookUpdate,
 };
+use org_domain::{Capability, DeliveryId, DomainError, DomainEvent, EventId, Organization, WebhookId};
 use org_ports::{
     Changeset, DeliveryFilter, OutboundRequest, OutboxEvent, Page, PageRequest, Resolver, SendResult, WebhookSender,
 };
@@ -124,10 +124,6 @@ service! {
     WebhookService
 }
 
-fn hook_event(e: WebhookEvent) -> DomainEvent {
-    DomainEvent::Webhook(e)
-}
-
 impl WebhookService {
     fn new_secret(&self) -> String {
         format!("whsec_{}", STANDARD.encode(self.core.tokens.random_bytes()))
@@ -148,7 +144,7 @@ impl WebhookService {
             .org_webhooks(org.id())
             .await?
             .iter()
-            .any(|w| w.name == name && Some(w.id) != except))
+            .any(|w| w.name() == name && Some(w.id()) != except))
     }
 
     /// The org and the caller's principal for a webhook read (`webhooks.manage`).
@@ -171,44 +167,26 @@ impl WebhookService {
         let core = &self.core;
         let input = &input;
         core.mutate(caller, meta, slug, |s| async move {
-            let principal = s.access.require_mutable(Capability::WebhooksManage)?;
+            s.access.require_mutable(Capability::WebhooksManage)?;
             let name = webhook::webhook_name(input.name.as_deref().unwrap_or_default()).map_err(DomainError::from)?;
             let url = input.url.clone().unwrap_or_default();
             core.outbound.check(&url).await?;
             let events = webhook::subscription(input.events.as_deref().unwrap_or_default(), &subscribable())?;
-            if self.name_taken(&s.org, &name, None).await? {
-                return Err(AppError::Duplicate("a webhook with this name already exists".into()));
-            }
-            let now = s.now();
-            let w = Webhook {
+            let taken = self.name_taken(&s.org, &name, None).await?;
+            let new = NewWebhook {
                 id: WebhookId::from_uuid(core.new_uuid()),
-                org_id: s.org.id(),
                 name,
                 url,
                 events,
-                is_active: true,
-                disabled_reason: None,
                 secret: self.new_secret(),
-                previous_secret: None,
-                previous_secret_expires_at: None,
-                failing_since: None,
-                created_at: now,
-                updated_at: now,
-                deleted_at: None,
-                version: 0,
             };
-            let event = hook_event(WebhookEvent::Created {
-                webhook_id: w.id,
-                name: w.name.clone(),
-                url: w.url.clone(),
-                events: w.events.clone(),
-            });
-            let mut c = s.record(&principal, &[event]);
+            let (w, outcome) = s.access.create_webhook(new, taken, s.now())?;
+            let mut c = s.record(&outcome.principal, &outcome.events);
             c.webhooks.push(w.clone());
             Ok(Decision::new(
                 c,
                 WebhookView {
-                    webhook: Webhook { version: 1, ..w },
+                    webhook: w.with_version(1),
                     show_secret: true,
                 },
             ))
@@ -240,7 +218,7 @@ impl WebhookService {
         let core = &self.core;
         let input = &input;
         core.mutate(caller, meta, slug, |s| async move {
-            let principal = s.access.require_mutable(Capability::WebhooksManage)?;
+            s.access.require_mutable(Capability::WebhooksManage)?;
             let name = input
                 .name
                 .as_deref()
@@ -255,49 +233,26 @@ impl WebhookService {
                 .as_deref()
                 .map(|e| webhook::subscription(e, &subscribable()))
                 .transpose()?;
-            let mut w = self.org_webhook(&s.org, id).await?.ok_or_else(AppError::not_found)?;
-            let old = w.clone();
-            if let Some(n) = &name {
-                if *n != w.name && self.name_taken(&s.org, n, Some(w.id)).await? {
-                    return Err(AppError::Duplicate("a webhook with this name already exists".into()));
-                }
-                w.name = n.clone();
+            let mut w = self.org_webhook(&s.org, id).await?;
+            let taken = match (&name, &w) {
+                (Some(n), Some(w)) => self.name_taken(&s.org, n, Some(w.id())).await?,
+                _ => false,
+            };
+            let upd = WebhookUpdate {
+                name,
+                url: input.url.clone(),
+                events,
+                is_active: input.is_active,
+            };
+            let outcome = s.access.update_webhook(w.as_mut(), upd, taken, s.now())?;
+            let mut c = s.record(&outcome.principal, &outcome.events);
+            let w = w.ok_or_else(AppError::not_found)?;
+            if outcome.events.is_empty() {
+                return Ok(Decision::new(c, w));
             }
-            if let Some(u) = &input.url {
-                w.url = u.clone();
-            }
-            if let Some(e) = &events {
-                w.events = e.clone();
-            }
-            if let Some(active) = input.is_active {
-                w.is_active = active;
-                if active {
-                    w.disabled_reason = None;
-                    w.failing_since = None;
-                }
-            }
-            let list = |v: &[String]| ChangeValue::List(v.to_vec());
-            let mut changes: Vec<Change> = Vec::new();
-            changes.extend(Change::of("name", Some(old.name.clone()), Some(w.name.clone())));
-            changes.extend(Change::of("url", Some(old.url.clone()), Some(w.url.clone())));
-            changes.extend(Change::of("events", list(&old.events), list(&w.events)));
-            changes.extend(Change::of(
-                "is_active",
-                ChangeValue::Bool(old.is_active),
-                ChangeValue::Bool(w.is_active),
-            ));
-            if changes.is_empty() {
-                return Ok(Decision::new(Changeset::default(), w));
-            }
-            w.updated_at = s.now();
-            let event = hook_event(WebhookEvent::Updated {
-                webhook_id: w.id,
-                changes,
-            });
-            let mut c = s.record(&principal, &[event]);
             c.webhooks.push(w.clone());
-            w.version += 1;
-            Ok(Decision::new(c, w))
+            let version = w.record().version + 1;
+            Ok(Decision::new(c, w.with_version(version)))
         })
         .await
     }
@@ -306,21 +261,15 @@ impl WebhookService {
     pub async fn delete(&self, caller: &Caller, meta: &RequestMeta, slug: &str, id: &str) -> Result<(), AppError> {
         let core = &self.core;
         core.mutate(caller, meta, slug, |s| async move {
-            let principal = s.access.require_mutable(Capability::WebhooksManage)?;
-            let mut w = self.org_webhook(&s.org, id).await?.ok_or_else(AppError::not_found)?;
+            let mut w = self.org_webhook(&s.org, id).await?;
             let now = s.now();
-            let event = hook_event(WebhookEvent::Deleted {
-                webhook_id: w.id,
-                name: w.name.clone(),
-            });
-            let mut c = s.record(&principal, &[event]);
-            for mut d in core.stores.webhooks.pending_deliveries(w.id).await? {
+            let outcome = s.access.delete_webhook(w.as_mut(), now)?;
+            let mut c = s.record(&outcome.principal, &outcome.events);
+            let w = w.ok_or_else(AppError::not_found)?;
+            for mut d in core.stores.webhooks.pending_deliveries(w.id()).await? {
                 d.abandon("webhook deleted", now);
                 c.deliveries.push(d);
             }
-            w.deleted_at = Some(now);
-            w.is_active = false;
-            w.updated_at = now;
             c.webhooks.push(w);
             Ok(Decision::new(c, ()))
         })
@@ -339,7 +288,12 @@ impl WebhookService {
     ) -> Result<(Webhook, Page<Delivery>), AppError> {
         let org = self.read(caller, meta, slug).await?;
         let w = self.org_webhook(&org, id).await?.ok_or_else(AppError::not_found)?;
-        let page = self.core.stores.webhooks.webhook_deliveries(w.id, filter, page).await?;
+        let page = self
+            .core
+            .stores
+            .webhooks
+            .webhook_deliveries(w.id(), filter, page)
+            .await?;
         Ok((w, page))
     }
 
@@ -347,11 +301,10 @@ impl WebhookService {
     pub async fn test(&self, caller: &Caller, meta: &RequestMeta, slug: &str, id: &str) -> Result<Enqueued, AppError> {
         let core = &self.core;
         core.mutate(caller, meta, slug, |s| async move {
-            let principal = s.access.require_mutable(Capability::WebhooksManage)?;
-            let w = self.org_webhook(&s.org, id).await?.ok_or_else(AppError::not_found)?;
-            if !w.is_active {
-                return Err(AppError::Conflict("the webhook is disabled".into()));
-            }
+            let w = self.org_webhook(&s.org, id).await?;
+            let did = DeliveryId::from_uuid(core.new_uuid());
+            let outcome = s.access.test_webhook(w.as_ref(), did)?;
+            let w = w.ok_or_else(AppError::not_found)?;
             let now = s.now();
             let event = OutboxEvent {
                 id: EventId::from_uuid(core.new_uuid()),
@@ -361,23 +314,18 @@ impl WebhookService {
                 actor_user_id: Some(caller.user.id()),
                 actor_email: Some(caller.user.email().as_str().to_owned()),
                 target_type: Some("webhook".into()),
-                target_id: Some(w.id.to_string()),
-                data: json!({"webhook_id": w.id.to_string()}),
+                target_id: Some(w.id().to_string()),
+                data: json!({"webhook_id": w.id().to_string()}),
             };
             let delivery = Delivery::new(
-                DeliveryId::from_uuid(core.new_uuid()),
+                did,
                 &w,
                 event.id,
                 &event.event_type,
                 org_ports::webhooks::envelope(&event),
                 now,
             );
-            let did = delivery.id;
-            let sent = hook_event(WebhookEvent::TestSent {
-                webhook_id: w.id,
-                delivery_id: did,
-            });
-            let mut c = s.record(&principal, &[sent]);
+            let mut c = s.record(&outcome.principal, &outcome.events);
             c.events.push(event);
             c.deliveries.push(delivery);
             Ok(Decision::new(c, Enqueued { delivery_id: did }))
@@ -396,38 +344,29 @@ impl WebhookService {
     ) -> Result<Enqueued, AppError> {
         let core = &self.core;
         core.mutate(caller, meta, slug, |s| async move {
-            let principal = s.access.require_mutable(Capability::WebhooksManage)?;
-            let w = self.org_webhook(&s.org, id).await?.ok_or_else(AppError::not_found)?;
-            let did = DeliveryId::parse(delivery_id).ok_or_else(AppError::not_found)?;
-            let original = match core.stores.webhooks.delivery(did).await? {
-                Some(d) if d.webhook_id == w.id => d,
+            let w = self.org_webhook(&s.org, id).await?;
+            let original = match DeliveryId::parse(delivery_id) {
+                Some(did) => core.stores.webhooks.delivery(did).await?,
+                None => None,
+            };
+            let new_id = DeliveryId::from_uuid(core.new_uuid());
+            let outcome = s.access.redeliver(w.as_ref(), original.as_ref(), new_id)?;
+            let (w, original) = match (w, original) {
+                (Some(w), Some(o)) => (w, o),
                 _ => return Err(AppError::not_found()),
             };
-            if original.status == DeliveryStatus::Pending {
-                return Err(AppError::Conflict("the delivery is still pending".into()));
-            }
-            if !w.is_active {
-                return Err(AppError::Conflict("the webhook is disabled".into()));
-            }
-            let now = s.now();
             let mut again = Delivery::new(
-                DeliveryId::from_uuid(core.new_uuid()),
+                new_id,
                 &w,
                 original.event_id,
                 &original.event_type,
                 original.payload.clone(),
-                now,
+                s.now(),
             );
             again.redelivery_of = Some(original.id);
-            let event = hook_event(WebhookEvent::Redelivered {
-                webhook_id: w.id,
-                delivery_id: original.id,
-                new_delivery_id: again.id,
-            });
-            let mut c = s.record(&principal, &[event]);
-            let id = again.id;
+            let mut c = s.record(&outcome.principal, &outcome.events);
             c.deliveries.push(again);
-            Ok(Decision::new(c, Enqueued { delivery_id: id }))
+            Ok(Decision::new(c, Enqueued { delivery_id: new_id }))
         })
         .await
     }
@@ -441,30 +380,18 @@ impl WebhookService {
         id: &str,
         ttl_seconds: Option<i64>,
     ) -> Result<Webhook, AppError> {
-        let ttl = ttl_seconds.unwrap_or(86_400);
-        if !(0..=86_400).contains(&ttl) {
-            return Err(AppError::invalid(
-                "previous_secret_ttl_seconds",
-                "must be between 0 and 86400",
-            ));
-        }
+        let ttl = Duration::seconds(ttl_seconds.unwrap_or(86_400));
         self.core
             .mutate(caller, meta, slug, |s| async move {
-                let principal = s.access.require_mutable(Capability::WebhooksManage)?;
-                let mut w = self.org_webhook(&s.org, id).await?.ok_or_else(AppError::not_found)?;
-                let now = s.now();
-                let expires = now + Duration::seconds(ttl);
-                w.previous_secret = Some(std::mem::replace(&mut w.secret, self.new_secret()));
-                w.previous_secret_expires_at = Some(expires);
-                w.updated_at = now;
-                let event = hook_event(WebhookEvent::SecretRotated {
-                    webhook_id: w.id,
-                    previous_secret_expires_at: expires,
-                });
-                let mut c = s.record(&principal, &[event]);
+                let mut w = self.org_webhook(&s.org, id).await?;
+                let outcome = s
+                    .access
+                    .rotate_webhook_secret(w.as_mut(), self.new_secret(), ttl, s.now())?;
+                let mut c = s.record(&outcome.principal, &outcome.events);
+                let w = w.ok_or_else(AppError::not_found)?;
                 c.webhooks.push(w.clone());
-                w.version += 1;
-                Ok(Decision::new(c, w))
+                let version = w.record().version + 1;
+                Ok(Decision::new(c, w.with_version(version)))
             })
             .await
     }
@@ -516,7 +443,7 @@ impl WebhookService {
     ) -> Result<(), AppError> {
         let core = &self.core;
         let webhook = core.stores.webhooks.webhook(d.org_id, d.webhook_id).await?;
-        let Some(w) = webhook.filter(|w| w.is_active) else {
+        let Some(w) = webhook.filter(Webhook::is_active) else {
             d.abandon("webhook deleted or disabled", core.now());
             report.failed += 1;
             return core
@@ -551,7 +478,7 @@ impl WebhookService {
         ];
         let result = sender
             .send(OutboundRequest {
-                url: w.url.clone(),
+                url: w.url().to_owned(),
                 headers,
                 body: d.payload.clone(),
             })
@@ -618,7 +545,7 @@ impl WebhookService {
                 }
             }
         }
-        if let Some(reason) = self.endpoint_after_attempt(d.org_id, w.id, effect, now).await? {
+        if let Some(reason) = self.endpoint_after_attempt(d.org_id, w.id(), effect, now).await? {
             report.disabled.push(reason);
         }
         Ok(())
@@ -644,31 +571,32 @@ impl WebhookService {
                     w.attempt_succeeded(now);
                     None
                 }
-                Effect::Gone if w.is_active => {
-                    w.disable(DisabledReason::Gone, now);
-                    Some(DisabledReason::Gone)
-                }
-                Effect::Gone => None,
-                Effect::Failure => w.attempt_failed(now).then_some(DisabledReason::Failing),
+                Effect::Gone => w.gone(now),
+                Effect::Failure => w.attempt_failed(now),
             };
             if w == before {
                 return Ok(None);
             }
             let mut c = Changeset::default();
-            if let Some(reason) = disabled {
-                for mut pending in core.stores.webhooks.pending_deliveries(w.id).await? {
-                    pending.abandon("webhook disabled", now);
-                    c.deliveries.push(pending);
+            let reason = match &disabled {
+                Some(event @ WebhookEvent::Disabled { reason, .. }) => {
+                    for mut pending in core.stores.webhooks.pending_deliveries(w.id()).await? {
+                        pending.abandon("webhook disabled", now);
+                        c.deliveries.push(pending);
+                    }
+                    let meta = RequestMeta::default();
+                    Recorder::system(core, &meta, now).record(
+                        &mut c,
+                        Some(w.org_id()),
+                        None,
+                        &[DomainEvent::Webhook(event.clone())],
+                    );
+                    Some(*reason)
                 }
-                let meta = RequestMeta::default();
-                let event = hook_event(WebhookEvent::Disabled {
-                    webhook_id: w.id,
-                    reason,
-                });
-                Recorder::system(core, &meta, now).record(&mut c, Some(w.org_id), None, &[event]);
-            }
+                _ => None,
+            };
             c.webhooks.push(w);
-            core.commit(c).await.map(|()| disabled)
+            core.commit(c).await.map(|()| reason)
         })
         .await
     }

@@ -119,6 +119,15 @@ pub enum DomainError {
     /// The action would leave the org without its owner (§3.5 invariant).
     #[error("the owner cannot be removed; transfer ownership first")]
     OwnerInvariant,
+    /// Another endpoint of the org has this name (409 `DUPLICATE_CONSTRAINT`).
+    #[error("a webhook with this name already exists")]
+    DuplicateWebhookName,
+    /// The endpoint is disabled (test, redeliver: 409 `CONFLICT`).
+    #[error("the webhook is disabled")]
+    WebhookDisabled,
+    /// The delivery to redeliver is still pending (409 `CONFLICT`).
+    #[error("the delivery is still pending")]
+    DeliveryPending,
 }
 
 fn plural(n: usize) -> String {

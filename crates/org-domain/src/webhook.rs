@@ -3,8 +3,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::access::{Access, Outcome, Principal};
+use crate::capability::Capability;
 use crate::error::{DomainError, FieldError};
-use crate::event::Change;
+use crate::event::{Change, ChangeValue, DomainEvent};
 use crate::ids::{DeliveryId, EventId, OrgId, WebhookId};
 
 /// What happened to an endpoint (§23.1 `webhook.*`, §23.2 `webhook.*`).
@@ -175,9 +177,9 @@ pub fn subscription(events: &[String], known: &[&str]) -> Result<Vec<String>, Do
     }
 }
 
-/// A webhook endpoint of an org. `Debug` never shows the secrets.
+/// The state of a webhook endpoint, as stored. `Debug` never shows the secrets.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Webhook {
+pub struct WebhookRecord {
     pub id: WebhookId,
     pub org_id: OrgId,
     pub name: String,
@@ -195,10 +197,11 @@ pub struct Webhook {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Optimistic-concurrency version as loaded; 0 for an endpoint not yet stored.
     pub version: u64,
 }
 
-impl std::fmt::Debug for Webhook {
+impl std::fmt::Debug for WebhookRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Webhook")
             .field("id", &self.id)
@@ -215,16 +218,85 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
+/// A webhook endpoint of an org. Its fields change only through its methods and the decisions
+/// of [`Access`], which return the events they cause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Webhook(WebhookRecord);
+
+/// Parameters of a new endpoint: the name and subscription as parsed
+/// ([`webhook_name`], [`subscription`]), the URL as the SSRF guard accepted it, a fresh secret.
+#[derive(Clone)]
+pub struct NewWebhook {
+    pub id: WebhookId,
+    pub name: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for NewWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewWebhook")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A PATCH of an endpoint (§9.2), each field parsed; `None` leaves it unchanged.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookUpdate {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub is_active: Option<bool>,
+}
+
 impl Webhook {
+    /// Rebuilds an endpoint from storage.
+    pub fn restore(record: WebhookRecord) -> Self {
+        Self(record)
+    }
+
+    /// The stored state.
+    pub fn record(&self) -> &WebhookRecord {
+        &self.0
+    }
+    /// The same endpoint as stored under another version (for adapters after a write).
+    pub fn with_version(mut self, version: u64) -> Self {
+        self.0.version = version;
+        self
+    }
+    /// The id.
+    pub fn id(&self) -> WebhookId {
+        self.0.id
+    }
+    /// The org.
+    pub fn org_id(&self) -> OrgId {
+        self.0.org_id
+    }
+    /// The name, unique in the org.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The target URL.
+    pub fn url(&self) -> &str {
+        &self.0.url
+    }
+    /// Whether the endpoint receives events.
+    pub fn is_active(&self) -> bool {
+        self.0.is_active
+    }
+
     /// Whether an event of `event_type` committed now reaches this endpoint (§9.4).
     pub fn subscribes(&self, event_type: &str) -> bool {
-        self.is_active && self.deleted_at.is_none() && self.events.iter().any(|e| e == event_type)
+        self.0.is_active && self.0.deleted_at.is_none() && self.0.events.iter().any(|e| e == event_type)
     }
 
     /// Secrets that sign at `now`, newest first (§9.6).
     pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
-        let mut out = vec![self.secret.as_str()];
-        if let (Some(prev), Some(until)) = (&self.previous_secret, self.previous_secret_expires_at)
+        let mut out = vec![self.0.secret.as_str()];
+        if let (Some(prev), Some(until)) = (&self.0.previous_secret, self.0.previous_secret_expires_at)
             && now < until
         {
             out.push(prev);
@@ -232,29 +304,243 @@ impl Webhook {
         out
     }
 
-    /// Records a failed attempt; returns whether the endpoint must now be disabled as failing.
-    pub fn attempt_failed(&mut self, now: DateTime<Utc>) -> bool {
-        let since = *self.failing_since.get_or_insert(now);
-        self.updated_at = now;
-        if self.is_active && should_auto_disable(Some(since), now) {
-            self.disable(DisabledReason::Failing, now);
-            return true;
+    /// Records a failed attempt; disables the endpoint as failing once it has failed for
+    /// [`FAILING_WINDOW_DAYS`] without a success (the event says so).
+    pub fn attempt_failed(&mut self, now: DateTime<Utc>) -> Option<WebhookEvent> {
+        let since = *self.0.failing_since.get_or_insert(now);
+        self.0.updated_at = now;
+        if self.0.is_active && should_auto_disable(Some(since), now) {
+            return Some(self.disable(DisabledReason::Failing, now));
         }
-        false
+        None
     }
 
     /// Records a success: the failure window closes.
     pub fn attempt_succeeded(&mut self, now: DateTime<Utc>) {
-        if self.failing_since.take().is_some() {
-            self.updated_at = now;
+        if self.0.failing_since.take().is_some() {
+            self.0.updated_at = now;
         }
     }
 
-    /// Disables the endpoint.
-    pub fn disable(&mut self, reason: DisabledReason, now: DateTime<Utc>) {
-        self.is_active = false;
-        self.disabled_reason = Some(reason);
-        self.updated_at = now;
+    /// The receiver answered 410 Gone: an active endpoint is disabled at once.
+    pub fn gone(&mut self, now: DateTime<Utc>) -> Option<WebhookEvent> {
+        self.0.is_active.then(|| self.disable(DisabledReason::Gone, now))
+    }
+
+    fn disable(&mut self, reason: DisabledReason, now: DateTime<Utc>) -> WebhookEvent {
+        self.0.is_active = false;
+        self.0.disabled_reason = Some(reason);
+        self.0.updated_at = now;
+        WebhookEvent::Disabled {
+            webhook_id: self.0.id,
+            reason,
+        }
+    }
+
+    fn require_active(&self) -> Result<(), DomainError> {
+        if self.0.is_active {
+            Ok(())
+        } else {
+            Err(DomainError::WebhookDisabled)
+        }
+    }
+}
+
+fn hook_event(e: WebhookEvent) -> DomainEvent {
+    DomainEvent::Webhook(e)
+}
+
+impl Access {
+    /// The endpoint a management call addresses: `webhooks.manage` and the active-org gate
+    /// first, then an unknown endpoint (or another org's) is not found (§1.5).
+    fn managed<W: std::borrow::Borrow<Webhook>>(&self, webhook: Option<W>) -> Result<(Principal, W), DomainError> {
+        let principal = self.require_mutable(Capability::WebhooksManage)?;
+        let w = webhook
+            .filter(|w| w.borrow().org_id() == self.org_id())
+            .ok_or(DomainError::NotFound)?;
+        Ok((principal, w))
+    }
+
+    /// Creates an endpoint (§9.2); `name_taken` says whether another endpoint of the org has
+    /// the name.
+    pub fn create_webhook(
+        &self,
+        new: NewWebhook,
+        name_taken: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(Webhook, Outcome), DomainError> {
+        let principal = self.require_mutable(Capability::WebhooksManage)?;
+        if name_taken {
+            return Err(DomainError::DuplicateWebhookName);
+        }
+        let w = Webhook(WebhookRecord {
+            id: new.id,
+            org_id: self.org_id(),
+            name: new.name,
+            url: new.url,
+            events: new.events,
+            is_active: true,
+            disabled_reason: None,
+            secret: new.secret,
+            previous_secret: None,
+            previous_secret_expires_at: None,
+            failing_since: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            version: 0,
+        });
+        let event = hook_event(WebhookEvent::Created {
+            webhook_id: w.0.id,
+            name: w.0.name.clone(),
+            url: w.0.url.clone(),
+            events: w.0.events.clone(),
+        });
+        Ok((
+            w,
+            Outcome {
+                principal,
+                events: vec![event],
+            },
+        ))
+    }
+
+    /// Updates an endpoint (§9.2): `is_active: true` clears `disabled_reason` and the failure
+    /// window. No change → no event.
+    pub fn update_webhook(
+        &self,
+        webhook: Option<&mut Webhook>,
+        upd: WebhookUpdate,
+        name_taken: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, DomainError> {
+        let (principal, w) = self.managed(webhook)?;
+        let old = w.0.clone();
+        if let Some(name) = upd.name {
+            if name != old.name && name_taken {
+                return Err(DomainError::DuplicateWebhookName);
+            }
+            w.0.name = name;
+        }
+        if let Some(url) = upd.url {
+            w.0.url = url;
+        }
+        if let Some(events) = upd.events {
+            w.0.events = events;
+        }
+        if let Some(active) = upd.is_active {
+            w.0.is_active = active;
+            if active {
+                w.0.disabled_reason = None;
+                w.0.failing_since = None;
+            }
+        }
+        let list = |v: &[String]| ChangeValue::List(v.to_vec());
+        let mut changes: Vec<Change> = Vec::new();
+        changes.extend(Change::of("name", Some(old.name.clone()), Some(w.0.name.clone())));
+        changes.extend(Change::of("url", Some(old.url.clone()), Some(w.0.url.clone())));
+        changes.extend(Change::of("events", list(&old.events), list(&w.0.events)));
+        changes.extend(Change::of(
+            "is_active",
+            ChangeValue::Bool(old.is_active),
+            ChangeValue::Bool(w.0.is_active),
+        ));
+        if changes.is_empty() {
+            w.0 = old;
+            return Ok(Outcome {
+                principal,
+                events: Vec::new(),
+            });
+        }
+        w.0.updated_at = now;
+        Ok(Outcome {
+            principal,
+            events: vec![hook_event(WebhookEvent::Updated {
+                webhook_id: w.0.id,
+                changes,
+            })],
+        })
+    }
+
+    /// Deletes an endpoint (§9.2); the caller fails its pending deliveries.
+    pub fn delete_webhook(&self, webhook: Option<&mut Webhook>, now: DateTime<Utc>) -> Result<Outcome, DomainError> {
+        let (principal, w) = self.managed(webhook)?;
+        w.0.deleted_at = Some(now);
+        w.0.is_active = false;
+        w.0.updated_at = now;
+        Ok(Outcome {
+            principal,
+            events: vec![hook_event(WebhookEvent::Deleted {
+                webhook_id: w.0.id,
+                name: w.0.name.clone(),
+            })],
+        })
+    }
+
+    /// Rotates the signing secret (§9.2): the old one keeps signing for `ttl` (0–24 h).
+    pub fn rotate_webhook_secret(
+        &self,
+        webhook: Option<&mut Webhook>,
+        secret: String,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, DomainError> {
+        let (principal, w) = self.managed(webhook)?;
+        if ttl < Duration::zero() || ttl > Duration::days(1) {
+            return Err(DomainError::invalid(
+                "previous_secret_ttl_seconds",
+                "must be between 0 and 86400",
+            ));
+        }
+        let expires = now + ttl;
+        w.0.previous_secret = Some(std::mem::replace(&mut w.0.secret, secret));
+        w.0.previous_secret_expires_at = Some(expires);
+        w.0.updated_at = now;
+        Ok(Outcome {
+            principal,
+            events: vec![hook_event(WebhookEvent::SecretRotated {
+                webhook_id: w.0.id,
+                previous_secret_expires_at: expires,
+            })],
+        })
+    }
+
+    /// A test ping to an active endpoint (§9.2); `delivery_id` is the ping's delivery.
+    pub fn test_webhook(&self, webhook: Option<&Webhook>, delivery_id: DeliveryId) -> Result<Outcome, DomainError> {
+        let (principal, w) = self.managed(webhook)?;
+        w.require_active()?;
+        Ok(Outcome {
+            principal,
+            events: vec![hook_event(WebhookEvent::TestSent {
+                webhook_id: w.0.id,
+                delivery_id,
+            })],
+        })
+    }
+
+    /// Redelivers a finished delivery of an active endpoint as `new_delivery_id` (§9.2).
+    pub fn redeliver(
+        &self,
+        webhook: Option<&Webhook>,
+        original: Option<&Delivery>,
+        new_delivery_id: DeliveryId,
+    ) -> Result<Outcome, DomainError> {
+        let (principal, w) = self.managed(webhook)?;
+        let original = original
+            .filter(|d| d.webhook_id == w.0.id)
+            .ok_or(DomainError::NotFound)?;
+        if original.status == DeliveryStatus::Pending {
+            return Err(DomainError::DeliveryPending);
+        }
+        w.require_active()?;
+        Ok(Outcome {
+            principal,
+            events: vec![hook_event(WebhookEvent::Redelivered {
+                webhook_id: w.0.id,
+                delivery_id: original.id,
+                new_delivery_id,
+            })],
+        })
     }
 }
 
@@ -309,8 +595,8 @@ impl Delivery {
     ) -> Self {
         Self {
             id,
-            webhook_id: webhook.id,
-            org_id: webhook.org_id,
+            webhook_id: webhook.0.id,
+            org_id: webhook.0.org_id,
             event_id,
             event_type: event_type.to_owned(),
             payload,
@@ -419,7 +705,7 @@ mod tests {
     }
 
     fn hook() -> Webhook {
-        Webhook {
+        Webhook::restore(WebhookRecord {
             id: WebhookId::from_uuid(uuid::Uuid::from_u128(1)),
             org_id: OrgId::from_uuid(uuid::Uuid::from_u128(2)),
             name: "h".into(),
@@ -435,7 +721,7 @@ mod tests {
             updated_at: t0(),
             deleted_at: None,
             version: 1,
-        }
+        })
     }
 
     #[test]
@@ -490,22 +776,32 @@ mod tests {
         assert_eq!(h.signing_secrets(t0()), ["whsec_new", "whsec_old"]);
         assert_eq!(h.signing_secrets(t0() + Duration::hours(1)), ["whsec_new"]);
         let mut off = h.clone();
-        off.disable(DisabledReason::Gone, t0());
+        assert!(off.gone(t0()).is_some());
+        assert!(off.gone(t0()).is_none(), "a disabled endpoint is disabled once");
         assert!(h.subscribes("member.added") && !h.subscribes("role.created") && !off.subscribes("member.added"));
     }
 
     #[test]
     fn an_endpoint_is_disabled_after_five_days_of_failures() {
         let mut h = hook();
-        assert!(!h.attempt_failed(t0()));
-        assert!(!h.attempt_failed(t0() + Duration::days(4)));
-        assert!(h.attempt_failed(t0() + Duration::days(5)));
-        assert_eq!((h.is_active, h.disabled_reason), (false, Some(DisabledReason::Failing)));
+        assert!(h.attempt_failed(t0()).is_none());
+        assert!(h.attempt_failed(t0() + Duration::days(4)).is_none());
+        assert_eq!(
+            h.attempt_failed(t0() + Duration::days(5)),
+            Some(WebhookEvent::Disabled {
+                webhook_id: h.id(),
+                reason: DisabledReason::Failing
+            })
+        );
+        assert_eq!(
+            (h.record().is_active, h.record().disabled_reason),
+            (false, Some(DisabledReason::Failing))
+        );
         let mut healed = hook();
         healed.attempt_failed(t0());
         healed.attempt_succeeded(t0() + Duration::days(1));
         assert!(
-            !healed.attempt_failed(t0() + Duration::days(5)),
+            healed.attempt_failed(t0() + Duration::days(5)).is_none(),
             "a success restarts the window"
         );
     }

@@ -929,6 +929,7 @@ pub struct WebhookResponse {
 impl WebhookResponse {
     /// The endpoint, with its secret when `show_secret`.
     pub fn of(w: &Webhook, show_secret: bool) -> Self {
+        let w = w.record();
         Self {
             id: w.id.to_string(),
             name: w.name.clone(),
@@ -990,7 +991,7 @@ impl WebhookDeliveryDto {
         Self {
             id: d.id.to_string(),
             webhook_id: d.webhook_id.to_string(),
-            webhook_name: w.name.clone(),
+            webhook_name: w.name().to_owned(),
             event_id: d.event_id.to_string(),
             event_type: d.event_type.clone(),
             payload: serde_json::from_str(&d.payload).unwrap_or_else(|_| serde_json::Value::String(d.payload.clone())),

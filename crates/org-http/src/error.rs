@@ -316,8 +316,10 @@ impl From<DomainError> for ApiError {
             | DomainError::PendingInvitationExists
             | DomainError::InvalidTransition { .. }
             | DomainError::RoleInUse { .. }
+            | DomainError::WebhookDisabled
+            | DomainError::DeliveryPending
             | DomainError::OwnerInvariant => Self::new(ErrorCode::Conflict, detail),
-            DomainError::DuplicateRoleSlug | DomainError::DuplicateRoleName => {
+            DomainError::DuplicateRoleSlug | DomainError::DuplicateRoleName | DomainError::DuplicateWebhookName => {
                 Self::new(ErrorCode::DuplicateConstraint, detail)
             }
         }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use org_domain::webhook::{AttemptOutcome, Delivery, DeliveryStatus, Webhook};
+use org_domain::webhook::{AttemptOutcome, Delivery, DeliveryStatus, Webhook, WebhookRecord};
 use org_domain::{
     Access, Actor, Capability, CustomRole, CustomRoleRecord, DeliveryId, Email, EventId, Headcount, Invitation,
     InvitationId, InvitationRecord, InvitationStatus, Membership, MembershipId, MembershipRecord, MembershipStatus,
@@ -240,7 +240,7 @@ fn session(user: UserId, org: Option<OrgId>, kind: SessionKind, token: u8) -> Se
 }
 
 fn hook(org: OrgId, name: &str, events: &[&str], active: bool, at: i64) -> Webhook {
-    Webhook {
+    Webhook::restore(WebhookRecord {
         id: WebhookId::from_uuid(uuid()),
         org_id: org,
         name: name.into(),
@@ -256,7 +256,7 @@ fn hook(org: OrgId, name: &str, events: &[&str], active: bool, at: i64) -> Webho
         updated_at: t(at),
         deleted_at: None,
         version: 0,
-    }
+    })
 }
 
 /// An active org as stored, with its owner and the owner's membership as stored.
@@ -567,10 +567,7 @@ pub async fn updating_or_deleting_a_missing_row_is_not_found<S: Store>(s: Arc<S>
         (
             "webhook",
             Changeset {
-                webhooks: vec![Webhook {
-                    version: 3,
-                    ..ghost_hook
-                }],
+                webhooks: vec![ghost_hook.with_version(3)],
                 ..cs()
             },
         ),
@@ -1580,8 +1577,10 @@ pub async fn events_fan_out_to_subscribed_active_endpoints<S: Store>(s: Arc<S>) 
     .unwrap();
     // In one changeset: a new endpoint (included), a deleted one (excluded), and the event.
     let e = hook(o.id(), "e", &["member.added"], true, 2);
-    d.version = 1;
-    d.deleted_at = Some(t(2));
+    let mut deleted = d.record().clone();
+    deleted.version = 1;
+    deleted.deleted_at = Some(t(2));
+    d = Webhook::restore(deleted);
     let mut ev = event(o.id(), "member.added");
     ev.actor_email = Some("owner@acme.test".into());
     s.commit(Changeset {
@@ -1592,7 +1591,7 @@ pub async fn events_fan_out_to_subscribed_active_endpoints<S: Store>(s: Arc<S>) 
     .await
     .unwrap();
     let mut got: Vec<WebhookId> = Vec::new();
-    for w in [a.id, e.id] {
+    for w in [a.id(), e.id()] {
         let page = s
             .webhook_deliveries(w, &DeliveryFilter::default(), PageRequest::new(1, 10))
             .await
@@ -1607,16 +1606,16 @@ pub async fn events_fan_out_to_subscribed_active_endpoints<S: Store>(s: Arc<S>) 
         assert_eq!(del.payload, webhooks::envelope(&ev), "the exact envelope is stored");
         got.push(del.webhook_id);
     }
-    assert_eq!(got, [a.id, e.id]);
+    assert_eq!(got, [a.id(), e.id()]);
     assert_eq!(s.pending_count().await.unwrap(), 2);
     let hooks = s.org_webhooks(o.id()).await.unwrap();
     assert_eq!(
-        hooks.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
+        hooks.iter().map(|h| h.name()).collect::<Vec<_>>(),
         ["a", "b", "c", "e"],
         "deleted endpoints are not listed"
     );
     assert!(
-        s.webhook(other.id(), a.id).await.unwrap().is_none(),
+        s.webhook(other.id(), a.id()).await.unwrap().is_none(),
         "another org's endpoint"
     );
 }
@@ -1697,12 +1696,12 @@ pub async fn due_deliveries_are_claimed_under_a_lease<S: Store>(s: Arc<S>) {
     ];
     for (filter, total) in filters {
         let page = s
-            .webhook_deliveries(a.id, &filter, PageRequest::new(1, 10))
+            .webhook_deliveries(a.id(), &filter, PageRequest::new(1, 10))
             .await
             .unwrap();
         assert_eq!(page.total, total, "{filter:?}");
     }
-    assert!(s.pending_deliveries(a.id).await.unwrap().is_empty());
+    assert!(s.pending_deliveries(a.id()).await.unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2691,7 +2690,7 @@ pub async fn delivery_totals_are_kept_per_endpoint<S: Store>(s: Arc<S>) {
     .await
     .unwrap();
     let all = s
-        .webhook_deliveries(a.id, &DeliveryFilter::default(), PageRequest::new(1, 10))
+        .webhook_deliveries(a.id(), &DeliveryFilter::default(), PageRequest::new(1, 10))
         .await
         .unwrap()
         .items;
@@ -2720,33 +2719,33 @@ pub async fn delivery_totals_are_kept_per_endpoint<S: Store>(s: Arc<S>) {
         ..DeliveryFilter::default()
     };
     let cases: Vec<(&str, WebhookId, DeliveryFilter, Option<u64>)> = vec![
-        ("unfiltered: the kept count", a.id, DeliveryFilter::default(), Some(5)),
+        ("unfiltered: the kept count", a.id(), DeliveryFilter::default(), Some(5)),
         (
             "another endpoint's kept count",
-            b.id,
+            b.id(),
             DeliveryFilter::default(),
             Some(3),
         ),
         (
             "an endpoint without deliveries",
-            quiet.id,
+            quiet.id(),
             DeliveryFilter::default(),
             Some(0),
         ),
         (
             "by event type",
-            a.id,
+            a.id(),
             filter(|d| d.event_type = Some("role.created".into())),
             Some(2),
         ),
-        ("by outcome", a.id, filter(|d| d.delivered = Some(true)), Some(1)),
+        ("by outcome", a.id(), filter(|d| d.delivered = Some(true)), Some(1)),
         (
             "by status",
-            a.id,
+            a.id(),
             filter(|d| d.status = Some(DeliveryStatus::Pending)),
             Some(4),
         ),
-        ("a keyset page is not counted", a.id, after_second.clone(), None),
+        ("a keyset page is not counted", a.id(), after_second.clone(), None),
     ];
     for (what, webhook, filter, want) in cases {
         let page = s
@@ -2756,7 +2755,7 @@ pub async fn delivery_totals_are_kept_per_endpoint<S: Store>(s: Arc<S>) {
         assert_eq!(page.total, want, "{what}");
     }
     let rest = s
-        .webhook_deliveries(a.id, &after_second, PageRequest::new(1, 10))
+        .webhook_deliveries(a.id(), &after_second, PageRequest::new(1, 10))
         .await
         .unwrap();
     assert_eq!(

@@ -125,10 +125,10 @@ pub fn fan_out<'a>(event: &OutboxEvent, subscribers: impl IntoIterator<Item = &'
     let payload = envelope(event);
     subscribers
         .into_iter()
-        .filter(|w| w.org_id == event.org_id && w.subscribes(&event.event_type))
+        .filter(|w| w.org_id() == event.org_id && w.subscribes(&event.event_type))
         .map(|w| {
             Delivery::new(
-                fanout_id(event, w.id),
+                fanout_id(event, w.id()),
                 w,
                 event.id,
                 &event.event_type,

@@ -362,7 +362,7 @@ async fn logs(backend: Backend, dir: &std::path::Path, name: &str) -> Logs {
         org,
         owner,
         platform,
-        webhook: hook.webhook.id.to_string(),
+        webhook: hook.webhook.id().to_string(),
         audit_seeded: 0,
         deliveries_seeded: 0,
         base: Utc::now() - chrono::Duration::days(30),
@@ -635,6 +635,7 @@ async fn idle_rss(dir: &std::path::Path) -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    org_server::sender::install_tls();
     let dir = tempfile::tempdir().unwrap();
     let only = std::env::var("ORG_BENCH_BACKEND").ok();
     for backend in [Backend::Sqlite, Backend::Postgres] {

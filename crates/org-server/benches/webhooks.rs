@@ -180,7 +180,7 @@ async fn main() {
             let page = app
                 .stores()
                 .webhooks
-                .webhook_deliveries(h.id, &DeliveryFilter::default(), PageRequest::new(1, 100))
+                .webhook_deliveries(h.id(), &DeliveryFilter::default(), PageRequest::new(1, 100))
                 .await
                 .unwrap();
             let mut offset = 1;
@@ -190,18 +190,23 @@ async fn main() {
                     let ts = chrono::Utc::now().timestamp();
                     let id = d.event_id.to_string();
                     requests.push(OutboundRequest {
-                        url: h.url.clone(),
+                        url: h.url().to_owned(),
                         headers: vec![
                             ("content-type".into(), "application/json".into()),
-                            ("webhook-id".into(), format!("ceiling-{id}-{}", h.id)),
+                            ("webhook-id".into(), format!("ceiling-{id}-{}", h.id())),
                             ("webhook-timestamp".into(), ts.to_string()),
                             (
                                 "webhook-signature".into(),
-                                org_app::signing::standard_signature(&[&h.secret], &id, ts, d.payload.as_bytes()),
+                                org_app::signing::standard_signature(
+                                    &[&h.record().secret],
+                                    &id,
+                                    ts,
+                                    d.payload.as_bytes(),
+                                ),
                             ),
                             (
                                 "x-webhook-signature".into(),
-                                org_app::signing::compat_signature(&h.secret, d.payload.as_bytes()),
+                                org_app::signing::compat_signature(&h.record().secret, d.payload.as_bytes()),
                             ),
                         ],
                         body: d.payload.clone(),
@@ -211,7 +216,7 @@ async fn main() {
                 items = app
                     .stores()
                     .webhooks
-                    .webhook_deliveries(h.id, &DeliveryFilter::default(), PageRequest::new(offset, 100))
+                    .webhook_deliveries(h.id(), &DeliveryFilter::default(), PageRequest::new(offset, 100))
                     .await
                     .unwrap()
                     .items;

@@ -259,10 +259,10 @@ impl State {
             |id| self.sessions.get(id).map(|s| s.version),
             &mut HashSet::new(),
         )?;
-        let webhooks = c.webhooks.iter().map(|w| (w.id, w.version));
+        let webhooks = c.webhooks.iter().map(|w| (w.id(), w.record().version));
         check_writes(
             webhooks,
-            |id| self.webhooks.get(id).map(|w| w.version),
+            |id| self.webhooks.get(id).map(|w| w.record().version),
             &mut HashSet::new(),
         )?;
         let deliveries = c.deliveries.iter().map(|d| (d.id, d.version));
@@ -596,9 +596,9 @@ impl State {
         for draft in c.audit {
             self.append(draft);
         }
-        for mut w in c.webhooks {
-            w.version += 1;
-            self.webhooks.insert(w.id, w);
+        for w in c.webhooks {
+            let version = w.record().version + 1;
+            self.webhooks.insert(w.id(), w.with_version(version));
         }
         for mut d in c.deliveries {
             d.version += 1;
@@ -1186,10 +1186,10 @@ impl WebhookRepository for MemoryStore {
         let mut all: Vec<Webhook> = state
             .webhooks
             .values()
-            .filter(|w| w.org_id == org && w.deleted_at.is_none())
+            .filter(|w| w.org_id() == org && w.record().deleted_at.is_none())
             .cloned()
             .collect();
-        all.sort_by_key(|w| (w.created_at, w.id));
+        all.sort_by_key(|w| (w.record().created_at, w.id()));
         Ok(all)
     }
 
@@ -1198,7 +1198,7 @@ impl WebhookRepository for MemoryStore {
             .lock()?
             .webhooks
             .get(&id)
-            .filter(|w| w.org_id == org && w.deleted_at.is_none())
+            .filter(|w| w.org_id() == org && w.record().deleted_at.is_none())
             .cloned())
     }
 

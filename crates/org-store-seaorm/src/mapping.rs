@@ -2,7 +2,7 @@
 //! constructors (`Organization::restore`, `Slug::parse`, …), so a row that breaks a rule becomes
 //! [`StoreError::Corrupt`], never an invalid aggregate.
 
-use org_domain::webhook::{Delivery, DeliveryStatus, DisabledReason, Webhook};
+use org_domain::webhook::{Delivery, DeliveryStatus, DisabledReason, Webhook, WebhookRecord};
 use org_domain::{
     Capability, CapabilitySet, CustomRole, CustomRoleRecord, DeliveryId, Description, Email, EventId, FeatureOverrides,
     Headcount, Invitation, InvitationId, InvitationRecord, InvitationStatus, Membership, MembershipId,
@@ -570,6 +570,7 @@ pub(crate) fn webhook_to_row(
     version: i64,
     cipher: &dyn SecretCipher,
 ) -> Result<webhook::Model, StoreError> {
+    let w = w.record();
     let (org_id, id) = (w.org_id.as_uuid(), w.id.as_uuid());
     Ok(webhook::Model {
         id,
@@ -607,7 +608,7 @@ pub(crate) fn webhook_from_row(w: webhook::Model, cipher: &dyn SecretCipher) -> 
 }
 
 fn webhook_fields(w: webhook::Model, secret: String, previous_secret: Option<String>) -> Result<Webhook, StoreError> {
-    Ok(Webhook {
+    Ok(Webhook::restore(WebhookRecord {
         id: WebhookId::from_uuid(w.id),
         org_id: OrgId::from_uuid(w.org_id),
         name: w.name,
@@ -629,7 +630,7 @@ fn webhook_fields(w: webhook::Model, secret: String, previous_secret: Option<Str
         updated_at: w.updated_at,
         deleted_at: w.deleted_at,
         version: version_from_row(w.version, "webhooks")?,
-    })
+    }))
 }
 
 /// A webhook row as a fan-out subscriber, its secrets left sealed and blanked: fan-out needs

@@ -155,8 +155,9 @@ async fn apply(
         q.exec(txn).await?;
     }
     for w in &c.webhooks {
-        let row = all_set(mapping::webhook_to_row(w, version_to_row(w.version + 1)?, cipher)?);
-        versioned::<webhook::Entity>(txn, row, w.id.as_uuid(), w.version).await?;
+        let v = w.record().version;
+        let row = all_set(mapping::webhook_to_row(w, version_to_row(v + 1)?, cipher)?);
+        versioned::<webhook::Entity>(txn, row, w.id().as_uuid(), v).await?;
     }
     let mut delivered = DeliveryCounts::default();
     for d in &c.deliveries {

@@ -354,7 +354,7 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
                 is_active: None,
             };
             let v = app.webhooks.create(new_owner, m, "acme", input).await?;
-            c.hook_id = v.webhook.id.to_string();
+            c.hook_id = v.webhook.id().to_string();
             Ok(())
         }
         "webhook.update" => {

@@ -107,14 +107,14 @@ async fn creating_a_webhook_validates_url_events_and_name() {
         .await
         .unwrap();
     assert!(created.show_secret);
-    let secret = created.webhook.secret.strip_prefix("whsec_").unwrap();
+    let secret = created.webhook.record().secret.strip_prefix("whsec_").unwrap();
     assert_eq!(
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, secret)
             .unwrap()
             .len(),
         32
     );
-    assert_eq!(created.webhook.events, ["member.added"]);
+    assert_eq!(created.webhook.record().events, ["member.added"]);
     for (url, events) in [
         ("http://hooks.example.com/a", vec!["member.added"]),
         ("https://127.0.0.1/a", vec!["member.added"]),
@@ -145,7 +145,7 @@ async fn creating_a_webhook_validates_url_events_and_name() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(dup, AppError::Duplicate(_)));
+    assert!(matches!(dup, AppError::Domain(DomainError::DuplicateWebhookName)));
     let denied = w
         .app
         .webhooks
@@ -194,11 +194,11 @@ async fn a_committed_event_is_delivered_signed_with_both_schemes() {
     assert_eq!(header(r, "x-webhook-timestamp"), ts.to_string());
     assert_eq!(
         header(r, "webhook-signature"),
-        standard_signature(&[&h.secret], header(r, "webhook-id"), ts, r.body.as_bytes())
+        standard_signature(&[&h.record().secret], header(r, "webhook-id"), ts, r.body.as_bytes())
     );
     assert_eq!(
         header(r, "x-webhook-signature"),
-        compat_signature(&h.secret, r.body.as_bytes())
+        compat_signature(&h.record().secret, r.body.as_bytes())
     );
     assert!(header(r, "user-agent").starts_with("org-server-webhooks/"));
     let (_, page) = w
@@ -208,7 +208,7 @@ async fn a_committed_event_is_delivered_signed_with_both_schemes() {
             &w.owner,
             &meta(),
             "acme",
-            &h.id.to_string(),
+            &h.id().to_string(),
             &DeliveryFilter::default(),
             PageRequest::new(1, 10),
         )
@@ -302,7 +302,7 @@ async fn failures_follow_the_retry_schedule_and_retry_after() {
             &w.owner,
             &meta(),
             "acme",
-            &h.id.to_string(),
+            &h.id().to_string(),
             &DeliveryFilter::default(),
             PageRequest::new(1, 10),
         )
@@ -325,22 +325,22 @@ async fn gone_disables_the_endpoint_at_once_and_failing_ones_after_five_days() {
     let gone = w
         .app
         .webhooks
-        .get(&w.owner, &meta(), "acme", &h.id.to_string())
+        .get(&w.owner, &meta(), "acme", &h.id().to_string())
         .await
         .unwrap();
     assert_eq!(
-        (gone.is_active, gone.disabled_reason),
+        (gone.is_active(), gone.record().disabled_reason),
         (false, Some(DisabledReason::Gone))
     );
     assert!(w.acme_log().await.contains(&"webhook.disabled".to_owned()));
     let test = w
         .app
         .webhooks
-        .test(&w.owner, &meta(), "acme", &h.id.to_string())
+        .test(&w.owner, &meta(), "acme", &h.id().to_string())
         .await
         .unwrap_err();
     assert!(
-        matches!(test, AppError::Conflict(_)),
+        matches!(test, AppError::Domain(DomainError::WebhookDisabled)),
         "a disabled endpoint is not pinged"
     );
 
@@ -351,7 +351,7 @@ async fn gone_disables_the_endpoint_at_once_and_failing_ones_after_five_days() {
     };
     w.app
         .webhooks
-        .update(&w.owner, &meta(), "acme", &h.id.to_string(), on)
+        .update(&w.owner, &meta(), "acme", &h.id().to_string(), on)
         .await
         .unwrap();
     let always_failing = Arc::new(Receiver::answering((0..200).map(|_| status(500)).collect()));
@@ -359,10 +359,10 @@ async fn gone_disables_the_endpoint_at_once_and_failing_ones_after_five_days() {
         let still = w
             .app
             .webhooks
-            .get(&w.owner, &meta(), "acme", &h.id.to_string())
+            .get(&w.owner, &meta(), "acme", &h.id().to_string())
             .await
             .unwrap();
-        assert!(still.is_active, "disabled after only {} h", i * 11);
+        assert!(still.is_active(), "disabled after only {} h", i * 11);
         member_added(&w, &format!("m{i}@x.test")).await;
         w.app.webhooks.deliver_due(always_failing.clone(), 10).await.unwrap();
         w.advance(Duration::hours(11));
@@ -370,11 +370,11 @@ async fn gone_disables_the_endpoint_at_once_and_failing_ones_after_five_days() {
     let off = w
         .app
         .webhooks
-        .get(&w.owner, &meta(), "acme", &h.id.to_string())
+        .get(&w.owner, &meta(), "acme", &h.id().to_string())
         .await
         .unwrap();
     assert_eq!(
-        (off.is_active, off.disabled_reason),
+        (off.is_active(), off.record().disabled_reason),
         (false, Some(DisabledReason::Failing))
     );
 }
@@ -389,7 +389,7 @@ async fn redelivery_keeps_the_event_id_and_test_pings_reach_one_endpoint() {
         w.app.webhooks.deliver_due(r.clone(), 10).await.unwrap();
         w.advance(Duration::hours(11));
     }
-    let id = h.id.to_string();
+    let id = h.id().to_string();
     let (_, page) = w
         .app
         .webhooks
@@ -456,10 +456,10 @@ async fn a_rotated_secret_signs_alongside_the_old_one_until_it_expires() {
     let rotated = w
         .app
         .webhooks
-        .rotate_secret(&w.owner, &meta(), "acme", &h.id.to_string(), Some(3600))
+        .rotate_secret(&w.owner, &meta(), "acme", &h.id().to_string(), Some(3600))
         .await
         .unwrap();
-    assert_ne!(rotated.secret, h.secret);
+    assert_ne!(rotated.record().secret, h.record().secret);
     member_added(&w, "a@x.test").await;
     let r = Arc::new(Receiver::answering(vec![]));
     w.app.webhooks.deliver_due(r.clone(), 10).await.unwrap();
@@ -470,7 +470,7 @@ async fn a_rotated_secret_signs_alongside_the_old_one_until_it_expires() {
     assert_eq!(
         sig,
         standard_signature(
-            &[&rotated.secret, &h.secret],
+            &[&rotated.record().secret, &h.record().secret],
             header(req, "webhook-id"),
             ts,
             req.body.as_bytes()
@@ -478,7 +478,7 @@ async fn a_rotated_secret_signs_alongside_the_old_one_until_it_expires() {
     );
     assert_eq!(
         header(req, "x-webhook-signature"),
-        compat_signature(&rotated.secret, req.body.as_bytes()),
+        compat_signature(&rotated.record().secret, req.body.as_bytes()),
         "compat uses the newest"
     );
     w.advance(Duration::hours(2));
@@ -511,14 +511,14 @@ async fn deleting_a_webhook_fails_its_pending_deliveries_and_notifies_the_others
     member_added(&w, "a@x.test").await;
     w.app
         .webhooks
-        .delete(&w.owner, &meta(), "acme", &doomed.id.to_string())
+        .delete(&w.owner, &meta(), "acme", &doomed.id().to_string())
         .await
         .unwrap();
     let pending = w
         .app
         .stores()
         .webhooks
-        .webhook_deliveries(doomed.id, &DeliveryFilter::default(), PageRequest::new(1, 10))
+        .webhook_deliveries(doomed.id(), &DeliveryFilter::default(), PageRequest::new(1, 10))
         .await
         .unwrap();
     assert_eq!(
@@ -529,14 +529,14 @@ async fn deleting_a_webhook_fails_its_pending_deliveries_and_notifies_the_others
         .app
         .stores()
         .webhooks
-        .webhook_deliveries(watcher.id, &DeliveryFilter::default(), PageRequest::new(1, 10))
+        .webhook_deliveries(watcher.id(), &DeliveryFilter::default(), PageRequest::new(1, 10))
         .await
         .unwrap();
     assert_eq!(seen.items[0].event_type, "webhook.deleted");
     assert!(
         w.app
             .webhooks
-            .get(&w.owner, &meta(), "acme", &doomed.id.to_string())
+            .get(&w.owner, &meta(), "acme", &doomed.id().to_string())
             .await
             .is_err()
     );

@@ -46,7 +46,7 @@ pub(crate) async fn create_webhook(
         is_active: None,
     };
     let view = state.app().webhooks.create(&auth.caller, &meta, &slug, input).await?;
-    let path = format!("/api/organizations/{slug}/webhooks/{}", view.webhook.id);
+    let path = format!("/api/organizations/{slug}/webhooks/{}", view.webhook.id());
     Ok(no_store(created(
         &state,
         &path,
@@ -190,7 +190,7 @@ pub(crate) async fn list_webhook_deliveries(
         ("delivered", filter.delivered.map(|d| d.to_string())),
         ("status", filter.status.map(|s| s.as_str().to_owned())),
     ]);
-    let paging = Paging::from_query(&query, state.cursor_key(), format!("deliveries:{}", w.id), hash)?;
+    let paging = Paging::from_query(&query, state.cursor_key(), format!("deliveries:{}", w.id()), hash)?;
     if let Some(k) = paging.before() {
         let id =
             DeliveryId::parse(&k.tie).ok_or_else(|| ApiError::invalid("cursor", "malformed or tampered cursor"))?;
@@ -288,9 +288,9 @@ pub(crate) async fn rotate_webhook_secret(
         .rotate_secret(&auth.caller, &meta, &slug, &id, body.previous_secret_ttl_seconds)
         .await?;
     Ok(no_store(ok(RotateSecretResponse {
-        id: w.id.to_string(),
-        secret: w.secret.clone(),
-        previous_secret_expires_at: w.previous_secret_expires_at.map(timestamp),
+        id: w.id().to_string(),
+        secret: w.record().secret.clone(),
+        previous_secret_expires_at: w.record().previous_secret_expires_at.map(timestamp),
     })))
 }
 

@@ -529,7 +529,7 @@ fn scans(backend: DbBackend, plan: &str) -> Vec<String> {
 
 /// An active endpoint of `org` subscribed to member and org events.
 fn endpoint(org: OrgId) -> org_domain::webhook::Webhook {
-    org_domain::webhook::Webhook {
+    org_domain::webhook::Webhook::restore(org_domain::webhook::WebhookRecord {
         id: org_domain::WebhookId::from_uuid(id()),
         org_id: org,
         name: "h".into(),
@@ -545,7 +545,7 @@ fn endpoint(org: OrgId) -> org_domain::webhook::Webhook {
         updated_at: t(0),
         deleted_at: None,
         version: 0,
-    }
+    })
 }
 
 fn session_of(user: UserId, org: Option<OrgId>) -> org_domain::Session {
@@ -615,11 +615,7 @@ async fn hot_reads_seek_indexes(backend: Backend) {
         roles.push(crate::build::custom_role(small.id(), "auditor"));
         sessions.push(session_of(u.id(), Some(small.id())));
         entries.push(audit(Some(small.id()), "org.created"));
-        hooks.push(org_domain::webhook::Webhook {
-            org_id: small.id(),
-            id: org_domain::WebhookId::from_uuid(id()),
-            ..endpoint(small.id())
-        });
+        hooks.push(endpoint(small.id()));
         events.push(crate::build::event(small.id(), "organization.created"));
         orgs.push(small);
         memberships.push(m);
@@ -727,7 +723,7 @@ async fn hot_reads_seek_indexes(backend: Backend) {
         slug: o.slug().clone(),
         user: owner.id(),
         session: session.id,
-        webhook: hook.id,
+        webhook: hook.id(),
         delivery: DeliveryId::from_uuid(id()),
         at: t(1500),
     };

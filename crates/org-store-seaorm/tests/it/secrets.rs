@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use org_domain::webhook::Webhook;
+use org_domain::webhook::{Webhook, WebhookRecord};
 use org_domain::{OrgId, RotationReplay, Session, SessionId, SessionKind, TokenHash, WebhookId};
 use org_ports::{
     Changeset, DeliveryFilter, PageRequest, SecretCipher, SecretScope, SessionRepository, StoreError, UnitOfWork,
@@ -17,7 +17,7 @@ use crate::build::{event, id, seeded, t};
 use crate::support::{Backend, Fixture};
 
 fn hook(org: OrgId, secret: &str, previous: Option<&str>) -> Webhook {
-    Webhook {
+    Webhook::restore(WebhookRecord {
         id: WebhookId::from_uuid(id()),
         org_id: org,
         name: "hook".to_owned(),
@@ -33,7 +33,7 @@ fn hook(org: OrgId, secret: &str, previous: Option<&str>) -> Webhook {
         updated_at: t(0),
         deleted_at: None,
         version: 0,
-    }
+    })
 }
 
 /// `sql` with `$n` placeholders as the backend of `db` spells them, and its values.
@@ -85,14 +85,14 @@ async fn webhook_secrets_are_sealed_and_bound_to_their_row(backend: Backend) {
     .unwrap();
 
     let raw = Database::connect(url.as_str()).await.unwrap();
-    let (sealed, sealed_prev) = raw_secrets(&raw, a.id).await;
+    let (sealed, sealed_prev) = raw_secrets(&raw, a.id()).await;
     let sealed_prev = sealed_prev.expect("a sealed previous secret");
     for (blob, secret) in [(&sealed, plain), (&sealed_prev, previous)] {
         assert!(!blob.contains(secret), "plaintext at rest: {blob}");
         assert!(!blob.contains("whsec_"), "plaintext at rest: {blob}");
         assert!(blob.starts_with("v1:k1:"), "{blob}");
     }
-    let scope = |column| SecretScope::new(o.id(), "webhooks", column, a.id.as_uuid());
+    let scope = |column| SecretScope::new(o.id(), "webhooks", column, a.id().as_uuid());
     assert_eq!(fx.cipher.open(&sealed, &scope("secret")).unwrap(), plain);
     assert_eq!(
         fx.cipher.open(&sealed_prev, &scope("previous_secret")).unwrap(),
@@ -100,15 +100,15 @@ async fn webhook_secrets_are_sealed_and_bound_to_their_row(backend: Backend) {
     );
 
     // The store reads the plaintext back.
-    let read = s.webhook(o.id(), a.id).await.unwrap().expect("webhook a");
+    let read = s.webhook(o.id(), a.id()).await.unwrap().expect("webhook a");
     assert_eq!(
-        (read.secret.as_str(), read.previous_secret.as_deref()),
+        (read.record().secret.as_str(), read.record().previous_secret.as_deref()),
         (plain, Some(previous))
     );
 
     // A blob copied to another row does not open there: the read fails, nothing is guessed.
-    set_raw_secret(&raw, b.id, &sealed).await;
-    assert!(matches!(s.webhook(o.id(), b.id).await, Err(StoreError::Corrupt(_))));
+    set_raw_secret(&raw, b.id(), &sealed).await;
+    assert!(matches!(s.webhook(o.id(), b.id()).await, Err(StoreError::Corrupt(_))));
     assert!(matches!(s.org_webhooks(o.id()).await, Err(StoreError::Corrupt(_))));
     // Commits of the org still fan out to both endpoints: fan-out never opens secrets.
     let e = event(o.id(), "member.added");
@@ -118,7 +118,7 @@ async fn webhook_secrets_are_sealed_and_bound_to_their_row(backend: Backend) {
     })
     .await
     .unwrap();
-    for w in [a.id, b.id] {
+    for w in [a.id(), b.id()] {
         let page = s
             .webhook_deliveries(w, &DeliveryFilter::default(), PageRequest::new(1, 10))
             .await
@@ -126,8 +126,8 @@ async fn webhook_secrets_are_sealed_and_bound_to_their_row(backend: Backend) {
         assert_eq!(page.total, Some(1), "one delivery for {w}");
     }
     // Nor in another column of the same row.
-    set_raw_secret(&raw, a.id, &sealed_prev).await;
-    assert!(matches!(s.webhook(o.id(), a.id).await, Err(StoreError::Corrupt(_))));
+    set_raw_secret(&raw, a.id(), &sealed_prev).await;
+    assert!(matches!(s.webhook(o.id(), a.id()).await, Err(StoreError::Corrupt(_))));
     raw.close().await.unwrap();
     fx.finish().await;
 }
@@ -164,10 +164,13 @@ async fn secrets_sealed_under_an_old_key_open_after_a_new_primary(backend: Backe
 
     let rotated = AesGcmCipher::new(vec![("k1".into(), k1), ("k2".into(), [42; 32])], "k2").unwrap();
     let s = fx.open(&url, opts(rotated)).await;
-    let mut w = s.webhook(o.id(), a.id).await.unwrap().expect("webhook");
-    assert_eq!(w.secret, "whsec_sealed_under_k1");
+    let w = s.webhook(o.id(), a.id()).await.unwrap().expect("webhook");
+    assert_eq!(w.record().secret, "whsec_sealed_under_k1");
     // The next write re-seals under the new primary.
-    w.name = "renamed".to_owned();
+    let w = Webhook::restore(WebhookRecord {
+        name: "renamed".to_owned(),
+        ..w.record().clone()
+    });
     s.commit(Changeset {
         webhooks: vec![w],
         ..Default::default()
@@ -175,14 +178,14 @@ async fn secrets_sealed_under_an_old_key_open_after_a_new_primary(backend: Backe
     .await
     .unwrap();
     let raw = Database::connect(url.as_str()).await.unwrap();
-    assert!(raw_secrets(&raw, a.id).await.0.starts_with("v1:k2:"));
+    assert!(raw_secrets(&raw, a.id()).await.0.starts_with("v1:k2:"));
     raw.close().await.unwrap();
     s.close().await.unwrap();
 
     // Without the key a blob names, the read is an error, never a wrong secret.
     let only_new = AesGcmCipher::new(vec![("k9".into(), [1; 32])], "k9").unwrap();
     let s = fx.open(&url, opts(only_new)).await;
-    assert!(matches!(s.webhook(o.id(), a.id).await, Err(StoreError::Corrupt(_))));
+    assert!(matches!(s.webhook(o.id(), a.id()).await, Err(StoreError::Corrupt(_))));
     fx.finish().await;
 }
 
