@@ -3,7 +3,7 @@
 //! pruning (`audit.retention_days`, §8.3).
 
 use chrono::{DateTime, Utc};
-use org_domain::{Capability, DomainEvent, OrgId, Slug};
+use org_domain::{Capability, DomainEvent, OrgId};
 use org_ports::chain::{self, Link, Verdict};
 use org_ports::{AuditEntry, AuditFilter, AuditLog, AuditPrune, Changeset, OrgFilter, Page, PageRequest};
 
@@ -121,15 +121,7 @@ impl AuditService {
 
     /// The log of the live org named by a slug (`admin verify-audit --org`).
     pub async fn org_log_by_slug(&self, slug: &str) -> Result<AuditLog, AppError> {
-        let slug = Slug::parse(slug).map_err(|_| AppError::not_found())?;
-        let org = self
-            .core
-            .stores
-            .orgs
-            .org_by_slug(&slug)
-            .await?
-            .ok_or_else(AppError::not_found)?;
-        Ok(AuditLog::Org(org.id()))
+        Ok(AuditLog::Org(self.core.org_by_slug(slug).await?.id()))
     }
 
     /// Retention (§8.3): in the platform log and every org log, deletes the prefix of entries

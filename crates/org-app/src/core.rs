@@ -97,6 +97,16 @@ impl Core {
         Ok(self.stores.uow.commit(changes).await?)
     }
 
+    /// The live org with this slug, whoever asks; a malformed or unknown slug → not found.
+    pub async fn org_by_slug(&self, slug: &str) -> Result<Organization, AppError> {
+        let slug = Slug::parse(slug).map_err(|_| AppError::not_found())?;
+        self.stores
+            .orgs
+            .org_by_slug(&slug)
+            .await?
+            .ok_or_else(AppError::not_found)
+    }
+
     /// The live org with this slug and the caller's membership in it, in one read (none when
     /// the caller was authenticated with it for this request); a malformed or unknown slug, a
     /// deleted org, or a caller who is neither a member nor a platform owner → not found

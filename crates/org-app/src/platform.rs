@@ -1,6 +1,6 @@
 //! Platform administration use cases (§20): org list and lifecycle, limits, tiers.
 
-use org_domain::{DomainError, FeatureOverrides, LimitsUpdate, Organization, Rule, Slug, Tier, TierId};
+use org_domain::{DomainError, FeatureOverrides, LimitsUpdate, Organization, Rule, Tier, TierId};
 use org_ports::{OrgFilter, Page, PageRequest};
 
 use crate::core::Decision;
@@ -71,14 +71,7 @@ impl PlatformService {
     /// `GET /api/platform/organizations/:org_slug`.
     pub async fn get_org(&self, caller: &Caller, slug: &str) -> Result<OrgView, AppError> {
         platform_only(caller)?;
-        let slug = Slug::parse(slug).map_err(|_| AppError::not_found())?;
-        let org = self
-            .core
-            .stores
-            .orgs
-            .org_by_slug(&slug)
-            .await?
-            .ok_or_else(AppError::not_found)?;
+        let org = self.core.org_by_slug(slug).await?;
         Ok(self.core.view(org))
     }
 
