@@ -4,8 +4,8 @@
 //! member cap, which the store enforces at commit (§22.3).
 
 use org_domain::{
-    Capability, DomainError, Email, Invitation, InvitationId, InvitationStatus, Membership, MembershipId,
-    NewInvitation, Organization, Role, RoleBook, Slug, User, UserId, UserVia,
+    Capability, Email, Invitation, InvitationId, InvitationStatus, Membership, MembershipId, NewInvitation,
+    Organization, Role, RoleBook, Slug, User, UserId, UserVia,
 };
 use org_ports::{Changeset, PageRequest};
 
@@ -92,9 +92,7 @@ impl InvitationService {
     ) -> Result<CreatedInvitation, AppError> {
         let core = &self.core;
         core.mutate(caller, meta, slug, |s| async move {
-            s.access.require(Capability::OrgMembersManage)?;
-            let email = Email::parse(email).map_err(DomainError::from)?;
-            let role = Role::parse(role.unwrap_or("member")).map_err(DomainError::from)?;
+            let (email, role) = s.access.invitation_request(email, role)?;
             let ttl_days = expires_in_days.unwrap_or(core.config.invitation_ttl_days);
             let existing_user = core.stores.users.user_by_email(&email).await?;
             let existing = self.membership_of(&s.org, existing_user.as_ref()).await?;

@@ -1,10 +1,7 @@
 //! Role use cases (§7): list, get, create, update, delete. All need `org.roles.manage`.
 
 use chrono::{DateTime, Utc};
-use org_domain::{
-    Capability, CapabilitySet, CustomRole, Description, DomainError, FieldError, NewRole, OrgId, Organization, Role,
-    RoleBook, RoleId, RoleName, RoleRef, RoleSlug, RoleUpdate,
-};
+use org_domain::{Capability, CapabilitySet, CustomRole, OrgId, Organization, Role, RoleBook, RoleId, RoleRef};
 use org_ports::PageRequest;
 
 use crate::AppError;
@@ -24,39 +21,10 @@ pub enum RoleView {
 }
 
 /// Body of `POST …/roles`.
-#[derive(Clone, Debug)]
-pub struct CreateRole {
-    pub slug: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub permissions: Vec<String>,
-}
+pub type CreateRole = org_domain::RoleDraft;
 
 /// Body of `PUT …/roles/:id` (partial).
-#[derive(Clone, Debug, Default)]
-pub struct UpdateRole {
-    pub name: Option<String>,
-    pub description: Option<Option<String>>,
-    pub permissions: Option<Vec<String>>,
-}
-
-/// Parses a permission list; every unknown or owner-only entry is reported at its index.
-pub fn parse_permissions(list: &[String]) -> Result<CapabilitySet, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let mut set = CapabilitySet::EMPTY;
-    for (i, text) in list.iter().enumerate() {
-        let field = format!("permissions[{i}]");
-        match Capability::parse(text) {
-            None => errors.push(FieldError::new(field, format!("unknown capability '{text}'"))),
-            Some(c) if !c.is_grantable() => errors.push(FieldError::new(
-                field,
-                format!("'{text}' is owner-only and cannot be granted to custom roles"),
-            )),
-            Some(c) => set.insert(c),
-        }
-    }
-    if errors.is_empty() { Ok(set) } else { Err(errors) }
-}
+pub type UpdateRole = org_domain::RoleChanges;
 
 fn built_ins(org: &Organization) -> Vec<RoleView> {
     [Role::Owner, Role::Admin, Role::Member]
@@ -72,10 +40,6 @@ fn built_ins(org: &Organization) -> Vec<RoleView> {
             created_at: org.state().created_at,
         })
         .collect()
-}
-
-fn parse_description(d: Option<String>, errors: &mut Vec<FieldError>) -> Option<Description> {
-    d.and_then(|d| Description::parse(&d).map_err(|e| errors.push(e)).ok())
 }
 
 service! {
@@ -143,25 +107,7 @@ impl RoleService {
         let cmd = &cmd;
         self.core
             .mutate(caller, meta, slug, |s| async move {
-                s.access.require(Capability::OrgRolesManage)?;
-                let mut errors = Vec::new();
-                let role_slug = RoleSlug::parse(&cmd.slug).map_err(|e| errors.push(e)).ok();
-                let name = RoleName::parse(&cmd.name).map_err(|e| errors.push(e)).ok();
-                let description = parse_description(cmd.description.clone(), &mut errors);
-                let permissions = parse_permissions(&cmd.permissions).map_err(|e| errors.extend(e)).ok();
-                let (Some(role_slug), Some(name), Some(permissions)) = (role_slug, name, permissions) else {
-                    return Err(DomainError::Validation(errors).into());
-                };
-                if !errors.is_empty() {
-                    return Err(DomainError::Validation(errors).into());
-                }
-                let new = NewRole {
-                    id: RoleId::from_uuid(self.core.new_uuid()),
-                    slug: role_slug,
-                    name,
-                    description,
-                    permissions,
-                };
+                let new = s.access.new_role(RoleId::from_uuid(self.core.new_uuid()), cmd)?;
                 let (role, outcome) = s.access.create_role(&self.book(&s.org).await?, new, s.now())?;
                 let mut c = s.record(&outcome.principal, &outcome.events);
                 c.roles.push(role.clone());
@@ -182,26 +128,8 @@ impl RoleService {
         let cmd = &cmd;
         self.core
             .mutate(caller, meta, slug, |s| async move {
-                s.access.require(Capability::OrgRolesManage)?;
+                let upd = s.access.role_update(cmd)?;
                 let role = RoleRef::parse(role_id).ok_or_else(AppError::not_found)?;
-                let mut errors = Vec::new();
-                let name = cmd
-                    .name
-                    .as_deref()
-                    .and_then(|n| RoleName::parse(n).map_err(|e| errors.push(e)).ok());
-                let description = cmd.description.clone().map(|d| parse_description(d, &mut errors));
-                let permissions = cmd
-                    .permissions
-                    .as_deref()
-                    .and_then(|p| parse_permissions(p).map_err(|e| errors.extend(e)).ok());
-                if !errors.is_empty() {
-                    return Err(DomainError::Validation(errors).into());
-                }
-                let upd = RoleUpdate {
-                    name,
-                    description,
-                    permissions,
-                };
                 let (updated, outcome) = s.access.update_role(&self.book(&s.org).await?, &role, upd, s.now())?;
                 let mut c = s.record(&outcome.principal, &outcome.events);
                 if outcome.events.is_empty() {

@@ -6,10 +6,8 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Duration;
-use org_domain::webhook::{
-    self, AttemptOutcome, Delivery, DeliveryStatus, DisabledReason, NewWebhook, Webhook, WebhookEvent, WebhookUpdate,
-};
-use org_domain::{Capability, DeliveryId, DomainError, DomainEvent, EventId, Organization, WebhookId};
+use org_domain::webhook::{AttemptOutcome, Delivery, DeliveryStatus, DisabledReason, Webhook, WebhookEvent};
+use org_domain::{Capability, DeliveryId, DomainEvent, EventId, Organization, WebhookId};
 use org_ports::{
     Changeset, DeliveryFilter, OutboundRequest, OutboxEvent, Page, PageRequest, Resolver, SendResult, WebhookSender,
 };
@@ -57,13 +55,7 @@ impl Default for Outbound {
 }
 
 /// Body of create/update.
-#[derive(Clone, Debug, Default)]
-pub struct WebhookInput {
-    pub name: Option<String>,
-    pub url: Option<String>,
-    pub events: Option<Vec<String>>,
-    pub is_active: Option<bool>,
-}
+pub type WebhookInput = org_domain::webhook::WebhookDraft;
 
 /// An endpoint, and its secret when just created or rotated.
 #[derive(Clone, Debug)]
@@ -167,19 +159,10 @@ impl WebhookService {
         let core = &self.core;
         let input = &input;
         core.mutate(caller, meta, slug, |s| async move {
-            s.access.require_mutable(Capability::WebhooksManage)?;
-            let name = webhook::webhook_name(input.name.as_deref().unwrap_or_default()).map_err(DomainError::from)?;
-            let url = input.url.clone().unwrap_or_default();
-            core.outbound.check(&url).await?;
-            let events = webhook::subscription(input.events.as_deref().unwrap_or_default(), &subscribable())?;
-            let taken = self.name_taken(&s.org, &name, None).await?;
-            let new = NewWebhook {
-                id: WebhookId::from_uuid(core.new_uuid()),
-                name,
-                url,
-                events,
-                secret: self.new_secret(),
-            };
+            let id = WebhookId::from_uuid(core.new_uuid());
+            let new = s.access.new_webhook(id, input, self.new_secret(), &subscribable())?;
+            core.outbound.check(&new.url).await?;
+            let taken = self.name_taken(&s.org, &new.name, None).await?;
             let (w, outcome) = s.access.create_webhook(new, taken, s.now())?;
             let mut c = s.record(&outcome.principal, &outcome.events);
             c.webhooks.push(w.clone());
@@ -218,31 +201,14 @@ impl WebhookService {
         let core = &self.core;
         let input = &input;
         core.mutate(caller, meta, slug, |s| async move {
-            s.access.require_mutable(Capability::WebhooksManage)?;
-            let name = input
-                .name
-                .as_deref()
-                .map(webhook::webhook_name)
-                .transpose()
-                .map_err(DomainError::from)?;
-            if let Some(url) = &input.url {
+            let upd = s.access.webhook_update(input, &subscribable())?;
+            if let Some(url) = &upd.url {
                 core.outbound.check(url).await?;
             }
-            let events = input
-                .events
-                .as_deref()
-                .map(|e| webhook::subscription(e, &subscribable()))
-                .transpose()?;
             let mut w = self.org_webhook(&s.org, id).await?;
-            let taken = match (&name, &w) {
+            let taken = match (&upd.name, &w) {
                 (Some(n), Some(w)) => self.name_taken(&s.org, n, Some(w.id())).await?,
                 _ => false,
-            };
-            let upd = WebhookUpdate {
-                name,
-                url: input.url.clone(),
-                events,
-                is_active: input.is_active,
             };
             let outcome = s.access.update_webhook(w.as_mut(), upd, taken, s.now())?;
             let mut c = s.record(&outcome.principal, &outcome.events);

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::access::{Access, Outcome};
 use crate::capability::{Capability, CapabilitySet};
-use crate::error::{DomainError, Rule};
+use crate::error::{DomainError, FieldError, Rule};
 use crate::event::{Change, ChangeValue, DomainEvent};
 use crate::ids::{OrgId, RoleId};
 use crate::role::Role;
@@ -47,6 +47,49 @@ pub struct RoleUpdate {
     pub name: Option<RoleName>,
     pub description: Option<Option<Description>>,
     pub permissions: Option<CapabilitySet>,
+}
+
+/// Body of a role create (§7 `POST`), as received.
+#[derive(Clone, Debug)]
+pub struct RoleDraft {
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<String>,
+}
+
+/// Body of a partial role update (§7 `PUT`), as received.
+#[derive(Clone, Debug, Default)]
+pub struct RoleChanges {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub permissions: Option<Vec<String>>,
+}
+
+/// Parses a permission list; every unknown or owner-only entry is reported at its index.
+fn parse_permissions(list: &[String], errors: &mut Vec<FieldError>) -> Option<CapabilitySet> {
+    let before = errors.len();
+    let mut set = CapabilitySet::EMPTY;
+    for (i, text) in list.iter().enumerate() {
+        let field = format!("permissions[{i}]");
+        match Capability::parse(text) {
+            None => errors.push(FieldError::new(field, format!("unknown capability '{text}'"))),
+            Some(c) if !c.is_grantable() => errors.push(FieldError::new(
+                field,
+                format!("'{text}' is owner-only and cannot be granted to custom roles"),
+            )),
+            Some(c) => set.insert(c),
+        }
+    }
+    (errors.len() == before).then_some(set)
+}
+
+fn parse_description(d: Option<String>, errors: &mut Vec<FieldError>) -> Option<Description> {
+    d.and_then(|d| Description::parse(&d).map_err(|e| errors.push(e)).ok())
+}
+
+fn field<T>(parsed: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
+    parsed.map_err(|e| errors.push(e)).ok()
 }
 
 /// A role addressed by id: a built-in (`role_owner` …) or a custom role.
@@ -155,6 +198,50 @@ fn owner_only_error() -> DomainError {
 }
 
 impl Access {
+    /// Step one of creating a role (§1.5): `org.roles.manage`, then every field of the body,
+    /// all errors reported at once.
+    pub fn new_role(&self, id: RoleId, draft: &RoleDraft) -> Result<NewRole, DomainError> {
+        self.require(Capability::OrgRolesManage)?;
+        let mut errors = Vec::new();
+        let slug = field(RoleSlug::parse(&draft.slug), &mut errors);
+        let name = field(RoleName::parse(&draft.name), &mut errors);
+        let description = parse_description(draft.description.clone(), &mut errors);
+        let permissions = parse_permissions(&draft.permissions, &mut errors);
+        match (slug, name, permissions) {
+            (Some(slug), Some(name), Some(permissions)) if errors.is_empty() => Ok(NewRole {
+                id,
+                slug,
+                name,
+                description,
+                permissions,
+            }),
+            _ => Err(DomainError::Validation(errors)),
+        }
+    }
+
+    /// Step one of updating a role (§1.5): `org.roles.manage`, then the fields present.
+    pub fn role_update(&self, changes: &RoleChanges) -> Result<RoleUpdate, DomainError> {
+        self.require(Capability::OrgRolesManage)?;
+        let mut errors = Vec::new();
+        let name = changes
+            .name
+            .as_deref()
+            .and_then(|n| field(RoleName::parse(n), &mut errors));
+        let description = changes.description.clone().map(|d| parse_description(d, &mut errors));
+        let permissions = changes
+            .permissions
+            .as_deref()
+            .and_then(|p| parse_permissions(p, &mut errors));
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
+        Ok(RoleUpdate {
+            name,
+            description,
+            permissions,
+        })
+    }
+
     /// Creates a custom role (§7): caps(new) ⊆ caps(caller); slug and name unique among
     /// `existing` (the org's roles).
     pub fn create_role(

@@ -71,7 +71,7 @@ pub mod webhook;
 
 pub use access::{Access, Actor, Outcome, Principal};
 pub use capability::{Capability, CapabilitySet};
-pub use custom_role::{CustomRole, CustomRoleRecord, NewRole, RoleBook, RoleRef, RoleUpdate};
+pub use custom_role::{CustomRole, CustomRoleRecord, NewRole, RoleBook, RoleChanges, RoleDraft, RoleRef, RoleUpdate};
 pub use error::{DomainError, FieldError, Rule};
 pub use event::{Change, ChangeValue, DomainEvent, JoinedVia, UserVia};
 pub use ids::{DeliveryId, EventId, InvitationId, MembershipId, OrgId, RoleId, SessionId, UserId, WebhookId};

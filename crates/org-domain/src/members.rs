@@ -18,6 +18,7 @@ use crate::organization::{OrgStatus, Organization};
 use crate::role::Role;
 use crate::session::RevokeReason;
 use crate::user::User;
+use crate::values::Email;
 
 impl Access {
     /// Changes a member's role (§5.2). `owner` transfers ownership (§5.6), which also needs
@@ -142,6 +143,16 @@ impl Access {
                 Access::check_grant(p, role, roles)
             }),
         }
+    }
+
+    /// Step one of creating an invitation (§1.5): `org.members.manage`, then the body's e-mail
+    /// and role (`member` when absent). What the e-mail and role name is loaded next, and
+    /// [`Access::invite`] decides.
+    pub fn invitation_request(&self, email: &str, role: Option<&str>) -> Result<(Email, Role), DomainError> {
+        self.require(Capability::OrgMembersManage)?;
+        let email = Email::parse(email)?;
+        let role = Role::parse(role.unwrap_or("member"))?;
+        Ok((email, role))
     }
 
     /// Creates an invitation (§6.2). `existing_member` is the membership of the user holding

@@ -140,7 +140,7 @@ pub fn should_auto_disable(failing_since: Option<DateTime<Utc>>, now: DateTime<U
 }
 
 /// Parses a webhook name: trimmed, 1–100 characters.
-pub fn webhook_name(input: &str) -> Result<String, FieldError> {
+fn webhook_name(input: &str) -> Result<String, FieldError> {
     let t = input.trim();
     let n = t.chars().count();
     if n == 0 || n > 100 || t.chars().any(char::is_control) {
@@ -154,7 +154,7 @@ pub fn webhook_name(input: &str) -> Result<String, FieldError> {
 
 /// Validates a subscription list against the subscribable types: at least one, each known;
 /// duplicates collapse (order kept).
-pub fn subscription(events: &[String], known: &[&str]) -> Result<Vec<String>, DomainError> {
+fn subscription(events: &[String], known: &[&str]) -> Result<Vec<String>, DomainError> {
     if events.is_empty() {
         return Err(DomainError::invalid("events", "subscribe to at least one event type"));
     }
@@ -224,7 +224,7 @@ impl std::fmt::Debug for WebhookRecord {
 pub struct Webhook(WebhookRecord);
 
 /// Parameters of a new endpoint: the name and subscription as parsed
-/// ([`webhook_name`], [`subscription`]), the URL as the SSRF guard accepted it, a fresh secret.
+/// ([`Access::new_webhook`]), the URL as the SSRF guard accepted it, a fresh secret.
 #[derive(Clone)]
 pub struct NewWebhook {
     pub id: WebhookId,
@@ -241,6 +241,16 @@ impl std::fmt::Debug for NewWebhook {
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
+}
+
+/// Body of an endpoint create or update (§9.2), as received. Create needs `name`, `url` and
+/// `events`; an update changes the fields present.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookDraft {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub is_active: Option<bool>,
 }
 
 /// A PATCH of an endpoint (§9.2), each field parsed; `None` leaves it unchanged.
@@ -359,6 +369,38 @@ impl Access {
             .filter(|w| w.borrow().org_id() == self.org_id())
             .ok_or(DomainError::NotFound)?;
         Ok((principal, w))
+    }
+
+    /// Step one of creating an endpoint (§1.5): `webhooks.manage` and the active-org gate,
+    /// then the name and the subscription among the `known` event types. The URL is left for
+    /// the outbound guard, which resolves it, before [`Access::create_webhook`] decides.
+    pub fn new_webhook(
+        &self,
+        id: WebhookId,
+        draft: &WebhookDraft,
+        secret: String,
+        known: &[&str],
+    ) -> Result<NewWebhook, DomainError> {
+        self.require_mutable(Capability::WebhooksManage)?;
+        Ok(NewWebhook {
+            id,
+            name: webhook_name(draft.name.as_deref().unwrap_or_default())?,
+            url: draft.url.clone().unwrap_or_default(),
+            events: subscription(draft.events.as_deref().unwrap_or_default(), known)?,
+            secret,
+        })
+    }
+
+    /// Step one of updating an endpoint (§1.5): as [`Access::new_webhook`], for the fields
+    /// present.
+    pub fn webhook_update(&self, draft: &WebhookDraft, known: &[&str]) -> Result<WebhookUpdate, DomainError> {
+        self.require_mutable(Capability::WebhooksManage)?;
+        Ok(WebhookUpdate {
+            name: draft.name.as_deref().map(webhook_name).transpose()?,
+            url: draft.url.clone(),
+            events: draft.events.as_deref().map(|e| subscription(e, known)).transpose()?,
+            is_active: draft.is_active,
+        })
     }
 
     /// Creates an endpoint (§9.2); `name_taken` says whether another endpoint of the org has

@@ -1,4 +1,5 @@
-//! Integration tests of org-domain: value-object properties and the membership state machine.
+//! Integration tests of org-domain: value-object properties, the first step of writes, and the membership state machine.
 
+mod intake;
 mod state_machine;
 mod values;
