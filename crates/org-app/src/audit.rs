@@ -60,9 +60,7 @@ impl AuditService {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Page<AuditEntry>, AppError> {
-        if !caller.user.is_platform_owner() {
-            return Err(org_domain::DomainError::RuleViolation(org_domain::Rule::PlatformOwnerOnly).into());
-        }
+        caller.actor().platform_owner()?;
         let log = match org {
             None => AuditLog::Platform,
             Some(id) => {

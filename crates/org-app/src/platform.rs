@@ -1,6 +1,6 @@
 //! Platform administration use cases (§20): org list and lifecycle, limits, tiers.
 
-use org_domain::{DomainError, FeatureOverrides, LimitsUpdate, Organization, Rule, Tier, TierId};
+use org_domain::{DomainError, FeatureOverrides, LimitsUpdate, Organization, Tier, TierId};
 use org_ports::{OrgFilter, Page, PageRequest};
 
 use crate::core::Decision;
@@ -31,11 +31,8 @@ service! {
 }
 
 fn platform_only(caller: &Caller) -> Result<(), AppError> {
-    if caller.user.is_platform_owner() {
-        Ok(())
-    } else {
-        Err(DomainError::RuleViolation(Rule::PlatformOwnerOnly).into())
-    }
+    caller.actor().platform_owner()?;
+    Ok(())
 }
 
 impl PlatformService {

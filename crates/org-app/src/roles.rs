@@ -31,11 +31,7 @@ fn built_ins(org: &Organization) -> Vec<RoleView> {
         .into_iter()
         .map(|role| RoleView::BuiltIn {
             org_id: org.id(),
-            caps: match role {
-                Role::Owner => CapabilitySet::all(),
-                Role::Admin => CapabilitySet::grantable(),
-                _ => CapabilitySet::EMPTY,
-            },
+            caps: role.built_in_capabilities().unwrap_or_default(),
             role,
             created_at: org.state().created_at,
         })

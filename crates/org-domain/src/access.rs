@@ -18,6 +18,23 @@ pub struct Actor {
     pub is_platform_owner: bool,
 }
 
+impl Actor {
+    /// The rule of platform administration (§20): only a platform owner acts, with every
+    /// capability and the owner's rights.
+    pub fn platform_owner(&self) -> Result<Principal, DomainError> {
+        if !self.is_platform_owner {
+            return Err(DomainError::RuleViolation(Rule::PlatformOwnerOnly));
+        }
+        Ok(Principal {
+            user_id: self.user_id,
+            role: None,
+            caps: CapabilitySet::all(),
+            owner_rights: true,
+            via_platform_owner: true,
+        })
+    }
+}
+
 /// The actor as resolved for one decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
@@ -60,12 +77,10 @@ pub struct Outcome {
 
 /// Resolved capabilities of a built-in role, or of a custom role found in `roles`.
 pub(crate) fn caps_of(role: &Role, roles: &RoleBook) -> Option<CapabilitySet> {
-    Some(match role {
-        Role::Owner => CapabilitySet::all(),
-        Role::Admin => CapabilitySet::grantable(),
-        Role::Member => CapabilitySet::EMPTY,
-        Role::Custom(slug) => roles.get(slug)?.permissions().resolved(),
-    })
+    match role {
+        Role::Custom(slug) => Some(roles.get(slug)?.permissions().resolved()),
+        built_in => built_in.built_in_capabilities(),
+    }
 }
 
 /// The actor resolved against one org: the input of every org-scoped authorization.
@@ -90,16 +105,7 @@ impl Access {
     ) -> Result<Self, DomainError> {
         let member = membership
             .filter(|m| m.is_active() && m.user_id() == actor.user_id && m.org_id() == org.id())
-            .map(|m| {
-                let caps = match (m.role(), role) {
-                    (Role::Custom(slug), Some(r)) if r.slug() == slug && r.org_id() == org.id() => {
-                        r.permissions().resolved()
-                    }
-                    (Role::Custom(_), _) => CapabilitySet::EMPTY,
-                    (built_in, _) => caps_of(built_in, &RoleBook::default()).unwrap_or_default(),
-                };
-                (m.role().clone(), caps)
-            });
+            .map(|m| (m.role().clone(), m.capabilities(role)));
         if member.is_none() && !actor.is_platform_owner {
             return Err(DomainError::NotFound);
         }

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::capability::CapabilitySet;
+use crate::custom_role::CustomRole;
 use crate::error::DomainError;
 use crate::ids::{MembershipId, OrgId, UserId};
 use crate::role::Role;
@@ -70,6 +72,20 @@ impl Membership {
             updated_at: now,
             version: 0,
         })
+    }
+
+    /// What this membership may do, resolved (§3.3): nothing unless active; for a custom
+    /// role, the permissions of `custom` when it is this membership's role in this org.
+    pub fn capabilities(&self, custom: Option<&CustomRole>) -> CapabilitySet {
+        if !self.is_active() {
+            return CapabilitySet::EMPTY;
+        }
+        match (&self.0.role, custom) {
+            (Role::Custom(slug), Some(r)) if r.slug() == slug && r.org_id() == self.0.org_id => {
+                r.permissions().resolved()
+            }
+            (role, _) => role.built_in_capabilities().unwrap_or_default(),
+        }
     }
 
     /// The stored state.

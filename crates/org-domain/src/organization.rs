@@ -8,7 +8,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use crate::access::{Access, Actor, Outcome, Principal};
-use crate::capability::{Capability, CapabilitySet};
+use crate::capability::Capability;
 use crate::error::{DomainError, Rule};
 use crate::event::{Change, ChangeValue, DomainEvent};
 use crate::ids::{MembershipId, OrgId, UserId};
@@ -311,19 +311,6 @@ impl Organization {
         Ok(Outcome { principal, events })
     }
 
-    fn platform(actor: &Actor) -> Result<Principal, DomainError> {
-        if !actor.is_platform_owner {
-            return Err(DomainError::RuleViolation(Rule::PlatformOwnerOnly));
-        }
-        Ok(Principal {
-            user_id: actor.user_id,
-            role: None,
-            caps: CapabilitySet::all(),
-            owner_rights: true,
-            via_platform_owner: true,
-        })
-    }
-
     fn transition(
         &mut self,
         actor: &Actor,
@@ -332,7 +319,7 @@ impl Organization {
         action: &'static str,
         now: DateTime<Utc>,
     ) -> Result<Principal, DomainError> {
-        let p = Self::platform(actor)?;
+        let p = actor.platform_owner()?;
         if self.0.status != from {
             return Err(DomainError::InvalidTransition {
                 from: self.0.status,
@@ -423,7 +410,7 @@ impl Organization {
         upd: LimitsUpdate,
         now: DateTime<Utc>,
     ) -> Result<Outcome, DomainError> {
-        let principal = Self::platform(actor)?;
+        let principal = actor.platform_owner()?;
         if upd.max_users == Some(Some(0)) {
             return Err(DomainError::invalid("max_users", "must be at least 1"));
         }

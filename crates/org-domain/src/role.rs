@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::capability::CapabilitySet;
 use crate::error::FieldError;
 use crate::values::RoleSlug;
 
@@ -32,6 +33,17 @@ impl Role {
             Self::Admin => "admin",
             Self::Member => "member",
             Self::Custom(slug) => slug.as_str(),
+        }
+    }
+
+    /// What a built-in role may do (§3.3); `None` for a custom role, whose permissions are
+    /// its own.
+    pub fn built_in_capabilities(&self) -> Option<CapabilitySet> {
+        match self {
+            Self::Owner => Some(CapabilitySet::all()),
+            Self::Admin => Some(CapabilitySet::grantable()),
+            Self::Member => Some(CapabilitySet::EMPTY),
+            Self::Custom(_) => None,
         }
     }
 

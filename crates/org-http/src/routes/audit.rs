@@ -10,7 +10,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use org_app::{AUDIT_ACTIONS, App, AppError};
-use org_domain::{DomainError, OrgId, Rule};
+use org_domain::OrgId;
 use org_ports::{AuditEntry, AuditFilter, AuditLog};
 
 use super::{ok, with_next_cursor};
@@ -157,10 +157,8 @@ pub(crate) async fn platform_list_audit_logs(
     auth: Auth,
     query: Query,
 ) -> Result<Response, ApiError> {
-    if !auth.caller.user.is_platform_owner() {
-        // The use case refuses too; answering first keeps 403 ahead of query validation.
-        return Err(AppError::from(DomainError::RuleViolation(Rule::PlatformOwnerOnly)).into());
-    }
+    // The use case decides too; deciding first keeps 403 ahead of query validation.
+    auth.caller.actor().platform_owner().map_err(AppError::from)?;
     let org = query
         .text("organization_id")
         .map(|t| OrgId::parse(t.trim()).ok_or_else(|| ApiError::invalid("organization_id", "must be a UUID")))

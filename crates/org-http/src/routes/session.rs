@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::Response;
-use org_domain::{CapabilitySet, Role, SessionKind};
+use org_domain::SessionKind;
 use org_ports::PageRequest;
 
 use super::{no_store, ok};
@@ -76,12 +76,7 @@ pub(crate) async fn current_user(State(state): State<HttpState>, auth: Auth) -> 
                 let Some(m) = mine.context.membership.as_ref().filter(|m| m.is_active()) else {
                     continue;
                 };
-                let caps = match m.role() {
-                    Role::Owner => CapabilitySet::all(),
-                    Role::Admin => CapabilitySet::grantable(),
-                    Role::Member => CapabilitySet::EMPTY,
-                    Role::Custom(_) => mine.context.role.as_ref().map(|r| r.permissions()).unwrap_or_default(),
-                };
+                let caps = m.capabilities(mine.context.role.as_ref());
                 permissions.push(format!("organization:{}#{}", org.id(), m.role().as_str()));
                 memberships.push(UserMembership {
                     organization: OrganizationSummary {
@@ -91,7 +86,7 @@ pub(crate) async fn current_user(State(state): State<HttpState>, auth: Auth) -> 
                         status: org.status().as_str().to_owned(),
                     },
                     membership: MembershipDto::from(m),
-                    capabilities: capability_names(caps.resolved()),
+                    capabilities: capability_names(caps),
                 });
             }
             if n < 100 {
