@@ -69,6 +69,7 @@ impl From<StoreError> for AppError {
                 UniqueKey::OrgSlug => Self::SlugTaken,
                 UniqueKey::RoleSlug => Self::Domain(DomainError::DuplicateRoleSlug),
                 UniqueKey::RoleName => Self::Domain(DomainError::DuplicateRoleName),
+                UniqueKey::WebhookName => Self::Domain(DomainError::DuplicateWebhookName),
                 UniqueKey::PendingInvitation => Self::Domain(DomainError::PendingInvitationExists),
                 UniqueKey::Membership => Self::Domain(DomainError::AlreadyMember),
                 // A concurrent insert of the same user or owner: retrying re-reads the winner.

@@ -2182,6 +2182,83 @@ pub async fn a_custom_role_in_use_is_never_deleted_or_missing<S: Store>(s: Arc<S
     assert_eq!(stored(&*s, id, &newcomer).await.status(), MembershipStatus::Active);
 }
 
+/// Live endpoint names are unique per org; a deleted endpoint frees its name; a rename onto a
+/// taken name and one name twice in one commit are refused.
+pub async fn webhook_names_are_unique_among_live_endpoints<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other").await;
+    let id = seed.org.id();
+    let sink = hook(id, "sink", &["member.added"], true, 1);
+    let spare = hook(id, "spare", &["member.added"], true, 1);
+    s.commit(Changeset {
+        webhooks: vec![sink.clone(), spare.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let unique = Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::WebhookName)));
+    let renamed = |w: &Webhook, name: &str| {
+        Webhook::restore(WebhookRecord {
+            name: name.to_owned(),
+            ..w.record().clone()
+        })
+    };
+    let cases: Vec<(&str, Vec<Webhook>, Result<(), StoreError>)> = vec![
+        (
+            "a name taken in the org",
+            vec![hook(id, "sink", &["member.added"], true, 2)],
+            unique.clone(),
+        ),
+        (
+            "one name twice in one commit",
+            vec![
+                hook(id, "twin", &["member.added"], true, 2),
+                hook(id, "twin", &["member.added"], true, 2),
+            ],
+            unique.clone(),
+        ),
+        (
+            "a rename onto a taken name",
+            vec![renamed(&spare.clone().with_version(1), "sink")],
+            unique.clone(),
+        ),
+        (
+            "the same name in another org",
+            vec![hook(other.org.id(), "sink", &["member.added"], true, 2)],
+            Ok(()),
+        ),
+    ];
+    for (what, webhooks, want) in cases {
+        assert_eq!(s.commit(Changeset { webhooks, ..cs() }).await, want, "{what}");
+    }
+    let gone = Webhook::restore(WebhookRecord {
+        is_active: false,
+        deleted_at: Some(t(3)),
+        ..sink.clone().with_version(1).record().clone()
+    });
+    s.commit(Changeset {
+        webhooks: vec![gone],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let again = hook(id, "sink", &["member.added"], true, 4);
+    s.commit(Changeset {
+        webhooks: vec![again.clone()],
+        ..cs()
+    })
+    .await
+    .expect("a deleted endpoint frees its name");
+    let names: Vec<String> = s
+        .org_webhooks(id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|w| w.name().to_owned())
+        .collect();
+    assert_eq!(names, ["spare", "sink"]);
+}
+
 pub async fn custom_role_slugs_and_names_are_unique_per_org<S: Store>(s: Arc<S>) {
     let seed = seeded(&*s, "acme").await;
     let other = seeded(&*s, "other").await;
@@ -3214,6 +3291,7 @@ where
         concurrent_admissions_admit_exactly_up_to_the_cap,
         a_custom_role_in_use_is_never_deleted_or_missing,
         custom_role_slugs_and_names_are_unique_per_org,
+        webhook_names_are_unique_among_live_endpoints,
         an_org_has_exactly_one_owner,
         member_pages_follow_joined_at_then_user_id,
         events_fan_out_to_subscribed_active_endpoints,

@@ -17,6 +17,8 @@ pub enum UniqueKey {
     RoleSlug,
     /// Custom role name per org (case-insensitive).
     RoleName,
+    /// Webhook endpoint name per org, among endpoints not deleted.
+    WebhookName,
     /// A row with the same primary key exists.
     Id,
 }

@@ -75,6 +75,8 @@ struct State {
     events: Vec<OutboxEvent>,
     event_ids: HashSet<EventId>,
     webhooks: HashMap<WebhookId, Webhook>,
+    /// Live endpoints by `(org, name)`.
+    webhook_names: HashMap<(OrgId, String), WebhookId>,
     deliveries: HashMap<DeliveryId, Delivery>,
     endpoints: HashMap<WebhookId, Endpoint>,
 }
@@ -335,6 +337,16 @@ impl State {
             .collect();
         if !claims_unique(&self.role_names, &names, &released) {
             return Err(unique(UniqueKey::RoleName));
+        }
+        let released: HashSet<WebhookId> = c.webhooks.iter().map(Webhook::id).collect();
+        let names: Vec<(WebhookId, (OrgId, String))> = c
+            .webhooks
+            .iter()
+            .filter(|w| w.record().deleted_at.is_none())
+            .map(|w| (w.id(), (w.org_id(), w.name().to_owned())))
+            .collect();
+        if !claims_unique(&self.webhook_names, &names, &released) {
+            return Err(unique(UniqueKey::WebhookName));
         }
         Ok(())
     }
@@ -597,8 +609,7 @@ impl State {
             self.append(draft);
         }
         for w in c.webhooks {
-            let version = w.record().version + 1;
-            self.webhooks.insert(w.id(), w.with_version(version));
+            self.put_webhook(w);
         }
         for mut d in c.deliveries {
             d.version += 1;
@@ -689,6 +700,20 @@ impl State {
         self.role_names
             .insert((r.org_id(), r.record().name.unique_key()), r.id());
         self.roles.insert(r.id(), r);
+    }
+
+    fn put_webhook(&mut self, w: Webhook) {
+        if let Some(old) = self.webhooks.get(&w.id()) {
+            let key = (old.org_id(), old.name().to_owned());
+            if self.webhook_names.get(&key) == Some(&old.id()) {
+                self.webhook_names.remove(&key);
+            }
+        }
+        if w.record().deleted_at.is_none() {
+            self.webhook_names.insert((w.org_id(), w.name().to_owned()), w.id());
+        }
+        let version = w.record().version + 1;
+        self.webhooks.insert(w.id(), w.with_version(version));
     }
 
     fn put_delivery(&mut self, d: Delivery) {

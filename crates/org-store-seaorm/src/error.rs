@@ -46,6 +46,11 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         "invitations.org_id, invitations.email",
         Outcome::Unique(UniqueKey::PendingInvitation),
     ),
+    (
+        "ux_webhooks_org_name_live",
+        "webhooks.org_id, webhooks.name",
+        Outcome::Unique(UniqueKey::WebhookName),
+    ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
     (
         "ux_audit_log_seq",

@@ -16,7 +16,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Webhooks), Box::new(CoreAtScale)]
+        vec![
+            Box::new(Initial),
+            Box::new(Webhooks),
+            Box::new(CoreAtScale),
+            Box::new(WebhookNames),
+        ]
     }
 }
 
@@ -832,6 +837,62 @@ impl MigrationTrait for CoreAtScale {
     }
 }
 
+/// Webhook names unique per org among live endpoints (m0004), in the schema as role names
+/// are, so two concurrent creates cannot both take a name.
+struct WebhookNames;
+
+impl MigrationName for WebhookNames {
+    fn name(&self) -> &str {
+        "m0004_webhook_names"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for WebhookNames {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        // Names taken twice by a race before this migration: every later endpoint gets its id
+        // appended, so the index can be built and nothing is lost.
+        let id_text = if db.get_database_backend() == DbBackend::Postgres {
+            "CAST(id AS TEXT)"
+        } else {
+            "lower(hex(id))"
+        };
+        db.execute_unprepared(&format!(
+            "UPDATE webhooks SET name = name || ' (' || {id_text} || ')' WHERE deleted_at IS NULL AND EXISTS \
+             (SELECT 1 FROM webhooks w WHERE w.org_id = webhooks.org_id AND w.name = webhooks.name \
+             AND w.deleted_at IS NULL AND (w.created_at < webhooks.created_at \
+             OR (w.created_at = webhooks.created_at AND w.id < webhooks.id)))"
+        ))
+        .await?;
+        create_indexes(
+            m,
+            &[(
+                "ux_webhooks_org_name_live",
+                "webhooks",
+                "org_id, name",
+                true,
+                Some("deleted_at IS NULL"),
+            )],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(
+            Index::drop()
+                .name("ux_webhooks_org_name_live")
+                .table("webhooks")
+                .to_owned(),
+        )
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -842,11 +903,11 @@ mod tests {
     use super::Migrator;
 
     #[tokio::test]
-    async fn m0003_rolls_back_to_m0002_and_forward_again() {
+    async fn m0004_and_m0003_roll_back_to_m0002_and_forward_again() {
         let db = Database::connect("sqlite::memory:").await.unwrap();
         db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
         Migrator::up(&db, None).await.unwrap();
-        Migrator::down(&db, Some(1)).await.unwrap();
+        Migrator::down(&db, Some(2)).await.unwrap();
         let old = db
             .query_one_raw(sea_orm::Statement::from_string(
                 db.get_database_backend(),
@@ -857,5 +918,52 @@ mod tests {
             .unwrap();
         assert_eq!(old.try_get::<i64>("", "n").unwrap(), 0, "the m0002 memberships table");
         Migrator::up(&db, None).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn m0004_renames_names_taken_twice_then_refuses_a_third() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        // Endpoints of an org row this test does not need.
+        db.execute_unprepared("PRAGMA foreign_keys = OFF").await.unwrap();
+        Migrator::up(&db, Some(3)).await.unwrap();
+        let insert = |id: &str, name: &str, created: &str, deleted: &str| {
+            format!(
+                "INSERT INTO webhooks (id, org_id, name, url, events, is_active, secret, created_at, updated_at, \
+                 deleted_at, version) VALUES (X'{id}', X'01', '{name}', 'https://h.example/x', '[]', 1, 's', \
+                 '{created}', '{created}', {deleted}, 1)"
+            )
+        };
+        for (id, name, created, deleted) in [
+            ("0A", "sink", "2026-01-01T00:00:00Z", "NULL"),
+            ("0B", "sink", "2026-01-02T00:00:00Z", "NULL"),
+            ("0C", "sink", "2026-01-03T00:00:00Z", "'2026-01-04T00:00:00Z'"),
+        ] {
+            db.execute_unprepared(&insert(id, name, created, deleted))
+                .await
+                .unwrap();
+        }
+        Migrator::up(&db, None).await.unwrap();
+        let names: Vec<String> = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT name FROM webhooks ORDER BY created_at",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String>("", "name").unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["sink", "sink (0b)", "sink"],
+            "the later live duplicate is renamed"
+        );
+        let third = insert("0D", "sink", "2026-01-05T00:00:00Z", "NULL");
+        assert!(
+            db.execute_unprepared(&third).await.is_err(),
+            "a live name is unique per org"
+        );
+        let deleted = insert("0E", "sink", "2026-01-05T00:00:00Z", "'2026-01-06T00:00:00Z'");
+        db.execute_unprepared(&deleted).await.unwrap();
     }
 }

@@ -3,6 +3,7 @@
 //! lost; the member cap holds; writes to different members never conflict.
 
 use org_app::roles::CreateRole;
+use org_app::webhooks::WebhookInput;
 use org_app::{AppConfig, AppError, Caller, MemberFilter, MemberPosition, TransferTarget};
 use org_domain::{DomainError, MembershipStatus, Role};
 use org_ports::AuditLog;
@@ -127,6 +128,39 @@ async fn concurrent_role_creations_are_all_kept() {
     assert_eq!(roles.len(), 31, "30 new roles plus the auditor role");
     let log = w.filtered(AuditLog::Org(org), "role.created").await;
     assert_eq!(log.total, Some(31));
+}
+
+/// Eight creates of one endpoint name at once: one is kept, the others are refused as
+/// duplicates (the store backs the name), and one creation is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_webhook_creations_with_one_name_keep_exactly_one() {
+    let w = World::new().await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (app, owner) = (w.app.clone(), w.owner.clone());
+            tokio::spawn(async move {
+                let input = WebhookInput {
+                    name: Some("sink".into()),
+                    url: Some(format!("https://hooks.example.com/{i}")),
+                    events: Some(vec!["member.added".into()]),
+                    is_active: None,
+                };
+                app.webhooks.create(&owner, &meta(), "acme", input).await
+            })
+        })
+        .collect();
+    let mut kept = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => kept += 1,
+            Err(AppError::Domain(DomainError::DuplicateWebhookName)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(kept, 1);
+    let org = w.org_id("acme").await;
+    assert_eq!(w.app.stores().webhooks.org_webhooks(org).await.unwrap().len(), 1);
+    assert_eq!(w.filtered(AuditLog::Org(org), "webhook.created").await.total, Some(1));
 }
 
 /// N invitees accept at once against a cap with `room` free places: exactly `room` are

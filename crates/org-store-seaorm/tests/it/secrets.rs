@@ -17,10 +17,11 @@ use crate::build::{event, id, seeded, t};
 use crate::support::{Backend, Fixture};
 
 fn hook(org: OrgId, secret: &str, previous: Option<&str>) -> Webhook {
+    let id = WebhookId::from_uuid(id());
     Webhook::restore(WebhookRecord {
-        id: WebhookId::from_uuid(id()),
+        id,
         org_id: org,
-        name: "hook".to_owned(),
+        name: format!("hook {id}"),
         url: "https://hooks.example.com/in".to_owned(),
         events: vec!["member.added".to_owned()],
         is_active: true,
