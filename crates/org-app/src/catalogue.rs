@@ -1,6 +1,7 @@
 //! The event catalogues of §23: what each domain event writes to the audit log and which
 //! webhook events it emits. Adding an action or a type is one entry here.
 
+use org_domain::scim_token::ScimTokenEventKind;
 use org_domain::webhook::WebhookEvent;
 use org_domain::{Change, ChangeValue, DomainEvent, JoinedVia, OrgId, SessionKind, UserId};
 use serde_json::{Map, Value, json};
@@ -164,6 +165,7 @@ fn via(v: JoinedVia) -> &'static str {
     match v {
         JoinedVia::Invitation => "invitation",
         JoinedVia::AdminAccept => "admin_accept",
+        JoinedVia::Scim => "scim",
     }
 }
 
@@ -292,6 +294,45 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
                 user(user_id),
                 m,
                 vec![("member.role_updated", hook.clone()), ("user.role_updated", hook)],
+            )
+        }
+        DomainEvent::MemberDeactivated { user_id } => d(
+            "member.deactivated",
+            user(user_id),
+            json!({"email": email(*user_id)}),
+            vec![],
+        ),
+        DomainEvent::MemberReactivated { user_id } => d(
+            "member.reactivated",
+            user(user_id),
+            json!({"email": email(*user_id)}),
+            vec![],
+        ),
+        DomainEvent::MemberUpdated { user_id, changes } => d(
+            "member.updated",
+            user(user_id),
+            json!({"changes": changes_json(changes)}),
+            vec![],
+        ),
+        DomainEvent::ScimToken {
+            kind,
+            token_id,
+            name,
+            prefix,
+            expires_at,
+        } => {
+            let (action, hook_type) = match kind {
+                ScimTokenEventKind::Created => ("scim_token.created", "scim_token.created"),
+                ScimTokenEventKind::Revoked => ("scim_token.revoked", "scim_token.revoked"),
+                ScimTokenEventKind::Deleted => ("scim_token.deleted", "scim_token.deleted"),
+            };
+            let m = json!({"name": name, "prefix": prefix, "expires_at": expires_at.map(crate::record::ts)});
+            let hook = json!({"token_id": token_id.to_string(), "name": name, "prefix": prefix});
+            d(
+                action,
+                Some(("scim_token", token_id.to_string())),
+                m,
+                vec![(hook_type, hook)],
             )
         }
         DomainEvent::InvitationCreated {

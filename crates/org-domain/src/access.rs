@@ -91,6 +91,8 @@ pub struct Access {
     actor: Actor,
     /// The actor's role and its resolved capabilities, when an active member.
     member: Option<(Role, CapabilitySet)>,
+    /// A directory principal (a SCIM token), not a user.
+    directory: bool,
 }
 
 impl Access {
@@ -114,7 +116,25 @@ impl Access {
             org_status: org.status(),
             actor,
             member,
+            directory: false,
         })
+    }
+
+    /// Access for a directory principal (a SCIM token, §3.5): it acts with `caps` and the rank
+    /// of a plain member, never as owner or admin and never through the platform-owner flag.
+    pub(crate) fn for_directory(org: &Organization, actor: Actor, caps: CapabilitySet) -> Self {
+        Self {
+            org_id: org.id(),
+            org_status: org.status(),
+            actor,
+            member: Some((crate::scim_token::DIRECTORY_ROLE, caps)),
+            directory: true,
+        }
+    }
+
+    /// Whether this is a directory principal (a SCIM token) rather than a user.
+    pub fn is_directory(&self) -> bool {
+        self.directory
     }
 
     /// The org.

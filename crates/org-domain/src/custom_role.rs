@@ -112,6 +112,48 @@ impl RoleRef {
 }
 
 impl CustomRole {
+    /// A new role of `org_id`, and its `role.created` event (the decision was taken).
+    pub(crate) fn create(org_id: OrgId, new: NewRole, now: DateTime<Utc>) -> (Self, DomainEvent) {
+        let event = DomainEvent::RoleCreated {
+            role_id: new.id,
+            slug: new.slug.clone(),
+            name: new.name.as_str().to_owned(),
+            permissions: new.permissions,
+        };
+        let role = CustomRole(CustomRoleRecord {
+            id: new.id,
+            org_id,
+            slug: new.slug,
+            name: new.name,
+            description: new.description,
+            permissions: new.permissions,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        });
+        (role, event)
+    }
+
+    /// This role under another name, and its `role.updated` event when the name changes.
+    pub(crate) fn renamed(&self, name: RoleName, now: DateTime<Utc>) -> (Self, Option<DomainEvent>) {
+        let Some(change) = Change::of(
+            "name",
+            Some(self.0.name.as_str().to_owned()),
+            Some(name.as_str().to_owned()),
+        ) else {
+            return (self.clone(), None);
+        };
+        let mut updated = self.0.clone();
+        updated.name = name;
+        updated.updated_at = now;
+        let event = DomainEvent::RoleUpdated {
+            role_id: updated.id,
+            slug: updated.slug.clone(),
+            changes: vec![change],
+        };
+        (CustomRole(updated), Some(event))
+    }
+
     /// Rebuilds a role from storage; owner-only capabilities are never stored on one.
     pub fn restore(record: CustomRoleRecord) -> Result<Self, DomainError> {
         if !record.permissions.all_grantable() {
@@ -182,7 +224,7 @@ impl RoleBook {
             _ => Ok(()),
         }
     }
-    fn name_taken(&self, name: &RoleName, except: Option<RoleId>) -> bool {
+    pub(crate) fn name_taken(&self, name: &RoleName, except: Option<RoleId>) -> bool {
         let key = name.unique_key();
         self.0
             .iter()
@@ -269,23 +311,7 @@ impl Access {
         if existing.name_taken(&new.name, None) {
             return Err(DomainError::DuplicateRoleName);
         }
-        let event = DomainEvent::RoleCreated {
-            role_id: new.id,
-            slug: new.slug.clone(),
-            name: new.name.as_str().to_owned(),
-            permissions: new.permissions,
-        };
-        let role = CustomRole(CustomRoleRecord {
-            id: new.id,
-            org_id: self.org_id(),
-            slug: new.slug,
-            name: new.name,
-            description: new.description,
-            permissions: new.permissions,
-            created_at: now,
-            updated_at: now,
-            version: 0,
-        });
+        let (role, event) = CustomRole::create(self.org_id(), new, now);
         Ok((
             role,
             Outcome {

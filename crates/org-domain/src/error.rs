@@ -128,6 +128,15 @@ pub enum DomainError {
     /// The delivery to redeliver is still pending (409 `CONFLICT`).
     #[error("the delivery is still pending")]
     DeliveryPending,
+    /// The org's tier lacks a feature (§1.5 step 5: 403 `FEATURE_NOT_AVAILABLE_IN_TIER`).
+    #[error("The feature '{0}' is not available on your current plan")]
+    FeatureNotInTier(&'static str),
+    /// Another member of the org has this directory `userName` (case-insensitive).
+    #[error("userName is already taken in this organization")]
+    DuplicateUserName,
+    /// The directory e-mail is another user's login e-mail.
+    #[error("this e-mail belongs to another user")]
+    EmailTaken,
 }
 
 fn plural(n: usize) -> String {

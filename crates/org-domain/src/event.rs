@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::capability::CapabilitySet;
-use crate::ids::{InvitationId, OrgId, RoleId, SessionId, UserId};
+use crate::ids::{InvitationId, OrgId, RoleId, ScimTokenId, SessionId, UserId};
 use crate::organization::OrgStatus;
 use crate::role::Role;
+use crate::scim_token::ScimTokenEventKind;
 use crate::session::{RevokeReason, SessionKind};
 use crate::tier::TierId;
 use crate::values::{Email, OrgName, RoleSlug, Slug};
@@ -56,6 +57,8 @@ pub enum JoinedVia {
     Invitation,
     /// An admin accepted on the invitee's behalf.
     AdminAccept,
+    /// A directory provisioned the member (SCIM `POST /Users`).
+    Scim,
 }
 
 /// How a user came to exist (`user.created` metadata `via`).
@@ -65,6 +68,8 @@ pub enum UserVia {
     Cli,
     /// Accepting an invitation addressed to a new e-mail.
     Invitation,
+    /// A directory provisioning a new e-mail (SCIM `POST /Users`).
+    Scim,
 }
 
 impl UserVia {
@@ -73,6 +78,7 @@ impl UserVia {
         match self {
             Self::Cli => "cli",
             Self::Invitation => "invitation",
+            Self::Scim => "scim",
         }
     }
 }
@@ -122,6 +128,27 @@ pub enum DomainEvent {
         user_id: UserId,
         old_role: Role,
         new_role: Role,
+    },
+    /// A directory deactivated the member (SCIM `active=false`).
+    MemberDeactivated {
+        user_id: UserId,
+    },
+    /// A directory re-activated the member.
+    MemberReactivated {
+        user_id: UserId,
+    },
+    /// A directory changed the member's per-membership attributes.
+    MemberUpdated {
+        user_id: UserId,
+        changes: Vec<Change>,
+    },
+    /// A SCIM token was created, revoked or deleted (§10.1).
+    ScimToken {
+        kind: ScimTokenEventKind,
+        token_id: ScimTokenId,
+        name: String,
+        prefix: String,
+        expires_at: Option<DateTime<Utc>>,
     },
     InvitationCreated {
         invitation_id: InvitationId,

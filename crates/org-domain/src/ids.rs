@@ -50,3 +50,5 @@ id_type!(/// A webhook endpoint.
     WebhookId);
 id_type!(/// One delivery of an event to one webhook.
     DeliveryId);
+id_type!(/// A SCIM bearer token of an org (§10.1).
+    ScimTokenId);

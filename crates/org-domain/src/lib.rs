@@ -55,6 +55,7 @@
 mod access;
 mod capability;
 mod custom_role;
+pub mod directory;
 mod error;
 mod event;
 mod ids;
@@ -63,6 +64,7 @@ mod members;
 mod membership;
 mod organization;
 mod role;
+pub mod scim_token;
 mod session;
 mod tier;
 mod user;
@@ -74,7 +76,9 @@ pub use capability::{Capability, CapabilitySet};
 pub use custom_role::{CustomRole, CustomRoleRecord, NewRole, RoleBook, RoleChanges, RoleDraft, RoleRef, RoleUpdate};
 pub use error::{DomainError, FieldError, Rule};
 pub use event::{Change, ChangeValue, DomainEvent, JoinedVia, UserVia};
-pub use ids::{DeliveryId, EventId, InvitationId, MembershipId, OrgId, RoleId, SessionId, UserId, WebhookId};
+pub use ids::{
+    DeliveryId, EventId, InvitationId, MembershipId, OrgId, RoleId, ScimTokenId, SessionId, UserId, WebhookId,
+};
 pub use invitation::{Invitation, InvitationRecord, InvitationStatus, NewInvitation, TokenHash};
 pub use members::subjects;
 pub use membership::{Membership, MembershipRecord, MembershipStatus};

@@ -368,7 +368,10 @@ pub fn subjects(events: &[DomainEvent]) -> Vec<UserId> {
             } => out.extend([*previous_owner, *new_owner]),
             DomainEvent::MemberAdded { user_id, .. }
             | DomainEvent::MemberRemoved { user_id, .. }
-            | DomainEvent::MemberRoleChanged { user_id, .. } => out.push(*user_id),
+            | DomainEvent::MemberRoleChanged { user_id, .. }
+            | DomainEvent::MemberDeactivated { user_id }
+            | DomainEvent::MemberReactivated { user_id }
+            | DomainEvent::MemberUpdated { user_id, .. } => out.push(*user_id),
             _ => {}
         }
     }

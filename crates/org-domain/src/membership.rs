@@ -126,6 +126,11 @@ impl Membership {
         self.0.created_at
     }
 
+    pub(crate) fn set_status(&mut self, status: MembershipStatus, now: DateTime<Utc>) {
+        self.0.status = status;
+        self.0.updated_at = now;
+    }
+
     pub(crate) fn set_role(&mut self, role: Role, now: DateTime<Utc>) {
         self.0.role = role;
         self.0.updated_at = now;

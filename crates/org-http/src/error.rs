@@ -310,6 +310,7 @@ impl From<DomainError> for ApiError {
                 Self::new(ErrorCode::BadRequest, detail)
             }
             DomainError::TeamLimitExceeded(_) => Self::new(ErrorCode::TeamLimitExceeded, detail),
+            DomainError::FeatureNotInTier(_) => Self::new(ErrorCode::FeatureNotAvailableInTier, detail),
             DomainError::InvitationExpired => Self::new(ErrorCode::InvitationExpired, detail),
             DomainError::InvitationNotPending
             | DomainError::AlreadyMember
@@ -319,9 +320,11 @@ impl From<DomainError> for ApiError {
             | DomainError::WebhookDisabled
             | DomainError::DeliveryPending
             | DomainError::OwnerInvariant => Self::new(ErrorCode::Conflict, detail),
-            DomainError::DuplicateRoleSlug | DomainError::DuplicateRoleName | DomainError::DuplicateWebhookName => {
-                Self::new(ErrorCode::DuplicateConstraint, detail)
-            }
+            DomainError::DuplicateRoleSlug
+            | DomainError::DuplicateRoleName
+            | DomainError::DuplicateWebhookName
+            | DomainError::DuplicateUserName
+            | DomainError::EmailTaken => Self::new(ErrorCode::DuplicateConstraint, detail),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests of org-domain: value-object properties, the first step of writes, and the membership state machine.
 
+mod directory;
 mod intake;
 mod state_machine;
 mod values;
