@@ -56,7 +56,6 @@ pub mod cache;
 mod catalogue;
 mod config;
 mod core;
-pub mod directory;
 mod error;
 mod invitations;
 mod members;
@@ -108,7 +107,6 @@ pub struct App {
     pub sessions: SessionService,
     pub platform: PlatformService,
     pub users: UserAdmin,
-    pub directory: directory::DirectoryService,
 }
 
 impl std::fmt::Debug for App {
@@ -154,7 +152,6 @@ impl App {
             sessions: SessionService { core: core.clone() },
             platform: PlatformService { core: core.clone() },
             users: UserAdmin { core: core.clone() },
-            directory: directory::DirectoryService { core: core.clone() },
             core,
         }
     }
