@@ -275,7 +275,6 @@ pub trait Store:
     + OutboxRepository
     + crate::WebhookRepository
     + crate::DeliveryQueue
-    + crate::DirectoryRepository
     + ChangeToken
     + UnitOfWork
 {
@@ -292,7 +291,6 @@ impl<T> Store for T where
         + OutboxRepository
         + crate::WebhookRepository
         + crate::DeliveryQueue
-        + crate::DirectoryRepository
         + ChangeToken
         + UnitOfWork
 {
@@ -311,7 +309,6 @@ pub struct Stores {
     pub outbox: Arc<dyn OutboxRepository>,
     pub webhooks: Arc<dyn crate::WebhookRepository>,
     pub queue: Arc<dyn crate::DeliveryQueue>,
-    pub directory: Arc<dyn crate::DirectoryRepository>,
     pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
 }
@@ -336,7 +333,6 @@ impl Stores {
             outbox: store.clone(),
             webhooks: store.clone(),
             queue: store.clone(),
-            directory: store.clone(),
             changes: store.clone(),
             uow: store,
         }
