@@ -257,6 +257,11 @@ impl Filter {
         Ok(Self { expr })
     }
 
+    /// A filter of an expression parsed elsewhere (the brackets of a PATCH path).
+    pub(crate) fn from_expr(expr: Expr) -> Self {
+        Self { expr }
+    }
+
     /// The expression.
     pub fn expr(&self) -> &Expr {
         &self.expr

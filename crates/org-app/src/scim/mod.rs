@@ -5,7 +5,9 @@
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod path;
 
 pub use discovery::{resource_type, resource_types, schema, schemas, service_provider_config};
 pub use error::{ScimError, ScimType};
 pub use filter::{AttrKey, AttrRef, CompareOp, Expr, Filter, Literal, ResourceKind};
+pub use path::{AttrPath, PathSchema};
