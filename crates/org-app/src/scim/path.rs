@@ -140,9 +140,18 @@ mod tests {
 
     const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
+    /// A path, and the schema, attribute, filter and sub-attribute it parses into.
+    type PathCase = (
+        &'static str,
+        PathSchema,
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+
     #[test]
     fn paths_parse_into_schema_attribute_filter_and_sub_attribute() {
-        let cases: [(&str, PathSchema, &str, Option<&str>, Option<&str>); 11] = [
+        let cases: [PathCase; 11] = [
             ("active", PathSchema::Implicit, "active", None, None),
             ("  userName ", PathSchema::Implicit, "userName", None, None),
             ("name.givenName", PathSchema::Implicit, "name", None, Some("givenName")),
