@@ -582,6 +582,25 @@ mod tests {
     }
 
     #[test]
+    fn every_filterable_attribute_passes_the_filter_check() {
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            for def in COMMON.iter().chain(specific(kind)).filter(|d| d.filterable) {
+                let mut texts = vec![format!("{} pr", def.name)];
+                texts.extend(
+                    def.sub
+                        .iter()
+                        .filter(|s| s.filterable)
+                        .map(|s| format!("{}.{} pr", def.name, s.name)),
+                );
+                for text in texts {
+                    let filter = crate::scim::Filter::parse(&text).unwrap();
+                    assert_eq!(filter.check(kind), Ok(()), "{kind:?} {text}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn common_attributes_are_known_to_both_kinds() {
         for kind in [ResourceKind::User, ResourceKind::Group] {
             for name in ["id", "externalId", "meta"] {

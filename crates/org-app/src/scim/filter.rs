@@ -965,6 +965,7 @@ fn flatten(terms: Vec<Expr>, and: bool) -> Expr {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
@@ -1462,6 +1463,93 @@ mod tests {
         for (text, expected) in cases {
             let filter = Filter::parse(text).unwrap();
             assert_eq!(filter.equality(), expected, "{text}");
+        }
+    }
+
+    fn arb_literal() -> impl Strategy<Value = Literal> {
+        prop_oneof![
+            any::<String>().prop_map(Literal::String),
+            any::<i64>().prop_map(|n| Literal::Number(n.into())),
+            (-1000i32..1000).prop_map(|n| Literal::Number(Number::from_f64(f64::from(n) / 8.0).unwrap())),
+            any::<bool>().prop_map(Literal::Bool),
+            Just(Literal::Null),
+        ]
+    }
+
+    fn arb_op() -> impl Strategy<Value = CompareOp> {
+        proptest::sample::select(vec![
+            CompareOp::Eq,
+            CompareOp::Ne,
+            CompareOp::Co,
+            CompareOp::Sw,
+            CompareOp::Ew,
+            CompareOp::Gt,
+            CompareOp::Ge,
+            CompareOp::Lt,
+            CompareOp::Le,
+        ])
+    }
+
+    fn arb_attr(names: &'static [&'static str]) -> impl Strategy<Value = AttrRef> {
+        proptest::sample::select(names).prop_map(|text| {
+            let mut parser = Parser::new(text, Grammar::Filter);
+            parser.attr().unwrap()
+        })
+    }
+
+    /// Filters as the parser builds them (flat `And`/`Or`, no nested value paths).
+    fn arb_expr(names: &'static [&'static str], value_paths: bool) -> BoxedStrategy<Expr> {
+        let leaf = prop_oneof![
+            (arb_attr(names), arb_op(), arb_literal()).prop_map(|(a, o, l)| Expr::Compare(a, o, l)),
+            arb_attr(names).prop_map(Expr::Present),
+        ];
+        leaf.prop_recursive(4, 24, 4, move |inner| {
+            let mut options = vec![
+                inner.clone().prop_map(|e| Expr::Not(Box::new(e))).boxed(),
+                proptest::collection::vec(inner.clone(), 2..4)
+                    .prop_map(|t| flatten(t, true))
+                    .boxed(),
+                proptest::collection::vec(inner, 2..4)
+                    .prop_map(|t| flatten(t, false))
+                    .boxed(),
+            ];
+            if value_paths {
+                let element = arb_expr(&["value", "type", "primary"], false);
+                options.push(
+                    (arb_attr(&["emails", "members"]), element)
+                        .prop_map(|(a, e)| Expr::ValuePath(a, Box::new(e)))
+                        .boxed(),
+                );
+            }
+            proptest::strategy::Union::new(options)
+        })
+        .boxed()
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_arbitrary_text_never_panics(text in "\\PC{0,80}") {
+            let _ = Filter::parse(&text);
+            let _ = crate::scim::AttrPath::parse(&text);
+        }
+
+        #[test]
+        fn parsing_filter_like_text_never_panics(text in r#"[a-zA-Z.:$\[\]()" \\0-9-]{0,80}"#) {
+            if let Ok(filter) = Filter::parse(&text) {
+                let _ = filter.check(ResourceKind::User);
+                let _ = filter.matches(&user());
+                let _ = filter.equality();
+            }
+            let _ = crate::scim::AttrPath::parse(&text);
+        }
+
+        #[test]
+        fn display_parses_back_to_the_same_filter(
+            expr in arb_expr(&["userName", "name.givenName", "urn:ietf:params:scim:schemas:core:2.0:User:emails.value", "not", "pr"], true)
+        ) {
+            let filter = Filter::from_expr(expr);
+            let text = filter.to_string();
+            prop_assert_eq!(Filter::parse(&text), Ok(filter), "{}", text);
         }
     }
 

@@ -490,6 +490,47 @@ mod tests {
     }
 
     #[test]
+    fn every_rendered_attribute_is_described_by_the_schemas() {
+        let group = GroupResource {
+            id: "g".into(),
+            external_id: Some("e".into()),
+            display_name: "G".into(),
+            members: vec![MemberRef {
+                value: "u".into(),
+                display: "U".into(),
+            }],
+            created: at(1),
+            last_modified: at(1),
+            version: 1,
+        };
+        let name = NameInput {
+            formatted: Some("A L".into()),
+            ..user().name
+        };
+        let cases = [
+            (ResourceKind::User, render_user(&UserResource { name, ..user() }, BASE)),
+            (ResourceKind::Group, render_group(&group, BASE)),
+        ];
+        for (kind, resource) in cases {
+            for (key, value) in resource.as_object().unwrap() {
+                if key == "schemas" {
+                    continue;
+                }
+                let def = crate::scim::discovery::attribute(kind, key).unwrap_or_else(|| unreachable!("{key}"));
+                let elements: Vec<&Value> = match value {
+                    Value::Array(items) => items.iter().collect(),
+                    other => vec![other],
+                };
+                for element in elements {
+                    for sub in element.as_object().into_iter().flat_map(|o| o.keys()) {
+                        assert!(def.sub_attr(sub).is_some(), "{kind:?} {key}.{sub}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn etags_are_weak_and_match_by_weak_comparison() {
         assert_eq!(etag(42), "W/\"42\"");
         let cases = [
