@@ -66,6 +66,7 @@ mod record;
 mod redact;
 mod refresh;
 pub mod roles;
+pub mod scim;
 mod sessions;
 pub mod signing;
 pub mod system;
