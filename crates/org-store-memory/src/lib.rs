@@ -183,6 +183,28 @@ fn claims_unique<K: Eq + Hash, I: Eq + Hash + Copy>(
     })
 }
 
+/// One newest-first page of `matches` (rows already past any keyset position). `total` is
+/// the kept `count` when nothing is filtered, a count of the matches when something is, and
+/// `None` after a cursor, where nothing is counted.
+fn newest_page<'a, T: Clone + 'a>(
+    matches: impl Iterator<Item = &'a T> + Clone,
+    page: PageRequest,
+    cursor: bool,
+    unfiltered: bool,
+    count: u64,
+) -> Page<T> {
+    let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    let items = matches.clone().skip(skip).take(page.limit as usize).cloned().collect();
+    let total = if cursor {
+        None
+    } else if unfiltered {
+        Some(count)
+    } else {
+        Some(matches.count() as u64)
+    };
+    Page { items, total }
+}
+
 /// What a membership adds to its org's counts and to its custom role's holders.
 fn tally(m: &Membership) -> (OrgId, i64, Option<RoleSlug>) {
     let active = i64::from(m.is_active());
@@ -1139,12 +1161,10 @@ impl AuditRepository for MemoryStore {
         page: PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError> {
         let state = self.lock()?;
+        let cursor = filter.before.is_some();
+        let unfiltered = *filter == AuditFilter::default();
         let Some(l) = state.logs.get(&log) else {
-            let total = filter.before.is_none().then_some(0);
-            return Ok(Page {
-                items: Vec::new(),
-                total,
-            });
+            return Ok(newest_page(std::iter::empty(), page, cursor, unfiltered, 0));
         };
         let upper = filter.before.map_or(Bound::Unbounded, Bound::Excluded);
         let newest_first = l
@@ -1153,21 +1173,7 @@ impl AuditRepository for MemoryStore {
             .rev()
             .filter_map(|(_, seq)| l.entries.get(seq))
             .filter(|e| filter.matches(&e.entry));
-        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-        let items = newest_first
-            .clone()
-            .skip(skip)
-            .take(page.limit as usize)
-            .cloned()
-            .collect();
-        let total = if filter.before.is_some() {
-            None
-        } else if *filter == AuditFilter::default() {
-            Some(l.count)
-        } else {
-            Some(newest_first.count() as u64)
-        };
-        Ok(Page { items, total })
+        Ok(newest_page(newest_first, page, cursor, unfiltered, l.count))
     }
 
     async fn audit_chain(&self, log: AuditLog, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
@@ -1234,12 +1240,10 @@ impl WebhookRepository for MemoryStore {
         page: PageRequest,
     ) -> Result<Page<Delivery>, StoreError> {
         let state = self.lock()?;
+        let cursor = filter.before.is_some();
+        let unfiltered = *filter == DeliveryFilter::default();
         let Some(e) = state.endpoints.get(&webhook) else {
-            let total = filter.before.is_none().then_some(0);
-            return Ok(Page {
-                items: Vec::new(),
-                total,
-            });
+            return Ok(newest_page(std::iter::empty(), page, cursor, unfiltered, 0));
         };
         let upper = filter.before.map_or(Bound::Unbounded, Bound::Excluded);
         let newest_first = e
@@ -1248,21 +1252,7 @@ impl WebhookRepository for MemoryStore {
             .rev()
             .filter_map(|(_, id)| state.deliveries.get(id))
             .filter(|d| filter.matches(d));
-        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-        let items = newest_first
-            .clone()
-            .skip(skip)
-            .take(page.limit as usize)
-            .cloned()
-            .collect();
-        let total = if filter.before.is_some() {
-            None
-        } else if *filter == DeliveryFilter::default() {
-            Some(e.count)
-        } else {
-            Some(newest_first.count() as u64)
-        };
-        Ok(Page { items, total })
+        Ok(newest_page(newest_first, page, cursor, unfiltered, e.count))
     }
 
     async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
