@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use org_domain::{
-    Access, DomainError, DomainEvent, OrgId, Organization, Role, RoleBook, RoleSlug, SessionId, Slug, Tier,
+    Access, DomainError, DomainEvent, Features, OrgId, Organization, Role, RoleBook, RoleSlug, SessionId, Slug, Tier,
 };
 use org_ports::{AccessTokens, Changeset, Clock, IdGenerator, OrgContext, SessionContext, Stores, TokenIssuer};
 
@@ -82,6 +82,29 @@ impl Core {
     /// The configured tier of an org.
     pub fn tier_of(&self, org: &Organization) -> Option<&Tier> {
         self.config.tier(&org.state().tier_id)
+    }
+
+    /// The effective features of an org (§22.2): its tier's, with the platform's overrides;
+    /// an unknown tier allows nothing.
+    pub fn features(&self, org: &Organization) -> Features {
+        let base = self.tier_of(org).map_or_else(
+            || Features {
+                allow_custom_domain: false,
+                allow_saml_idp: false,
+                allow_scim: false,
+                allow_siem: false,
+                allow_branding: false,
+                allow_passkeys: false,
+                social_providers: Vec::new(),
+                max_mau: 0,
+                allow_overage: false,
+            },
+            |t| t.features.clone(),
+        );
+        match &org.state().feature_overrides {
+            Some(o) => o.apply(&base),
+            None => base,
+        }
     }
 
     /// The effective member cap of an org (§22.3).

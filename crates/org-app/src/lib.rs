@@ -56,6 +56,7 @@ pub mod cache;
 mod catalogue;
 mod config;
 mod core;
+pub mod directory;
 mod error;
 mod invitations;
 mod members;
@@ -108,6 +109,7 @@ pub struct App {
     pub sessions: SessionService,
     pub platform: PlatformService,
     pub users: UserAdmin,
+    pub directory: directory::DirectoryService,
 }
 
 impl std::fmt::Debug for App {
@@ -153,6 +155,7 @@ impl App {
             sessions: SessionService { core: core.clone() },
             platform: PlatformService { core: core.clone() },
             users: UserAdmin { core: core.clone() },
+            directory: directory::DirectoryService { core: core.clone() },
             core,
         }
     }

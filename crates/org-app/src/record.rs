@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use org_domain::{Actor, DomainEvent, EventId, OrgId, Principal, SessionId, User, UserId};
+use org_domain::{Actor, DomainEvent, EventId, OrgId, Principal, ScimTokenId, SessionId, User, UserId};
 use org_ports::{AuditActor, AuditDraft, Changeset, OrgContext, OutboxEvent, RevocationScope, SessionRevocation};
 use serde_json::Value;
 
@@ -103,6 +103,19 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// A recorder for a directory (SCIM token) request: entries carry `actor_type:
+    /// "scim_token"` and `metadata.via: "scim"` (§10.2).
+    pub fn for_directory(core: &'a Core, meta: &'a RequestMeta, token: ScimTokenId, now: DateTime<Utc>) -> Self {
+        Self {
+            core,
+            meta,
+            actor: AuditActor::scim_token(token),
+            actor_user: None,
+            now,
+            emails: HashMap::new(),
+        }
+    }
+
     pub fn system(core: &'a Core, meta: &'a RequestMeta, now: DateTime<Utc>) -> Self {
         Self {
             core,
@@ -191,6 +204,14 @@ impl<'a> Recorder<'a> {
         let mut metadata = redact(metadata);
         if via_platform_owner && let Value::Object(m) = &mut metadata {
             m.insert("via_platform_owner".to_owned(), Value::Bool(true));
+        }
+        if self.actor.kind == org_ports::ActorType::ScimToken {
+            if metadata.is_null() {
+                metadata = Value::Object(serde_json::Map::new());
+            }
+            if let Value::Object(m) = &mut metadata {
+                m.insert("via".to_owned(), Value::String("scim".to_owned()));
+            }
         }
         if self.actor.kind == org_ports::ActorType::System
             && self.meta.via_cli

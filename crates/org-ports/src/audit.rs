@@ -1,7 +1,7 @@
 //! Audit entries (contract §8.2) and outbox events (§9.5) as the ports carry them.
 
 use chrono::{DateTime, Utc};
-use org_domain::{EventId, OrgId, UserId};
+use org_domain::{EventId, OrgId, ScimTokenId, UserId};
 use serde_json::Value;
 
 /// Kind of actor recorded in an audit entry.
@@ -63,6 +63,14 @@ impl AuditActor {
         Self {
             id: "anonymous".to_owned(),
             kind: ActorType::Anonymous,
+            email: None,
+        }
+    }
+    /// A SCIM token actor (§10.2).
+    pub fn scim_token(id: ScimTokenId) -> Self {
+        Self {
+            id: id.to_string(),
+            kind: ActorType::ScimToken,
             email: None,
         }
     }
