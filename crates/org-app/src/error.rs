@@ -70,6 +70,8 @@ impl From<StoreError> for AppError {
                 UniqueKey::RoleSlug => Self::Domain(DomainError::DuplicateRoleSlug),
                 UniqueKey::RoleName => Self::Domain(DomainError::DuplicateRoleName),
                 UniqueKey::WebhookName => Self::Domain(DomainError::DuplicateWebhookName),
+                UniqueKey::DirectoryUserName => Self::Domain(DomainError::DuplicateUserName),
+                UniqueKey::ScimToken => Self::Internal("duplicate SCIM token".to_owned()),
                 UniqueKey::PendingInvitation => Self::Domain(DomainError::PendingInvitationExists),
                 UniqueKey::Membership => Self::Domain(DomainError::AlreadyMember),
                 // A concurrent insert of the same user or owner: retrying re-reads the winner.

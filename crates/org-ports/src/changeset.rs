@@ -1,8 +1,12 @@
 //! A changeset: everything one use case writes, committed atomically by a [`crate::UnitOfWork`].
 
 use chrono::{DateTime, Utc};
+use org_domain::directory::{DirectoryGroup, DirectoryProfile};
+use org_domain::scim_token::ScimToken;
 use org_domain::webhook::{Delivery, Webhook};
-use org_domain::{CustomRole, Invitation, Membership, OrgId, Organization, RevokeReason, Session, User, UserId};
+use org_domain::{
+    CustomRole, Invitation, Membership, OrgId, Organization, RevokeReason, ScimTokenId, Session, User, UserId,
+};
 
 use crate::audit::{AuditDraft, AuditLog, OutboxEvent};
 
@@ -76,6 +80,19 @@ pub struct Changeset {
     pub webhooks: Vec<Webhook>,
     /// Deliveries written explicitly (test pings, redeliveries, attempt results).
     pub deliveries: Vec<Delivery>,
+    /// SCIM tokens to insert or update.
+    pub scim_tokens: Vec<ScimToken>,
+    /// SCIM tokens to delete, at the version they were loaded with.
+    pub removed_scim_tokens: Vec<ScimToken>,
+    /// Uses of SCIM tokens: `last_used_at` is set to the time unless it is already later. A
+    /// blind write: it bumps no version and conflicts with nothing.
+    pub scim_token_uses: Vec<(ScimTokenId, DateTime<Utc>)>,
+    /// Directory profiles to insert or update. A profile goes when its membership goes (in the
+    /// same commit). `Conflict(Unique(DirectoryUserName))` when another profile of the org has
+    /// the same `userName` key.
+    pub profiles: Vec<DirectoryProfile>,
+    /// Directory data of role groups to insert or update; it goes when its role goes.
+    pub directory_groups: Vec<DirectoryGroup>,
 }
 
 impl Changeset {
@@ -95,5 +112,10 @@ impl Changeset {
             && self.events.is_empty()
             && self.webhooks.is_empty()
             && self.deliveries.is_empty()
+            && self.scim_tokens.is_empty()
+            && self.removed_scim_tokens.is_empty()
+            && self.scim_token_uses.is_empty()
+            && self.profiles.is_empty()
+            && self.directory_groups.is_empty()
     }
 }

@@ -19,6 +19,10 @@ pub enum UniqueKey {
     RoleName,
     /// Webhook endpoint name per org, among endpoints not deleted.
     WebhookName,
+    /// Directory `userName` per org (case-insensitive).
+    DirectoryUserName,
+    /// SCIM token hash.
+    ScimToken,
     /// A row with the same primary key exists.
     Id,
 }

@@ -8,6 +8,7 @@
 mod audit;
 pub mod chain;
 mod changeset;
+mod directory;
 mod error;
 mod repos;
 mod secrets;
@@ -19,6 +20,7 @@ pub mod contract;
 
 pub use audit::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, AuditLog, OutboxEvent};
 pub use changeset::{AuditPrune, Changeset, RevocationScope, SessionRevocation};
+pub use directory::DirectoryRepository;
 pub use error::{ConflictKind, StoreError, UniqueKey};
 pub use repos::{
     AuditRepository, ChangeToken, InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext,
@@ -37,6 +39,8 @@ pub use repos::{
     MockAuditRepository, MockChangeToken, MockInvitationRepository, MockMembershipRepository, MockOrgRepository,
     MockOutboxRepository, MockRoleRepository, MockSessionRepository, MockUnitOfWork, MockUserRepository,
 };
+#[cfg(feature = "mock")]
+pub use directory::MockDirectoryRepository;
 #[cfg(feature = "mock")]
 pub use secrets::MockSecretCipher;
 #[cfg(feature = "mock")]

@@ -275,6 +275,7 @@ pub trait Store:
     + OutboxRepository
     + crate::WebhookRepository
     + crate::DeliveryQueue
+    + crate::DirectoryRepository
     + ChangeToken
     + UnitOfWork
 {
@@ -291,6 +292,7 @@ impl<T> Store for T where
         + OutboxRepository
         + crate::WebhookRepository
         + crate::DeliveryQueue
+        + crate::DirectoryRepository
         + ChangeToken
         + UnitOfWork
 {
@@ -309,6 +311,7 @@ pub struct Stores {
     pub outbox: Arc<dyn OutboxRepository>,
     pub webhooks: Arc<dyn crate::WebhookRepository>,
     pub queue: Arc<dyn crate::DeliveryQueue>,
+    pub directory: Arc<dyn crate::DirectoryRepository>,
     pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
 }
@@ -333,6 +336,7 @@ impl Stores {
             outbox: store.clone(),
             webhooks: store.clone(),
             queue: store.clone(),
+            directory: store.clone(),
             changes: store.clone(),
             uow: store,
         }
