@@ -1076,3 +1076,64 @@ pub struct RotateSecretRequest {
     #[schema(minimum = 0, maximum = 86400)]
     pub previous_secret_ttl_seconds: Option<i64>,
 }
+
+// ---------------------------------------------------------------- SCIM tokens (§10.1)
+
+/// `ScimToken` (§10.1): never the token itself.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = ScimToken)]
+pub struct ScimTokenDto {
+    pub id: String,
+    pub name: String,
+    /// The first 12 characters of the token.
+    pub prefix: String,
+    pub active: bool,
+    /// The creator's user id.
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl ScimTokenDto {
+    /// The token as seen at `now` (`active`: not revoked, not expired).
+    pub fn of(t: &org_domain::scim_token::ScimToken, now: DateTime<Utc>) -> Self {
+        let r = t.record();
+        Self {
+            id: r.id.to_string(),
+            name: r.name.clone(),
+            prefix: r.prefix.clone(),
+            active: t.is_active(now),
+            created_by: r.created_by.to_string(),
+            created_at: ts(r.created_at),
+            expires_at: opt_ts(r.expires_at),
+            last_used_at: opt_ts(r.last_used_at),
+            revoked_at: opt_ts(r.revoked_at),
+        }
+    }
+}
+
+/// `POST …/scim-tokens`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateScimTokenRequest {
+    /// Trimmed, 1–100 characters.
+    pub name: String,
+    /// RFC 3339, in the future.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// 201 of `POST …/scim-tokens`: the plaintext `token`, shown once.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CreatedScimTokenResponse {
+    pub id: String,
+    pub name: String,
+    /// `scim_` + 43 base64url characters; store it now, it is never shown again.
+    pub token: String,
+    pub prefix: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}

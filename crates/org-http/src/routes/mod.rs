@@ -8,6 +8,7 @@ mod ops;
 mod orgs;
 mod platform;
 mod roles;
+mod scim_tokens;
 mod session;
 mod webhooks;
 
@@ -26,6 +27,7 @@ pub(crate) use ops::*;
 pub(crate) use orgs::*;
 pub(crate) use platform::*;
 pub(crate) use roles::*;
+pub(crate) use scim_tokens::*;
 pub(crate) use session::*;
 pub(crate) use webhooks::*;
 
@@ -238,6 +240,32 @@ fn routes(serve_metrics: bool) -> Routes {
             "POST",
             "/api/organizations/{org_slug}/webhooks/{id}/rotate-secret",
             webhooks::rotate_webhook_secret,
+        )
+        // §10.1
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/scim-tokens",
+            scim_tokens::create_scim_token,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/scim-tokens",
+            scim_tokens::list_scim_tokens,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/scim-tokens/{id}",
+            scim_tokens::get_scim_token,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/scim-tokens/{id}/revoke",
+            scim_tokens::revoke_scim_token,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/scim-tokens/{id}",
+            scim_tokens::delete_scim_token,
         )
         // §20
         .add(
