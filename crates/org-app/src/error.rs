@@ -40,6 +40,9 @@ pub enum AppError {
     /// An unexpected failure (500); the text is logged, never sent.
     #[error("{0}")]
     Internal(String),
+    /// A SCIM protocol error (§10.6), rendered as a SCIM error body on `/scim/v2`.
+    #[error("{}", .0.detail)]
+    Scim(crate::scim::ScimError),
     /// Internal: a stale version; retried by the use-case loop, never returned.
     #[error("stale version")]
     Stale,

@@ -346,6 +346,11 @@ impl From<AppError> for ApiError {
             AppError::Unavailable(cause) => Self::unavailable(cause),
             AppError::Internal(cause) => Self::internal(cause),
             AppError::Stale => Self::unavailable("stale version escaped the retry loop"),
+            // Only `/scim/v2` produces these, and it renders them itself (`routes::scim`).
+            AppError::Scim(e) => Self::new(
+                ErrorCode::for_status(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST)),
+                e.detail,
+            ),
         }
     }
 }

@@ -13,13 +13,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use org_domain::directory::{DirectoryGroup, DirectoryProfile, DirectoryProfileRecord, user_name_key};
+use org_domain::scim_token::{ScimToken, ScimTokenRecord};
 use org_domain::webhook::{AttemptOutcome, Delivery, DeliveryStatus, Webhook, WebhookRecord};
 use org_domain::{
-    Access, Actor, Capability, CustomRole, CustomRoleRecord, DeliveryId, Email, EventId, Headcount, Invitation,
-    InvitationId, InvitationRecord, InvitationStatus, Membership, MembershipId, MembershipRecord, MembershipStatus,
-    NewOrganization, OrgId, OrgName, OrgState, OrgStatus, Organization, RevokeReason, Role, RoleBook, RoleId, RoleName,
-    RoleRef, RoleSlug, RoleUpdate, RotationReplay, Session, SessionId, SessionKind, Slug, TierId, TokenHash, UpdateOrg,
-    User, UserId, UserRecord, UserVia, WebhookId,
+    Access, Actor, Capability, CapabilitySet, CustomRole, CustomRoleRecord, DeliveryId, Email, EventId, Headcount,
+    Invitation, InvitationId, InvitationRecord, InvitationStatus, Membership, MembershipId, MembershipRecord,
+    MembershipStatus, NewOrganization, OrgId, OrgName, OrgState, OrgStatus, Organization, RevokeReason, Role, RoleBook,
+    RoleId, RoleName, RoleRef, RoleSlug, RoleUpdate, RotationReplay, ScimTokenId, Session, SessionId, SessionKind,
+    Slug, TierId, TokenHash, UpdateOrg, User, UserId, UserRecord, UserVia, WebhookId,
 };
 use serde_json::json;
 use tokio::task::{JoinSet, yield_now};
@@ -3216,6 +3218,1024 @@ pub async fn writers_to_different_members_never_conflict<S: Store + 'static>(s: 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Directory sync: SCIM tokens, profiles and role-group data
+// ---------------------------------------------------------------------------------------------
+
+/// A new SCIM token of `org` made by `creator` (not yet stored), its hash `[hash; 32]`.
+fn scim_token(org: OrgId, creator: &User, hash: u8, at: i64) -> ScimToken {
+    ScimToken::restore(ScimTokenRecord {
+        id: ScimTokenId::from_uuid(uuid()),
+        org_id: org,
+        name: format!("Directory {hash}"),
+        prefix: "scim_abcdefg".into(),
+        token_hash: TokenHash([hash; 32]),
+        created_by: creator.id(),
+        capabilities: [Capability::OrgMembersManage, Capability::IntegrationsManage]
+            .into_iter()
+            .collect(),
+        created_at: t(at),
+        expires_at: Some(t(at) + Duration::days(90)),
+        last_used_at: None,
+        revoked_at: None,
+        version: 0,
+    })
+}
+
+/// `token` with its record edited, at the same version.
+fn edited_token(token: &ScimToken, edit: impl FnOnce(&mut ScimTokenRecord)) -> ScimToken {
+    let mut r = token.record().clone();
+    edit(&mut r);
+    ScimToken::restore(r)
+}
+
+/// `token` as the owner of `seed` revokes it at `at` (the domain's decision).
+fn revoked(seed: &Seed, token: &ScimToken, at: i64) -> ScimToken {
+    let mut token = token.clone();
+    access(&seed.org, &seed.owner, &seed.owner_m)
+        .revoke_scim_token(Some(&mut token), t(at))
+        .unwrap();
+    token
+}
+
+/// A new directory profile of membership `m` (not yet stored).
+fn profile(m: &Membership, user_name: &str, external_id: Option<&str>, address: &str, at: i64) -> DirectoryProfile {
+    DirectoryProfile::restore(DirectoryProfileRecord {
+        membership_id: m.id(),
+        org_id: m.org_id(),
+        user_id: m.user_id(),
+        external_id: external_id.map(str::to_owned),
+        user_name: user_name.to_owned(),
+        formatted_name: Some("Ada Lovelace".into()),
+        given_name: Some("Ada".into()),
+        family_name: Some("Lovelace".into()),
+        display_name: None,
+        email: email(address),
+        created_at: t(at),
+        updated_at: t(at),
+        version: 0,
+    })
+}
+
+/// `p` with its record edited, at the same version.
+fn edited_profile(p: &DirectoryProfile, edit: impl FnOnce(&mut DirectoryProfileRecord)) -> DirectoryProfile {
+    let mut r = p.record().clone();
+    edit(&mut r);
+    DirectoryProfile::restore(r)
+}
+
+fn renamed_profile(p: &DirectoryProfile, user_name: &str) -> DirectoryProfile {
+    edited_profile(p, |r| r.user_name = user_name.to_owned())
+}
+
+/// New directory data of role group `role` (not yet stored).
+fn group(role: &CustomRole, external_id: Option<&str>) -> DirectoryGroup {
+    let mut g = DirectoryGroup::new(role);
+    g.set_external_id(external_id).unwrap();
+    g
+}
+
+fn regrouped(g: &DirectoryGroup, external_id: Option<&str>) -> DirectoryGroup {
+    let mut g = g.clone();
+    g.set_external_id(external_id).unwrap();
+    g
+}
+
+/// Profiles in membership-id order (the port returns them "in any order").
+fn by_membership(mut profiles: Vec<DirectoryProfile>) -> Vec<DirectoryProfile> {
+    profiles.sort_by_key(DirectoryProfile::membership_id);
+    profiles
+}
+
+/// Role groups in role-id order (the port returns them "in any order").
+fn by_role(mut groups: Vec<DirectoryGroup>) -> Vec<DirectoryGroup> {
+    groups.sort_by_key(|g| g.record().role_id);
+    groups
+}
+
+async fn stored_token<S: Store>(s: &S, token: &ScimToken) -> Option<ScimToken> {
+    s.scim_token(token.org_id(), token.id()).await.unwrap()
+}
+
+/// Runs `steps` in order: each commit must give its result.
+async fn run_steps<S: Store>(s: &S, steps: Vec<(&str, Changeset, Result<(), StoreError>)>) {
+    for (what, changes, want) in steps {
+        assert_eq!(s.commit(changes).await, want, "{what}");
+    }
+}
+
+pub async fn scim_tokens_round_trip_and_are_found_by_hash<S: Store>(s: Arc<S>) {
+    let nowhere = OrgId::from_uuid(uuid());
+    assert!(s.scim_token_by_hash(&TokenHash([1; 32])).await.unwrap().is_none());
+    assert!(
+        s.scim_token(nowhere, ScimTokenId::from_uuid(uuid()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let empty = s.scim_tokens(nowhere, PageRequest::new(1, 10)).await.unwrap();
+    assert_eq!((empty.items, empty.total), (vec![], Some(0)), "an org without tokens");
+
+    let seed = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other").await;
+    let id = seed.org.id();
+    // Every optional field set on one token, none on another.
+    let newest = edited_token(&scim_token(id, &seed.owner, 1, 5), |r| {
+        r.expires_at = None;
+        r.last_used_at = Some(t(6));
+        r.revoked_at = Some(t(7));
+        r.capabilities = CapabilitySet::EMPTY;
+    });
+    let oldest = scim_token(id, &seed.owner, 2, 3);
+    let tied = scim_token(id, &seed.owner, 3, 3);
+    let foreign = scim_token(other.org.id(), &other.owner, 4, 1);
+    s.commit(Changeset {
+        scim_tokens: vec![newest.clone(), tied.clone(), foreign.clone(), oldest.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    for token in [&newest, &oldest, &tied, &foreign] {
+        let want = Some(token.clone().with_version(1));
+        assert_eq!(stored_token(&*s, token).await, want, "by id; an insert is version 1");
+        let hash = token.record().token_hash;
+        assert_eq!(s.scim_token_by_hash(&hash).await.unwrap(), want, "by hash, in any org");
+    }
+    assert!(
+        s.scim_token(id, foreign.id()).await.unwrap().is_none(),
+        "another org's token by id"
+    );
+    let pages: Vec<(&str, OrgId, PageRequest, Vec<&ScimToken>, u64)> = vec![
+        (
+            "oldest first, ties by id",
+            id,
+            PageRequest::new(1, 2),
+            vec![&oldest, &tied],
+            3,
+        ),
+        ("the second page", id, PageRequest::new(2, 2), vec![&newest], 3),
+        ("past the end", id, PageRequest::new(3, 2), vec![], 3),
+        (
+            "another org",
+            other.org.id(),
+            PageRequest::new(1, 10),
+            vec![&foreign],
+            1,
+        ),
+    ];
+    for (what, org, page, want, total) in pages {
+        let got = s.scim_tokens(org, page).await.unwrap();
+        let want: Vec<ScimToken> = want.into_iter().map(|t| t.clone().with_version(1)).collect();
+        assert_eq!((got.items, got.total), (want, Some(total)), "{what}");
+    }
+
+    let unique = Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::ScimToken)));
+    let founder = someone();
+    let (new_org, founder_m) = org("newco", &founder, 8);
+    let steps: Vec<(&str, Changeset, Result<(), StoreError>)> = vec![
+        (
+            "a hash another org's token has",
+            Changeset {
+                scim_tokens: vec![scim_token(id, &seed.owner, 4, 8)],
+                ..cs()
+            },
+            unique.clone(),
+        ),
+        (
+            "one hash twice in one commit",
+            Changeset {
+                scim_tokens: vec![scim_token(id, &seed.owner, 5, 8), scim_token(id, &seed.owner, 5, 8)],
+                ..cs()
+            },
+            unique,
+        ),
+        (
+            "an existing token inserted again",
+            Changeset {
+                scim_tokens: vec![oldest.clone()],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::Id))),
+        ),
+        (
+            "a token of an org that does not exist",
+            Changeset {
+                scim_tokens: vec![scim_token(nowhere, &seed.owner, 6, 8)],
+                ..cs()
+            },
+            Err(StoreError::NotFound),
+        ),
+        (
+            "a token with its new org, in one commit",
+            Changeset {
+                orgs: vec![new_org.clone()],
+                memberships: vec![founder_m],
+                users: vec![founder.clone()],
+                scim_tokens: vec![scim_token(new_org.id(), &founder, 6, 8)],
+                ..cs()
+            },
+            Ok(()),
+        ),
+    ];
+    run_steps(&*s, steps).await;
+    let page = s.scim_tokens(id, PageRequest::new(1, 10)).await.unwrap();
+    assert_eq!(page.total, Some(3), "a failed commit stored a token");
+    assert!(s.scim_token_by_hash(&TokenHash([5; 32])).await.unwrap().is_none());
+    assert_eq!(
+        s.scim_token_by_hash(&TokenHash([6; 32]))
+            .await
+            .unwrap()
+            .map(|t| t.org_id()),
+        Some(new_org.id())
+    );
+}
+
+pub async fn scim_token_writes_are_compare_and_swap_and_deletes_remove_them<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let id = seed.org.id();
+    let token = scim_token(id, &seed.owner, 1, 1);
+    s.commit(Changeset {
+        scim_tokens: vec![token.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let loaded = stored_token(&*s, &token).await.expect("stored");
+    let revoke = revoked(&seed, &loaded, 5);
+    let renamed = edited_token(&loaded, |r| r.name = "Renamed".into());
+    let ghost = scim_token(id, &seed.owner, 9, 1).with_version(1);
+    let stale = Err(StoreError::Conflict(ConflictKind::StaleVersion));
+    let tokens = |t: ScimToken| Changeset {
+        scim_tokens: vec![t],
+        ..cs()
+    };
+    let removed = |t: ScimToken| Changeset {
+        removed_scim_tokens: vec![t],
+        ..cs()
+    };
+    run_steps(
+        &*s,
+        vec![
+            ("a write at the stored version", tokens(revoke.clone()), Ok(())),
+            (
+                "a second writer at the same version",
+                tokens(renamed.clone()),
+                stale.clone(),
+            ),
+            ("a delete at a stale version", removed(loaded.clone()), stale.clone()),
+            (
+                "a write of a token never stored",
+                tokens(ghost.clone()),
+                Err(StoreError::NotFound),
+            ),
+            (
+                "a delete of a token never stored",
+                removed(ghost),
+                Err(StoreError::NotFound),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stored_token(&*s, &token).await,
+        Some(revoke.clone().with_version(2)),
+        "the first writer's revoke, at version 2; no lost update"
+    );
+    run_steps(
+        &*s,
+        vec![
+            (
+                "a delete at the stored version",
+                removed(revoke.clone().with_version(2)),
+                Ok(()),
+            ),
+            (
+                "the same delete again",
+                removed(revoke.with_version(2)),
+                Err(StoreError::NotFound),
+            ),
+            (
+                "a write of the deleted token",
+                tokens(renamed.with_version(2)),
+                Err(StoreError::NotFound),
+            ),
+        ],
+    )
+    .await;
+    assert!(stored_token(&*s, &token).await.is_none(), "deleted by id");
+    assert!(
+        s.scim_token_by_hash(&TokenHash([1; 32])).await.unwrap().is_none(),
+        "deleted by hash"
+    );
+    let page = s.scim_tokens(id, PageRequest::new(1, 10)).await.unwrap();
+    assert_eq!((page.items, page.total), (vec![], Some(0)), "deleted from the list");
+    let again = scim_token(id, &seed.owner, 1, 6);
+    s.commit(tokens(again.clone()))
+        .await
+        .expect("a deleted token frees its hash");
+    assert_eq!(
+        s.scim_token_by_hash(&TokenHash([1; 32])).await.unwrap(),
+        Some(again.with_version(1))
+    );
+}
+
+/// Uses are blind writes: `last_used_at` only moves forward, the version stays, a use of a
+/// token that is gone is dropped, and a writer holding an older copy of the token (a revoke
+/// loaded before a use) neither conflicts with the use nor undoes it.
+pub async fn token_uses_never_move_last_used_at_back_or_conflict_with_a_revoke<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let id = seed.org.id();
+    let token = scim_token(id, &seed.owner, 1, 1);
+    s.commit(Changeset {
+        scim_tokens: vec![token.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let uses = |list: &[(ScimTokenId, i64)]| Changeset {
+        scim_token_uses: list.iter().map(|(id, at)| (*id, t(*at))).collect(),
+        ..cs()
+    };
+    let ghost = ScimTokenId::from_uuid(uuid());
+    let steps: Vec<(&str, Changeset, i64)> = vec![
+        ("a first use", uses(&[(token.id(), 10)]), 10),
+        ("an earlier use", uses(&[(token.id(), 5)]), 10),
+        ("the same time again", uses(&[(token.id(), 10)]), 10),
+        ("a later use", uses(&[(token.id(), 20)]), 20),
+        (
+            "two uses in one commit",
+            uses(&[(token.id(), 30), (token.id(), 25)]),
+            30,
+        ),
+        (
+            "a use of a token that does not exist",
+            uses(&[(ghost, 40), (token.id(), 29)]),
+            30,
+        ),
+    ];
+    for (what, changes, last_used) in steps {
+        assert_eq!(s.commit(changes).await, Ok(()), "{what}");
+        let got = stored_token(&*s, &token).await.expect("stored").record().clone();
+        assert_eq!(
+            (got.last_used_at, got.version),
+            (Some(t(last_used)), 1),
+            "{what}: last_used_at only moves forward; a use bumps no version"
+        );
+    }
+
+    // A revoke (a compare-and-swap) and a use, in either order.
+    for (n, use_first) in [(2u8, true), (3, false)] {
+        let what = if use_first {
+            "a use, then a revoke loaded before it"
+        } else {
+            "a revoke, then a use"
+        };
+        let token = scim_token(id, &seed.owner, n, 1);
+        s.commit(Changeset {
+            scim_tokens: vec![token.clone()],
+            ..cs()
+        })
+        .await
+        .unwrap();
+        let loaded = stored_token(&*s, &token).await.expect("stored");
+        let revoke = Changeset {
+            scim_tokens: vec![revoked(&seed, &loaded, 50)],
+            ..cs()
+        };
+        let commits = if use_first {
+            [uses(&[(token.id(), 60)]), revoke]
+        } else {
+            [revoke, uses(&[(token.id(), 60)])]
+        };
+        for changes in commits {
+            assert_eq!(s.commit(changes).await, Ok(()), "{what}: neither conflicts");
+        }
+        let got = stored_token(&*s, &token).await.expect("stored").record().clone();
+        assert_eq!(
+            (got.revoked_at, got.last_used_at, got.version),
+            (Some(t(50)), Some(t(60)), 2),
+            "{what}: both land, the revoke bumps the version once"
+        );
+    }
+
+    // A use and a delete, in either order.
+    for (n, use_first) in [(4u8, true), (5, false)] {
+        let token = scim_token(id, &seed.owner, n, 1);
+        s.commit(Changeset {
+            scim_tokens: vec![token.clone()],
+            ..cs()
+        })
+        .await
+        .unwrap();
+        let delete = Changeset {
+            removed_scim_tokens: vec![token.clone().with_version(1)],
+            ..cs()
+        };
+        let commits = if use_first {
+            [uses(&[(token.id(), 60)]), delete]
+        } else {
+            [delete, uses(&[(token.id(), 60)])]
+        };
+        for changes in commits {
+            assert_eq!(s.commit(changes).await, Ok(()), "use first: {use_first}");
+        }
+        assert!(stored_token(&*s, &token).await.is_none(), "use first: {use_first}");
+    }
+}
+
+pub async fn directory_user_names_are_unique_per_org_case_insensitively<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other").await;
+    let id = seed.org.id();
+    let ms: Vec<Membership> = join(&*s, id, &[Role::Member, Role::Member, Role::Member], 1)
+        .await
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    let outsider = join(&*s, other.org.id(), &[Role::Member], 1).await.remove(0).1;
+    let alice = profile(&ms[0], "Alice", None, "alice@acme.test", 2);
+    let bob = profile(&ms[1], "Bob", None, "bob@acme.test", 2);
+    s.commit(Changeset {
+        profiles: vec![alice.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let unique = Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::DirectoryUserName)));
+    let profiles = |profiles: Vec<DirectoryProfile>| Changeset { profiles, ..cs() };
+    let at = |p: &DirectoryProfile, v: u64| p.clone().with_version(v);
+    run_steps(
+        &*s,
+        vec![
+            (
+                "a userName taken in the org",
+                profiles(vec![profile(&ms[1], "Alice", None, "b@acme.test", 3)]),
+                unique.clone(),
+            ),
+            (
+                "a taken userName in another case",
+                profiles(vec![profile(&ms[1], "aLiCe", None, "b@acme.test", 3)]),
+                unique.clone(),
+            ),
+            (
+                "one userName twice in one commit",
+                profiles(vec![
+                    profile(&ms[1], "Carol", None, "b@acme.test", 3),
+                    profile(&ms[2], "CAROL", None, "c@acme.test", 3),
+                ]),
+                unique.clone(),
+            ),
+            (
+                "the userName in another org",
+                profiles(vec![profile(&outsider, "alice", None, "o@other.test", 3)]),
+                Ok(()),
+            ),
+            ("another userName", profiles(vec![bob.clone()]), Ok(())),
+            (
+                "a profile changing the case of its own userName",
+                profiles(vec![renamed_profile(&at(&alice, 1), "ALICE")]),
+                Ok(()),
+            ),
+            (
+                "a rename onto a taken userName",
+                profiles(vec![renamed_profile(&at(&bob, 1), "alice")]),
+                unique,
+            ),
+            (
+                "a rename releases the old userName to another member, in one commit",
+                profiles(vec![
+                    renamed_profile(&at(&alice, 2), "Alicia"),
+                    profile(&ms[2], "alice", None, "c@acme.test", 4),
+                ]),
+                Ok(()),
+            ),
+        ],
+    )
+    .await;
+    let holder = |org: OrgId, name: &str| {
+        let s = s.clone();
+        let key = user_name_key(name);
+        async move {
+            s.profile_by_user_name(org, &key)
+                .await
+                .unwrap()
+                .map(|p| p.membership_id())
+        }
+    };
+    assert_eq!(holder(id, "Alice").await, Some(ms[2].id()));
+    assert_eq!(holder(id, "ALICIA").await, Some(ms[0].id()));
+    assert_eq!(holder(id, "bob").await, Some(ms[1].id()));
+    assert_eq!(holder(id, "carol").await, None, "a failed commit stored a profile");
+    assert_eq!(holder(other.org.id(), "alice").await, Some(outsider.id()));
+    let alicia = s.profiles(id, &[ms[0].id()]).await.unwrap();
+    assert_eq!(alicia, [renamed_profile(&alice, "Alicia").with_version(3)]);
+}
+
+pub async fn profiles_go_with_their_membership_and_need_one<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let id = seed.org.id();
+    let ms: Vec<Membership> = join(&*s, id, &[Role::Member, Role::Member], 1)
+        .await
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    let ada = profile(&ms[0], "ada", Some("E1"), "ada@acme.test", 2);
+    s.commit(Changeset {
+        profiles: vec![ada.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let ada = ada.with_version(1);
+    let newcomer = someone();
+    let newcomer_m = member(id, &newcomer, Role::Member, 3);
+    let never_stored = member(id, &someone(), Role::Member, 3);
+    run_steps(
+        &*s,
+        vec![
+            (
+                "a profile of a membership that does not exist",
+                Changeset {
+                    profiles: vec![profile(&never_stored, "ghost", None, "g@acme.test", 3)],
+                    ..cs()
+                },
+                Err(StoreError::NotFound),
+            ),
+            (
+                "a profile with its new membership, in one commit",
+                Changeset {
+                    users: vec![newcomer.clone()],
+                    memberships: vec![newcomer_m.clone()],
+                    profiles: vec![profile(&newcomer_m, "newcomer", None, "n@acme.test", 3)],
+                    ..cs()
+                },
+                Ok(()),
+            ),
+            (
+                "a profile whose membership goes in the same commit",
+                Changeset {
+                    removed_memberships: vec![ms[1].clone()],
+                    profiles: vec![profile(&ms[1], "bea", None, "bea@acme.test", 3)],
+                    ..cs()
+                },
+                Err(StoreError::NotFound),
+            ),
+            (
+                "an existing profile inserted again",
+                Changeset {
+                    profiles: vec![ada.clone().with_version(0)],
+                    ..cs()
+                },
+                Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::Id))),
+            ),
+            (
+                "a profile written at a stale version",
+                Changeset {
+                    profiles: vec![renamed_profile(&ada, "ada2").with_version(2)],
+                    ..cs()
+                },
+                Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+            ),
+            (
+                "a membership goes with its profile, its userName to another member, in one commit",
+                Changeset {
+                    removed_memberships: vec![ms[0].clone()],
+                    profiles: vec![profile(&ms[1], "ADA", None, "bea@acme.test", 4)],
+                    ..cs()
+                },
+                Ok(()),
+            ),
+            (
+                "a write of the profile of a removed membership",
+                Changeset {
+                    profiles: vec![renamed_profile(&ada, "ada3")],
+                    ..cs()
+                },
+                Err(StoreError::NotFound),
+            ),
+        ],
+    )
+    .await;
+    assert!(
+        s.profiles(id, &[ms[0].id()]).await.unwrap().is_empty(),
+        "removed with its membership"
+    );
+    assert!(s.profiles_by_external_id(id, "E1").await.unwrap().is_empty());
+    assert!(
+        s.profiles_by_email(id, &email("ada@acme.test"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let holder = s
+        .profile_by_user_name(id, "ada")
+        .await
+        .unwrap()
+        .map(|p| p.membership_id());
+    assert_eq!(holder, Some(ms[1].id()));
+    let newcomer_p = s.profiles(id, &[newcomer_m.id()]).await.unwrap();
+    assert_eq!(
+        newcomer_p,
+        [profile(&newcomer_m, "newcomer", None, "n@acme.test", 3).with_version(1)]
+    );
+}
+
+pub async fn profiles_are_found_by_user_name_external_id_email_and_membership<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other").await;
+    let id = seed.org.id();
+    let ms: Vec<Membership> = join(&*s, id, &vec![Role::Member; 5], 1)
+        .await
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    let outsider = join(&*s, other.org.id(), &[Role::Member], 1).await.remove(0).1;
+    let shared = "shared@acme.test";
+    let ada = profile(&ms[0], "ada", Some("E1"), shared, 5);
+    let bea = profile(&ms[1], "bea", Some("E1"), shared, 3);
+    let cy = profile(&ms[2], "cy", Some("e1"), "cy@acme.test", 4);
+    let dee = profile(&ms[3], "dee", None, "dee@acme.test", 4);
+    let eve = profile(&ms[4], "eve", Some("E1"), shared, 5);
+    let far = profile(&outsider, "ada", Some("E1"), shared, 1);
+    let all = [&ada, &bea, &cy, &dee, &eve, &far];
+    s.commit(Changeset {
+        profiles: all.iter().map(|p| (*p).clone()).collect(),
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let [ada, bea, cy, dee, eve, far] = all.map(|p| p.clone().with_version(1));
+
+    let by_key: Vec<(OrgId, String, Option<&DirectoryProfile>)> = vec![
+        (id, user_name_key("Ada"), Some(&ada)),
+        (id, user_name_key("bea"), Some(&bea)),
+        (id, user_name_key("nobody"), None),
+        (other.org.id(), user_name_key("ADA"), Some(&far)),
+    ];
+    for (org, key, want) in by_key {
+        assert_eq!(s.profile_by_user_name(org, &key).await.unwrap().as_ref(), want, "{key}");
+    }
+    // Oldest first, ties by membership id.
+    let by_external: Vec<(OrgId, &str, Vec<&DirectoryProfile>)> = vec![
+        (id, "E1", vec![&bea, &ada, &eve]),
+        (id, "e1", vec![&cy]),
+        (id, "E", vec![]),
+        (other.org.id(), "E1", vec![&far]),
+    ];
+    for (org, external_id, want) in by_external {
+        let got = s.profiles_by_external_id(org, external_id).await.unwrap();
+        assert_eq!(got.iter().collect::<Vec<_>>(), want, "externalId {external_id}");
+    }
+    let by_email: Vec<(OrgId, &str, Vec<&DirectoryProfile>)> = vec![
+        (id, shared, vec![&bea, &ada, &eve]),
+        (id, "dee@acme.test", vec![&dee]),
+        (id, "nobody@acme.test", vec![]),
+        (other.org.id(), shared, vec![&far]),
+    ];
+    for (org, address, want) in by_email {
+        let got = s.profiles_by_email(org, &email(address)).await.unwrap();
+        assert_eq!(got.iter().collect::<Vec<_>>(), want, "e-mail {address}");
+    }
+    let by_ids: Vec<(OrgId, Vec<MembershipId>, Vec<&DirectoryProfile>)> = vec![
+        (
+            id,
+            vec![ms[2].id(), ms[0].id(), MembershipId::from_uuid(uuid())],
+            vec![&ada, &cy],
+        ),
+        (id, vec![outsider.id()], vec![]),
+        (id, vec![], vec![]),
+        (other.org.id(), vec![outsider.id(), ms[0].id()], vec![&far]),
+    ];
+    for (org, ids, want) in by_ids {
+        let got = by_membership(s.profiles(org, &ids).await.unwrap());
+        let want: Vec<DirectoryProfile> = by_membership(want.into_iter().cloned().collect());
+        assert_eq!(got, want, "by memberships {ids:?}");
+    }
+
+    // A rewrite moves the profile in every lookup.
+    let moved = edited_profile(&ada, |r| {
+        r.external_id = Some("E2".into());
+        r.email = email("ada@acme.test");
+        r.user_name = "Ada.L".into();
+    });
+    s.commit(Changeset {
+        profiles: vec![moved.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let moved = moved.with_version(2);
+    assert_eq!(
+        s.profiles_by_external_id(id, "E1").await.unwrap(),
+        [bea.clone(), eve.clone()]
+    );
+    assert_eq!(s.profiles_by_external_id(id, "E2").await.unwrap(), vec![moved.clone()]);
+    assert_eq!(s.profiles_by_email(id, &email(shared)).await.unwrap(), [bea, eve]);
+    assert_eq!(
+        s.profiles_by_email(id, &email("ada@acme.test")).await.unwrap(),
+        vec![moved.clone()]
+    );
+    assert!(s.profile_by_user_name(id, "ada").await.unwrap().is_none());
+    assert_eq!(s.profile_by_user_name(id, "ada.l").await.unwrap(), Some(moved));
+
+    // At most 100 rows, the oldest.
+    let many: Vec<Membership> = join(&*s, id, &vec![Role::Member; 101], 6)
+        .await
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    let bulk: Vec<DirectoryProfile> = many
+        .iter()
+        .enumerate()
+        .map(|(i, m)| profile(m, &format!("bulk{i}"), Some("bulk"), "bulk@acme.test", 107 - i as i64))
+        .collect();
+    s.commit(Changeset {
+        profiles: bulk.clone(),
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let oldest: Vec<DirectoryProfile> = bulk.iter().rev().take(100).map(|p| p.clone().with_version(1)).collect();
+    assert_eq!(
+        s.profiles_by_external_id(id, "bulk").await.unwrap(),
+        oldest,
+        "at most 100"
+    );
+    assert_eq!(
+        s.profiles_by_email(id, &email("bulk@acme.test")).await.unwrap(),
+        oldest,
+        "at most 100"
+    );
+}
+
+pub async fn directory_groups_go_with_their_role<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other").await;
+    let id = seed.org.id();
+    let eng = custom_role(id, "eng", "Engineering", &[], 1);
+    let ops = custom_role(id, "ops", "Operations", &[], 1);
+    let far = custom_role(other.org.id(), "eng", "Engineering", &[], 1);
+    s.commit(Changeset {
+        roles: vec![eng.clone(), ops.clone(), far.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let (g_eng, g_ops, g_far) = (
+        group(&eng, Some("G1")),
+        group(&ops, Some("G1")),
+        group(&far, Some("G1")),
+    );
+    s.commit(Changeset {
+        directory_groups: vec![g_eng.clone(), g_ops.clone(), g_far.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let [g_eng, g_ops, g_far] = [g_eng, g_ops, g_far].map(|g| g.with_version(1));
+    let ghost = RoleId::from_uuid(uuid());
+    let lookups: Vec<(&str, OrgId, Vec<RoleId>, Vec<&DirectoryGroup>)> = vec![
+        (
+            "the org's groups",
+            id,
+            vec![ops.id(), eng.id(), ghost],
+            vec![&g_eng, &g_ops],
+        ),
+        ("another org's group", id, vec![far.id()], vec![]),
+        ("none asked", id, vec![], vec![]),
+        (
+            "in the other org",
+            other.org.id(),
+            vec![far.id(), eng.id()],
+            vec![&g_far],
+        ),
+    ];
+    for (what, org, roles, want) in lookups {
+        let got = by_role(s.directory_groups(org, &roles).await.unwrap());
+        assert_eq!(got, by_role(want.into_iter().cloned().collect()), "{what}");
+    }
+    let by_external: Vec<(OrgId, &str, Vec<&DirectoryGroup>)> = vec![
+        (id, "G1", vec![&g_eng, &g_ops]),
+        (id, "g1", vec![]),
+        (other.org.id(), "G1", vec![&g_far]),
+    ];
+    for (org, external_id, want) in by_external {
+        let got = by_role(s.directory_groups_by_external_id(org, external_id).await.unwrap());
+        assert_eq!(
+            got,
+            by_role(want.into_iter().cloned().collect()),
+            "externalId {external_id}"
+        );
+    }
+
+    let sre = custom_role(id, "sre", "SRE", &[], 2);
+    let ops_v1 = ops.clone().with_version(1);
+    let groups = |directory_groups: Vec<DirectoryGroup>| Changeset {
+        directory_groups,
+        ..cs()
+    };
+    run_steps(
+        &*s,
+        vec![
+            (
+                "a group of a role that does not exist",
+                groups(vec![group(&custom_role(id, "ghost", "Ghost", &[], 2), None)]),
+                Err(StoreError::NotFound),
+            ),
+            (
+                "a group with its new role, in one commit",
+                Changeset {
+                    roles: vec![sre.clone()],
+                    ..groups(vec![group(&sre, Some("G3"))])
+                },
+                Ok(()),
+            ),
+            (
+                "a write at the stored version",
+                groups(vec![regrouped(&g_eng, Some("G9"))]),
+                Ok(()),
+            ),
+            (
+                "a second writer at the same version",
+                groups(vec![regrouped(&g_eng, None)]),
+                Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+            ),
+            (
+                "an existing group inserted again",
+                groups(vec![g_ops.clone().with_version(0)]),
+                Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::Id))),
+            ),
+            (
+                "a group whose role goes in the same commit",
+                Changeset {
+                    removed_roles: vec![ops_v1.clone()],
+                    ..groups(vec![regrouped(&g_ops, Some("G2"))])
+                },
+                Err(StoreError::NotFound),
+            ),
+            (
+                "a role goes with its group",
+                Changeset {
+                    removed_roles: vec![ops_v1],
+                    ..cs()
+                },
+                Ok(()),
+            ),
+            (
+                "a write of the group of a removed role",
+                groups(vec![regrouped(&g_ops, Some("G2"))]),
+                Err(StoreError::NotFound),
+            ),
+        ],
+    )
+    .await;
+    let got = by_role(s.directory_groups(id, &[eng.id(), ops.id(), sre.id()]).await.unwrap());
+    let want = by_role(vec![
+        regrouped(&g_eng, Some("G9")).with_version(2),
+        group(&sre, Some("G3")).with_version(1),
+    ]);
+    assert_eq!(got, want);
+    assert!(s.directory_groups_by_external_id(id, "G1").await.unwrap().is_empty());
+    assert!(s.directory_groups_by_external_id(id, "G2").await.unwrap().is_empty());
+}
+
+/// A commit that fails, on a directory rule or any other, stores none of its directory writes
+/// and changes none of the directory rows it names.
+pub async fn a_failed_commit_leaves_no_directory_rows<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let id = seed.org.id();
+    let (used, gone) = (scim_token(id, &seed.owner, 1, 1), scim_token(id, &seed.owner, 2, 1));
+    let m = join(&*s, id, &[Role::Member], 1).await.remove(0).1;
+    let role = custom_role(id, "eng", "Engineering", &[], 1);
+    let (p, g) = (
+        profile(&m, "ada", Some("E1"), "ada@acme.test", 2),
+        group(&role, Some("G1")),
+    );
+    s.commit(Changeset {
+        roles: vec![role.clone()],
+        scim_tokens: vec![used.clone(), gone.clone()],
+        profiles: vec![p.clone()],
+        directory_groups: vec![g.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let [used, gone] = [used, gone].map(|t| t.with_version(1));
+    let (p, g) = (p.with_version(1), g.with_version(1));
+
+    let newcomer = someone();
+    let newcomer_m = member(id, &newcomer, Role::Member, 3);
+    let new_role = custom_role(id, "ops", "Operations", &[], 3);
+    let new_token = scim_token(id, &seed.owner, 3, 3);
+    let new_profile = profile(&newcomer_m, "newcomer", None, "n@acme.test", 3);
+    let new_group = group(&new_role, Some("G2"));
+    let whole = Changeset {
+        users: vec![newcomer.clone()],
+        memberships: vec![newcomer_m.clone()],
+        roles: vec![new_role.clone()],
+        scim_tokens: vec![new_token.clone(), revoked(&seed, &used, 4)],
+        removed_scim_tokens: vec![gone.clone()],
+        scim_token_uses: vec![(used.id(), t(5))],
+        profiles: vec![new_profile.clone(), renamed_profile(&p, "ada.l")],
+        directory_groups: vec![new_group.clone(), regrouped(&g, Some("G9"))],
+        ..cs()
+    };
+    let clash = User::create(
+        UserId::from_uuid(uuid()),
+        seed.owner.email().clone(),
+        None,
+        false,
+        UserVia::Cli,
+        t(3),
+    )
+    .0;
+    let cases: Vec<(&str, Changeset, StoreError)> = vec![
+        (
+            "a user e-mail taken",
+            Changeset {
+                users: vec![newcomer.clone(), clash],
+                ..whole.clone()
+            },
+            StoreError::Conflict(ConflictKind::Unique(UniqueKey::UserEmail)),
+        ),
+        (
+            "a userName taken twice",
+            Changeset {
+                profiles: vec![new_profile.clone(), renamed_profile(&p, "Newcomer")],
+                ..whole.clone()
+            },
+            StoreError::Conflict(ConflictKind::Unique(UniqueKey::DirectoryUserName)),
+        ),
+        (
+            "a token hash taken",
+            Changeset {
+                scim_tokens: vec![scim_token(id, &seed.owner, 1, 3), revoked(&seed, &used, 4)],
+                ..whole.clone()
+            },
+            StoreError::Conflict(ConflictKind::Unique(UniqueKey::ScimToken)),
+        ),
+        (
+            "a stale role-group write",
+            Changeset {
+                directory_groups: vec![new_group.clone(), regrouped(&g, Some("G9")).with_version(7)],
+                ..whole.clone()
+            },
+            StoreError::Conflict(ConflictKind::StaleVersion),
+        ),
+        (
+            "a token deleted at a stale version",
+            Changeset {
+                removed_scim_tokens: vec![gone.clone().with_version(7)],
+                ..whole.clone()
+            },
+            StoreError::Conflict(ConflictKind::StaleVersion),
+        ),
+    ];
+    for (what, changes, want) in cases {
+        assert_eq!(s.commit(changes).await, Err(want), "{what}");
+        assert!(stored_token(&*s, &new_token).await.is_none(), "{what}: a token stored");
+        assert_eq!(
+            stored_token(&*s, &used).await,
+            Some(used.clone()),
+            "{what}: a token changed or used"
+        );
+        assert_eq!(
+            stored_token(&*s, &gone).await,
+            Some(gone.clone()),
+            "{what}: a token deleted"
+        );
+        assert_eq!(
+            s.profiles(id, &[m.id(), newcomer_m.id()]).await.unwrap(),
+            vec![p.clone()],
+            "{what}: a profile stored or changed"
+        );
+        assert!(s.membership(id, newcomer.id()).await.unwrap().is_none(), "{what}");
+        let groups = s.directory_groups(id, &[role.id(), new_role.id()]).await.unwrap();
+        assert_eq!(groups, vec![g.clone()], "{what}: a role group stored or changed");
+    }
+
+    s.commit(whole).await.expect("the whole changeset, valid");
+    assert_eq!(stored_token(&*s, &new_token).await, Some(new_token.with_version(1)));
+    let used_now = stored_token(&*s, &used).await.expect("stored").record().clone();
+    assert_eq!(
+        (used_now.revoked_at, used_now.last_used_at, used_now.version),
+        (Some(t(4)), Some(t(5)), 2)
+    );
+    assert!(stored_token(&*s, &gone).await.is_none());
+    let profiles = by_membership(s.profiles(id, &[m.id(), newcomer_m.id()]).await.unwrap());
+    let want = by_membership(vec![
+        renamed_profile(&p, "ada.l").with_version(2),
+        new_profile.with_version(1),
+    ]);
+    assert_eq!(profiles, want);
+    let groups = by_role(s.directory_groups(id, &[role.id(), new_role.id()]).await.unwrap());
+    let want = by_role(vec![
+        regrouped(&g, Some("G9")).with_version(2),
+        new_group.with_version(1),
+    ]);
+    assert_eq!(groups, want);
+}
+
+// ---------------------------------------------------------------------------------------------
 // The suite
 // ---------------------------------------------------------------------------------------------
 
@@ -3300,5 +4320,13 @@ where
         concurrent_member_operations_keep_one_owner_and_lose_no_update,
         writers_to_different_members_never_conflict,
         the_change_token_moves_with_every_commit,
+        scim_tokens_round_trip_and_are_found_by_hash,
+        scim_token_writes_are_compare_and_swap_and_deletes_remove_them,
+        token_uses_never_move_last_used_at_back_or_conflict_with_a_revoke,
+        directory_user_names_are_unique_per_org_case_insensitively,
+        profiles_go_with_their_membership_and_need_one,
+        profiles_are_found_by_user_name_external_id_email_and_membership,
+        directory_groups_go_with_their_role,
+        a_failed_commit_leaves_no_directory_rows,
     );
 }

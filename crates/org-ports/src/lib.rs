@@ -35,12 +35,12 @@ pub use system::{
 pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
+pub use directory::MockDirectoryRepository;
+#[cfg(feature = "mock")]
 pub use repos::{
     MockAuditRepository, MockChangeToken, MockInvitationRepository, MockMembershipRepository, MockOrgRepository,
     MockOutboxRepository, MockRoleRepository, MockSessionRepository, MockUnitOfWork, MockUserRepository,
 };
-#[cfg(feature = "mock")]
-pub use directory::MockDirectoryRepository;
 #[cfg(feature = "mock")]
 pub use secrets::MockSecretCipher;
 #[cfg(feature = "mock")]

@@ -7,7 +7,10 @@
 //! from the org row a changeset carries. Reads a request makes are sized by the request, as
 //! in SQL: indexes by key (slug, e-mail, (org, user)), a per-org roster ordered by
 //! `(joined_at, user_id)` for keyset member pages, per-log and per-endpoint orderings for
-//! audit and delivery pages, and kept counts for their unfiltered totals.
+//! audit and delivery pages, and kept counts for their unfiltered totals. Directory data is
+//! indexed the same way: SCIM tokens by hash and per org in creation order, profiles by
+//! membership, by `(org, userName key)`, `(org, externalId)` and `(org, e-mail)`, role groups
+//! by role and by `(org, externalId)`.
 //!
 //! Secrets are kept in plain memory (webhook signing secrets included): nothing is ever at rest
 //! here, so there is no [`org_ports::SecretCipher`] to apply. Durable stores seal them
@@ -21,18 +24,20 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use org_domain::directory::{DirectoryGroup, DirectoryProfile};
+use org_domain::scim_token::ScimToken;
 use org_domain::webhook::{Delivery, DeliveryStatus, Webhook};
 use org_domain::{
     CustomRole, DeliveryId, Email, EventId, Invitation, InvitationId, InvitationStatus, Membership, MembershipId,
-    MembershipStatus, OrgId, OrgState, OrgStatus, Organization, Role, RoleId, RoleSlug, Session, SessionId, Slug,
-    TokenHash, User, UserId, WebhookId,
+    MembershipStatus, OrgId, OrgState, OrgStatus, Organization, Role, RoleId, RoleSlug, ScimTokenId, Session,
+    SessionId, Slug, TokenHash, User, UserId, WebhookId,
 };
 use org_ports::chain::{self, Hash as ChainHash};
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, ChangeToken, Changeset, ConflictKind, DeliveryFilter,
-    DeliveryQueue, InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter,
-    OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope, RoleRepository, SessionContext,
-    SessionRepository, StoreError, UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
+    DeliveryQueue, DirectoryRepository, InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext,
+    OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope, RoleRepository,
+    SessionContext, SessionRepository, StoreError, UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
 
 /// One audit log: its kept head and count, the entries by `seq`, and their listing order.
@@ -50,6 +55,9 @@ struct Endpoint {
     count: u64,
     by_time: BTreeSet<(DateTime<Utc>, DeliveryId)>,
 }
+
+/// Profiles in lookup order: `(created_at, membership id)`.
+type Listed = BTreeSet<(DateTime<Utc>, MembershipId)>;
 
 #[derive(Default)]
 struct State {
@@ -79,6 +87,20 @@ struct State {
     webhook_names: HashMap<(OrgId, String), WebhookId>,
     deliveries: HashMap<DeliveryId, Delivery>,
     endpoints: HashMap<WebhookId, Endpoint>,
+    scim_tokens: HashMap<ScimTokenId, ScimToken>,
+    scim_hashes: HashMap<TokenHash, ScimTokenId>,
+    /// Per org, its tokens by `(created_at, id)`.
+    org_tokens: HashMap<OrgId, BTreeSet<(DateTime<Utc>, ScimTokenId)>>,
+    /// Directory profiles by membership.
+    profiles: HashMap<MembershipId, DirectoryProfile>,
+    /// Profiles by `(org, userName key)`.
+    user_names: HashMap<(OrgId, String), MembershipId>,
+    /// Profiles by `(org, externalId)` and by `(org, e-mail)`, oldest first.
+    profile_external_ids: HashMap<(OrgId, String), Listed>,
+    profile_emails: HashMap<(OrgId, Email), Listed>,
+    /// Role-group data by role, and by `(org, externalId)`.
+    directory_groups: HashMap<RoleId, DirectoryGroup>,
+    group_external_ids: HashMap<(OrgId, String), BTreeSet<RoleId>>,
 }
 
 /// The in-memory store.
@@ -105,6 +127,16 @@ impl MemoryStore {
         self.state
             .lock()
             .map_err(|_| StoreError::Unavailable("memory store lock poisoned".to_owned()))
+    }
+}
+
+/// Removes `item` from the ordered index entry under `key`, dropping the entry once empty.
+fn unlist<K: Eq + Hash, T: Ord>(index: &mut HashMap<K, BTreeSet<T>>, key: &K, item: &T) {
+    if let Some(set) = index.get_mut(key) {
+        set.remove(item);
+        if set.is_empty() {
+            index.remove(key);
+        }
     }
 }
 
@@ -241,7 +273,8 @@ impl State {
         self.check_versions(c)?;
         self.check_unique(c)?;
         self.check_invitations(c)?;
-        self.check_members(c)
+        self.check_members(c)?;
+        self.check_directory(c)
     }
 
     fn check_versions(&self, c: &Changeset) -> Result<(), StoreError> {
@@ -293,6 +326,27 @@ impl State {
         check_writes(
             deliveries,
             |id| self.deliveries.get(id).map(|d| d.version),
+            &mut HashSet::new(),
+        )?;
+        let stored_t = |id: &ScimTokenId| self.scim_tokens.get(id).map(|t| t.record().version);
+        let mut seen = HashSet::new();
+        let tokens = c.scim_tokens.iter().map(|t| (t.id(), t.record().version));
+        check_writes(tokens, stored_t, &mut seen)?;
+        let removed = c.removed_scim_tokens.iter().map(|t| (t.id(), t.record().version));
+        check_deletes(removed, stored_t, &mut seen)?;
+        let profiles = c.profiles.iter().map(|p| (p.membership_id(), p.record().version));
+        check_writes(
+            profiles,
+            |id| self.profiles.get(id).map(|p| p.record().version),
+            &mut HashSet::new(),
+        )?;
+        let groups = c
+            .directory_groups
+            .iter()
+            .map(|g| (g.record().role_id, g.record().version));
+        check_writes(
+            groups,
+            |id| self.directory_groups.get(id).map(|g| g.record().version),
             &mut HashSet::new(),
         )?;
         let mut ids = HashSet::new();
@@ -369,6 +423,32 @@ impl State {
             .collect();
         if !claims_unique(&self.webhook_names, &names, &released) {
             return Err(unique(UniqueKey::WebhookName));
+        }
+        let released: HashSet<ScimTokenId> = c
+            .scim_tokens
+            .iter()
+            .chain(&c.removed_scim_tokens)
+            .map(ScimToken::id)
+            .collect();
+        let hashes: Vec<(ScimTokenId, TokenHash)> =
+            c.scim_tokens.iter().map(|t| (t.id(), t.record().token_hash)).collect();
+        if !claims_unique(&self.scim_hashes, &hashes, &released) {
+            return Err(unique(UniqueKey::ScimToken));
+        }
+        // A profile gives up its key when it is rewritten or its membership is removed.
+        let released: HashSet<MembershipId> = c
+            .profiles
+            .iter()
+            .map(DirectoryProfile::membership_id)
+            .chain(c.removed_memberships.iter().map(Membership::id))
+            .collect();
+        let names: Vec<(MembershipId, (OrgId, String))> = c
+            .profiles
+            .iter()
+            .map(|p| (p.membership_id(), (p.record().org_id, p.user_name_key())))
+            .collect();
+        if !claims_unique(&self.user_names, &names, &released) {
+            return Err(unique(UniqueKey::DirectoryUserName));
         }
         Ok(())
     }
@@ -537,6 +617,34 @@ impl State {
         Ok(())
     }
 
+    /// Directory rows hang on their parents as they stand after the changeset: a token on its
+    /// org, a profile on its membership, a role group's data on its role (as the SQL foreign
+    /// keys do; a parent removed in the same changeset takes its rows with it).
+    fn check_directory(&self, c: &Changeset) -> Result<(), StoreError> {
+        for t in &c.scim_tokens {
+            if self.org_after(c, t.org_id()).is_none() {
+                return Err(StoreError::NotFound);
+            }
+        }
+        let removed: HashSet<MembershipId> = c.removed_memberships.iter().map(Membership::id).collect();
+        for p in &c.profiles {
+            let id = p.membership_id();
+            let kept = self.memberships.contains_key(&id) && !removed.contains(&id);
+            if !kept && !c.memberships.iter().any(|m| m.id() == id) {
+                return Err(StoreError::NotFound);
+            }
+        }
+        let removed: HashSet<RoleId> = c.removed_roles.iter().map(CustomRole::id).collect();
+        for g in &c.directory_groups {
+            let id = g.record().role_id;
+            let kept = self.roles.contains_key(&id) && !removed.contains(&id);
+            if !kept && !c.roles.iter().any(|r| r.id() == id) {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Ok(())
+    }
+
     /// With a cap, no org's active count may rise above it.
     fn check_cap(&self, c: &Changeset, deltas: &Deltas) -> Result<(), StoreError> {
         let Some(cap) = c.member_cap else {
@@ -578,6 +686,9 @@ impl State {
         for m in c.removed_memberships.iter().chain(&c.memberships) {
             self.take_membership(m.id());
         }
+        for m in &c.removed_memberships {
+            self.take_profile(m.id());
+        }
         for m in c.memberships {
             let v = m.record().version + 1;
             self.put_membership(m.with_version(v));
@@ -585,9 +696,43 @@ impl State {
         for r in c.removed_roles.iter().chain(&c.roles) {
             self.take_role(r.id());
         }
+        for r in &c.removed_roles {
+            self.take_group(r.id());
+        }
         for r in c.roles {
             let v = r.record().version + 1;
             self.put_role(r.with_version(v));
+        }
+        for p in &c.profiles {
+            self.take_profile(p.membership_id());
+        }
+        for p in c.profiles {
+            let v = p.record().version + 1;
+            self.put_profile(p.with_version(v));
+        }
+        for g in &c.directory_groups {
+            self.take_group(g.record().role_id);
+        }
+        for g in c.directory_groups {
+            let v = g.record().version + 1;
+            self.put_group(g.with_version(v));
+        }
+        // A rewritten token keeps the later `last_used_at` (a use is a blind write that a
+        // writer holding an older copy must not undo).
+        let mut last_used: Vec<(ScimTokenId, DateTime<Utc>)> = Vec::new();
+        for t in c.removed_scim_tokens.iter().chain(&c.scim_tokens) {
+            if let Some(old) = self.take_token(t.id())
+                && let Some(at) = old.record().last_used_at
+            {
+                last_used.push((old.id(), at));
+            }
+        }
+        for t in c.scim_tokens {
+            let v = t.record().version + 1;
+            self.put_token(t.with_version(v));
+        }
+        for (id, at) in last_used.into_iter().chain(c.scim_token_uses) {
+            self.use_token(id, at);
         }
         for user in &c.users {
             if let Some(old) = self.users.get(&user.id())
@@ -722,6 +867,102 @@ impl State {
         self.role_names
             .insert((r.org_id(), r.record().name.unique_key()), r.id());
         self.roles.insert(r.id(), r);
+    }
+
+    fn take_profile(&mut self, id: MembershipId) {
+        let Some(p) = self.profiles.remove(&id) else {
+            return;
+        };
+        let r = p.record();
+        let key = (r.org_id, p.user_name_key());
+        if self.user_names.get(&key) == Some(&id) {
+            self.user_names.remove(&key);
+        }
+        if let Some(ext) = &r.external_id {
+            unlist(
+                &mut self.profile_external_ids,
+                &(r.org_id, ext.clone()),
+                &(r.created_at, id),
+            );
+        }
+        unlist(
+            &mut self.profile_emails,
+            &(r.org_id, r.email.clone()),
+            &(r.created_at, id),
+        );
+    }
+
+    fn put_profile(&mut self, p: DirectoryProfile) {
+        let r = p.record();
+        let id = r.membership_id;
+        self.user_names.insert((r.org_id, p.user_name_key()), id);
+        if let Some(ext) = &r.external_id {
+            self.profile_external_ids
+                .entry((r.org_id, ext.clone()))
+                .or_default()
+                .insert((r.created_at, id));
+        }
+        self.profile_emails
+            .entry((r.org_id, r.email.clone()))
+            .or_default()
+            .insert((r.created_at, id));
+        self.profiles.insert(id, p);
+    }
+
+    fn take_group(&mut self, id: RoleId) {
+        let Some(g) = self.directory_groups.remove(&id) else {
+            return;
+        };
+        let r = g.record();
+        if let Some(ext) = &r.external_id {
+            unlist(&mut self.group_external_ids, &(r.org_id, ext.clone()), &id);
+        }
+    }
+
+    fn put_group(&mut self, g: DirectoryGroup) {
+        let r = g.record();
+        if let Some(ext) = &r.external_id {
+            self.group_external_ids
+                .entry((r.org_id, ext.clone()))
+                .or_default()
+                .insert(r.role_id);
+        }
+        self.directory_groups.insert(r.role_id, g);
+    }
+
+    /// Removes a stored token with its index entries; returns it.
+    fn take_token(&mut self, id: ScimTokenId) -> Option<ScimToken> {
+        let t = self.scim_tokens.remove(&id)?;
+        let r = t.record();
+        if self.scim_hashes.get(&r.token_hash) == Some(&id) {
+            self.scim_hashes.remove(&r.token_hash);
+        }
+        unlist(&mut self.org_tokens, &r.org_id, &(r.created_at, id));
+        Some(t)
+    }
+
+    fn put_token(&mut self, t: ScimToken) {
+        let r = t.record();
+        self.scim_hashes.insert(r.token_hash, r.id);
+        self.org_tokens
+            .entry(r.org_id)
+            .or_default()
+            .insert((r.created_at, r.id));
+        self.scim_tokens.insert(r.id, t);
+    }
+
+    /// A use: `last_used_at` moves to `at` unless it is later already; the version stays. A
+    /// token that is gone (deleted concurrently) is left alone.
+    fn use_token(&mut self, id: ScimTokenId, at: DateTime<Utc>) {
+        let Some(t) = self.scim_tokens.get_mut(&id) else {
+            return;
+        };
+        if t.record().last_used_at.is_some_and(|last| last >= at) {
+            return;
+        }
+        let mut r = t.record().clone();
+        r.last_used_at = Some(at);
+        *t = ScimToken::restore(r);
     }
 
     fn put_webhook(&mut self, w: Webhook) {
@@ -1266,6 +1507,121 @@ impl WebhookRepository for MemoryStore {
             .values()
             .filter(|d| d.webhook_id == webhook && d.status == DeliveryStatus::Pending)
             .cloned()
+            .collect())
+    }
+}
+
+/// Most rows a directory lookup returns (the port's bound).
+const DIRECTORY_LOOKUP_LIMIT: usize = 100;
+
+impl State {
+    /// The profiles an ordered index entry lists, oldest first, at most the lookup bound.
+    fn listed_profiles(&self, listed: Option<&Listed>) -> Vec<DirectoryProfile> {
+        listed
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, id)| self.profiles.get(id).cloned())
+            .take(DIRECTORY_LOOKUP_LIMIT)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl DirectoryRepository for MemoryStore {
+    async fn scim_token_by_hash(&self, hash: &TokenHash) -> Result<Option<ScimToken>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .scim_hashes
+            .get(hash)
+            .and_then(|id| state.scim_tokens.get(id))
+            .cloned())
+    }
+
+    async fn scim_token(&self, org: OrgId, id: ScimTokenId) -> Result<Option<ScimToken>, StoreError> {
+        Ok(self.lock()?.scim_tokens.get(&id).filter(|t| t.org_id() == org).cloned())
+    }
+
+    async fn scim_tokens(&self, org: OrgId, page: PageRequest) -> Result<Page<ScimToken>, StoreError> {
+        let state = self.lock()?;
+        let Some(listed) = state.org_tokens.get(&org) else {
+            return Ok(Page {
+                items: Vec::new(),
+                total: Some(0),
+            });
+        };
+        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        let items = listed
+            .iter()
+            .skip(skip)
+            .take(page.limit as usize)
+            .filter_map(|(_, id)| state.scim_tokens.get(id).cloned())
+            .collect();
+        Ok(Page {
+            items,
+            total: Some(listed.len() as u64),
+        })
+    }
+
+    async fn profiles(&self, org: OrgId, memberships: &[MembershipId]) -> Result<Vec<DirectoryProfile>, StoreError> {
+        let state = self.lock()?;
+        let mut seen = HashSet::new();
+        Ok(memberships
+            .iter()
+            .filter(|id| seen.insert(**id))
+            .filter_map(|id| state.profiles.get(id))
+            .filter(|p| p.record().org_id == org)
+            .cloned()
+            .collect())
+    }
+
+    async fn profile_by_user_name(&self, org: OrgId, key: &str) -> Result<Option<DirectoryProfile>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .user_names
+            .get(&(org, key.to_owned()))
+            .and_then(|id| state.profiles.get(id))
+            .cloned())
+    }
+
+    async fn profiles_by_external_id(
+        &self,
+        org: OrgId,
+        external_id: &str,
+    ) -> Result<Vec<DirectoryProfile>, StoreError> {
+        let state = self.lock()?;
+        Ok(state.listed_profiles(state.profile_external_ids.get(&(org, external_id.to_owned()))))
+    }
+
+    async fn profiles_by_email(&self, org: OrgId, email: &Email) -> Result<Vec<DirectoryProfile>, StoreError> {
+        let state = self.lock()?;
+        Ok(state.listed_profiles(state.profile_emails.get(&(org, email.clone()))))
+    }
+
+    async fn directory_groups(&self, org: OrgId, roles: &[RoleId]) -> Result<Vec<DirectoryGroup>, StoreError> {
+        let state = self.lock()?;
+        let mut seen = HashSet::new();
+        Ok(roles
+            .iter()
+            .filter(|id| seen.insert(**id))
+            .filter_map(|id| state.directory_groups.get(id))
+            .filter(|g| g.record().org_id == org)
+            .cloned()
+            .collect())
+    }
+
+    async fn directory_groups_by_external_id(
+        &self,
+        org: OrgId,
+        external_id: &str,
+    ) -> Result<Vec<DirectoryGroup>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .group_external_ids
+            .get(&(org, external_id.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| state.directory_groups.get(id).cloned())
+            .take(DIRECTORY_LOOKUP_LIMIT)
             .collect())
     }
 }

@@ -389,3 +389,89 @@ pub mod delivery {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod scim_token {
+    //! `scim_tokens`: an org's SCIM bearer credentials (§10.1), hashes only.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "scim_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub name: String,
+        /// The first 12 characters of the plaintext.
+        pub prefix: String,
+        /// SHA-256 of the plaintext, 64 lower-case hex characters.
+        pub token_hash: String,
+        pub created_by: Uuid,
+        /// JSON array of capability names, catalogue order (as `org_roles.permissions`).
+        pub capabilities: String,
+        pub created_at: DateTimeUtc,
+        pub expires_at: Option<DateTimeUtc>,
+        /// Written by uses (a blind `UPDATE` that only moves it forward) and never set by a
+        /// versioned update of the row.
+        pub last_used_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod directory_profile {
+    //! `directory_profiles`: a membership's directory attributes (§10.3), one row per
+    //! membership, deleted with it.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "directory_profiles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub membership_id: Uuid,
+        pub org_id: Uuid,
+        pub user_id: Uuid,
+        pub external_id: Option<String>,
+        pub user_name: String,
+        /// `user_name_key(user_name)`: the case-insensitive key, unique per org.
+        pub user_name_key: String,
+        pub formatted_name: Option<String>,
+        pub given_name: Option<String>,
+        pub family_name: Option<String>,
+        pub display_name: Option<String>,
+        pub email: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod directory_group {
+    //! `directory_groups`: the directory data of a role group (§10.4), one row per custom
+    //! role, deleted with it.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "directory_groups")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub role_id: Uuid,
+        pub org_id: Uuid,
+        pub external_id: Option<String>,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

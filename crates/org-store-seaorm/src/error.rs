@@ -17,7 +17,8 @@ pub(crate) enum DbFailure {
     ForeignKey,
 }
 
-/// Unique indexes: PostgreSQL name, SQLite's `table.column, …` text, meaning.
+/// Unique indexes (and primary keys not named `id`): PostgreSQL name, SQLite's
+/// `table.column, …` text, meaning.
 const UNIQUES: &[(&str, &str, Outcome)] = &[
     ("ux_orgs_slug_live", "orgs.slug", Outcome::Unique(UniqueKey::OrgSlug)),
     ("ux_users_email", "users.email", Outcome::Unique(UniqueKey::UserEmail)),
@@ -50,6 +51,27 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         "ux_webhooks_org_name_live",
         "webhooks.org_id, webhooks.name",
         Outcome::Unique(UniqueKey::WebhookName),
+    ),
+    (
+        "ux_scim_tokens_hash",
+        "scim_tokens.token_hash",
+        Outcome::Unique(UniqueKey::ScimToken),
+    ),
+    (
+        "ux_directory_profiles_user_name",
+        "directory_profiles.org_id, directory_profiles.user_name_key",
+        Outcome::Unique(UniqueKey::DirectoryUserName),
+    ),
+    // Primary keys not named `id` (PostgreSQL's `<table>_pkey` maps by its suffix anyway).
+    (
+        "directory_profiles_pkey",
+        "directory_profiles.membership_id",
+        Outcome::Unique(UniqueKey::Id),
+    ),
+    (
+        "directory_groups_pkey",
+        "directory_groups.role_id",
+        Outcome::Unique(UniqueKey::Id),
     ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
     (
@@ -260,6 +282,19 @@ mod tests {
             ("UNIQUE constraint failed: users.email", key(UniqueKey::UserEmail)),
             ("UNIQUE constraint failed: sessions.id", key(UniqueKey::Id)),
             (
+                "UNIQUE constraint failed: scim_tokens.token_hash",
+                key(UniqueKey::ScimToken),
+            ),
+            (
+                "UNIQUE constraint failed: directory_profiles.org_id, directory_profiles.user_name_key",
+                key(UniqueKey::DirectoryUserName),
+            ),
+            (
+                "UNIQUE constraint failed: directory_profiles.membership_id",
+                key(UniqueKey::Id),
+            ),
+            ("UNIQUE constraint failed: directory_groups.role_id", key(UniqueKey::Id)),
+            (
                 "UNIQUE constraint failed: audit_entries.log_key, audit_entries.seq",
                 StoreError::Conflict(ConflictKind::StaleVersion),
             ),
@@ -274,6 +309,13 @@ mod tests {
         let role_in_use = StoreError::Conflict(ConflictKind::RoleInUse);
         assert_eq!(named_violation("fk_memberships_custom_role", ""), role_in_use);
         assert_eq!(named_violation("fk_memberships_user", ""), StoreError::NotFound);
+        for parent in [
+            "fk_scim_tokens_org",
+            "fk_directory_profiles_membership",
+            "fk_directory_groups_role",
+        ] {
+            assert_eq!(named_violation(parent, ""), StoreError::NotFound, "{parent}");
+        }
         assert_eq!(
             named_violation("tr_orgs_owner_is_member", ""),
             StoreError::Conflict(ConflictKind::StaleVersion)

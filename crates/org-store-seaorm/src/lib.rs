@@ -13,6 +13,9 @@
 //!   custom roles in use never deleted (`docs/STORAGE.md`).
 //! - Reads cost the same whatever the size of an org or a log: the hot ones are one statement
 //!   each (`sql.rs`), keyset pages never count, unfiltered totals are kept counts.
+//! - Directory sync (m0005): SCIM tokens (hashes only), per-membership profiles and role-group
+//!   data, each hanging on its parent by a cascading foreign key; token uses are blind
+//!   forward-only writes of `last_used_at` that no versioned update undoes.
 //! - SQLite: WAL, `foreign_keys = ON`, `busy_timeout`; writers are serialized in-process and
 //!   start with `BEGIN IMMEDIATE`; a busy database is retried internally.
 //!
@@ -114,6 +117,10 @@ pub struct HotReadKeys {
     pub delivery: org_domain::DeliveryId,
     /// A keyset position's time.
     pub at: DateTime<Utc>,
+    /// A SCIM token hash, and a directory text used as `externalId` and `userName` key.
+    pub token_hash: org_domain::TokenHash,
+    pub directory_text: String,
+    pub email: org_domain::Email,
 }
 
 /// The SeaORM store. Cheap to share behind an `Arc`; every port is implemented on it.
@@ -220,6 +227,16 @@ impl SeaStore {
         migration::Migrator::up(&self.db, Some(steps)).await.map_err(store_err)
     }
 
+    /// Rolls back the newest `steps` applied migrations (an older schema, for rollback tests).
+    /// A test hook like [`SeaStore::migrate_first`], not part of the store's API.
+    #[doc(hidden)]
+    pub async fn migrate_down(&self, steps: u32) -> Result<(), StoreError> {
+        let _serialized = self.write_lock.lock().await;
+        migration::Migrator::down(&self.db, Some(steps))
+            .await
+            .map_err(store_err)
+    }
+
     /// Readiness: a round trip to the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(store_err)
@@ -315,10 +332,55 @@ impl SeaStore {
                 sql::delivery_page(b, keys.webhook, &deliveries_after, page),
             ),
             ("orgs_of_member", sql::orgs_of_member(b, keys.user, None, page)),
+            ("scim_token_page", sql::scim_token_page(b, keys.org, page)),
         ]
         .into_iter()
         .map(|(name, q)| (name, q.statement()))
+        .chain(self.directory_statements(keys))
         .collect()
+    }
+
+    /// The directory lookups of `hot_read_statements` (built by SeaORM's query builder).
+    fn directory_statements(&self, keys: &HotReadKeys) -> Vec<(&'static str, sea_orm::Statement)> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
+
+        use crate::entities::{directory_group, directory_profile};
+        let b = self.backend;
+        let (org, text) = (keys.org, keys.directory_text.clone());
+        let some_ids = vec![keys.user.as_uuid(), keys.org.as_uuid()];
+        vec![
+            (
+                "scim_token_by_hash",
+                read::scim_token_by_hash(&keys.token_hash).build(b),
+            ),
+            ("profile_by_user_name", read::profile_by_user_name(org, &text).build(b)),
+            (
+                "profiles_by_external_id",
+                read::profiles_where(org, directory_profile::Column::ExternalId, text.clone()).build(b),
+            ),
+            (
+                "profiles_by_email",
+                read::profiles_where(org, directory_profile::Column::Email, keys.email.as_str().to_owned()).build(b),
+            ),
+            (
+                "profiles of memberships",
+                directory_profile::Entity::find()
+                    .filter(directory_profile::Column::OrgId.eq(org.as_uuid()))
+                    .filter(directory_profile::Column::MembershipId.is_in(some_ids.clone()))
+                    .build(b),
+            ),
+            (
+                "directory_groups_by_external_id",
+                read::groups_by_external_id(org, &text).build(b),
+            ),
+            (
+                "directory groups of roles",
+                directory_group::Entity::find()
+                    .filter(directory_group::Column::OrgId.eq(org.as_uuid()))
+                    .filter(directory_group::Column::RoleId.is_in(some_ids))
+                    .build(b),
+            ),
+        ]
     }
 
     /// Closes the pool (pending queries finish first).

@@ -2,13 +2,17 @@
 //! constructors (`Organization::restore`, `Slug::parse`, …), so a row that breaks a rule becomes
 //! [`StoreError::Corrupt`], never an invalid aggregate.
 
+use org_domain::directory::{
+    DirectoryFields, DirectoryGroup, DirectoryGroupRecord, DirectoryProfile, DirectoryProfileRecord, user_name_key,
+};
+use org_domain::scim_token::{ScimToken, ScimTokenRecord};
 use org_domain::webhook::{Delivery, DeliveryStatus, DisabledReason, Webhook, WebhookRecord};
 use org_domain::{
     Capability, CapabilitySet, CustomRole, CustomRoleRecord, DeliveryId, Description, Email, EventId, FeatureOverrides,
     Headcount, Invitation, InvitationId, InvitationRecord, InvitationStatus, Membership, MembershipId,
     MembershipRecord, MembershipStatus, OrgId, OrgName, OrgState, OrgStatus, Organization, RevokeReason, Role, RoleId,
-    RoleName, RoleSlug, RotationReplay, Session, SessionId, SessionKind, Slug, TierId, TokenHash, User, UserId,
-    UserRecord, WebhookId,
+    RoleName, RoleSlug, RotationReplay, ScimTokenId, Session, SessionId, SessionKind, Slug, TierId, TokenHash, User,
+    UserId, UserRecord, WebhookId,
 };
 use org_ports::chain::{self, Hash};
 use org_ports::{
@@ -18,7 +22,10 @@ use sea_orm::{ActiveModelTrait, ActiveValue, IntoActiveModel};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::entities::{audit, delivery, event, invitation, membership, org, role, session, user, webhook};
+use crate::entities::{
+    audit, delivery, directory_group, directory_profile, event, invitation, membership, org, role, scim_token, session,
+    user, webhook,
+};
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -75,8 +82,8 @@ pub(crate) fn caps_to_row(caps: CapabilitySet) -> String {
     Value::Array(caps.iter().map(|c| Value::String(c.as_str().to_owned())).collect()).to_string()
 }
 
-fn caps_from_row(text: &str) -> Result<CapabilitySet, StoreError> {
-    let names: Vec<String> = serde_json::from_str(text).map_err(|e| corrupt(format!("role permissions: {e}")))?;
+fn caps_from_row(text: &str, field: &str) -> Result<CapabilitySet, StoreError> {
+    let names: Vec<String> = serde_json::from_str(text).map_err(|e| corrupt(format!("{field}: {e}")))?;
     names
         .iter()
         .map(|n| Capability::parse(n).ok_or_else(|| corrupt(format!("unknown capability '{n}'"))))
@@ -291,7 +298,7 @@ pub(crate) fn role_from_row(r: role::Model) -> Result<CustomRole, StoreError> {
             .map(Description::parse)
             .transpose()
             .map_err(field)?,
-        permissions: caps_from_row(&r.permissions)?,
+        permissions: caps_from_row(&r.permissions, "role permissions")?,
         created_at: r.created_at,
         updated_at: r.updated_at,
         version: version_from_row(r.version, "org_roles")?,
@@ -687,4 +694,141 @@ pub(crate) fn delivery_from_row(d: delivery::Model) -> Result<Delivery, StoreErr
         updated_at: d.updated_at,
         version: version_from_row(d.version, "webhook_deliveries")?,
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Directory sync: SCIM tokens, profiles, role-group data.
+
+/// The row of a SCIM token, stored under `version`.
+pub(crate) fn scim_token_to_row(t: &ScimToken, version: i64) -> scim_token::Model {
+    let r = t.record();
+    scim_token::Model {
+        id: r.id.as_uuid(),
+        org_id: r.org_id.as_uuid(),
+        name: r.name.clone(),
+        prefix: r.prefix.clone(),
+        token_hash: hash_to_row(&r.token_hash),
+        created_by: r.created_by.as_uuid(),
+        capabilities: caps_to_row(r.capabilities),
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        last_used_at: r.last_used_at,
+        revoked_at: r.revoked_at,
+        version,
+    }
+}
+
+pub(crate) fn scim_token_from_row(t: scim_token::Model) -> Result<ScimToken, StoreError> {
+    Ok(ScimToken::restore(ScimTokenRecord {
+        id: ScimTokenId::from_uuid(t.id),
+        org_id: OrgId::from_uuid(t.org_id),
+        name: t.name,
+        prefix: t.prefix,
+        token_hash: hash_from_row(&t.token_hash, "scim token token_hash")?,
+        created_by: UserId::from_uuid(t.created_by),
+        capabilities: caps_from_row(&t.capabilities, "scim token capabilities")?,
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        last_used_at: t.last_used_at,
+        revoked_at: t.revoked_at,
+        version: version_from_row(t.version, "scim_tokens")?,
+    }))
+}
+
+/// The row of a directory profile, stored under `version`, with its `userName` key.
+pub(crate) fn profile_to_row(p: &DirectoryProfile, version: i64) -> directory_profile::Model {
+    let r = p.record();
+    directory_profile::Model {
+        membership_id: r.membership_id.as_uuid(),
+        org_id: r.org_id.as_uuid(),
+        user_id: r.user_id.as_uuid(),
+        external_id: r.external_id.clone(),
+        user_name: r.user_name.clone(),
+        user_name_key: user_name_key(&r.user_name),
+        formatted_name: r.formatted_name.clone(),
+        given_name: r.given_name.clone(),
+        family_name: r.family_name.clone(),
+        display_name: r.display_name.clone(),
+        email: r.email.as_str().to_owned(),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version,
+    }
+}
+
+/// A profile from its row: the attributes are parsed by the domain's rules (`userName`
+/// required, texts bounded and trimmed, a valid e-mail); a row the domain would not have
+/// written that way is corrupt.
+pub(crate) fn profile_from_row(p: directory_profile::Model) -> Result<DirectoryProfile, StoreError> {
+    let fields = DirectoryFields::parse(
+        p.external_id.as_deref(),
+        &p.user_name,
+        p.formatted_name.as_deref(),
+        p.given_name.as_deref(),
+        p.family_name.as_deref(),
+        p.display_name.as_deref(),
+        &p.email,
+    )
+    .map_err(|e| corrupt(format!("directory profile {}: {e:?}", p.membership_id)))?;
+    let stored = DirectoryFields {
+        external_id: p.external_id,
+        user_name: p.user_name,
+        formatted_name: p.formatted_name,
+        given_name: p.given_name,
+        family_name: p.family_name,
+        display_name: p.display_name,
+        email: fields.email.clone(),
+    };
+    if fields != stored || fields.email.as_str() != p.email {
+        return Err(corrupt(format!(
+            "directory profile {}: attributes not in their parsed form",
+            p.membership_id
+        )));
+    }
+    Ok(DirectoryProfile::restore(DirectoryProfileRecord {
+        membership_id: MembershipId::from_uuid(p.membership_id),
+        org_id: OrgId::from_uuid(p.org_id),
+        user_id: UserId::from_uuid(p.user_id),
+        external_id: fields.external_id,
+        user_name: fields.user_name,
+        formatted_name: fields.formatted_name,
+        given_name: fields.given_name,
+        family_name: fields.family_name,
+        display_name: fields.display_name,
+        email: fields.email,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+        version: version_from_row(p.version, "directory_profiles")?,
+    }))
+}
+
+/// The row of a role group's directory data, stored under `version`.
+pub(crate) fn group_to_row(g: &DirectoryGroup, version: i64) -> directory_group::Model {
+    let r = g.record();
+    directory_group::Model {
+        role_id: r.role_id.as_uuid(),
+        org_id: r.org_id.as_uuid(),
+        external_id: r.external_id.clone(),
+        version,
+    }
+}
+
+/// A role group's data from its row, its `externalId` set through the domain's rule.
+pub(crate) fn group_from_row(g: directory_group::Model) -> Result<DirectoryGroup, StoreError> {
+    let mut group = DirectoryGroup::restore(DirectoryGroupRecord {
+        role_id: RoleId::from_uuid(g.role_id),
+        org_id: OrgId::from_uuid(g.org_id),
+        external_id: None,
+        version: version_from_row(g.version, "directory_groups")?,
+    });
+    group
+        .set_external_id(g.external_id.as_deref())
+        .map_err(|e| corrupt(format!("directory group {}: {e:?}", g.role_id)))?;
+    if group.record().external_id != g.external_id {
+        return Err(corrupt(format!(
+            "directory group {}: externalId not in its parsed form",
+            g.role_id
+        )));
+    }
+    Ok(group)
 }

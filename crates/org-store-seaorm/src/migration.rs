@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(Webhooks),
             Box::new(CoreAtScale),
             Box::new(WebhookNames),
+            Box::new(Directory),
         ]
     }
 }
@@ -893,6 +894,137 @@ impl MigrationTrait for WebhookNames {
     }
 }
 
+/// Directory sync (m0005): SCIM tokens, the per-membership profiles a directory writes, and
+/// the directory data of role groups. Profiles and group data hang on their membership and role
+/// (`ON DELETE CASCADE`, so they go in the same statement as their parent).
+struct Directory;
+
+impl MigrationName for Directory {
+    fn name(&self) -> &str {
+        "m0005_directory"
+    }
+}
+
+const DIRECTORY_INDEXES: &[(&str, &str, &str, bool, Option<&str>)] = &[
+    ("ux_scim_tokens_hash", "scim_tokens", "token_hash", true, None),
+    (
+        "ix_scim_tokens_org_created",
+        "scim_tokens",
+        "org_id, created_at, id",
+        false,
+        None,
+    ),
+    (
+        "ux_directory_profiles_user_name",
+        "directory_profiles",
+        "org_id, user_name_key",
+        true,
+        None,
+    ),
+    // The lookups are ordered (oldest first; groups by role id): the order's columns follow the
+    // key, so a lookup is a seek and a range in index order, never a sort.
+    (
+        "ix_directory_profiles_external_id",
+        "directory_profiles",
+        "org_id, external_id, created_at, membership_id",
+        false,
+        None,
+    ),
+    (
+        "ix_directory_profiles_email",
+        "directory_profiles",
+        "org_id, email, created_at, membership_id",
+        false,
+        None,
+    ),
+    (
+        "ix_directory_groups_external_id",
+        "directory_groups",
+        "org_id, external_id, role_id",
+        false,
+        None,
+    ),
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Directory {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("scim_tokens")
+                .col(pk_uuid("id"))
+                .col(uuid("org_id"))
+                .col(string("name"))
+                .col(string("prefix"))
+                .col(string("token_hash"))
+                .col(uuid("created_by"))
+                .col(text("capabilities"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone_null("expires_at"))
+                .col(timestamp_with_time_zone_null("last_used_at"))
+                .col(timestamp_with_time_zone_null("revoked_at"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk("fk_scim_tokens_org", ("scim_tokens", "org_id"), "orgs", true))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("directory_profiles")
+                .col(pk_uuid("membership_id"))
+                .col(uuid("org_id"))
+                .col(uuid("user_id"))
+                .col(string_null("external_id"))
+                .col(string("user_name"))
+                .col(string("user_name_key"))
+                .col(string_null("formatted_name"))
+                .col(string_null("given_name"))
+                .col(string_null("family_name"))
+                .col(string_null("display_name"))
+                .col(string("email"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk(
+                    "fk_directory_profiles_membership",
+                    ("directory_profiles", "membership_id"),
+                    "memberships",
+                    true,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("directory_groups")
+                .col(pk_uuid("role_id"))
+                .col(uuid("org_id"))
+                .col(string_null("external_id"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk(
+                    "fk_directory_groups_role",
+                    ("directory_groups", "role_id"),
+                    "org_roles",
+                    true,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        create_indexes(m, DIRECTORY_INDEXES).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["directory_groups", "directory_profiles", "scim_tokens"] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -903,11 +1035,12 @@ mod tests {
     use super::Migrator;
 
     #[tokio::test]
-    async fn m0004_and_m0003_roll_back_to_m0002_and_forward_again() {
+    async fn every_migration_after_m0002_rolls_back_to_m0002_and_forward_again() {
         let db = Database::connect("sqlite::memory:").await.unwrap();
         db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
         Migrator::up(&db, None).await.unwrap();
-        Migrator::down(&db, Some(2)).await.unwrap();
+        let after_m0002 = u32::try_from(Migrator::migrations().len() - 2).unwrap();
+        Migrator::down(&db, Some(after_m0002)).await.unwrap();
         let old = db
             .query_one_raw(sea_orm::Statement::from_string(
                 db.get_database_backend(),
@@ -918,6 +1051,75 @@ mod tests {
             .unwrap();
         assert_eq!(old.try_get::<i64>("", "n").unwrap(), 0, "the m0002 memberships table");
         Migrator::up(&db, None).await.unwrap();
+    }
+
+    async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    #[tokio::test]
+    async fn m0005_rolls_back_to_m0004_with_its_rows_and_forward_again() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let at = "'2026-01-01T00:00:00Z'";
+        for sql in [
+            format!(
+                "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
+                 VALUES (X'01', 'o@x.test', NULL, 0, {at}, {at}, 1)"
+            ),
+            format!(
+                "INSERT INTO orgs (id, slug, name, name_lower, owner_user_id, status, tier_id, created_at, \
+                 updated_at, version) VALUES (X'02', 'acme', 'Acme', 'acme', X'01', 'active', 'tier_free', {at}, \
+                 {at}, 1)"
+            ),
+            format!(
+                "INSERT INTO memberships (id, org_id, user_id, role, custom_role, status, created_at, updated_at, \
+                 version) VALUES (X'03', X'02', X'01', 'member', NULL, 'active', {at}, {at}, 1)"
+            ),
+            format!(
+                "INSERT INTO org_roles (id, org_id, slug, name, name_key, description, permissions, created_at, \
+                 updated_at, version) VALUES (X'04', X'02', 'eng', 'Eng', 'eng', NULL, '[]', {at}, {at}, 1)"
+            ),
+            format!(
+                "INSERT INTO scim_tokens (id, org_id, name, prefix, token_hash, created_by, capabilities, \
+                 created_at, expires_at, last_used_at, revoked_at, version) VALUES (X'05', X'02', 'Okta', \
+                 'scim_abcdefg', '{}', X'01', '[]', {at}, NULL, NULL, NULL, 1)",
+                "ab".repeat(32)
+            ),
+            format!(
+                "INSERT INTO directory_profiles (membership_id, org_id, user_id, external_id, user_name, \
+                 user_name_key, formatted_name, given_name, family_name, display_name, email, created_at, \
+                 updated_at, version) VALUES (X'03', X'02', X'01', 'E1', 'Ada', 'ada', NULL, NULL, NULL, NULL, \
+                 'ada@x.test', {at}, {at}, 1)"
+            ),
+            "INSERT INTO directory_groups (role_id, org_id, external_id, version) VALUES (X'04', X'02', 'G1', 1)"
+                .to_owned(),
+        ] {
+            db.execute_unprepared(&sql).await.unwrap();
+        }
+        let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+                      AND name IN ('scim_tokens', 'directory_profiles', 'directory_groups')";
+        let indexes = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'index' \
+                       AND name NOT LIKE 'sqlite_%' AND (name LIKE '%scim_tokens%' OR name LIKE '%directory_%')";
+        assert_eq!(count(&db, tables).await, 3);
+        assert_eq!(count(&db, indexes).await, 6);
+
+        Migrator::down(&db, Some(1)).await.unwrap();
+        assert_eq!(count(&db, tables).await, 0, "m0005's tables are dropped");
+        assert_eq!(count(&db, indexes).await, 0, "with their indexes");
+        let parents = "SELECT (SELECT COUNT(*) FROM memberships) + (SELECT COUNT(*) FROM org_roles) AS n";
+        assert_eq!(count(&db, parents).await, 2, "the parents stay");
+
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(count(&db, tables).await, 3);
+        assert_eq!(count(&db, indexes).await, 6);
+        assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM directory_profiles").await, 0);
     }
 
     #[tokio::test]

@@ -6,15 +6,19 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use org_domain::directory::{DirectoryGroup, DirectoryProfile};
+use org_domain::scim_token::ScimToken;
 use org_domain::webhook::{Delivery, DeliveryStatus, Webhook};
 use org_domain::{
-    CustomRole, DeliveryId, Email, Invitation, InvitationId, InvitationStatus, Membership, MembershipStatus, OrgId,
-    OrgStatus, Organization, Role, RoleSlug, Session, SessionId, Slug, TokenHash, User, UserId, WebhookId,
+    CustomRole, DeliveryId, Email, Invitation, InvitationId, InvitationStatus, Membership, MembershipId,
+    MembershipStatus, OrgId, OrgStatus, Organization, Role, RoleId, RoleSlug, ScimTokenId, Session, SessionId, Slug,
+    TokenHash, User, UserId, WebhookId,
 };
 use org_ports::{
-    AuditEntry, AuditFilter, AuditLog, AuditRepository, DeliveryFilter, InvitationRepository, MemberQuery, MemberRow,
-    MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest,
-    RoleRepository, SessionContext, SessionRepository, StoreError, UserRepository, WebhookRepository,
+    AuditEntry, AuditFilter, AuditLog, AuditRepository, DeliveryFilter, DirectoryRepository, InvitationRepository,
+    MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository,
+    Page, PageRequest, RoleRepository, SessionContext, SessionRepository, StoreError, UserRepository,
+    WebhookRepository,
 };
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
@@ -23,7 +27,10 @@ use sea_orm::{
 };
 
 use crate::SeaStore;
-use crate::entities::{audit, delivery, event, head, invitation, membership, org, role, session, user, webhook};
+use crate::entities::{
+    audit, delivery, directory_group, directory_profile, event, head, invitation, membership, org, role, scim_token,
+    session, user, webhook,
+};
 use crate::error::store_err;
 use crate::mapping;
 use crate::sql::{self, Sql, joined};
@@ -650,5 +657,156 @@ impl WebhookRepository for SeaStore {
             .into_iter()
             .map(mapping::delivery_from_row)
             .collect()
+    }
+}
+
+/// Most rows a directory lookup returns (the port's bound).
+const DIRECTORY_LOOKUP_LIMIT: u64 = 100;
+
+/// The org's profiles whose `column` is `value`, oldest first (`(org_id, column, created_at,
+/// membership_id)`, no sort), at most the lookup bound.
+pub(crate) fn profiles_where(
+    org: OrgId,
+    column: directory_profile::Column,
+    value: String,
+) -> Select<directory_profile::Entity> {
+    directory_profile::Entity::find()
+        .filter(directory_profile::Column::OrgId.eq(org.as_uuid()))
+        .filter(column.eq(value))
+        .order_by_asc(directory_profile::Column::CreatedAt)
+        .order_by_asc(directory_profile::Column::MembershipId)
+        .limit(DIRECTORY_LOOKUP_LIMIT)
+}
+
+/// The org's role groups with this `externalId`, by role id (`(org_id, external_id,
+/// role_id)`), at most the lookup bound.
+pub(crate) fn groups_by_external_id(org: OrgId, external_id: &str) -> Select<directory_group::Entity> {
+    directory_group::Entity::find()
+        .filter(directory_group::Column::OrgId.eq(org.as_uuid()))
+        .filter(directory_group::Column::ExternalId.eq(external_id))
+        .order_by_asc(directory_group::Column::RoleId)
+        .limit(DIRECTORY_LOOKUP_LIMIT)
+}
+
+/// The org's profile with this `userName` key (`ux_directory_profiles_user_name`).
+pub(crate) fn profile_by_user_name(org: OrgId, key: &str) -> Select<directory_profile::Entity> {
+    directory_profile::Entity::find()
+        .filter(directory_profile::Column::OrgId.eq(org.as_uuid()))
+        .filter(directory_profile::Column::UserNameKey.eq(key))
+}
+
+/// A SCIM token by its hash (`ux_scim_tokens_hash`).
+pub(crate) fn scim_token_by_hash(hash: &TokenHash) -> Select<scim_token::Entity> {
+    scim_token::Entity::find().filter(scim_token::Column::TokenHash.eq(mapping::hash_to_row(hash)))
+}
+
+fn profiles(rows: Vec<directory_profile::Model>) -> Result<Vec<DirectoryProfile>, StoreError> {
+    rows.into_iter().map(mapping::profile_from_row).collect()
+}
+
+fn groups(rows: Vec<directory_group::Model>) -> Result<Vec<DirectoryGroup>, StoreError> {
+    rows.into_iter().map(mapping::group_from_row).collect()
+}
+
+#[async_trait]
+impl DirectoryRepository for SeaStore {
+    async fn scim_token_by_hash(&self, hash: &TokenHash) -> Result<Option<ScimToken>, StoreError> {
+        scim_token_by_hash(hash)
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(mapping::scim_token_from_row)
+            .transpose()
+    }
+
+    async fn scim_token(&self, org: OrgId, id: ScimTokenId) -> Result<Option<ScimToken>, StoreError> {
+        scim_token::Entity::find_by_id(id.as_uuid())
+            .filter(scim_token::Column::OrgId.eq(org.as_uuid()))
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(mapping::scim_token_from_row)
+            .transpose()
+    }
+
+    async fn scim_tokens(&self, org: OrgId, page: PageRequest) -> Result<Page<ScimToken>, StoreError> {
+        let rows = self.query_all(sql::scim_token_page(self.backend, org, page)).await?;
+        let total = match rows.first() {
+            Some(row) => count_of(row, "total_rows")?,
+            None if page.offset() == 0 => 0,
+            None => self.count(sql::scim_token_count(self.backend, org)).await?,
+        };
+        let items = rows
+            .iter()
+            .map(|row| {
+                mapping::scim_token_from_row(scim_token::Model::from_query_result(row, "t_").map_err(store_err)?)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: Some(total),
+        })
+    }
+
+    async fn profiles(&self, org: OrgId, memberships: &[MembershipId]) -> Result<Vec<DirectoryProfile>, StoreError> {
+        if memberships.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = directory_profile::Entity::find()
+            .filter(directory_profile::Column::OrgId.eq(org.as_uuid()))
+            .filter(directory_profile::Column::MembershipId.is_in(mapping::uuids(memberships, |m| m.as_uuid())))
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        profiles(rows)
+    }
+
+    async fn profile_by_user_name(&self, org: OrgId, key: &str) -> Result<Option<DirectoryProfile>, StoreError> {
+        profile_by_user_name(org, key)
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(mapping::profile_from_row)
+            .transpose()
+    }
+
+    async fn profiles_by_external_id(
+        &self,
+        org: OrgId,
+        external_id: &str,
+    ) -> Result<Vec<DirectoryProfile>, StoreError> {
+        let q = profiles_where(org, directory_profile::Column::ExternalId, external_id.to_owned());
+        profiles(q.all(&self.db).await.map_err(store_err)?)
+    }
+
+    async fn profiles_by_email(&self, org: OrgId, email: &Email) -> Result<Vec<DirectoryProfile>, StoreError> {
+        let q = profiles_where(org, directory_profile::Column::Email, email.as_str().to_owned());
+        profiles(q.all(&self.db).await.map_err(store_err)?)
+    }
+
+    async fn directory_groups(&self, org: OrgId, roles: &[RoleId]) -> Result<Vec<DirectoryGroup>, StoreError> {
+        if roles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = directory_group::Entity::find()
+            .filter(directory_group::Column::OrgId.eq(org.as_uuid()))
+            .filter(directory_group::Column::RoleId.is_in(mapping::uuids(roles, |r| r.as_uuid())))
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        groups(rows)
+    }
+
+    async fn directory_groups_by_external_id(
+        &self,
+        org: OrgId,
+        external_id: &str,
+    ) -> Result<Vec<DirectoryGroup>, StoreError> {
+        groups(
+            groups_by_external_id(org, external_id)
+                .all(&self.db)
+                .await
+                .map_err(store_err)?,
+        )
     }
 }

@@ -11,7 +11,7 @@ use org_domain::{MembershipStatus, OrgId, OrgStatus, Role, SessionId, Slug, User
 use org_ports::{AuditFilter, AuditLog, DeliveryFilter, MemberQuery, PageRequest};
 use sea_orm::{DbBackend, FromQueryResult, IdenStatic, Iterable, QueryResult, Statement, Value};
 
-use crate::entities::{audit, delivery, membership, org, role, session, user};
+use crate::entities::{audit, delivery, membership, org, role, scim_token, session, user};
 use crate::mapping;
 
 /// A statement being built: text and the values bound so far.
@@ -75,6 +75,7 @@ static USER_COLS: LazyLock<String> = LazyLock::new(|| select_list::<user::Column
 static SESSION_COLS: LazyLock<String> = LazyLock::new(|| select_list::<session::Column>("s"));
 static AUDIT_COLS: LazyLock<String> = LazyLock::new(|| select_list::<audit::Column>("a"));
 static DELIVERY_COLS: LazyLock<String> = LazyLock::new(|| select_list::<delivery::Column>("d"));
+static SCIM_TOKEN_COLS: LazyLock<String> = LazyLock::new(|| select_list::<scim_token::Column>("t"));
 
 /// The row of table `alias` in a joined result; `None` when an outer join found none (its
 /// `id` is NULL).
@@ -383,6 +384,33 @@ pub(crate) fn delivery_kept_count(backend: DbBackend, webhook: WebhookId) -> Sql
         "SELECT deliveries AS total_rows FROM webhook_delivery_counts WHERE webhook_id = ",
     );
     q.push_bind(webhook.as_uuid());
+    q
+}
+
+/// One page of an org's SCIM tokens, oldest first: a seek and a range of `(org_id,
+/// created_at, id)` in index order, with the number of the org's tokens as `total_rows` (an
+/// uncorrelated subquery, an index-only count evaluated once; a window count would make SQLite
+/// sort the page again).
+pub(crate) fn scim_token_page(backend: DbBackend, org: OrgId, page: PageRequest) -> Sql {
+    let mut q = Sql::new(backend, &format!("SELECT {}", *SCIM_TOKEN_COLS));
+    let org = q.bind(org.as_uuid());
+    q.push(&format!(
+        ", (SELECT COUNT(*) FROM scim_tokens c WHERE c.org_id = {org}) AS total_rows FROM scim_tokens t \
+         WHERE t.org_id = {org} ORDER BY t.created_at, t.id LIMIT "
+    ))
+    .push_bind(i64::from(page.limit))
+    .push(" OFFSET ")
+    .push_bind(offset_value(page));
+    q
+}
+
+/// The number of an org's SCIM tokens (for a page past the end).
+pub(crate) fn scim_token_count(backend: DbBackend, org: OrgId) -> Sql {
+    let mut q = Sql::new(
+        backend,
+        "SELECT COUNT(*) AS total_rows FROM scim_tokens t WHERE t.org_id = ",
+    );
+    q.push_bind(org.as_uuid());
     q
 }
 

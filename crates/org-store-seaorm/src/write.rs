@@ -4,26 +4,33 @@
 //! before the triggers check it; custom roles before the memberships naming them; removed
 //! memberships, then demotions, then promotions to owner; the org's kept counts after its
 //! membership writes (one conditional `UPDATE`, which also enforces the member cap); removed
-//! roles after the memberships that left them; terminal invitations before pending ones.
-//! Memberships and roles are written one row each at their own version: nothing is diffed.
+//! roles after the memberships that left them; directory profiles after the memberships they
+//! hang on and role-group data after the roles (a removed parent took its directory row with
+//! it, by cascade); SCIM tokens, then their uses; terminal invitations before pending ones.
+//! Memberships, roles and directory rows are written one row each at their own version:
+//! nothing is diffed.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use org_domain::directory::DirectoryProfile;
 use org_domain::webhook::{DeliveryStatus, Webhook};
 use org_domain::{InvitationStatus, Membership, MembershipStatus, Role};
 use org_ports::chain::{self, GENESIS};
 use org_ports::{AuditLog, Changeset, ConflictKind, RevocationScope, SecretCipher, StoreError, UniqueKey};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
-use crate::entities::{audit, delivery, event, head, invitation, membership, org, role, session, user, webhook};
+use crate::entities::{
+    audit, delivery, directory_group, directory_profile, event, head, invitation, membership, org, role, scim_token,
+    session, user, webhook,
+};
 use crate::error::DbFailure;
 use crate::mapping::{self, all_set, version_to_row};
 
@@ -124,6 +131,7 @@ async fn apply(
     for r in &c.removed_roles {
         remove_role(txn, r).await?;
     }
+    write_directory(txn, c).await?;
     // Terminal invitations first, so replacing a pending one never trips the one-pending index.
     let (pending, settled): (Vec<_>, Vec<_>) = c
         .invitations
@@ -259,9 +267,13 @@ async fn write_membership(txn: &DatabaseTransaction, m: &Membership, heads: &mut
         return Ok(());
     }
     let loaded = version_to_row(r.version)?;
+    let mut set: membership::ActiveModel = all_set(row);
+    for col in membership::Entity::key_cols() {
+        set.not_set(col);
+    }
     let update = |status_unchanged: bool| {
         let mut q = membership::Entity::update_many()
-            .set(all_set::<_, membership::ActiveModel>(row.clone()))
+            .set(set.clone())
             .filter(membership::Column::Id.eq(id))
             .filter(membership::Column::Version.eq(loaded));
         if status_unchanged {
@@ -317,6 +329,55 @@ async fn remove_role(txn: &DatabaseTransaction, r: &org_domain::CustomRole) -> R
             other => other,
         }),
     }
+}
+
+/// The directory rows of a commit, after the memberships and roles they hang on: profiles
+/// (updates before inserts, so a renamed profile frees its `userName` key before another takes
+/// it), role-group data, SCIM tokens (removals, then writes), then the token uses. A profile or
+/// group whose parent is missing (or was removed by this commit, taking its row along by
+/// cascade) fails on the foreign key or matches no row: `NotFound`.
+async fn write_directory(txn: &DatabaseTransaction, c: &Changeset) -> Result<(), DbFailure> {
+    let (updates, inserts): (Vec<&DirectoryProfile>, Vec<&DirectoryProfile>) =
+        c.profiles.iter().partition(|p| p.record().version > 0);
+    for p in updates.into_iter().chain(inserts) {
+        let v = p.record().version;
+        let row = all_set(mapping::profile_to_row(p, version_to_row(v + 1)?));
+        versioned::<directory_profile::Entity>(txn, row, p.membership_id().as_uuid(), v).await?;
+    }
+    for g in &c.directory_groups {
+        let r = g.record();
+        let row = all_set(mapping::group_to_row(g, version_to_row(r.version + 1)?));
+        versioned::<directory_group::Entity>(txn, row, r.role_id.as_uuid(), r.version).await?;
+    }
+    for t in &c.removed_scim_tokens {
+        delete_at::<scim_token::Entity>(txn, t.id().as_uuid(), t.record().version).await?;
+    }
+    let mut uses = Vec::new();
+    for t in &c.scim_tokens {
+        let r = t.record();
+        let mut row: scim_token::ActiveModel = all_set(mapping::scim_token_to_row(t, version_to_row(r.version + 1)?));
+        if r.version > 0 {
+            // A use is a blind write that bumps no version: a writer holding an older copy of
+            // the token (a revoke loaded before the use) must not move `last_used_at` back.
+            row.last_used_at = ActiveValue::NotSet;
+            uses.extend(r.last_used_at.map(|at| (r.id, at)));
+        }
+        versioned::<scim_token::Entity>(txn, row, r.id.as_uuid(), r.version).await?;
+    }
+    for (id, at) in uses.iter().chain(&c.scim_token_uses) {
+        // A token that is gone (deleted concurrently) matches nothing: the use is dropped.
+        scim_token::Entity::update_many()
+            .col_expr(scim_token::Column::LastUsedAt, Expr::value(*at))
+            .filter(scim_token::Column::Id.eq(id.as_uuid()))
+            .filter(
+                Condition::any()
+                    .add(scim_token::Column::LastUsedAt.is_null())
+                    .add(scim_token::Column::LastUsedAt.lt(*at)),
+            )
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Deliveries inserted by this commit, per endpoint: added to the endpoint's kept count.
@@ -424,7 +485,7 @@ async fn claim(
     Ok(rows)
 }
 
-/// Entities with a UUID primary key `id`.
+/// Entities with a UUID primary key (`id`, or the parent's id for rows that extend one).
 trait Keyed: EntityTrait {
     fn id_col() -> Self::Column;
 }
@@ -459,7 +520,34 @@ macro_rules! keyed {
     )*};
 }
 // A custom role is also the parent of its holders' `(org_id, custom_role)`.
-keyed!(org[], user[], invitation[], session[], membership[], role[OrgId, Slug], webhook[], delivery[]);
+keyed!(
+    org[],
+    user[],
+    invitation[],
+    session[],
+    membership[],
+    role[OrgId, Slug],
+    webhook[],
+    delivery[],
+    scim_token[]
+);
+
+/// Rows keyed by their parent's id: a profile by its membership, group data by its role.
+macro_rules! extends {
+    ($($m:ident . $key:ident),* $(,)?) => {$(
+        impl Keyed for $m::Entity {
+            fn id_col() -> $m::Column {
+                $m::Column::$key
+            }
+        }
+        impl Versioned for $m::Entity {
+            fn version_col() -> $m::Column {
+                $m::Column::Version
+            }
+        }
+    )*};
+}
+extends!(directory_profile.MembershipId, directory_group.RoleId);
 
 async fn exists<E: Keyed>(txn: &DatabaseTransaction, id: Uuid) -> Result<bool, DbFailure>
 where
@@ -528,6 +616,22 @@ where
         .exec(txn)
         .await?;
     if updated.rows_affected == 1 {
+        return Ok(());
+    }
+    Err(stale_or_gone::<E>(txn, id).await)
+}
+
+/// Deletes a row at the version it was loaded with (stale → `StaleVersion`, gone → `NotFound`).
+async fn delete_at<E: Versioned>(txn: &DatabaseTransaction, id: Uuid, loaded: u64) -> Result<(), DbFailure>
+where
+    E::Model: Sync,
+{
+    let done = E::delete_many()
+        .filter(E::id_col().eq(id))
+        .filter(E::version_col().eq(version_to_row(loaded)?))
+        .exec(txn)
+        .await?;
+    if done.rows_affected == 1 {
         return Ok(());
     }
     Err(stale_or_gone::<E>(txn, id).await)

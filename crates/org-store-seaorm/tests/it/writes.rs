@@ -209,3 +209,158 @@ async fn sqlite_a_commit_with_thousands_of_entries_and_events_lands_whole() {
 async fn postgres_a_commit_with_thousands_of_entries_and_events_lands_whole() {
     a_commit_with_thousands_of_entries_and_events_lands_whole(Backend::Postgres).await;
 }
+
+/// Which directory read a corrupt-row case goes through.
+#[derive(Clone, Copy, Debug)]
+enum DirectoryRead {
+    Token,
+    Profile,
+    Group,
+}
+
+/// A directory row that breaks a domain rule (a hash that is no hash, an unknown capability, a
+/// missing or unparsed attribute, a negative version) is `Corrupt` on every read of it.
+async fn a_corrupt_directory_row_is_an_error_not_an_aggregate(backend: Backend) {
+    use org_domain::directory::{DirectoryGroup, DirectoryProfile, DirectoryProfileRecord};
+    use org_domain::scim_token::{ScimToken, ScimTokenRecord};
+    use org_ports::{DirectoryRepository, PageRequest};
+
+    let fx = Fixture::new(backend);
+    let url = fx.fresh_url().await;
+    let s = fx.open(&url, org_store_seaorm::StoreOptions::default()).await;
+    s.migrate().await.unwrap();
+    let (owner, _, o) = seeded(&*s, "acme", 0).await;
+    let m = s.membership(o.id(), owner.id()).await.unwrap().unwrap();
+    let role = custom_role(o.id(), "eng");
+    let token = ScimToken::restore(ScimTokenRecord {
+        id: org_domain::ScimTokenId::from_uuid(crate::build::id()),
+        org_id: o.id(),
+        name: "Okta".into(),
+        prefix: "scim_abcdefg".into(),
+        token_hash: org_domain::TokenHash([3; 32]),
+        created_by: owner.id(),
+        capabilities: [org_domain::Capability::OrgMembersManage].into_iter().collect(),
+        created_at: crate::build::t(0),
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+        version: 0,
+    });
+    let profile = DirectoryProfile::restore(DirectoryProfileRecord {
+        membership_id: m.id(),
+        org_id: o.id(),
+        user_id: owner.id(),
+        external_id: Some("E1".into()),
+        user_name: "Ada".into(),
+        formatted_name: None,
+        given_name: Some("Ada".into()),
+        family_name: None,
+        display_name: None,
+        email: org_domain::Email::parse("ada@acme.test").unwrap(),
+        created_at: crate::build::t(0),
+        updated_at: crate::build::t(0),
+        version: 0,
+    });
+    let mut group = DirectoryGroup::new(&role);
+    group.set_external_id(Some("G1")).unwrap();
+    s.commit(Changeset {
+        roles: vec![role.clone()],
+        scim_tokens: vec![token.clone()],
+        profiles: vec![profile.clone()],
+        directory_groups: vec![group],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let raw = Database::connect(url.as_str()).await.unwrap();
+    let long = "x".repeat(300);
+    let cases: Vec<(DirectoryRead, String, &str)> = vec![
+        (
+            DirectoryRead::Token,
+            "UPDATE scim_tokens SET token_hash = 'not hex'".into(),
+            "UPDATE scim_tokens SET token_hash = '0303030303030303030303030303030303030303030303030303030303030303'",
+        ),
+        (
+            DirectoryRead::Token,
+            "UPDATE scim_tokens SET capabilities = '[\"bogus.capability\"]'".into(),
+            "UPDATE scim_tokens SET capabilities = '[\"org.members.manage\"]'",
+        ),
+        (
+            DirectoryRead::Token,
+            "UPDATE scim_tokens SET version = -1".into(),
+            "UPDATE scim_tokens SET version = 1",
+        ),
+        (
+            DirectoryRead::Profile,
+            "UPDATE directory_profiles SET email = 'not an e-mail'".into(),
+            "UPDATE directory_profiles SET email = 'ada@acme.test'",
+        ),
+        (
+            DirectoryRead::Profile,
+            "UPDATE directory_profiles SET email = 'Ada@Acme.test'".into(),
+            "UPDATE directory_profiles SET email = 'ada@acme.test'",
+        ),
+        (
+            DirectoryRead::Profile,
+            "UPDATE directory_profiles SET user_name = '  '".into(),
+            "UPDATE directory_profiles SET user_name = 'Ada'",
+        ),
+        (
+            DirectoryRead::Profile,
+            "UPDATE directory_profiles SET given_name = ' Ada '".into(),
+            "UPDATE directory_profiles SET given_name = 'Ada'",
+        ),
+        (
+            DirectoryRead::Profile,
+            format!("UPDATE directory_profiles SET display_name = '{long}'"),
+            "UPDATE directory_profiles SET display_name = NULL",
+        ),
+        (
+            DirectoryRead::Group,
+            "UPDATE directory_groups SET external_id = ''".into(),
+            "UPDATE directory_groups SET external_id = 'G1'",
+        ),
+        (
+            DirectoryRead::Group,
+            format!("UPDATE directory_groups SET external_id = '{long}'"),
+            "UPDATE directory_groups SET external_id = 'G1'",
+        ),
+    ];
+    for (read, break_it, mend_it) in cases {
+        raw.execute_unprepared(&break_it).await.unwrap();
+        let results: Vec<Result<(), StoreError>> = match read {
+            DirectoryRead::Token => vec![
+                s.scim_token(o.id(), token.id()).await.map(drop),
+                s.scim_tokens(o.id(), PageRequest::new(1, 10)).await.map(drop),
+            ],
+            DirectoryRead::Profile => vec![
+                s.profiles(o.id(), &[m.id()]).await.map(drop),
+                s.profile_by_user_name(o.id(), "ada").await.map(drop),
+                s.profiles_by_external_id(o.id(), "E1").await.map(drop),
+            ],
+            DirectoryRead::Group => vec![s.directory_groups(o.id(), &[role.id()]).await.map(drop)],
+        };
+        for r in results {
+            assert!(matches!(r, Err(StoreError::Corrupt(_))), "{break_it}: {r:?}");
+        }
+        raw.execute_unprepared(mend_it).await.unwrap();
+        let mended = match read {
+            DirectoryRead::Token => s.scim_token(o.id(), token.id()).await.map(|t| t.is_some()),
+            DirectoryRead::Profile => s.profiles(o.id(), &[m.id()]).await.map(|p| p.len() == 1),
+            DirectoryRead::Group => s.directory_groups(o.id(), &[role.id()]).await.map(|g| g.len() == 1),
+        };
+        assert_eq!(mended, Ok(true), "{mend_it}");
+    }
+    raw.close().await.unwrap();
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_a_corrupt_directory_row_is_an_error_not_an_aggregate() {
+    a_corrupt_directory_row_is_an_error_not_an_aggregate(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_a_corrupt_directory_row_is_an_error_not_an_aggregate() {
+    a_corrupt_directory_row_is_an_error_not_an_aggregate(Backend::Postgres).await;
+}

@@ -13,6 +13,12 @@ use crate::AppError;
 use crate::core::{Core, Decision};
 use crate::record::{Caller, Recorder, RequestMeta};
 
+mod groups;
+mod users;
+
+pub use groups::GroupList;
+pub use users::UserList;
+
 service! {
     /// SCIM tokens (§10.1) and directory requests (§10.2–§10.4).
     DirectoryService

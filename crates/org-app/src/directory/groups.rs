@@ -1,0 +1,580 @@
+//! SCIM Groups (§10.4): one read-only group for the org (its active members) and one group
+//! per custom role (the active members holding it). Writing a role group's members assigns the
+//! role or takes it back; every change of a request is decided, then committed together.
+
+use std::collections::HashMap;
+
+use org_domain::directory::DirectoryGroup;
+use org_domain::{
+    Capability, CustomRole, Membership, MembershipStatus, OrgId, Organization, Principal, Role, RoleBook, RoleId,
+    UserId,
+};
+use org_ports::{Changeset, MemberQuery};
+
+use super::{DirectoryCaller, DirectoryScope, DirectoryService};
+use crate::AppError;
+use crate::core::Decision;
+use crate::record::RequestMeta;
+use crate::scim::{
+    AttrKey, Filter, GroupChange, GroupInput, GroupResource, ListParams, MemberRef, PatchRequest, ResourceKind,
+    ScimError, render_group,
+};
+
+/// Members read per page when listing a group's members.
+const PAGE: u32 = 500;
+
+/// A page of Groups and the number of matches.
+#[derive(Clone, Debug)]
+pub struct GroupList {
+    pub total: u64,
+    pub start_index: u64,
+    pub resources: Vec<GroupResource>,
+}
+
+fn scim(e: ScimError) -> AppError {
+    AppError::Scim(e)
+}
+
+/// Which group an id names.
+enum Group {
+    Org,
+    Role(CustomRole, DirectoryGroup),
+}
+
+/// A group's members (`None`: not asked for).
+type Members = Option<Vec<MemberRef>>;
+
+impl DirectoryService {
+    /// Every member of `org` matching `role` and `status`, with their users, in join order.
+    async fn members_where(
+        &self,
+        org: &Organization,
+        role: Option<Role>,
+        status: Option<MembershipStatus>,
+    ) -> Result<Vec<org_ports::MemberRow>, AppError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let query = MemberQuery {
+                role: role.clone(),
+                status,
+                after,
+                limit: PAGE,
+                ..MemberQuery::default()
+            };
+            let rows = self.core.stores.members.member_page(org.id(), &query).await?;
+            let n = rows.len();
+            after = rows.last().map(|r| (r.membership.joined_at(), r.user.id()));
+            out.extend(rows);
+            if n < PAGE as usize {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn member_refs(&self, org: &Organization, role: Option<Role>) -> Result<Vec<MemberRef>, AppError> {
+        let rows = self.members_where(org, role, Some(MembershipStatus::Active)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| MemberRef {
+                value: r.user.id().to_string(),
+                display: r.user.email().as_str().to_owned(),
+            })
+            .collect())
+    }
+
+    fn org_group(org: &Organization, members: Members) -> GroupResource {
+        let st = org.state();
+        GroupResource {
+            id: org.id().to_string(),
+            external_id: None,
+            display_name: st.name.as_str().to_owned(),
+            members: members.unwrap_or_default(),
+            created: st.created_at,
+            last_modified: st.updated_at,
+            version: st.version,
+        }
+    }
+
+    fn role_group(role: &CustomRole, data: &DirectoryGroup, members: Members) -> GroupResource {
+        let r = role.record();
+        GroupResource {
+            id: r.id.to_string(),
+            external_id: data.record().external_id.clone(),
+            display_name: r.name.as_str().to_owned(),
+            members: members.unwrap_or_default(),
+            created: r.created_at,
+            last_modified: r.updated_at,
+            version: r.version + data.record().version,
+        }
+    }
+
+    async fn group_data(
+        &self,
+        org: &Organization,
+        roles: &[CustomRole],
+    ) -> Result<HashMap<RoleId, DirectoryGroup>, AppError> {
+        let ids: Vec<RoleId> = roles.iter().map(CustomRole::id).collect();
+        let mut data: HashMap<RoleId, DirectoryGroup> = self
+            .core
+            .stores
+            .directory
+            .directory_groups(org.id(), &ids)
+            .await?
+            .into_iter()
+            .map(|g| (g.record().role_id, g))
+            .collect();
+        for r in roles {
+            data.entry(r.id()).or_insert_with(|| DirectoryGroup::new(r));
+        }
+        Ok(data)
+    }
+
+    /// The group an id names in `org`.
+    async fn group(&self, org: &Organization, id: &str) -> Result<Option<Group>, AppError> {
+        if id == org.id().to_string() {
+            return Ok(Some(Group::Org));
+        }
+        let Some(role_id) = RoleId::parse(id) else {
+            return Ok(None);
+        };
+        let roles = self.core.stores.roles.custom_roles(org.id()).await?;
+        let Some(role) = roles.into_iter().find(|r| r.id() == role_id) else {
+            return Ok(None);
+        };
+        let mut data = self.group_data(org, std::slice::from_ref(&role)).await?;
+        let group = data.remove(&role.id()).unwrap_or_else(|| DirectoryGroup::new(&role));
+        Ok(Some(Group::Role(role, group)))
+    }
+
+    async fn render(&self, org: &Organization, group: &Group, with_members: bool) -> Result<GroupResource, AppError> {
+        Ok(match group {
+            Group::Org => {
+                let members = if with_members {
+                    Some(self.member_refs(org, None).await?)
+                } else {
+                    None
+                };
+                Self::org_group(org, members)
+            }
+            Group::Role(role, data) => {
+                let members = if with_members {
+                    Some(self.member_refs(org, Some(role.as_role())).await?)
+                } else {
+                    None
+                };
+                Self::role_group(role, data, members)
+            }
+        })
+    }
+
+    /// `GET /Groups` (§10.4): the org group first, then role groups by creation. Members are
+    /// read only when `with_members` (or when the filter needs them).
+    pub async fn list_groups(
+        &self,
+        caller: &DirectoryCaller,
+        filter: Option<&Filter>,
+        params: ListParams,
+        with_members: bool,
+    ) -> Result<GroupList, AppError> {
+        self.read_scope(caller)?.require(Capability::OrgMembersManage)?;
+        let org = &caller.org;
+        if let Some(f) = filter {
+            f.check(ResourceKind::Group).map_err(scim)?;
+        }
+        let roles = self.core.stores.roles.custom_roles(org.id()).await?;
+        let mut data = self.group_data(org, &roles).await?;
+        let mut groups = vec![Group::Org];
+        for r in roles {
+            let d = data.remove(&r.id()).unwrap_or_else(|| DirectoryGroup::new(&r));
+            groups.push(Group::Role(r, d));
+        }
+        // A `members.value eq "<id>"` filter reads one membership, not every group's members.
+        let member_filter = filter.and_then(|f| match f.equality() {
+            Some((AttrKey::MemberValue, v)) => Some(v.to_owned()),
+            _ => None,
+        });
+        let skip = params.start_index.saturating_sub(1);
+        let mut total = 0;
+        let mut out = Vec::new();
+        let holder = match &member_filter {
+            Some(v) => match UserId::parse(v) {
+                Some(u) => self.core.stores.members.membership(org.id(), u).await?,
+                None => None,
+            },
+            None => None,
+        };
+        for g in &groups {
+            let matched = match (&member_filter, filter) {
+                (Some(_), _) => holder.as_ref().is_some_and(|m| {
+                    m.is_active()
+                        && match g {
+                            Group::Org => true,
+                            Group::Role(r, _) => *m.role() == r.as_role(),
+                        }
+                }),
+                (None, Some(f)) => f.matches(&render_group(&self.render(org, g, true).await?, "")),
+                (None, None) => true,
+            };
+            if matched {
+                total += 1;
+                if total > skip && (out.len() as u64) < params.count {
+                    out.push(self.render(org, g, with_members).await?);
+                }
+            }
+        }
+        Ok(GroupList {
+            total,
+            start_index: params.start_index,
+            resources: out,
+        })
+    }
+
+    /// `GET /Groups/:id`.
+    pub async fn get_group(
+        &self,
+        caller: &DirectoryCaller,
+        id: &str,
+        with_members: bool,
+    ) -> Result<GroupResource, AppError> {
+        self.read_scope(caller)?.require(Capability::OrgMembersManage)?;
+        let org = &caller.org;
+        let group = self.group(org, id).await?.ok_or_else(AppError::not_found)?;
+        self.render(org, &group, with_members).await
+    }
+
+    /// `POST /Groups` (§10.4): a custom role with no capabilities, and its members.
+    pub async fn create_group(
+        &self,
+        caller: &DirectoryCaller,
+        meta: &RequestMeta,
+        body: &serde_json::Value,
+    ) -> Result<GroupResource, AppError> {
+        let input = GroupInput::parse(body, None).map_err(scim)?;
+        let input = &input;
+        let core = &self.core;
+        self.mutate(caller, meta, |mut s| async move {
+            let existing = RoleBook::new(core.stores.roles.custom_roles(s.org.id()).await?);
+            let id = RoleId::from_uuid(core.new_uuid());
+            let folded = deunicode::deunicode(&input.display_name);
+            let (role, outcome) = s
+                .access
+                .create_role_group(&existing, id, &input.display_name, &folded, s.now())?;
+            let mut data = DirectoryGroup::new(&role);
+            data.set_external_id(input.external_id.as_deref())?;
+            let mut c = s.record(&outcome.principal, &outcome.events);
+            c.roles.push(role.clone());
+            c.directory_groups.push(data.clone());
+            let mut work = Work::new(RoleBook::new(vec![role.clone()]));
+            for uid in &input.members {
+                work.join(self, &s, uid, &role).await?;
+            }
+            work.finish(&mut s, &mut c);
+            let role = role.with_version(1);
+            let data = data.with_version(1);
+            let members = self.member_refs_after(&s.org, &role, &c).await?;
+            Ok(Decision::new(c, Self::role_group(&role, &data, Some(members))))
+        })
+        .await
+    }
+
+    /// The members a role group has once `c` commits (its holders now, adjusted by the
+    /// memberships `c` writes).
+    async fn member_refs_after(
+        &self,
+        org: &Organization,
+        role: &CustomRole,
+        c: &Changeset,
+    ) -> Result<Vec<MemberRef>, AppError> {
+        let rows = self
+            .members_where(org, Some(role.as_role()), Some(MembershipStatus::Active))
+            .await?;
+        let written: HashMap<UserId, &Membership> = c.memberships.iter().map(|m| (m.user_id(), m)).collect();
+        let mut refs: Vec<MemberRef> = rows
+            .iter()
+            .filter(|r| !written.contains_key(&r.user.id()))
+            .map(|r| MemberRef {
+                value: r.user.id().to_string(),
+                display: r.user.email().as_str().to_owned(),
+            })
+            .collect();
+        let ids: Vec<UserId> = written
+            .values()
+            .filter(|m| m.is_active() && *m.role() == role.as_role())
+            .map(|m| m.user_id())
+            .collect();
+        for u in self.core.stores.users.users_by_ids(&ids).await? {
+            refs.push(MemberRef {
+                value: u.id().to_string(),
+                display: u.email().as_str().to_owned(),
+            });
+        }
+        Ok(refs)
+    }
+
+    /// `PATCH /Groups/:id` (§10.4).
+    pub async fn patch_group(
+        &self,
+        caller: &DirectoryCaller,
+        meta: &RequestMeta,
+        id: &str,
+        patch: &PatchRequest,
+        if_match: Option<u64>,
+    ) -> Result<GroupResource, AppError> {
+        let changes = crate::scim::group_changes(patch).map_err(scim)?;
+        self.write_group(caller, meta, id, if_match, changes).await
+    }
+
+    /// `PUT /Groups/:id` (§10.4): name, `externalId` and the member set.
+    pub async fn replace_group(
+        &self,
+        caller: &DirectoryCaller,
+        meta: &RequestMeta,
+        id: &str,
+        body: &serde_json::Value,
+        if_match: Option<u64>,
+    ) -> Result<GroupResource, AppError> {
+        let input = GroupInput::parse(body, Some(id)).map_err(scim)?;
+        let changes = vec![
+            GroupChange::DisplayName(input.display_name),
+            GroupChange::ExternalId(input.external_id),
+            GroupChange::ReplaceMembers(input.members),
+        ];
+        self.write_group(caller, meta, id, if_match, changes).await
+    }
+
+    async fn write_group(
+        &self,
+        caller: &DirectoryCaller,
+        meta: &RequestMeta,
+        id: &str,
+        if_match: Option<u64>,
+        changes: Vec<GroupChange>,
+    ) -> Result<GroupResource, AppError> {
+        let core = &self.core;
+        let changes = &changes;
+        self.mutate(caller, meta, |mut s| async move {
+            let group = self.group(&s.org, id).await?;
+            let (role, mut data) = match group {
+                None => {
+                    s.access.require(Capability::OrgMembersManage)?;
+                    return Err(AppError::not_found());
+                }
+                Some(Group::Org) => {
+                    s.access.require(Capability::OrgMembersManage)?;
+                    return Err(scim(ScimError::forbidden("the organization's group is read-only")));
+                }
+                Some(Group::Role(role, data)) => (role, data),
+            };
+            let before = Self::role_group(&role, &data, None).version;
+            if if_match.is_some_and(|v| v != before) {
+                return Err(scim(ScimError::precondition_failed(
+                    "the resource changed (ETag mismatch)",
+                )));
+            }
+            let mut c = Changeset::default();
+            let mut role_now = role.clone();
+            let mut role_written = false;
+            let mut data_written = false;
+            let mut work = Work::new(RoleBook::new(vec![role.clone()]));
+            for change in changes {
+                match change {
+                    GroupChange::AddMembers(ids) => {
+                        for uid in ids {
+                            work.join(self, &s, uid, &role).await?;
+                        }
+                    }
+                    GroupChange::RemoveMembers(ids) => {
+                        for uid in ids {
+                            work.leave(self, &s, uid, &role).await?;
+                        }
+                    }
+                    GroupChange::ReplaceMembers(ids) => {
+                        let holders = self.members_where(&s.org, Some(role.as_role()), None).await?;
+                        for h in holders {
+                            let uid = h.user.id().to_string();
+                            if !ids.contains(&uid) {
+                                work.leave(self, &s, &uid, &role).await?;
+                            }
+                        }
+                        for uid in ids {
+                            work.join(self, &s, uid, &role).await?;
+                        }
+                    }
+                    GroupChange::DisplayName(name) => {
+                        let existing = RoleBook::new(core.stores.roles.custom_roles(s.org.id()).await?);
+                        let (renamed, outcome) = s.access.rename_role_group(&existing, &role_now, name, s.now())?;
+                        if !outcome.events.is_empty() {
+                            s.rec
+                                .record(&mut c, Some(s.org.id()), Some(&outcome.principal), &outcome.events);
+                            role_now = renamed;
+                            role_written = true;
+                        }
+                    }
+                    GroupChange::ExternalId(ext) => {
+                        s.access.require(Capability::OrgMembersManage)?;
+                        data_written |= data.set_external_id(ext.as_deref())?;
+                    }
+                }
+            }
+            work.finish(&mut s, &mut c);
+            if role_written {
+                c.roles.push(role_now.clone());
+                let v = role_now.record().version + 1;
+                role_now = role_now.with_version(v);
+            }
+            if data_written {
+                c.directory_groups.push(data.clone());
+                let v = data.record().version + 1;
+                data = data.with_version(v);
+            }
+            let members = self.member_refs_after(&s.org, &role_now, &c).await?;
+            Ok(Decision::new(c, Self::role_group(&role_now, &data, Some(members))))
+        })
+        .await
+    }
+
+    /// `DELETE /Groups/:id` (§10.4): holders fall back to `member`, then the role goes.
+    pub async fn delete_group(
+        &self,
+        caller: &DirectoryCaller,
+        meta: &RequestMeta,
+        id: &str,
+        if_match: Option<u64>,
+    ) -> Result<(), AppError> {
+        self.mutate(caller, meta, |mut s| async move {
+            let (role, data) = match self.group(&s.org, id).await? {
+                None => {
+                    s.access.require(Capability::OrgMembersManage)?;
+                    return Err(AppError::not_found());
+                }
+                Some(Group::Org) => {
+                    s.access.require(Capability::OrgMembersManage)?;
+                    return Err(scim(ScimError::forbidden("the organization's group is read-only")));
+                }
+                Some(Group::Role(role, data)) => (role, data),
+            };
+            if if_match.is_some_and(|v| v != Self::role_group(&role, &data, None).version) {
+                return Err(scim(ScimError::precondition_failed(
+                    "the resource changed (ETag mismatch)",
+                )));
+            }
+            let mut c = Changeset::default();
+            let mut work = Work::new(RoleBook::new(vec![role.clone()]));
+            for h in self.members_where(&s.org, Some(role.as_role()), None).await? {
+                work.leave(self, &s, &h.user.id().to_string(), &role).await?;
+            }
+            work.finish(&mut s, &mut c);
+            let outcome = s.access.delete_role_group(&role)?;
+            s.rec
+                .record(&mut c, Some(s.org.id()), Some(&outcome.principal), &outcome.events);
+            c.removed_roles.push(role);
+            Ok(Decision::new(c, ()))
+        })
+        .await
+    }
+}
+
+/// The memberships one group write changes: each loaded once, decided in order, written once.
+#[derive(Default)]
+struct Work {
+    book: RoleBook,
+    members: HashMap<UserId, Membership>,
+    changed: Vec<UserId>,
+    events: Vec<(Principal, Vec<org_domain::DomainEvent>)>,
+    users: Vec<org_domain::User>,
+}
+
+impl Work {
+    fn new(book: RoleBook) -> Self {
+        Self {
+            book,
+            ..Self::default()
+        }
+    }
+
+    /// The membership of the user a member value names: a user without a membership in the
+    /// org is 400 `invalidValue` (§10.4).
+    async fn load(&mut self, svc: &DirectoryService, org: OrgId, value: &str) -> Result<UserId, AppError> {
+        let invalid = || {
+            scim(ScimError::invalid_value(format!(
+                "'{value}' is not a member of this organization"
+            )))
+        };
+        let uid = UserId::parse(value).ok_or_else(invalid)?;
+        if !self.members.contains_key(&uid) {
+            let stores = &svc.core.stores;
+            let m = stores.members.membership(org, uid).await?.ok_or_else(invalid)?;
+            if let Role::Custom(slug) = m.role()
+                && self.book.get(slug).is_none()
+                && let Some(r) = stores
+                    .roles
+                    .custom_roles_named(org, std::slice::from_ref(slug))
+                    .await?
+                    .pop()
+            {
+                let mut roles = self.book.roles().to_vec();
+                roles.push(r);
+                self.book = RoleBook::new(roles);
+            }
+            self.users.extend(stores.users.user_by_id(uid).await?);
+            self.members.insert(uid, m);
+        }
+        Ok(uid)
+    }
+
+    async fn join(
+        &mut self,
+        svc: &DirectoryService,
+        s: &DirectoryScope<'_>,
+        value: &str,
+        role: &CustomRole,
+    ) -> Result<(), AppError> {
+        let uid = self.load(svc, s.org.id(), value).await?;
+        let outcome = s
+            .access
+            .join_role_group(self.members.get_mut(&uid), role, &self.book, s.now())?;
+        self.note(uid, outcome);
+        Ok(())
+    }
+
+    async fn leave(
+        &mut self,
+        svc: &DirectoryService,
+        s: &DirectoryScope<'_>,
+        value: &str,
+        role: &CustomRole,
+    ) -> Result<(), AppError> {
+        let uid = self.load(svc, s.org.id(), value).await?;
+        let outcome = s
+            .access
+            .leave_role_group(self.members.get_mut(&uid), role, &self.book, s.now())?;
+        self.note(uid, outcome);
+        Ok(())
+    }
+
+    fn note(&mut self, uid: UserId, outcome: org_domain::Outcome) {
+        if !outcome.events.is_empty() {
+            if !self.changed.contains(&uid) {
+                self.changed.push(uid);
+            }
+            self.events.push((outcome.principal, outcome.events));
+        }
+    }
+
+    /// Records every decision and writes the memberships that changed into `c`.
+    fn finish(self, s: &mut DirectoryScope<'_>, c: &mut Changeset) {
+        for u in &self.users {
+            s.rec.know(u);
+        }
+        let org = s.org.id();
+        for (principal, events) in &self.events {
+            s.rec.record(c, Some(org), Some(principal), events);
+        }
+        for uid in self.changed {
+            if let Some(m) = self.members.get(&uid) {
+                c.memberships.push(m.clone());
+            }
+        }
+    }
+}
