@@ -16,6 +16,7 @@ const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// An identity provider's client: the SCIM base and its bearer.
+#[derive(Clone)]
 struct Idp {
     http: reqwest::Client,
     base: String,
@@ -305,14 +306,39 @@ async fn entra(c: &Client, owner: &str, idp: &Idp) {
     assert_eq!(status, 404);
 }
 
+/// Sixteen identity-provider workers creating the same user at once: one wins, fifteen hear
+/// `uniqueness`, and the org has one member for it.
+async fn same_create_at_once(c: &Client, owner: &str, idp: &Idp) {
+    let body = okta_user(99);
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (idp, body) = (idp.clone(), body.clone());
+        calls.spawn(async move { idp.call("POST", "/Users", Some(body)).await });
+    }
+    let answers = calls.join_all().await;
+    let created = answers.iter().filter(|(st, _)| *st == 201).count();
+    let unique = answers
+        .iter()
+        .filter(|(st, b)| *st == 409 && b["scimType"] == "uniqueness")
+        .count();
+    assert_eq!((created, unique), (1, 15), "{answers:?}");
+    let n = members(c, owner)
+        .await
+        .iter()
+        .filter(|m| m.0 == "okta99@acme.test")
+        .count();
+    assert_eq!(n, 1);
+}
+
 async fn replay(db: Option<&str>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let (_server, c, owner, idp) = setup(dir.path(), db).await;
     okta(&c, &owner, &idp).await;
     entra(&c, &owner, &idp).await;
+    same_create_at_once(&c, &owner, &idp).await;
     let log = audit_actions(&c, &owner).await;
     let by_scim = |action: &str| log.iter().filter(|(a, t)| a == action && t == "scim_token").count();
-    assert_eq!(by_scim("member.added"), 4, "{log:?}");
+    assert_eq!(by_scim("member.added"), 5, "{log:?}");
     assert_eq!(by_scim("member.deactivated"), 2, "{log:?}");
     assert_eq!(by_scim("member.reactivated"), 1, "{log:?}");
     assert_eq!(by_scim("member.removed"), 1, "{log:?}");
