@@ -82,16 +82,7 @@ async fn setup(data: &Path, db: Option<&str>) -> (crate::walkthrough::Server, Cl
         http: http(),
         base: server.base.clone(),
     };
-    let (status, created) = c
-        .call(
-            "POST",
-            "/api/organizations",
-            s(&alice["access_token"]),
-            Some(json!({"slug": "acme", "name": "Acme Inc"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let owner = s(&created["access_token"]).to_owned();
+    let owner = c.create_org(s(&alice["access_token"]), "acme", "Acme Inc").await;
     let (status, token) = c
         .call(
             "POST",
