@@ -509,6 +509,69 @@ async fn bad_input_gets_the_scim_error_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn the_member_cap_applies_to_active_members_only() {
+    let t = TestApp::new().await;
+    let (_, token) = scim_token(&t, &t.owner, "acme").await;
+    t.patch(
+        "/api/platform/organizations/acme",
+        &t.platform.token,
+        json!({"max_users": 5}),
+    )
+    .await
+    .expect(200, "");
+    let fifth = create_user(&t, &token, "fifth@acme.test").await;
+    let res = scim(
+        &t,
+        Method::POST,
+        "/Users",
+        &token,
+        Some(user_body("sixth@acme.test")),
+        &[],
+    )
+    .await;
+    scim_error(&res, 400, None);
+    assert!(
+        res.body["detail"].as_str().unwrap().starts_with("TEAM_LIMIT_EXCEEDED"),
+        "{}",
+        res.text
+    );
+    // An inactive create does not count; deactivating frees a seat, reactivating needs one.
+    let mut idle = user_body("idle@acme.test");
+    idle["active"] = json!(false);
+    assert_eq!(
+        scim(&t, Method::POST, "/Users", &token, Some(idle), &[]).await.status,
+        201
+    );
+    let fifth = format!("/Users/{}", fifth["id"].as_str().unwrap());
+    let off = patch(json!([{"op": "replace", "path": "active", "value": false}]));
+    assert_eq!(
+        scim(&t, Method::PATCH, &fifth, &token, Some(off), &[]).await.status,
+        200
+    );
+    assert_eq!(
+        scim(
+            &t,
+            Method::POST,
+            "/Users",
+            &token,
+            Some(user_body("sixth@acme.test")),
+            &[]
+        )
+        .await
+        .status,
+        201
+    );
+    let on = patch(json!([{"op": "replace", "path": "active", "value": true}]));
+    let res = scim(&t, Method::PATCH, &fifth, &token, Some(on), &[]).await;
+    scim_error(&res, 400, None);
+    assert!(
+        res.body["detail"].as_str().unwrap().starts_with("TEAM_LIMIT_EXCEEDED"),
+        "{}",
+        res.text
+    );
+}
+
+#[tokio::test]
 async fn projection_and_paging_follow_the_query() {
     let t = TestApp::new().await;
     let (_, token) = scim_token(&t, &t.owner, "acme").await;
