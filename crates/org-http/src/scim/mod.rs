@@ -164,8 +164,13 @@ fn list(resources: Vec<Value>, total: u64, start_index: u64, query: &ScimQuery) 
     json(StatusCode::OK, &scim::list_response(resources, total, start_index))
 }
 
-/// A request body as JSON: malformed or empty → 400 `invalidSyntax`.
-fn body_json(body: &Bytes) -> Result<Value, ScimFailure> {
+/// A request body as JSON: another media type than `application/scim+json` or
+/// `application/json` → 415; malformed or empty → 400 `invalidSyntax`.
+fn body_json(headers: &HeaderMap, body: &Bytes) -> Result<Value, ScimFailure> {
+    let media = header(headers, &CONTENT_TYPE).unwrap_or_default();
+    if !crate::extract::is_media_type(media, &[SCIM_JSON, "application/json"]) {
+        return Err(ScimError::new(415, None, "send the body as application/scim+json or application/json").into());
+    }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax("a JSON request body is required").into());
     }

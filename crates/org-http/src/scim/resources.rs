@@ -98,7 +98,7 @@ pub(super) async fn create(
     body: Bytes,
 ) -> ScimResult {
     let kind = Kind::parse(&kind)?;
-    let body = body_json(&body)?;
+    let body = body_json(&headers, &body)?;
     let directory = &state.app().directory;
     let one = match kind {
         Kind::Users => One::User(directory.create_user(&d, &meta, &body).await?),
@@ -118,7 +118,7 @@ pub(super) async fn write(
     body: Bytes,
 ) -> ScimResult {
     let kind = Kind::parse(&kind)?;
-    let body = body_json(&body)?;
+    let body = body_json(&headers, &body)?;
     let directory = &state.app().directory;
     let tag = if_match(&headers);
     let one = if method == Method::PATCH {

@@ -142,6 +142,98 @@ async fn a_token_authenticates_until_it_is_revoked_expired_or_deleted() {
     scim_error(&scim(&t, Method::GET, "/Schemas", &short, None, &[]).await, 401, None);
 }
 
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    k.sort_unstable();
+    k
+}
+
+#[tokio::test]
+async fn token_routes_answer_the_sdk_shapes() {
+    let t = TestApp::new().await;
+    let created = t
+        .post(
+            "/api/organizations/acme/scim-tokens",
+            &t.owner.token,
+            Some(json!({"name": "  okta  "})),
+        )
+        .await;
+    created.expect(201, "");
+    assert_eq!(
+        keys(&created.body),
+        [
+            "created_at",
+            "created_by",
+            "expires_at",
+            "id",
+            "name",
+            "prefix",
+            "token"
+        ]
+    );
+    assert_eq!(created.body["name"], "okta");
+    assert_eq!(created.header("cache-control"), "no-store");
+    let token = created.body["token"].as_str().unwrap();
+    assert_eq!(created.body["prefix"].as_str(), Some(&token[..12]));
+    assert_eq!(created.body["created_by"], json!(t.owner.id()));
+    let id = created.body["id"].as_str().unwrap();
+    let list = t.get("/api/organizations/acme/scim-tokens", &t.owner.token).await;
+    let listed = &list.body[0];
+    assert_eq!(
+        keys(listed),
+        [
+            "active",
+            "created_at",
+            "created_by",
+            "expires_at",
+            "id",
+            "last_used_at",
+            "name",
+            "prefix",
+            "revoked_at"
+        ]
+    );
+    assert!(
+        listed.get("token").is_none() && !list.text.contains(token),
+        "the plaintext is shown once"
+    );
+    let one = t
+        .get(&format!("/api/organizations/acme/scim-tokens/{id}"), &t.owner.token)
+        .await;
+    assert_eq!(&one.body, listed);
+    for _ in 0..2 {
+        let res = t
+            .post(
+                &format!("/api/organizations/acme/scim-tokens/{id}/revoke"),
+                &t.owner.token,
+                None,
+            )
+            .await;
+        assert_eq!((res.status.as_u16(), &res.body), (200, &Value::Null));
+    }
+    assert_eq!(
+        audit(&t, "scim_token.revoked").await.len(),
+        1,
+        "a second revoke changes nothing"
+    );
+    let res = t
+        .delete(&format!("/api/organizations/acme/scim-tokens/{id}"), &t.owner.token)
+        .await;
+    assert_eq!((res.status.as_u16(), &res.body), (200, &Value::Null));
+    t.get(&format!("/api/organizations/acme/scim-tokens/{id}"), &t.owner.token)
+        .await
+        .expect(404, "NOT_FOUND");
+    for bad in [
+        json!({"name": ""}),
+        json!({"name": "x".repeat(101)}),
+        json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}),
+    ] {
+        t.post("/api/organizations/acme/scim-tokens", &t.owner.token, Some(bad))
+            .await
+            .expect(400, "VALIDATION_FAILED");
+    }
+}
+
 #[tokio::test]
 async fn last_used_at_moves_at_most_once_a_minute() {
     let t = TestApp::new().await;
@@ -424,6 +516,14 @@ async fn bad_input_gets_the_scim_error_and_changes_nothing() {
             .unwrap()
     };
     scim_error(&t.call(raw("{\"userName\": ")).await, 400, Some("invalidSyntax"));
+    let plain = Request::builder()
+        .method(Method::POST)
+        .uri("/scim/v2/Users")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "text/plain")
+        .body(Body::from(user_body("plain@acme.test").to_string()))
+        .unwrap();
+    scim_error(&t.call(plain).await, 415, None);
     scim_error(&t.call(raw("")).await, 400, Some("invalidSyntax"));
     let wrong_schema =
         json!({"schemas": ["urn:wrong"], "Operations": [{"op": "replace", "path": "active", "value": false}]});
