@@ -302,9 +302,11 @@ impl DirectoryService {
         id: &str,
         patch: &PatchRequest,
         if_match: Option<&str>,
+        with_members: bool,
     ) -> Result<GroupResource, AppError> {
         let changes = crate::scim::group_changes(patch).map_err(scim)?;
-        self.write_group(caller, meta, id, if_match, changes).await
+        self.write_group(caller, meta, id, if_match, changes, with_members)
+            .await
     }
 
     /// `PUT /Groups/:id` (§10.4): name, `externalId` and the member set.
@@ -315,6 +317,7 @@ impl DirectoryService {
         id: &str,
         body: &serde_json::Value,
         if_match: Option<&str>,
+        with_members: bool,
     ) -> Result<GroupResource, AppError> {
         let input = GroupInput::parse(body, Some(id)).map_err(scim)?;
         let changes = vec![
@@ -322,9 +325,12 @@ impl DirectoryService {
             GroupChange::ExternalId(input.external_id),
             GroupChange::ReplaceMembers(input.members),
         ];
-        self.write_group(caller, meta, id, if_match, changes).await
+        self.write_group(caller, meta, id, if_match, changes, with_members)
+            .await
     }
 
+    /// The shared path of PATCH and PUT; the answer lists the members when `with_members`
+    /// (reading them costs the size of the group).
     async fn write_group(
         &self,
         caller: &DirectoryCaller,
@@ -332,6 +338,7 @@ impl DirectoryService {
         id: &str,
         if_match: Option<&str>,
         changes: Vec<GroupChange>,
+        with_members: bool,
     ) -> Result<GroupResource, AppError> {
         let core = &self.core;
         let changes = &changes;
@@ -395,6 +402,8 @@ impl DirectoryService {
                     }
                 }
             }
+            // The group's version moves with its members, so its ETag does.
+            data_written |= !work.changed.is_empty();
             work.finish(&mut s, &mut c);
             if role_written {
                 c.roles.push(role_now.clone());
@@ -406,8 +415,12 @@ impl DirectoryService {
                 let v = data.record().version + 1;
                 data = data.with_version(v);
             }
-            let members = self.member_refs_after(&s.org, &role_now, &c).await?;
-            Ok(Decision::new(c, Self::role_group(&role_now, &data, Some(members))))
+            let members = if with_members {
+                Some(self.member_refs_after(&s.org, &role_now, &c).await?)
+            } else {
+                None
+            };
+            Ok(Decision::new(c, Self::role_group(&role_now, &data, members)))
         })
         .await
     }

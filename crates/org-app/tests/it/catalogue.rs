@@ -562,7 +562,7 @@ async fn scim_group_patch(w: &World, c: &Carry, ops: serde_json::Value) -> Resul
     let p = patch_op(ops);
     w.app
         .directory
-        .patch_group(&d, &meta(), &c.scim_group, &p, None)
+        .patch_group(&d, &meta(), &c.scim_group, &p, None, true)
         .await
         .map(drop)
 }

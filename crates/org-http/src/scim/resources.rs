@@ -125,12 +125,20 @@ pub(super) async fn write(
         let patch = PatchRequest::parse(&body)?;
         match kind {
             Kind::Users => One::User(directory.patch_user(&d, &meta, &id, &patch, tag).await?),
-            Kind::Groups => One::Group(directory.patch_group(&d, &meta, &id, &patch, tag).await?),
+            Kind::Groups => One::Group(
+                directory
+                    .patch_group(&d, &meta, &id, &patch, tag, q.wants_members())
+                    .await?,
+            ),
         }
     } else {
         match kind {
             Kind::Users => One::User(directory.replace_user(&d, &meta, &id, &body, tag).await?),
-            Kind::Groups => One::Group(directory.replace_group(&d, &meta, &id, &body, tag).await?),
+            Kind::Groups => One::Group(
+                directory
+                    .replace_group(&d, &meta, &id, &body, tag, q.wants_members())
+                    .await?,
+            ),
         }
     };
     Ok(one.respond(&state, StatusCode::OK, &q, &headers))

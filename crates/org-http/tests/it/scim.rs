@@ -751,9 +751,24 @@ async fn role_groups_assign_and_take_back_roles() {
         roles.text
     );
 
+    let tag = scim(&t, Method::GET, &format!("/Groups/{gid}"), &token, None, &[])
+        .await
+        .header("etag")
+        .to_owned();
     let add = patch(json!([{"op": "add", "path": "members", "value": [{"value": b}]}]));
     let res = scim(&t, Method::PATCH, &format!("/Groups/{gid}"), &token, Some(add), &[]).await;
     assert_eq!(res.body["members"].as_array().map(Vec::len), Some(2), "{}", res.text);
+    // The members changed, so the ETag did.
+    let again = scim(
+        &t,
+        Method::GET,
+        &format!("/Groups/{gid}"),
+        &token,
+        None,
+        &[("if-none-match", &tag)],
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.text);
     let user = scim(&t, Method::GET, &format!("/Users/{b}"), &token, None, &[]).await;
     assert!(
         user.body["groups"]
