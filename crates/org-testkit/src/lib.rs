@@ -1,0 +1,7 @@
+//! org-testkit: fixtures that several test suites of the workspace share. Only ever a
+//! dev-dependency; nothing here is compiled into a shipped crate.
+//!
+//! - [`postgres`]: a PostgreSQL server to test against, `ORG_TEST_DATABASE_URL` or a throwaway
+//!   PostgreSQL 15 cluster that this process starts once and that is removed when it ends.
+
+pub mod postgres;
