@@ -3,10 +3,11 @@
 Usage: python run_scim2_tester.py BASE_URL TOKEN
 Prints one JSON object on stdout: {"version": ..., "results": [{title, status, reason,
 resource_type, tags, data}, ...]}. Random choices of the tool (booleans, enum values) are
-seeded so that every run sends the same shapes of requests.
+seeded (SCIM2_TESTER_SEED, default 7643) so that every run sends the same shapes of requests.
 """
 
 import json
+import os
 import random
 import sys
 from importlib.metadata import version
@@ -18,7 +19,7 @@ from scim2_tester import check_server
 
 def main() -> None:
     base_url, token = sys.argv[1], sys.argv[2]
-    random.seed(7643)
+    random.seed(int(os.environ.get("SCIM2_TESTER_SEED", "7643")))
     http = Client(
         base_url=base_url,
         headers={"Authorization": f"Bearer {token}"},
