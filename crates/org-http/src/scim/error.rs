@@ -142,14 +142,15 @@ impl IntoResponse for ScimFailure {
 }
 
 /// Renders an error response produced outside the SCIM handlers (a shared extractor's or the
-/// rate limiter's [`ApiError`], axum's 404/405/413) as a SCIM error. Responses that already
-/// have a body type are left alone.
+/// rate limiter's [`ApiError`], axum's 404/405/413 and its plain-text extractor rejections) as
+/// a SCIM error. SCIM error bodies are left alone.
 pub fn render(mut res: Response) -> Response {
     if let Some(ProblemSeed(e)) = res.extensions_mut().remove::<ProblemSeed>() {
         return ScimFailure::from(e).into_response();
     }
     let status = res.status();
-    if !(status.is_client_error() || status.is_server_error()) || res.headers().contains_key(CONTENT_TYPE) {
+    let is_scim = res.headers().get(CONTENT_TYPE).is_some_and(|v| v == SCIM_JSON);
+    if !(status.is_client_error() || status.is_server_error()) || is_scim {
         return res;
     }
     let error = match status {
