@@ -4,12 +4,12 @@
 //! --strict --json-output`).
 //!
 //! The tools live in a virtualenv under the target dir (`<target>/scim-venv`), made on first
-//! use from the pinned `scim_conformance/requirements.txt` with `python3.11` (or
-//! `ORG_TEST_PYTHON`) and reused while that list is unchanged. Every failing check must be
-//! waived below, naming the contract rule that the tool disagrees with (the contract wins);
-//! the same list is in `docs/SCIM.md` ("Conformance tools"). Each run prints a summary per
-//! tool (checks run / passed / failed / waived) on stderr, past the test harness's capture,
-//! and leaves the tools' raw output in `<target>/scim-conformance/`.
+//! use from the pinned `scim_conformance/requirements.txt` with `python3.11` (else a `python3`
+//! of 3.11 or newer, or `ORG_TEST_PYTHON`) and reused while that list is unchanged. Every
+//! failing check must be waived below, naming the contract rule that the tool disagrees with
+//! (the contract wins); the same list is in `docs/SCIM.md` ("Conformance tools"). Each run
+//! prints a summary per tool (checks run / passed / failed / waived) on stderr, past the test
+//! harness's capture, and leaves the tools' raw output in `<target>/scim-conformance/`.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -248,7 +248,7 @@ fn make_venv() -> Result<PathBuf, String> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| format!("remove {}: {e}", dir.display()))?;
     }
-    let base = std::env::var("ORG_TEST_PYTHON").unwrap_or_else(|_| "python3.11".to_owned());
+    let base = base_python()?;
     run_quiet(
         Command::new(&base).args(["-m", "venv"]).arg(&dir),
         &format!("{base} -m venv"),
@@ -264,6 +264,26 @@ fn make_venv() -> Result<PathBuf, String> {
     // Written last: a venv without it is incomplete and made anew next time.
     std::fs::write(&stamp, REQUIREMENTS).map_err(|e| e.to_string())?;
     Ok(dir)
+}
+
+/// `ORG_TEST_PYTHON`, else the first of `python3.11`, `python3` that is Python 3.11 or newer
+/// (what scim2-tester needs) with `venv`.
+fn base_python() -> Result<String, String> {
+    let candidates = match std::env::var("ORG_TEST_PYTHON") {
+        Ok(p) => vec![p],
+        Err(_) => vec!["python3.11".to_owned(), "python3".to_owned()],
+    };
+    candidates
+        .iter()
+        .find(|p| {
+            Command::new(p.as_str())
+                .args(["-c", "import sys, venv; sys.exit(sys.version_info < (3, 11))"])
+                .stdin(Stdio::null())
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .cloned()
+        .ok_or_else(|| format!("no Python 3.11 or newer with venv among {candidates:?} (set ORG_TEST_PYTHON)"))
 }
 
 fn run_quiet(c: &mut Command, what: &str) -> Result<(), String> {
