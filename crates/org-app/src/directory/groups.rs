@@ -9,7 +9,7 @@ use org_domain::{
     Capability, CustomRole, Membership, MembershipStatus, OrgId, Organization, Principal, Role, RoleBook, RoleId,
     UserId,
 };
-use org_ports::{Changeset, MemberQuery};
+use org_ports::Changeset;
 
 use super::{DirectoryCaller, DirectoryScope, DirectoryService};
 use crate::AppError;
@@ -20,16 +20,8 @@ use crate::scim::{
     ScimError, render_group,
 };
 
-/// Members read per page when listing a group's members.
-const PAGE: u32 = 500;
-
 /// A page of Groups and the number of matches.
-#[derive(Clone, Debug)]
-pub struct GroupList {
-    pub total: u64,
-    pub start_index: u64,
-    pub resources: Vec<GroupResource>,
-}
+pub type GroupList = super::Listed<GroupResource>;
 
 fn scim(e: ScimError) -> AppError {
     AppError::Scim(e)
@@ -54,24 +46,12 @@ impl DirectoryService {
         role: Option<Role>,
         status: Option<MembershipStatus>,
     ) -> Result<Vec<org_ports::MemberRow>, AppError> {
+        let mut scan = super::MemberScan::new(self, org.id(), role, status);
         let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let query = MemberQuery {
-                role: role.clone(),
-                status,
-                after,
-                limit: PAGE,
-                ..MemberQuery::default()
-            };
-            let rows = self.core.stores.members.member_page(org.id(), &query).await?;
-            let n = rows.len();
-            after = rows.last().map(|r| (r.membership.joined_at(), r.user.id()));
+        while let Some(rows) = scan.next().await? {
             out.extend(rows);
-            if n < PAGE as usize {
-                return Ok(out);
-            }
         }
+        Ok(out)
     }
 
     async fn member_refs(&self, org: &Organization, role: Option<Role>) -> Result<Vec<MemberRef>, AppError> {
@@ -225,7 +205,7 @@ impl DirectoryService {
                 }
             }
         }
-        Ok(GroupList {
+        Ok(super::Listed {
             total,
             start_index: params.start_index,
             resources: out,
@@ -517,6 +497,26 @@ impl Work {
         Ok(uid)
     }
 
+    /// Gives `role` to the member named by `value` (`join`), or takes it back.
+    async fn change(
+        &mut self,
+        svc: &DirectoryService,
+        s: &DirectoryScope<'_>,
+        value: &str,
+        role: &CustomRole,
+        join: bool,
+    ) -> Result<(), AppError> {
+        let uid = self.load(svc, s.org.id(), value).await?;
+        let member = self.members.get_mut(&uid);
+        let outcome = if join {
+            s.access.join_role_group(member, role, &self.book, s.now())?
+        } else {
+            s.access.leave_role_group(member, role, &self.book, s.now())?
+        };
+        self.note(uid, outcome);
+        Ok(())
+    }
+
     async fn join(
         &mut self,
         svc: &DirectoryService,
@@ -524,12 +524,7 @@ impl Work {
         value: &str,
         role: &CustomRole,
     ) -> Result<(), AppError> {
-        let uid = self.load(svc, s.org.id(), value).await?;
-        let outcome = s
-            .access
-            .join_role_group(self.members.get_mut(&uid), role, &self.book, s.now())?;
-        self.note(uid, outcome);
-        Ok(())
+        self.change(svc, s, value, role, true).await
     }
 
     async fn leave(
@@ -539,12 +534,7 @@ impl Work {
         value: &str,
         role: &CustomRole,
     ) -> Result<(), AppError> {
-        let uid = self.load(svc, s.org.id(), value).await?;
-        let outcome = s
-            .access
-            .leave_role_group(self.members.get_mut(&uid), role, &self.book, s.now())?;
-        self.note(uid, outcome);
-        Ok(())
+        self.change(svc, s, value, role, false).await
     }
 
     fn note(&mut self, uid: UserId, outcome: org_domain::Outcome) {

@@ -143,6 +143,62 @@ async fn a_token_authenticates_until_it_is_revoked_expired_or_deleted() {
 }
 
 #[tokio::test]
+async fn last_used_at_moves_at_most_once_a_minute() {
+    let t = TestApp::new().await;
+    let (id, token) = scim_token(&t, &t.owner, "acme").await;
+    let path = format!("/api/organizations/acme/scim-tokens/{id}");
+    let used = |res: Resp| res.body["last_used_at"].clone();
+    assert_eq!(used(t.get(&path, &t.owner.token).await), Value::Null);
+    scim(&t, Method::GET, "/Users", &token, None, &[]).await;
+    let first = used(t.get(&path, &t.owner.token).await);
+    assert!(first.is_string(), "{first}");
+    t.advance(Duration::seconds(30));
+    scim(&t, Method::GET, "/Users", &token, None, &[]).await;
+    assert_eq!(used(t.get(&path, &t.owner.token).await), first);
+    t.advance(Duration::seconds(40));
+    scim(&t, Method::GET, "/Users", &token, None, &[]).await;
+    let later = used(t.get(&path, &t.owner.token).await);
+    assert!(later.is_string() && later != first, "{later}");
+}
+
+#[tokio::test]
+async fn a_token_keeps_its_creators_capabilities_from_creation() {
+    let t = TestApp::new().await;
+    // The admin's token: admins may manage plain members but not other admins or the owner.
+    let (_, token) = scim_token(&t, &t.admin, "acme").await;
+    t.patch(
+        &format!("/api/organizations/acme/members/{}", t.admin.id()),
+        &t.owner.token,
+        json!({"role": "member"}),
+    )
+    .await
+    .expect(200, "");
+    // Demoted since: the token still acts as the admin it was created by.
+    let user = create_user(&t, &token, "kept@acme.test").await;
+    assert_eq!(user["active"], true);
+    let off = patch(json!([{"op": "replace", "value": {"active": false}}]));
+    let res = scim(
+        &t,
+        Method::PATCH,
+        &format!("/Users/{}", t.owner.id()),
+        &token,
+        Some(off),
+        &[],
+    )
+    .await;
+    scim_error(&res, 403, None);
+    // A plain member cannot create tokens at all.
+    let res = t
+        .post(
+            "/api/organizations/acme/scim-tokens",
+            &t.member.token,
+            Some(json!({"name": "m"})),
+        )
+        .await;
+    res.expect(403, "FORBIDDEN");
+}
+
+#[tokio::test]
 async fn tokens_are_tenant_scoped_and_tier_gated() {
     let t = TestApp::new().await;
     let (_, acme) = scim_token(&t, &t.owner, "acme").await;

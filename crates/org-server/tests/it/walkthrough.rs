@@ -115,6 +115,22 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Creates org `slug` as the holder of `token`; returns the org-scoped access token.
+    pub async fn create_org(&self, token: &str, slug: &str, name: &str) -> String {
+        let (status, created) = self
+            .call(
+                "POST",
+                "/api/organizations",
+                token,
+                Some(json!({"slug": slug, "name": name})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        s(&created["access_token"]).to_owned()
+    }
+}
+
 pub fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
@@ -259,16 +275,7 @@ async fn a_suspended_orgs_tokens_are_refused_on_the_next_request() {
         http: http(),
         base: server.base.clone(),
     };
-    let (status, created) = c
-        .call(
-            "POST",
-            "/api/organizations",
-            s(&alice["access_token"]),
-            Some(json!({"slug": "acme", "name": "Acme"})),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let org_token = s(&created["access_token"]).to_owned();
+    let org_token = c.create_org(s(&alice["access_token"]), "acme", "Acme").await;
     let (status, _) = c.call("GET", "/api/organizations/acme", &org_token, None).await;
     assert_eq!(status, 200);
     let (status, body) = c

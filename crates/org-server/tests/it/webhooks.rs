@@ -126,16 +126,7 @@ async fn a_committed_event_survives_sigkill_and_arrives_verified_with_the_same_i
         http: http(),
         base: server.base.clone(),
     };
-    let (status, created) = c
-        .call(
-            "POST",
-            "/api/organizations",
-            s(&alice["access_token"]),
-            Some(json!({"slug": "acme", "name": "Acme"})),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let token = s(&created["access_token"]).to_owned();
+    let token = c.create_org(s(&alice["access_token"]), "acme", "Acme").await;
     let hook = json!({"name": "local", "url": format!("http://127.0.0.1:{port}/hook"), "events": ["role.created"]});
     let (status, webhook) = c
         .call("POST", "/api/organizations/acme/webhooks", &token, Some(hook))
