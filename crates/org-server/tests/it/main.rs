@@ -3,5 +3,6 @@
 
 mod scim;
 mod scim_conformance;
+mod support;
 mod walkthrough;
 mod webhooks;

@@ -4,11 +4,9 @@
 //! extension, e-mail value paths, group membership in batches and removal by value path),
 //! checked through both the SCIM answers and the org's own API and audit log.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
-use crate::walkthrough::{Client, cli, http, s, start_with};
+use crate::support::{Client, Node, Server, http, s};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -67,37 +65,19 @@ fn ops(ops: Value) -> Value {
     json!({"schemas": [PATCH], "Operations": ops})
 }
 
-/// A server on `db` (SQLite under `data` when `None`), an org `acme` owned by Alice, and a
-/// SCIM token of it.
-async fn setup(data: &Path, db: Option<&str>) -> (crate::walkthrough::Server, Client, String, Idp) {
-    let mut args = Vec::new();
-    if let Some(url) = db {
-        args.extend(["--database-url", url]);
-    }
-    args.extend(["admin", "issue-token", "--email", "alice@acme.test"]);
-    let alice = cli(data, &args);
-    let env: Vec<(&str, &str)> = db.map(|u| vec![("ORG_SERVER_DATABASE__URL", u)]).unwrap_or_default();
-    let server = start_with(data, &env).await;
-    let c = Client {
-        http: http(),
-        base: server.base.clone(),
-    };
-    let owner = c.create_org(s(&alice["access_token"]), "acme", "Acme Inc").await;
-    let (status, token) = c
-        .call(
-            "POST",
-            "/api/organizations/acme/scim-tokens",
-            &owner,
-            Some(json!({"name": "idp"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{token}");
+/// A server on SQLite or PostgreSQL, an org `acme` owned by Alice, and a SCIM token of it.
+async fn setup(postgres: bool) -> (Node, Server, Client, String, Idp) {
+    let node = Node::on(postgres).await;
+    let alice = node.token("alice@acme.test");
+    let server = node.serve().await;
+    let c = server.client();
+    let owner = c.create_org(&alice, "acme", "Acme Inc").await;
     let idp = Idp {
         http: http(),
         base: server.base.clone(),
-        token: s(&token["token"]).to_owned(),
+        token: c.scim_token(&owner, "acme").await,
     };
-    (server, c, owner, idp)
+    (node, server, c, owner, idp)
 }
 
 /// The org's members as its own API lists them: (e-mail, role, status).
@@ -321,9 +301,8 @@ async fn same_create_at_once(c: &Client, owner: &str, idp: &Idp) {
     assert_eq!(n, 1);
 }
 
-async fn replay(db: Option<&str>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_server, c, owner, idp) = setup(dir.path(), db).await;
+async fn replay(postgres: bool) {
+    let (_node, _server, c, owner, idp) = setup(postgres).await;
     okta(&c, &owner, &idp).await;
     entra(&c, &owner, &idp).await;
     same_create_at_once(&c, &owner, &idp).await;
@@ -340,5 +319,10 @@ async fn replay(db: Option<&str>) {
 
 #[tokio::test]
 async fn okta_and_entra_sequences_sync_on_sqlite() {
-    replay(None).await;
+    replay(false).await;
+}
+
+#[tokio::test]
+async fn okta_and_entra_sequences_sync_on_postgres() {
+    replay(true).await;
 }

@@ -14,17 +14,15 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::walkthrough::{Client, http, s};
+use crate::support::{Node, s};
 
-const BIN: &str = env!("CARGO_BIN_EXE_org-server");
 const REQUIREMENTS: &str = include_str!("scim_conformance/requirements.txt");
 const SCIM2_TESTER_RUNNER: &str = include_str!("scim_conformance/run_scim2_tester.py");
 
@@ -304,134 +302,6 @@ fn run_quiet(c: &mut Command, what: &str) -> Result<(), String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The server
-
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// The last lines the server logged, for failure messages.
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-/// The settings of both the server and the admin CLI (they must agree on the database and on
-/// the issuer, `public_base_url`).
-fn settings(data: &Path, base: &str, database_url: Option<&str>) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("ORG_SERVER_DATA_DIR".to_owned(), data.display().to_string()),
-        ("ORG_SERVER_PUBLIC_BASE_URL".to_owned(), base.to_owned()),
-        // The tier of new orgs; `tier_enterprise` has `allow_scim` (§10.1).
-        ("ORG_SERVER_DEFAULT_TIER_ID".to_owned(), "tier_enterprise".to_owned()),
-        // The tools send a few hundred requests a minute; the limits are not under test here.
-        ("ORG_SERVER_RATE_LIMIT__SCIM_PER_TOKEN".to_owned(), "100000".to_owned()),
-        ("ORG_SERVER_RATE_LIMIT__PER_IP".to_owned(), "100000".to_owned()),
-        // Required outside an SQLite database in data_dir; a fixed test key (32 bytes of 0x2a).
-        (
-            "ORG_SERVER_ENCRYPTION__KEYS".to_owned(),
-            "k1:base64:KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=".to_owned(),
-        ),
-    ];
-    if let Some(url) = database_url {
-        env.push(("ORG_SERVER_DATABASE__URL".to_owned(), url.to_owned()));
-    }
-    env
-}
-
-fn admin(env: &[(String, String)], args: &[&str]) -> Value {
-    let out = Command::new(BIN)
-        .args(args)
-        .env_remove("ORG_SERVER_DATABASE__URL")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("run org-server");
-    assert!(
-        out.status.success(),
-        "org-server {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-async fn serve(env: &[(String, String)], port: u16, log: PathBuf) -> Server {
-    org_server::sender::install_tls();
-    let out = File::create(&log).expect("server log");
-    let child = Command::new(BIN)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env_remove("ORG_SERVER_DATABASE__URL")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(out.try_clone().expect("server log"))
-        .stderr(out)
-        .spawn()
-        .expect("start org-server");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        log,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await
-            && r.status() == 200
-        {
-            return server;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not become healthy:\n{}",
-            server.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A new org (with the owner's org-scoped token) and a SCIM token for it.
-async fn org_with_scim_token(c: &Client, owner: &str, slug: &str) -> String {
-    let (status, created) = c
-        .call(
-            "POST",
-            "/api/organizations",
-            owner,
-            Some(json!({"slug": slug, "name": format!("Conformance {slug}")})),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let org_token = s(&created["access_token"]).to_owned();
-    let (status, token) = c
-        .call(
-            "POST",
-            &format!("/api/organizations/{slug}/scim-tokens"),
-            &org_token,
-            Some(json!({"name": "conformance"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{token}");
-    let secret = s(&token["token"]).to_owned();
-    assert!(secret.starts_with("scim_"), "{token}");
-    secret
-}
-
-// ---------------------------------------------------------------------------------------------
 // The tools
 
 /// Runs a tool to its end (blocking), returning its stdout; keeps it in the report dir.
@@ -548,29 +418,22 @@ fn scim_sanity(backend: Backend, scim_base: &str, token: &str) -> (String, Vec<O
 
 async fn conformance(backend: Backend) {
     tokio::task::spawn_blocking(venv).await.expect("venv");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut databases = Vec::new();
-    let database_url = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => {
-            let (name, url) = org_testkit::postgres::create_database().await;
-            databases.push(name);
-            Some(url)
-        }
-    };
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let env = settings(dir.path(), &base, database_url.as_deref());
-    let owner = admin(&env, &["admin", "issue-token", "--email", "owner@example.com"]);
-    let server = serve(&env, port, dir.path().join("server.log")).await;
-    let c = Client {
-        http: http(),
-        base: server.base.clone(),
-    };
-    let owner = s(&owner["access_token"]).to_owned();
+    // The tier of new orgs; `tier_enterprise` has `allow_scim` (§10.1). The tools send a few
+    // hundred requests a minute; the limits are not under test here.
+    let node = Node::on(backend == Backend::Postgres)
+        .await
+        .with("ORG_SERVER_DEFAULT_TIER_ID", "tier_enterprise")
+        .with("ORG_SERVER_RATE_LIMIT__SCIM_PER_TOKEN", "100000")
+        .with("ORG_SERVER_RATE_LIMIT__PER_IP", "100000");
+    let owner = node.token("owner@example.com");
+    let server = node.serve().await;
+    let c = server.client();
     // One org per tool, so that neither sees what the other left behind.
-    let tester_token = org_with_scim_token(&c, &owner, "tester").await;
-    let sanity_token = org_with_scim_token(&c, &owner, "sanity").await;
+    let tester_org = c.create_org(&owner, "tester", "Conformance tester").await;
+    let tester_token = c.scim_token(&tester_org, "tester").await;
+    let sanity_org = c.create_org(&owner, "sanity", "Conformance sanity").await;
+    let sanity_token = c.scim_token(&sanity_org, "sanity").await;
+    let base = server.base.clone();
     let scim_base = format!("{base}/scim/v2");
 
     let mut report = String::new();
@@ -611,7 +474,6 @@ async fn conformance(backend: Backend) {
     let _ = std::io::stderr().write_all(report.as_bytes());
     let log = server.log_tail();
     drop(server);
-    org_testkit::postgres::drop_databases(databases).await;
     assert!(
         failures.is_empty(),
         "{} unwaived SCIM conformance failure(s) on {}:\n{}\nserver log (tail):\n{log}",
