@@ -119,23 +119,6 @@ fn as_pg(program: &Path) -> Command {
     }
 }
 
-fn run(mut c: Command, what: &str) -> Result<(), String> {
-    let out = c
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{what}: cannot run: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
 fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
@@ -172,7 +155,7 @@ fn start_cluster() -> Result<String, String> {
         "--no-locale",
         "--no-sync",
     ]);
-    run(init, "initdb")?;
+    crate::run(&mut init, "initdb")?;
     let mut last = String::new();
     for _ in 0..3 {
         let port = free_port()?;
@@ -189,7 +172,7 @@ fn start_cluster() -> Result<String, String> {
             .arg("-l")
             .arg(dir.join("postgres.log"))
             .args(["-w", "-t", "60", "-o", &opts, "start"]);
-        match run(start, "pg_ctl start") {
+        match crate::run(&mut start, "pg_ctl start") {
             Ok(()) => return Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres")),
             Err(e) => {
                 let log = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();

@@ -294,6 +294,21 @@ impl DirectoryService {
         Ok(refs)
     }
 
+    /// The role group a write names: unknown → 404 and the org group → 403, each after the
+    /// capability check (§1.5).
+    async fn writable_group(&self, s: &DirectoryScope<'_>, id: &str) -> Result<(CustomRole, DirectoryGroup), AppError> {
+        match self.group(&s.org, id).await? {
+            Some(Group::Role(role, data)) => Ok((role, data)),
+            other => {
+                s.access.require(Capability::OrgMembersManage)?;
+                Err(match other {
+                    Some(_) => scim(ScimError::forbidden("the organization's group is read-only")),
+                    None => AppError::not_found(),
+                })
+            }
+        }
+    }
+
     /// `PATCH /Groups/:id` (§10.4).
     pub async fn patch_group(
         &self,
@@ -343,18 +358,7 @@ impl DirectoryService {
         let core = &self.core;
         let changes = &changes;
         self.mutate(caller, meta, |mut s| async move {
-            let group = self.group(&s.org, id).await?;
-            let (role, mut data) = match group {
-                None => {
-                    s.access.require(Capability::OrgMembersManage)?;
-                    return Err(AppError::not_found());
-                }
-                Some(Group::Org) => {
-                    s.access.require(Capability::OrgMembersManage)?;
-                    return Err(scim(ScimError::forbidden("the organization's group is read-only")));
-                }
-                Some(Group::Role(role, data)) => (role, data),
-            };
+            let (role, mut data) = self.writable_group(&s, id).await?;
             let before = Self::role_group(&role, &data, None).version;
             super::check_if_match(if_match, before)?;
             let mut c = Changeset::default();
@@ -434,17 +438,7 @@ impl DirectoryService {
         if_match: Option<&str>,
     ) -> Result<(), AppError> {
         self.mutate(caller, meta, |mut s| async move {
-            let (role, data) = match self.group(&s.org, id).await? {
-                None => {
-                    s.access.require(Capability::OrgMembersManage)?;
-                    return Err(AppError::not_found());
-                }
-                Some(Group::Org) => {
-                    s.access.require(Capability::OrgMembersManage)?;
-                    return Err(scim(ScimError::forbidden("the organization's group is read-only")));
-                }
-                Some(Group::Role(role, data)) => (role, data),
-            };
+            let (role, data) = self.writable_group(&s, id).await?;
             super::check_if_match(if_match, Self::role_group(&role, &data, None).version)?;
             let mut c = Changeset::default();
             let mut work = Work::new(RoleBook::new(vec![role.clone()]));

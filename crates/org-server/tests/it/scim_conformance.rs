@@ -247,13 +247,13 @@ fn make_venv() -> Result<PathBuf, String> {
         std::fs::remove_dir_all(&dir).map_err(|e| format!("remove {}: {e}", dir.display()))?;
     }
     let base = base_python()?;
-    run_quiet(
+    org_testkit::run(
         Command::new(&base).args(["-m", "venv"]).arg(&dir),
         &format!("{base} -m venv"),
     )?;
     let requirements = dir.join("requirements.txt");
     std::fs::write(&requirements, REQUIREMENTS).map_err(|e| e.to_string())?;
-    run_quiet(
+    org_testkit::run(
         Command::new(&python)
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
             .arg(&requirements),
@@ -282,23 +282,6 @@ fn base_python() -> Result<String, String> {
         })
         .cloned()
         .ok_or_else(|| format!("no Python 3.11 or newer with venv among {candidates:?} (set ORG_TEST_PYTHON)"))
-}
-
-fn run_quiet(c: &mut Command, what: &str) -> Result<(), String> {
-    let out = c
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{what}: cannot run: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -88,6 +88,12 @@ impl Node {
         s(&self.cli(&["admin", "issue-token", "--email", email])["access_token"]).to_owned()
     }
 
+    /// `admin issue-token` of a new platform owner `email`: the CLI's JSON output.
+    pub fn platform_owner(&self, email: &str) -> Value {
+        self.cli(&["admin", "create-user", "--email", email, "--platform-owner"]);
+        self.cli(&["admin", "issue-token", "--email", email])
+    }
+
     /// Starts `serve` and waits until it is healthy; its log goes to `server.log` in the data dir.
     pub async fn serve(&self) -> Server {
         org_server::sender::install_tls();

@@ -121,14 +121,7 @@ async fn the_readme_walkthrough_works_over_real_http() {
 #[tokio::test]
 async fn a_suspended_orgs_tokens_are_refused_on_the_next_request() {
     let node = Node::sqlite();
-    node.cli(&[
-        "admin",
-        "create-user",
-        "--email",
-        "root@example.com",
-        "--platform-owner",
-    ]);
-    let root = node.cli(&["admin", "issue-token", "--email", "root@example.com"]);
+    let root = node.platform_owner("root@example.com");
     let alice = node.cli(&["admin", "issue-token", "--email", "alice@example.com"]);
     let server = node.serve().await;
     let c = server.client();
@@ -158,14 +151,7 @@ async fn a_suspended_orgs_tokens_are_refused_on_the_next_request() {
 #[tokio::test]
 async fn the_cli_in_another_process_takes_effect_on_the_next_request() {
     let node = Node::sqlite();
-    node.cli(&[
-        "admin",
-        "create-user",
-        "--email",
-        "root@example.com",
-        "--platform-owner",
-    ]);
-    let root = node.cli(&["admin", "issue-token", "--email", "root@example.com"]);
+    let root = node.platform_owner("root@example.com");
     let alice = node.cli(&["admin", "issue-token", "--email", "alice@example.com"]);
     let server = node.serve().await;
     let c = server.client();
