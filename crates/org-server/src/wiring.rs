@@ -491,11 +491,19 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
 }
 
+/// Bucket bounds (seconds) of every histogram: request durations and delivery lag.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
 /// `org-server serve`.
 pub async fn serve(s: Settings) -> Result<(), String> {
     init_logging();
     let parts = Parts::open(&s).await?;
+    // Histograms (§21.3), not summaries: buckets add up across instances, quantiles do not.
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(LATENCY_BUCKETS)
+        .map_err(|e| format!("metrics: {e}"))?
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
     let render: org_http::MetricsRender = Arc::new(move || prometheus.render());

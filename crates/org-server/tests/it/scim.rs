@@ -315,6 +315,15 @@ async fn replay(postgres: bool) {
     assert_eq!(by_scim("role.created"), 2, "{log:?}");
     assert!(by_scim("member.updated") >= 2, "{log:?}");
     assert!(by_scim("member.role_changed") >= 5, "{log:?}");
+    // What an operator scrapes: SCIM requests by resource, and latency as a histogram (§21.3).
+    let metrics = c.http.get(format!("{}/metrics", c.base)).send().await.expect("metrics");
+    let text = metrics.text().await.expect("metrics body");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("scim_requests_total{") && l.contains("resource=\"Users\"")),
+        "{text}"
+    );
+    assert!(text.contains("http_request_duration_seconds_bucket{"), "{text}");
 }
 
 #[tokio::test]
