@@ -31,6 +31,10 @@ pub enum AppError {
     /// The access token was refused (401 `JWT_ERROR` or `TOKEN_EXPIRED`, §2.1).
     #[error("{}", token_text(.0))]
     Token(TokenRejection),
+    /// The caller's budget for this kind of request is spent (429 `RATE_LIMITED`), e.g. a
+    /// refresh that would rotate once `rate_limit.refresh_per_ip` is used up.
+    #[error("rate limit exceeded")]
+    RateLimited,
     /// A token scoped to another org on this org's routes (403 `FORBIDDEN`, §1.5 step 2).
     #[error("token is scoped to another organization; select this organization first")]
     ForeignOrgToken,

@@ -10,6 +10,10 @@
 //! direct predecessor inside the window — on any server process — is answered with the same
 //! pair and nothing rotates or is revoked. Only the direct predecessor is remembered, so
 //! older ancestors are simply unknown tokens (401).
+//!
+//! The refresh budget (§21.5) is spent by everything but replays: with `may_rotate` false
+//! (the caller's budget is used up) a replay is still answered, and anything else is
+//! `RateLimited`.
 
 use chrono::{DateTime, Utc};
 use org_domain::{DomainEvent, OrgStatus, RevokeReason, RotationReplay, Session, SessionKind, Slug, TokenHash, User};
@@ -30,11 +34,16 @@ impl SessionService {
     /// whose authority is gone → `Unauthorized`. The direct predecessor inside the replay
     /// window is answered with the latest rotation's pair; outside it, presenting it revokes
     /// the session (`refresh_token_reuse`, audit `session.revoked`).
-    pub async fn refresh(&self, meta: &RequestMeta, refresh_token: &str) -> Result<RefreshOutcome, AppError> {
+    pub async fn refresh(
+        &self,
+        meta: &RequestMeta,
+        refresh_token: &str,
+        may_rotate: bool,
+    ) -> Result<RefreshOutcome, AppError> {
         let hash = self.core.tokens.hash(refresh_token);
         let mut attempt = 0_u32;
         loop {
-            match self.try_refresh(meta, &hash).await {
+            match self.try_refresh(meta, &hash, may_rotate).await {
                 Err(AppError::Stale) if attempt < self.core.config.max_attempts => {
                     attempt += 1;
                     crate::core::backoff(attempt).await;
@@ -45,9 +54,16 @@ impl SessionService {
         }
     }
 
-    async fn try_refresh(&self, meta: &RequestMeta, hash: &TokenHash) -> Result<RefreshOutcome, AppError> {
+    async fn try_refresh(
+        &self,
+        meta: &RequestMeta,
+        hash: &TokenHash,
+        may_rotate: bool,
+    ) -> Result<RefreshOutcome, AppError> {
+        // Anything but a replay needs budget.
+        let refused = || if may_rotate { invalid() } else { AppError::RateLimited };
         let Some(mut session) = self.core.stores.sessions.session_by_refresh_hash(hash).await? else {
-            return Err(invalid());
+            return Err(refused());
         };
         let now = self.core.now();
         if session.refresh_hash != *hash {
@@ -61,11 +77,17 @@ impl SessionService {
             if now - rotated_at < self.core.config.refresh_reuse_window {
                 return self.replay(session).await;
             }
+            if !may_rotate {
+                return Err(AppError::RateLimited);
+            }
             self.revoke_for_reuse(meta, session, now).await?;
             return Err(invalid());
         }
         if !session.is_live(now) || now >= session.expires_at {
-            return Err(invalid());
+            return Err(refused());
+        }
+        if !may_rotate {
+            return Err(AppError::RateLimited);
         }
         let user = match self.core.stores.users.user_by_id(session.user_id).await? {
             Some(u) if u.is_enabled() => u,
@@ -97,6 +119,7 @@ impl SessionService {
                 org_slug,
             },
             user,
+            replayed: false,
         })
     }
 
@@ -122,6 +145,7 @@ impl SessionService {
                 org_slug,
             },
             user,
+            replayed: true,
         })
     }
 

@@ -97,6 +97,8 @@ impl IssuedSession {
 pub struct RefreshOutcome {
     pub session: IssuedSession,
     pub user: User,
+    /// Answered from the replay window (§2.5): nothing rotated.
+    pub replayed: bool,
 }
 
 service! {

@@ -343,6 +343,7 @@ impl From<AppError> for ApiError {
                 ErrorCode::Forbidden,
                 "token is scoped to another organization; select this organization first",
             ),
+            AppError::RateLimited => Self::rate_limited(1),
             AppError::Unavailable(cause) => Self::unavailable(cause),
             AppError::Internal(cause) => Self::internal(cause),
             AppError::Stale => Self::unavailable("stale version escaped the retry loop"),

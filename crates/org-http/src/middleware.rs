@@ -35,8 +35,6 @@ const PUBLIC: [&str; 3] = [
     "/api/invitations/decline",
     "/invitations/accept/{token}",
 ];
-/// The refresh route's own per-IP bucket.
-pub const REFRESH_ROUTE: &str = "/api/auth/refresh";
 
 fn valid_request_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
@@ -101,7 +99,7 @@ pub async fn layer(State(state): State<HttpState>, mut req: Request, next: Next)
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut().insert(ClientIp(ip));
 
-    let res = match ip_limits(&state, route.as_deref(), &method, ip) {
+    let res = match ip_limits(&state, route.as_deref(), ip) {
         Err(e) => e.into_response(),
         Ok(()) => next.run(req).await,
     };
@@ -139,7 +137,7 @@ pub async fn layer(State(state): State<HttpState>, mut req: Request, next: Next)
     res
 }
 
-fn ip_limits(state: &HttpState, route: Option<&str>, method: &axum::http::Method, ip: IpAddr) -> Result<(), ApiError> {
+fn ip_limits(state: &HttpState, route: Option<&str>, ip: IpAddr) -> Result<(), ApiError> {
     if route.is_some_and(|r| UNLIMITED.contains(&r)) {
         return Ok(());
     }
@@ -152,8 +150,8 @@ fn ip_limits(state: &HttpState, route: Option<&str>, method: &axum::http::Method
         })
     };
     check(Scope::Ip, limits.per_ip)?;
+    // The refresh bucket is the refresh handler's: a replay does not count (§21.5).
     match route {
-        Some(REFRESH_ROUTE) if method == axum::http::Method::POST => check(Scope::Refresh, limits.refresh_per_ip),
         Some(r) if PUBLIC.contains(&r) => check(Scope::Public, limits.public_per_ip),
         _ => Ok(()),
     }

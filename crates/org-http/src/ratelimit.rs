@@ -74,6 +74,19 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// Gives back the token a request took from `(scope, key)` (the request turned out not to
+    /// count, e.g. a refresh answered from the replay window).
+    pub fn refund(&self, scope: Scope, key: &str, per_minute: u32) {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return;
+        };
+        if let Some(b) = buckets.get_mut(&(scope, key.to_owned())) {
+            b.tokens = (b.tokens + 1.0).min(f64::from(per_minute));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

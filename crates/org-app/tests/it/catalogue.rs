@@ -371,10 +371,10 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
             c.session = Some(s.session.session.id);
             Ok(())
         }
-        "session.refresh" => app.sessions.refresh(m, &c.refresh_token).await.map(drop),
+        "session.refresh" => app.sessions.refresh(m, &c.refresh_token, true).await.map(drop),
         "session.reuse" => {
             w.advance(chrono::Duration::seconds(31));
-            let err = app.sessions.refresh(m, &c.refresh_token).await.unwrap_err();
+            let err = app.sessions.refresh(m, &c.refresh_token, true).await.unwrap_err();
             assert!(matches!(err, AppError::Unauthorized(_)), "{err:?}");
             Ok(())
         }

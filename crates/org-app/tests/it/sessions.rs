@@ -192,7 +192,12 @@ async fn a_refresh_rotates_the_pair_and_the_new_access_token_authenticates() {
     let w = World::new().await;
     let first = select(&w, &w.member, "acme").await;
     w.advance(Duration::minutes(20));
-    let out = w.app.sessions.refresh(&meta(), &first.refresh_token).await.unwrap();
+    let out = w
+        .app
+        .sessions
+        .refresh(&meta(), &first.refresh_token, true)
+        .await
+        .unwrap();
     let next = &out.session;
     assert_eq!(out.user.id(), w.member.user.id());
     assert_eq!(next.session.id, first.session.id, "one session, a new pair");
@@ -224,7 +229,7 @@ async fn a_refresh_rotates_the_pair_and_the_new_access_token_authenticates() {
         .unwrap();
     assert_eq!(stored, next.session, "the returned session is the stored one");
     assert_eq!(
-        w.app.sessions.refresh(&meta(), "rt_unknown").await.unwrap_err(),
+        w.app.sessions.refresh(&meta(), "rt_unknown", true).await.unwrap_err(),
         invalid()
     );
 }
@@ -253,12 +258,12 @@ async fn a_replay_of_the_predecessor_is_answered_inside_the_window_and_revokes_o
         let rotated = w
             .app
             .sessions
-            .refresh(&meta(), &first.refresh_token)
+            .refresh(&meta(), &first.refresh_token, true)
             .await
             .unwrap()
             .session;
         w.advance(Duration::seconds(after));
-        let replay = w.app.sessions.refresh(&meta(), &first.refresh_token).await;
+        let replay = w.app.sessions.refresh(&meta(), &first.refresh_token, true).await;
         let stored = || async {
             w.app
                 .stores()
@@ -283,7 +288,7 @@ async fn a_replay_of_the_predecessor_is_answered_inside_the_window_and_revokes_o
                 "{after}s: nothing changed"
             );
             assert_eq!(w.filtered(log, "session.revoked").await.total, Some(0), "{after}s");
-            let third = w.app.sessions.refresh(&meta(), &rotated.refresh_token).await;
+            let third = w.app.sessions.refresh(&meta(), &rotated.refresh_token, true).await;
             assert!(third.is_ok(), "{after}s: the current token still rotates");
         } else {
             assert_eq!(replay.unwrap_err(), invalid(), "{after}s");
@@ -297,7 +302,7 @@ async fn a_replay_of_the_predecessor_is_answered_inside_the_window_and_revokes_o
             assert_eq!(
                 w.app
                     .sessions
-                    .refresh(&meta(), &rotated.refresh_token)
+                    .refresh(&meta(), &rotated.refresh_token, true)
                     .await
                     .unwrap_err(),
                 invalid(),
@@ -326,20 +331,24 @@ async fn an_older_ancestor_is_an_unknown_token_and_revokes_nothing() {
     let second = w
         .app
         .sessions
-        .refresh(&meta(), &first.refresh_token)
+        .refresh(&meta(), &first.refresh_token, true)
         .await
         .unwrap()
         .session;
     let third = w
         .app
         .sessions
-        .refresh(&meta(), &second.refresh_token)
+        .refresh(&meta(), &second.refresh_token, true)
         .await
         .unwrap()
         .session;
     w.advance(Duration::minutes(5));
     assert_eq!(
-        w.app.sessions.refresh(&meta(), &first.refresh_token).await.unwrap_err(),
+        w.app
+            .sessions
+            .refresh(&meta(), &first.refresh_token, true)
+            .await
+            .unwrap_err(),
         invalid()
     );
     let s = w
@@ -351,7 +360,11 @@ async fn an_older_ancestor_is_an_unknown_token_and_revokes_nothing() {
         .unwrap()
         .unwrap();
     assert_eq!(s.revoked_at, None);
-    w.app.sessions.refresh(&meta(), &third.refresh_token).await.unwrap();
+    w.app
+        .sessions
+        .refresh(&meta(), &third.refresh_token, true)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -361,7 +374,7 @@ async fn concurrent_refreshes_of_one_token_rotate_once_and_all_get_the_same_pair
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let (app, token) = (w.app.clone(), first.refresh_token.clone());
-            tokio::spawn(async move { app.sessions.refresh(&meta(), &token).await })
+            tokio::spawn(async move { app.sessions.refresh(&meta(), &token, true).await })
         })
         .collect();
     let mut pairs = Vec::new();
@@ -407,7 +420,11 @@ async fn a_refresh_is_refused_once_the_sessions_authority_is_gone() {
             }
         }
         assert_eq!(
-            w.app.sessions.refresh(&meta(), &s.refresh_token).await.unwrap_err(),
+            w.app
+                .sessions
+                .refresh(&meta(), &s.refresh_token, true)
+                .await
+                .unwrap_err(),
             invalid(),
             "{case}"
         );
@@ -443,7 +460,11 @@ async fn logout_revokes_the_calling_session_only() {
         .await
         .unwrap();
     assert_eq!(
-        w.app.sessions.refresh(&meta(), &one.refresh_token).await.unwrap_err(),
+        w.app
+            .sessions
+            .refresh(&meta(), &one.refresh_token, true)
+            .await
+            .unwrap_err(),
         invalid()
     );
     let s = w

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::Response;
+use org_app::AppError;
 use org_domain::SessionKind;
 use org_ports::PageRequest;
 
@@ -15,6 +16,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, timestamp};
 use crate::extract::{Json, Meta};
+use crate::ratelimit::Scope;
 use crate::state::HttpState;
 
 /// Rotate a refresh token.
@@ -29,11 +31,34 @@ pub(crate) async fn refresh(
     Meta(meta): Meta,
     Json(body): Json<RefreshRequest>,
 ) -> Result<Response, ApiError> {
+    // The per-IP refresh bucket (§21.5): taken now, given back when the answer is a replay;
+    // once it is empty only replays are answered.
+    let key = meta.ip.clone().unwrap_or_default();
+    let (limiter, per_minute) = (state.limiter(), state.config().rate_limits.refresh_per_ip);
+    let budget = limiter.check(Scope::Refresh, &key, per_minute);
+    let refused = |retry: u64| {
+        metrics::counter!("rate_limited_total", "scope" => Scope::Refresh.as_str()).increment(1);
+        ApiError::rate_limited(retry)
+    };
     let len = body.refresh_token.chars().count();
     if !(1..=1000).contains(&len) {
-        return Err(ApiError::invalid("refresh_token", "must be 1-1000 characters"));
+        return Err(budget.err().map_or_else(
+            || ApiError::invalid("refresh_token", "must be 1-1000 characters"),
+            refused,
+        ));
     }
-    let outcome = state.app().sessions.refresh(&meta, &body.refresh_token).await?;
+    let outcome = match state
+        .app()
+        .sessions
+        .refresh(&meta, &body.refresh_token, budget.is_ok())
+        .await
+    {
+        Err(AppError::RateLimited) => return Err(refused(budget.err().unwrap_or(1))),
+        other => other?,
+    };
+    if outcome.replayed && budget.is_ok() {
+        limiter.refund(Scope::Refresh, &key, per_minute);
+    }
     Ok(no_store(ok(TokenResponse {
         access_token: outcome.session.access_token,
         refresh_token: outcome.session.refresh_token,

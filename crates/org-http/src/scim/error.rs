@@ -77,6 +77,13 @@ impl From<AppError> for ScimFailure {
             AppError::Unauthorized(detail) => ScimError::unauthorized(detail),
             AppError::Token(_) => ScimError::unauthorized(e.to_string()),
             AppError::ForeignOrgToken => ScimError::forbidden(e.to_string()),
+            AppError::RateLimited => {
+                return Self {
+                    error: ScimError::too_many_requests("Rate limit exceeded; retry later"),
+                    retry_after: Some(1),
+                    cause: None,
+                };
+            }
             AppError::Unavailable(cause) => {
                 return Self {
                     error: ScimError::new(503, None, "The service is temporarily unavailable"),

@@ -127,3 +127,37 @@ async fn cors_preflight_is_answered_for_configured_origins() {
     let get = t.get("/api/user", &t.owner.token).await;
     assert_eq!(get.status.as_u16(), 200);
 }
+
+#[tokio::test]
+async fn replays_of_one_refresh_token_do_not_spend_the_refresh_budget() {
+    let t = TestApp::builder()
+        .http(|h| h.rate_limits.refresh_per_ip = 2)
+        .build()
+        .await;
+    let first = t.refresh(&t.owner.refresh_token).await;
+    first.expect(200, "");
+    let pair = |r: &crate::support::Resp| {
+        (
+            r.body["access_token"].as_str().unwrap().to_owned(),
+            r.body["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (access, refresh) = pair(&first);
+    // The SDK's burst near expiry: the consumed token again and again, inside the window.
+    for _ in 0..50 {
+        let again = t.refresh(&t.owner.refresh_token).await;
+        again.expect(200, "");
+        assert_eq!(pair(&again), (access.clone(), refresh.clone()));
+    }
+    // One more rotation fits the budget of two; the next is refused, replays still answered.
+    let second = t.refresh(&refresh).await;
+    second.expect(200, "");
+    let (_, newest) = pair(&second);
+    let refused = t.refresh(&newest).await;
+    refused.expect(429, "RATE_LIMITED");
+    assert!(refused.header("retry-after").parse::<u64>().unwrap() >= 1);
+    t.refresh("rt_unknown").await.expect(429, "RATE_LIMITED");
+    let replay = t.refresh(&refresh).await;
+    replay.expect(200, "");
+    assert_eq!(pair(&replay), pair(&second));
+}
