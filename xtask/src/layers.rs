@@ -66,6 +66,7 @@ const LAYERS: &[Layer] = &[
             "hkdf",
             "url",
             "ipnet",
+            "deunicode",
         ]),
     },
     Layer {

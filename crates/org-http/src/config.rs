@@ -50,6 +50,8 @@ pub struct RateLimits {
     pub refresh_per_ip: u32,
     /// Public endpoints (decline by token, invitation link, JWKS) per client IP.
     pub public_per_ip: u32,
+    /// SCIM requests per SCIM token.
+    pub scim_per_token: u32,
 }
 
 impl Default for RateLimits {
@@ -59,6 +61,7 @@ impl Default for RateLimits {
             per_ip: 1200,
             refresh_per_ip: 60,
             public_per_ip: 120,
+            scim_per_token: 600,
         }
     }
 }

@@ -53,6 +53,7 @@ mod middleware;
 mod openapi;
 mod ratelimit;
 mod routes;
+mod scim;
 mod state;
 
 use axum::Router;

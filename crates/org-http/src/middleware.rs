@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use crate::config::Cidr;
 use crate::error::{self, ApiError};
 use crate::ratelimit::Scope;
+use crate::scim;
 use crate::state::HttpState;
 
 /// The request id of this request (§21.6).
@@ -105,7 +106,13 @@ pub async fn layer(State(state): State<HttpState>, mut req: Request, next: Next)
         Ok(()) => next.run(req).await,
     };
 
-    let mut res = error::render(res, &request_id, &path, problem_json, state.app().current_time());
+    let mut res = if path.starts_with(scim::PREFIX) {
+        let res = scim::render(res);
+        scim::count(&path, method.as_str(), res.status().as_u16());
+        res
+    } else {
+        error::render(res, &request_id, &path, problem_json, state.app().current_time())
+    };
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(X_REQUEST_ID.clone(), v);

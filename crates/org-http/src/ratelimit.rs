@@ -11,6 +11,7 @@ pub enum Scope {
     Session,
     Refresh,
     Public,
+    Scim,
 }
 
 impl Scope {
@@ -21,6 +22,7 @@ impl Scope {
             Self::Session => "session",
             Self::Refresh => "refresh",
             Self::Public => "public",
+            Self::Scim => "scim",
         }
     }
 }

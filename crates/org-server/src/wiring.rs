@@ -400,6 +400,7 @@ fn http_config(
             per_ip: r.per_ip,
             refresh_per_ip: r.refresh_per_ip,
             public_per_ip: r.public_per_ip,
+            scim_per_token: r.scim_per_token,
         },
         cors_allowed_origins: s.cors.allowed_origins.clone(),
         metrics_bearer_token: s.metrics.bearer_token.clone(),

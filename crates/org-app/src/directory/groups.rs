@@ -36,6 +36,8 @@ fn scim(e: ScimError) -> AppError {
 }
 
 /// Which group an id names.
+// Short-lived (one per group of a request); boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Group {
     Org,
     Role(CustomRole, DirectoryGroup),
@@ -319,7 +321,7 @@ impl DirectoryService {
         meta: &RequestMeta,
         id: &str,
         patch: &PatchRequest,
-        if_match: Option<u64>,
+        if_match: Option<&str>,
     ) -> Result<GroupResource, AppError> {
         let changes = crate::scim::group_changes(patch).map_err(scim)?;
         self.write_group(caller, meta, id, if_match, changes).await
@@ -332,7 +334,7 @@ impl DirectoryService {
         meta: &RequestMeta,
         id: &str,
         body: &serde_json::Value,
-        if_match: Option<u64>,
+        if_match: Option<&str>,
     ) -> Result<GroupResource, AppError> {
         let input = GroupInput::parse(body, Some(id)).map_err(scim)?;
         let changes = vec![
@@ -348,7 +350,7 @@ impl DirectoryService {
         caller: &DirectoryCaller,
         meta: &RequestMeta,
         id: &str,
-        if_match: Option<u64>,
+        if_match: Option<&str>,
         changes: Vec<GroupChange>,
     ) -> Result<GroupResource, AppError> {
         let core = &self.core;
@@ -367,11 +369,7 @@ impl DirectoryService {
                 Some(Group::Role(role, data)) => (role, data),
             };
             let before = Self::role_group(&role, &data, None).version;
-            if if_match.is_some_and(|v| v != before) {
-                return Err(scim(ScimError::precondition_failed(
-                    "the resource changed (ETag mismatch)",
-                )));
-            }
+            super::check_if_match(if_match, before)?;
             let mut c = Changeset::default();
             let mut role_now = role.clone();
             let mut role_written = false;
@@ -440,7 +438,7 @@ impl DirectoryService {
         caller: &DirectoryCaller,
         meta: &RequestMeta,
         id: &str,
-        if_match: Option<u64>,
+        if_match: Option<&str>,
     ) -> Result<(), AppError> {
         self.mutate(caller, meta, |mut s| async move {
             let (role, data) = match self.group(&s.org, id).await? {
@@ -454,11 +452,7 @@ impl DirectoryService {
                 }
                 Some(Group::Role(role, data)) => (role, data),
             };
-            if if_match.is_some_and(|v| v != Self::role_group(&role, &data, None).version) {
-                return Err(scim(ScimError::precondition_failed(
-                    "the resource changed (ETag mismatch)",
-                )));
-            }
+            super::check_if_match(if_match, Self::role_group(&role, &data, None).version)?;
             let mut c = Changeset::default();
             let mut work = Work::new(RoleBook::new(vec![role.clone()]));
             for h in self.members_where(&s.org, Some(role.as_role()), None).await? {

@@ -74,6 +74,16 @@ impl DirectoryScope<'_> {
     }
 }
 
+/// `If-Match` (§10.2): absent, `*` or a tag naming `version` passes; else 412.
+fn check_if_match(header: Option<&str>, version: u64) -> Result<(), AppError> {
+    match header {
+        Some(h) if !crate::scim::etag_matches(h, version) => Err(AppError::Scim(
+            crate::scim::ScimError::precondition_failed("the resource changed (ETag mismatch)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The prefix of every SCIM token.
 const TOKEN_PREFIX: &str = "scim_";
 

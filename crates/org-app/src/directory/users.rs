@@ -403,7 +403,7 @@ impl DirectoryService {
         meta: &RequestMeta,
         id: &str,
         body: &Value,
-        if_match: Option<u64>,
+        if_match: Option<&str>,
     ) -> Result<UserResource, AppError> {
         let input = UserInput::parse(body, Some(id)).map_err(scim)?;
         self.write_user(caller, meta, id, if_match, |_| Ok(input.clone())).await
@@ -417,7 +417,7 @@ impl DirectoryService {
         meta: &RequestMeta,
         id: &str,
         patch: &PatchRequest,
-        if_match: Option<u64>,
+        if_match: Option<&str>,
     ) -> Result<UserResource, AppError> {
         self.write_user(caller, meta, id, if_match, |current| {
             let mut resource = render_user(current, "");
@@ -434,7 +434,7 @@ impl DirectoryService {
         caller: &DirectoryCaller,
         meta: &RequestMeta,
         id: &str,
-        if_match: Option<u64>,
+        if_match: Option<&str>,
         input_of: F,
     ) -> Result<UserResource, AppError>
     where
@@ -449,11 +449,7 @@ impl DirectoryService {
                 return Err(AppError::not_found());
             };
             let current = entry.resource(&s.org);
-            if if_match.is_some_and(|v| v != current.version) {
-                return Err(scim(ScimError::precondition_failed(
-                    "the resource changed (ETag mismatch)",
-                )));
-            }
+            super::check_if_match(if_match, current.version)?;
             let input = input_of(&current)?;
             let fields = fields_of(&input, Some(entry.profile.email()))?;
             let user_id = entry.user.id();
@@ -506,16 +502,12 @@ impl DirectoryService {
         caller: &DirectoryCaller,
         meta: &RequestMeta,
         id: &str,
-        if_match: Option<u64>,
+        if_match: Option<&str>,
     ) -> Result<(), AppError> {
         self.mutate(caller, meta, |mut s| async move {
             let entry = self.entry_by_id(&s.org, id).await?;
-            if let (Some(e), Some(v)) = (&entry, if_match)
-                && version(&e.membership, &e.profile) != v
-            {
-                return Err(scim(ScimError::precondition_failed(
-                    "the resource changed (ETag mismatch)",
-                )));
+            if let Some(e) = &entry {
+                super::check_if_match(if_match, version(&e.membership, &e.profile))?;
             }
             let roles: Vec<CustomRole> = entry.iter().flat_map(|e| e.role.clone()).collect();
             let book = org_domain::RoleBook::new(roles);

@@ -323,7 +323,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
 
 /// The routes, without state and layers.
 pub(crate) fn router(serve_metrics: bool) -> Router<HttpState> {
-    routes(serve_metrics).router
+    routes(serve_metrics).router.merge(crate::scim::router())
 }
 
 /// The `/metrics` route alone (for `metrics.listen`).

@@ -18,6 +18,7 @@ fn body_for(method: &str, path: &str, target: &str) -> Option<Value> {
         ("PUT", "{role_id}") => json!({"name": "Evil"}),
         ("POST", "webhooks") => json!({"name": "Evil", "url": "https://evil.example.com/", "events": ["member.added"]}),
         ("PATCH", "{id}") => json!({"name": "Evil"}),
+        ("POST", "scim-tokens") => json!({"name": "Evil"}),
         _ => return None,
     };
     Some(body)

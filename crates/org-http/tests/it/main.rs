@@ -11,5 +11,6 @@ mod orgs;
 mod platform;
 mod problems;
 mod roles;
+mod scim;
 mod support;
 mod webhooks;
