@@ -96,7 +96,9 @@ fn main() -> ExitCode {
             &["test", "-p", "org-http", "--test", "it", "openapi"],
             &[("UPDATE_OPENAPI", "1")],
         ),
-        _ => Err("usage: cargo xtask <ci | check-layers | openapi | bench <webhooks | scale | http | scim>>".to_owned()),
+        _ => {
+            Err("usage: cargo xtask <ci | check-layers | openapi | bench <webhooks | scale | http | scim>>".to_owned())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -132,6 +132,26 @@ struct Server {
     log: PathBuf,
 }
 
+/// The logs of the servers this process started: a panic prints their ends.
+static SERVER_LOGS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn report_server_logs_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        if let Ok(logs) = SERVER_LOGS.try_lock() {
+            for log in logs.iter() {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                eprintln!("--- last lines of {}:", log.display());
+                for l in &lines[lines.len().saturating_sub(20)..] {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }));
+}
+
 fn key_line() -> (String, String) {
     let (_, id, key) = AesGcmCipher::generate();
     (id, base64::engine::general_purpose::STANDARD.encode(key))
@@ -145,12 +165,20 @@ async fn database(backend: Backend, dir: &Path, name: &str) -> String {
 }
 
 async fn start_server(backend: Backend, dir: &Path) -> Server {
-    let data = dir.join(format!("server-{}", backend.name().to_lowercase()));
-    std::fs::create_dir_all(&data).unwrap();
     let db_url = match backend {
-        Backend::Sqlite => format!("sqlite://{}?mode=rwc", data.join("org-server.db").display()),
+        Backend::Sqlite => format!(
+            "sqlite://{}?mode=rwc",
+            dir.join("server-sqlite").join("org-server.db").display()
+        ),
         Backend::Postgres => database(backend, dir, "scim_server").await,
     };
+    start_server_on(dir, backend.name(), db_url).await
+}
+
+/// The release server on `db_url`, with its data dir `server-<name>` in `dir`.
+async fn start_server_on(dir: &Path, name: &str, db_url: String) -> Server {
+    let data = dir.join(format!("server-{}", name.to_lowercase()));
+    std::fs::create_dir_all(&data).unwrap();
     let (key_id, key) = key_line();
     let cfg = data.join("org-server.toml");
     std::fs::write(
@@ -167,6 +195,7 @@ async fn start_server(backend: Backend, dir: &Path) -> Server {
     .unwrap();
     let port = common::free_port();
     let log = data.join("server.log");
+    SERVER_LOGS.lock().unwrap().push(log.clone());
     let child = pinned("0", server_bin())
         .arg("--config")
         .arg(&cfg)
@@ -330,6 +359,11 @@ fn remove_member(id: &str) -> Value {
     json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]})
 }
 
+fn remove_members(ids: &[String]) -> Value {
+    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "remove", "path": "members", "value": members}]})
+}
+
 fn set_active(active: bool) -> Value {
     json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "value": {"active": active}}]})
 }
@@ -436,10 +470,7 @@ async fn raw_connect(url: &str) -> Raw {
 }
 
 impl Raw {
-    async fn write<T>(
-        &self,
-        f: impl AsyncFnOnce(&DatabaseTransaction, DbBackend) -> Result<T, sea_orm::DbErr>,
-    ) -> T {
+    async fn write<T>(&self, f: impl AsyncFnOnce(&DatabaseTransaction, DbBackend) -> Result<T, sea_orm::DbErr>) -> T {
         let _serialized = if self.backend == DbBackend::Sqlite {
             Some(self.writer.lock().await)
         } else {
@@ -462,7 +493,12 @@ impl Raw {
     }
 }
 
-async fn exec(txn: &DatabaseTransaction, backend: DbBackend, sql: &str, values: Vec<DbValue>) -> Result<u64, sea_orm::DbErr> {
+async fn exec(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    sql: &str,
+    values: Vec<DbValue>,
+) -> Result<u64, sea_orm::DbErr> {
     Ok(txn
         .execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?
@@ -507,7 +543,11 @@ async fn lock_heads(
     keys: &[String],
 ) -> Result<std::collections::HashMap<String, Head>, sea_orm::DbErr> {
     let ps: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
-    let lock = if backend == DbBackend::Postgres { " FOR UPDATE" } else { "" };
+    let lock = if backend == DbBackend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT log_key, seq, hash, entries FROM log_heads WHERE log_key IN ({}) ORDER BY log_key{lock}",
         ps.join(", ")
@@ -626,11 +666,7 @@ impl CeilingOrg {
             request_id: Some(Uuid::now_v7().to_string()),
             created_at: at,
         };
-        let prev = head
-            .1
-            .as_deref()
-            .and_then(chain::from_hex)
-            .unwrap_or(chain::GENESIS);
+        let prev = head.1.as_deref().and_then(chain::from_hex).unwrap_or(chain::GENESIS);
         let seq = head.0 + 1;
         let hash = chain::entry_hash(&prev, seq as u64, &draft);
         *head = (seq, Some(chain::to_hex(&hash)), head.2 + 1);
@@ -759,7 +795,7 @@ async fn ceiling_create(raw: &Raw, o: &CeilingOrg, email: &str, i: usize) -> (Uu
             None,
             "user.created",
             user,
-            json!({"email": email, "via": "scim", "actor_type": "scim_token"}),
+            json!({"email": email, "via": "scim"}),
             at,
         ));
         let org_head = heads.get_mut(&keys[0]).unwrap();
@@ -988,10 +1024,7 @@ const INC_OPS: [(&str, Inc); 4] = [
     ("lookup by userName (filter eq)", Inc::Lookup),
     ("PATCH User active=false / true", Inc::Deactivate),
     ("PATCH Group remove / add one member", Inc::GroupPatch),
-    (
-        "same, `?excludedAttributes=members`",
-        Inc::GroupPatchNoMembers,
-    ),
+    ("same, `?excludedAttributes=members`", Inc::GroupPatchNoMembers),
 ];
 
 async fn run_inc(client: &reqwest::Client, s: &Synced, op: Inc, i: usize) {
@@ -1127,6 +1160,180 @@ async fn race(client: &reqwest::Client, server: &Server, org: &ScimOrg) -> Vec<T
     trials
 }
 
+// ------------------------------------------------- statements per request
+
+/// One request's statements, from PostgreSQL's log (`log_min_duration_statement = 0` on a
+/// database of its own, served by a second server): the request, its wall time, the statements
+/// it ran, their summed execution time in PostgreSQL, and which they were.
+struct StatementRow {
+    label: &'static str,
+    wall: Duration,
+    count: usize,
+    db_ms: f64,
+    summary: String,
+}
+
+/// The short name of a statement: its verb and first table.
+fn statement_kind(sql: &str) -> String {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    let verb = words.first().copied().unwrap_or("").to_uppercase();
+    let after = match verb.as_str() {
+        "SELECT" | "DELETE" => "FROM",
+        "INSERT" => "INTO",
+        "UPDATE" => "UPDATE",
+        _ => return verb,
+    };
+    let table = words
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case(after))
+        .and_then(|i| words.get(i + 1))
+        .map(|t| t.trim_matches('"').to_owned())
+        .unwrap_or_default();
+    format!("{verb} {table}")
+}
+
+/// The statements logged after byte `from`, with the milliseconds PostgreSQL spent on each
+/// (parse, bind and execute summed). The delivery worker's poll (every 250 ms: a claim of due
+/// deliveries in its own transaction, and the pending count) is left out.
+fn logged_since(log: &Path, from: u64) -> Vec<(String, f64)> {
+    let text = std::fs::read(log).unwrap_or_default();
+    let new = String::from_utf8_lossy(&text[(from as usize).min(text.len())..]).into_owned();
+    let mut out: Vec<(String, f64)> = Vec::new();
+    let mut extra = 0.0;
+    for line in new.lines() {
+        let Some(at) = line.find(" LOG:  duration: ") else {
+            continue;
+        };
+        let rest = &line[at + " LOG:  duration: ".len()..];
+        let Some((d, rest)) = rest.split_once(" ms  ") else {
+            continue;
+        };
+        let d: f64 = d.parse().unwrap_or(0.0);
+        if let Some(sql) = rest.strip_prefix("statement: ") {
+            out.push((sql.to_owned(), d + extra));
+            extra = 0.0;
+        } else if let Some(q) = rest.strip_prefix("execute ") {
+            let sql = q.split_once(": ").map_or(q, |(_, s)| s);
+            out.push((sql.to_owned(), d + extra));
+            extra = 0.0;
+        } else {
+            // parse / bind of the statement executed next on that connection.
+            extra += d;
+        }
+    }
+    let polls = out
+        .iter()
+        .filter(|(q, _)| q.contains("\"webhook_deliveries\"") && q.contains("FOR UPDATE"))
+        .count();
+    let mut drop_begin = polls;
+    let mut drop_commit = polls;
+    out.retain(|(q, _)| {
+        let worker = q.contains("\"webhook_deliveries\"") || q.starts_with("SELECT (SELECT");
+        if worker {
+            return false;
+        }
+        if q == "BEGIN" && drop_begin > 0 {
+            drop_begin -= 1;
+            return false;
+        }
+        if q == "COMMIT" && drop_commit > 0 {
+            drop_commit -= 1;
+            return false;
+        }
+        true
+    });
+    out
+}
+
+async fn statements(dir: &Path) -> Option<Vec<StatementRow>> {
+    if std::env::var("ORG_BENCH_DATABASE_URL").is_ok() {
+        return None;
+    }
+    let log = std::env::temp_dir()
+        .join(format!("org-bench-pg-{}", std::process::id()))
+        .join("postgres.log");
+    let url = database(Backend::Postgres, dir, "scim_statements").await;
+    let admin = Database::connect(common::pg_admin_url().as_str()).await.unwrap();
+    admin
+        .execute_unprepared("ALTER DATABASE scim_statements SET log_min_duration_statement = 0")
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let server = start_server_on(dir, "statements", url).await;
+    let client = reqwest::Client::new();
+    let org = scim_org(&client, &server, "stmts").await;
+    let (_, s) = server_sync(&client, org, "stmts", 120).await;
+    let org = &s.org;
+    let ids: Vec<String> = s.users.iter().map(|u| u.0.clone()).collect();
+    let known = s.users[0].1.clone();
+    let (u, g) = (ids[0].clone(), s.group.clone());
+    let mut rows = Vec::new();
+    // Every request twice, the first time to warm the connections (prepared statements); the
+    // sequence leaves the org as it found it, but for the one user each pass creates.
+    for k in (0..9).chain(0..9) {
+        let fresh = user_name("stmts", 1_000 + rows.len() / 9);
+        let label: &'static str = match k {
+            0 => "`GET /Users?filter=userName eq` (a member)",
+            1 => "`GET /Users?filter=userName eq` (no one: the lookup before a create)",
+            2 => "`POST /Users`",
+            3 => "`PATCH /Users/:id` active=false",
+            4 => "`PATCH /Users/:id` active=true",
+            5 => "`PATCH /Groups/:id` remove 1 member (group of 120)",
+            6 => "`PATCH /Groups/:id` add 1 member (group of 120)",
+            7 => "`PATCH /Groups/:id` remove 100 members (group of 120)",
+            _ => "`PATCH /Groups/:id` add 100 members (group of 20)",
+        };
+        let offset = std::fs::metadata(&log).map_or(0, |m| m.len());
+        let start = Instant::now();
+        match k {
+            0 => assert_eq!(lookup(&client, org, &known).await, 1),
+            1 => assert_eq!(lookup(&client, org, &fresh).await, 0),
+            2 => {
+                create_user(&client, org, &fresh, 1_000).await;
+            }
+            3 | 4 => {
+                let (status, body) = scim(
+                    &client,
+                    org,
+                    Method::PATCH,
+                    &format!("/Users/{u}"),
+                    Some(&set_active(k == 4)),
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+            5 => patch_group(&client, org, &g, "", &remove_member(&u)).await,
+            6 => patch_group(&client, org, &g, "", &add_members(std::slice::from_ref(&u))).await,
+            7 => patch_group(&client, org, &g, "", &remove_members(&ids[20..120])).await,
+            _ => patch_group(&client, org, &g, "", &add_members(&ids[20..120])).await,
+        }
+        let wall = start.elapsed();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sql = logged_since(&log, offset);
+        let mut kinds: Vec<(String, usize)> = Vec::new();
+        for (q, _) in &sql {
+            let kind = statement_kind(q);
+            match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some(e) => e.1 += 1,
+                None => kinds.push((kind, 1)),
+            }
+        }
+        let summary = kinds
+            .iter()
+            .map(|(k, n)| if *n == 1 { k.clone() } else { format!("{k} ×{n}") })
+            .collect::<Vec<_>>()
+            .join(", ");
+        rows.push(StatementRow {
+            label,
+            wall,
+            count: sql.len(),
+            db_ms: sql.iter().map(|(_, d)| d).sum(),
+            summary,
+        });
+    }
+    Some(rows.split_off(9))
+}
+
 // ------------------------------------------------------------------- driver
 
 struct Report {
@@ -1192,11 +1399,14 @@ async fn bench(backend: Backend, dir: &Path) -> Report {
     }
 }
 
+/// A row of the initial-sync table: its label and the seconds it takes of a round.
+type Phase = (&'static str, fn(&SyncTimes) -> f64);
+
 fn print(backend: Backend, r: &Report) -> bool {
     let name = backend.name();
     let rounds = r.server.len();
     let med = |v: &[SyncTimes], f: fn(&SyncTimes) -> f64| median(v.iter().map(f).collect());
-    let phases: [(&str, fn(&SyncTimes) -> f64); 3] = [
+    let phases: [Phase; 3] = [
         ("users: lookup + `POST /Users`", |t| t.users),
         ("group: `POST /Groups` + PATCH add members (100 per request)", |t| {
             t.group
@@ -1252,7 +1462,9 @@ fn print(backend: Backend, r: &Report) -> bool {
     let ok = r.trials.iter().filter(|t| t.ok()).count();
     let sum = |f: fn(&Trial) -> usize| r.trials.iter().map(f).sum::<usize>();
     println!("\n### {name}: {RACE_CLIENTS} concurrent `POST /Users` with one userName ({RACE_TRIALS} trials)\n");
-    println!("| trials | 201 | 409 `uniqueness` | other answers | trials with exactly 1 membership and 1 profile | trials exactly 1 × 201 + 15 × 409 |");
+    println!(
+        "| trials | 201 | 409 `uniqueness` | other answers | trials with exactly 1 membership and 1 profile | trials exactly 1 × 201 + 15 × 409 |"
+    );
     println!("|---|---|---|---|---|---|");
     println!(
         "| {} | {} | {} | {} | {} | {ok} |",
@@ -1260,7 +1472,10 @@ fn print(backend: Backend, r: &Report) -> bool {
         sum(|t| t.created),
         sum(|t| t.uniqueness),
         sum(|t| t.other.len()),
-        r.trials.iter().filter(|t| t.memberships == 1 && t.profiles == 1).count(),
+        r.trials
+            .iter()
+            .filter(|t| t.memberships == 1 && t.profiles == 1)
+            .count(),
     );
     for (i, t) in r.trials.iter().enumerate().filter(|(_, t)| !t.ok()) {
         println!(
@@ -1282,20 +1497,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     org_server::sender::install_tls();
-    if std::env::var("SCIM_CEILING_SELFTEST").is_ok() {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        for backend in [Backend::Sqlite, Backend::Postgres] {
-            let n = env_usize("ORG_BENCH_USERS", 10_000);
-            let tags = vec!["a".to_owned(), "b".to_owned()];
-            let (url, orgs) = rt.block_on(ceiling_orgs(backend, dir.path(), &tags));
-            for (t, o) in tags.iter().zip(&orgs) {
-                let c = run_ceiling(&url, o, t, n);
-                eprintln!("{} ceiling {t}: {:.2} + {:.2}", backend.name(), c.users, c.group);
-            }
-        }
-        return ExitCode::SUCCESS;
-    }
+    report_server_logs_on_panic();
     let only = std::env::var("ORG_BENCH_BACKEND").ok();
     let backends: Vec<Backend> = [Backend::Sqlite, Backend::Postgres]
         .into_iter()
@@ -1317,9 +1519,30 @@ fn main() -> ExitCode {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut all_ok = true;
+    let ran_postgres = backends.contains(&Backend::Postgres);
     for backend in backends {
         let report = rt.block_on(bench(backend, dir.path()));
         all_ok &= print(backend, &report);
+    }
+    if ran_postgres {
+        eprintln!("bench scim: PostgreSQL: statements per request (statement log, a server of its own)");
+        if let Some(rows) = rt.block_on(statements(dir.path())) {
+            println!(
+                "\n### PostgreSQL: statements per request (statement log of a server of its own; an org of 121 members; one request each)\n"
+            );
+            println!("| request | wall (ms) | statements | time in PostgreSQL (ms) | which (verb and first table) |");
+            println!("|---|---|---|---|---|");
+            for r in rows {
+                println!(
+                    "| {} | {} | {} | {:.2} | {} |",
+                    r.label,
+                    ms(r.wall),
+                    r.count,
+                    r.db_ms,
+                    r.summary
+                );
+            }
+        }
     }
     if all_ok {
         ExitCode::SUCCESS
