@@ -125,6 +125,8 @@ fn encode(s: &str) -> String {
 
 struct Server {
     _child: Killed,
+    pid: u32,
+    postgres: bool,
     base: String,
     cfg: PathBuf,
     /// The server's database, for the checks of the concurrent creates.
@@ -206,6 +208,8 @@ async fn start_server_on(dir: &Path, name: &str, db_url: String) -> Server {
         .spawn()
         .unwrap();
     let server = Server {
+        pid: child.id(),
+        postgres: db_url.starts_with("postgres"),
         _child: Killed(child),
         base: format!("http://127.0.0.1:{port}"),
         cfg,
@@ -381,16 +385,102 @@ struct Synced {
     group: String,
 }
 
-/// Seconds of the two phases of an initial sync.
+/// Seconds of the two phases of an initial sync, and the CPU seconds they took in the
+/// process doing the work (the server, or the ceiling) and in PostgreSQL (0 on SQLite).
 #[derive(Clone, Copy, Debug, Default)]
 struct SyncTimes {
     users: f64,
     group: f64,
+    users_cpu: f64,
+    group_cpu: f64,
+    users_pg: f64,
+    group_pg: f64,
+}
+
+/// CPU seconds (user + system) of a process so far, from `/proc` (USER_HZ = 100).
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The data directory of this run's throwaway cluster (the bench process started it).
+fn pg_data_dir() -> PathBuf {
+    std::env::var("ORG_SCIM_PG_DATA").map_or_else(
+        |_| {
+            std::env::temp_dir()
+                .join(format!("org-bench-pg-{}", std::process::id()))
+                .join("data")
+        },
+        PathBuf::from,
+    )
+}
+
+/// CPU seconds of the throwaway cluster's postmaster and its children (the backends);
+/// 0 without one.
+fn pg_cpu() -> f64 {
+    let Some(postmaster) = std::fs::read_to_string(pg_data_dir().join("postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+    else {
+        return 0.0;
+    };
+    let mut total = cpu_of(postmaster);
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(postmaster) {
+            total += cpu_of(pid);
+        }
+    }
+    total
+}
+
+/// Wall and CPU time of one phase: the CPU of `pid`, and of PostgreSQL when `pg`.
+struct Meter {
+    pid: u32,
+    pg: bool,
+    start: Instant,
+    cpu: f64,
+    pg_cpu: f64,
+}
+
+impl Meter {
+    fn start(pid: u32, pg: bool) -> Self {
+        Self {
+            pid,
+            pg,
+            start: Instant::now(),
+            cpu: cpu_of(pid),
+            pg_cpu: if pg { pg_cpu() } else { 0.0 },
+        }
+    }
+
+    /// (wall seconds, CPU seconds of the process, CPU seconds of PostgreSQL).
+    fn stop(&self) -> (f64, f64, f64) {
+        let wall = self.start.elapsed().as_secs_f64();
+        let pg = if self.pg { pg_cpu() - self.pg_cpu } else { 0.0 };
+        (wall, cpu_of(self.pid) - self.cpu, pg)
+    }
 }
 
 /// The initial sync of `n` users into `org` through the server.
-async fn server_sync(client: &reqwest::Client, org: ScimOrg, tag: &str, n: usize) -> (SyncTimes, Synced) {
-    let start = Instant::now();
+async fn server_sync(
+    client: &reqwest::Client,
+    server: &Server,
+    org: ScimOrg,
+    tag: &str,
+    n: usize,
+) -> (SyncTimes, Synced) {
+    let meter = Meter::start(server.pid, server.postgres);
     let mut set = tokio::task::JoinSet::new();
     for k in 0..CLIENTS {
         let (client, org, tag) = (client.clone(), org.clone(), tag.to_owned());
@@ -408,10 +498,10 @@ async fn server_sync(client: &reqwest::Client, org: ScimOrg, tag: &str, n: usize
     while let Some(r) = set.join_next().await {
         users.extend(r.unwrap());
     }
-    let users_secs = start.elapsed().as_secs_f64();
+    let (users_secs, users_cpu, users_pg) = meter.stop();
     users.sort_by_key(|u| u.0);
     let users: Vec<(String, String)> = users.into_iter().map(|(_, id, name)| (id, name)).collect();
-    let start = Instant::now();
+    let meter = Meter::start(server.pid, server.postgres);
     let group = create_group(client, &org, &format!("Engineering {tag}")).await;
     let ids: Arc<Vec<String>> = Arc::new(users.iter().map(|u| u.0.clone()).collect());
     let batches = ids.len().div_ceil(BATCH);
@@ -428,11 +518,15 @@ async fn server_sync(client: &reqwest::Client, org: ScimOrg, tag: &str, n: usize
     while let Some(r) = set.join_next().await {
         r.unwrap();
     }
-    let group_secs = start.elapsed().as_secs_f64();
+    let (group_secs, group_cpu, group_pg) = meter.stop();
     (
         SyncTimes {
             users: users_secs,
             group: group_secs,
+            users_cpu,
+            group_cpu,
+            users_pg,
+            group_pg,
         },
         Synced { org, users, group },
     )
@@ -932,7 +1026,8 @@ async fn ceiling_main(url: &str, org: &str, tag: &str, n: usize) {
     })
     .await;
 
-    let start = Instant::now();
+    let pg = raw.backend == DbBackend::Postgres;
+    let meter = Meter::start(std::process::id(), pg);
     let mut set = tokio::task::JoinSet::new();
     for k in 0..CLIENTS {
         let (raw, o, tag) = (raw.clone(), o.clone(), tag.to_owned());
@@ -948,9 +1043,9 @@ async fn ceiling_main(url: &str, org: &str, tag: &str, n: usize) {
     while let Some(r) = set.join_next().await {
         members.extend(r.unwrap());
     }
-    let users = start.elapsed().as_secs_f64();
+    let (users, users_cpu, users_pg) = meter.stop();
 
-    let start = Instant::now();
+    let meter = Meter::start(std::process::id(), pg);
     let members = Arc::new(members);
     let batches = members.len().div_ceil(BATCH);
     let mut set = tokio::task::JoinSet::new();
@@ -966,9 +1061,13 @@ async fn ceiling_main(url: &str, org: &str, tag: &str, n: usize) {
     while let Some(r) = set.join_next().await {
         r.unwrap();
     }
-    let group = start.elapsed().as_secs_f64();
+    let (group, group_cpu, group_pg) = meter.stop();
     raw.db.clone().close().await.unwrap();
-    println!("{}", json!({"users": users, "group": group}));
+    println!(
+        "{}",
+        json!({"users": users, "group": group, "users_cpu": users_cpu, "group_cpu": group_cpu,
+               "users_pg": users_pg, "group_pg": group_pg})
+    );
 }
 
 /// The ceiling databases' orgs, made through the app (untimed).
@@ -999,14 +1098,20 @@ fn run_ceiling(url: &str, org: &str, tag: &str, n: usize) -> SyncTimes {
     let me = std::env::current_exe().unwrap();
     let out = pinned("0", &me.display().to_string())
         .args(["--ceiling", url, org, tag, &n.to_string()])
+        .env("ORG_SCIM_PG_DATA", pg_data_dir())
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
     assert!(out.status.success(), "the ceiling failed");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = |k: &str| v[k].as_f64().unwrap();
     SyncTimes {
-        users: v["users"].as_f64().unwrap(),
-        group: v["group"].as_f64().unwrap(),
+        users: f("users"),
+        group: f("group"),
+        users_cpu: f("users_cpu"),
+        group_cpu: f("group_cpu"),
+        users_pg: f("users_pg"),
+        group_pg: f("group_pg"),
     }
 }
 
@@ -1262,7 +1367,7 @@ async fn statements(dir: &Path) -> Option<Vec<StatementRow>> {
     let server = start_server_on(dir, "statements", url).await;
     let client = reqwest::Client::new();
     let org = scim_org(&client, &server, "stmts").await;
-    let (_, s) = server_sync(&client, org, "stmts", 120).await;
+    let (_, s) = server_sync(&client, &server, org, "stmts", 120).await;
     let org = &s.org;
     let ids: Vec<String> = s.users.iter().map(|u| u.0.clone()).collect();
     let known = s.users[0].1.clone();
@@ -1358,7 +1463,7 @@ async fn bench(backend: Backend, dir: &Path) -> Report {
 
     eprintln!("bench scim: {name}: warm-up sync of {WARMUP_USERS} users (discarded)");
     let org = scim_org(&client, &server, "sync-warm").await;
-    server_sync(&client, org, "warm", WARMUP_USERS).await;
+    server_sync(&client, &server, org, "warm", WARMUP_USERS).await;
     run_ceiling(&ceiling_url, &ceiling_orgs[0], "warm", WARMUP_USERS);
 
     let (mut s_times, mut c_times) = (Vec::new(), Vec::new());
@@ -1367,7 +1472,7 @@ async fn bench(backend: Backend, dir: &Path) -> Report {
         let tag = &tags[r];
         eprintln!("bench scim: {name}: round {r}/{rounds}: server, {users} users");
         let org = scim_org(&client, &server, &format!("sync-{tag}")).await;
-        let (t, synced) = server_sync(&client, org, tag, users).await;
+        let (t, synced) = server_sync(&client, &server, org, tag, users).await;
         eprintln!(
             "bench scim: {name}: round {r}/{rounds}: server {:.1} s + {:.1} s; ceiling",
             t.users, t.group
@@ -1385,7 +1490,7 @@ async fn bench(backend: Backend, dir: &Path) -> Report {
 
     eprintln!("bench scim: {name}: the {SMALL}-member org");
     let org = scim_org(&client, &server, "small").await;
-    let (_, small) = server_sync(&client, org, "small", SMALL).await;
+    let (_, small) = server_sync(&client, &server, org, "small", SMALL).await;
     eprintln!("bench scim: {name}: incremental operations");
     let inc = incremental(&client, &[&big, &small]).await;
     eprintln!("bench scim: {name}: concurrent creates");
@@ -1423,6 +1528,27 @@ fn print(backend: Backend, r: &Report) -> bool {
         let (s, c) = (med(&r.server, f), med(&r.ceiling, f));
         let target = if label.ends_with("total") { "≥ 0.7" } else { "" };
         println!("| {label} | {s:.2} | {c:.2} | {:.3} | {target} |", c / s);
+    }
+    let pg = backend == Backend::Postgres;
+    println!(
+        "\nCPU per user (ms; medians): the process doing the work (org-server, or the ceiling) and PostgreSQL (all its backends)\n"
+    );
+    println!("| phase | org-server | ceiling | PostgreSQL, server run | PostgreSQL, ceiling run |");
+    println!("|---|---|---|---|---|");
+    let cpu: [(&str, fn(&SyncTimes) -> f64, fn(&SyncTimes) -> f64); 2] = [
+        ("users", |t| t.users_cpu, |t| t.users_pg),
+        ("group", |t| t.group_cpu, |t| t.group_pg),
+    ];
+    for (label, own, db) in cpu {
+        let per_user = |v: f64| format!("{:.2}", v * 1000.0 / r.users as f64);
+        let pgs = |v: &[SyncTimes]| if pg { per_user(med(v, db)) } else { "–".to_owned() };
+        println!(
+            "| {label} | {} | {} | {} | {} |",
+            per_user(med(&r.server, own)),
+            per_user(med(&r.ceiling, own)),
+            pgs(&r.server),
+            pgs(&r.ceiling)
+        );
     }
     let per = |t: f64| r.users as f64 / t;
     println!(
