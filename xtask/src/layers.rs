@@ -114,6 +114,12 @@ const LAYERS: &[Layer] = &[
         ],
         external: None,
     },
+    // Test fixtures, only ever a dev-dependency (which the layer rules leave free).
+    Layer {
+        name: "org-testkit",
+        internal: &[],
+        external: None,
+    },
     Layer {
         name: "xtask",
         internal: &[],

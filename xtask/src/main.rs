@@ -68,8 +68,9 @@ fn load_tool() -> Result<(), String> {
 }
 
 /// fmt check, clippy with warnings denied, the whole test suite (SQLite and PostgreSQL;
-/// the store tests start their own throwaway PostgreSQL cluster), docs, layer check and
-/// OpenAPI freshness (both are tests).
+/// the store tests start their own throwaway PostgreSQL cluster, and the SCIM conformance
+/// test installs its pinned tools into a virtualenv under the target dir), docs, layer
+/// check and OpenAPI freshness (both are tests).
 fn ci() -> Result<(), String> {
     python_deps()?;
     cargo(&["fmt", "--all", "--", "--check"], &[])?;

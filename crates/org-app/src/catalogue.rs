@@ -32,6 +32,8 @@ actions! {
     "Security" => [("authorization.denied", "Authorization denied")],
     "Members" => [
         ("member.added", "Member added"), ("member.removed", "Member removed"), ("member.role_changed", "Member role changed"),
+        ("member.deactivated", "Member deactivated"), ("member.reactivated", "Member reactivated"),
+        ("member.updated", "Member updated"),
     ],
     "Invitations" => [
         ("invitation.created", "Invitation created"), ("invitation.resent", "Invitation resent"),
@@ -43,6 +45,10 @@ actions! {
         ("webhook.created", "Webhook created"), ("webhook.updated", "Webhook updated"), ("webhook.deleted", "Webhook deleted"),
         ("webhook.secret_rotated", "Webhook secret rotated"), ("webhook.test_sent", "Webhook test sent"),
         ("webhook.redelivered", "Webhook redelivered"), ("webhook.disabled", "Webhook disabled"),
+    ],
+    "SCIM" => [
+        ("scim_token.created", "SCIM token created"), ("scim_token.revoked", "SCIM token revoked"),
+        ("scim_token.deleted", "SCIM token deleted"),
     ],
     "Audit" => [("audit.pruned", "Audit log pruned")],
 }

@@ -21,9 +21,14 @@ use crate::middleware::{ClientIp, RequestId};
 pub struct Json<T>(pub T);
 
 fn is_json_content_type(value: &str) -> bool {
+    is_media_type(value, &["application/json"])
+}
+
+/// Whether a `Content-Type` is one of `essences` with at most a `charset=utf-8` parameter.
+pub(crate) fn is_media_type(value: &str, essences: &[&str]) -> bool {
     let mut parts = value.split(';');
     let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-    if essence != "application/json" {
+    if !essences.contains(&essence.as_str()) {
         return false;
     }
     parts.all(|p| match p.split_once('=') {

@@ -9,7 +9,7 @@ use org_domain::{
     Capability, CustomRole, Membership, MembershipStatus, OrgId, Organization, Principal, Role, RoleBook, RoleId,
     UserId,
 };
-use org_ports::{Changeset, MemberQuery};
+use org_ports::Changeset;
 
 use super::{DirectoryCaller, DirectoryScope, DirectoryService};
 use crate::AppError;
@@ -20,16 +20,8 @@ use crate::scim::{
     ScimError, render_group,
 };
 
-/// Members read per page when listing a group's members.
-const PAGE: u32 = 500;
-
 /// A page of Groups and the number of matches.
-#[derive(Clone, Debug)]
-pub struct GroupList {
-    pub total: u64,
-    pub start_index: u64,
-    pub resources: Vec<GroupResource>,
-}
+pub type GroupList = super::Listed<GroupResource>;
 
 fn scim(e: ScimError) -> AppError {
     AppError::Scim(e)
@@ -54,24 +46,12 @@ impl DirectoryService {
         role: Option<Role>,
         status: Option<MembershipStatus>,
     ) -> Result<Vec<org_ports::MemberRow>, AppError> {
+        let mut scan = super::MemberScan::new(self, org.id(), role, status);
         let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let query = MemberQuery {
-                role: role.clone(),
-                status,
-                after,
-                limit: PAGE,
-                ..MemberQuery::default()
-            };
-            let rows = self.core.stores.members.member_page(org.id(), &query).await?;
-            let n = rows.len();
-            after = rows.last().map(|r| (r.membership.joined_at(), r.user.id()));
+        while let Some(rows) = scan.next().await? {
             out.extend(rows);
-            if n < PAGE as usize {
-                return Ok(out);
-            }
         }
+        Ok(out)
     }
 
     async fn member_refs(&self, org: &Organization, role: Option<Role>) -> Result<Vec<MemberRef>, AppError> {
@@ -225,7 +205,7 @@ impl DirectoryService {
                 }
             }
         }
-        Ok(GroupList {
+        Ok(super::Listed {
             total,
             start_index: params.start_index,
             resources: out,
@@ -314,6 +294,21 @@ impl DirectoryService {
         Ok(refs)
     }
 
+    /// The role group a write names: unknown → 404 and the org group → 403, each after the
+    /// capability check (§1.5).
+    async fn writable_group(&self, s: &DirectoryScope<'_>, id: &str) -> Result<(CustomRole, DirectoryGroup), AppError> {
+        match self.group(&s.org, id).await? {
+            Some(Group::Role(role, data)) => Ok((role, data)),
+            other => {
+                s.access.require(Capability::OrgMembersManage)?;
+                Err(match other {
+                    Some(_) => scim(ScimError::forbidden("the organization's group is read-only")),
+                    None => AppError::not_found(),
+                })
+            }
+        }
+    }
+
     /// `PATCH /Groups/:id` (§10.4).
     pub async fn patch_group(
         &self,
@@ -322,9 +317,11 @@ impl DirectoryService {
         id: &str,
         patch: &PatchRequest,
         if_match: Option<&str>,
+        with_members: bool,
     ) -> Result<GroupResource, AppError> {
         let changes = crate::scim::group_changes(patch).map_err(scim)?;
-        self.write_group(caller, meta, id, if_match, changes).await
+        self.write_group(caller, meta, id, if_match, changes, with_members)
+            .await
     }
 
     /// `PUT /Groups/:id` (§10.4): name, `externalId` and the member set.
@@ -335,6 +332,7 @@ impl DirectoryService {
         id: &str,
         body: &serde_json::Value,
         if_match: Option<&str>,
+        with_members: bool,
     ) -> Result<GroupResource, AppError> {
         let input = GroupInput::parse(body, Some(id)).map_err(scim)?;
         let changes = vec![
@@ -342,9 +340,12 @@ impl DirectoryService {
             GroupChange::ExternalId(input.external_id),
             GroupChange::ReplaceMembers(input.members),
         ];
-        self.write_group(caller, meta, id, if_match, changes).await
+        self.write_group(caller, meta, id, if_match, changes, with_members)
+            .await
     }
 
+    /// The shared path of PATCH and PUT; the answer lists the members when `with_members`
+    /// (reading them costs the size of the group).
     async fn write_group(
         &self,
         caller: &DirectoryCaller,
@@ -352,22 +353,12 @@ impl DirectoryService {
         id: &str,
         if_match: Option<&str>,
         changes: Vec<GroupChange>,
+        with_members: bool,
     ) -> Result<GroupResource, AppError> {
         let core = &self.core;
         let changes = &changes;
         self.mutate(caller, meta, |mut s| async move {
-            let group = self.group(&s.org, id).await?;
-            let (role, mut data) = match group {
-                None => {
-                    s.access.require(Capability::OrgMembersManage)?;
-                    return Err(AppError::not_found());
-                }
-                Some(Group::Org) => {
-                    s.access.require(Capability::OrgMembersManage)?;
-                    return Err(scim(ScimError::forbidden("the organization's group is read-only")));
-                }
-                Some(Group::Role(role, data)) => (role, data),
-            };
+            let (role, mut data) = self.writable_group(&s, id).await?;
             let before = Self::role_group(&role, &data, None).version;
             super::check_if_match(if_match, before)?;
             let mut c = Changeset::default();
@@ -415,6 +406,8 @@ impl DirectoryService {
                     }
                 }
             }
+            // The group's version moves with its members, so its ETag does.
+            data_written |= !work.changed.is_empty();
             work.finish(&mut s, &mut c);
             if role_written {
                 c.roles.push(role_now.clone());
@@ -426,8 +419,12 @@ impl DirectoryService {
                 let v = data.record().version + 1;
                 data = data.with_version(v);
             }
-            let members = self.member_refs_after(&s.org, &role_now, &c).await?;
-            Ok(Decision::new(c, Self::role_group(&role_now, &data, Some(members))))
+            let members = if with_members {
+                Some(self.member_refs_after(&s.org, &role_now, &c).await?)
+            } else {
+                None
+            };
+            Ok(Decision::new(c, Self::role_group(&role_now, &data, members)))
         })
         .await
     }
@@ -441,17 +438,7 @@ impl DirectoryService {
         if_match: Option<&str>,
     ) -> Result<(), AppError> {
         self.mutate(caller, meta, |mut s| async move {
-            let (role, data) = match self.group(&s.org, id).await? {
-                None => {
-                    s.access.require(Capability::OrgMembersManage)?;
-                    return Err(AppError::not_found());
-                }
-                Some(Group::Org) => {
-                    s.access.require(Capability::OrgMembersManage)?;
-                    return Err(scim(ScimError::forbidden("the organization's group is read-only")));
-                }
-                Some(Group::Role(role, data)) => (role, data),
-            };
+            let (role, data) = self.writable_group(&s, id).await?;
             super::check_if_match(if_match, Self::role_group(&role, &data, None).version)?;
             let mut c = Changeset::default();
             let mut work = Work::new(RoleBook::new(vec![role.clone()]));
@@ -517,6 +504,26 @@ impl Work {
         Ok(uid)
     }
 
+    /// Gives `role` to the member named by `value` (`join`), or takes it back.
+    async fn change(
+        &mut self,
+        svc: &DirectoryService,
+        s: &DirectoryScope<'_>,
+        value: &str,
+        role: &CustomRole,
+        join: bool,
+    ) -> Result<(), AppError> {
+        let uid = self.load(svc, s.org.id(), value).await?;
+        let member = self.members.get_mut(&uid);
+        let outcome = if join {
+            s.access.join_role_group(member, role, &self.book, s.now())?
+        } else {
+            s.access.leave_role_group(member, role, &self.book, s.now())?
+        };
+        self.note(uid, outcome);
+        Ok(())
+    }
+
     async fn join(
         &mut self,
         svc: &DirectoryService,
@@ -524,12 +531,7 @@ impl Work {
         value: &str,
         role: &CustomRole,
     ) -> Result<(), AppError> {
-        let uid = self.load(svc, s.org.id(), value).await?;
-        let outcome = s
-            .access
-            .join_role_group(self.members.get_mut(&uid), role, &self.book, s.now())?;
-        self.note(uid, outcome);
-        Ok(())
+        self.change(svc, s, value, role, true).await
     }
 
     async fn leave(
@@ -539,12 +541,7 @@ impl Work {
         value: &str,
         role: &CustomRole,
     ) -> Result<(), AppError> {
-        let uid = self.load(svc, s.org.id(), value).await?;
-        let outcome = s
-            .access
-            .leave_role_group(self.members.get_mut(&uid), role, &self.book, s.now())?;
-        self.note(uid, outcome);
-        Ok(())
+        self.change(svc, s, value, role, false).await
     }
 
     fn note(&mut self, uid: UserId, outcome: org_domain::Outcome) {

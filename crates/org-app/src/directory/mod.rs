@@ -24,6 +24,58 @@ service! {
     DirectoryService
 }
 
+/// A page of SCIM resources (`startIndex` 1-based) and the number of matches.
+#[derive(Clone, Debug)]
+pub struct Listed<T> {
+    pub total: u64,
+    pub start_index: u64,
+    pub resources: Vec<T>,
+}
+
+/// Members read per page when a request must walk an org's members.
+const SCAN_PAGE: u32 = 500;
+
+/// The members of an org matching a role and a status, page by page in join order (keyset).
+pub(crate) struct MemberScan<'a> {
+    svc: &'a DirectoryService,
+    org: org_domain::OrgId,
+    query: org_ports::MemberQuery,
+    done: bool,
+}
+
+impl<'a> MemberScan<'a> {
+    pub fn new(
+        svc: &'a DirectoryService,
+        org: org_domain::OrgId,
+        role: Option<org_domain::Role>,
+        status: Option<org_domain::MembershipStatus>,
+    ) -> Self {
+        let query = org_ports::MemberQuery {
+            role,
+            status,
+            limit: SCAN_PAGE,
+            ..org_ports::MemberQuery::default()
+        };
+        Self {
+            svc,
+            org,
+            query,
+            done: false,
+        }
+    }
+
+    /// The next page, or `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<org_ports::MemberRow>>, AppError> {
+        if self.done {
+            return Ok(None);
+        }
+        let rows = self.svc.core.stores.members.member_page(self.org, &self.query).await?;
+        self.done = rows.len() < SCAN_PAGE as usize;
+        self.query.after = rows.last().map(|r| (r.membership.joined_at(), r.user.id()));
+        Ok(Some(rows))
+    }
+}
+
 /// A token just created, with its plaintext (shown once).
 #[derive(Clone, Debug)]
 pub struct CreatedScimToken {
@@ -99,6 +151,18 @@ impl DirectoryService {
         Ok(self.core.stores.directory.scim_token(org.id(), id).await?)
     }
 
+    /// The org whose tokens `caller` reads: `integrations.manage` only (a downgraded org can
+    /// still clean up, §10.1).
+    async fn token_admin_org(&self, caller: &Caller, meta: &RequestMeta, slug: &str) -> Result<Organization, AppError> {
+        let (org, ()) = self
+            .core
+            .read(caller, meta, slug, |a| {
+                a.require(Capability::IntegrationsManage).map(drop)
+            })
+            .await?;
+        Ok(org)
+    }
+
     /// `POST …/scim-tokens` (§10.1): the plaintext is returned once and stored as SHA-256.
     pub async fn create_token(
         &self,
@@ -137,12 +201,7 @@ impl DirectoryService {
         slug: &str,
         page: PageRequest,
     ) -> Result<Vec<ScimToken>, AppError> {
-        let (org, ()) = self
-            .core
-            .read(caller, meta, slug, |a| {
-                a.require(Capability::IntegrationsManage).map(drop)
-            })
-            .await?;
+        let org = self.token_admin_org(caller, meta, slug).await?;
         Ok(self.core.stores.directory.scim_tokens(org.id(), page).await?.items)
     }
 
@@ -154,12 +213,7 @@ impl DirectoryService {
         slug: &str,
         id: &str,
     ) -> Result<ScimToken, AppError> {
-        let (org, ()) = self
-            .core
-            .read(caller, meta, slug, |a| {
-                a.require(Capability::IntegrationsManage).map(drop)
-            })
-            .await?;
+        let org = self.token_admin_org(caller, meta, slug).await?;
         self.org_token(&org, id).await?.ok_or_else(AppError::not_found)
     }
 

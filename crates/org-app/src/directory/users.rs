@@ -20,16 +20,8 @@ use crate::scim::{
     apply_user_patch, render_user,
 };
 
-/// Members read per page when a filter must scan the org.
-const SCAN_PAGE: u32 = 500;
-
 /// A page of Users and the number of matches.
-#[derive(Clone, Debug)]
-pub struct UserList {
-    pub total: u64,
-    pub start_index: u64,
-    pub resources: Vec<UserResource>,
-}
+pub type UserList = super::Listed<UserResource>;
 
 /// One member as a directory sees it, before rendering.
 struct Entry {
@@ -256,7 +248,7 @@ impl DirectoryService {
                 self.core.stores.members.member_page(org.id(), &query).await?
             };
             let entries = self.entries(org, rows).await?;
-            return Ok(UserList {
+            return Ok(super::Listed {
                 total: u64::from(org.state().headcount.total),
                 start_index: params.start_index,
                 resources: entries.iter().map(|e| e.resource(org)).collect(),
@@ -281,25 +273,14 @@ impl DirectoryService {
                 keep(e.resource(org));
             }
         } else {
-            let mut after = None;
-            loop {
-                let query = MemberQuery {
-                    after,
-                    limit: SCAN_PAGE,
-                    ..MemberQuery::default()
-                };
-                let rows = self.core.stores.members.member_page(org.id(), &query).await?;
-                let n = rows.len();
-                after = rows.last().map(|r| (r.membership.joined_at(), r.user.id()));
+            let mut scan = super::MemberScan::new(self, org.id(), None, None);
+            while let Some(rows) = scan.next().await? {
                 for e in self.entries(org, rows).await? {
                     keep(e.resource(org));
                 }
-                if n < SCAN_PAGE as usize {
-                    break;
-                }
             }
         }
-        Ok(UserList {
+        Ok(super::Listed {
             total,
             start_index: params.start_index,
             resources: matched,

@@ -234,7 +234,9 @@ const NAME_SUB: &[AttrDef] = &[
 ];
 
 const EMAIL_SUB: &[AttrDef] = &[
-    AttrDef::string("value", "The e-mail address."),
+    // Required within an element: an element without a value is no e-mail (400 `invalidValue`,
+    // §10.3), and clients that fill only required attributes must send one.
+    AttrDef::string("value", "The e-mail address.").required(),
     AttrDef::string("type", "The kind of e-mail address.").canonical(&["work", "home", "other"]),
     AttrDef::new(
         "primary",
@@ -522,6 +524,12 @@ mod tests {
         for (name, key, expected) in cases {
             assert_eq!(attr(&user, name)[key], expected, "{name}.{key}");
         }
+        let email_value = &attr(&user, "emails")["subAttributes"][0];
+        assert_eq!(
+            (&email_value["name"], &email_value["required"]),
+            (&json!("value"), &json!(true)),
+            "an e-mail element needs its value"
+        );
         let name_subs: Vec<&Value> = attr(&user, "name")["subAttributes"]
             .as_array()
             .unwrap()

@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use org_app::platform::{Lifecycle, PlatformPatch};
 use org_app::roles::{CreateRole, UpdateRole};
+use org_app::scim::PatchRequest;
 use org_app::webhooks::WebhookInput;
 use org_app::{AppConfig, AppError, Caller, OrgApproval, TransferTarget};
+use org_domain::scim_token::ScimTokenDraft;
 use org_domain::{Capability, OrgId, OrgName, Slug, UpdateOrg};
 use org_ports::AuditLog;
+use serde_json::json;
 
 use crate::support::{World, entries_after, meta, missing, user};
 use crate::webhooks::{Receiver, status};
@@ -114,6 +117,47 @@ fn steps() -> Vec<(&'static str, Expect)> {
             acme(&["member.removed"], &["member.removed", "user.removed"]),
         ),
         (
+            "scim_token.create",
+            acme(&["scim_token.created"], &["scim_token.created"]),
+        ),
+        (
+            "scim.user.create",
+            Expect {
+                org: "acme",
+                org_log: &["member.added"],
+                platform_log: &["user.created"],
+                types: &["member.added", "user.joined"],
+            },
+        ),
+        ("scim.user.update", acme(&["member.updated"], &[])),
+        ("scim.user.deactivate", acme(&["member.deactivated"], &[])),
+        ("scim.user.reactivate", acme(&["member.reactivated"], &[])),
+        ("scim.group.create", acme(&["role.created"], &["role.created"])),
+        (
+            "scim.group.join",
+            acme(&["member.role_changed"], &["member.role_updated", "user.role_updated"]),
+        ),
+        ("scim.group.rename", acme(&["role.updated"], &["role.updated"])),
+        (
+            "scim.group.delete",
+            acme(
+                &["member.role_changed", "role.deleted"],
+                &["member.role_updated", "user.role_updated", "role.deleted"],
+            ),
+        ),
+        (
+            "scim.user.delete",
+            acme(&["member.removed"], &["member.removed", "user.removed"]),
+        ),
+        (
+            "scim_token.revoke",
+            acme(&["scim_token.revoked"], &["scim_token.revoked"]),
+        ),
+        (
+            "scim_token.delete",
+            acme(&["scim_token.deleted"], &["scim_token.deleted"]),
+        ),
+        (
             "transfer",
             acme(&["org.ownership_transferred"], &["organization.ownership_transferred"]),
         ),
@@ -198,6 +242,10 @@ struct Carry {
     session: Option<org_domain::SessionId>,
     hook_id: String,
     delivery_id: String,
+    scim_token_id: String,
+    scim_token: String,
+    scim_user: String,
+    scim_group: String,
 }
 
 async fn live_org(w: &World, slug: &str) -> Option<OrgId> {
@@ -377,6 +425,54 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
             c.delivery_id = e.delivery_id.to_string();
             Ok(())
         }
+        "scim_token.create" => {
+            let draft = ScimTokenDraft {
+                name: "directory".into(),
+                expires_at: None,
+            };
+            let made = app.directory.create_token(o, m, "acme", draft).await?;
+            c.scim_token_id = made.token.id().to_string();
+            c.scim_token = made.plaintext;
+            Ok(())
+        }
+        "scim.user.create" => {
+            let d = app.directory.authenticate(&c.scim_token).await?;
+            let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "sync@x.test", "emails": [{"value": "sync@x.test", "primary": true}]});
+            c.scim_user = app.directory.create_user(&d, m, &body).await?.id;
+            Ok(())
+        }
+        "scim.user.update" => scim_patch(w, c, json!([{"op": "add", "path": "displayName", "value": "Sync"}])).await,
+        "scim.user.deactivate" => scim_patch(w, c, json!([{"op": "replace", "value": {"active": false}}])).await,
+        "scim.user.reactivate" => scim_patch(w, c, json!([{"op": "replace", "path": "active", "value": "True"}])).await,
+        "scim.group.create" => {
+            let d = app.directory.authenticate(&c.scim_token).await?;
+            let body =
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Directory Group"});
+            c.scim_group = app.directory.create_group(&d, m, &body).await?.id;
+            Ok(())
+        }
+        "scim.group.join" => {
+            let ops = json!([{"op": "add", "path": "members", "value": [{"value": c.scim_user}]}]);
+            scim_group_patch(w, c, ops).await
+        }
+        "scim.group.rename" => {
+            scim_group_patch(
+                w,
+                c,
+                json!([{"op": "replace", "path": "displayName", "value": "Renamed"}]),
+            )
+            .await
+        }
+        "scim.group.delete" => {
+            let d = app.directory.authenticate(&c.scim_token).await?;
+            app.directory.delete_group(&d, m, &c.scim_group, None).await
+        }
+        "scim.user.delete" => {
+            let d = app.directory.authenticate(&c.scim_token).await?;
+            app.directory.delete_user(&d, m, &c.scim_user, None).await
+        }
+        "scim_token.revoke" => app.directory.revoke_token(o, m, "acme", &c.scim_token_id).await,
+        "scim_token.delete" => app.directory.delete_token(o, m, "acme", &c.scim_token_id).await,
         "webhook.deliver" => {
             let r = app
                 .webhooks
@@ -444,6 +540,31 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
         }
         other => panic!("no step '{other}'"),
     }
+}
+
+fn patch_op(ops: serde_json::Value) -> PatchRequest {
+    PatchRequest::parse(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}))
+        .unwrap()
+}
+
+async fn scim_patch(w: &World, c: &Carry, ops: serde_json::Value) -> Result<(), AppError> {
+    let d = w.app.directory.authenticate(&c.scim_token).await?;
+    let p = patch_op(ops);
+    w.app
+        .directory
+        .patch_user(&d, &meta(), &c.scim_user, &p, None)
+        .await
+        .map(drop)
+}
+
+async fn scim_group_patch(w: &World, c: &Carry, ops: serde_json::Value) -> Result<(), AppError> {
+    let d = w.app.directory.authenticate(&c.scim_token).await?;
+    let p = patch_op(ops);
+    w.app
+        .directory
+        .patch_group(&d, &meta(), &c.scim_group, &p, None, true)
+        .await
+        .map(drop)
 }
 
 #[tokio::test]

@@ -3,17 +3,19 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use org_app::RequestMeta;
 use org_app::directory::DirectoryCaller;
 use org_app::scim::ScimError;
 
 use super::error::ScimFailure;
 use crate::auth::bearer;
+use crate::extract::request_meta;
 use crate::ratelimit::Scope;
 use crate::state::HttpState;
 
-/// An authenticated directory request.
+/// An authenticated directory request, with the request facts its audit entries record.
 #[derive(Debug)]
-pub struct Directory(pub DirectoryCaller);
+pub struct Directory(pub DirectoryCaller, pub RequestMeta);
 
 impl FromRequestParts<HttpState> for Directory {
     type Rejection = ScimFailure;
@@ -49,6 +51,6 @@ impl FromRequestParts<HttpState> for Directory {
                     cause: None,
                 }
             })?;
-        Ok(Directory(caller))
+        Ok(Directory(caller, request_meta(parts)))
     }
 }

@@ -43,6 +43,14 @@ struct ScimQuery {
     excluded: Option<String>,
 }
 
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ScimQuery {
+    type Rejection = ScimFailure;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Self::parse(&parts.uri)
+    }
+}
+
 impl ScimQuery {
     fn parse(uri: &Uri) -> Result<Self, ScimFailure> {
         let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
@@ -156,8 +164,13 @@ fn list(resources: Vec<Value>, total: u64, start_index: u64, query: &ScimQuery) 
     json(StatusCode::OK, &scim::list_response(resources, total, start_index))
 }
 
-/// A request body as JSON: malformed or empty → 400 `invalidSyntax`.
-fn body_json(body: &Bytes) -> Result<Value, ScimFailure> {
+/// A request body as JSON: another media type than `application/scim+json` or
+/// `application/json` → 415; malformed or empty → 400 `invalidSyntax`.
+fn body_json(headers: &HeaderMap, body: &Bytes) -> Result<Value, ScimFailure> {
+    let media = header(headers, &CONTENT_TYPE).unwrap_or_default();
+    if !crate::extract::is_media_type(media, &[SCIM_JSON, "application/json"]) {
+        return Err(ScimError::new(415, None, "send the body as application/scim+json or application/json").into());
+    }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax("a JSON request body is required").into());
     }
@@ -168,8 +181,7 @@ async fn service_provider_config(State(state): State<HttpState>, _d: Directory) 
     json(StatusCode::OK, &scim::service_provider_config(&base(&state)))
 }
 
-async fn resource_types(State(state): State<HttpState>, _d: Directory, uri: Uri) -> ScimResult {
-    let q = ScimQuery::parse(&uri)?;
+async fn resource_types(State(state): State<HttpState>, _d: Directory, q: ScimQuery) -> ScimResult {
     let all = scim::resource_types(&base(&state));
     let n = all.len() as u64;
     Ok(list(all, n, 1, &q))
@@ -180,8 +192,7 @@ async fn resource_type(State(state): State<HttpState>, _d: Directory, Path(id): 
     Ok(json(StatusCode::OK, &rt))
 }
 
-async fn schemas(_d: Directory, uri: Uri) -> ScimResult {
-    let q = ScimQuery::parse(&uri)?;
+async fn schemas(_d: Directory, q: ScimQuery) -> ScimResult {
     let all = scim::schemas();
     let n = all.len() as u64;
     Ok(list(all, n, 1, &q))
@@ -222,8 +233,8 @@ pub(crate) fn router() -> Router<HttpState> {
         .route(
             &r("/{kind}/{id}"),
             get(resources::get)
-                .put(resources::replace)
-                .patch(resources::patch)
+                .put(resources::write)
+                .patch(resources::write)
                 .delete(resources::delete),
         )
         .route(&r("/ServiceProviderConfig"), get(service_provider_config))

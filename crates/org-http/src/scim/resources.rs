@@ -3,14 +3,12 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use org_app::directory::DirectoryCaller;
 use org_app::scim::{GroupResource, PatchRequest, ScimError, UserResource, render_group, render_user};
 use serde_json::Value;
 
 use super::{Directory, ScimFailure, ScimQuery, ScimResult, base, body_json, if_match, resource};
-use crate::extract::Meta;
 use crate::state::HttpState;
 
 /// The resource type a path names.
@@ -49,12 +47,11 @@ impl One {
 
 pub(super) async fn list(
     State(state): State<HttpState>,
-    Directory(d): Directory,
+    Directory(d, _): Directory,
     Path(kind): Path<String>,
-    uri: Uri,
+    q: ScimQuery,
 ) -> ScimResult {
     let kind = Kind::parse(&kind)?;
-    let q = ScimQuery::parse(&uri)?;
     let filter = q.filter()?;
     let params = q.list()?;
     let directory = &state.app().directory;
@@ -78,13 +75,12 @@ pub(super) async fn list(
 
 pub(super) async fn get(
     State(state): State<HttpState>,
-    Directory(d): Directory,
+    Directory(d, _): Directory,
     Path((kind, id)): Path<(String, String)>,
-    uri: Uri,
+    q: ScimQuery,
     headers: HeaderMap,
 ) -> ScimResult {
     let kind = Kind::parse(&kind)?;
-    let q = ScimQuery::parse(&uri)?;
     let directory = &state.app().directory;
     let one = match kind {
         Kind::Users => One::User(directory.get_user(&d, &id).await?),
@@ -95,16 +91,14 @@ pub(super) async fn get(
 
 pub(super) async fn create(
     State(state): State<HttpState>,
-    Directory(d): Directory,
-    Meta(meta): Meta,
+    Directory(d, meta): Directory,
     Path(kind): Path<String>,
-    uri: Uri,
+    q: ScimQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> ScimResult {
     let kind = Kind::parse(&kind)?;
-    let q = ScimQuery::parse(&uri)?;
-    let body = body_json(&body)?;
+    let body = body_json(&headers, &body)?;
     let directory = &state.app().directory;
     let one = match kind {
         Kind::Users => One::User(directory.create_user(&d, &meta, &body).await?),
@@ -113,94 +107,46 @@ pub(super) async fn create(
     Ok(one.respond(&state, StatusCode::CREATED, &q, &headers))
 }
 
-/// The shared path of PUT and PATCH: parse, write, answer 200 with the full resource.
-async fn write(state: &HttpState, d: &DirectoryCaller, w: Write<'_>) -> ScimResult {
-    let Write {
-        kind,
-        meta,
-        id,
-        uri,
-        headers,
-        body,
-        patch,
-    } = w;
-    let q = ScimQuery::parse(uri)?;
-    let body = body_json(body)?;
+/// `PUT` and `PATCH` of one resource.
+pub(super) async fn write(
+    State(state): State<HttpState>,
+    Directory(d, meta): Directory,
+    method: Method,
+    Path((kind, id)): Path<(String, String)>,
+    q: ScimQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult {
+    let kind = Kind::parse(&kind)?;
+    let body = body_json(&headers, &body)?;
     let directory = &state.app().directory;
-    let tag = if_match(headers);
-    let one = if patch {
+    let tag = if_match(&headers);
+    let one = if method == Method::PATCH {
         let patch = PatchRequest::parse(&body)?;
         match kind {
-            Kind::Users => One::User(directory.patch_user(d, meta, id, &patch, tag).await?),
-            Kind::Groups => One::Group(directory.patch_group(d, meta, id, &patch, tag).await?),
+            Kind::Users => One::User(directory.patch_user(&d, &meta, &id, &patch, tag).await?),
+            Kind::Groups => One::Group(
+                directory
+                    .patch_group(&d, &meta, &id, &patch, tag, q.wants_members())
+                    .await?,
+            ),
         }
     } else {
         match kind {
-            Kind::Users => One::User(directory.replace_user(d, meta, id, &body, tag).await?),
-            Kind::Groups => One::Group(directory.replace_group(d, meta, id, &body, tag).await?),
+            Kind::Users => One::User(directory.replace_user(&d, &meta, &id, &body, tag).await?),
+            Kind::Groups => One::Group(
+                directory
+                    .replace_group(&d, &meta, &id, &body, tag, q.wants_members())
+                    .await?,
+            ),
         }
     };
-    Ok(one.respond(state, StatusCode::OK, &q, headers))
-}
-
-struct Write<'a> {
-    kind: Kind,
-    meta: &'a org_app::RequestMeta,
-    id: &'a str,
-    uri: &'a Uri,
-    headers: &'a HeaderMap,
-    body: &'a Bytes,
-    patch: bool,
-}
-
-pub(super) async fn replace(
-    State(state): State<HttpState>,
-    Directory(d): Directory,
-    Meta(meta): Meta,
-    Path((kind, id)): Path<(String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ScimResult {
-    let kind = Kind::parse(&kind)?;
-    let w = Write {
-        kind,
-        meta: &meta,
-        id: &id,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-        patch: false,
-    };
-    write(&state, &d, w).await
-}
-
-pub(super) async fn patch(
-    State(state): State<HttpState>,
-    Directory(d): Directory,
-    Meta(meta): Meta,
-    Path((kind, id)): Path<(String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ScimResult {
-    let kind = Kind::parse(&kind)?;
-    let w = Write {
-        kind,
-        meta: &meta,
-        id: &id,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-        patch: true,
-    };
-    write(&state, &d, w).await
+    Ok(one.respond(&state, StatusCode::OK, &q, &headers))
 }
 
 pub(super) async fn delete(
     State(state): State<HttpState>,
-    Directory(d): Directory,
-    Meta(meta): Meta,
+    Directory(d, meta): Directory,
     Path((kind, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ScimResult {

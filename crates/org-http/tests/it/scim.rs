@@ -142,6 +142,154 @@ async fn a_token_authenticates_until_it_is_revoked_expired_or_deleted() {
     scim_error(&scim(&t, Method::GET, "/Schemas", &short, None, &[]).await, 401, None);
 }
 
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    k.sort_unstable();
+    k
+}
+
+#[tokio::test]
+async fn token_routes_answer_the_sdk_shapes() {
+    let t = TestApp::new().await;
+    let created = t
+        .post(
+            "/api/organizations/acme/scim-tokens",
+            &t.owner.token,
+            Some(json!({"name": "  okta  "})),
+        )
+        .await;
+    created.expect(201, "");
+    assert_eq!(
+        keys(&created.body),
+        [
+            "created_at",
+            "created_by",
+            "expires_at",
+            "id",
+            "name",
+            "prefix",
+            "token"
+        ]
+    );
+    assert_eq!(created.body["name"], "okta");
+    assert_eq!(created.header("cache-control"), "no-store");
+    let token = created.body["token"].as_str().unwrap();
+    assert_eq!(created.body["prefix"].as_str(), Some(&token[..12]));
+    assert_eq!(created.body["created_by"], json!(t.owner.id()));
+    let id = created.body["id"].as_str().unwrap();
+    let list = t.get("/api/organizations/acme/scim-tokens", &t.owner.token).await;
+    let listed = &list.body[0];
+    assert_eq!(
+        keys(listed),
+        [
+            "active",
+            "created_at",
+            "created_by",
+            "expires_at",
+            "id",
+            "last_used_at",
+            "name",
+            "prefix",
+            "revoked_at"
+        ]
+    );
+    assert!(
+        listed.get("token").is_none() && !list.text.contains(token),
+        "the plaintext is shown once"
+    );
+    let one = t
+        .get(&format!("/api/organizations/acme/scim-tokens/{id}"), &t.owner.token)
+        .await;
+    assert_eq!(&one.body, listed);
+    for _ in 0..2 {
+        let res = t
+            .post(
+                &format!("/api/organizations/acme/scim-tokens/{id}/revoke"),
+                &t.owner.token,
+                None,
+            )
+            .await;
+        assert_eq!((res.status.as_u16(), &res.body), (200, &Value::Null));
+    }
+    assert_eq!(
+        audit(&t, "scim_token.revoked").await.len(),
+        1,
+        "a second revoke changes nothing"
+    );
+    let res = t
+        .delete(&format!("/api/organizations/acme/scim-tokens/{id}"), &t.owner.token)
+        .await;
+    assert_eq!((res.status.as_u16(), &res.body), (200, &Value::Null));
+    t.get(&format!("/api/organizations/acme/scim-tokens/{id}"), &t.owner.token)
+        .await
+        .expect(404, "NOT_FOUND");
+    for bad in [
+        json!({"name": ""}),
+        json!({"name": "x".repeat(101)}),
+        json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}),
+    ] {
+        t.post("/api/organizations/acme/scim-tokens", &t.owner.token, Some(bad))
+            .await
+            .expect(400, "VALIDATION_FAILED");
+    }
+}
+
+#[tokio::test]
+async fn last_used_at_moves_at_most_once_a_minute() {
+    let t = TestApp::new().await;
+    let (id, token) = scim_token(&t, &t.owner, "acme").await;
+    let path = format!("/api/organizations/acme/scim-tokens/{id}");
+    let used = |res: Resp| res.body["last_used_at"].clone();
+    assert_eq!(used(t.get(&path, &t.owner.token).await), Value::Null);
+    scim(&t, Method::GET, "/Users", &token, None, &[]).await;
+    let first = used(t.get(&path, &t.owner.token).await);
+    assert!(first.is_string(), "{first}");
+    t.advance(Duration::seconds(30));
+    scim(&t, Method::GET, "/Users", &token, None, &[]).await;
+    assert_eq!(used(t.get(&path, &t.owner.token).await), first);
+    t.advance(Duration::seconds(40));
+    scim(&t, Method::GET, "/Users", &token, None, &[]).await;
+    let later = used(t.get(&path, &t.owner.token).await);
+    assert!(later.is_string() && later != first, "{later}");
+}
+
+#[tokio::test]
+async fn a_token_keeps_its_creators_capabilities_from_creation() {
+    let t = TestApp::new().await;
+    // The admin's token: admins may manage plain members but not other admins or the owner.
+    let (_, token) = scim_token(&t, &t.admin, "acme").await;
+    t.patch(
+        &format!("/api/organizations/acme/members/{}", t.admin.id()),
+        &t.owner.token,
+        json!({"role": "member"}),
+    )
+    .await
+    .expect(200, "");
+    // Demoted since: the token still acts as the admin it was created by.
+    let user = create_user(&t, &token, "kept@acme.test").await;
+    assert_eq!(user["active"], true);
+    let off = patch(json!([{"op": "replace", "value": {"active": false}}]));
+    let res = scim(
+        &t,
+        Method::PATCH,
+        &format!("/Users/{}", t.owner.id()),
+        &token,
+        Some(off),
+        &[],
+    )
+    .await;
+    scim_error(&res, 403, None);
+    // A plain member cannot create tokens at all.
+    let res = t
+        .post(
+            "/api/organizations/acme/scim-tokens",
+            &t.member.token,
+            Some(json!({"name": "m"})),
+        )
+        .await;
+    res.expect(403, "FORBIDDEN");
+}
+
 #[tokio::test]
 async fn tokens_are_tenant_scoped_and_tier_gated() {
     let t = TestApp::new().await;
@@ -368,6 +516,14 @@ async fn bad_input_gets_the_scim_error_and_changes_nothing() {
             .unwrap()
     };
     scim_error(&t.call(raw("{\"userName\": ")).await, 400, Some("invalidSyntax"));
+    let plain = Request::builder()
+        .method(Method::POST)
+        .uri("/scim/v2/Users")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "text/plain")
+        .body(Body::from(user_body("plain@acme.test").to_string()))
+        .unwrap();
+    scim_error(&t.call(plain).await, 415, None);
     scim_error(&t.call(raw("")).await, 400, Some("invalidSyntax"));
     let wrong_schema =
         json!({"schemas": ["urn:wrong"], "Operations": [{"op": "replace", "path": "active", "value": false}]});
@@ -453,6 +609,69 @@ async fn bad_input_gets_the_scim_error_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn the_member_cap_applies_to_active_members_only() {
+    let t = TestApp::new().await;
+    let (_, token) = scim_token(&t, &t.owner, "acme").await;
+    t.patch(
+        "/api/platform/organizations/acme",
+        &t.platform.token,
+        json!({"max_users": 5}),
+    )
+    .await
+    .expect(200, "");
+    let fifth = create_user(&t, &token, "fifth@acme.test").await;
+    let res = scim(
+        &t,
+        Method::POST,
+        "/Users",
+        &token,
+        Some(user_body("sixth@acme.test")),
+        &[],
+    )
+    .await;
+    scim_error(&res, 400, None);
+    assert!(
+        res.body["detail"].as_str().unwrap().starts_with("TEAM_LIMIT_EXCEEDED"),
+        "{}",
+        res.text
+    );
+    // An inactive create does not count; deactivating frees a seat, reactivating needs one.
+    let mut idle = user_body("idle@acme.test");
+    idle["active"] = json!(false);
+    assert_eq!(
+        scim(&t, Method::POST, "/Users", &token, Some(idle), &[]).await.status,
+        201
+    );
+    let fifth = format!("/Users/{}", fifth["id"].as_str().unwrap());
+    let off = patch(json!([{"op": "replace", "path": "active", "value": false}]));
+    assert_eq!(
+        scim(&t, Method::PATCH, &fifth, &token, Some(off), &[]).await.status,
+        200
+    );
+    assert_eq!(
+        scim(
+            &t,
+            Method::POST,
+            "/Users",
+            &token,
+            Some(user_body("sixth@acme.test")),
+            &[]
+        )
+        .await
+        .status,
+        201
+    );
+    let on = patch(json!([{"op": "replace", "path": "active", "value": true}]));
+    let res = scim(&t, Method::PATCH, &fifth, &token, Some(on), &[]).await;
+    scim_error(&res, 400, None);
+    assert!(
+        res.body["detail"].as_str().unwrap().starts_with("TEAM_LIMIT_EXCEEDED"),
+        "{}",
+        res.text
+    );
+}
+
+#[tokio::test]
 async fn projection_and_paging_follow_the_query() {
     let t = TestApp::new().await;
     let (_, token) = scim_token(&t, &t.owner, "acme").await;
@@ -532,9 +751,24 @@ async fn role_groups_assign_and_take_back_roles() {
         roles.text
     );
 
+    let tag = scim(&t, Method::GET, &format!("/Groups/{gid}"), &token, None, &[])
+        .await
+        .header("etag")
+        .to_owned();
     let add = patch(json!([{"op": "add", "path": "members", "value": [{"value": b}]}]));
     let res = scim(&t, Method::PATCH, &format!("/Groups/{gid}"), &token, Some(add), &[]).await;
     assert_eq!(res.body["members"].as_array().map(Vec::len), Some(2), "{}", res.text);
+    // The members changed, so the ETag did.
+    let again = scim(
+        &t,
+        Method::GET,
+        &format!("/Groups/{gid}"),
+        &token,
+        None,
+        &[("if-none-match", &tag)],
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.text);
     let user = scim(&t, Method::GET, &format!("/Users/{b}"), &token, None, &[]).await;
     assert!(
         user.body["groups"]

@@ -1,4 +1,8 @@
-//! End-to-end tests of the real `org-server` binary over real HTTP on a temp SQLite database.
+//! End-to-end tests of the real `org-server` binary over real HTTP, on a temp SQLite database
+//! (and, for the SCIM conformance tools, also on PostgreSQL).
 
+mod scim;
+mod scim_conformance;
+mod support;
 mod walkthrough;
 mod webhooks;

@@ -2,137 +2,20 @@
 //! create an org, invite and accept, change a role, transfer ownership, list members, read a
 //! forbidden call's problem body, and see revocations take effect on the very next request.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use serde_json::json;
 
-use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_org-server");
-/// The CLI and the server must agree on the issuer (`public_base_url`), whatever the port.
-const ISSUER: &str = "http://org-server.test";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-pub fn cli(data: &Path, args: &[&str]) -> Value {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("ORG_SERVER_DATA_DIR", data)
-        .env("ORG_SERVER_PUBLIC_BASE_URL", ISSUER)
-        .env_remove("ORG_SERVER_DATABASE__URL")
-        .output()
-        .expect("run org-server");
-    assert!(
-        out.status.success(),
-        "org-server {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-pub struct Server {
-    child: Child,
-    pub base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn http() -> reqwest::Client {
-    org_server::sender::install_tls();
-    reqwest::Client::new()
-}
-
-async fn start(data: &Path) -> Server {
-    start_with(data, &[]).await
-}
-
-impl Server {
-    /// SIGKILL: no graceful shutdown, nothing flushed beyond what was committed.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub async fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
-    org_server::sender::install_tls();
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .envs(env.iter().copied())
-        .env("ORG_SERVER_DATA_DIR", data)
-        .env("ORG_SERVER_PUBLIC_BASE_URL", ISSUER)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start org-server");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await
-            && r.status() == 200
-        {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "the server did not become healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-pub struct Client {
-    pub http: reqwest::Client,
-    pub base: String,
-}
-
-impl Client {
-    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-}
-
-pub fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
+use crate::support::{Node, s};
 
 #[tokio::test]
 async fn the_readme_walkthrough_works_over_real_http() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path();
+    let node = Node::sqlite();
     // 1. Tokens from the admin CLI (users are created on the fly).
-    let alice = cli(data, &["admin", "issue-token", "--email", "alice@example.com"]);
-    let bob = cli(data, &["admin", "issue-token", "--email", "bob@example.com"]);
+    let alice = node.cli(&["admin", "issue-token", "--email", "alice@example.com"]);
+    let bob = node.cli(&["admin", "issue-token", "--email", "bob@example.com"]);
     assert_eq!(alice["expires_in"], 900);
     assert!(s(&alice["refresh_token"]).starts_with("rt_"));
-    let server = start(data).await;
-    let c = Client {
-        http: http(),
-        base: server.base.clone(),
-    };
+    let server = node.serve().await;
+    let c = server.client();
     let (alice_t, bob_t) = (s(&alice["access_token"]).to_owned(), s(&bob["access_token"]).to_owned());
 
     // 2. Alice creates an org and gets an org-scoped token.
@@ -229,46 +112,20 @@ async fn the_readme_walkthrough_works_over_real_http() {
 
     // 9. The signing key persisted: a restart still accepts Alice's platform token.
     drop(server);
-    let server = start(data).await;
-    let c = Client {
-        http: http(),
-        base: server.base.clone(),
-    };
+    let server = node.serve().await;
+    let c = server.client();
     let (status, me) = c.call("GET", "/api/user", &alice_t, None).await;
     assert_eq!((status, s(&me["email"])), (200, "alice@example.com"), "{me}");
 }
 
 #[tokio::test]
 async fn a_suspended_orgs_tokens_are_refused_on_the_next_request() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path();
-    cli(
-        data,
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            "root@example.com",
-            "--platform-owner",
-        ],
-    );
-    let root = cli(data, &["admin", "issue-token", "--email", "root@example.com"]);
-    let alice = cli(data, &["admin", "issue-token", "--email", "alice@example.com"]);
-    let server = start(data).await;
-    let c = Client {
-        http: http(),
-        base: server.base.clone(),
-    };
-    let (status, created) = c
-        .call(
-            "POST",
-            "/api/organizations",
-            s(&alice["access_token"]),
-            Some(json!({"slug": "acme", "name": "Acme"})),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let org_token = s(&created["access_token"]).to_owned();
+    let node = Node::sqlite();
+    let root = node.platform_owner("root@example.com");
+    let alice = node.cli(&["admin", "issue-token", "--email", "alice@example.com"]);
+    let server = node.serve().await;
+    let c = server.client();
+    let org_token = c.create_org(s(&alice["access_token"]), "acme", "Acme").await;
     let (status, _) = c.call("GET", "/api/organizations/acme", &org_token, None).await;
     assert_eq!(status, 200);
     let (status, body) = c
@@ -293,25 +150,11 @@ async fn a_suspended_orgs_tokens_are_refused_on_the_next_request() {
 /// revoked token fails 1,000 requests out of 1,000.
 #[tokio::test]
 async fn the_cli_in_another_process_takes_effect_on_the_next_request() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path();
-    cli(
-        data,
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            "root@example.com",
-            "--platform-owner",
-        ],
-    );
-    let root = cli(data, &["admin", "issue-token", "--email", "root@example.com"]);
-    let alice = cli(data, &["admin", "issue-token", "--email", "alice@example.com"]);
-    let server = start(data).await;
-    let c = Client {
-        http: http(),
-        base: server.base.clone(),
-    };
+    let node = Node::sqlite();
+    let root = node.platform_owner("root@example.com");
+    let alice = node.cli(&["admin", "issue-token", "--email", "alice@example.com"]);
+    let server = node.serve().await;
+    let c = server.client();
     let (root_t, alice_t) = (
         s(&root["access_token"]).to_owned(),
         s(&alice["access_token"]).to_owned(),
@@ -334,14 +177,14 @@ async fn the_cli_in_another_process_takes_effect_on_the_next_request() {
         assert_eq!(c.call("GET", "/api/organizations/acme", &root_t, None).await.0, 200);
     }
     // `admin demote` in another process: the platform owner loses the foreign org at once.
-    cli(data, &["admin", "demote", "--email", "root@example.com"]);
+    node.cli(&["admin", "demote", "--email", "root@example.com"]);
     let (status, _) = c.call("GET", "/api/organizations/acme", &root_t, None).await;
     assert_eq!(
         status, 404,
         "a demoted platform owner no longer sees an org they are not in"
     );
     // `admin disable-user` in another process: every one of 1,000 requests is refused.
-    cli(data, &["admin", "disable-user", "--email", "alice@example.com"]);
+    node.cli(&["admin", "disable-user", "--email", "alice@example.com"]);
     let mut ok = 0;
     for _ in 0..1_000 {
         let (status, _) = c.call("GET", "/api/organizations/acme/members", &alice_t, None).await;

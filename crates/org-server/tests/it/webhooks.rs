@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::walkthrough::{Client, cli, http, s, start_with};
+use crate::support::{Node, s};
 
 /// A request as the receiver saw it.
 #[derive(Clone, Debug)]
@@ -113,29 +113,14 @@ except Exception as e:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_event_survives_sigkill_and_arrives_verified_with_the_same_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path();
     let (port, seen) = receiver(vec![503]).await;
-    let env = [
-        ("ORG_SERVER_OUTBOUND__ALLOW_HTTP", "true"),
-        ("ORG_SERVER_OUTBOUND__ALLOWED_PRIVATE_CIDRS", "127.0.0.1/32"),
-    ];
-    let alice = cli(data, &["admin", "issue-token", "--email", "alice@example.com"]);
-    let server = start_with(data, &env).await;
-    let c = Client {
-        http: http(),
-        base: server.base.clone(),
-    };
-    let (status, created) = c
-        .call(
-            "POST",
-            "/api/organizations",
-            s(&alice["access_token"]),
-            Some(json!({"slug": "acme", "name": "Acme"})),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let token = s(&created["access_token"]).to_owned();
+    let node = Node::sqlite()
+        .with("ORG_SERVER_OUTBOUND__ALLOW_HTTP", "true")
+        .with("ORG_SERVER_OUTBOUND__ALLOWED_PRIVATE_CIDRS", "127.0.0.1/32");
+    let alice = node.token("alice@example.com");
+    let server = node.serve().await;
+    let c = server.client();
+    let token = c.create_org(&alice, "acme", "Acme").await;
     let hook = json!({"name": "local", "url": format!("http://127.0.0.1:{port}/hook"), "events": ["role.created"]});
     let (status, webhook) = c
         .call("POST", "/api/organizations/acme/webhooks", &token, Some(hook))
@@ -158,7 +143,7 @@ async fn a_committed_event_survives_sigkill_and_arrives_verified_with_the_same_i
     let mut killed = server;
     killed.kill9();
     // After a restart the retry (5 s later) arrives with the same webhook-id and verifies.
-    let server = start_with(data, &env).await;
+    let server = node.serve().await;
     wait_for(&seen, 2, Duration::from_secs(30)).await;
     let second = seen.lock().unwrap()[1].clone();
     assert_eq!(second.header("webhook-id"), first.header("webhook-id"));
@@ -173,10 +158,7 @@ async fn a_committed_event_survives_sigkill_and_arrives_verified_with_the_same_i
     tampered.body = tampered.body.replace("auditor", "admin");
     assert!(standard_webhooks_verify(&secret, &tampered).starts_with("rejected"));
     // The delivery log shows both attempts on one delivery.
-    let c = Client {
-        http: http(),
-        base: server.base.clone(),
-    };
+    let c = server.client();
     let id = s(&webhook["id"]).to_owned();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -1,0 +1,233 @@
+//! The real binary under test: a node's settings (shared by the admin CLI and the server, so
+//! they agree on the database and the issuer), the server process, and a JSON client.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_org-server");
+
+/// A fixed key-encryption key for tests whose database is not an SQLite file in the data dir
+/// (the server then refuses to generate one): 32 bytes of `0x2a`.
+const TEST_KEY: &str = "k1:base64:KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One server's data dir, port and settings (`ORG_SERVER_*`).
+pub struct Node {
+    dir: tempfile::TempDir,
+    port: u16,
+    vars: Vec<(String, String)>,
+}
+
+impl Node {
+    /// A node on an SQLite database in its own temp data dir, with the defaults of the README.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let vars = vec![
+            ("ORG_SERVER_DATA_DIR".to_owned(), dir.path().display().to_string()),
+            (
+                "ORG_SERVER_PUBLIC_BASE_URL".to_owned(),
+                format!("http://127.0.0.1:{port}"),
+            ),
+        ];
+        Self { dir, port, vars }
+    }
+
+    /// A node on a fresh database of the throwaway PostgreSQL cluster.
+    pub async fn postgres() -> Self {
+        let (_, url) = org_testkit::postgres::create_database().await;
+        Self::sqlite()
+            .with("ORG_SERVER_DATABASE__URL", &url)
+            .with("ORG_SERVER_ENCRYPTION__KEYS", TEST_KEY)
+    }
+
+    /// A node on PostgreSQL when `postgres`, else on SQLite.
+    pub async fn on(postgres: bool) -> Self {
+        if postgres {
+            Self::postgres().await
+        } else {
+            Self::sqlite()
+        }
+    }
+
+    /// The same node with one more setting (`ORG_SERVER_…`).
+    pub fn with(mut self, key: &str, value: &str) -> Self {
+        self.vars.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The admin CLI on this node's settings; its JSON output.
+    pub fn cli(&self, args: &[&str]) -> Value {
+        let out = Command::new(BIN)
+            .args(args)
+            .env_remove("ORG_SERVER_DATABASE__URL")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run org-server");
+        assert!(
+            out.status.success(),
+            "org-server {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+    }
+
+    /// An access token of `email` from `admin issue-token` (the user is created on the fly).
+    pub fn token(&self, email: &str) -> String {
+        s(&self.cli(&["admin", "issue-token", "--email", email])["access_token"]).to_owned()
+    }
+
+    /// `admin issue-token` of a new platform owner `email`: the CLI's JSON output.
+    pub fn platform_owner(&self, email: &str) -> Value {
+        self.cli(&["admin", "create-user", "--email", email, "--platform-owner"]);
+        self.cli(&["admin", "issue-token", "--email", email])
+    }
+
+    /// Starts `serve` and waits until it is healthy; its log goes to `server.log` in the data dir.
+    pub async fn serve(&self) -> Server {
+        org_server::sender::install_tls();
+        let log = self.dir.path().join("server.log");
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("server log");
+        let child = Command::new(BIN)
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .env_remove("ORG_SERVER_DATABASE__URL")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .stdout(out.try_clone().expect("server log"))
+            .stderr(out)
+            .spawn()
+            .expect("start org-server");
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{}", self.port),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await
+                && r.status() == 200
+            {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not become healthy:\n{}",
+                server.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A running `org-server serve`; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// SIGKILL: no graceful shutdown, nothing flushed beyond what was committed.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The last lines the server logged, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// A JSON client of this server.
+    pub fn client(&self) -> Client {
+        Client {
+            http: http(),
+            base: self.base.clone(),
+        }
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    org_server::sender::install_tls();
+    reqwest::Client::new()
+}
+
+/// A JSON client with a bearer per call.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Client {
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Creates org `slug` as the holder of `token`; returns the org-scoped access token.
+    pub async fn create_org(&self, token: &str, slug: &str, name: &str) -> String {
+        let (status, created) = self
+            .call(
+                "POST",
+                "/api/organizations",
+                token,
+                Some(json!({"slug": slug, "name": name})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        s(&created["access_token"]).to_owned()
+    }
+
+    /// A SCIM token of org `slug`, created with `org_token`.
+    pub async fn scim_token(&self, org_token: &str, slug: &str) -> String {
+        let (status, token) = self
+            .call(
+                "POST",
+                &format!("/api/organizations/{slug}/scim-tokens"),
+                org_token,
+                Some(json!({"name": "directory"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{token}");
+        let secret = s(&token["token"]).to_owned();
+        assert!(secret.starts_with("scim_"), "{token}");
+        secret
+    }
+}
+
+pub fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
