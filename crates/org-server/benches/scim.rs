@@ -1527,6 +1527,9 @@ async fn bench(backend: Backend, dir: &Path) -> Report {
     }
 }
 
+/// A row of the CPU table: its label, the CPU of the process doing the work and of PostgreSQL.
+type CpuRow = (&'static str, fn(&SyncTimes) -> f64, fn(&SyncTimes) -> f64);
+
 /// A row of the initial-sync table: its label and the seconds it takes of a round.
 type Phase = (&'static str, fn(&SyncTimes) -> f64);
 
@@ -1559,7 +1562,7 @@ fn print(backend: Backend, r: &Report) -> bool {
     );
     println!("| phase | org-server | ceiling | PostgreSQL, server run | PostgreSQL, ceiling run |");
     println!("|---|---|---|---|---|");
-    let cpu: [(&str, fn(&SyncTimes) -> f64, fn(&SyncTimes) -> f64); 2] = [
+    let cpu: [CpuRow; 2] = [
         ("users", |t| t.users_cpu, |t| t.users_pg),
         ("group", |t| t.group_cpu, |t| t.group_pg),
     ];
