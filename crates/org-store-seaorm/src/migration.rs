@@ -922,25 +922,30 @@ const DIRECTORY_INDEXES: &[(&str, &str, &str, bool, Option<&str>)] = &[
         None,
     ),
     // The lookups are ordered (oldest first; groups by role id): the order's columns follow the
-    // key, so a lookup is a seek and a range in index order, never a sort.
+    // key, so a lookup is a seek and a range in index order, never a sort. The looked-up value
+    // leads, not `org_id`: an index led by `org_id` alone matches every lookup of the table by
+    // its first column, and on a table without statistics (a first sync, before autovacuum
+    // analyzes it) PostgreSQL cannot tell such indexes apart. It then took this e-mail index for
+    // a `userName` lookup, read every profile of the org per lookup, and kept that plan for the
+    // prepared statement.
     (
         "ix_directory_profiles_external_id",
         "directory_profiles",
-        "org_id, external_id, created_at, membership_id",
+        "external_id, org_id, created_at, membership_id",
         false,
         None,
     ),
     (
         "ix_directory_profiles_email",
         "directory_profiles",
-        "org_id, email, created_at, membership_id",
+        "email, org_id, created_at, membership_id",
         false,
         None,
     ),
     (
         "ix_directory_groups_external_id",
         "directory_groups",
-        "org_id, external_id, role_id",
+        "external_id, org_id, role_id",
         false,
         None,
     ),

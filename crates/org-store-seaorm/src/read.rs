@@ -663,7 +663,7 @@ impl WebhookRepository for SeaStore {
 /// Most rows a directory lookup returns (the port's bound).
 const DIRECTORY_LOOKUP_LIMIT: u64 = 100;
 
-/// The org's profiles whose `column` is `value`, oldest first (`(org_id, column, created_at,
+/// The org's profiles whose `column` is `value`, oldest first (`(column, org_id, created_at,
 /// membership_id)`, no sort), at most the lookup bound.
 pub(crate) fn profiles_where(
     org: OrgId,
@@ -678,7 +678,7 @@ pub(crate) fn profiles_where(
         .limit(DIRECTORY_LOOKUP_LIMIT)
 }
 
-/// The org's role groups with this `externalId`, by role id (`(org_id, external_id,
+/// The org's role groups with this `externalId`, by role id (`(external_id, org_id,
 /// role_id)`), at most the lookup bound.
 pub(crate) fn groups_by_external_id(org: OrgId, external_id: &str) -> Select<directory_group::Entity> {
     directory_group::Entity::find()
