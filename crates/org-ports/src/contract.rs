@@ -379,6 +379,28 @@ async fn act_as<S: Store>(s: &S, slug: &Slug, u: &User) -> Result<Option<(Organi
 // Rows, versions and all-or-nothing commits
 // ---------------------------------------------------------------------------------------------
 
+pub async fn memberships_of_finds_only_this_orgs_memberships_of_the_named_users<S: Store>(s: Arc<S>) {
+    let acme = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other").await;
+    let joined = join(&*s, acme.org.id(), &[Role::Member, Role::Admin], 1).await;
+    let stranger = other.owner.id();
+    let mut found = s
+        .memberships_of(
+            acme.org.id(),
+            &[joined[0].0.id(), joined[1].0.id(), stranger, UserId::from_uuid(uuid())],
+        )
+        .await
+        .unwrap();
+    found.sort_by_key(|m| m.user_id());
+    let mut expected: Vec<Membership> = joined.iter().map(|(_, m)| m.clone()).collect();
+    expected.sort_by_key(|m| m.user_id());
+    assert_eq!(
+        found, expected,
+        "the org's memberships of the named users, nothing of other orgs"
+    );
+    assert!(s.memberships_of(acme.org.id(), &[]).await.unwrap().is_empty());
+}
+
 pub async fn org_membership_and_role_rows_round_trip<S: Store>(s: Arc<S>) {
     let owner = user("owner@acme.test");
     let (o, om) = org("acme", &owner, 0);
@@ -4287,6 +4309,7 @@ where
 {
     checks!(make;
         org_membership_and_role_rows_round_trip,
+        memberships_of_finds_only_this_orgs_memberships_of_the_named_users,
         unknown_rows_are_none,
         updating_or_deleting_a_missing_row_is_not_found,
         inserting_an_existing_row_conflicts,

@@ -130,6 +130,9 @@ pub trait OrgRepository: Send + Sync {
 pub trait MembershipRepository: Send + Sync {
     /// The membership of `user` in `org`, any status.
     async fn membership(&self, org: OrgId, user: UserId) -> Result<Option<Membership>, StoreError>;
+    /// The memberships in `org` of those of `users` that have one, any status, in no order
+    /// (one statement, for a request that names many members).
+    async fn memberships_of(&self, org: OrgId, users: &[UserId]) -> Result<Vec<Membership>, StoreError>;
     /// One page of members with their users, ordered by `(joined_at, user_id)`: rows after
     /// `query.after` or from `query.offset`, at most `query.limit`. Its cost does not depend
     /// on the number of members (an index seek, then `limit` rows).

@@ -1188,6 +1188,14 @@ impl MembershipRepository for MemoryStore {
         Ok(self.lock()?.membership(org, user).cloned())
     }
 
+    async fn memberships_of(&self, org: OrgId, users: &[UserId]) -> Result<Vec<Membership>, StoreError> {
+        let state = self.lock()?;
+        Ok(users
+            .iter()
+            .filter_map(|u| state.membership(org, *u).cloned())
+            .collect())
+    }
+
     async fn member_page(&self, org: OrgId, query: &MemberQuery) -> Result<Vec<MemberRow>, StoreError> {
         let state = self.lock()?;
         let Some(roster) = state.roster.get(&org) else {

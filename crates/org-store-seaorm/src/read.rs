@@ -218,6 +218,21 @@ impl MembershipRepository for SeaStore {
             .transpose()
     }
 
+    async fn memberships_of(&self, org: OrgId, users: &[UserId]) -> Result<Vec<Membership>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        membership::Entity::find()
+            .filter(membership::Column::OrgId.eq(org.as_uuid()))
+            .filter(membership::Column::UserId.is_in(users.iter().map(|u| u.as_uuid())))
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(mapping::membership_from_row)
+            .collect()
+    }
+
     async fn member_page(&self, org: OrgId, query: &MemberQuery) -> Result<Vec<MemberRow>, StoreError> {
         if query.limit == 0 {
             return Ok(Vec::new());

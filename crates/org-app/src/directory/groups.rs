@@ -235,63 +235,47 @@ impl DirectoryService {
         let input = GroupInput::parse(body, None).map_err(scim)?;
         let input = &input;
         let core = &self.core;
-        self.mutate(caller, meta, |mut s| async move {
-            let existing = RoleBook::new(core.stores.roles.custom_roles(s.org.id()).await?);
-            let id = RoleId::from_uuid(core.new_uuid());
-            let folded = deunicode::deunicode(&input.display_name);
-            let (role, outcome) = s
-                .access
-                .create_role_group(&existing, id, &input.display_name, &folded, s.now())?;
-            let mut data = DirectoryGroup::new(&role);
-            data.set_external_id(input.external_id.as_deref())?;
-            let mut c = s.record(&outcome.principal, &outcome.events);
-            c.roles.push(role.clone());
-            c.directory_groups.push(data.clone());
-            let mut work = Work::new(RoleBook::new(vec![role.clone()]));
-            for uid in &input.members {
-                work.join(self, &s, uid, &role).await?;
-            }
-            work.finish(&mut s, &mut c);
-            let role = role.with_version(1);
-            let data = data.with_version(1);
-            let members = self.member_refs_after(&s.org, &role, &c).await?;
-            Ok(Decision::new(c, Self::role_group(&role, &data, Some(members))))
-        })
-        .await
+        let (role, data) = self
+            .mutate(caller, meta, |mut s| async move {
+                let existing = RoleBook::new(core.stores.roles.custom_roles(s.org.id()).await?);
+                let id = RoleId::from_uuid(core.new_uuid());
+                let folded = deunicode::deunicode(&input.display_name);
+                let (role, outcome) =
+                    s.access
+                        .create_role_group(&existing, id, &input.display_name, &folded, s.now())?;
+                let mut data = DirectoryGroup::new(&role);
+                data.set_external_id(input.external_id.as_deref())?;
+                let mut c = s.record(&outcome.principal, &outcome.events);
+                c.roles.push(role.clone());
+                c.directory_groups.push(data.clone());
+                let mut work = Work::new(RoleBook::new(vec![role.clone()]));
+                work.preload(self, s.org.id(), input.members.iter().map(String::as_str))
+                    .await?;
+                for uid in &input.members {
+                    work.join(self, &s, uid, &role).await?;
+                }
+                work.finish(&mut s, &mut c);
+                Ok(Decision::new(c, (role.with_version(1), data.with_version(1))))
+            })
+            .await?;
+        self.written_group(caller, &role, &data, true).await
     }
 
-    /// The members a role group has once `c` commits (its holders now, adjusted by the
-    /// memberships `c` writes).
-    async fn member_refs_after(
+    /// A role group as a write left it; its members (read after the commit, outside the
+    /// write's transaction) when `with_members`.
+    async fn written_group(
         &self,
-        org: &Organization,
+        caller: &DirectoryCaller,
         role: &CustomRole,
-        c: &Changeset,
-    ) -> Result<Vec<MemberRef>, AppError> {
-        let rows = self
-            .members_where(org, Some(role.as_role()), Some(MembershipStatus::Active))
-            .await?;
-        let written: HashMap<UserId, &Membership> = c.memberships.iter().map(|m| (m.user_id(), m)).collect();
-        let mut refs: Vec<MemberRef> = rows
-            .iter()
-            .filter(|r| !written.contains_key(&r.user.id()))
-            .map(|r| MemberRef {
-                value: r.user.id().to_string(),
-                display: r.user.email().as_str().to_owned(),
-            })
-            .collect();
-        let ids: Vec<UserId> = written
-            .values()
-            .filter(|m| m.is_active() && *m.role() == role.as_role())
-            .map(|m| m.user_id())
-            .collect();
-        for u in self.core.stores.users.users_by_ids(&ids).await? {
-            refs.push(MemberRef {
-                value: u.id().to_string(),
-                display: u.email().as_str().to_owned(),
-            });
-        }
-        Ok(refs)
+        data: &DirectoryGroup,
+        with_members: bool,
+    ) -> Result<GroupResource, AppError> {
+        let members = if with_members {
+            Some(self.member_refs(&caller.org, Some(role.as_role())).await?)
+        } else {
+            None
+        };
+        Ok(Self::role_group(role, data, members))
     }
 
     /// The role group a write names: unknown → 404 and the org group → 403, each after the
@@ -357,76 +341,81 @@ impl DirectoryService {
     ) -> Result<GroupResource, AppError> {
         let core = &self.core;
         let changes = &changes;
-        self.mutate(caller, meta, |mut s| async move {
-            let (role, mut data) = self.writable_group(&s, id).await?;
-            let before = Self::role_group(&role, &data, None).version;
-            super::check_if_match(if_match, before)?;
-            let mut c = Changeset::default();
-            let mut role_now = role.clone();
-            let mut role_written = false;
-            let mut data_written = false;
-            let mut work = Work::new(RoleBook::new(vec![role.clone()]));
-            for change in changes {
-                match change {
-                    GroupChange::AddMembers(ids) => {
-                        for uid in ids {
-                            work.join(self, &s, uid, &role).await?;
-                        }
-                    }
-                    GroupChange::RemoveMembers(ids) => {
-                        for uid in ids {
-                            work.leave(self, &s, uid, &role).await?;
-                        }
-                    }
-                    GroupChange::ReplaceMembers(ids) => {
-                        let holders = self.members_where(&s.org, Some(role.as_role()), None).await?;
-                        for h in holders {
-                            let uid = h.user.id().to_string();
-                            if !ids.contains(&uid) {
-                                work.leave(self, &s, &uid, &role).await?;
+        let (role, data) = self
+            .mutate(caller, meta, |mut s| async move {
+                let (role, mut data) = self.writable_group(&s, id).await?;
+                let before = Self::role_group(&role, &data, None).version;
+                super::check_if_match(if_match, before)?;
+                let mut c = Changeset::default();
+                let mut role_now = role.clone();
+                let mut role_written = false;
+                let mut data_written = false;
+                let mut work = Work::new(RoleBook::new(vec![role.clone()]));
+                let named = changes.iter().flat_map(|c| match c {
+                    GroupChange::AddMembers(ids)
+                    | GroupChange::RemoveMembers(ids)
+                    | GroupChange::ReplaceMembers(ids) => ids.as_slice(),
+                    GroupChange::DisplayName(_) | GroupChange::ExternalId(_) => &[],
+                });
+                work.preload(self, s.org.id(), named.map(String::as_str)).await?;
+                for change in changes {
+                    match change {
+                        GroupChange::AddMembers(ids) => {
+                            for uid in ids {
+                                work.join(self, &s, uid, &role).await?;
                             }
                         }
-                        for uid in ids {
-                            work.join(self, &s, uid, &role).await?;
+                        GroupChange::RemoveMembers(ids) => {
+                            for uid in ids {
+                                work.leave(self, &s, uid, &role).await?;
+                            }
                         }
-                    }
-                    GroupChange::DisplayName(name) => {
-                        let existing = RoleBook::new(core.stores.roles.custom_roles(s.org.id()).await?);
-                        let (renamed, outcome) = s.access.rename_role_group(&existing, &role_now, name, s.now())?;
-                        if !outcome.events.is_empty() {
-                            s.rec
-                                .record(&mut c, Some(s.org.id()), Some(&outcome.principal), &outcome.events);
-                            role_now = renamed;
-                            role_written = true;
+                        GroupChange::ReplaceMembers(ids) => {
+                            let holders = self.members_where(&s.org, Some(role.as_role()), None).await?;
+                            work.know_rows(&holders);
+                            for h in holders {
+                                let uid = h.user.id().to_string();
+                                if !ids.contains(&uid) {
+                                    work.leave(self, &s, &uid, &role).await?;
+                                }
+                            }
+                            for uid in ids {
+                                work.join(self, &s, uid, &role).await?;
+                            }
                         }
-                    }
-                    GroupChange::ExternalId(ext) => {
-                        s.access.require(Capability::OrgMembersManage)?;
-                        data_written |= data.set_external_id(ext.as_deref())?;
+                        GroupChange::DisplayName(name) => {
+                            let existing = RoleBook::new(core.stores.roles.custom_roles(s.org.id()).await?);
+                            let (renamed, outcome) = s.access.rename_role_group(&existing, &role_now, name, s.now())?;
+                            if !outcome.events.is_empty() {
+                                s.rec
+                                    .record(&mut c, Some(s.org.id()), Some(&outcome.principal), &outcome.events);
+                                role_now = renamed;
+                                role_written = true;
+                            }
+                        }
+                        GroupChange::ExternalId(ext) => {
+                            s.access.require(Capability::OrgMembersManage)?;
+                            data_written |= data.set_external_id(ext.as_deref())?;
+                        }
                     }
                 }
-            }
-            // The group's version moves with its members, so its ETag does.
-            data_written |= !work.changed.is_empty();
-            work.finish(&mut s, &mut c);
-            if role_written {
-                c.roles.push(role_now.clone());
-                let v = role_now.record().version + 1;
-                role_now = role_now.with_version(v);
-            }
-            if data_written {
-                c.directory_groups.push(data.clone());
-                let v = data.record().version + 1;
-                data = data.with_version(v);
-            }
-            let members = if with_members {
-                Some(self.member_refs_after(&s.org, &role_now, &c).await?)
-            } else {
-                None
-            };
-            Ok(Decision::new(c, Self::role_group(&role_now, &data, members)))
-        })
-        .await
+                // The group's version moves with its members, so its ETag does.
+                data_written |= !work.changed.is_empty();
+                work.finish(&mut s, &mut c);
+                if role_written {
+                    c.roles.push(role_now.clone());
+                    let v = role_now.record().version + 1;
+                    role_now = role_now.with_version(v);
+                }
+                if data_written {
+                    c.directory_groups.push(data.clone());
+                    let v = data.record().version + 1;
+                    data = data.with_version(v);
+                }
+                Ok(Decision::new(c, (role_now, data)))
+            })
+            .await?;
+        self.written_group(caller, &role, &data, with_members).await
     }
 
     /// `DELETE /Groups/:id` (§10.4): holders fall back to `member`, then the role goes.
@@ -476,6 +465,58 @@ impl Work {
 
     /// The membership of the user a member value names: a user without a membership in the
     /// org is 400 `invalidValue` (§10.4).
+    /// Reads the memberships, users and custom roles of the members `values` name, in three
+    /// statements, so that [`Self::load`] finds them; values that name no member are left for
+    /// `load` to refuse.
+    async fn preload<'v>(
+        &mut self,
+        svc: &DirectoryService,
+        org: OrgId,
+        values: impl Iterator<Item = &'v str>,
+    ) -> Result<(), AppError> {
+        let mut ids: Vec<UserId> = values
+            .filter_map(UserId::parse)
+            .filter(|u| !self.members.contains_key(u))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let stores = &svc.core.stores;
+        let memberships = stores.members.memberships_of(org, &ids).await?;
+        let found: Vec<UserId> = memberships.iter().map(Membership::user_id).collect();
+        let mut slugs: Vec<org_domain::RoleSlug> = memberships
+            .iter()
+            .filter_map(|m| match m.role() {
+                Role::Custom(slug) if self.book.get(slug).is_none() => Some(slug.clone()),
+                _ => None,
+            })
+            .collect();
+        slugs.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        slugs.dedup();
+        if !slugs.is_empty() {
+            let mut roles = self.book.roles().to_vec();
+            roles.extend(stores.roles.custom_roles_named(org, &slugs).await?);
+            self.book = RoleBook::new(roles);
+        }
+        self.users.extend(stores.users.users_by_ids(&found).await?);
+        for m in memberships {
+            self.members.insert(m.user_id(), m);
+        }
+        Ok(())
+    }
+
+    /// Keeps member rows already read (the holders of a role), for [`Self::load`].
+    fn know_rows(&mut self, rows: &[org_ports::MemberRow]) {
+        for r in rows {
+            if !self.members.contains_key(&r.user.id()) {
+                self.users.push(r.user.clone());
+                self.members.insert(r.user.id(), r.membership.clone());
+            }
+        }
+    }
+
     async fn load(&mut self, svc: &DirectoryService, org: OrgId, value: &str) -> Result<UserId, AppError> {
         let invalid = || {
             scim(ScimError::invalid_value(format!(

@@ -294,6 +294,27 @@ impl DirectoryService {
         Ok(DirectoryCaller { token, org })
     }
 
+    /// The caller's token and org as stored now: a token revoked or expired meanwhile → 401,
+    /// an org deleted → 404.
+    async fn reread(&self, caller: &DirectoryCaller) -> Result<(ScimToken, Organization), AppError> {
+        let core = &self.core;
+        let token = core
+            .stores
+            .directory
+            .scim_token(caller.token.org_id(), caller.token.id())
+            .await?
+            .filter(|t| t.is_active(core.now()))
+            .ok_or_else(|| AppError::Unauthorized("Invalid or expired SCIM token".to_owned()))?;
+        let org = core
+            .stores
+            .orgs
+            .org_by_id(token.org_id())
+            .await?
+            .filter(|o| o.state().deleted_at.is_none())
+            .ok_or_else(AppError::not_found)?;
+        Ok((token, org))
+    }
+
     /// A directory read: the caller's org as authenticated.
     pub(crate) fn read_scope(&self, caller: &DirectoryCaller) -> Result<Access, AppError> {
         Ok(caller.token.access(&caller.org, self.allow_scim(&caller.org))?)
@@ -313,21 +334,15 @@ impl DirectoryService {
         Fut: Future<Output = Result<Decision<T>, AppError>>,
     {
         let core: &'a Core = &self.core;
+        // The first attempt decides on the token and org `authenticate` read for this request;
+        // a retry (a stale version: something changed meanwhile) reads them again.
+        let first = std::sync::atomic::AtomicBool::new(true);
         core.retry(|| async {
-            let token = core
-                .stores
-                .directory
-                .scim_token(caller.token.org_id(), caller.token.id())
-                .await?
-                .filter(|t| t.is_active(core.now()))
-                .ok_or_else(|| AppError::Unauthorized("Invalid or expired SCIM token".to_owned()))?;
-            let org = core
-                .stores
-                .orgs
-                .org_by_id(token.org_id())
-                .await?
-                .filter(|o| o.state().deleted_at.is_none())
-                .ok_or_else(AppError::not_found)?;
+            let (token, org) = if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                (caller.token.clone(), caller.org.clone())
+            } else {
+                self.reread(caller).await?
+            };
             let access = token.access(&org, self.allow_scim(&org))?;
             let scope = DirectoryScope {
                 org,

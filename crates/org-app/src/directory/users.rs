@@ -301,11 +301,26 @@ impl DirectoryService {
     /// Whether another member of the org holds this `userName` (`except` is the member being
     /// written).
     async fn user_name_taken(&self, org: &Organization, name: &str, except: Option<UserId>) -> Result<bool, AppError> {
-        Ok(self
-            .by_user_name(org, name)
-            .await?
-            .iter()
-            .any(|e| Some(e.user.id()) != except))
+        let stores = &self.core.stores;
+        let others = |u: UserId| Some(u) != except;
+        let profile = stores
+            .directory
+            .profile_by_user_name(org.id(), &user_name_key(name))
+            .await?;
+        if profile.is_some_and(|p| others(p.record().user_id)) {
+            return Ok(true);
+        }
+        // A member no directory wrote answers to its login e-mail.
+        let Ok(email) = Email::parse(name) else {
+            return Ok(false);
+        };
+        let Some(user) = stores.users.user_by_email(&email).await?.filter(|u| others(u.id())) else {
+            return Ok(false);
+        };
+        let Some(m) = stores.members.membership(org.id(), user.id()).await? else {
+            return Ok(false);
+        };
+        Ok(stores.directory.profiles(org.id(), &[m.id()]).await?.is_empty())
     }
 
     /// `POST /Users` (§10.3): the user is found by e-mail or created; the membership is a
