@@ -301,18 +301,52 @@ async fn same_create_at_once(c: &Client, owner: &str, idp: &Idp) {
     assert_eq!(n, 1);
 }
 
+/// An identity provider pushing one group's members from several workers at once: every
+/// PATCH lands, none is lost.
+async fn parallel_group_pushes(c: &Client, owner: &str, idp: &Idp) {
+    let mut ids = Vec::new();
+    for n in 0..8 {
+        let (status, user) = idp.call("POST", "/Users", Some(okta_user(200 + n))).await;
+        assert_eq!(status, 201, "{user}");
+        ids.push(s(&user["id"]).to_owned());
+    }
+    let (status, group) = idp
+        .call(
+            "POST",
+            "/Groups",
+            Some(json!({"schemas": [GROUP], "displayName": "Parallel"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let gid = s(&group["id"]).to_owned();
+    let mut calls = tokio::task::JoinSet::new();
+    for id in ids {
+        let (idp, gid) = (idp.clone(), gid.clone());
+        calls.spawn(async move {
+            let add = ops(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]));
+            idp.call("PATCH", &format!("/Groups/{gid}"), Some(add)).await
+        });
+    }
+    for (status, body) in calls.join_all().await {
+        assert_eq!(status, 200, "{body}");
+    }
+    let held = members(c, owner).await.iter().filter(|m| m.1 == "parallel").count();
+    assert_eq!(held, 8);
+}
+
 async fn replay(postgres: bool) {
     let (_node, _server, c, owner, idp) = setup(postgres).await;
     okta(&c, &owner, &idp).await;
     entra(&c, &owner, &idp).await;
     same_create_at_once(&c, &owner, &idp).await;
+    parallel_group_pushes(&c, &owner, &idp).await;
     let log = audit_actions(&c, &owner).await;
     let by_scim = |action: &str| log.iter().filter(|(a, t)| a == action && t == "scim_token").count();
-    assert_eq!(by_scim("member.added"), 5, "{log:?}");
+    assert_eq!(by_scim("member.added"), 13, "{log:?}");
     assert_eq!(by_scim("member.deactivated"), 2, "{log:?}");
     assert_eq!(by_scim("member.reactivated"), 1, "{log:?}");
     assert_eq!(by_scim("member.removed"), 1, "{log:?}");
-    assert_eq!(by_scim("role.created"), 2, "{log:?}");
+    assert_eq!(by_scim("role.created"), 3, "{log:?}");
     assert!(by_scim("member.updated") >= 2, "{log:?}");
     assert!(by_scim("member.role_changed") >= 5, "{log:?}");
     // What an operator scrapes: SCIM requests by resource, and latency as a histogram (§21.3).
