@@ -422,14 +422,7 @@ fn cpu_of(pid: u32) -> f64 {
 
 /// The data directory of this run's throwaway cluster (the bench process started it).
 fn pg_data_dir() -> PathBuf {
-    std::env::var("ORG_SCIM_PG_DATA").map_or_else(
-        |_| {
-            std::env::temp_dir()
-                .join(format!("org-bench-pg-{}", std::process::id()))
-                .join("data")
-        },
-        PathBuf::from,
-    )
+    std::env::var("ORG_SCIM_PG_DATA").map_or_else(|_| common::pg_dir().join("data"), PathBuf::from)
 }
 
 /// CPU seconds of the throwaway cluster's postmaster and its children (the backends);
@@ -1377,9 +1370,7 @@ async fn statements(dir: &Path) -> Option<Vec<StatementRow>> {
     if std::env::var("ORG_BENCH_DATABASE_URL").is_ok() {
         return None;
     }
-    let log = std::env::temp_dir()
-        .join(format!("org-bench-pg-{}", std::process::id()))
-        .join("postgres.log");
+    let log = common::pg_dir().join("postgres.log");
     let url = database(Backend::Postgres, dir, "scim_statements").await;
     let admin = Database::connect(common::pg_admin_url().as_str()).await.unwrap();
     admin

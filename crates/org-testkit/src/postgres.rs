@@ -124,8 +124,25 @@ fn free_port() -> Result<u16, String> {
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-/// Starts a throwaway cluster; returns the URL of its `postgres` database.
+/// Server options of the test cluster: no durability, many connections.
+const TEST_OPTIONS: &str = "-F -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300";
+
 fn start_cluster() -> Result<String, String> {
+    start(TEST_OPTIONS).map(|c| c.url)
+}
+
+/// A throwaway cluster: the URL of its `postgres` database and its directory (`data/`,
+/// `postgres.log`).
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    pub url: String,
+    pub dir: PathBuf,
+}
+
+/// Starts a throwaway cluster with these server options (`-c name=value …`; benchmarks want
+/// durability, tests do not), stopped and removed when this process ends; returns the URL of
+/// its `postgres` database. [`admin_url`] starts one for tests once per process.
+pub fn start(options: &str) -> Result<Cluster, String> {
     let bin = PathBuf::from(std::env::var("ORG_TEST_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into()));
     let (initdb, pg_ctl) = (bin.join("initdb"), bin.join("pg_ctl"));
     if !initdb.exists() || !pg_ctl.exists() {
@@ -159,11 +176,7 @@ fn start_cluster() -> Result<String, String> {
     let mut last = String::new();
     for _ in 0..3 {
         let port = free_port()?;
-        let opts = format!(
-            "-F -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
-             -c listen_addresses=127.0.0.1 -p {port} -k {}",
-            dir.display()
-        );
+        let opts = format!("{options} -c listen_addresses=127.0.0.1 -p {port} -k {}", dir.display());
         let mut start = as_pg(&pg_ctl);
         start
             .current_dir(&dir)
@@ -173,7 +186,12 @@ fn start_cluster() -> Result<String, String> {
             .arg(dir.join("postgres.log"))
             .args(["-w", "-t", "60", "-o", &opts, "start"]);
         match crate::run(&mut start, "pg_ctl start") {
-            Ok(()) => return Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres")),
+            Ok(()) => {
+                return Ok(Cluster {
+                    url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+                    dir,
+                });
+            }
             Err(e) => {
                 let log = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
                 last = format!("{e}\n{log}");
