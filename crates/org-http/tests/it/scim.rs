@@ -333,6 +333,20 @@ async fn tokens_are_tenant_scoped_and_tier_gated() {
     .await;
     scim_error(&res, 403, None);
 
+    // A suspended org: its directory is refused until it is active again.
+    t.post(
+        "/api/platform/organizations/acme/suspend",
+        &t.platform.token,
+        Some(json!({"reason": "billing"})),
+    )
+    .await
+    .expect(200, "");
+    scim_error(&scim(&t, Method::GET, "/Users", &acme, None, &[]).await, 403, None);
+    t.post("/api/platform/organizations/acme/activate", &t.platform.token, None)
+        .await
+        .expect(200, "");
+    assert_eq!(scim(&t, Method::GET, "/Users", &acme, None, &[]).await.status, 200);
+
     // A tier without SCIM: the token stops working; creating one is refused; cleanup works.
     t.patch(
         "/api/platform/organizations/acme",
