@@ -87,22 +87,18 @@ impl ScimQuery {
 
     /// Whether a Group's members are wanted: not excluded, and named when `attributes` selects.
     fn wants_members(&self) -> bool {
-        let names = |list: &Option<String>| {
+        // Whether a list names `members` (or, with `sub`, one of its sub-attributes), with or
+        // without the core schema URN.
+        let names = |list: &Option<String>, sub: bool| {
             list.as_deref().is_some_and(|l| {
                 l.split(',').any(|a| {
                     let a = a.trim().to_ascii_lowercase();
                     let a = a.rsplit_once(':').map_or(a.as_str(), |(_, n)| n);
-                    a == "members" || a.starts_with("members.")
+                    a == "members" || (sub && a.starts_with("members."))
                 })
             })
         };
-        let excluded = self.excluded.as_deref().is_some_and(|l| {
-            l.split(',').any(|a| {
-                let a = a.trim().to_ascii_lowercase();
-                a.rsplit_once(':').map_or(a.as_str(), |(_, n)| n) == "members"
-            })
-        });
-        !excluded && (self.attributes.is_none() || names(&self.attributes))
+        !names(&self.excluded, false) && (self.attributes.is_none() || names(&self.attributes, true))
     }
 }
 
