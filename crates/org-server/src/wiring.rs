@@ -9,6 +9,8 @@ use org_app::system::{RandomTokens, SystemClock, UuidV7};
 use org_app::{App, AppConfig, OrgApproval};
 use org_domain::{Tier, TierId, User};
 use org_http::{HttpConfig, HttpState, RateLimits, Readiness};
+
+use crate::health::Health;
 use org_ports::{OrgFilter, PageRequest, Stores};
 use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
 use org_tokens::{JwtTokens, Keys, SigningAlg};
@@ -353,6 +355,7 @@ fn http_config(
     store: Arc<SeaStore>,
     tokens: Arc<JwtTokens>,
     metrics: Option<org_http::MetricsRender>,
+    health: Arc<Health>,
 ) -> Result<HttpConfig, String> {
     let trusted_proxies = s
         .trusted_proxies
@@ -361,13 +364,14 @@ fn http_config(
         .collect::<Result<_, String>>()?;
     let r = &s.rate_limit;
     let readiness: org_http::ReadinessProbe = Arc::new(move || {
-        let store = store.clone();
+        let (store, health) = (store.clone(), health.clone());
         Box::pin(async move {
             let database = store.ping().await.is_ok();
+            let migrations = database && store.pending_migrations().await.is_ok_and(|n| n == 0);
             Readiness {
                 database,
-                migrations: database,
-                workers: true,
+                migrations,
+                workers: health.workers_ok(),
             }
         })
     });
@@ -423,10 +427,14 @@ fn init_logging() {
 }
 
 /// The invitation expiry sweeper (§6.1): once a minute, every org.
-async fn sweep_invitations(app: App) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+async fn sweep_invitations(app: App, health: Arc<Health>) {
+    const WORKER: &str = "invitation_sweeper";
+    let period = Duration::from_secs(60);
+    health.register(WORKER, period);
+    let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
+        health.beat(WORKER);
         let mut page = 1;
         loop {
             let orgs = match app
@@ -455,12 +463,16 @@ async fn sweep_invitations(app: App) {
 }
 
 /// The audit retention worker (§8.3): shortly after start, then once an hour.
-async fn prune_audit(app: App, retention_days: u32) {
+async fn prune_audit(app: App, retention_days: u32, health: Arc<Health>) {
+    const WORKER: &str = "audit_retention";
+    let period = Duration::from_secs(3600);
+    health.register(WORKER, period);
     let retention = chrono::Duration::days(i64::from(retention_days));
     tokio::time::sleep(Duration::from_secs(30)).await;
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
+        health.beat(WORKER);
         match app.audit.prune(retention).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, retention_days, "audit entries pruned"),
@@ -469,7 +481,8 @@ async fn prune_audit(app: App, retention_days: u32) {
     }
 }
 
-async fn shutdown_signal() {
+/// Waits for Ctrl-C or SIGTERM; from then on `/readyz` answers 503.
+async fn shutdown_signal(health: Arc<Health>) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -488,6 +501,7 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+    health.stop();
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
 }
 
@@ -507,18 +521,25 @@ pub async fn serve(s: Settings) -> Result<(), String> {
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
     let render: org_http::MetricsRender = Arc::new(move || prometheus.render());
-    let config = http_config(&s, parts.store.clone(), parts.tokens.clone(), Some(render.clone()))?;
+    let health = Arc::new(Health::default());
+    let config = http_config(
+        &s,
+        parts.store.clone(),
+        parts.tokens.clone(),
+        Some(render.clone()),
+        health.clone(),
+    )?;
     let state = HttpState::new(parts.app.clone(), config.clone());
     let router = org_http::router(state.clone());
-    let sweeper = tokio::spawn(sweep_invitations(parts.app.clone()));
+    let sweeper = tokio::spawn(sweep_invitations(parts.app.clone(), health.clone()));
     let pruner = s
         .audit
         .retention_days
-        .map(|days| tokio::spawn(prune_audit(parts.app.clone(), days)));
+        .map(|days| tokio::spawn(prune_audit(parts.app.clone(), days, health.clone())));
     let ob = outbound(&s)?;
     let sender: Arc<dyn org_ports::WebhookSender> = Arc::new(crate::sender::HttpSender::new(ob.guard, ob.resolver));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(deliver_webhooks(parts.app.clone(), sender, stop_rx));
+    let worker = tokio::spawn(deliver_webhooks(parts.app.clone(), sender, stop_rx, health.clone()));
     if let Some(addr) = s.metrics.listen {
         let metrics = org_http::metrics_router(state.clone());
         let listener = tokio::net::TcpListener::bind(addr)
@@ -534,7 +555,7 @@ pub async fn serve(s: Settings) -> Result<(), String> {
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(shutdown_signal(health.clone()))
     .await
     .map_err(|e| format!("server error: {e}"))?;
     sweeper.abort();
@@ -585,11 +606,16 @@ async fn deliver_webhooks(
     app: App,
     sender: Arc<dyn org_ports::WebhookSender>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    health: Arc<Health>,
 ) {
+    const WORKER: &str = "webhook_delivery";
+    // A pass may spend its senders' timeouts on slow receivers; the period allows for that.
+    health.register(WORKER, Duration::from_secs(300));
     loop {
         if *stop.borrow() {
             return;
         }
+        health.beat(WORKER);
         match app.webhooks.deliver_due(sender.clone(), 64).await {
             Ok(report) => {
                 let busy = report.delivered + report.attempt_failed + report.failed > 0;

@@ -237,6 +237,15 @@ impl SeaStore {
             .map_err(store_err)
     }
 
+    /// Readiness: how many migrations this binary knows are not applied to the database.
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        use sea_orm_migration::MigratorTrait;
+        migration::Migrator::get_pending_migrations(&self.db)
+            .await
+            .map(|m| m.len())
+            .map_err(store_err)
+    }
+
     /// Readiness: a round trip to the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(store_err)

@@ -16,6 +16,14 @@ async fn the_readme_walkthrough_works_over_real_http() {
     assert!(s(&alice["refresh_token"]).starts_with("rt_"));
     let server = node.serve().await;
     let c = server.client();
+    // Ready: the database answers, the schema is the binary's, the workers have run.
+    let ready = reqwest::get(format!("{}/readyz", server.base)).await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let ready: serde_json::Value = ready.json().await.expect("readyz body");
+    assert_eq!(
+        ready,
+        json!({"status": "ready", "checks": {"database": "ok", "migrations": "ok", "workers": "ok"}})
+    );
     let (alice_t, bob_t) = (s(&alice["access_token"]).to_owned(), s(&bob["access_token"]).to_owned());
 
     // 2. Alice creates an org and gets an org-scoped token.

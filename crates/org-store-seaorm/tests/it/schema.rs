@@ -575,7 +575,17 @@ async fn m0005_rolls_back_and_forward(backend: Backend) {
         ..Changeset::default()
     };
     s.commit(directory()).await.unwrap();
+    assert_eq!(
+        s.pending_migrations().await.unwrap(),
+        0,
+        "/readyz: the schema is the binary's"
+    );
     s.migrate_down(1).await.unwrap();
+    assert_eq!(
+        s.pending_migrations().await.unwrap(),
+        1,
+        "/readyz fails an older schema"
+    );
     for table in ["scim_tokens", "directory_profiles", "directory_groups"] {
         let read = db.execute_unprepared(&format!("SELECT COUNT(*) FROM {table}")).await;
         assert!(read.is_err(), "{table} is dropped");
