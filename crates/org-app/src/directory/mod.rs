@@ -277,13 +277,7 @@ impl DirectoryService {
         if !token.is_active(now) {
             return Err(unauthorized());
         }
-        let org = core
-            .stores
-            .orgs
-            .org_by_id(token.org_id())
-            .await?
-            .filter(|o| o.state().deleted_at.is_none())
-            .ok_or_else(unauthorized)?;
+        let org = self.live_org(&token).await?.ok_or_else(unauthorized)?;
         token.access(&org, self.allow_scim(&org))?;
         if token.use_is_due(now) {
             let mut c = org_ports::Changeset::default();
@@ -305,14 +299,19 @@ impl DirectoryService {
             .await?
             .filter(|t| t.is_active(core.now()))
             .ok_or_else(|| AppError::Unauthorized("Invalid or expired SCIM token".to_owned()))?;
-        let org = core
+        let org = self.live_org(&token).await?.ok_or_else(AppError::not_found)?;
+        Ok((token, org))
+    }
+
+    /// The token's org unless it is deleted.
+    async fn live_org(&self, token: &ScimToken) -> Result<Option<Organization>, AppError> {
+        Ok(self
+            .core
             .stores
             .orgs
             .org_by_id(token.org_id())
             .await?
-            .filter(|o| o.state().deleted_at.is_none())
-            .ok_or_else(AppError::not_found)?;
-        Ok((token, org))
+            .filter(|o| o.state().deleted_at.is_none()))
     }
 
     /// A directory read: the caller's org as authenticated.
