@@ -152,7 +152,21 @@ impl AuditService {
         Ok(total)
     }
 
+    /// Prunes one log's aged prefix. When another process pruned it first (the store refuses a
+    /// prune that finds other entries than it read), it reads the log again: each range is
+    /// pruned, and its `audit.pruned` written, once, however many processes run retention.
     async fn prune_log(&self, log: AuditLog, cutoff: DateTime<Utc>) -> Result<u64, AppError> {
+        for _ in 0..self.core.config.max_attempts.max(1) {
+            match self.prune_once(log, cutoff).await {
+                Err(AppError::Stale) => continue,
+                other => return other,
+            }
+        }
+        // Others keep pruning this log; nothing of this run was written.
+        Ok(0)
+    }
+
+    async fn prune_once(&self, log: AuditLog, cutoff: DateTime<Utc>) -> Result<u64, AppError> {
         let Some(old) = self.old_prefix(log, cutoff).await? else {
             return Ok(0);
         };
@@ -162,6 +176,7 @@ impl AuditService {
             audit_prunes: vec![AuditPrune {
                 log,
                 through_seq: old.through_seq,
+                count: old.count,
             }],
             ..Changeset::default()
         };

@@ -32,10 +32,15 @@ pub struct SessionRevocation {
 /// Deletes the oldest entries of one audit log: every entry with `seq <= through_seq`
 /// (retention, §8.3). The log's head and the `seq`s of later entries are unchanged, so the
 /// remaining chain stays anchored at its first entry's `prev_hash`.
+///
+/// `count` is how many entries the prune expects to delete (what it read). Any other number —
+/// another process pruned that range meanwhile — is a `Conflict(StaleVersion)` and nothing of
+/// the commit is written, so each range is pruned, and its `audit.pruned` entry written, once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuditPrune {
     pub log: AuditLog,
     pub through_seq: u64,
+    pub count: u64,
 }
 
 /// The writes of one use case. Aggregates with `version == 0` are inserted; others are

@@ -1061,12 +1061,29 @@ pub async fn pruning_deletes_a_prefix_and_keeps_the_rest_anchored<S: Store>(s: A
     assert_eq!(before.len(), 5);
     let third = before[2].hash;
     s.commit(Changeset {
-        audit_prunes: vec![AuditPrune { log, through_seq: 3 }],
+        audit_prunes: vec![AuditPrune {
+            log,
+            through_seq: 3,
+            count: 3,
+        }],
         audit: vec![audit(Some(a.id()), "audit.pruned", 10)],
         ..cs()
     })
     .await
     .unwrap();
+    // A second process that read the same range prunes nothing and writes no second marker.
+    let again = s
+        .commit(Changeset {
+            audit_prunes: vec![AuditPrune {
+                log,
+                through_seq: 3,
+                count: 3,
+            }],
+            audit: vec![audit(Some(a.id()), "audit.pruned", 11)],
+            ..cs()
+        })
+        .await;
+    assert_eq!(again, Err(StoreError::Conflict(ConflictKind::StaleVersion)));
     let after = s.audit_chain(log, 0, 100).await.unwrap();
     assert_eq!(
         after.iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -2729,7 +2746,11 @@ pub async fn audit_totals_are_kept_counts_and_keyset_pages_are_not_counted<S: St
     assert_eq!(s.audit_head(AuditLog::Platform).await.unwrap().map(|e| e.seq), Some(2));
     assert!(s.audit_head(AuditLog::Org(b.id())).await.unwrap().is_none());
     s.commit(Changeset {
-        audit_prunes: vec![AuditPrune { log, through_seq: 4 }],
+        audit_prunes: vec![AuditPrune {
+            log,
+            through_seq: 4,
+            count: 4,
+        }],
         ..cs()
     })
     .await

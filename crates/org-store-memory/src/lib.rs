@@ -274,7 +274,22 @@ impl State {
         self.check_unique(c)?;
         self.check_invitations(c)?;
         self.check_members(c)?;
-        self.check_directory(c)
+        self.check_directory(c)?;
+        self.check_prunes(c)
+    }
+
+    /// A prune deletes exactly the entries it read; otherwise another writer pruned first.
+    fn check_prunes(&self, c: &Changeset) -> Result<(), StoreError> {
+        for p in &c.audit_prunes {
+            let there = self
+                .logs
+                .get(&p.log)
+                .map_or(0, |l| l.entries.range(..=p.through_seq).count() as u64);
+            if there != p.count {
+                return Err(StoreError::Conflict(ConflictKind::StaleVersion));
+            }
+        }
+        Ok(())
     }
 
     fn check_versions(&self, c: &Changeset) -> Result<(), StoreError> {

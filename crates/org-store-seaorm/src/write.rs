@@ -717,6 +717,10 @@ async fn sequence_logs(txn: &DatabaseTransaction, backend: DbBackend, c: &Change
             .exec(txn)
             .await?
             .rows_affected;
+        if pruned != p.count {
+            // Another process pruned (part of) this range since it was read.
+            return Err(StoreError::Conflict(ConflictKind::StaleVersion).into());
+        }
         let h = locked(&mut heads, &key)?;
         h.entries -= i64::try_from(pruned).unwrap_or(i64::MAX);
     }

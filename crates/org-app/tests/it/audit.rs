@@ -312,7 +312,11 @@ async fn an_idle_log_keeps_its_newest_entry_and_settles() {
 async fn a_prefix_deleted_without_an_audit_pruned_entry_is_detected() {
     let w = World::new().await;
     let log = w.app.audit.log_of(&w.owner, &meta(), "acme").await.unwrap();
-    let prune = org_ports::AuditPrune { log, through_seq: 2 };
+    let prune = org_ports::AuditPrune {
+        log,
+        through_seq: 2,
+        count: 2,
+    };
     let c = org_ports::Changeset {
         audit_prunes: vec![prune],
         ..Default::default()
