@@ -16,7 +16,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,13 +28,11 @@ use org_ports::{Changeset, UnitOfWork};
 use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
 use serde_json::Value;
 
+use common::process::{Killed, cli, median, pinned, server_bin};
+
 const ROUNDS: usize = 5;
 const SECONDS: u32 = 5;
 const CONNECTIONS: u32 = 32;
-
-fn server_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_org-server")
-}
 
 /// The bare ceiling: serves the bytes of two files at `/members` and `/org`.
 fn bare(port: u16, members: &Path, org: &Path) {
@@ -60,12 +58,6 @@ fn bare(port: u16, members: &Path, org: &Path) {
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
             axum::serve(listener, app).await.unwrap();
         });
-}
-
-fn pinned(cpu: &str, program: &str) -> Command {
-    let mut c = Command::new("taskset");
-    c.args(["-c", cpu, program]);
-    c
 }
 
 /// Requests per second of one wrk run.
@@ -101,21 +93,6 @@ fn wait_ready(port: u16, path: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("nothing listens on port {port}");
-}
-
-fn cli(cfg: &Path, args: &[&str]) -> Value {
-    let out = Command::new(server_bin())
-        .arg("--config")
-        .arg(cfg)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn token(cfg: &Path, email: &str, org: Option<&str>) -> String {
@@ -199,20 +176,6 @@ async fn seed(data: &Path) -> PathBuf {
     store.commit(c).await.unwrap();
     store.close().await.unwrap();
     cfg
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Fires `n` requests with `token`, 16 at a time, and counts the 2xx answers.

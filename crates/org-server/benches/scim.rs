@@ -40,12 +40,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use common::process::{Killed, cli, median, pinned, server_bin};
 use common::{Backend, ms, quantile};
 use org_domain::{EventId, OrgId};
 use org_ports::chain;
@@ -91,35 +92,6 @@ const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn server_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_org-server")
-}
-
-fn pinned(cpu: &str, program: &str) -> Command {
-    let mut c = Command::new("taskset");
-    c.args(["-c", cpu, program]);
-    c
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n.is_multiple_of(2) {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    } else {
-        v[n / 2]
-    }
 }
 
 /// Percent-encodes a query value (everything but the unreserved characters).
@@ -243,21 +215,6 @@ async fn start_server_on(dir: &Path, name: &str, db_url: String) -> Server {
         "the server did not start: {}",
         std::fs::read_to_string(&server.log).unwrap_or_default()
     );
-}
-
-fn cli(cfg: &Path, args: &[&str]) -> Value {
-    let out = Command::new(server_bin())
-        .arg("--config")
-        .arg(cfg)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// An org of the server and its SCIM token.

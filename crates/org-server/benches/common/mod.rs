@@ -3,6 +3,8 @@
 //! HTTP benchmark.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
