@@ -27,6 +27,8 @@ pub struct Node {
     dir: tempfile::TempDir,
     port: u16,
     vars: Vec<(String, String)>,
+    /// The PostgreSQL database this node made, dropped with it on an external server.
+    database: Option<String>,
 }
 
 impl Node {
@@ -41,15 +43,22 @@ impl Node {
                 format!("http://127.0.0.1:{port}"),
             ),
         ];
-        Self { dir, port, vars }
+        Self {
+            dir,
+            port,
+            vars,
+            database: None,
+        }
     }
 
     /// A node on a fresh database of the throwaway PostgreSQL cluster.
     pub async fn postgres() -> Self {
-        let (_, url) = org_testkit::postgres::create_database().await;
-        Self::sqlite()
+        let (name, url) = org_testkit::postgres::create_database().await;
+        let mut node = Self::sqlite()
             .with("ORG_SERVER_DATABASE__URL", &url)
-            .with("ORG_SERVER_ENCRYPTION__KEYS", TEST_KEY)
+            .with("ORG_SERVER_ENCRYPTION__KEYS", TEST_KEY);
+        node.database = Some(name);
+        node
     }
 
     /// A node on PostgreSQL when `postgres`, else on SQLite.
@@ -129,6 +138,23 @@ impl Node {
                 server.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // On an external server (`ORG_TEST_DATABASE_URL`) the test's database is dropped; a
+        // throwaway cluster goes whole when the process ends. Its own runtime: this may run
+        // inside another's.
+        if let Some(name) = self.database.take().filter(|_| org_testkit::postgres::is_external()) {
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|rt| rt.block_on(org_testkit::postgres::drop_databases(vec![name])))
+            })
+            .join();
         }
     }
 }
