@@ -461,11 +461,35 @@ impl DeliveryQueue for SeaStore {
             .await?
         {
             WriteOut::Claimed(rows) => rows.into_iter().map(mapping::delivery_from_row).collect(),
-            WriteOut::Committed => Ok(Vec::new()),
+            WriteOut::Committed | WriteOut::Leased(_) => Ok(Vec::new()),
         }
     }
 
     async fn pending_count(&self) -> Result<u64, StoreError> {
         read::pending_deliveries_count(&self.db).await
+    }
+}
+
+#[async_trait::async_trait]
+impl org_ports::LeaseRepository for SeaStore {
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: uuid::Uuid,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        match self
+            .write(WriteOp::Lease {
+                name,
+                holder,
+                now,
+                until,
+            })
+            .await?
+        {
+            WriteOut::Leased(held) => Ok(held),
+            WriteOut::Committed | WriteOut::Claimed(_) => Ok(false),
+        }
     }
 }
