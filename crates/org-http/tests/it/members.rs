@@ -113,6 +113,14 @@ async fn changing_a_role_follows_capability_grant_and_self_rules() {
     for (by, target, body, status, code) in cases {
         t.patch(&path(target), &by.token, body).await.expect(status, code);
     }
+    // A platform owner may not demote the owner either (§3.5 invariant); the detail speaks
+    // of a role change, not of removal.
+    let invariant = t
+        .patch(&path(&t.owner), &t.platform.token, json!({"role": "admin"}))
+        .await;
+    invariant.expect(409, "CONFLICT");
+    let detail = invariant.body["detail"].as_str().unwrap();
+    assert!(detail.contains("ownership transfer") && !detail.contains("removed"), "{detail}");
     let owner = t.patch(&path(&t.admin), &t.owner.token, json!({"role": "owner"})).await;
     owner.expect(200, "");
     assert_eq!(owner.body["role"], "owner");
