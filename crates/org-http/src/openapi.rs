@@ -95,6 +95,11 @@ fn standard_errors(path: &str, op: &Operation) -> Vec<(&'static str, &'static st
     if path.starts_with("/api/organizations/{org_slug}") || path.starts_with("/api/platform/organizations/{org_slug}") {
         out.push(("404", "Unknown organization, or one the caller may not see (NOT_FOUND)"));
     }
+    out.push(("414", "Request target over 8 KiB (URI_TOO_LONG)"));
+    out.push((
+        "431",
+        "Request header fields over 32 KiB (REQUEST_HEADER_FIELDS_TOO_LARGE)",
+    ));
     if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
         out.push(("429", "Rate limited (RATE_LIMITED), with Retry-After"));
     }

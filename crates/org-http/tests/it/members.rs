@@ -120,7 +120,10 @@ async fn changing_a_role_follows_capability_grant_and_self_rules() {
         .await;
     invariant.expect(409, "CONFLICT");
     let detail = invariant.body["detail"].as_str().unwrap();
-    assert!(detail.contains("ownership transfer") && !detail.contains("removed"), "{detail}");
+    assert!(
+        detail.contains("ownership transfer") && !detail.contains("removed"),
+        "{detail}"
+    );
     let owner = t.patch(&path(&t.admin), &t.owner.token, json!({"role": "owner"})).await;
     owner.expect(200, "");
     assert_eq!(owner.body["role"], "owner");
