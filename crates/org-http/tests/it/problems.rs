@@ -165,10 +165,13 @@ async fn a_member_lacking_a_capability_gets_403_naming_it() {
 }
 
 /// One HTTP/1.1 exchange over a real socket (the request is sent as is, `Connection: close`
-/// added): the status code and the body.
+/// added): the status code, the lower-cased head and the body.
 fn exchange(addr: std::net::SocketAddr, target: &str, extra_header: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
     let request = format!("GET {target} HTTP/1.1\r\nhost: localhost\r\n{extra_header}connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).unwrap();
     let mut raw = Vec::new();
