@@ -552,7 +552,13 @@ pub async fn serve(s: Settings) -> Result<(), String> {
         .map_err(|e| format!("metrics: {e}"))?
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
-    let render: org_http::MetricsRender = Arc::new(move || prometheus.render());
+    let pool = parts.store.clone();
+    let render: org_http::MetricsRender = Arc::new(move || {
+        let (in_use, idle) = pool.pool_connections();
+        metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(in_use));
+        metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));
+        prometheus.render()
+    });
     let health = Arc::new(Health::default());
     let config = http_config(
         &s,

@@ -246,6 +246,22 @@ impl SeaStore {
             .map_err(store_err)
     }
 
+    /// The connection pool's state for `db_pool_connections` (§21.3): `(in use, idle)`.
+    pub fn pool_connections(&self) -> (u32, u32) {
+        let (size, idle) = match self.backend {
+            DbBackend::Postgres => {
+                let p = self.db.get_postgres_connection_pool();
+                (p.size(), p.num_idle())
+            }
+            _ => {
+                let p = self.db.get_sqlite_connection_pool();
+                (p.size(), p.num_idle())
+            }
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        (size.saturating_sub(idle), idle)
+    }
+
     /// Readiness: a round trip to the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(store_err)
