@@ -59,6 +59,7 @@ mod core;
 pub mod directory;
 mod error;
 mod invitations;
+pub mod mail;
 mod members;
 mod orgs;
 pub mod outbound;
@@ -92,6 +93,7 @@ pub use redact::redact;
 pub use roles::RoleService;
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
 pub use users::UserAdmin;
+pub use mail::{MailReport, MailService};
 pub use webhooks::WebhookService;
 
 /// Session contexts kept between commits (each a session, its user and one org context).
@@ -106,6 +108,7 @@ pub struct App {
     pub invitations: InvitationService,
     pub roles: RoleService,
     pub webhooks: WebhookService,
+    pub mail: MailService,
     pub audit: AuditService,
     pub sessions: SessionService,
     pub platform: PlatformService,
@@ -153,6 +156,7 @@ impl App {
             invitations: InvitationService { core: core.clone() },
             roles: RoleService { core: core.clone() },
             webhooks: WebhookService { core: core.clone() },
+            mail: MailService { core: core.clone() },
             audit: AuditService { core: core.clone() },
             sessions: SessionService { core: core.clone() },
             platform: PlatformService { core: core.clone() },

@@ -10,6 +10,7 @@ pub mod chain;
 mod changeset;
 mod directory;
 mod error;
+pub mod mail;
 mod repos;
 mod secrets;
 mod system;
@@ -32,6 +33,7 @@ pub use system::{
     AccessClaims, AccessTokens, Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, TokenRejection,
     WebhookSender,
 };
+pub use mail::{MailQueue, MailRepository, Mailer, OutgoingMail};
 pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
@@ -46,5 +48,7 @@ pub use repos::{
 pub use secrets::MockSecretCipher;
 #[cfg(feature = "mock")]
 pub use system::{MockAccessTokens, MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
+#[cfg(feature = "mock")]
+pub use mail::{MockMailQueue, MockMailRepository, MockMailer};
 #[cfg(feature = "mock")]
 pub use webhooks::{MockDeliveryQueue, MockWebhookRepository};
