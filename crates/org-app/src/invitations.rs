@@ -115,8 +115,13 @@ impl InvitationService {
             let mut c = s.record(&outcome.principal, &outcome.events);
             c.invitations.extend(pending);
             c.invitations.push(invitation.clone());
-            c.mails
-                .push(crate::mail::invitation_mail(core, &s.org, &invitation, &caller.user, &token));
+            c.mails.push(crate::mail::invitation_mail(
+                core,
+                &s.org,
+                &invitation,
+                &caller.user,
+                &token,
+            ));
             let view = InvitationView {
                 invitation: invitation.with_version(1),
                 inviter: Some(caller.user.clone()),

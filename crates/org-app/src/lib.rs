@@ -85,6 +85,7 @@ pub use catalogue::{AUDIT_ACTIONS, AuditActionInfo, WEBHOOK_EVENT_TYPES, Webhook
 pub use config::{AppConfig, OrgApproval};
 pub use error::AppError;
 pub use invitations::{CreatedInvitation, InvitationService, InvitationView, MyInvitation};
+pub use mail::{MailReport, MailService};
 pub use members::{MemberFilter, MemberList, MemberPosition, MemberService, MemberView, ServiceAccess, TransferTarget};
 pub use orgs::{CreatedOrg, MyOrg, OrgService, OrgView, SelectedOrg};
 pub use platform::PlatformService;
@@ -93,7 +94,6 @@ pub use redact::redact;
 pub use roles::RoleService;
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
 pub use users::UserAdmin;
-pub use mail::{MailReport, MailService};
 pub use webhooks::WebhookService;
 
 /// Session contexts kept between commits (each a session, its user and one org context).

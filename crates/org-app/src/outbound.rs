@@ -206,14 +206,29 @@ mod tests {
     #[test]
     fn smtp_hosts_are_checked_in_every_spelling() {
         let g = Guard::default();
-        for host in ["127.0.0.1", "2130706433", "0x7f.1", "0177.0.0.1", "::1", "[::ffff:10.0.0.1]", "localhost", "mx.localhost"] {
+        for host in [
+            "127.0.0.1",
+            "2130706433",
+            "0x7f.1",
+            "0177.0.0.1",
+            "::1",
+            "[::ffff:10.0.0.1]",
+            "localhost",
+            "mx.localhost",
+        ] {
             assert!(
                 matches!(g.check_host(host, 25), Err(UrlError::Denied(_) | UrlError::DeniedName)),
                 "{host}"
             );
         }
-        assert_eq!(g.check_host("8.8.8.8", 25), Ok(Target::Ip("8.8.8.8".parse().unwrap(), 25)));
-        assert_eq!(g.check_host("Mail.Example.com", 587), Ok(Target::Name("mail.example.com".into(), 587)));
+        assert_eq!(
+            g.check_host("8.8.8.8", 25),
+            Ok(Target::Ip("8.8.8.8".parse().unwrap(), 25))
+        );
+        assert_eq!(
+            g.check_host("Mail.Example.com", 587),
+            Ok(Target::Name("mail.example.com".into(), 587))
+        );
         let local = Guard {
             allowed_private: vec!["127.0.0.1/32".parse().unwrap()],
             allow_http: false,

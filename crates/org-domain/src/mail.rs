@@ -402,9 +402,13 @@ impl std::fmt::Debug for Mail {
 pub enum MailOutcome {
     Sent,
     /// An attempt failed; `error` is the failure class (never a secret).
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     /// Not to be sent, for good.
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
 }
 
 /// Fields of a new mail.
@@ -520,7 +524,14 @@ mod tests {
         assert_eq!(c.from_header(), "Acme <no-reply@example.com>");
         let tls = SmtpConfig::parse(&SmtpDraft { port: 465, ..draft() }, true).map(|c| c.security);
         assert_eq!(tls, Ok(SmtpSecurity::Tls));
-        let v6 = SmtpConfig::parse(&SmtpDraft { host: "[2001:DB8::1]".into(), ..draft() }, true).map(|c| c.host);
+        let v6 = SmtpConfig::parse(
+            &SmtpDraft {
+                host: "[2001:DB8::1]".into(),
+                ..draft()
+            },
+            true,
+        )
+        .map(|c| c.host);
         assert_eq!(v6, Ok("2001:db8::1".to_owned()));
         Ok(())
     }
@@ -538,14 +549,40 @@ mod tests {
         };
         assert_eq!(
             fields(SmtpConfig::parse(&bad, true)),
-            ["host", "port", "username", "password", "from_email", "from_name", "security"]
+            [
+                "host",
+                "port",
+                "username",
+                "password",
+                "from_email",
+                "from_name",
+                "security"
+            ]
         );
-        assert_eq!(fields(SmtpConfig::parse(&SmtpDraft { port: 0, ..draft() }, true)), ["port"]);
         assert_eq!(
-            fields(SmtpConfig::parse(&SmtpDraft { host: "h".repeat(254), ..draft() }, true)),
+            fields(SmtpConfig::parse(&SmtpDraft { port: 0, ..draft() }, true)),
+            ["port"]
+        );
+        assert_eq!(
+            fields(SmtpConfig::parse(
+                &SmtpDraft {
+                    host: "h".repeat(254),
+                    ..draft()
+                },
+                true
+            )),
             ["host"]
         );
-        assert!(SmtpConfig::parse(&SmtpDraft { password: String::new(), ..draft() }, false).is_ok());
+        assert!(
+            SmtpConfig::parse(
+                &SmtpDraft {
+                    password: String::new(),
+                    ..draft()
+                },
+                false
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -571,7 +608,9 @@ mod tests {
             t0,
         );
         assert!(!format!("{m:?}").contains("inv_x"));
-        let fail = || MailOutcome::Failed { error: "connect_error".into() };
+        let fail = || MailOutcome::Failed {
+            error: "connect_error".into(),
+        };
         for n in 1..MAIL_MAX_ATTEMPTS {
             m.record(fail(), t0, 0.0);
             assert_eq!((m.status, m.attempt_count), (MailStatus::Pending, n));
@@ -579,7 +618,10 @@ mod tests {
         }
         assert!(!m.body.is_empty());
         m.record(fail(), t0, 0.0);
-        assert_eq!((m.status, m.next_attempt_at, m.body.as_str()), (MailStatus::Failed, None, ""));
+        assert_eq!(
+            (m.status, m.next_attempt_at, m.body.as_str()),
+            (MailStatus::Failed, None, "")
+        );
         Ok(())
     }
 }

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use org_domain::directory::{DirectoryGroup, DirectoryProfile, DirectoryProfileRecord, user_name_key};
-use org_domain::mail::{Mail, MailOutcome, MailStatus, NewMail, SmtpConfig, SmtpDraft, SmtpSettings, SmtpSettingsRecord};
+use org_domain::mail::{
+    Mail, MailOutcome, MailStatus, NewMail, SmtpConfig, SmtpDraft, SmtpSettings, SmtpSettingsRecord,
+};
 use org_domain::scim_token::{ScimToken, ScimTokenRecord};
 use org_domain::webhook::{AttemptOutcome, Delivery, DeliveryStatus, Webhook, WebhookRecord};
 use org_domain::{
@@ -4293,7 +4295,6 @@ pub async fn a_failed_commit_leaves_no_directory_rows<S: Store>(s: Arc<S>) {
     assert_eq!(groups, want);
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // SMTP settings (one row per org, its password sealed) and the mail outbox
 // ---------------------------------------------------------------------------------------------
@@ -4356,7 +4357,11 @@ pub async fn smtp_settings_are_one_row_per_org_written_by_version<S: Store>(s: A
     .await
     .unwrap();
     let stored = s.smtp_settings(id).await.unwrap().expect("stored settings");
-    assert_eq!(stored, first.clone().with_version(1), "the row reads back, password included");
+    assert_eq!(
+        stored,
+        first.clone().with_version(1),
+        "the row reads back, password included"
+    );
     assert_eq!(s.smtp_settings(other.org.id()).await, Ok(None), "per org");
     let steps = vec![
         (
@@ -4395,7 +4400,11 @@ pub async fn smtp_settings_are_one_row_per_org_written_by_version<S: Store>(s: A
     run_steps(&*s, steps).await;
     let updated = s.smtp_settings(id).await.unwrap().expect("still there");
     assert_eq!(
-        (updated.config().host.as_str(), updated.record().version, updated.record().created_at),
+        (
+            updated.config().host.as_str(),
+            updated.record().version,
+            updated.record().created_at
+        ),
         ("mx.acme.test", 2, t(1))
     );
     s.commit(Changeset {
@@ -4420,7 +4429,11 @@ pub async fn smtp_settings_are_one_row_per_org_written_by_version<S: Store>(s: A
     })
     .await
     .unwrap();
-    assert_eq!(s.smtp_settings(id).await.unwrap().map(|x| x.record().version), Some(1), "set again");
+    assert_eq!(
+        s.smtp_settings(id).await.unwrap().map(|x| x.record().version),
+        Some(1),
+        "set again"
+    );
 }
 
 pub async fn due_mails_are_claimed_under_a_lease<S: Store>(s: Arc<S>) {
@@ -4435,13 +4448,20 @@ pub async fn due_mails_are_claimed_under_a_lease<S: Store>(s: Arc<S>) {
     })
     .await
     .unwrap();
-    assert_eq!(s.mail(due.id).await.unwrap(), Some(due.clone().with_version(1)), "round trip");
+    assert_eq!(
+        s.mail(due.id).await.unwrap(),
+        Some(due.clone().with_version(1)),
+        "round trip"
+    );
     let (now, lease) = (t(10), Duration::seconds(60));
     let claimed = s.claim_due_mail(now, now + lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 1, "only the due mail");
     assert_eq!((claimed[0].id, claimed[0].next_attempt_at), (due.id, Some(now + lease)));
     assert_eq!(claimed[0].body, due.body, "the body is read back whole");
-    assert!(s.claim_due_mail(now, now + lease, 10).await.unwrap().is_empty(), "claimed twice");
+    assert!(
+        s.claim_due_mail(now, now + lease, 10).await.unwrap().is_empty(),
+        "claimed twice"
+    );
     let expired = now + Duration::seconds(61);
     let again = s.claim_due_mail(expired, expired + lease, 10).await.unwrap();
     assert_eq!(again.len(), 1, "an expired lease makes the mail due again");
@@ -4469,7 +4489,11 @@ pub async fn due_mails_are_claimed_under_a_lease<S: Store>(s: Arc<S>) {
         "a settled mail keeps no body"
     );
     let at_500 = s.claim_due_mail(t(500), t(560), 10).await.unwrap();
-    assert_eq!(at_500.iter().map(|m| m.id).collect::<Vec<_>>(), [later.id], "a sent mail is never due");
+    assert_eq!(
+        at_500.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [later.id],
+        "a sent mail is never due"
+    );
     let with_limit = s.claim_due_mail(t(10_000), t(10_060), 0).await.unwrap();
     assert!(with_limit.is_empty(), "the limit holds");
     // The org's mails and settings go with its purge.

@@ -23,6 +23,7 @@ pub use audit::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, Audi
 pub use changeset::{AuditPrune, Changeset, RevocationScope, SessionRevocation};
 pub use directory::DirectoryRepository;
 pub use error::{ConflictKind, StoreError, UniqueKey};
+pub use mail::{MailQueue, MailRepository, Mailer, OutgoingMail};
 pub use repos::{
     AuditRepository, ChangeToken, InvitationRepository, LeaseRepository, MemberQuery, MemberRow, MembershipRepository,
     OrgContext, OrgFilter, OrgRepository, OutboxRepository, Page, PageRequest, RefreshMatch, RoleRepository,
@@ -33,11 +34,12 @@ pub use system::{
     AccessClaims, AccessTokens, Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, TokenRejection,
     WebhookSender,
 };
-pub use mail::{MailQueue, MailRepository, Mailer, OutgoingMail};
 pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
 pub use directory::MockDirectoryRepository;
+#[cfg(feature = "mock")]
+pub use mail::{MockMailQueue, MockMailRepository, MockMailer};
 #[cfg(feature = "mock")]
 pub use repos::{
     MockAuditRepository, MockChangeToken, MockInvitationRepository, MockLeaseRepository, MockMembershipRepository,
@@ -48,7 +50,5 @@ pub use repos::{
 pub use secrets::MockSecretCipher;
 #[cfg(feature = "mock")]
 pub use system::{MockAccessTokens, MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
-#[cfg(feature = "mock")]
-pub use mail::{MockMailQueue, MockMailRepository, MockMailer};
 #[cfg(feature = "mock")]
 pub use webhooks::{MockDeliveryQueue, MockWebhookRepository};

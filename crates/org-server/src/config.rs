@@ -318,7 +318,10 @@ impl Smtp {
         };
         let from = self.from.clone().ok_or("smtp.from is required when smtp.host is set")?;
         let (name, address) = match from.rsplit_once('<') {
-            Some((name, rest)) => (Some(name.trim().trim_matches('"').to_owned()), rest.trim_end_matches('>').to_owned()),
+            Some((name, rest)) => (
+                Some(name.trim().trim_matches('"').to_owned()),
+                rest.trim_end_matches('>').to_owned(),
+            ),
             None => (None, from),
         };
         let port = self.port.unwrap_or(match self.security.as_deref() {
@@ -339,7 +342,11 @@ impl Smtp {
             Err(org_domain::DomainError::Validation(errors)) => Err(errors
                 .iter()
                 .map(|e| {
-                    let field = if e.field == "from_email" { "from" } else { e.field.as_str() };
+                    let field = if e.field == "from_email" {
+                        "from"
+                    } else {
+                        e.field.as_str()
+                    };
                     format!("smtp.{field}: {}", e.message)
                 })
                 .collect::<Vec<_>>()
@@ -593,11 +600,26 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert!(!format!("{:?}", s.smtp).contains("true\""), "the password is never shown");
+        assert!(
+            !format!("{:?}", s.smtp).contains("true\""),
+            "the password is never shown"
+        );
         let c = s.smtp.config().unwrap().unwrap();
         assert_eq!(
-            (c.host.as_str(), c.port, c.username.as_str(), c.password.as_str(), c.from_header()),
-            ("mail.example.com", 2525, "12345", "true", "Example Team <team@example.com>".to_owned())
+            (
+                c.host.as_str(),
+                c.port,
+                c.username.as_str(),
+                c.password.as_str(),
+                c.from_header()
+            ),
+            (
+                "mail.example.com",
+                2525,
+                "12345",
+                "true",
+                "Example Team <team@example.com>".to_owned()
+            )
         );
         assert_eq!(c.security, org_domain::mail::SmtpSecurity::StartTls);
         let bad = Smtp {
@@ -615,7 +637,10 @@ mod tests {
             ..Smtp::default()
         };
         assert!(no_from.config().unwrap_err().contains("smtp.from"));
-        assert!(load(None, env(&[("ORG_SERVER_SMTP__HOSTNAME", "x")])).is_err(), "unknown smtp settings are refused");
+        assert!(
+            load(None, env(&[("ORG_SERVER_SMTP__HOSTNAME", "x")])).is_err(),
+            "unknown smtp settings are refused"
+        );
     }
 
     fn key_text(byte: u8) -> String {

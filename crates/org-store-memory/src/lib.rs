@@ -29,17 +29,17 @@ use org_domain::mail::{Mail, MailStatus, SmtpSettings};
 use org_domain::scim_token::ScimToken;
 use org_domain::webhook::{Delivery, DeliveryStatus, Webhook};
 use org_domain::{
-    CustomRole, DeliveryId, Email, EventId, Invitation, InvitationId, InvitationStatus, MailId, Membership, MembershipId,
-    MembershipStatus, OrgId, OrgState, OrgStatus, Organization, Role, RoleId, RoleSlug, ScimTokenId, Session,
-    SessionId, Slug, TokenHash, User, UserId, WebhookId,
+    CustomRole, DeliveryId, Email, EventId, Invitation, InvitationId, InvitationStatus, MailId, Membership,
+    MembershipId, MembershipStatus, OrgId, OrgState, OrgStatus, Organization, Role, RoleId, RoleSlug, ScimTokenId,
+    Session, SessionId, Slug, TokenHash, User, UserId, WebhookId,
 };
 use org_ports::chain::{self, Hash as ChainHash};
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, ChangeToken, Changeset, ConflictKind, DeliveryFilter,
-    DeliveryQueue, DirectoryRepository, InvitationRepository, LeaseRepository, MailQueue, MailRepository, MemberQuery, MemberRow,
-    MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest,
-    RefreshMatch, RevocationScope, RoleRepository, SessionContext, SessionRepository, StoreError, UniqueKey,
-    UnitOfWork, UserRepository, WebhookRepository,
+    DeliveryQueue, DirectoryRepository, InvitationRepository, LeaseRepository, MailQueue, MailRepository, MemberQuery,
+    MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page,
+    PageRequest, RefreshMatch, RevocationScope, RoleRepository, SessionContext, SessionRepository, StoreError,
+    UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
 
 /// One audit log: its kept head and count, the entries by `seq`, and their listing order.
@@ -378,7 +378,10 @@ impl State {
         for settings in &c.smtp {
             let org = settings.org_id();
             let twice = !seen.insert(org);
-            match (self.smtp.get(&org).map(|x| x.record().version), settings.record().version) {
+            match (
+                self.smtp.get(&org).map(|x| x.record().version),
+                settings.record().version,
+            ) {
                 _ if !self.orgs.contains_key(&org) => return Err(StoreError::NotFound),
                 (None, 0) if !twice => {}
                 (None, _) if !twice => return Err(StoreError::NotFound),
@@ -387,11 +390,7 @@ impl State {
             }
         }
         let removed = c.removed_smtp.iter().map(|x| (x.org_id(), x.record().version));
-        check_deletes(
-            removed,
-            |org| self.smtp.get(org).map(|x| x.record().version),
-            &mut seen,
-        )?;
+        check_deletes(removed, |org| self.smtp.get(org).map(|x| x.record().version), &mut seen)?;
         for m in &c.mails {
             if !self.orgs.contains_key(&m.org_id) {
                 return Err(StoreError::NotFound);

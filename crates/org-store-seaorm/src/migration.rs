@@ -1138,7 +1138,12 @@ impl MigrationTrait for Mail {
                 .col(timestamp_with_time_zone("created_at"))
                 .col(timestamp_with_time_zone("updated_at"))
                 .col(big_integer("version"))
-                .foreign_key(&mut fk("fk_smtp_settings_org", ("smtp_settings", "org_id"), "orgs", true))
+                .foreign_key(&mut fk(
+                    "fk_smtp_settings_org",
+                    ("smtp_settings", "org_id"),
+                    "orgs",
+                    true,
+                ))
                 .to_owned(),
         )
         .await?;

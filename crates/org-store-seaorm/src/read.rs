@@ -17,10 +17,9 @@ use org_domain::{
 };
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, DeliveryFilter, DirectoryRepository, InvitationRepository,
-    MailRepository,
-    MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository,
-    Page, PageRequest, RefreshMatch, RoleRepository, SessionContext, SessionRepository, StoreError, UserRepository,
-    WebhookRepository,
+    MailRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent,
+    OutboxRepository, Page, PageRequest, RefreshMatch, RoleRepository, SessionContext, SessionRepository, StoreError,
+    UserRepository, WebhookRepository,
 };
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{

@@ -28,7 +28,13 @@ impl Outbox {
         }
     }
     fn to(&self, address: &str) -> Vec<OutgoingMail> {
-        self.seen.lock().unwrap().iter().filter(|m| m.to == address).cloned().collect()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.to == address)
+            .cloned()
+            .collect()
     }
 }
 
@@ -87,42 +93,84 @@ async fn smtp_settings_are_set_read_and_removed_with_audit_and_events() {
     let w = World::new().await;
     assert_eq!(w.app.mail.get_smtp(&w.owner, &meta(), "acme").await, Ok(None));
     let before = w.acme_log().await.len();
-    w.app.mail.set_smtp(&w.owner, &meta(), "acme", draft("smtp.acme.example.com")).await.unwrap();
-    let got = w.app.mail.get_smtp(&w.admin, &meta(), "acme").await.unwrap().expect("configured");
+    w.app
+        .mail
+        .set_smtp(&w.owner, &meta(), "acme", draft("smtp.acme.example.com"))
+        .await
+        .unwrap();
+    let got = w
+        .app
+        .mail
+        .get_smtp(&w.admin, &meta(), "acme")
+        .await
+        .unwrap()
+        .expect("configured");
     let c = got.config();
     assert_eq!(
         (c.host.as_str(), c.port, c.security, c.from_header()),
-        ("smtp.acme.example.com", 587, SmtpSecurity::StartTls, "Acme Invites <invites@acme.example.com>".to_owned())
+        (
+            "smtp.acme.example.com",
+            587,
+            SmtpSecurity::StartTls,
+            "Acme Invites <invites@acme.example.com>".to_owned()
+        )
     );
     let entries = w.entries(AuditLog::Org(w.org_id("acme").await)).await;
-    let configured = entries.iter().find(|e| e.entry.action == "smtp.configured").expect("audited");
+    let configured = entries
+        .iter()
+        .find(|e| e.entry.action == "smtp.configured")
+        .expect("audited");
     assert_eq!(
         configured.entry.metadata,
-        Some(serde_json::json!({"host": "smtp.acme.example.com", "port": 587, "username": "acme-mailer",
-                                "from_email": "invites@acme.example.com"}))
+        Some(
+            serde_json::json!({"host": "smtp.acme.example.com", "port": 587, "username": "acme-mailer",
+                                "from_email": "invites@acme.example.com"})
+        )
     );
-    assert!(!format!("{:?}", configured.entry.metadata).contains("hunter2"), "the password is never audited");
+    assert!(
+        !format!("{:?}", configured.entry.metadata).contains("hunter2"),
+        "the password is never audited"
+    );
     let events = w.org_events("acme").await;
-    let event = events.iter().find(|e| e.event_type == "organization.smtp.configured").expect("emitted");
+    let event = events
+        .iter()
+        .find(|e| e.event_type == "organization.smtp.configured")
+        .expect("emitted");
     assert_eq!(
         event.data,
         serde_json::json!({"host": "smtp.acme.example.com", "port": 587, "from_email": "invites@acme.example.com"})
     );
 
     // The same settings again change nothing (§1.7); another value is a new configuration.
-    w.app.mail.set_smtp(&w.owner, &meta(), "acme", draft("smtp.acme.example.com")).await.unwrap();
-    assert_eq!(w.acme_log().await.len(), before + 1, "an identical upsert writes no audit entry");
+    w.app
+        .mail
+        .set_smtp(&w.owner, &meta(), "acme", draft("smtp.acme.example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.acme_log().await.len(),
+        before + 1,
+        "an identical upsert writes no audit entry"
+    );
     let other_password = SmtpDraft {
         password: "another".into(),
         ..draft("smtp.acme.example.com")
     };
-    w.app.mail.set_smtp(&w.owner, &meta(), "acme", other_password).await.unwrap();
+    w.app
+        .mail
+        .set_smtp(&w.owner, &meta(), "acme", other_password)
+        .await
+        .unwrap();
     assert_eq!(w.acme_log().await.len(), before + 2, "a new password is a change");
 
     w.app.mail.delete_smtp(&w.owner, &meta(), "acme").await.unwrap();
     assert_eq!(w.app.mail.get_smtp(&w.owner, &meta(), "acme").await, Ok(None));
     assert_eq!(w.acme_log().await.last().map(String::as_str), Some("smtp.removed"));
-    assert!(w.event_types("acme").await.contains(&"organization.smtp.removed".to_owned()));
+    assert!(
+        w.event_types("acme")
+            .await
+            .contains(&"organization.smtp.removed".to_owned())
+    );
     w.app.mail.delete_smtp(&w.owner, &meta(), "acme").await.unwrap();
     assert_eq!(w.acme_log().await.len(), before + 3, "removing nothing is a no-op");
 }
@@ -130,7 +178,11 @@ async fn smtp_settings_are_set_read_and_removed_with_audit_and_events() {
 #[tokio::test]
 async fn smtp_settings_need_the_capability_valid_fields_and_an_allowed_host() {
     let w = World::new().await;
-    let denied = w.app.mail.set_smtp(&w.member, &meta(), "acme", draft("smtp.acme.example.com")).await;
+    let denied = w
+        .app
+        .mail
+        .set_smtp(&w.member, &meta(), "acme", draft("smtp.acme.example.com"))
+        .await;
     assert_eq!(denied, Err(missing(Capability::OrgSettingsManage)));
     assert_eq!(
         w.app.mail.get_smtp(&w.member, &meta(), "acme").await,
@@ -148,11 +200,27 @@ async fn smtp_settings_need_the_capability_valid_fields_and_an_allowed_host() {
     };
     let e = w.app.mail.set_smtp(&w.owner, &meta(), "acme", bad).await.unwrap_err();
     assert_eq!(invalid_fields(&e), ["port", "from_email", "security"]);
-    for host in ["127.0.0.1", "2130706433", "10.0.0.5", "[::1]", "169.254.169.254", "localhost"] {
-        let e = w.app.mail.set_smtp(&w.owner, &meta(), "acme", draft(host)).await.unwrap_err();
+    for host in [
+        "127.0.0.1",
+        "2130706433",
+        "10.0.0.5",
+        "[::1]",
+        "169.254.169.254",
+        "localhost",
+    ] {
+        let e = w
+            .app
+            .mail
+            .set_smtp(&w.owner, &meta(), "acme", draft(host))
+            .await
+            .unwrap_err();
         assert_eq!(invalid_fields(&e), ["host"], "{host}");
     }
-    assert_eq!(w.app.mail.get_smtp(&w.owner, &meta(), "acme").await, Ok(None), "nothing was stored");
+    assert_eq!(
+        w.app.mail.get_smtp(&w.owner, &meta(), "acme").await,
+        Ok(None),
+        "nothing was stored"
+    );
 }
 
 #[tokio::test]
@@ -163,7 +231,11 @@ async fn an_invitation_mail_goes_through_the_orgs_server_with_the_accept_link() 
         ..AppConfig::default()
     })
     .await;
-    w.app.mail.set_smtp(&w.owner, &meta(), "acme", draft("smtp.acme.example.com")).await.unwrap();
+    w.app
+        .mail
+        .set_smtp(&w.owner, &meta(), "acme", draft("smtp.acme.example.com"))
+        .await
+        .unwrap();
     let token = invite(&w, "new@example.com").await;
     let outbox = Arc::new(Outbox::default());
     let report = pass(&w, &outbox).await;
@@ -195,7 +267,11 @@ async fn without_an_org_server_the_platform_server_sends_and_without_either_the_
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].server.from_header(), "noreply@platform.example.com");
     let link = format!("https://id.example.com/invitations/accept/{token}");
-    assert!(sent[0].body.contains(&link), "without web_client_url the server's redirect: {}", sent[0].body);
+    assert!(
+        sent[0].body.contains(&link),
+        "without web_client_url the server's redirect: {}",
+        sent[0].body
+    );
 
     let bare = World::new().await;
     invite(&bare, "new@example.com").await;
@@ -203,7 +279,11 @@ async fn without_an_org_server_the_platform_server_sends_and_without_either_the_
     assert!(report.skipped >= 1 && report.sent == 0, "{report:?}");
     assert!(!report.no_smtp.is_empty(), "the skip is reported for the log");
     assert_eq!(outbox.to("new@example.com").len(), 1, "nothing more was sent");
-    assert_eq!(pass(&bare, &outbox).await, MailReport::default(), "a skipped mail is settled");
+    assert_eq!(
+        pass(&bare, &outbox).await,
+        MailReport::default(),
+        "a skipped mail is settled"
+    );
 }
 
 #[tokio::test]
@@ -218,8 +298,15 @@ async fn a_failing_server_is_retried_with_backoff_then_the_mail_fails() {
     let outbox = Arc::new(Outbox::failing(MAIL_MAX_ATTEMPTS as usize));
     let first = pass(&w, &outbox).await;
     assert_eq!((first.attempt_failed, first.sent), (1, 0), "{first:?}");
-    assert_eq!(first.errors.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>(), ["connect_error"]);
-    assert_eq!(pass(&w, &outbox).await, MailReport::default(), "not due before its backoff");
+    assert_eq!(
+        first.errors.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>(),
+        ["connect_error"]
+    );
+    assert_eq!(
+        pass(&w, &outbox).await,
+        MailReport::default(),
+        "not due before its backoff"
+    );
     let mut last = MailReport::default();
     for _ in 1..MAIL_MAX_ATTEMPTS {
         w.advance(Duration::hours(5));
@@ -228,7 +315,11 @@ async fn a_failing_server_is_retried_with_backoff_then_the_mail_fails() {
     assert_eq!(last.failed, 1, "{last:?}");
     assert_eq!(outbox.to("new@example.com").len(), MAIL_MAX_ATTEMPTS as usize);
     w.advance(Duration::days(1));
-    assert_eq!(pass(&w, &outbox).await, MailReport::default(), "a failed mail is never retried");
+    assert_eq!(
+        pass(&w, &outbox).await,
+        MailReport::default(),
+        "a failed mail is never retried"
+    );
 }
 
 #[tokio::test]

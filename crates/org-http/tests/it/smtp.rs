@@ -15,7 +15,11 @@ fn body() -> Value {
 fn fields(res: &crate::support::Resp) -> Vec<String> {
     res.body["errors"]
         .as_array()
-        .map(|a| a.iter().map(|e| e["field"].as_str().unwrap_or_default().to_owned()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -46,17 +50,31 @@ async fn set_read_and_remove_never_show_the_password() {
                "security": "starttls", "configured": true})
     );
     assert!(!got.text.contains("hunter2"));
-    let tls = t.post(SMTP, &t.admin.token, Some(json!({"host": "smtp.acme.example.com", "port": 465,
-        "username": "", "password": "x", "from_email": "a@acme.example.com"}))).await;
+    let tls = t
+        .post(
+            SMTP,
+            &t.admin.token,
+            Some(json!({"host": "smtp.acme.example.com", "port": 465,
+        "username": "", "password": "x", "from_email": "a@acme.example.com"})),
+        )
+        .await;
     tls.expect(200, "");
-    assert_eq!(t.get(SMTP, &t.admin.token).await.body["security"], "tls", "465 defaults to tls");
+    assert_eq!(
+        t.get(SMTP, &t.admin.token).await.body["security"],
+        "tls",
+        "465 defaults to tls"
+    );
     let gone = t.delete(SMTP, &t.admin.token).await;
     gone.expect(200, "");
     assert_eq!(gone.body, json!({"message": "SMTP settings removed"}));
     assert_eq!(t.get(SMTP, &t.admin.token).await.body["configured"], false);
     let again = t.delete(SMTP, &t.admin.token).await;
     again.expect(200, "");
-    assert_eq!(again.body, json!({"message": "SMTP settings removed"}), "removing nothing is a no-op");
+    assert_eq!(
+        again.body,
+        json!({"message": "SMTP settings removed"}),
+        "removing nothing is a no-op"
+    );
 }
 
 #[tokio::test]
@@ -80,7 +98,11 @@ async fn every_field_rule_is_a_400_naming_the_field() {
         ("long from_name", json!({"from_name": "n".repeat(101)}), &["from_name"]),
         ("bad security", json!({"security": "ssl"}), &["security"]),
         ("unknown member", json!({"org_id": "x"}), &["org_id"]),
-        ("two bad fields", json!({"port": 0, "security": "ssl"}), &["port", "security"]),
+        (
+            "two bad fields",
+            json!({"port": 0, "security": "ssl"}),
+            &["port", "security"],
+        ),
     ];
     for (name, patch, want) in cases {
         let mut b = body();
@@ -99,15 +121,23 @@ async fn every_field_rule_is_a_400_naming_the_field() {
         res.expect(400, "VALIDATION_FAILED");
         assert_eq!(fields(&res), [missing]);
     }
-    assert_eq!(t.get(SMTP, &t.admin.token).await.body["configured"], false, "nothing was stored");
+    assert_eq!(
+        t.get(SMTP, &t.admin.token).await.body["configured"],
+        false,
+        "nothing was stored"
+    );
 }
 
 #[tokio::test]
 async fn members_without_the_capability_get_403_and_strangers_404() {
     let t = TestApp::new().await;
-    t.post(SMTP, &t.member.token, Some(body())).await.expect(403, "FORBIDDEN");
+    t.post(SMTP, &t.member.token, Some(body()))
+        .await
+        .expect(403, "FORBIDDEN");
     t.get(SMTP, &t.member.token).await.expect(403, "FORBIDDEN");
     t.delete(SMTP, &t.member.token).await.expect(403, "FORBIDDEN");
     t.get(SMTP, &t.stranger.token).await.expect(404, "NOT_FOUND");
-    t.post(SMTP, &t.stranger.token, Some(body())).await.expect(404, "NOT_FOUND");
+    t.post(SMTP, &t.stranger.token, Some(body()))
+        .await
+        .expect(404, "NOT_FOUND");
 }

@@ -140,7 +140,9 @@ impl Smtp {
             .spawn()
             .expect("start aiosmtpd");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         assert_eq!(line.trim(), "ready", "aiosmtpd did not start");
         SmtpServer { child, out }
     }
@@ -182,7 +184,11 @@ async fn wait_for(server: &SmtpServer, to: &str, within: Duration, log: impl Fn(
         if !got.is_empty() {
             return got;
         }
-        assert!(Instant::now() < deadline, "no mail to {to} within {within:?}:\n{}", log());
+        assert!(
+            Instant::now() < deadline,
+            "no mail to {to} within {within:?}:\n{}",
+            log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -213,7 +219,12 @@ async fn an_invitation_mail_arrives_over_starttls_with_auth_the_link_and_the_fro
 
     // A wrong password first: the server refuses AUTH, so nothing arrives (the attempt fails).
     let (status, saved) = c
-        .call("POST", "/api/organizations/acme/smtp", &token, Some(smtp.settings("wrong")))
+        .call(
+            "POST",
+            "/api/organizations/acme/smtp",
+            &token,
+            Some(smtp.settings("wrong")),
+        )
         .await;
     assert_eq!((status, &saved), (200, &json!({"message": "SMTP settings saved"})));
     let carol = invite(&c, &token, "carol@example.com").await;
@@ -225,7 +236,12 @@ async fn an_invitation_mail_arrives_over_starttls_with_auth_the_link_and_the_fro
 
     // The right password: the next invitation goes at once, carol's on its retry.
     let (status, _) = c
-        .call("POST", "/api/organizations/acme/smtp", &token, Some(smtp.settings(PASSWORD)))
+        .call(
+            "POST",
+            "/api/organizations/acme/smtp",
+            &token,
+            Some(smtp.settings(PASSWORD)),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, got) = c.call("GET", "/api/organizations/acme/smtp", &token, None).await;
@@ -240,17 +256,35 @@ async fn an_invitation_mail_arrives_over_starttls_with_auth_the_link_and_the_fro
     assert_eq!(m["mail_from"], "invites@acme.example.com", "the envelope sender");
     assert_eq!(m["from"], "Acme Invites <invites@acme.example.com>");
     assert_eq!(m["to"], "bob@example.com");
-    assert_eq!((&m["auth_login"], &m["tls"]), (&json!(LOGIN), &json!(true)), "AUTH after STARTTLS");
+    assert_eq!(
+        (&m["auth_login"], &m["tls"]),
+        (&json!(LOGIN), &json!(true)),
+        "AUTH after STARTTLS"
+    );
     assert!(s(&m["subject"]).contains("Acme Inc"), "{m}");
     let link = format!("https://app.example.com/invitations/accept?token={bob}");
     assert!(s(&m["body"]).contains(&link), "the accept link: {m}");
 
     let to_carol = wait_for(&server, "carol@example.com", Duration::from_secs(30), log).await;
-    assert!(s(&to_carol[0]["body"]).contains(&carol), "carol's mail arrives on its retry");
+    assert!(
+        s(&to_carol[0]["body"]).contains(&carol),
+        "carol's mail arrives on its retry"
+    );
     let text = std::fs::read_to_string(org_server.log_path()).unwrap_or_default();
-    assert!(!text.contains(PASSWORD) && !text.contains("wrong\""), "no password in the log");
+    assert!(
+        !text.contains(PASSWORD) && !text.contains("wrong\""),
+        "no password in the log"
+    );
 
-    let metrics = c.http.get(format!("{}/metrics", c.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = c
+        .http
+        .get(format!("{}/metrics", c.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let sent = metrics
         .lines()
         .find(|l| l.starts_with("emails_sent_total{outcome=\"sent\"}"))
@@ -273,7 +307,12 @@ async fn a_crash_between_commit_and_send_loses_nothing_and_the_mail_arrives_once
     let c = first.client();
     let token = c.create_org(&alice, "acme", "Acme Inc").await;
     let (status, _) = c
-        .call("POST", "/api/organizations/acme/smtp", &token, Some(smtp.settings(PASSWORD)))
+        .call(
+            "POST",
+            "/api/organizations/acme/smtp",
+            &token,
+            Some(smtp.settings(PASSWORD)),
+        )
         .await;
     assert_eq!(status, 200);
     // The SMTP server is down: the invitation commits, its mail cannot go.
@@ -282,7 +321,10 @@ async fn a_crash_between_commit_and_send_loses_nothing_and_the_mail_arrives_once
     let server = smtp.start();
     assert!(received(&server).is_empty());
     let second = node.serve().await;
-    let got = wait_for(&server, "dave@example.com", Duration::from_secs(30), || second.log_tail()).await;
+    let got = wait_for(&server, "dave@example.com", Duration::from_secs(30), || {
+        second.log_tail()
+    })
+    .await;
     assert!(s(&got[0]["body"]).contains(&dave), "{}", got[0]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let all: Vec<Value> = received(&server)
