@@ -1,5 +1,5 @@
 //! org-app: the use cases of org-server, one service per area — [`OrgService`],
-//! [`MemberService`], [`InvitationService`], [`RoleService`], [`WebhookService`],
+//! [`MemberService`], [`InvitationService`], [`RoleService`], [`WebhookService`], [`MailService`],
 //! [`AuditService`], [`SessionService`], [`PlatformService`] and the CLI's [`UserAdmin`] —
 //! bundled in [`App`]. Every org-scoped use case runs one skeleton: resolve the caller against
 //! the org (one read), let the domain decide from exactly what the decision needs, and commit
