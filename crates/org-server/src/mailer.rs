@@ -41,6 +41,16 @@ impl SmtpMailer {
     pub fn new(guard: Guard, resolver: Arc<dyn Resolver>, extra_roots: Vec<Vec<u8>>) -> Result<Self, String> {
         crate::sender::install_tls();
         for (i, pem) in extra_roots.iter().enumerate() {
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            let certs = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("outbound.extra_root_certificates[{i}]: {e}"))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "outbound.extra_root_certificates[{i}]: no PEM certificate in it"
+                ));
+            }
             Certificate::from_pem(pem).map_err(|e| format!("outbound.extra_root_certificates[{i}]: {e}"))?;
         }
         Ok(Self {
@@ -140,5 +150,77 @@ impl Mailer for SmtpMailer {
             Ok(Err(e)) => Err(class(&e)),
             Err(_) => Err("timeout".to_owned()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn server(host: &str, port: u16) -> SmtpConfig {
+        SmtpConfig::parse(
+            &org_domain::mail::SmtpDraft {
+                host: host.into(),
+                port: i64::from(port),
+                username: String::new(),
+                password: String::new(),
+                from_email: "a@example.com".into(),
+                from_name: None,
+                security: Some("none".into()),
+            },
+            false,
+        )
+        .unwrap()
+    }
+
+    fn mail(host: &str, port: u16) -> OutgoingMail {
+        OutgoingMail {
+            server: server(host, port),
+            to: "b@example.com".into(),
+            subject: "s".into(),
+            body: "b".into(),
+        }
+    }
+
+    fn mailer(allowed: &[&str]) -> SmtpMailer {
+        let overrides = HashMap::from([
+            ("mail.test".to_owned(), vec!["127.0.0.1".parse().unwrap()]),
+            (
+                "mixed.test".to_owned(),
+                vec!["203.0.114.1".parse().unwrap(), "10.0.0.1".parse().unwrap()],
+            ),
+        ]);
+        let guard = Guard {
+            allowed_private: allowed.iter().map(|c| c.parse().unwrap()).collect(),
+            allow_http: false,
+        };
+        SmtpMailer::new(guard, Arc::new(crate::sender::SystemResolver { overrides }), Vec::new()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_ssrf_guard_runs_at_send_time_on_literals_and_every_resolved_address() {
+        let m = mailer(&[]);
+        for host in ["127.0.0.1", "mail.test", "mixed.test", "10.1.2.3"] {
+            assert_eq!(m.send(mail(host, 25)).await, Err("ssrf_denied".to_owned()), "{host}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_allowed_address_that_refuses_is_a_connect_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let got = mailer(&["127.0.0.1/32"]).send(mail("mail.test", port)).await;
+        assert_eq!(got, Err("connect_error".to_owned()));
+    }
+
+    #[test]
+    fn a_bad_extra_root_certificate_refuses_the_start() {
+        let guard = Guard::default();
+        let resolver = Arc::new(crate::sender::SystemResolver::default());
+        let e = SmtpMailer::new(guard, resolver, vec![b"not a certificate".to_vec()]).unwrap_err();
+        assert!(e.starts_with("outbound.extra_root_certificates[0]"), "{e}");
     }
 }
