@@ -20,15 +20,16 @@ use crate::support::{Client, Node, make_venv, s};
 /// The SMTP server and everything it pulls in; reinstalled when this changes.
 const REQUIREMENTS: &str = "aiosmtpd==1.4.6\n";
 
-/// An aiosmtpd server: STARTTLS required (and before AUTH), AUTH required with one login;
-/// each accepted message is one JSON line in the out file.
+/// An aiosmtpd server, `starttls` (STARTTLS required, and before AUTH) or `tls` (TLS from the
+/// first byte), AUTH required with one login; each accepted message is one JSON line in the
+/// out file.
 const SERVER: &str = r#"
 import email, json, ssl, sys
 from email import policy
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-port, cert, key, user, password, out = sys.argv[1:7]
+port, cert, key, user, password, out, mode = sys.argv[1:8]
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user \
@@ -46,7 +47,7 @@ class Handler:
             "subject": str(msg["Subject"]),
             "body": msg.get_content(),
             "auth_login": session.auth_data.login.decode() if session.auth_data else None,
-            "tls": bool(session.ssl),
+            "tls": server.transport.get_extra_info("ssl_object") is not None,
         }
         with open(out, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -54,9 +55,15 @@ class Handler:
 
 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 context.load_cert_chain(cert, key)
-controller = Controller(Handler(), hostname="127.0.0.1", port=int(port), tls_context=context,
-                        require_starttls=True, authenticator=authenticator, auth_required=True,
-                        auth_require_tls=True)
+if mode == "starttls":
+    controller = Controller(Handler(), hostname="127.0.0.1", port=int(port), tls_context=context,
+                            require_starttls=True, authenticator=authenticator, auth_required=True,
+                            auth_require_tls=True)
+else:
+    # Implicit TLS: the whole session is encrypted, which aiosmtpd's STARTTLS-only
+    # `auth_require_tls` does not see.
+    controller = Controller(Handler(), hostname="127.0.0.1", port=int(port), ssl_context=context,
+                            authenticator=authenticator, auth_required=True, auth_require_tls=False)
 controller.start()
 print("ready", flush=True)
 sys.stdin.read()
@@ -123,8 +130,13 @@ impl Smtp {
         }
     }
 
-    /// Starts the server and waits until it accepts connections.
+    /// Starts the server (`starttls`) and waits until it accepts connections.
     fn start(&self) -> SmtpServer {
+        self.start_in("starttls")
+    }
+
+    /// Starts the server in `mode` (`starttls` or `tls`).
+    fn start_in(&self, mode: &str) -> SmtpServer {
         let script = self.dir.path().join("smtp_server.py");
         std::fs::write(&script, SERVER).unwrap();
         let out = self.dir.path().join("received.jsonl");
@@ -135,8 +147,10 @@ impl Smtp {
             .arg(&self.key)
             .args([LOGIN, PASSWORD])
             .arg(&out)
+            .arg(mode)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(self.dir.path().join("smtp-server.log")).unwrap())
             .spawn()
             .expect("start aiosmtpd");
         let mut line = String::new();
@@ -332,4 +346,86 @@ async fn a_crash_between_commit_and_send_loses_nothing_and_the_mail_arrives_once
         .filter(|m| m["rcpt_tos"] == json!(["dave@example.com"]))
         .collect();
     assert_eq!(all.len(), 1, "sent once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_org_server_the_platform_server_sends_over_tls_and_without_either_it_is_logged() {
+    let smtp = Smtp::new();
+    tokio::task::spawn_blocking(venv_python).await.unwrap();
+    let server = smtp.start_in("tls");
+    let port = smtp.port.to_string();
+    let node = smtp
+        .node()
+        .with("ORG_SERVER_SMTP__HOST", "127.0.0.1")
+        .with("ORG_SERVER_SMTP__PORT", &port)
+        .with("ORG_SERVER_SMTP__SECURITY", "tls")
+        .with("ORG_SERVER_SMTP__USERNAME", LOGIN)
+        .with("ORG_SERVER_SMTP__PASSWORD", PASSWORD)
+        .with(
+            "ORG_SERVER_SMTP__FROM",
+            "Example Platform <noreply@platform.example.com>",
+        );
+    let alice = node.token("alice@example.com");
+    let org_server = node.serve().await;
+    let c = org_server.client();
+    let token = c.create_org(&alice, "acme", "Acme Inc").await;
+    let (status, got) = c.call("GET", "/api/organizations/acme/smtp", &token, None).await;
+    assert_eq!(
+        (status, &got["configured"]),
+        (200, &json!(false)),
+        "the org has none of its own"
+    );
+    let erin = invite(&c, &token, "erin@example.com").await;
+    let got = wait_for(&server, "erin@example.com", Duration::from_secs(15), || {
+        org_server.log_tail()
+    })
+    .await;
+    let m = &got[0];
+    assert_eq!(m["from"], "Example Platform <noreply@platform.example.com>");
+    assert_eq!(
+        (&m["auth_login"], &m["tls"]),
+        (&json!(LOGIN), &json!(true)),
+        "AUTH over TLS"
+    );
+    assert!(s(&m["body"]).contains(&erin));
+    let log = std::fs::read_to_string(org_server.log_path()).unwrap_or_default();
+    assert!(!log.contains(PASSWORD), "no password in the log");
+
+    // No server at all: the invitation stands, the mail is skipped and the skip is logged.
+    let bare = Node::sqlite();
+    let bob = bare.token("bob@example.com");
+    let lonely = bare.serve().await;
+    let c = lonely.client();
+    let token = c.create_org(&bob, "solo", "Solo").await;
+    let (status, _) = c
+        .call(
+            "POST",
+            "/api/organizations/solo/invitations",
+            &token,
+            Some(json!({"email": "frank@example.com"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let log = std::fs::read_to_string(lonely.log_path()).unwrap_or_default();
+        if log.contains("no SMTP server configured") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the skip is logged:\n{}", lonely.log_tail());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = c
+        .http
+        .get(format!("{}/metrics", c.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("emails_sent_total{outcome=\"skipped\"} 1"),
+        "{metrics}"
+    );
 }
