@@ -4496,6 +4496,25 @@ pub async fn due_mails_are_claimed_under_a_lease<S: Store>(s: Arc<S>) {
     );
     let with_limit = s.claim_due_mail(t(10_000), t(10_060), 0).await.unwrap();
     assert!(with_limit.is_empty(), "the limit holds");
+    // A mail commits with the rest of its changeset or not at all.
+    let newcomer = someone();
+    let orphan = mail(OrgId::from_uuid(uuid()), None, 700);
+    assert_eq!(
+        s.commit(Changeset {
+            users: vec![newcomer.clone()],
+            mails: vec![orphan.clone()],
+            ..cs()
+        })
+        .await,
+        Err(StoreError::NotFound),
+        "a mail of an org that does not exist"
+    );
+    assert_eq!(s.mail(orphan.id).await, Ok(None));
+    assert_eq!(
+        s.user_by_id(newcomer.id()).await,
+        Ok(None),
+        "nothing of the commit is written"
+    );
     // The org's mails and settings go with its purge.
     let deleted = Organization::restore(OrgState {
         deleted_at: Some(t(600)),
