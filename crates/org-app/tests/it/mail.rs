@@ -396,3 +396,75 @@ async fn the_invitation_and_its_mail_commit_together() {
     pass(&w, &outbox).await;
     assert!(outbox.to("member@acme.test").is_empty());
 }
+
+#[tokio::test]
+async fn a_suspended_org_reads_its_settings_but_cannot_change_them() {
+    let w = World::new().await;
+    w.app
+        .mail
+        .set_smtp(&w.owner, &meta(), "acme", draft("smtp.acme.example.com"))
+        .await
+        .unwrap();
+    w.app
+        .platform
+        .lifecycle(
+            &w.platform,
+            &meta(),
+            "acme",
+            org_app::platform::Lifecycle::Suspend { reason: None },
+        )
+        .await
+        .unwrap();
+    let inactive = AppError::Domain(DomainError::OrgNotActive(org_domain::OrgStatus::Suspended));
+    assert_eq!(
+        w.app
+            .mail
+            .set_smtp(&w.owner, &meta(), "acme", draft("mx.acme.example.com"))
+            .await,
+        Err(inactive.clone())
+    );
+    assert_eq!(w.app.mail.delete_smtp(&w.owner, &meta(), "acme").await, Err(inactive));
+    let kept = w.app.mail.get_smtp(&w.owner, &meta(), "acme").await.unwrap();
+    assert_eq!(
+        kept.map(|s| s.config().host.clone()),
+        Some("smtp.acme.example.com".to_owned())
+    );
+}
+
+/// Resolves every name to one address.
+struct ResolvesTo(std::net::IpAddr);
+
+#[async_trait::async_trait]
+impl org_ports::Resolver for ResolvesTo {
+    async fn resolve(&self, _host: &str, _port: u16) -> Vec<std::net::IpAddr> {
+        vec![self.0]
+    }
+}
+
+#[tokio::test]
+async fn a_host_name_that_resolves_to_a_private_address_is_refused_unless_allowed() {
+    let w = World::new().await;
+    let private = org_app::webhooks::Outbound {
+        guard: org_app::outbound::Guard::default(),
+        resolver: Arc::new(ResolvesTo("10.0.0.7".parse().unwrap())),
+    };
+    let app = w.app.clone().with_outbound(private.clone());
+    let e = app
+        .mail
+        .set_smtp(&w.owner, &meta(), "acme", draft("smtp.internal.example.com"))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_fields(&e), ["host"]);
+    let allowed = org_app::webhooks::Outbound {
+        guard: org_app::outbound::Guard {
+            allowed_private: vec!["10.0.0.0/24".parse().unwrap()],
+            allow_http: false,
+        },
+        ..private
+    };
+    let app = w.app.clone().with_outbound(allowed);
+    app.mail
+        .set_smtp(&w.owner, &meta(), "acme", draft("smtp.internal.example.com"))
+        .await
+        .unwrap();
+}
