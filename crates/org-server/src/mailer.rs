@@ -12,6 +12,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use org_app::outbound::{Guard, Target, UrlError};
 use org_domain::mail::{SmtpConfig, SmtpSecurity};
@@ -23,6 +24,8 @@ pub struct SmtpMailer {
     resolver: Arc<dyn Resolver>,
     /// PEM certificates trusted besides the system roots (`outbound.extra_root_certificates`).
     extra_roots: Vec<Vec<u8>>,
+    /// The EHLO name: this server's public host name (`public_base_url`), else `localhost`.
+    hello: Option<String>,
     timeout: Duration,
 }
 
@@ -57,8 +60,15 @@ impl SmtpMailer {
             guard,
             resolver,
             extra_roots,
+            hello: None,
             timeout: Duration::from_secs(15),
         })
+    }
+
+    /// Greets servers as `host` (EHLO), e.g. the host of `public_base_url`.
+    pub fn with_hello_name(mut self, host: Option<String>) -> Self {
+        self.hello = host.filter(|h| !h.is_empty());
+        self
     }
 
     /// The address to connect to: the literal, or the first address of the name, once every
@@ -138,6 +148,13 @@ impl Mailer for SmtpMailer {
             .port(mail.server.port)
             .tls(tls)
             .timeout(Some(self.timeout));
+        if let Some(name) = &self.hello {
+            builder = builder.hello_name(match name.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(ip)) => ClientId::Ipv4(ip),
+                Ok(std::net::IpAddr::V6(ip)) => ClientId::Ipv6(ip),
+                Err(_) => ClientId::Domain(name.clone()),
+            });
+        }
         if !mail.server.username.is_empty() {
             builder = builder.credentials(Credentials::new(
                 mail.server.username.clone(),

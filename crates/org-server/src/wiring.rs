@@ -685,7 +685,10 @@ fn mailer(s: &Settings) -> Result<crate::mailer::SmtpMailer, String> {
         .iter()
         .map(|p| std::fs::read(p).map_err(|e| format!("outbound.extra_root_certificates: {}: {e}", p.display())))
         .collect::<Result<Vec<_>, String>>()?;
-    crate::mailer::SmtpMailer::new(ob.guard, ob.resolver, roots)
+    let hello = reqwest::Url::parse(&s.public_base_url())
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    Ok(crate::mailer::SmtpMailer::new(ob.guard, ob.resolver, roots)?.with_hello_name(hello))
 }
 
 /// The mail worker: claims due mails from the outbox under `workers.lease` and sends them,
