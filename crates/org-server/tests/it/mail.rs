@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use crate::support::{Client, Node, make_venv, s};
 
-/// The SMTP server and everything it pulls in; reinstalled when this changes.
-const REQUIREMENTS: &str = "aiosmtpd==1.4.6\n";
+/// The SMTP server and everything it pulls in, pinned; reinstalled when this changes.
+const REQUIREMENTS: &str = "aiosmtpd==1.4.6\natpublic==9.0.0\nattrs==26.1.0\n";
 
 /// An aiosmtpd server, `starttls` (STARTTLS required, and before AUTH) or `tls` (TLS from the
 /// first byte), AUTH required with one login; each accepted message is one JSON line in the
