@@ -6,7 +6,8 @@
 //! membership writes (one conditional `UPDATE`, which also enforces the member cap); removed
 //! roles after the memberships that left them; directory profiles after the memberships they
 //! hang on and role-group data after the roles (a removed parent took its directory row with
-//! it, by cascade); SCIM tokens, then their uses; terminal invitations before pending ones.
+//! it, by cascade); SCIM tokens, then their uses; terminal invitations before pending ones; SMTP settings and
+//! outbox mails after deliveries.
 //! Memberships, roles and directory rows are written one row each at their own version:
 //! nothing is diffed.
 
