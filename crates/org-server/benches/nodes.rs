@@ -1,0 +1,1262 @@
+//! `cargo xtask bench nodes`: what one PostgreSQL carries behind one and two org-server
+//! processes on this machine, per kind of request, at 1, 4, 16 and 64 requests in flight.
+//!
+//! A throwaway PostgreSQL 15 cluster (durable options, not pinned) holds two orgs of 100 and
+//! 10,000 members, seeded through the store in bulk. The release server runs pinned to CPU 0
+//! with every rate limit off; the load generator (this process: a current-thread tokio runtime
+//! and one reqwest client) runs pinned to CPU 1. Four kinds of request, with the owner's
+//! org-scoped token:
+//!
+//! - `GET /api/organizations/:slug`;
+//! - `GET /api/organizations/:slug/members?limit=50`;
+//! - `PATCH /api/organizations/:slug/members/:user_id`, each client on a member of its own,
+//!   alternating `admin` / `member` (one audit entry and two outbox events per write);
+//! - `POST /api/auth/refresh`, one chain of rotations per client (each request presents the
+//!   refresh token the previous answer gave).
+//!
+//! Each cell (kind, org size, requests in flight) runs for `ORG_BENCH_SECS` (1.5) seconds; its
+//! figures are requests per second, p50 and p99, and the CPU the server, PostgreSQL (the
+//! postmaster and all its backends) and the load generator used, from `/proc/<pid>/stat`.
+//! Beside each cell, the raw-SQL ceiling measured in the same round: this binary re-executed
+//! with `--ceiling`, pinned to CPU 0 where the server runs, runs the statements the request
+//! runs (taken from PostgreSQL's statement log, `log_min_duration_statement = 0`; the last
+//! table of the report counts them again for both) with the same parameters, through the same
+//! driver (sea-orm 2 over sqlx, prepared statements, a pool of 10 connections as the server's
+//! default `database.max_connections`), from as many concurrent tasks. It does no HTTP, JSON,
+//! JWT signing or encryption: ratio = server rps / ceiling rps is the share of the database's
+//! own rate the service keeps. For the largest org, the same cells run against two server
+//! processes on the same database, both pinned to CPU 0 (one machine: the second node shares
+//! the first one's core), the load spread round-robin request by request.
+//!
+//! A warm-up round (shorter cells) is discarded; then `ORG_BENCH_ROUNDS` (3) rounds interleave
+//! every cell, server and ceiling in turn; medians over the rounds are quoted.
+//! `ORG_BENCH_DATABASE_URL` names an existing PostgreSQL server instead of the throwaway
+//! cluster (the statement table is then left out, and PostgreSQL's CPU reads 0).
+// A benchmark measures wall-clock time and makes its own ids and times.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use common::process::{Killed, cli, median, pinned, server_bin};
+use common::{Backend, quantile};
+use org_app::Caller;
+use org_domain::{
+    Email, EventId, Membership, MembershipId, MembershipRecord, MembershipStatus, OrgId, Role, User, UserId, UserRecord,
+};
+use org_ports::{ActorType, AuditActor, AuditDraft, Changeset, UnitOfWork, chain};
+use org_store_seaorm::{AesGcmCipher, SeaStore};
+use reqwest::StatusCode;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
+    Value as DbValue,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Members of the two orgs (the owner included).
+const SIZES: [usize; 2] = [100, 10_000];
+/// Requests in flight.
+const LEVELS: [usize; 4] = [1, 4, 16, 64];
+/// Requests in flight of the two-node cells (largest org only).
+const TWO_NODE_LEVELS: [usize; 3] = [4, 16, 64];
+/// Clients at most: members changed by the role writes and refresh chains, per org.
+const CLIENTS: usize = 64;
+/// The server's default `database.max_connections`, and so the ceiling's pool.
+const POOL: u32 = 10;
+/// Seconds the ceiling runs its loop, untimed, before a cell (prepared statements, pool).
+const CEILING_WARM: f64 = 0.2;
+
+fn env_f64(name: &str, default: f64) -> f64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Org,
+    Members,
+    Role,
+    Refresh,
+}
+
+impl Kind {
+    const ALL: [Kind; 4] = [Kind::Org, Kind::Members, Kind::Role, Kind::Refresh];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Org => "`GET /api/organizations/:slug`",
+            Self::Members => "`GET …/members?limit=50`",
+            Self::Role => "`PATCH …/members/:user_id` (role)",
+            Self::Refresh => "`POST /api/auth/refresh`",
+        }
+    }
+
+    fn arg(self) -> &'static str {
+        match self {
+            Self::Org => "org",
+            Self::Members => "members",
+            Self::Role => "role",
+            Self::Refresh => "refresh",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        Self::ALL.into_iter().find(|k| k.arg() == s).unwrap()
+    }
+}
+
+// ------------------------------------------------------------------ CPU
+
+/// CPU seconds (user + system) of a process so far, from `/proc` (USER_HZ = 100).
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The data directory of this run's throwaway cluster (`None` on an external server).
+fn pg_data_dir() -> Option<PathBuf> {
+    if let Ok(d) = std::env::var("ORG_NODES_PG_DATA") {
+        return (!d.is_empty()).then(|| PathBuf::from(d));
+    }
+    if std::env::var("ORG_BENCH_DATABASE_URL").is_ok() {
+        return None;
+    }
+    Some(common::pg_dir().join("data"))
+}
+
+/// CPU seconds of the throwaway cluster's postmaster and its children (the backends, the
+/// WAL writer, the checkpointer); 0 without one.
+fn pg_cpu() -> f64 {
+    let Some(postmaster) = pg_data_dir()
+        .and_then(|d| std::fs::read_to_string(d.join("postmaster.pid")).ok())
+        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+    else {
+        return 0.0;
+    };
+    let mut total = cpu_of(postmaster);
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(postmaster) {
+            total += cpu_of(pid);
+        }
+    }
+    total
+}
+
+/// The figures of one cell. CPU is in cores (CPU seconds / wall seconds).
+#[derive(Clone, Copy, Debug, Default)]
+struct Cell {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    /// The server processes (or the ceiling process).
+    own: f64,
+    pg: f64,
+    /// The load generator (0 for the ceiling, whose load is its own).
+    load: f64,
+}
+
+/// Sorted latencies and wall seconds into a cell, with CPU seconds turned into cores.
+fn cell(mut lat: Vec<Duration>, wall: f64, own: f64, pg: f64, load: f64) -> Cell {
+    lat.sort();
+    Cell {
+        rps: lat.len() as f64 / wall,
+        p50: quantile(&lat, 0.5),
+        p99: quantile(&lat, 0.99),
+        own: own / wall,
+        pg: pg / wall,
+        load: load / wall,
+    }
+}
+
+// ------------------------------------------------------------------ the servers
+
+/// A running server process.
+struct Server {
+    _child: Killed,
+    pid: u32,
+    base: String,
+}
+
+/// The config file both servers share (one data dir, so one JWT signing key; one encryption
+/// key): rate limits off, the default tier `tier_enterprise`.
+fn write_config(data: &Path, db_url: &str) -> PathBuf {
+    std::fs::create_dir_all(data).unwrap();
+    let (_, key_id, key) = AesGcmCipher::generate();
+    let key = base64::engine::general_purpose::STANDARD.encode(key);
+    let cfg = data.join("org-server.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = \"{}\"\npublic_base_url = \"http://bench.invalid\"\ndefault_tier_id = \"tier_enterprise\"\n\
+             [database]\nurl = \"{db_url}\"\nmax_connections = {POOL}\n\
+             [rate_limit]\napi_per_session = 0\nscim_per_token = 0\nper_ip = 0\nrefresh_per_ip = 0\n\
+             public_per_ip = 0\noutbound_per_org = 0\nlogins_per_key = 0\n\
+             [encryption.keys]\n{key_id} = \"base64:{key}\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+async fn start_server(cfg: &Path, log: &Path) -> Server {
+    let port = common::free_port();
+    let child = pinned("0", server_bin())
+        .arg("--config")
+        .arg(cfg)
+        .args(["serve", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Server {
+        pid: child.id(),
+        _child: Killed(child),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..600 {
+        if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await
+            && r.status().is_success()
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the server did not start: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+// ------------------------------------------------------------------ the orgs
+
+/// One org as the load and the ceiling need it.
+struct Fixture {
+    size: usize,
+    slug: String,
+    org: Uuid,
+    owner: Uuid,
+    owner_email: String,
+    /// The owner's org-scoped access token, and its session (for the ceiling).
+    token: String,
+    session: Uuid,
+    /// The members the role writes change, one per client, and whether each is `admin` now.
+    targets: Vec<Uuid>,
+    admin: Vec<AtomicBool>,
+    /// One refresh chain per client: the token the last rotation gave.
+    chains: Vec<Mutex<String>>,
+}
+
+/// `n` users and their active `member` memberships of `org`, in bulk through the store.
+async fn add_members(store: &SeaStore, org: OrgId, tag: &str, n: usize) -> Vec<Uuid> {
+    let from = Utc::now();
+    let mut ids = Vec::with_capacity(n);
+    let mut done = 0;
+    while done < n {
+        let mut c = Changeset::default();
+        for i in done..(done + 1_000).min(n) {
+            let at = from + chrono::Duration::milliseconds(i as i64);
+            let user = User::restore(UserRecord {
+                id: UserId::from_uuid(Uuid::now_v7()),
+                email: Email::parse(&format!("m{i}@{tag}.bench")).unwrap(),
+                name: Some(format!("Member {i}")),
+                is_platform_owner: false,
+                disabled_at: None,
+                created_at: at,
+                updated_at: at,
+                version: 0,
+            });
+            ids.push(user.id().as_uuid());
+            c.memberships.push(
+                Membership::restore(MembershipRecord {
+                    id: MembershipId::from_uuid(Uuid::now_v7()),
+                    org_id: org,
+                    user_id: user.id(),
+                    role: Role::Member,
+                    status: MembershipStatus::Active,
+                    created_at: at,
+                    updated_at: at,
+                    version: 0,
+                })
+                .unwrap(),
+            );
+            c.users.push(user);
+        }
+        done += c.memberships.len();
+        store.commit(c).await.expect("seed members");
+    }
+    ids
+}
+
+/// The orgs, made through the app and seeded through the store: (slug, org, owner, members).
+async fn seed(store: Arc<SeaStore>) -> Vec<(String, Uuid, Uuid, Vec<Uuid>)> {
+    let app = common::app(store.clone());
+    let mut out = Vec::new();
+    for size in SIZES {
+        let slug = format!("org-{size}");
+        let owner = app
+            .users
+            .create(&format!("owner@{slug}.bench"), Some("Owner".into()), false)
+            .await
+            .unwrap();
+        let owner_id = owner.id().as_uuid();
+        let caller = Caller::new(owner, None);
+        app.orgs
+            .create(&caller, &Default::default(), &slug, &format!("Org {size}"))
+            .await
+            .unwrap();
+        let org = app.orgs.get(&caller, &slug).await.unwrap().org.id();
+        let members = add_members(&store, org, &slug, size - 1).await;
+        out.push((slug, org.as_uuid(), owner_id, members));
+    }
+    out
+}
+
+/// The fixture of a seeded org: the owner's token (admin CLI), its session, and a refresh
+/// chain per client (`POST …/select`, a new org session each).
+async fn fixture(
+    client: &reqwest::Client,
+    server: &Server,
+    cfg: &Path,
+    db: &DatabaseConnection,
+    size: usize,
+    (slug, org, owner, members): (String, Uuid, Uuid, Vec<Uuid>),
+) -> Fixture {
+    let owner_email = format!("owner@{slug}.bench");
+    let token = cli(cfg, &["admin", "issue-token", "--email", &owner_email, "--org", &slug])["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id FROM sessions WHERE user_id = $1 AND org_id = $2 AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1",
+            [owner.into(), org.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let session: Uuid = row.try_get("", "id").unwrap();
+    let mut chains = Vec::new();
+    for _ in 0..CLIENTS {
+        let r = client
+            .post(format!("{}/api/organizations/{slug}/select", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "select {slug}: {body}");
+        chains.push(Mutex::new(body["refresh_token"].as_str().unwrap().to_owned()));
+    }
+    let targets: Vec<Uuid> = members[..CLIENTS].to_vec();
+    Fixture {
+        size,
+        slug,
+        org,
+        owner,
+        owner_email,
+        token,
+        session,
+        admin: targets.iter().map(|_| AtomicBool::new(false)).collect(),
+        targets,
+        chains,
+    }
+}
+
+// ------------------------------------------------------------------ the load
+
+/// Fails the bench on an answer that is not `want`.
+async fn check(r: reqwest::Response, want: StatusCode, what: &str) -> Vec<u8> {
+    let status = r.status();
+    let body = r.bytes().await.unwrap();
+    assert_eq!(status, want, "{what}: {}", String::from_utf8_lossy(&body));
+    body.to_vec()
+}
+
+/// One request of `kind` by client `k` to the server at `base`.
+async fn request(client: &reqwest::Client, base: &str, f: &Fixture, kind: Kind, k: usize) {
+    let slug = &f.slug;
+    match kind {
+        Kind::Org => {
+            let r = client
+                .get(format!("{base}/api/organizations/{slug}"))
+                .bearer_auth(&f.token)
+                .send()
+                .await
+                .unwrap();
+            check(r, StatusCode::OK, "GET org").await;
+        }
+        Kind::Members => {
+            let r = client
+                .get(format!("{base}/api/organizations/{slug}/members?limit=50"))
+                .bearer_auth(&f.token)
+                .send()
+                .await
+                .unwrap();
+            check(r, StatusCode::OK, "GET members").await;
+        }
+        Kind::Role => {
+            let admin = !f.admin[k].load(Ordering::Relaxed);
+            let r = client
+                .patch(format!("{base}/api/organizations/{slug}/members/{}", f.targets[k]))
+                .bearer_auth(&f.token)
+                .json(&json!({"role": if admin { "admin" } else { "member" }}))
+                .send()
+                .await
+                .unwrap();
+            check(r, StatusCode::OK, "PATCH member").await;
+            f.admin[k].store(admin, Ordering::Relaxed);
+        }
+        Kind::Refresh => {
+            let token = f.chains[k].lock().unwrap().clone();
+            let r = client
+                .post(format!("{base}/api/auth/refresh"))
+                .json(&json!({"refresh_token": token}))
+                .send()
+                .await
+                .unwrap();
+            let body: Value = serde_json::from_slice(&check(r, StatusCode::OK, "refresh").await).unwrap();
+            *f.chains[k].lock().unwrap() = body["refresh_token"].as_str().unwrap().to_owned();
+        }
+    }
+}
+
+/// `conc` clients sending `kind` for `secs` seconds, request by request round-robin over
+/// `servers`.
+async fn load(
+    client: &reqwest::Client,
+    servers: &[&Server],
+    f: &Arc<Fixture>,
+    kind: Kind,
+    conc: usize,
+    secs: f64,
+) -> Cell {
+    let bases: Arc<Vec<String>> = Arc::new(servers.iter().map(|s| s.base.clone()).collect());
+    let pids: Vec<u32> = servers.iter().map(|s| s.pid).collect();
+    let own = |pids: &[u32]| pids.iter().map(|p| cpu_of(*p)).sum::<f64>();
+    let me = std::process::id();
+    let (own0, pg0, load0) = (own(&pids), pg_cpu(), cpu_of(me));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let mut set = tokio::task::JoinSet::new();
+    for k in 0..conc {
+        let (client, bases, f) = (client.clone(), bases.clone(), f.clone());
+        set.spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = k;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                request(&client, &bases[i % bases.len()], &f, kind, k).await;
+                lat.push(t.elapsed());
+                i += 1;
+            }
+            lat
+        });
+    }
+    let mut lat = Vec::new();
+    while let Some(r) = set.join_next().await {
+        lat.extend(r.unwrap());
+    }
+    let wall = start.elapsed().as_secs_f64();
+    cell(lat, wall, own(&pids) - own0, pg_cpu() - pg0, cpu_of(me) - load0)
+}
+
+// ------------------------------------------------------------------ raw-SQL ceiling
+
+// The statements the four requests run, as the server's PostgreSQL statement log shows them
+// (sea-orm's text, prepared by sqlx).
+
+/// Every authenticated request: the session, its user, the org of the path, the caller's
+/// membership and custom role, in one query.
+const AUTH: &str = r#"SELECT s.id AS s_id, s.user_id AS s_user_id, s.kind AS s_kind, s.org_id AS s_org_id, s.refresh_hash AS s_refresh_hash, s.previous_hash AS s_previous_hash, s.previous_rotated_at AS s_previous_rotated_at, s.ip_address AS s_ip_address, s.user_agent AS s_user_agent, s.created_at AS s_created_at, s.last_refreshed_at AS s_last_refreshed_at, s.expires_at AS s_expires_at, s.absolute_expires_at AS s_absolute_expires_at, s.revoked_at AS s_revoked_at, s.revoke_reason AS s_revoke_reason, s.replay_access AS s_replay_access, s.replay_refresh AS s_replay_refresh, s.version AS s_version, u.id AS u_id, u.email AS u_email, u.name AS u_name, u.is_platform_owner AS u_is_platform_owner, u.disabled_at AS u_disabled_at, u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.version AS u_version, o.id AS o_id, o.slug AS o_slug, o.name AS o_name, o.name_lower AS o_name_lower, o.owner_user_id AS o_owner_user_id, o.status AS o_status, o.tier_id AS o_tier_id, o.max_services AS o_max_services, o.max_users AS o_max_users, o.approved_by AS o_approved_by, o.approved_at AS o_approved_at, o.rejected_by AS o_rejected_by, o.rejected_at AS o_rejected_at, o.rejection_reason AS o_rejection_reason, o.suspended_at AS o_suspended_at, o.suspension_reason AS o_suspension_reason, o.feature_overrides AS o_feature_overrides, o.created_at AS o_created_at, o.updated_at AS o_updated_at, o.deleted_at AS o_deleted_at, o.version AS o_version, o.active_members AS o_active_members, o.total_members AS o_total_members, m.id AS m_id, m.org_id AS m_org_id, m.user_id AS m_user_id, m.role AS m_role, m.custom_role AS m_custom_role, m.status AS m_status, m.created_at AS m_created_at, m.updated_at AS m_updated_at, m.version AS m_version, r.id AS r_id, r.org_id AS r_org_id, r.slug AS r_slug, r.name AS r_name, r.name_key AS r_name_key, r.description AS r_description, r.permissions AS r_permissions, r.created_at AS r_created_at, r.updated_at AS r_updated_at, r.version AS r_version FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN orgs o ON o.slug = $1 AND o.deleted_at IS NULL LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = s.user_id LEFT JOIN org_roles r ON r.org_id = m.org_id AND r.slug = m.custom_role WHERE s.id = $2"#;
+/// The member list's page (limit + 1 rows, keyset order).
+const MEMBER_PAGE: &str = r#"SELECT m.id AS m_id, m.org_id AS m_org_id, m.user_id AS m_user_id, m.role AS m_role, m.custom_role AS m_custom_role, m.status AS m_status, m.created_at AS m_created_at, m.updated_at AS m_updated_at, m.version AS m_version, u.id AS u_id, u.email AS u_email, u.name AS u_name, u.is_platform_owner AS u_is_platform_owner, u.disabled_at AS u_disabled_at, u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.version AS u_version FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY m.created_at, m.user_id LIMIT $2"#;
+/// The role change: the actor's org, membership and role; the target's membership and user;
+/// then in one transaction the membership's compare-and-swap, the locked heads of the org's
+/// audit log and event stream, the audit entry, the two outbox events, the heads, the org's
+/// active webhooks; after commit the user for the answer.
+const ACTOR: &str = r#"SELECT o.id AS o_id, o.slug AS o_slug, o.name AS o_name, o.name_lower AS o_name_lower, o.owner_user_id AS o_owner_user_id, o.status AS o_status, o.tier_id AS o_tier_id, o.max_services AS o_max_services, o.max_users AS o_max_users, o.approved_by AS o_approved_by, o.approved_at AS o_approved_at, o.rejected_by AS o_rejected_by, o.rejected_at AS o_rejected_at, o.rejection_reason AS o_rejection_reason, o.suspended_at AS o_suspended_at, o.suspension_reason AS o_suspension_reason, o.feature_overrides AS o_feature_overrides, o.created_at AS o_created_at, o.updated_at AS o_updated_at, o.deleted_at AS o_deleted_at, o.version AS o_version, o.active_members AS o_active_members, o.total_members AS o_total_members, m.id AS m_id, m.org_id AS m_org_id, m.user_id AS m_user_id, m.role AS m_role, m.custom_role AS m_custom_role, m.status AS m_status, m.created_at AS m_created_at, m.updated_at AS m_updated_at, m.version AS m_version, r.id AS r_id, r.org_id AS r_org_id, r.slug AS r_slug, r.name AS r_name, r.name_key AS r_name_key, r.description AS r_description, r.permissions AS r_permissions, r.created_at AS r_created_at, r.updated_at AS r_updated_at, r.version AS r_version FROM orgs o LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = $1 LEFT JOIN org_roles r ON r.org_id = m.org_id AND r.slug = m.custom_role WHERE o.slug = $2 AND o.deleted_at IS NULL"#;
+const TARGET: &str = r#"SELECT "memberships"."id", "memberships"."org_id", "memberships"."user_id", "memberships"."role", "memberships"."custom_role", "memberships"."status", "memberships"."created_at", "memberships"."updated_at", "memberships"."version" FROM "memberships" WHERE "memberships"."org_id" = $1 AND "memberships"."user_id" = $2 LIMIT $3"#;
+const USERS_IN: &str = r#"SELECT "users"."id", "users"."email", "users"."name", "users"."is_platform_owner", "users"."disabled_at", "users"."created_at", "users"."updated_at", "users"."version" FROM "users" WHERE "users"."id" IN ($1)"#;
+const UPDATE_MEMBERSHIP: &str = r#"UPDATE "memberships" SET "org_id" = $1, "user_id" = $2, "role" = $3, "custom_role" = $4, "status" = $5, "created_at" = $6, "updated_at" = $7, "version" = $8 WHERE "memberships"."id" = $9 AND "memberships"."version" = $10 AND "memberships"."status" = $11"#;
+const LOCK_HEADS: &str = r#"SELECT "log_heads"."log_key", "log_heads"."seq", "log_heads"."hash", "log_heads"."entries" FROM "log_heads" WHERE "log_heads"."log_key" IN ($1, $2) ORDER BY "log_heads"."log_key" ASC FOR UPDATE"#;
+const INSERT_AUDIT: &str = r#"INSERT INTO "audit_entries" ("id", "log_key", "seq", "org_id", "actor_id", "actor_type", "actor_email", "action", "target_type", "target_id", "ip_address", "user_agent", "success", "metadata", "request_id", "created_at", "prev_hash", "hash") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"#;
+const INSERT_EVENTS: &str = r#"INSERT INTO "outbox_events" ("id", "org_id", "seq", "event_type", "occurred_at", "actor_user_id", "actor_email", "target_type", "target_id", "data") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10), ($11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"#;
+const UPDATE_HEAD: &str =
+    r#"UPDATE "log_heads" SET "seq" = $1, "hash" = $2, "entries" = $3 WHERE "log_heads"."log_key" = $4"#;
+const WEBHOOKS: &str = r#"SELECT "webhooks"."id", "webhooks"."org_id", "webhooks"."name", "webhooks"."url", "webhooks"."events", "webhooks"."is_active", "webhooks"."disabled_reason", "webhooks"."secret", "webhooks"."previous_secret", "webhooks"."previous_secret_expires_at", "webhooks"."failing_since", "webhooks"."created_at", "webhooks"."updated_at", "webhooks"."deleted_at", "webhooks"."version" FROM "webhooks" WHERE "webhooks"."org_id" = $1 AND "webhooks"."is_active" = $2 AND "webhooks"."deleted_at" IS NULL ORDER BY "webhooks"."created_at" ASC, "webhooks"."id" ASC"#;
+const USER_BY_ID: &str = r#"SELECT "users"."id", "users"."email", "users"."name", "users"."is_platform_owner", "users"."disabled_at", "users"."created_at", "users"."updated_at", "users"."version" FROM "users" WHERE "users"."id" = $1 LIMIT $2"#;
+/// The refresh: the session by the presented token's hash (current or previous), its user, org
+/// and membership (live authority); then the session's compare-and-swap in a transaction.
+const SESSION_BY_HASH: &str = r#"SELECT "sessions"."id", "sessions"."user_id", "sessions"."kind", "sessions"."org_id", "sessions"."refresh_hash", "sessions"."previous_hash", "sessions"."previous_rotated_at", "sessions"."ip_address", "sessions"."user_agent", "sessions"."created_at", "sessions"."last_refreshed_at", "sessions"."expires_at", "sessions"."absolute_expires_at", "sessions"."revoked_at", "sessions"."revoke_reason", "sessions"."replay_access", "sessions"."replay_refresh", "sessions"."version" FROM "sessions" WHERE "sessions"."refresh_hash" = $1 OR "sessions"."previous_hash" = $2 LIMIT $3"#;
+const ORG_BY_ID: &str = r#"SELECT "orgs"."id", "orgs"."slug", "orgs"."name", "orgs"."name_lower", "orgs"."owner_user_id", "orgs"."status", "orgs"."tier_id", "orgs"."max_services", "orgs"."max_users", "orgs"."approved_by", "orgs"."approved_at", "orgs"."rejected_by", "orgs"."rejected_at", "orgs"."rejection_reason", "orgs"."suspended_at", "orgs"."suspension_reason", "orgs"."feature_overrides", "orgs"."created_at", "orgs"."updated_at", "orgs"."deleted_at", "orgs"."version", "orgs"."active_members", "orgs"."total_members" FROM "orgs" WHERE "orgs"."id" = $1 LIMIT $2"#;
+const UPDATE_SESSION: &str = r#"UPDATE "sessions" SET "user_id" = $1, "kind" = $2, "org_id" = $3, "refresh_hash" = $4, "previous_hash" = $5, "previous_rotated_at" = $6, "ip_address" = $7, "user_agent" = $8, "created_at" = $9, "last_refreshed_at" = $10, "expires_at" = $11, "absolute_expires_at" = $12, "revoked_at" = $13, "revoke_reason" = $14, "replay_access" = $15, "replay_refresh" = $16, "version" = $17 WHERE "sessions"."id" = $18 AND "sessions"."version" = $19"#;
+
+/// What the ceiling is told about an org (JSON on its command line).
+fn ceiling_arg(f: &Fixture) -> String {
+    json!({
+        "slug": f.slug, "org": f.org, "owner": f.owner, "owner_email": f.owner_email,
+        "session": f.session, "targets": f.targets,
+    })
+    .to_string()
+}
+
+struct Ceiling {
+    db: DatabaseConnection,
+    slug: String,
+    org: Uuid,
+    owner: Uuid,
+    owner_email: String,
+    session: Uuid,
+    targets: Vec<Uuid>,
+    /// Refresh: per task, the session and the hash of its current refresh token.
+    chains: Vec<Mutex<String>>,
+    /// Refresh: the encrypted replay pair a rotation keeps (bytes of a real one, not re-encrypted).
+    replay: (String, String),
+}
+
+fn stmt(sql: &str, values: Vec<DbValue>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+async fn one<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<DbValue>) -> QueryResult {
+    db.query_one_raw(stmt(sql, values)).await.unwrap().expect("a row")
+}
+
+async fn exec<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<DbValue>) -> u64 {
+    db.execute_raw(stmt(sql, values)).await.unwrap().rows_affected()
+}
+
+/// A unique SHA-256-sized hex string, as the hash of a refresh token.
+fn random_hash() -> String {
+    format!("{}{}", Uuid::now_v7().simple(), Uuid::now_v7().simple())
+}
+
+impl Ceiling {
+    async fn auth(&self) {
+        let row = one(&self.db, AUTH, vec![self.slug.clone().into(), self.session.into()]).await;
+        assert!(row.try_get::<Option<Uuid>>("", "m_id").unwrap().is_some());
+    }
+
+    async fn op(&self, kind: Kind, k: usize) {
+        match kind {
+            Kind::Org => self.auth().await,
+            Kind::Members => {
+                self.auth().await;
+                let rows = self
+                    .db
+                    .query_all_raw(stmt(MEMBER_PAGE, vec![self.org.into(), 51i64.into()]))
+                    .await
+                    .unwrap();
+                assert_eq!(rows.len(), 51);
+            }
+            Kind::Role => self.role(k).await,
+            Kind::Refresh => self.refresh(k).await,
+        }
+    }
+
+    async fn role(&self, k: usize) {
+        let target = self.targets[k];
+        self.auth().await;
+        one(&self.db, ACTOR, vec![self.owner.into(), self.slug.clone().into()]).await;
+        let m = one(&self.db, TARGET, vec![self.org.into(), target.into(), 1i64.into()]).await;
+        let (id, role, created, version): (Uuid, String, DateTime<Utc>, i64) = (
+            m.try_get("", "id").unwrap(),
+            m.try_get("", "role").unwrap(),
+            m.try_get("", "created_at").unwrap(),
+            m.try_get("", "version").unwrap(),
+        );
+        let user = one(&self.db, USERS_IN, vec![target.into()]).await;
+        let email: String = user.try_get("", "email").unwrap();
+        let new = if role == "admin" { "member" } else { "admin" };
+        let at = Utc::now();
+        let txn = self.db.begin().await.unwrap();
+        let n = exec(
+            &txn,
+            UPDATE_MEMBERSHIP,
+            vec![
+                self.org.into(),
+                target.into(),
+                new.into(),
+                DbValue::String(None),
+                "active".into(),
+                created.into(),
+                at.into(),
+                (version + 1).into(),
+                id.into(),
+                version.into(),
+                "active".into(),
+            ],
+        )
+        .await;
+        assert_eq!(n, 1, "the membership's version moved");
+        let (audit_key, events_key) = (format!("audit:org:{}", self.org), format!("events:{}", self.org));
+        let heads = txn
+            .query_all_raw(stmt(
+                LOCK_HEADS,
+                vec![audit_key.clone().into(), events_key.clone().into()],
+            ))
+            .await
+            .unwrap();
+        let mut h: HashMap<String, (i64, Option<String>, i64)> = HashMap::new();
+        for r in heads {
+            h.insert(
+                r.try_get("", "log_key").unwrap(),
+                (
+                    r.try_get("", "seq").unwrap(),
+                    r.try_get("", "hash").unwrap(),
+                    r.try_get("", "entries").unwrap(),
+                ),
+            );
+        }
+        let (seq, prev, entries) = h[&audit_key].clone();
+        let draft = AuditDraft {
+            id: EventId::from_uuid(Uuid::now_v7()),
+            org_id: Some(OrgId::from_uuid(self.org)),
+            actor: AuditActor {
+                id: self.owner.to_string(),
+                kind: ActorType::User,
+                email: Some(self.owner_email.clone()),
+            },
+            action: "member.role_changed".to_owned(),
+            target_type: Some("user".to_owned()),
+            target_id: Some(target.to_string()),
+            ip_address: Some("127.0.0.1".to_owned()),
+            user_agent: None,
+            success: true,
+            metadata: Some(json!({"new_role": new, "old_role": role, "target_user_email": email})),
+            request_id: Some(Uuid::now_v7().to_string()),
+            created_at: at,
+        };
+        let prev = prev.as_deref().and_then(chain::from_hex).unwrap_or(chain::GENESIS);
+        let hash = chain::entry_hash(&prev, (seq + 1) as u64, &draft);
+        exec(
+            &txn,
+            INSERT_AUDIT,
+            vec![
+                draft.id.as_uuid().into(),
+                format!("org:{}", self.org).into(),
+                (seq + 1).into(),
+                self.org.into(),
+                draft.actor.id.into(),
+                "user".into(),
+                draft.actor.email.into(),
+                draft.action.into(),
+                draft.target_type.into(),
+                draft.target_id.into(),
+                draft.ip_address.into(),
+                draft.user_agent.into(),
+                true.into(),
+                draft.metadata.map(|m| m.to_string()).into(),
+                draft.request_id.into(),
+                at.into(),
+                chain::to_hex(&prev).into(),
+                chain::to_hex(&hash).into(),
+            ],
+        )
+        .await;
+        let (eseq, ehash, eentries) = h[&events_key].clone();
+        let data = json!({"new_role": new, "old_role": role, "user_id": target.to_string()}).to_string();
+        let mut events = Vec::new();
+        for (i, ty) in ["member.role_updated", "user.role_updated"].into_iter().enumerate() {
+            events.extend::<[DbValue; 10]>([
+                Uuid::now_v7().into(),
+                self.org.into(),
+                (eseq + 1 + i as i64).into(),
+                ty.into(),
+                at.into(),
+                Some(self.owner).into(),
+                Some(self.owner_email.clone()).into(),
+                "user".into(),
+                target.to_string().into(),
+                data.clone().into(),
+            ]);
+        }
+        exec(&txn, INSERT_EVENTS, events).await;
+        exec(
+            &txn,
+            UPDATE_HEAD,
+            vec![
+                (seq + 1).into(),
+                chain::to_hex(&hash).into(),
+                (entries + 1).into(),
+                audit_key.into(),
+            ],
+        )
+        .await;
+        exec(
+            &txn,
+            UPDATE_HEAD,
+            vec![(eseq + 2).into(), ehash.into(), eentries.into(), events_key.into()],
+        )
+        .await;
+        txn.query_all_raw(stmt(WEBHOOKS, vec![self.org.into(), true.into()]))
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        one(&self.db, USER_BY_ID, vec![target.into(), 1i64.into()]).await;
+    }
+
+    async fn refresh(&self, k: usize) {
+        let old = self.chains[k].lock().unwrap().clone();
+        let s = one(
+            &self.db,
+            SESSION_BY_HASH,
+            vec![old.clone().into(), old.clone().into(), 1i64.into()],
+        )
+        .await;
+        let id: Uuid = s.try_get("", "id").unwrap();
+        let user: Uuid = s.try_get("", "user_id").unwrap();
+        let org: Uuid = s.try_get("", "org_id").unwrap();
+        let version: i64 = s.try_get("", "version").unwrap();
+        let created: DateTime<Utc> = s.try_get("", "created_at").unwrap();
+        let absolute: DateTime<Utc> = s.try_get("", "absolute_expires_at").unwrap();
+        one(&self.db, USER_BY_ID, vec![user.into(), 1i64.into()]).await;
+        one(&self.db, ORG_BY_ID, vec![org.into(), 1i64.into()]).await;
+        one(&self.db, TARGET, vec![org.into(), user.into(), 1i64.into()]).await;
+        let new = random_hash();
+        let at = Utc::now();
+        let txn = self.db.begin().await.unwrap();
+        let n = exec(
+            &txn,
+            UPDATE_SESSION,
+            vec![
+                user.into(),
+                "org".into(),
+                Some(org).into(),
+                new.clone().into(),
+                Some(old).into(),
+                Some(at).into(),
+                Some("127.0.0.1".to_owned()).into(),
+                DbValue::String(None),
+                created.into(),
+                Some(at).into(),
+                (at + chrono::Duration::days(30)).into(),
+                absolute.into(),
+                Option::<DateTime<Utc>>::None.into(),
+                DbValue::String(None),
+                Some(self.replay.0.clone()).into(),
+                Some(self.replay.1.clone()).into(),
+                (version + 1).into(),
+                id.into(),
+                version.into(),
+            ],
+        )
+        .await;
+        assert_eq!(n, 1, "the session's version moved");
+        txn.commit().await.unwrap();
+        *self.chains[k].lock().unwrap() = new;
+    }
+}
+
+/// `--ceiling <url> <kind> <in flight> <seconds> <org JSON>`: the statements of `kind` from
+/// that many tasks for that long, after an untimed warm-up; prints the cell as JSON.
+async fn ceiling_main(url: &str, kind: Kind, conc: usize, secs: f64, arg: &str) {
+    let a: Value = serde_json::from_str(arg).unwrap();
+    let uuid = |v: &Value| Uuid::parse_str(v.as_str().unwrap()).unwrap();
+    let mut co = ConnectOptions::new(url.to_owned());
+    co.max_connections(POOL).sqlx_logging(false);
+    let db = Database::connect(co).await.expect("connect");
+    let mut c = Ceiling {
+        db,
+        slug: a["slug"].as_str().unwrap().to_owned(),
+        org: uuid(&a["org"]),
+        owner: uuid(&a["owner"]),
+        owner_email: a["owner_email"].as_str().unwrap().to_owned(),
+        session: uuid(&a["session"]),
+        targets: a["targets"].as_array().unwrap().iter().map(uuid).collect(),
+        chains: Vec::new(),
+        replay: (String::new(), String::new()),
+    };
+    if kind == Kind::Refresh {
+        // Untimed: a session per task, a copy of the owner's, and a replay pair the server wrote.
+        let r = one(
+            &c.db,
+            "SELECT replay_access, replay_refresh FROM sessions WHERE replay_access IS NOT NULL LIMIT 1",
+            vec![],
+        )
+        .await;
+        c.replay = (
+            r.try_get("", "replay_access").unwrap(),
+            r.try_get("", "replay_refresh").unwrap(),
+        );
+        for _ in 0..conc {
+            let hash = random_hash();
+            exec(
+                &c.db,
+                "INSERT INTO sessions (id, user_id, kind, org_id, refresh_hash, previous_hash, previous_rotated_at, \
+                 ip_address, user_agent, created_at, last_refreshed_at, expires_at, absolute_expires_at, revoked_at, \
+                 revoke_reason, version, replay_access, replay_refresh) \
+                 SELECT $1, user_id, kind, org_id, $2, NULL, NULL, ip_address, user_agent, created_at, NULL, \
+                 expires_at, absolute_expires_at, NULL, NULL, 1, NULL, NULL FROM sessions WHERE id = $3",
+                vec![Uuid::now_v7().into(), hash.clone().into(), c.session.into()],
+            )
+            .await;
+            c.chains.push(Mutex::new(hash));
+        }
+    }
+    let c = Arc::new(c);
+    let run = async |secs: f64| {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs_f64(secs);
+        let mut set = tokio::task::JoinSet::new();
+        for k in 0..conc {
+            let c = c.clone();
+            set.spawn(async move {
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    c.op(kind, k).await;
+                    lat.push(t.elapsed());
+                }
+                lat
+            });
+        }
+        let mut lat = Vec::new();
+        while let Some(r) = set.join_next().await {
+            lat.extend(r.unwrap());
+        }
+        (lat, start.elapsed().as_secs_f64())
+    };
+    run(CEILING_WARM).await;
+    let me = std::process::id();
+    let (own0, pg0) = (cpu_of(me), pg_cpu());
+    let (lat, wall) = run(secs).await;
+    let (own, pg) = (cpu_of(me) - own0, pg_cpu() - pg0);
+    let n = lat.len();
+    let cell = cell(lat, wall, own, pg, 0.0);
+    c.db.clone().close().await.unwrap();
+    println!(
+        "{}",
+        json!({"n": n, "wall": wall, "p50": cell.p50.as_secs_f64(), "p99": cell.p99.as_secs_f64(),
+               "own": own, "pg": pg})
+    );
+}
+
+/// One ceiling cell: this binary re-executed with `--ceiling`, pinned to CPU 0.
+fn run_ceiling(url: &str, f: &Fixture, kind: Kind, conc: usize, secs: f64) -> Cell {
+    let me = std::env::current_exe().unwrap();
+    let out = pinned("0", &me.display().to_string())
+        .args(["--ceiling", url, kind.arg(), &conc.to_string(), &secs.to_string()])
+        .arg(ceiling_arg(f))
+        .env(
+            "ORG_NODES_PG_DATA",
+            pg_data_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+        )
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the ceiling failed");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let g = |k: &str| v[k].as_f64().unwrap();
+    let wall = g("wall");
+    Cell {
+        rps: g("n") / wall,
+        p50: Duration::from_secs_f64(g("p50")),
+        p99: Duration::from_secs_f64(g("p99")),
+        own: g("own") / wall,
+        pg: g("pg") / wall,
+        load: 0.0,
+    }
+}
+
+/// After the ceiling changed the targets' roles: what the server's clients must flip next.
+async fn resync_roles(db: &DatabaseConnection, f: &Fixture) {
+    for (k, t) in f.targets.iter().enumerate() {
+        let r = one(
+            db,
+            "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2",
+            vec![f.org.into(), (*t).into()],
+        )
+        .await;
+        let role: String = r.try_get("", "role").unwrap();
+        f.admin[k].store(role == "admin", Ordering::Relaxed);
+    }
+}
+
+// ------------------------------------------------------------------ statements per request
+
+/// The statements logged after byte `from`, with the milliseconds PostgreSQL spent on each
+/// (parse, bind and execute summed). The delivery worker's poll (every 250 ms: a claim of due
+/// deliveries in its own transaction, and the pending count) is left out.
+fn logged_since(log: &Path, from: u64) -> Vec<(String, f64)> {
+    let text = std::fs::read(log).unwrap_or_default();
+    let new = String::from_utf8_lossy(&text[(from as usize).min(text.len())..]).into_owned();
+    let mut out: Vec<(String, f64)> = Vec::new();
+    let mut extra = 0.0;
+    for line in new.lines() {
+        let Some(at) = line.find(" LOG:  duration: ") else {
+            continue;
+        };
+        let rest = &line[at + " LOG:  duration: ".len()..];
+        let Some((d, rest)) = rest.split_once(" ms  ") else {
+            continue;
+        };
+        let d: f64 = d.parse().unwrap_or(0.0);
+        if let Some(sql) = rest.strip_prefix("statement: ") {
+            out.push((sql.to_owned(), d + extra));
+            extra = 0.0;
+        } else if let Some(q) = rest.strip_prefix("execute ") {
+            let sql = q.split_once(": ").map_or(q, |(_, s)| s);
+            out.push((sql.to_owned(), d + extra));
+            extra = 0.0;
+        } else {
+            // parse / bind of the statement executed next on that connection.
+            extra += d;
+        }
+    }
+    let polls = out
+        .iter()
+        .filter(|(q, _)| q.contains("\"webhook_deliveries\"") && q.contains("FOR UPDATE"))
+        .count();
+    let mut drop_begin = polls;
+    let mut drop_commit = polls;
+    out.retain(|(q, _)| {
+        let worker = q.contains("\"webhook_deliveries\"") || q.starts_with("SELECT (SELECT");
+        if worker {
+            return false;
+        }
+        if q == "BEGIN" && drop_begin > 0 {
+            drop_begin -= 1;
+            return false;
+        }
+        if q == "COMMIT" && drop_commit > 0 {
+            drop_commit -= 1;
+            return false;
+        }
+        true
+    });
+    out
+}
+
+/// The statements one request of each kind runs on a server, and one ceiling operation, from
+/// PostgreSQL's statement log: the database gets `log_min_duration_statement = 0` (new
+/// connections only), a third server starts on it, and a ceiling connects in this process.
+/// Each is run twice and the second is counted (prepared statements warm).
+async fn statements(
+    client: &reqwest::Client,
+    cfg: &Path,
+    dir: &Path,
+    url: &str,
+    f: &Arc<Fixture>,
+) -> Option<Vec<(Kind, usize, usize)>> {
+    let data = pg_data_dir()?;
+    let log = data.parent().unwrap().join("postgres.log");
+    let db_name = url.rsplit_once('/').unwrap().1;
+    let admin = Database::connect(common::pg_admin_url().as_str()).await.unwrap();
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE {db_name} SET log_min_duration_statement = 0"))
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let server = start_server(cfg, &dir.join("server-statements.log")).await;
+    let mut co = ConnectOptions::new(url.to_owned());
+    co.max_connections(1).sqlx_logging(false);
+    let mut ceiling = Ceiling {
+        db: Database::connect(co).await.unwrap(),
+        slug: f.slug.clone(),
+        org: f.org,
+        owner: f.owner,
+        owner_email: f.owner_email.clone(),
+        session: f.session,
+        targets: f.targets.clone(),
+        chains: Vec::new(),
+        replay: (String::new(), String::new()),
+    };
+    let r = one(
+        &ceiling.db,
+        "SELECT replay_access, replay_refresh FROM sessions WHERE replay_access IS NOT NULL LIMIT 1",
+        vec![],
+    )
+    .await;
+    ceiling.replay = (
+        r.try_get("", "replay_access").unwrap(),
+        r.try_get("", "replay_refresh").unwrap(),
+    );
+    let hash = random_hash();
+    exec(
+        &ceiling.db,
+        "INSERT INTO sessions (id, user_id, kind, org_id, refresh_hash, created_at, expires_at, absolute_expires_at, version) \
+         SELECT $1, user_id, kind, org_id, $2, created_at, expires_at, absolute_expires_at, 1 FROM sessions WHERE id = $3",
+        vec![Uuid::now_v7().into(), hash.clone().into(), f.session.into()],
+    )
+    .await;
+    ceiling.chains.push(Mutex::new(hash));
+    resync_roles(&ceiling.db, f).await;
+    let mut out = Vec::new();
+    for kind in Kind::ALL {
+        let mut counts = [0usize; 2];
+        for pass in 0..2 {
+            let offset = std::fs::metadata(&log).map_or(0, |m| m.len());
+            request(client, &server.base, f, kind, 0).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            counts[0] = logged_since(&log, offset).len();
+            let offset = std::fs::metadata(&log).map_or(0, |m| m.len());
+            ceiling.op(kind, 0).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            counts[1] = logged_since(&log, offset).len();
+            if kind == Kind::Role {
+                resync_roles(&ceiling.db, f).await;
+            }
+            let _ = pass;
+        }
+        out.push((kind, counts[0], counts[1]));
+    }
+    ceiling.db.close().await.unwrap();
+    Some(out)
+}
+
+// ------------------------------------------------------------------ driver
+
+/// Where a cell's figures go: kind, org size, requests in flight, and what runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Target {
+    OneNode,
+    TwoNodes,
+    Ceiling,
+}
+
+type Key = (usize, usize, usize, Target);
+
+fn kind_index(kind: Kind) -> usize {
+    Kind::ALL.iter().position(|k| *k == kind).unwrap()
+}
+
+async fn round(
+    client: &reqwest::Client,
+    servers: &[&Server],
+    url: &str,
+    db: &DatabaseConnection,
+    fixtures: &[Arc<Fixture>],
+    secs: f64,
+    out: &mut HashMap<Key, Vec<Cell>>,
+) {
+    for kind in Kind::ALL {
+        for f in fixtures {
+            for conc in LEVELS {
+                let c = load(client, &servers[..1], f, kind, conc, secs).await;
+                out.entry((kind_index(kind), f.size, conc, Target::OneNode))
+                    .or_default()
+                    .push(c);
+                let c = run_ceiling(url, f, kind, conc, secs);
+                out.entry((kind_index(kind), f.size, conc, Target::Ceiling))
+                    .or_default()
+                    .push(c);
+                if kind == Kind::Role {
+                    resync_roles(db, f).await;
+                }
+                if f.size == SIZES[1] && TWO_NODE_LEVELS.contains(&conc) {
+                    let c = load(client, servers, f, kind, conc, secs).await;
+                    out.entry((kind_index(kind), f.size, conc, Target::TwoNodes))
+                        .or_default()
+                        .push(c);
+                }
+            }
+        }
+        eprintln!("bench nodes:   {} done", kind.arg());
+    }
+}
+
+/// The median over the rounds of each figure of a cell.
+fn med(cells: &[Cell]) -> Cell {
+    let m = |g: fn(&Cell) -> f64| median(cells.iter().map(g).collect());
+    Cell {
+        rps: m(|c| c.rps),
+        p50: Duration::from_secs_f64(m(|c| c.p50.as_secs_f64())),
+        p99: Duration::from_secs_f64(m(|c| c.p99.as_secs_f64())),
+        own: m(|c| c.own),
+        pg: m(|c| c.pg),
+        load: m(|c| c.load),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+fn pct(cores: f64) -> String {
+    format!("{:.0} %", cores * 100.0)
+}
+
+fn print(results: &HashMap<Key, Vec<Cell>>, rounds: usize, secs: f64) {
+    let get = |kind: Kind, size: usize, conc: usize, t: Target| med(&results[&(kind_index(kind), size, conc, t)]);
+    println!(
+        "\n### One server process, one PostgreSQL (server and ceiling on CPU 0, load generator on CPU 1; {secs} s cells, medians of {rounds} rounds)\n"
+    );
+    println!(
+        "CPU in % of one core: the server process (or the ceiling process), PostgreSQL (all its processes) and the load generator.\n"
+    );
+    println!(
+        "| request | org members | in flight | org-server req/s | p50 / p99 (ms) | raw-SQL ceiling req/s | ceiling p50 / p99 (ms) | ratio server / ceiling | CPU server / PostgreSQL / load | CPU ceiling / PostgreSQL |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for kind in Kind::ALL {
+        for size in SIZES {
+            for conc in LEVELS {
+                let s = get(kind, size, conc, Target::OneNode);
+                let c = get(kind, size, conc, Target::Ceiling);
+                println!(
+                    "| {} | {size} | {conc} | {:.0} | {} / {} | {:.0} | {} / {} | {:.2} | {} / {} / {} | {} / {} |",
+                    kind.label(),
+                    s.rps,
+                    ms(s.p50),
+                    ms(s.p99),
+                    c.rps,
+                    ms(c.p50),
+                    ms(c.p99),
+                    s.rps / c.rps,
+                    pct(s.own),
+                    pct(s.pg),
+                    pct(s.load),
+                    pct(c.own),
+                    pct(c.pg)
+                );
+            }
+        }
+    }
+    println!(
+        "\n### Org size: {} members against {} (one server)\n",
+        SIZES[1], SIZES[0]
+    );
+    println!("| request | in flight | req/s ratio big / small | p50 ratio big / small |");
+    println!("|---|---|---|---|");
+    for kind in Kind::ALL {
+        for conc in LEVELS {
+            let (b, s) = (
+                get(kind, SIZES[1], conc, Target::OneNode),
+                get(kind, SIZES[0], conc, Target::OneNode),
+            );
+            println!(
+                "| {} | {conc} | {:.2} | {:.2} |",
+                kind.label(),
+                b.rps / s.rps,
+                b.p50.as_secs_f64() / s.p50.as_secs_f64()
+            );
+        }
+    }
+    println!(
+        "\n### Two server processes on the same PostgreSQL, both pinned to CPU 0 (org of {} members; load round-robin per request)\n",
+        SIZES[1]
+    );
+    println!(
+        "| request | in flight | 1 process req/s | 2 processes req/s | 2 / 1 | 2 processes p50 / p99 (ms) | CPU both servers / PostgreSQL / load | ceiling req/s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for kind in Kind::ALL {
+        for conc in TWO_NODE_LEVELS {
+            let one = get(kind, SIZES[1], conc, Target::OneNode);
+            let two = get(kind, SIZES[1], conc, Target::TwoNodes);
+            let c = get(kind, SIZES[1], conc, Target::Ceiling);
+            println!(
+                "| {} | {conc} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} / {} | {:.0} |",
+                kind.label(),
+                one.rps,
+                two.rps,
+                two.rps / one.rps,
+                ms(two.p50),
+                ms(two.p99),
+                pct(two.own),
+                pct(two.pg),
+                pct(two.load),
+                c.rps
+            );
+        }
+    }
+}
+
+async fn bench(dir: &Path) {
+    let secs = env_f64("ORG_BENCH_SECS", 1.5);
+    let rounds = env_f64("ORG_BENCH_ROUNDS", 3.0).max(1.0) as usize;
+    let (store, url) = common::store(Backend::Postgres, dir, "nodes").await;
+    eprintln!("bench nodes: seeding orgs of {:?} members", SIZES);
+    let seeded = seed(store.clone()).await;
+    store.close().await.unwrap();
+    let data = dir.join("server");
+    let cfg = write_config(&data, &url);
+    let a = start_server(&cfg, &dir.join("server-a.log")).await;
+    // The second starts after the first wrote the shared signing key.
+    let b = start_server(&cfg, &dir.join("server-b.log")).await;
+    let client = reqwest::Client::new();
+    let db = Database::connect(url.as_str()).await.unwrap();
+    let mut fixtures = Vec::new();
+    for (size, s) in SIZES.into_iter().zip(seeded) {
+        fixtures.push(Arc::new(fixture(&client, &a, &cfg, &db, size, s).await));
+    }
+    let servers = [&a, &b];
+    eprintln!("bench nodes: warm-up round (discarded)");
+    let mut discard = HashMap::new();
+    round(&client, &servers, &url, &db, &fixtures, secs / 2.0, &mut discard).await;
+    let mut results = HashMap::new();
+    for r in 1..=rounds {
+        eprintln!("bench nodes: round {r}/{rounds}");
+        round(&client, &servers, &url, &db, &fixtures, secs, &mut results).await;
+    }
+    print(&results, rounds, secs);
+    eprintln!("bench nodes: statements per request (statement log, a third server)");
+    if let Some(rows) = statements(&client, &cfg, dir, &url, &fixtures[1]).await {
+        println!(
+            "\n### Statements per request (PostgreSQL statement log; BEGIN and COMMIT included; the workers' polls left out)\n"
+        );
+        println!("| request | org-server | raw-SQL ceiling |");
+        println!("|---|---|---|");
+        for (kind, s, c) in rows {
+            println!("| {} | {s} | {c} |", kind.label());
+        }
+    }
+    db.close().await.unwrap();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--ceiling") {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(ceiling_main(
+                &args[2],
+                Kind::parse(&args[3]),
+                args[4].parse().unwrap(),
+                args[5].parse().unwrap(),
+                &args[6],
+            ));
+        return;
+    }
+    org_server::sender::install_tls();
+    // The cluster starts before this process pins itself to CPU 1, so it is not pinned.
+    common::pg_admin_url();
+    let pin = Command::new("taskset")
+        .args(["-a", "-p", "-c", "1", &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status();
+    assert!(pin.is_ok_and(|s| s.success()), "taskset (util-linux) is needed");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(bench(dir.path()));
+}
