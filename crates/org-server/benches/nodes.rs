@@ -136,7 +136,7 @@ fn pg_data_dir() -> Option<PathBuf> {
 }
 
 /// CPU seconds of the throwaway cluster's postmaster and its children (the backends, the
-/// WAL writer, the checkpointer); 0 without one.
+/// WAL writer, the checkpointer), exited ones included; 0 without one.
 fn pg_cpu() -> f64 {
     let Some(postmaster) = pg_data_dir()
         .and_then(|d| std::fs::read_to_string(d.join("postmaster.pid")).ok())
@@ -144,7 +144,16 @@ fn pg_cpu() -> f64 {
     else {
         return 0.0;
     };
-    let mut total = cpu_of(postmaster);
+    // The postmaster's own time and that of its reaped children (backends that exited), then
+    // the live children's.
+    let stat = std::fs::read_to_string(format!("/proc/{postmaster}/stat")).unwrap_or_default();
+    let f: Vec<f64> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, r)| r)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let mut total = f.get(11..15).map_or(0.0, |t| t.iter().sum::<f64>()) / 100.0;
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
@@ -161,6 +170,31 @@ fn pg_cpu() -> f64 {
     total
 }
 
+/// Busy and total jiffies of CPU 0 and CPU 1, and steal of both, from `/proc/stat`.
+fn machine() -> [f64; 5] {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let mut out = [0.0; 5];
+    for (i, name) in ["cpu0 ", "cpu1 "].into_iter().enumerate() {
+        let Some(line) = stat.lines().find(|l| l.starts_with(name)) else {
+            continue;
+        };
+        let v: Vec<f64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0.0)).collect();
+        let at = |j: usize| v.get(j).copied().unwrap_or(0.0);
+        // user nice system idle iowait irq softirq steal
+        out[2 * i] = at(0) + at(1) + at(2) + at(5) + at(6);
+        out[2 * i + 1] = (0..8).map(at).sum();
+        out[4] += at(7);
+    }
+    out
+}
+
+/// CPU 0 busy, CPU 1 busy and steal (of both) between two `machine()` readings, as fractions.
+fn busy(a: [f64; 5], b: [f64; 5]) -> (f64, f64, f64) {
+    let d = |i: usize| b[i] - a[i];
+    let frac = |x: f64, t: f64| if t > 0.0 { x / t } else { 0.0 };
+    (frac(d(0), d(1)), frac(d(2), d(3)), frac(d(4), d(1) + d(3)))
+}
+
 /// The figures of one cell. CPU is in cores (CPU seconds / wall seconds).
 #[derive(Clone, Copy, Debug, Default)]
 struct Cell {
@@ -172,12 +206,19 @@ struct Cell {
     pg: f64,
     /// The load generator (0 for the ceiling, whose load is its own).
     load: f64,
+    /// How busy CPU 0 and CPU 1 were (all processes, other people's included), and stolen time.
+    cpu0: f64,
+    cpu1: f64,
+    steal: f64,
 }
 
 /// Sorted latencies and wall seconds into a cell, with CPU seconds turned into cores.
-fn cell(mut lat: Vec<Duration>, wall: f64, own: f64, pg: f64, load: f64) -> Cell {
+fn cell(mut lat: Vec<Duration>, wall: f64, own: f64, pg: f64, load: f64, m: (f64, f64, f64)) -> Cell {
     lat.sort();
     Cell {
+        cpu0: m.0,
+        cpu1: m.1,
+        steal: m.2,
         rps: lat.len() as f64 / wall,
         p50: quantile(&lat, 0.5),
         p99: quantile(&lat, 0.99),
@@ -251,18 +292,25 @@ async fn start_server(cfg: &Path, log: &Path) -> Server {
 
 // ------------------------------------------------------------------ the orgs
 
-/// One org as the load and the ceiling need it.
-struct Fixture {
-    size: usize,
+/// What one client acts as and on: an org, its owner's org-scoped token and session (the
+/// ceiling reads the session), and the member its role writes change.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Seat {
     slug: String,
     org: Uuid,
     owner: Uuid,
     owner_email: String,
-    /// The owner's org-scoped access token, and its session (for the ceiling).
     token: String,
     session: Uuid,
-    /// The members the role writes change, one per client, and whether each is `admin` now.
-    targets: Vec<Uuid>,
+    target: Uuid,
+}
+
+/// The clients of one setting: all in one org of `size` members, or each in an org of its own.
+struct Fixture {
+    size: usize,
+    spread: bool,
+    seats: Vec<Seat>,
+    /// Whether each seat's target is `admin` now.
     admin: Vec<AtomicBool>,
     /// One refresh chain per client: the token the last rotation gave.
     chains: Vec<Mutex<String>>,
@@ -309,57 +357,69 @@ async fn add_members(store: &SeaStore, org: OrgId, tag: &str, n: usize) -> Vec<U
     ids
 }
 
-/// The orgs, made through the app and seeded through the store: (slug, org, owner, members).
-async fn seed(store: Arc<SeaStore>) -> Vec<(String, Uuid, Uuid, Vec<Uuid>)> {
-    let app = common::app(store.clone());
-    let mut out = Vec::new();
-    for size in SIZES {
-        let slug = format!("org-{size}");
-        let owner = app
-            .users
-            .create(&format!("owner@{slug}.bench"), Some("Owner".into()), false)
-            .await
-            .unwrap();
-        let owner_id = owner.id().as_uuid();
-        let caller = Caller::new(owner, None);
-        app.orgs
-            .create(&caller, &Default::default(), &slug, &format!("Org {size}"))
-            .await
-            .unwrap();
-        let org = app.orgs.get(&caller, &slug).await.unwrap().org.id();
-        let members = add_members(&store, org, &slug, size - 1).await;
-        out.push((slug, org.as_uuid(), owner_id, members));
-    }
-    out
+/// A seeded org: slug, id, owner, members (the owner not included).
+type Seeded = (String, Uuid, Uuid, Vec<Uuid>);
+
+/// An org of `size` members made through the app (owner and org) and seeded through the store.
+async fn seed_org(app: &org_app::App, store: &SeaStore, slug: &str, size: usize) -> Seeded {
+    let owner = app
+        .users
+        .create(&format!("owner@{slug}.bench"), Some("Owner".into()), false)
+        .await
+        .unwrap();
+    let owner_id = owner.id().as_uuid();
+    let caller = Caller::new(owner, None);
+    app.orgs
+        .create(&caller, &Default::default(), slug, &format!("Org {slug}"))
+        .await
+        .unwrap();
+    let org = app.orgs.get(&caller, slug).await.unwrap().org.id();
+    let members = add_members(store, org, slug, size - 1).await;
+    (slug.to_owned(), org.as_uuid(), owner_id, members)
 }
 
-/// The fixture of a seeded org: the owner's token (admin CLI), its session, and a refresh
-/// chain per client (`POST …/select`, a new org session each).
-async fn fixture(
-    client: &reqwest::Client,
-    server: &Server,
-    cfg: &Path,
-    db: &DatabaseConnection,
-    size: usize,
-    (slug, org, owner, members): (String, Uuid, Uuid, Vec<Uuid>),
-) -> Fixture {
-    let owner_email = format!("owner@{slug}.bench");
-    let token = cli(cfg, &["admin", "issue-token", "--email", &owner_email, "--org", &slug])["access_token"]
+/// The owner's org-scoped token (admin CLI) and its session.
+async fn owner_token(cfg: &Path, db: &DatabaseConnection, (slug, org, owner, _): &Seeded) -> (String, Uuid) {
+    let email = format!("owner@{slug}.bench");
+    let token = cli(cfg, &["admin", "issue-token", "--email", &email, "--org", slug])["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT id FROM sessions WHERE user_id = $1 AND org_id = $2 AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1",
-            [owner.into(), org.into()],
+            "SELECT id FROM sessions WHERE user_id = $1 AND org_id = $2 AND revoked_at IS NULL \
+             ORDER BY created_at DESC LIMIT 1",
+            [(*owner).into(), (*org).into()],
         ))
         .await
         .unwrap()
         .unwrap();
-    let session: Uuid = row.try_get("", "id").unwrap();
+    (token, row.try_get("", "id").unwrap())
+}
+
+/// The fixture of `orgs`: one org for every client (`spread`: one org per client), a
+/// target member per client, and a refresh chain per client (`POST …/select`, a new org
+/// session each).
+async fn fixture(
+    client: &reqwest::Client,
+    server: &Server,
+    cfg: &Path,
+    db: &DatabaseConnection,
+    size: usize,
+    orgs: &[Seeded],
+) -> Fixture {
+    let spread = orgs.len() > 1;
+    let mut tokens = Vec::new();
+    for o in orgs {
+        tokens.push(owner_token(cfg, db, o).await);
+    }
+    let mut seats = Vec::new();
     let mut chains = Vec::new();
-    for _ in 0..CLIENTS {
+    for k in 0..CLIENTS {
+        let i = if spread { k } else { 0 };
+        let (slug, org, owner, members) = &orgs[i];
+        let (token, session) = tokens[i].clone();
         let r = client
             .post(format!("{}/api/organizations/{slug}/select", server.base))
             .bearer_auth(&token)
@@ -370,18 +430,21 @@ async fn fixture(
         let body: Value = r.json().await.unwrap();
         assert_eq!(status, StatusCode::OK, "select {slug}: {body}");
         chains.push(Mutex::new(body["refresh_token"].as_str().unwrap().to_owned()));
+        seats.push(Seat {
+            slug: slug.clone(),
+            org: *org,
+            owner: *owner,
+            owner_email: format!("owner@{slug}.bench"),
+            token,
+            session,
+            target: members[if spread { 0 } else { k }],
+        });
     }
-    let targets: Vec<Uuid> = members[..CLIENTS].to_vec();
     Fixture {
         size,
-        slug,
-        org,
-        owner,
-        owner_email,
-        token,
-        session,
-        admin: targets.iter().map(|_| AtomicBool::new(false)).collect(),
-        targets,
+        spread,
+        admin: seats.iter().map(|_| AtomicBool::new(false)).collect(),
+        seats,
         chains,
     }
 }
@@ -398,12 +461,13 @@ async fn check(r: reqwest::Response, want: StatusCode, what: &str) -> Vec<u8> {
 
 /// One request of `kind` by client `k` to the server at `base`.
 async fn request(client: &reqwest::Client, base: &str, f: &Fixture, kind: Kind, k: usize) {
-    let slug = &f.slug;
+    let seat = &f.seats[k];
+    let slug = &seat.slug;
     match kind {
         Kind::Org => {
             let r = client
                 .get(format!("{base}/api/organizations/{slug}"))
-                .bearer_auth(&f.token)
+                .bearer_auth(&seat.token)
                 .send()
                 .await
                 .unwrap();
@@ -412,7 +476,7 @@ async fn request(client: &reqwest::Client, base: &str, f: &Fixture, kind: Kind, 
         Kind::Members => {
             let r = client
                 .get(format!("{base}/api/organizations/{slug}/members?limit=50"))
-                .bearer_auth(&f.token)
+                .bearer_auth(&seat.token)
                 .send()
                 .await
                 .unwrap();
@@ -421,8 +485,8 @@ async fn request(client: &reqwest::Client, base: &str, f: &Fixture, kind: Kind, 
         Kind::Role => {
             let admin = !f.admin[k].load(Ordering::Relaxed);
             let r = client
-                .patch(format!("{base}/api/organizations/{slug}/members/{}", f.targets[k]))
-                .bearer_auth(&f.token)
+                .patch(format!("{base}/api/organizations/{slug}/members/{}", seat.target))
+                .bearer_auth(&seat.token)
                 .json(&json!({"role": if admin { "admin" } else { "member" }}))
                 .send()
                 .await
@@ -458,7 +522,7 @@ async fn load(
     let pids: Vec<u32> = servers.iter().map(|s| s.pid).collect();
     let own = |pids: &[u32]| pids.iter().map(|p| cpu_of(*p)).sum::<f64>();
     let me = std::process::id();
-    let (own0, pg0, load0) = (own(&pids), pg_cpu(), cpu_of(me));
+    let (own0, pg0, load0, m0) = (own(&pids), pg_cpu(), cpu_of(me), machine());
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
     let mut set = tokio::task::JoinSet::new();
@@ -481,7 +545,8 @@ async fn load(
         lat.extend(r.unwrap());
     }
     let wall = start.elapsed().as_secs_f64();
-    cell(lat, wall, own(&pids) - own0, pg_cpu() - pg0, cpu_of(me) - load0)
+    let (own1, pg1, load1, m1) = (own(&pids), pg_cpu(), cpu_of(me), machine());
+    cell(lat, wall, own1 - own0, pg1 - pg0, load1 - load0, busy(m0, m1))
 }
 
 // ------------------------------------------------------------------ raw-SQL ceiling
@@ -515,23 +580,14 @@ const SESSION_BY_HASH: &str = r#"SELECT "sessions"."id", "sessions"."user_id", "
 const ORG_BY_ID: &str = r#"SELECT "orgs"."id", "orgs"."slug", "orgs"."name", "orgs"."name_lower", "orgs"."owner_user_id", "orgs"."status", "orgs"."tier_id", "orgs"."max_services", "orgs"."max_users", "orgs"."approved_by", "orgs"."approved_at", "orgs"."rejected_by", "orgs"."rejected_at", "orgs"."rejection_reason", "orgs"."suspended_at", "orgs"."suspension_reason", "orgs"."feature_overrides", "orgs"."created_at", "orgs"."updated_at", "orgs"."deleted_at", "orgs"."version", "orgs"."active_members", "orgs"."total_members" FROM "orgs" WHERE "orgs"."id" = $1 LIMIT $2"#;
 const UPDATE_SESSION: &str = r#"UPDATE "sessions" SET "user_id" = $1, "kind" = $2, "org_id" = $3, "refresh_hash" = $4, "previous_hash" = $5, "previous_rotated_at" = $6, "ip_address" = $7, "user_agent" = $8, "created_at" = $9, "last_refreshed_at" = $10, "expires_at" = $11, "absolute_expires_at" = $12, "revoked_at" = $13, "revoke_reason" = $14, "replay_access" = $15, "replay_refresh" = $16, "version" = $17 WHERE "sessions"."id" = $18 AND "sessions"."version" = $19"#;
 
-/// What the ceiling is told about an org (JSON on its command line).
+/// What the ceiling is told about the clients (JSON on its command line).
 fn ceiling_arg(f: &Fixture) -> String {
-    json!({
-        "slug": f.slug, "org": f.org, "owner": f.owner, "owner_email": f.owner_email,
-        "session": f.session, "targets": f.targets,
-    })
-    .to_string()
+    serde_json::to_string(&f.seats).unwrap()
 }
 
 struct Ceiling {
     db: DatabaseConnection,
-    slug: String,
-    org: Uuid,
-    owner: Uuid,
-    owner_email: String,
-    session: Uuid,
-    targets: Vec<Uuid>,
+    seats: Vec<Seat>,
     /// Refresh: per task, the session and the hash of its current refresh token.
     chains: Vec<Mutex<String>>,
     /// Refresh: the encrypted replay pair a rotation keeps (bytes of a real one, not re-encrypted).
@@ -556,19 +612,19 @@ fn random_hash() -> String {
 }
 
 impl Ceiling {
-    async fn auth(&self) {
-        let row = one(&self.db, AUTH, vec![self.slug.clone().into(), self.session.into()]).await;
+    async fn auth(&self, s: &Seat) {
+        let row = one(&self.db, AUTH, vec![s.slug.clone().into(), s.session.into()]).await;
         assert!(row.try_get::<Option<Uuid>>("", "m_id").unwrap().is_some());
     }
 
     async fn op(&self, kind: Kind, k: usize) {
         match kind {
-            Kind::Org => self.auth().await,
+            Kind::Org => self.auth(&self.seats[k]).await,
             Kind::Members => {
-                self.auth().await;
+                self.auth(&self.seats[k]).await;
                 let rows = self
                     .db
-                    .query_all_raw(stmt(MEMBER_PAGE, vec![self.org.into(), 51i64.into()]))
+                    .query_all_raw(stmt(MEMBER_PAGE, vec![self.seats[k].org.into(), 51i64.into()]))
                     .await
                     .unwrap();
                 assert_eq!(rows.len(), 51);
@@ -579,10 +635,11 @@ impl Ceiling {
     }
 
     async fn role(&self, k: usize) {
-        let target = self.targets[k];
-        self.auth().await;
-        one(&self.db, ACTOR, vec![self.owner.into(), self.slug.clone().into()]).await;
-        let m = one(&self.db, TARGET, vec![self.org.into(), target.into(), 1i64.into()]).await;
+        let s = &self.seats[k];
+        let (target, org) = (s.target, s.org);
+        self.auth(s).await;
+        one(&self.db, ACTOR, vec![s.owner.into(), s.slug.clone().into()]).await;
+        let m = one(&self.db, TARGET, vec![org.into(), target.into(), 1i64.into()]).await;
         let (id, role, created, version): (Uuid, String, DateTime<Utc>, i64) = (
             m.try_get("", "id").unwrap(),
             m.try_get("", "role").unwrap(),
@@ -598,7 +655,7 @@ impl Ceiling {
             &txn,
             UPDATE_MEMBERSHIP,
             vec![
-                self.org.into(),
+                org.into(),
                 target.into(),
                 new.into(),
                 DbValue::String(None),
@@ -613,7 +670,7 @@ impl Ceiling {
         )
         .await;
         assert_eq!(n, 1, "the membership's version moved");
-        let (audit_key, events_key) = (format!("audit:org:{}", self.org), format!("events:{}", self.org));
+        let (audit_key, events_key) = (format!("audit:org:{}", org), format!("events:{}", org));
         let heads = txn
             .query_all_raw(stmt(
                 LOCK_HEADS,
@@ -635,11 +692,11 @@ impl Ceiling {
         let (seq, prev, entries) = h[&audit_key].clone();
         let draft = AuditDraft {
             id: EventId::from_uuid(Uuid::now_v7()),
-            org_id: Some(OrgId::from_uuid(self.org)),
+            org_id: Some(OrgId::from_uuid(org)),
             actor: AuditActor {
-                id: self.owner.to_string(),
+                id: s.owner.to_string(),
                 kind: ActorType::User,
-                email: Some(self.owner_email.clone()),
+                email: Some(s.owner_email.clone()),
             },
             action: "member.role_changed".to_owned(),
             target_type: Some("user".to_owned()),
@@ -658,9 +715,9 @@ impl Ceiling {
             INSERT_AUDIT,
             vec![
                 draft.id.as_uuid().into(),
-                format!("org:{}", self.org).into(),
+                format!("org:{}", org).into(),
                 (seq + 1).into(),
-                self.org.into(),
+                org.into(),
                 draft.actor.id.into(),
                 "user".into(),
                 draft.actor.email.into(),
@@ -684,12 +741,12 @@ impl Ceiling {
         for (i, ty) in ["member.role_updated", "user.role_updated"].into_iter().enumerate() {
             events.extend::<[DbValue; 10]>([
                 Uuid::now_v7().into(),
-                self.org.into(),
+                org.into(),
                 (eseq + 1 + i as i64).into(),
                 ty.into(),
                 at.into(),
-                Some(self.owner).into(),
-                Some(self.owner_email.clone()).into(),
+                Some(s.owner).into(),
+                Some(s.owner_email.clone()).into(),
                 "user".into(),
                 target.to_string().into(),
                 data.clone().into(),
@@ -713,7 +770,7 @@ impl Ceiling {
             vec![(eseq + 2).into(), ehash.into(), eentries.into(), events_key.into()],
         )
         .await;
-        txn.query_all_raw(stmt(WEBHOOKS, vec![self.org.into(), true.into()]))
+        txn.query_all_raw(stmt(WEBHOOKS, vec![org.into(), true.into()]))
             .await
             .unwrap();
         txn.commit().await.unwrap();
@@ -775,19 +832,13 @@ impl Ceiling {
 /// `--ceiling <url> <kind> <in flight> <seconds> <org JSON>`: the statements of `kind` from
 /// that many tasks for that long, after an untimed warm-up; prints the cell as JSON.
 async fn ceiling_main(url: &str, kind: Kind, conc: usize, secs: f64, arg: &str) {
-    let a: Value = serde_json::from_str(arg).unwrap();
-    let uuid = |v: &Value| Uuid::parse_str(v.as_str().unwrap()).unwrap();
+    let seats: Vec<Seat> = serde_json::from_str(arg).unwrap();
     let mut co = ConnectOptions::new(url.to_owned());
     co.max_connections(POOL).sqlx_logging(false);
     let db = Database::connect(co).await.expect("connect");
     let mut c = Ceiling {
         db,
-        slug: a["slug"].as_str().unwrap().to_owned(),
-        org: uuid(&a["org"]),
-        owner: uuid(&a["owner"]),
-        owner_email: a["owner_email"].as_str().unwrap().to_owned(),
-        session: uuid(&a["session"]),
-        targets: a["targets"].as_array().unwrap().iter().map(uuid).collect(),
+        seats,
         chains: Vec::new(),
         replay: (String::new(), String::new()),
     };
@@ -803,7 +854,7 @@ async fn ceiling_main(url: &str, kind: Kind, conc: usize, secs: f64, arg: &str) 
             r.try_get("", "replay_access").unwrap(),
             r.try_get("", "replay_refresh").unwrap(),
         );
-        for _ in 0..conc {
+        for k in 0..conc {
             let hash = random_hash();
             exec(
                 &c.db,
@@ -812,7 +863,7 @@ async fn ceiling_main(url: &str, kind: Kind, conc: usize, secs: f64, arg: &str) 
                  revoke_reason, version, replay_access, replay_refresh) \
                  SELECT $1, user_id, kind, org_id, $2, NULL, NULL, ip_address, user_agent, created_at, NULL, \
                  expires_at, absolute_expires_at, NULL, NULL, 1, NULL, NULL FROM sessions WHERE id = $3",
-                vec![Uuid::now_v7().into(), hash.clone().into(), c.session.into()],
+                vec![Uuid::now_v7().into(), hash.clone().into(), c.seats[k].session.into()],
             )
             .await;
             c.chains.push(Mutex::new(hash));
@@ -843,16 +894,17 @@ async fn ceiling_main(url: &str, kind: Kind, conc: usize, secs: f64, arg: &str) 
     };
     run(CEILING_WARM).await;
     let me = std::process::id();
-    let (own0, pg0) = (cpu_of(me), pg_cpu());
+    let (own0, pg0, m0) = (cpu_of(me), pg_cpu(), machine());
     let (lat, wall) = run(secs).await;
-    let (own, pg) = (cpu_of(me) - own0, pg_cpu() - pg0);
+    let (own, pg, m1) = (cpu_of(me) - own0, pg_cpu() - pg0, machine());
     let n = lat.len();
-    let cell = cell(lat, wall, own, pg, 0.0);
+    let m = busy(m0, m1);
+    let cell = cell(lat, wall, own, pg, 0.0, m);
     c.db.clone().close().await.unwrap();
     println!(
         "{}",
         json!({"n": n, "wall": wall, "p50": cell.p50.as_secs_f64(), "p99": cell.p99.as_secs_f64(),
-               "own": own, "pg": pg})
+               "own": own, "pg": pg, "cpu0": m.0, "cpu1": m.1, "steal": m.2})
     );
 }
 
@@ -880,16 +932,19 @@ fn run_ceiling(url: &str, f: &Fixture, kind: Kind, conc: usize, secs: f64) -> Ce
         own: g("own") / wall,
         pg: g("pg") / wall,
         load: 0.0,
+        cpu0: g("cpu0"),
+        cpu1: g("cpu1"),
+        steal: g("steal"),
     }
 }
 
 /// After the ceiling changed the targets' roles: what the server's clients must flip next.
 async fn resync_roles(db: &DatabaseConnection, f: &Fixture) {
-    for (k, t) in f.targets.iter().enumerate() {
+    for (k, s) in f.seats.iter().enumerate() {
         let r = one(
             db,
             "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2",
-            vec![f.org.into(), (*t).into()],
+            vec![s.org.into(), s.target.into()],
         )
         .await;
         let role: String = r.try_get("", "role").unwrap();
@@ -952,6 +1007,43 @@ fn logged_since(log: &Path, from: u64) -> Vec<(String, f64)> {
     out
 }
 
+/// The short name of a statement: its verb and first table.
+fn statement_kind(sql: &str) -> String {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    let verb = words.first().copied().unwrap_or("").to_uppercase();
+    let after = match verb.as_str() {
+        "SELECT" | "DELETE" => "FROM",
+        "INSERT" => "INTO",
+        "UPDATE" => "UPDATE",
+        _ => return verb,
+    };
+    let table = words
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case(after))
+        .and_then(|i| words.get(i + 1))
+        .map(|t| t.trim_matches('"').to_owned())
+        .unwrap_or_default();
+    format!("{verb} {table}")
+}
+
+/// "n: kind, kind ×2, …" of logged statements.
+fn summary(sql: &[(String, f64)]) -> String {
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for (q, _) in sql {
+        let kind = statement_kind(q);
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some(e) => e.1 += 1,
+            None => kinds.push((kind, 1)),
+        }
+    }
+    let list = kinds
+        .iter()
+        .map(|(k, n)| if *n == 1 { k.clone() } else { format!("{k} ×{n}") })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("{}: {list}", sql.len())
+}
+
 /// The statements one request of each kind runs on a server, and one ceiling operation, from
 /// PostgreSQL's statement log: the database gets `log_min_duration_statement = 0` (new
 /// connections only), a third server starts on it, and a ceiling connects in this process.
@@ -962,7 +1054,7 @@ async fn statements(
     dir: &Path,
     url: &str,
     f: &Arc<Fixture>,
-) -> Option<Vec<(Kind, usize, usize)>> {
+) -> Option<Vec<(Kind, String, String)>> {
     let data = pg_data_dir()?;
     let log = data.parent().unwrap().join("postgres.log");
     let db_name = url.rsplit_once('/').unwrap().1;
@@ -977,12 +1069,7 @@ async fn statements(
     co.max_connections(1).sqlx_logging(false);
     let mut ceiling = Ceiling {
         db: Database::connect(co).await.unwrap(),
-        slug: f.slug.clone(),
-        org: f.org,
-        owner: f.owner,
-        owner_email: f.owner_email.clone(),
-        session: f.session,
-        targets: f.targets.clone(),
+        seats: f.seats.clone(),
         chains: Vec::new(),
         replay: (String::new(), String::new()),
     };
@@ -1001,29 +1088,28 @@ async fn statements(
         &ceiling.db,
         "INSERT INTO sessions (id, user_id, kind, org_id, refresh_hash, created_at, expires_at, absolute_expires_at, version) \
          SELECT $1, user_id, kind, org_id, $2, created_at, expires_at, absolute_expires_at, 1 FROM sessions WHERE id = $3",
-        vec![Uuid::now_v7().into(), hash.clone().into(), f.session.into()],
+        vec![Uuid::now_v7().into(), hash.clone().into(), f.seats[0].session.into()],
     )
     .await;
     ceiling.chains.push(Mutex::new(hash));
     resync_roles(&ceiling.db, f).await;
     let mut out = Vec::new();
     for kind in Kind::ALL {
-        let mut counts = [0usize; 2];
-        for pass in 0..2 {
+        let mut seen = (String::new(), String::new());
+        for _pass in 0..2 {
             let offset = std::fs::metadata(&log).map_or(0, |m| m.len());
             request(client, &server.base, f, kind, 0).await;
             tokio::time::sleep(Duration::from_millis(300)).await;
-            counts[0] = logged_since(&log, offset).len();
+            seen.0 = summary(&logged_since(&log, offset));
             let offset = std::fs::metadata(&log).map_or(0, |m| m.len());
             ceiling.op(kind, 0).await;
             tokio::time::sleep(Duration::from_millis(300)).await;
-            counts[1] = logged_since(&log, offset).len();
+            seen.1 = summary(&logged_since(&log, offset));
             if kind == Kind::Role {
                 resync_roles(&ceiling.db, f).await;
             }
-            let _ = pass;
         }
-        out.push((kind, counts[0], counts[1]));
+        out.push((kind, seen.0, seen.1));
     }
     ceiling.db.close().await.unwrap();
     Some(out)
@@ -1031,7 +1117,7 @@ async fn statements(
 
 // ------------------------------------------------------------------ driver
 
-/// Where a cell's figures go: kind, org size, requests in flight, and what runs it.
+/// What runs a cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Target {
     OneNode,
@@ -1039,7 +1125,11 @@ enum Target {
     Ceiling,
 }
 
+/// A cell: kind, fixture (0: small org, 1: big org, 2: an org per client), in flight, target.
 type Key = (usize, usize, usize, Target);
+
+/// The fixture of one org per client.
+const SPREAD: usize = 2;
 
 fn kind_index(kind: Kind) -> usize {
     Kind::ALL.iter().position(|k| *k == kind).unwrap()
@@ -1055,24 +1145,22 @@ async fn round(
     out: &mut HashMap<Key, Vec<Cell>>,
 ) {
     for kind in Kind::ALL {
-        for f in fixtures {
+        for (i, f) in fixtures.iter().enumerate() {
+            if f.spread && kind != Kind::Role {
+                continue;
+            }
             for conc in LEVELS {
+                let key = |t| (kind_index(kind), i, conc, t);
                 let c = load(client, &servers[..1], f, kind, conc, secs).await;
-                out.entry((kind_index(kind), f.size, conc, Target::OneNode))
-                    .or_default()
-                    .push(c);
+                out.entry(key(Target::OneNode)).or_default().push(c);
                 let c = run_ceiling(url, f, kind, conc, secs);
-                out.entry((kind_index(kind), f.size, conc, Target::Ceiling))
-                    .or_default()
-                    .push(c);
+                out.entry(key(Target::Ceiling)).or_default().push(c);
                 if kind == Kind::Role {
                     resync_roles(db, f).await;
                 }
-                if f.size == SIZES[1] && TWO_NODE_LEVELS.contains(&conc) {
+                if !f.spread && f.size == SIZES[1] && TWO_NODE_LEVELS.contains(&conc) {
                     let c = load(client, servers, f, kind, conc, secs).await;
-                    out.entry((kind_index(kind), f.size, conc, Target::TwoNodes))
-                        .or_default()
-                        .push(c);
+                    out.entry(key(Target::TwoNodes)).or_default().push(c);
                 }
             }
         }
@@ -1090,6 +1178,9 @@ fn med(cells: &[Cell]) -> Cell {
         own: m(|c| c.own),
         pg: m(|c| c.pg),
         load: m(|c| c.load),
+        cpu0: m(|c| c.cpu0),
+        cpu1: m(|c| c.cpu1),
+        steal: m(|c| c.steal),
     }
 }
 
@@ -1098,28 +1189,28 @@ fn ms(d: Duration) -> String {
 }
 
 fn pct(cores: f64) -> String {
-    format!("{:.0} %", cores * 100.0)
+    format!("{:.0}", cores * 100.0)
 }
 
 fn print(results: &HashMap<Key, Vec<Cell>>, rounds: usize, secs: f64) {
-    let get = |kind: Kind, size: usize, conc: usize, t: Target| med(&results[&(kind_index(kind), size, conc, t)]);
+    let get = |kind: Kind, f: usize, conc: usize, t: Target| med(&results[&(kind_index(kind), f, conc, t)]);
     println!(
-        "\n### One server process, one PostgreSQL (server and ceiling on CPU 0, load generator on CPU 1; {secs} s cells, medians of {rounds} rounds)\n"
+        "\n### One server process, one PostgreSQL (server and ceiling pinned to CPU 0, load generator to CPU 1, PostgreSQL unpinned; {secs} s cells; medians of {rounds} rounds)\n"
     );
     println!(
-        "CPU in % of one core: the server process (or the ceiling process), PostgreSQL (all its processes) and the load generator.\n"
+        "CPU figures are % of one core: of the server process (or the ceiling process), of PostgreSQL (all its processes), of the load generator; and how busy CPU 0 and CPU 1 were (every process on the machine).\n"
     );
     println!(
-        "| request | org members | in flight | org-server req/s | p50 / p99 (ms) | raw-SQL ceiling req/s | ceiling p50 / p99 (ms) | ratio server / ceiling | CPU server / PostgreSQL / load | CPU ceiling / PostgreSQL |"
+        "| request | org members | in flight | org-server req/s | p50 / p99 (ms) | raw-SQL ceiling req/s | ceiling p50 / p99 (ms) | ratio server / ceiling | server run: CPU server / PostgreSQL / load | server run: CPU 0 / CPU 1 busy | ceiling run: CPU ceiling / PostgreSQL | ceiling run: CPU 0 / CPU 1 busy |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for kind in Kind::ALL {
-        for size in SIZES {
+        for (i, size) in SIZES.into_iter().enumerate() {
             for conc in LEVELS {
-                let s = get(kind, size, conc, Target::OneNode);
-                let c = get(kind, size, conc, Target::Ceiling);
+                let s = get(kind, i, conc, Target::OneNode);
+                let c = get(kind, i, conc, Target::Ceiling);
                 println!(
-                    "| {} | {size} | {conc} | {:.0} | {} / {} | {:.0} | {} / {} | {:.2} | {} / {} / {} | {} / {} |",
+                    "| {} | {size} | {conc} | {:.0} | {} / {} | {:.0} | {} / {} | {:.2} | {} / {} / {} | {} / {} | {} / {} | {} / {} |",
                     kind.label(),
                     s.rps,
                     ms(s.p50),
@@ -1131,47 +1222,85 @@ fn print(results: &HashMap<Key, Vec<Cell>>, rounds: usize, secs: f64) {
                     pct(s.own),
                     pct(s.pg),
                     pct(s.load),
+                    pct(s.cpu0),
+                    pct(s.cpu1),
                     pct(c.own),
-                    pct(c.pg)
+                    pct(c.pg),
+                    pct(c.cpu0),
+                    pct(c.cpu1)
                 );
             }
         }
     }
+    let steal: Vec<f64> = results.values().flatten().map(|c| c.steal).collect();
+    let max = steal.iter().copied().fold(0.0, f64::max);
     println!(
-        "\n### Org size: {} members against {} (one server)\n",
-        SIZES[1], SIZES[0]
+        "\nStolen time (hypervisor), of both CPUs: median {:.1} %, highest {:.1} % over all cells.",
+        median(steal) * 100.0,
+        max * 100.0
     );
-    println!("| request | in flight | req/s ratio big / small | p50 ratio big / small |");
-    println!("|---|---|---|---|");
+    println!("\n### Org size: {} members against {} (one server)\n", SIZES[1], SIZES[0]);
+    println!("| request | in flight | req/s ratio big / small | p50 ratio big / small | ceiling req/s ratio big / small |");
+    println!("|---|---|---|---|---|");
     for kind in Kind::ALL {
         for conc in LEVELS {
-            let (b, s) = (
-                get(kind, SIZES[1], conc, Target::OneNode),
-                get(kind, SIZES[0], conc, Target::OneNode),
-            );
+            let (b, s) = (get(kind, 1, conc, Target::OneNode), get(kind, 0, conc, Target::OneNode));
+            let (cb, cs) = (get(kind, 1, conc, Target::Ceiling), get(kind, 0, conc, Target::Ceiling));
             println!(
-                "| {} | {conc} | {:.2} | {:.2} |",
+                "| {} | {conc} | {:.2} | {:.2} | {:.2} |",
                 kind.label(),
                 b.rps / s.rps,
-                b.p50.as_secs_f64() / s.p50.as_secs_f64()
+                b.p50.as_secs_f64() / s.p50.as_secs_f64(),
+                cb.rps / cs.rps
             );
         }
+    }
+    println!(
+        "\n### Role changes: every client in one org of {} members, or each client in an org of its own ({CLIENTS} orgs of 2 members; one server)\n",
+        SIZES[1]
+    );
+    println!(
+        "| in flight | one org: req/s | p50 / p99 (ms) | ceiling req/s | an org per client: req/s | p50 / p99 (ms) | ceiling req/s | ratio server / ceiling | CPU server / PostgreSQL | CPU 0 / CPU 1 busy |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for conc in LEVELS {
+        let (o, oc) = (get(Kind::Role, 1, conc, Target::OneNode), get(Kind::Role, 1, conc, Target::Ceiling));
+        let (m, mc) = (
+            get(Kind::Role, SPREAD, conc, Target::OneNode),
+            get(Kind::Role, SPREAD, conc, Target::Ceiling),
+        );
+        println!(
+            "| {conc} | {:.0} | {} / {} | {:.0} | {:.0} | {} / {} | {:.0} | {:.2} | {} / {} | {} / {} |",
+            o.rps,
+            ms(o.p50),
+            ms(o.p99),
+            oc.rps,
+            m.rps,
+            ms(m.p50),
+            ms(m.p99),
+            mc.rps,
+            m.rps / mc.rps,
+            pct(m.own),
+            pct(m.pg),
+            pct(m.cpu0),
+            pct(m.cpu1)
+        );
     }
     println!(
         "\n### Two server processes on the same PostgreSQL, both pinned to CPU 0 (org of {} members; load round-robin per request)\n",
         SIZES[1]
     );
     println!(
-        "| request | in flight | 1 process req/s | 2 processes req/s | 2 / 1 | 2 processes p50 / p99 (ms) | CPU both servers / PostgreSQL / load | ceiling req/s |"
+        "| request | in flight | 1 process req/s | 2 processes req/s | 2 / 1 | 2 processes p50 / p99 (ms) | CPU both servers / PostgreSQL / load | CPU 0 / CPU 1 busy | ceiling req/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for kind in Kind::ALL {
         for conc in TWO_NODE_LEVELS {
-            let one = get(kind, SIZES[1], conc, Target::OneNode);
-            let two = get(kind, SIZES[1], conc, Target::TwoNodes);
-            let c = get(kind, SIZES[1], conc, Target::Ceiling);
+            let one = get(kind, 1, conc, Target::OneNode);
+            let two = get(kind, 1, conc, Target::TwoNodes);
+            let c = get(kind, 1, conc, Target::Ceiling);
             println!(
-                "| {} | {conc} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} / {} | {:.0} |",
+                "| {} | {conc} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} / {} | {} / {} | {:.0} |",
                 kind.label(),
                 one.rps,
                 two.rps,
@@ -1181,6 +1310,8 @@ fn print(results: &HashMap<Key, Vec<Cell>>, rounds: usize, secs: f64) {
                 pct(two.own),
                 pct(two.pg),
                 pct(two.load),
+                pct(two.cpu0),
+                pct(two.cpu1),
                 c.rps
             );
         }
@@ -1190,9 +1321,19 @@ fn print(results: &HashMap<Key, Vec<Cell>>, rounds: usize, secs: f64) {
 async fn bench(dir: &Path) {
     let secs = env_f64("ORG_BENCH_SECS", 1.5);
     let rounds = env_f64("ORG_BENCH_ROUNDS", 3.0).max(1.0) as usize;
+    let started = Instant::now();
     let (store, url) = common::store(Backend::Postgres, dir, "nodes").await;
-    eprintln!("bench nodes: seeding orgs of {:?} members", SIZES);
-    let seeded = seed(store.clone()).await;
+    eprintln!("bench nodes: seeding orgs of {SIZES:?} members and {CLIENTS} orgs of 2");
+    let app = common::app(store.clone());
+    let mut seeded = Vec::new();
+    for size in SIZES {
+        seeded.push(seed_org(&app, &store, &format!("org-{size}"), size).await);
+    }
+    let mut spread = Vec::new();
+    for k in 0..CLIENTS {
+        spread.push(seed_org(&app, &store, &format!("solo-{k}"), 2).await);
+    }
+    drop(app);
     store.close().await.unwrap();
     let data = dir.join("server");
     let cfg = write_config(&data, &url);
@@ -1202,23 +1343,28 @@ async fn bench(dir: &Path) {
     let client = reqwest::Client::new();
     let db = Database::connect(url.as_str()).await.unwrap();
     let mut fixtures = Vec::new();
-    for (size, s) in SIZES.into_iter().zip(seeded) {
-        fixtures.push(Arc::new(fixture(&client, &a, &cfg, &db, size, s).await));
+    for (size, s) in SIZES.into_iter().zip(&seeded) {
+        fixtures.push(Arc::new(fixture(&client, &a, &cfg, &db, size, std::slice::from_ref(s)).await));
     }
+    fixtures.push(Arc::new(fixture(&client, &a, &cfg, &db, 2, &spread).await));
     let servers = [&a, &b];
-    eprintln!("bench nodes: warm-up round (discarded)");
+    eprintln!(
+        "bench nodes: set up in {:.0} s; warm-up round (discarded)",
+        started.elapsed().as_secs_f64()
+    );
     let mut discard = HashMap::new();
     round(&client, &servers, &url, &db, &fixtures, secs / 2.0, &mut discard).await;
     let mut results = HashMap::new();
     for r in 1..=rounds {
-        eprintln!("bench nodes: round {r}/{rounds}");
+        eprintln!("bench nodes: round {r}/{rounds} ({:.0} s in)", started.elapsed().as_secs_f64());
         round(&client, &servers, &url, &db, &fixtures, secs, &mut results).await;
     }
     print(&results, rounds, secs);
     eprintln!("bench nodes: statements per request (statement log, a third server)");
     if let Some(rows) = statements(&client, &cfg, dir, &url, &fixtures[1]).await {
         println!(
-            "\n### Statements per request (PostgreSQL statement log; BEGIN and COMMIT included; the workers' polls left out)\n"
+            "\n### Statements per request (PostgreSQL statement log of a third server and of the ceiling; org of {} members; BEGIN and COMMIT included, the workers' polls left out)\n",
+            SIZES[1]
         );
         println!("| request | org-server | raw-SQL ceiling |");
         println!("|---|---|---|");
@@ -1227,6 +1373,7 @@ async fn bench(dir: &Path) {
         }
     }
     db.close().await.unwrap();
+    eprintln!("bench nodes: done in {:.0} s", started.elapsed().as_secs_f64());
 }
 
 fn main() {
