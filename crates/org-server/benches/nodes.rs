@@ -2,36 +2,39 @@
 //! processes on this machine, per kind of request, at 1, 4, 16 and 64 requests in flight.
 //!
 //! A throwaway PostgreSQL 15 cluster (durable options, not pinned) holds two orgs of 100 and
-//! 10,000 members, seeded through the store in bulk. The release server runs pinned to CPU 0
-//! with every rate limit off; the load generator (this process: a current-thread tokio runtime
-//! and one reqwest client) runs pinned to CPU 1. Four kinds of request, with the owner's
-//! org-scoped token:
+//! 10,000 members and 64 orgs of 2, seeded through the store in bulk. The release server runs
+//! pinned to CPU 0 with every rate limit off; the load generator (this process: a
+//! current-thread tokio runtime and one reqwest client) runs pinned to CPU 1. Four kinds of
+//! request, with the owner's org-scoped token:
 //!
 //! - `GET /api/organizations/:slug`;
 //! - `GET /api/organizations/:slug/members?limit=50`;
 //! - `PATCH /api/organizations/:slug/members/:user_id`, each client on a member of its own,
-//!   alternating `admin` / `member` (one audit entry and two outbox events per write);
+//!   alternating `admin` / `member` (one audit entry and two outbox events per write); also
+//!   with each client in an org of its own (the 64 small orgs), to separate the per-org log
+//!   heads from the rest;
 //! - `POST /api/auth/refresh`, one chain of rotations per client (each request presents the
 //!   refresh token the previous answer gave).
 //!
-//! Each cell (kind, org size, requests in flight) runs for `ORG_BENCH_SECS` (1.5) seconds; its
-//! figures are requests per second, p50 and p99, and the CPU the server, PostgreSQL (the
-//! postmaster and all its backends) and the load generator used, from `/proc/<pid>/stat`.
-//! Beside each cell, the raw-SQL ceiling measured in the same round: this binary re-executed
-//! with `--ceiling`, pinned to CPU 0 where the server runs, runs the statements the request
-//! runs (taken from PostgreSQL's statement log, `log_min_duration_statement = 0`; the last
-//! table of the report counts them again for both) with the same parameters, through the same
-//! driver (sea-orm 2 over sqlx, prepared statements, a pool of 10 connections as the server's
-//! default `database.max_connections`), from as many concurrent tasks. It does no HTTP, JSON,
-//! JWT signing or encryption: ratio = server rps / ceiling rps is the share of the database's
-//! own rate the service keeps. For the largest org, the same cells run against two server
-//! processes on the same database, both pinned to CPU 0 (one machine: the second node shares
-//! the first one's core), the load spread round-robin request by request.
+//! Each cell (kind, orgs, requests in flight) runs for `ORG_BENCH_SECS` (1.5) seconds; its
+//! figures are requests per second, p50 and p99, the CPU the server, PostgreSQL (the postmaster
+//! and all its processes, exited backends included) and the load generator used, from
+//! `/proc/<pid>/stat`, and how busy each CPU was (`/proc/stat`: the machine is shared, so other
+//! people's processes show there). Beside each cell, the raw-SQL ceiling measured in the same
+//! round: this binary re-executed with `--ceiling`, pinned to CPU 0 where the server runs, runs
+//! the statements the request runs (read from PostgreSQL's statement log; the last table counts
+//! them again for both) with the same parameters, through the same driver (sea-orm 2 over sqlx,
+//! prepared statements, a pool of 10 connections as the server's default
+//! `database.max_connections`), from as many concurrent tasks. It does no HTTP, JSON, JWT
+//! signing or encryption: ratio = server req/s / ceiling req/s is the share of the database's
+//! own rate the service keeps. For the 10,000-member org, the same cells also run against two
+//! server processes on the same database, both pinned to CPU 0 (one machine: the second node
+//! shares the first one's core), the load spread round-robin request by request.
 //!
-//! A warm-up round (shorter cells) is discarded; then `ORG_BENCH_ROUNDS` (3) rounds interleave
-//! every cell, server and ceiling in turn; medians over the rounds are quoted.
+//! A warm-up round (half-length cells) is discarded; then `ORG_BENCH_ROUNDS` (3) rounds
+//! interleave every cell, server and ceiling in turn; medians over the rounds are quoted.
 //! `ORG_BENCH_DATABASE_URL` names an existing PostgreSQL server instead of the throwaway
-//! cluster (the statement table is then left out, and PostgreSQL's CPU reads 0).
+//! cluster (PostgreSQL's CPU then reads 0 and the statement table is left out).
 // A benchmark measures wall-clock time and makes its own ids and times.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
@@ -178,7 +181,11 @@ fn machine() -> [f64; 5] {
         let Some(line) = stat.lines().find(|l| l.starts_with(name)) else {
             continue;
         };
-        let v: Vec<f64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0.0)).collect();
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|x| x.parse().unwrap_or(0.0))
+            .collect();
         let at = |j: usize| v.get(j).copied().unwrap_or(0.0);
         // user nice system idle iowait irq softirq steal
         out[2 * i] = at(0) + at(1) + at(2) + at(5) + at(6);
@@ -574,9 +581,11 @@ const UPDATE_HEAD: &str =
     r#"UPDATE "log_heads" SET "seq" = $1, "hash" = $2, "entries" = $3 WHERE "log_heads"."log_key" = $4"#;
 const WEBHOOKS: &str = r#"SELECT "webhooks"."id", "webhooks"."org_id", "webhooks"."name", "webhooks"."url", "webhooks"."events", "webhooks"."is_active", "webhooks"."disabled_reason", "webhooks"."secret", "webhooks"."previous_secret", "webhooks"."previous_secret_expires_at", "webhooks"."failing_since", "webhooks"."created_at", "webhooks"."updated_at", "webhooks"."deleted_at", "webhooks"."version" FROM "webhooks" WHERE "webhooks"."org_id" = $1 AND "webhooks"."is_active" = $2 AND "webhooks"."deleted_at" IS NULL ORDER BY "webhooks"."created_at" ASC, "webhooks"."id" ASC"#;
 const USER_BY_ID: &str = r#"SELECT "users"."id", "users"."email", "users"."name", "users"."is_platform_owner", "users"."disabled_at", "users"."created_at", "users"."updated_at", "users"."version" FROM "users" WHERE "users"."id" = $1 LIMIT $2"#;
-/// The refresh: the session by the presented token's hash (current or previous), its user, org
-/// and membership (live authority); then the session's compare-and-swap in a transaction.
-const SESSION_BY_HASH: &str = r#"SELECT "sessions"."id", "sessions"."user_id", "sessions"."kind", "sessions"."org_id", "sessions"."refresh_hash", "sessions"."previous_hash", "sessions"."previous_rotated_at", "sessions"."ip_address", "sessions"."user_agent", "sessions"."created_at", "sessions"."last_refreshed_at", "sessions"."expires_at", "sessions"."absolute_expires_at", "sessions"."revoked_at", "sessions"."revoke_reason", "sessions"."replay_access", "sessions"."replay_refresh", "sessions"."version" FROM "sessions" WHERE "sessions"."refresh_hash" = $1 OR "sessions"."previous_hash" = $2 LIMIT $3"#;
+/// The refresh: the session by the presented token's hash, its user, org and membership (live
+/// authority); then in a transaction the session's compare-and-swap and the consumed token
+/// kept as an ancestor of the family.
+const SESSION_BY_HASH: &str = r#"SELECT "sessions"."id", "sessions"."user_id", "sessions"."kind", "sessions"."org_id", "sessions"."refresh_hash", "sessions"."previous_hash", "sessions"."previous_rotated_at", "sessions"."ip_address", "sessions"."user_agent", "sessions"."created_at", "sessions"."last_refreshed_at", "sessions"."expires_at", "sessions"."absolute_expires_at", "sessions"."revoked_at", "sessions"."revoke_reason", "sessions"."replay_access", "sessions"."replay_refresh", "sessions"."version" FROM "sessions" WHERE "sessions"."refresh_hash" = $1 LIMIT $2"#;
+const INSERT_ANCESTOR: &str = r#"INSERT INTO "refresh_ancestors" ("hash", "session_id", "consumed_at") VALUES ($1, $2, $3) ON CONFLICT ("hash") DO NOTHING"#;
 const ORG_BY_ID: &str = r#"SELECT "orgs"."id", "orgs"."slug", "orgs"."name", "orgs"."name_lower", "orgs"."owner_user_id", "orgs"."status", "orgs"."tier_id", "orgs"."max_services", "orgs"."max_users", "orgs"."approved_by", "orgs"."approved_at", "orgs"."rejected_by", "orgs"."rejected_at", "orgs"."rejection_reason", "orgs"."suspended_at", "orgs"."suspension_reason", "orgs"."feature_overrides", "orgs"."created_at", "orgs"."updated_at", "orgs"."deleted_at", "orgs"."version", "orgs"."active_members", "orgs"."total_members" FROM "orgs" WHERE "orgs"."id" = $1 LIMIT $2"#;
 const UPDATE_SESSION: &str = r#"UPDATE "sessions" SET "user_id" = $1, "kind" = $2, "org_id" = $3, "refresh_hash" = $4, "previous_hash" = $5, "previous_rotated_at" = $6, "ip_address" = $7, "user_agent" = $8, "created_at" = $9, "last_refreshed_at" = $10, "expires_at" = $11, "absolute_expires_at" = $12, "revoked_at" = $13, "revoke_reason" = $14, "replay_access" = $15, "replay_refresh" = $16, "version" = $17 WHERE "sessions"."id" = $18 AND "sessions"."version" = $19"#;
 
@@ -779,12 +788,7 @@ impl Ceiling {
 
     async fn refresh(&self, k: usize) {
         let old = self.chains[k].lock().unwrap().clone();
-        let s = one(
-            &self.db,
-            SESSION_BY_HASH,
-            vec![old.clone().into(), old.clone().into(), 1i64.into()],
-        )
-        .await;
+        let s = one(&self.db, SESSION_BY_HASH, vec![old.clone().into(), 1i64.into()]).await;
         let id: Uuid = s.try_get("", "id").unwrap();
         let user: Uuid = s.try_get("", "user_id").unwrap();
         let org: Uuid = s.try_get("", "org_id").unwrap();
@@ -805,7 +809,7 @@ impl Ceiling {
                 "org".into(),
                 Some(org).into(),
                 new.clone().into(),
-                Some(old).into(),
+                Some(old.clone()).into(),
                 Some(at).into(),
                 Some("127.0.0.1".to_owned()).into(),
                 DbValue::String(None),
@@ -824,6 +828,7 @@ impl Ceiling {
         )
         .await;
         assert_eq!(n, 1, "the session's version moved");
+        exec(&txn, INSERT_ANCESTOR, vec![old.into(), id.into(), at.into()]).await;
         txn.commit().await.unwrap();
         *self.chains[k].lock().unwrap() = new;
     }
@@ -957,7 +962,8 @@ async fn resync_roles(db: &DatabaseConnection, f: &Fixture) {
 /// The statements logged after byte `from`, with the milliseconds PostgreSQL spent on each
 /// (parse, bind and execute summed). The delivery worker's poll (every 250 ms: a claim of due
 /// deliveries in its own transaction, and the pending count) is left out.
-fn logged_since(log: &Path, from: u64) -> Vec<(String, f64)> {
+fn logged_since(log: &Path, from: u64, pid: Option<i32>) -> Vec<(String, f64)> {
+    let tag = pid.map(|p| format!("[{p}] "));
     let text = std::fs::read(log).unwrap_or_default();
     let new = String::from_utf8_lossy(&text[(from as usize).min(text.len())..]).into_owned();
     let mut out: Vec<(String, f64)> = Vec::new();
@@ -966,6 +972,9 @@ fn logged_since(log: &Path, from: u64) -> Vec<(String, f64)> {
         let Some(at) = line.find(" LOG:  duration: ") else {
             continue;
         };
+        if tag.as_ref().is_some_and(|t| !line[..at].contains(t.as_str())) {
+            continue;
+        }
         let rest = &line[at + " LOG:  duration: ".len()..];
         let Some((d, rest)) = rest.split_once(" ms  ") else {
             continue;
@@ -1047,7 +1056,7 @@ fn summary(sql: &[(String, f64)]) -> String {
 /// The statements one request of each kind runs on a server, and one ceiling operation, from
 /// PostgreSQL's statement log: the database gets `log_min_duration_statement = 0` (new
 /// connections only), a third server starts on it, and a ceiling connects in this process.
-/// Each is run twice and the second is counted (prepared statements warm).
+/// The first run of each warms the prepared statements and is not counted.
 async fn statements(
     client: &reqwest::Client,
     cfg: &Path,
@@ -1093,23 +1102,33 @@ async fn statements(
     .await;
     ceiling.chains.push(Mutex::new(hash));
     resync_roles(&ceiling.db, f).await;
+    let pid: i32 = one(&ceiling.db, "SELECT pg_backend_pid() AS pid", vec![])
+        .await
+        .try_get("", "pid")
+        .unwrap();
     let mut out = Vec::new();
     for kind in Kind::ALL {
-        let mut seen = (String::new(), String::new());
-        for _pass in 0..2 {
+        // The server's: the fewest of three after a warm-up (a worker's pass may fall in a
+        // window); the ceiling's: its one connection's.
+        let mut server_seen: Option<Vec<(String, f64)>> = None;
+        let mut ceiling_seen = Vec::new();
+        for pass in 0..4 {
             let offset = std::fs::metadata(&log).map_or(0, |m| m.len());
             request(client, &server.base, f, kind, 0).await;
             tokio::time::sleep(Duration::from_millis(300)).await;
-            seen.0 = summary(&logged_since(&log, offset));
+            let sql = logged_since(&log, offset, None);
+            if pass > 0 && server_seen.as_ref().is_none_or(|s| sql.len() < s.len()) {
+                server_seen = Some(sql);
+            }
             let offset = std::fs::metadata(&log).map_or(0, |m| m.len());
             ceiling.op(kind, 0).await;
             tokio::time::sleep(Duration::from_millis(300)).await;
-            seen.1 = summary(&logged_since(&log, offset));
+            ceiling_seen = logged_since(&log, offset, Some(pid));
             if kind == Kind::Role {
                 resync_roles(&ceiling.db, f).await;
             }
         }
-        out.push((kind, seen.0, seen.1));
+        out.push((kind, summary(&server_seen.unwrap()), summary(&ceiling_seen)));
     }
     ceiling.db.close().await.unwrap();
     Some(out)
@@ -1239,8 +1258,13 @@ fn print(results: &HashMap<Key, Vec<Cell>>, rounds: usize, secs: f64) {
         median(steal) * 100.0,
         max * 100.0
     );
-    println!("\n### Org size: {} members against {} (one server)\n", SIZES[1], SIZES[0]);
-    println!("| request | in flight | req/s ratio big / small | p50 ratio big / small | ceiling req/s ratio big / small |");
+    println!(
+        "\n### Org size: {} members against {} (one server)\n",
+        SIZES[1], SIZES[0]
+    );
+    println!(
+        "| request | in flight | req/s ratio big / small | p50 ratio big / small | ceiling req/s ratio big / small |"
+    );
     println!("|---|---|---|---|---|");
     for kind in Kind::ALL {
         for conc in LEVELS {
@@ -1264,7 +1288,10 @@ fn print(results: &HashMap<Key, Vec<Cell>>, rounds: usize, secs: f64) {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for conc in LEVELS {
-        let (o, oc) = (get(Kind::Role, 1, conc, Target::OneNode), get(Kind::Role, 1, conc, Target::Ceiling));
+        let (o, oc) = (
+            get(Kind::Role, 1, conc, Target::OneNode),
+            get(Kind::Role, 1, conc, Target::Ceiling),
+        );
         let (m, mc) = (
             get(Kind::Role, SPREAD, conc, Target::OneNode),
             get(Kind::Role, SPREAD, conc, Target::Ceiling),
@@ -1344,7 +1371,9 @@ async fn bench(dir: &Path) {
     let db = Database::connect(url.as_str()).await.unwrap();
     let mut fixtures = Vec::new();
     for (size, s) in SIZES.into_iter().zip(&seeded) {
-        fixtures.push(Arc::new(fixture(&client, &a, &cfg, &db, size, std::slice::from_ref(s)).await));
+        fixtures.push(Arc::new(
+            fixture(&client, &a, &cfg, &db, size, std::slice::from_ref(s)).await,
+        ));
     }
     fixtures.push(Arc::new(fixture(&client, &a, &cfg, &db, 2, &spread).await));
     let servers = [&a, &b];
@@ -1356,7 +1385,10 @@ async fn bench(dir: &Path) {
     round(&client, &servers, &url, &db, &fixtures, secs / 2.0, &mut discard).await;
     let mut results = HashMap::new();
     for r in 1..=rounds {
-        eprintln!("bench nodes: round {r}/{rounds} ({:.0} s in)", started.elapsed().as_secs_f64());
+        eprintln!(
+            "bench nodes: round {r}/{rounds} ({:.0} s in)",
+            started.elapsed().as_secs_f64()
+        );
         round(&client, &servers, &url, &db, &fixtures, secs, &mut results).await;
     }
     print(&results, rounds, secs);
