@@ -963,7 +963,7 @@ async fn resync_roles(db: &DatabaseConnection, f: &Fixture) {
 /// (parse, bind and execute summed). The delivery worker's poll (every 250 ms: a claim of due
 /// deliveries in its own transaction, and the pending count) is left out.
 fn logged_since(log: &Path, from: u64, pid: Option<i32>) -> Vec<(String, f64)> {
-    let tag = pid.map(|p| format!("[{p}] "));
+    let tag = pid.map(|p| format!("[{p}]"));
     let text = std::fs::read(log).unwrap_or_default();
     let new = String::from_utf8_lossy(&text[(from as usize).min(text.len())..]).into_owned();
     let mut out: Vec<(String, f64)> = Vec::new();
