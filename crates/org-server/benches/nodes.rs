@@ -20,7 +20,8 @@
 //! figures are requests per second, p50 and p99, the CPU the server, PostgreSQL (the postmaster
 //! and all its processes, exited backends included) and the load generator used, from
 //! `/proc/<pid>/stat`, and how busy each CPU was (`/proc/stat`: the machine is shared, so other
-//! people's processes show there). Beside each cell, the raw-SQL ceiling measured in the same
+//! people's processes show there); CPU per request (CPU seconds / requests) is the figure the
+//! other load on the machine disturbs least. Beside each cell, the raw-SQL ceiling measured in the same
 //! round: this binary re-executed with `--ceiling`, pinned to CPU 0 where the server runs, runs
 //! the statements the request runs (read from PostgreSQL's statement log; the last table counts
 //! them again for both) with the same parameters, through the same driver (sea-orm 2 over sqlx,
@@ -1313,21 +1314,62 @@ fn print(results: &HashMap<Key, Vec<Cell>>, rounds: usize, secs: f64) {
             pct(m.cpu1)
         );
     }
+    let per_request = |key: Key| {
+        let cells = &results[&key];
+        let us = |g: fn(&Cell) -> f64| {
+            median(
+                cells
+                    .iter()
+                    .map(|c| g(c) / c.rps.max(f64::MIN_POSITIVE) * 1e6)
+                    .collect(),
+            )
+        };
+        (us(|c| c.own), us(|c| c.pg))
+    };
+    println!(
+        "\n### CPU per request (µs of CPU time per request: CPU seconds of the cell / requests; medians of the rounds)\n"
+    );
+    println!(
+        "| request | orgs | in flight | org-server | PostgreSQL, server run | raw-SQL ceiling process | PostgreSQL, ceiling run |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let fixtures = [
+        (0, format!("one of {}", SIZES[0])),
+        (1, format!("one of {}", SIZES[1])),
+        (SPREAD, format!("{CLIENTS} of 2")),
+    ];
+    for kind in Kind::ALL {
+        for (i, name) in &fixtures {
+            if *i == SPREAD && kind != Kind::Role {
+                continue;
+            }
+            for conc in [16, 64] {
+                let (s, sp) = per_request((kind_index(kind), *i, conc, Target::OneNode));
+                let (c, cp) = per_request((kind_index(kind), *i, conc, Target::Ceiling));
+                println!(
+                    "| {} | {name} | {conc} | {s:.0} | {sp:.0} | {c:.0} | {cp:.0} |",
+                    kind.label()
+                );
+            }
+        }
+    }
     println!(
         "\n### Two server processes on the same PostgreSQL, both pinned to CPU 0 (org of {} members; load round-robin per request)\n",
         SIZES[1]
     );
     println!(
-        "| request | in flight | 1 process req/s | 2 processes req/s | 2 / 1 | 2 processes p50 / p99 (ms) | CPU both servers / PostgreSQL / load | CPU 0 / CPU 1 busy | ceiling req/s |"
+        "| request | in flight | 1 process req/s | 2 processes req/s | 2 / 1 | 2 processes p50 / p99 (ms) | CPU both servers / PostgreSQL / load | CPU 0 / CPU 1 busy | µs CPU per request, 1 process: server / PostgreSQL | 2 processes: servers / PostgreSQL | ceiling req/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for kind in Kind::ALL {
         for conc in TWO_NODE_LEVELS {
             let one = get(kind, 1, conc, Target::OneNode);
             let two = get(kind, 1, conc, Target::TwoNodes);
             let c = get(kind, 1, conc, Target::Ceiling);
+            let u1 = per_request((kind_index(kind), 1, conc, Target::OneNode));
+            let u2 = per_request((kind_index(kind), 1, conc, Target::TwoNodes));
             println!(
-                "| {} | {conc} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} / {} | {} / {} | {:.0} |",
+                "| {} | {conc} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} / {} | {} / {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} |",
                 kind.label(),
                 one.rps,
                 two.rps,
@@ -1339,6 +1381,10 @@ fn print(results: &HashMap<Key, Vec<Cell>>, rounds: usize, secs: f64) {
                 pct(two.load),
                 pct(two.cpu0),
                 pct(two.cpu1),
+                u1.0,
+                u1.1,
+                u2.0,
+                u2.1,
                 c.rps
             );
         }
