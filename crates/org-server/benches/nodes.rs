@@ -1,7 +1,7 @@
 //! `cargo xtask bench nodes`: what one PostgreSQL carries behind one and two org-server
 //! processes on this machine, per kind of request, at 1, 4, 16 and 64 requests in flight.
 //!
-//! A throwaway PostgreSQL 15 cluster (durable options, not pinned) holds two orgs of 100 and
+//! A throwaway PostgreSQL 15 cluster (durable options, not pinned) holds two orgs of 200 and
 //! 10,000 members and 64 orgs of 2, seeded through the store in bulk. The release server runs
 //! pinned to CPU 0 with every rate limit off; the load generator (this process: a
 //! current-thread tokio runtime and one reqwest client) runs pinned to CPU 1. Four kinds of
@@ -67,7 +67,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// Members of the two orgs (the owner included).
-const SIZES: [usize; 2] = [100, 10_000];
+const SIZES: [usize; 2] = [200, 10_000];
 /// Requests in flight.
 const LEVELS: [usize; 4] = [1, 4, 16, 64];
 /// Requests in flight of the two-node cells (largest org only).
@@ -445,7 +445,9 @@ async fn fixture(
             owner_email: format!("owner@{slug}.bench"),
             token,
             session,
-            target: members[if spread { 0 } else { k }],
+            // The last members: the role writes churn rows the first page (the member list
+            // reads) does not hold.
+            target: members[if spread { 0 } else { members.len() - CLIENTS + k }],
         });
     }
     Fixture {
