@@ -130,7 +130,7 @@ pub enum DomainError {
     DeliveryPending,
     /// The org's tier lacks a feature (§1.5 step 5: 403 `FEATURE_NOT_AVAILABLE_IN_TIER`).
     #[error("The feature '{0}' is not available on your current plan")]
-    FeatureNotInTier(&'static str),
+    FeatureNotInTier(crate::tier::Feature),
     /// Another member of the org has this directory `userName` (case-insensitive).
     #[error("userName is already taken in this organization")]
     DuplicateUserName,

@@ -85,6 +85,6 @@ pub use membership::{Membership, MembershipRecord, MembershipStatus};
 pub use organization::{Headcount, LimitsUpdate, NewOrganization, OrgState, OrgStatus, Organization, UpdateOrg};
 pub use role::Role;
 pub use session::{RevokeReason, RotationReplay, Session, SessionKind};
-pub use tier::{FeatureOverrides, Features, Tier, TierId};
+pub use tier::{Feature, FeatureOverrides, Features, Tier, TierId};
 pub use user::{User, UserRecord};
 pub use values::{Description, Email, OrgName, RoleName, RoleSlug, Slug};
