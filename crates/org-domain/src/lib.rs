@@ -53,7 +53,9 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod access;
+pub mod branding;
 mod capability;
+pub mod custom_domain;
 mod custom_role;
 pub mod directory;
 mod error;

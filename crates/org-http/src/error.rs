@@ -318,7 +318,10 @@ impl From<DomainError> for ApiError {
             }
             DomainError::OrgNotActive(_) => Self::new(ErrorCode::OrganizationNotActive, detail),
             DomainError::Validation(errors) => Self::validation(errors.into_iter().map(Into::into).collect()),
-            DomainError::SelfAction | DomainError::OrgCapReached | DomainError::AlreadyOwner => {
+            DomainError::SelfAction
+            | DomainError::OrgCapReached
+            | DomainError::AlreadyOwner
+            | DomainError::NoCustomDomain => {
                 Self::new(ErrorCode::BadRequest, detail)
             }
             DomainError::TeamLimitExceeded(_) => Self::new(ErrorCode::TeamLimitExceeded, detail),
@@ -336,7 +339,8 @@ impl From<DomainError> for ApiError {
             | DomainError::DuplicateRoleName
             | DomainError::DuplicateWebhookName
             | DomainError::DuplicateUserName
-            | DomainError::EmailTaken => Self::new(ErrorCode::DuplicateConstraint, detail),
+            | DomainError::EmailTaken
+            | DomainError::DomainNotAvailable => Self::new(ErrorCode::DuplicateConstraint, detail),
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
+use org_domain::branding::Branding;
+use org_domain::custom_domain::CustomDomain;
 use org_domain::scim_token::ScimToken;
 use org_domain::webhook::{Delivery, Webhook};
 use org_domain::{
@@ -98,8 +100,17 @@ pub struct Changeset {
     pub profiles: Vec<DirectoryProfile>,
     /// Directory data of role groups to insert or update; it goes when its role goes.
     pub directory_groups: Vec<DirectoryGroup>,
+    /// Brandings to insert or update (one row per org, keyed by the org).
+    pub brandings: Vec<Branding>,
+    /// Domain claims to insert or update (one row per org, keyed by the org; replacing the
+    /// domain updates the row). `Conflict(Unique(VerifiedDomain))` when another org's row
+    /// holds the same domain verified.
+    pub custom_domains: Vec<CustomDomain>,
+    /// Domain claims to delete, at the version they were loaded with (any org's: a
+    /// verification clears the others', §14).
+    pub removed_custom_domains: Vec<CustomDomain>,
     /// Deleted orgs to purge (§4.9): every row of the org goes (members, roles, invitations,
-    /// sessions, webhooks and deliveries, SCIM tokens, directory data, its audit log and event
+    /// sessions, webhooks and deliveries, SCIM tokens, directory data, branding and domain claim, its audit log and event
     /// stream) with the org row itself. An org that is not deleted is left alone.
     pub org_purges: Vec<OrgId>,
 }
@@ -126,6 +137,9 @@ impl Changeset {
             && self.scim_token_uses.is_empty()
             && self.profiles.is_empty()
             && self.directory_groups.is_empty()
+            && self.brandings.is_empty()
+            && self.custom_domains.is_empty()
+            && self.removed_custom_domains.is_empty()
             && self.org_purges.is_empty()
     }
 }

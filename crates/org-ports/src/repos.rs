@@ -314,6 +314,7 @@ pub trait Store:
     + crate::WebhookRepository
     + crate::DeliveryQueue
     + crate::DirectoryRepository
+    + crate::SettingsRepository
     + LeaseRepository
     + ChangeToken
     + UnitOfWork
@@ -332,6 +333,7 @@ impl<T> Store for T where
         + crate::WebhookRepository
         + crate::DeliveryQueue
         + crate::DirectoryRepository
+        + crate::SettingsRepository
         + LeaseRepository
         + ChangeToken
         + UnitOfWork
@@ -352,6 +354,7 @@ pub struct Stores {
     pub webhooks: Arc<dyn crate::WebhookRepository>,
     pub queue: Arc<dyn crate::DeliveryQueue>,
     pub directory: Arc<dyn crate::DirectoryRepository>,
+    pub settings: Arc<dyn crate::SettingsRepository>,
     pub leases: Arc<dyn LeaseRepository>,
     pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
@@ -378,6 +381,7 @@ impl Stores {
             webhooks: store.clone(),
             queue: store.clone(),
             directory: store.clone(),
+            settings: store.clone(),
             leases: store.clone(),
             changes: store.clone(),
             uow: store,

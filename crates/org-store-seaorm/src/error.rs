@@ -58,6 +58,11 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         Outcome::Unique(UniqueKey::ScimToken),
     ),
     (
+        "ux_custom_domains_verified",
+        "custom_domains.domain",
+        Outcome::Unique(UniqueKey::VerifiedDomain),
+    ),
+    (
         "ux_directory_profiles_user_name",
         "directory_profiles.org_id, directory_profiles.user_name_key",
         Outcome::Unique(UniqueKey::DirectoryUserName),
@@ -71,6 +76,16 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
     (
         "directory_groups_pkey",
         "directory_groups.role_id",
+        Outcome::Unique(UniqueKey::Id),
+    ),
+    (
+        "org_brandings_pkey",
+        "org_brandings.org_id",
+        Outcome::Unique(UniqueKey::Id),
+    ),
+    (
+        "custom_domains_pkey",
+        "custom_domains.org_id",
         Outcome::Unique(UniqueKey::Id),
     ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
