@@ -27,6 +27,7 @@ pub(crate) struct Core {
     pub config: AppConfig,
     pub denied: DeniedLimiter,
     pub outbound: Outbound,
+    pub verifier: crate::settings::DomainVerifier,
     /// Session contexts read for authentication, kept while the change token stands.
     pub sessions: TokenCache<(SessionId, Option<Slug>), SessionContext>,
 }

@@ -69,6 +69,7 @@ mod refresh;
 pub mod roles;
 pub mod scim;
 mod sessions;
+pub mod settings;
 pub mod signing;
 pub mod system;
 mod users;
@@ -92,6 +93,7 @@ pub use redact::redact;
 pub use roles::RoleService;
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
 pub use users::UserAdmin;
+pub use settings::SettingsService;
 pub use webhooks::WebhookService;
 
 /// Session contexts kept between commits (each a session, its user and one org context).
@@ -106,6 +108,7 @@ pub struct App {
     pub invitations: InvitationService,
     pub roles: RoleService,
     pub webhooks: WebhookService,
+    pub settings: SettingsService,
     pub audit: AuditService,
     pub sessions: SessionService,
     pub platform: PlatformService,
@@ -141,6 +144,7 @@ impl App {
             config,
             denied: record::DeniedLimiter::default(),
             outbound: webhooks::Outbound::default(),
+            verifier: settings::DomainVerifier::default(),
             sessions: cache::TokenCache::new(SESSION_CACHE),
         })
     }
@@ -153,6 +157,7 @@ impl App {
             invitations: InvitationService { core: core.clone() },
             roles: RoleService { core: core.clone() },
             webhooks: WebhookService { core: core.clone() },
+            settings: SettingsService { core: core.clone() },
             audit: AuditService { core: core.clone() },
             sessions: SessionService { core: core.clone() },
             platform: PlatformService { core: core.clone() },
@@ -182,6 +187,29 @@ impl App {
                 config: core.config.clone(),
                 denied: record::DeniedLimiter::default(),
                 outbound,
+                verifier: core.verifier.clone(),
+                sessions: cache::TokenCache::new(SESSION_CACHE),
+            }),
+        }
+    }
+
+    /// Sets the lookups of domain verification (TXT resolver, HTTP fetcher, port; §14).
+    pub fn with_domain_verifier(self, verifier: settings::DomainVerifier) -> Self {
+        match Arc::try_unwrap(self.core) {
+            Ok(mut core) => {
+                core.verifier = verifier;
+                Self::from_core(core)
+            }
+            Err(core) => Self::from_core(core::Core {
+                stores: core.stores.clone(),
+                clock: core.clock.clone(),
+                ids: core.ids.clone(),
+                tokens: core.tokens.clone(),
+                access_tokens: core.access_tokens.clone(),
+                config: core.config.clone(),
+                denied: record::DeniedLimiter::default(),
+                outbound: core.outbound.clone(),
+                verifier,
                 sessions: cache::TokenCache::new(SESSION_CACHE),
             }),
         }

@@ -10,5 +10,6 @@ mod orgs;
 mod platform;
 mod roles;
 mod sessions;
+mod settings;
 mod support;
 mod webhooks;
