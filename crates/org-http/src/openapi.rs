@@ -27,6 +27,8 @@ use crate::routes::*;
         list_webhook_event_types, create_webhook, list_webhooks, get_webhook, update_webhook, delete_webhook,
         list_webhook_deliveries, test_webhook, redeliver_webhook_delivery, rotate_webhook_secret,
         create_scim_token, list_scim_tokens, get_scim_token, revoke_scim_token, delete_scim_token,
+        set_custom_domain, get_domain_configuration, verify_custom_domain, delete_custom_domain,
+        update_branding, get_branding, get_public_branding,
         platform_list_organizations, platform_get_organization, platform_update_organization,
         approve_organization, reject_organization, suspend_organization, activate_organization, list_tiers,
         platform_list_audit_logs,
@@ -43,6 +45,7 @@ use crate::routes::*;
         (name = "audit", description = "§8"),
         (name = "webhooks", description = "§9"),
         (name = "scim", description = "SCIM tokens (§10.1)"),
+        (name = "settings", description = "Custom domain (§14) and branding (§15)"),
         (name = "platform", description = "§20"),
         (name = "operations", description = "§21"),
     )

@@ -406,6 +406,7 @@ fn http_config(
             refresh_per_ip: r.refresh_per_ip,
             public_per_ip: r.public_per_ip,
             scim_per_token: r.scim_per_token,
+            outbound_per_org: r.outbound_per_org,
         },
         cors_allowed_origins: s.cors.allowed_origins.clone(),
         metrics_bearer_token: s.metrics.bearer_token.clone(),

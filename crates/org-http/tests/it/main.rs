@@ -12,5 +12,6 @@ mod platform;
 mod problems;
 mod roles;
 mod scim;
+mod settings;
 mod support;
 mod webhooks;
