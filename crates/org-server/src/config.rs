@@ -160,6 +160,9 @@ pub struct Outbound {
     pub allow_http: bool,
     pub dns_overrides: std::collections::BTreeMap<String, DnsOverride>,
     pub domain_verification_http_port: u16,
+    /// The DNS server TXT lookups ask (`host:port`, or an address for port 53) instead of
+    /// the system resolver; e.g. a local server in tests.
+    pub dns_server: Option<String>,
 }
 
 impl Default for Outbound {
@@ -169,6 +172,7 @@ impl Default for Outbound {
             allow_http: false,
             dns_overrides: Default::default(),
             domain_verification_http_port: 80,
+            dns_server: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use org_app::outbound::{Guard, Target, UrlError};
-use org_ports::{OutboundRequest, Resolver, SendResult, WebhookSender};
+use org_ports::{OutboundRequest, Resolver, SendResult, VerificationFetcher, WebhookSender};
 
 /// The system resolver, with a static override table.
 #[derive(Clone, Debug, Default)]
@@ -93,13 +93,13 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<chrono::Duration>
     (secs > 0).then(|| chrono::Duration::seconds(secs))
 }
 
-#[async_trait::async_trait]
-impl WebhookSender for HttpSender {
-    async fn send(&self, request: OutboundRequest) -> SendResult {
-        let (host, addrs) = match self.checked_addrs(&request.url).await {
-            Ok(v) => v,
-            Err(class) => return SendResult::Error(class.to_owned()),
-        };
+impl HttpSender {
+    /// A client bound to the checked addresses of `url`: no proxies, no redirects, the timeout.
+    async fn client_for(&self, url: &str) -> Result<reqwest::Client, SendResult> {
+        let (host, addrs) = self
+            .checked_addrs(url)
+            .await
+            .map_err(|class| SendResult::Error(class.to_owned()))?;
         let mut builder = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -108,9 +108,28 @@ impl WebhookSender for HttpSender {
         if let Some(host) = &host {
             builder = builder.resolve_to_addrs(host, &addrs);
         }
-        let client = match builder.build() {
+        builder
+            .build()
+            .map_err(|_| SendResult::Error("client_error".to_owned()))
+    }
+}
+
+fn request_error(e: &reqwest::Error) -> SendResult {
+    if e.is_timeout() {
+        SendResult::Error("timeout".to_owned())
+    } else if e.is_connect() {
+        SendResult::Error("connect_error".to_owned())
+    } else {
+        SendResult::Error("request_error".to_owned())
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookSender for HttpSender {
+    async fn send(&self, request: OutboundRequest) -> SendResult {
+        let client = match self.client_for(&request.url).await {
             Ok(c) => c,
-            Err(_) => return SendResult::Error("client_error".to_owned()),
+            Err(e) => return e,
         };
         let mut req = client.post(&request.url).body(request.body);
         for (k, v) in &request.headers {
@@ -127,9 +146,68 @@ impl WebhookSender for HttpSender {
                     retry_after,
                 }
             }
-            Err(e) if e.is_timeout() => SendResult::Error("timeout".to_owned()),
-            Err(e) if e.is_connect() => SendResult::Error("connect_error".to_owned()),
-            Err(_) => SendResult::Error("request_error".to_owned()),
+            Err(e) => request_error(&e),
+        }
+    }
+}
+
+/// The HTTP method of domain verification (§14): `GET` through the same SSRF guard and
+/// resolver as webhooks, always `http` whatever `outbound.allow_http`, no redirects, 5 s.
+pub struct HttpFetcher(HttpSender);
+
+impl std::fmt::Debug for HttpFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("HttpFetcher").field(&self.0).finish()
+    }
+}
+
+impl HttpFetcher {
+    pub fn new(guard: Guard, resolver: Arc<dyn Resolver>) -> Self {
+        install_tls();
+        let guard = Guard {
+            allow_http: true,
+            ..guard
+        };
+        Self(HttpSender {
+            guard,
+            resolver,
+            timeout: Duration::from_secs(5),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl VerificationFetcher for HttpFetcher {
+    async fn fetch(&self, url: &str, max_bytes: usize) -> SendResult {
+        if !url.starts_with("http://") {
+            return SendResult::Error("invalid_url".to_owned());
+        }
+        let client = match self.0.client_for(url).await {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let mut resp = match client.get(url).send().await {
+            Ok(r) => r,
+            Err(e) => return request_error(&e),
+        };
+        let status = resp.status().as_u16();
+        let mut body: Vec<u8> = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > max_bytes {
+                        return SendResult::Error("too_large".to_owned());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return request_error(&e),
+            }
+        }
+        SendResult::Response {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            retry_after: None,
         }
     }
 }

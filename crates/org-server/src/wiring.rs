@@ -326,7 +326,8 @@ impl Parts {
             tokens.clone(),
             app_config(s)?,
         )
-        .with_outbound(outbound(s)?);
+        .with_outbound(outbound(s)?)
+        .with_domain_verifier(domain_verifier(s)?);
         Ok(Self {
             settings: s.clone(),
             store,
@@ -661,6 +662,33 @@ fn outbound(s: &Settings) -> Result<org_app::webhooks::Outbound, String> {
             allow_http: o.allow_http,
         },
         resolver: Arc::new(crate::sender::SystemResolver { overrides }),
+    })
+}
+
+/// `outbound.dns_server`: `host:port`, or an IP address for port 53.
+fn dns_server(raw: &str) -> Result<std::net::SocketAddr, String> {
+    let raw = raw.trim();
+    raw.parse::<std::net::SocketAddr>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+        .map_err(|_| format!("outbound.dns_server: '{raw}' is not an address or address:port"))
+}
+
+/// The lookups of domain verification (§14): TXT through hickory (the system resolver or
+/// `outbound.dns_server`, with the `txt` lists of `outbound.dns_overrides`), the HTTP file
+/// through the SSRF-checked client, on `outbound.domain_verification_http_port`.
+fn domain_verifier(s: &Settings) -> Result<org_app::settings::DomainVerifier, String> {
+    let o = &s.outbound;
+    let server = o.dns_server.as_deref().map(dns_server).transpose()?;
+    let txt_overrides = o
+        .dns_overrides
+        .iter()
+        .map(|(host, entry)| (host.trim_end_matches('.').to_ascii_lowercase(), entry.txt.clone()))
+        .collect();
+    let ob = outbound(s)?;
+    Ok(org_app::settings::DomainVerifier {
+        txt: Arc::new(crate::dns::HickoryTxt::new(server, txt_overrides)),
+        fetcher: Arc::new(crate::sender::HttpFetcher::new(ob.guard, ob.resolver)),
+        http_port: o.domain_verification_http_port,
     })
 }
 
