@@ -92,8 +92,8 @@ pub use record::{Caller, RequestMeta};
 pub use redact::redact;
 pub use roles::RoleService;
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
-pub use users::UserAdmin;
 pub use settings::SettingsService;
+pub use users::UserAdmin;
 pub use webhooks::WebhookService;
 
 /// Session contexts kept between commits (each a session, its user and one org context).

@@ -221,14 +221,9 @@ impl SettingsService {
                 .iter()
                 .any(|o| !o.org_deleted && o.claim.is_verified());
             let token = verification_token(core.tokens.random_bytes());
-            let (claim, outcome) = s.access.set_custom_domain(
-                current.as_ref(),
-                domain,
-                verified_elsewhere,
-                &features,
-                token,
-                s.now(),
-            )?;
+            let (claim, outcome) =
+                s.access
+                    .set_custom_domain(current.as_ref(), domain, verified_elsewhere, &features, token, s.now())?;
             let mut c = s.record(&outcome.principal, &outcome.events);
             if outcome.events.is_empty() {
                 return Ok(Decision::new(c, claim));
@@ -243,7 +238,12 @@ impl SettingsService {
     /// `POST …/domain/verify` (§14): DNS, then HTTP. Success marks the claim verified and
     /// clears every other org's claim on the domain (`domain.deleted` there, actor `system`);
     /// failure, or another org holding it verified, writes nothing.
-    pub async fn verify_domain(&self, caller: &Caller, meta: &RequestMeta, slug: &str) -> Result<Verification, AppError> {
+    pub async fn verify_domain(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        slug: &str,
+    ) -> Result<Verification, AppError> {
         let core = &self.core;
         core.mutate(caller, meta, slug, |s| async move {
             let current = core.stores.settings.custom_domain(s.org.id()).await?;

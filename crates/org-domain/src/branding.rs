@@ -159,7 +159,11 @@ impl Access {
             branding.0.logo_url = new;
         }
         if let Some(new) = color {
-            changes.extend(Change::of("primary_color", branding.0.primary_color.clone(), new.clone()));
+            changes.extend(Change::of(
+                "primary_color",
+                branding.0.primary_color.clone(),
+                new.clone(),
+            ));
             branding.0.primary_color = new;
         }
         if changes.is_empty() {

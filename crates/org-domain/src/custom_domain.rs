@@ -37,7 +37,10 @@ impl DomainName {
             if label.is_empty() || label.len() > 63 {
                 return Err(bad("labels must be 1-63 characters"));
             }
-            if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
                 return Err(bad("labels may contain only a-z, 0-9 and '-'"));
             }
             if label.starts_with('-') || label.ends_with('-') {

@@ -321,9 +321,7 @@ impl From<DomainError> for ApiError {
             DomainError::SelfAction
             | DomainError::OrgCapReached
             | DomainError::AlreadyOwner
-            | DomainError::NoCustomDomain => {
-                Self::new(ErrorCode::BadRequest, detail)
-            }
+            | DomainError::NoCustomDomain => Self::new(ErrorCode::BadRequest, detail),
             DomainError::TeamLimitExceeded(_) => Self::new(ErrorCode::TeamLimitExceeded, detail),
             DomainError::FeatureNotInTier(_) => Self::new(ErrorCode::FeatureNotAvailableInTier, detail),
             DomainError::InvitationExpired => Self::new(ErrorCode::InvitationExpired, detail),

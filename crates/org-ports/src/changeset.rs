@@ -1,9 +1,9 @@
 //! A changeset: everything one use case writes, committed atomically by a [`crate::UnitOfWork`].
 
 use chrono::{DateTime, Utc};
-use org_domain::directory::{DirectoryGroup, DirectoryProfile};
 use org_domain::branding::Branding;
 use org_domain::custom_domain::CustomDomain;
+use org_domain::directory::{DirectoryGroup, DirectoryProfile};
 use org_domain::scim_token::ScimToken;
 use org_domain::webhook::{Delivery, Webhook};
 use org_domain::{

@@ -32,9 +32,9 @@ use uuid::Uuid;
 use crate::chain::{self, Link, Verdict};
 use crate::webhooks::{self, DeliveryFilter};
 use crate::{
-    ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, AuditPrune, Changeset, ConflictKind, DomainClaim, MemberQuery,
-    MemberRow, OrgFilter, OutboxEvent, PageRequest, RefreshMatch, RevocationScope, SessionRevocation, Store,
-    StoreError, UniqueKey,
+    ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, AuditPrune, Changeset, ConflictKind, DomainClaim,
+    MemberQuery, MemberRow, OrgFilter, OutboxEvent, PageRequest, RefreshMatch, RevocationScope, SessionRevocation,
+    Store, StoreError, UniqueKey,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -4333,17 +4333,29 @@ pub async fn branding_is_one_row_per_org_written_compare_and_swap<S: Store>(s: A
     })
     .await
     .unwrap();
-    assert_eq!(s.branding(id).await, Ok(Some(first.clone().with_version(1))), "an insert is version 1");
+    assert_eq!(
+        s.branding(id).await,
+        Ok(Some(first.clone().with_version(1))),
+        "an insert is version 1"
+    );
     assert_eq!(s.branding(other.org.id()).await, Ok(None), "per org");
     let cases = [
-        ("a second insert", branding(id, None, None, 0), Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::Id)))),
+        (
+            "a second insert",
+            branding(id, None, None, 0),
+            Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::Id))),
+        ),
         ("a stale update", branding(id, None, None, 7), Err(stale())),
         (
             "an org that does not exist",
             branding(OrgId::from_uuid(uuid()), None, None, 0),
             Err(StoreError::NotFound),
         ),
-        ("an update at the stored version", branding(id, None, Some("#abc"), 1), Ok(())),
+        (
+            "an update at the stored version",
+            branding(id, None, Some("#abc"), 1),
+            Ok(()),
+        ),
     ];
     for (what, b, want) in cases {
         let got = s
@@ -4385,7 +4397,10 @@ pub async fn a_domain_is_claimed_by_many_and_held_verified_by_one<S: Store>(s: A
     })
     .await
     .unwrap();
-    assert_eq!(s.custom_domain(a).await, Ok(Some(claim(a, "login.example.com", None, 1, 1))));
+    assert_eq!(
+        s.custom_domain(a).await,
+        Ok(Some(claim(a, "login.example.com", None, 1, 1)))
+    );
     let claims = s.domain_claims(&domain, a).await.unwrap();
     assert_eq!(
         claims,
@@ -4425,8 +4440,15 @@ pub async fn a_domain_is_claimed_by_many_and_held_verified_by_one<S: Store>(s: A
             ..cs()
         })
         .await;
-    assert_eq!(got, Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::VerifiedDomain))));
-    assert_eq!(s.custom_domain(c).await, Ok(Some(claim(c, "login.example.com", None, 3, 2))), "nothing written");
+    assert_eq!(
+        got,
+        Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::VerifiedDomain)))
+    );
+    assert_eq!(
+        s.custom_domain(c).await,
+        Ok(Some(claim(c, "login.example.com", None, 3, 2))),
+        "nothing written"
+    );
     // Two verified claims on one domain in one commit conflict too.
     let d = seeded(&*s, "delta").await.org.id();
     let got = s
@@ -4438,7 +4460,10 @@ pub async fn a_domain_is_claimed_by_many_and_held_verified_by_one<S: Store>(s: A
             ..cs()
         })
         .await;
-    assert_eq!(got, Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::VerifiedDomain))));
+    assert_eq!(
+        got,
+        Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::VerifiedDomain)))
+    );
     // Deletes are compare-and-swap; a stale one conflicts, a missing one is not found.
     assert_eq!(
         s.commit(Changeset {

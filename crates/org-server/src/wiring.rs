@@ -669,7 +669,10 @@ fn outbound(s: &Settings) -> Result<org_app::webhooks::Outbound, String> {
 fn dns_server(raw: &str) -> Result<std::net::SocketAddr, String> {
     let raw = raw.trim();
     raw.parse::<std::net::SocketAddr>()
-        .or_else(|_| raw.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+        .or_else(|_| {
+            raw.parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+        })
         .map_err(|_| format!("outbound.dns_server: '{raw}' is not an address or address:port"))
 }
 

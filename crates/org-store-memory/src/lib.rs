@@ -37,10 +37,10 @@ use org_domain::{
 use org_ports::chain::{self, Hash as ChainHash};
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, ChangeToken, Changeset, ConflictKind, DeliveryFilter,
-    DeliveryQueue, DirectoryRepository, InvitationRepository, LeaseRepository, MemberQuery, MemberRow,
+    DeliveryQueue, DirectoryRepository, DomainClaim, InvitationRepository, LeaseRepository, MemberQuery, MemberRow,
     MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest,
-    RefreshMatch, RevocationScope, RoleRepository, SessionContext, SessionRepository, StoreError, UniqueKey,
-    UnitOfWork, UserRepository, WebhookRepository, DomainClaim, SettingsRepository,
+    RefreshMatch, RevocationScope, RoleRepository, SessionContext, SessionRepository, SettingsRepository, StoreError,
+    UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
 
 /// One audit log: its kept head and count, the entries by `seq`, and their listing order.
@@ -302,13 +302,23 @@ impl State {
         )?;
         let stored = |id: &OrgId| self.custom_domains.get(id).map(|d| d.record().version);
         let mut seen = HashSet::new();
-        check_writes(c.custom_domains.iter().map(|d| (d.org_id(), d.record().version)), stored, &mut seen)?;
-        check_deletes(
-            c.removed_custom_domains.iter().map(|d| (d.org_id(), d.record().version)),
+        check_writes(
+            c.custom_domains.iter().map(|d| (d.org_id(), d.record().version)),
             stored,
             &mut seen,
         )?;
-        let orgs = c.brandings.iter().map(Branding::org_id).chain(c.custom_domains.iter().map(CustomDomain::org_id));
+        check_deletes(
+            c.removed_custom_domains
+                .iter()
+                .map(|d| (d.org_id(), d.record().version)),
+            stored,
+            &mut seen,
+        )?;
+        let orgs = c
+            .brandings
+            .iter()
+            .map(Branding::org_id)
+            .chain(c.custom_domains.iter().map(CustomDomain::org_id));
         for org in orgs {
             if self.org_after(c, org).is_none() {
                 return Err(StoreError::NotFound);
@@ -812,7 +822,10 @@ impl State {
         }
         for d in c.custom_domains {
             let v = d.record().version + 1;
-            self.domain_claims.entry(d.domain().clone()).or_default().insert(d.org_id());
+            self.domain_claims
+                .entry(d.domain().clone())
+                .or_default()
+                .insert(d.org_id());
             self.custom_domains.insert(d.org_id(), d.with_version(v));
         }
         for b in c.brandings {

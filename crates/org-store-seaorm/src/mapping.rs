@@ -25,8 +25,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::entities::{
-    audit, custom_domain, delivery, directory_group, directory_profile, event, invitation, membership, org, org_branding,
-    role, scim_token, session, user, webhook,
+    audit, custom_domain, delivery, directory_group, directory_profile, event, invitation, membership, org,
+    org_branding, role, scim_token, session, user, webhook,
 };
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -892,7 +892,9 @@ pub(crate) fn custom_domain_from_row(d: custom_domain::Model) -> Result<CustomDo
     let verification_method = d
         .verification_method
         .as_deref()
-        .map(|m| VerificationMethod::parse(m).ok_or_else(|| corrupt(format!("custom_domains.verification_method: {m}"))))
+        .map(|m| {
+            VerificationMethod::parse(m).ok_or_else(|| corrupt(format!("custom_domains.verification_method: {m}")))
+        })
         .transpose()?;
     Ok(CustomDomain::restore(CustomDomainRecord {
         org_id: OrgId::from_uuid(d.org_id),

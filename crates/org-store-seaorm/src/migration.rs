@@ -1132,7 +1132,12 @@ impl MigrationTrait for DomainsBranding {
                 .col(string_null("primary_color"))
                 .col(timestamp_with_time_zone("updated_at"))
                 .col(big_integer("version"))
-                .foreign_key(&mut fk("fk_org_brandings_org", ("org_brandings", "org_id"), "orgs", true))
+                .foreign_key(&mut fk(
+                    "fk_org_brandings_org",
+                    ("org_brandings", "org_id"),
+                    "orgs",
+                    true,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -1147,7 +1152,12 @@ impl MigrationTrait for DomainsBranding {
                 .col(timestamp_with_time_zone("created_at"))
                 .col(timestamp_with_time_zone("updated_at"))
                 .col(big_integer("version"))
-                .foreign_key(&mut fk("fk_custom_domains_org", ("custom_domains", "org_id"), "orgs", true))
+                .foreign_key(&mut fk(
+                    "fk_custom_domains_org",
+                    ("custom_domains", "org_id"),
+                    "orgs",
+                    true,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -1368,7 +1378,9 @@ mod tests {
         ))
         .await
         .unwrap();
-        db.execute_unprepared("DELETE FROM orgs WHERE id = X'02'").await.unwrap();
+        db.execute_unprepared("DELETE FROM orgs WHERE id = X'02'")
+            .await
+            .unwrap();
         let rows = "SELECT (SELECT COUNT(*) FROM custom_domains) + (SELECT COUNT(*) FROM org_brandings) AS n";
         assert_eq!(count(&db, rows).await, 1, "an org's rows go with it");
 

@@ -28,8 +28,8 @@ use sea_orm::{
 
 use crate::SeaStore;
 use crate::entities::{
-    audit, custom_domain, delivery, directory_group, directory_profile, event, head, invitation, membership, org, refresh_ancestor,
-    org_branding, role, scim_token, session, user, webhook,
+    audit, custom_domain, delivery, directory_group, directory_profile, event, head, invitation, membership, org,
+    org_branding, refresh_ancestor, role, scim_token, session, user, webhook,
 };
 use crate::error::store_err;
 use crate::mapping;

@@ -28,8 +28,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::entities::{
-    audit, custom_domain, delivery, directory_group, directory_profile, event, head, invitation, membership, org, refresh_ancestor,
-    org_branding, role, scim_token, session, user, webhook, worker_lease,
+    audit, custom_domain, delivery, directory_group, directory_profile, event, head, invitation, membership, org,
+    org_branding, refresh_ancestor, role, scim_token, session, user, webhook, worker_lease,
 };
 use crate::error::DbFailure;
 use crate::mapping::{self, all_set, version_to_row};

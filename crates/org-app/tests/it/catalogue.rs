@@ -560,13 +560,19 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
             let net = Arc::new(crate::settings::Net::default());
             let answer = org_ports::TxtLookup::Records(vec![c.domain_token.clone()]);
             net.txt("_sso-verification.login.acme.test", answer);
-            let v = crate::settings::verifying(w, &net).settings.verify_domain(o, m, "acme").await?;
+            let v = crate::settings::verifying(w, &net)
+                .settings
+                .verify_domain(o, m, "acme")
+                .await?;
             assert!(v.verified, "{}", v.message);
             // The other org's claim went in the same commit (actor `system`).
             let other = live_org(w, "other").await.unwrap();
             let log = actions_after(w, AuditLog::Org(other), 0).await;
             assert_eq!(log.last().map(String::as_str), Some("domain.deleted"));
-            assert_eq!(events_of(w, Some(other)).await.last().map(String::as_str), Some("domain.deleted"));
+            assert_eq!(
+                events_of(w, Some(other)).await.last().map(String::as_str),
+                Some("domain.deleted")
+            );
             Ok(())
         }
         "domain.cleared" => {

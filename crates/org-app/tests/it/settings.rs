@@ -38,7 +38,13 @@ struct Http(Arc<Net>);
 #[async_trait::async_trait]
 impl TxtResolver for Dns {
     async fn txt(&self, name: &str) -> TxtLookup {
-        self.0.txt.lock().unwrap().get(name).cloned().unwrap_or(TxtLookup::NotFound)
+        self.0
+            .txt
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or(TxtLookup::NotFound)
     }
 }
 
@@ -108,18 +114,30 @@ async fn branding_updates_validate_every_field_and_record_only_changes() {
 
     let bad = [
         (patch(Some(Some("http://cdn.acme.test/l.png")), None), vec!["logo_url"]),
-        (patch(Some(Some("https://user:pw@cdn.acme.test/l.png")), None), vec!["logo_url"]),
+        (
+            patch(Some(Some("https://user:pw@cdn.acme.test/l.png")), None),
+            vec!["logo_url"],
+        ),
         (patch(Some(Some("/relative.png")), None), vec!["logo_url"]),
-        (patch(Some(Some(&format!("https://cdn.test/{}", "a".repeat(2040)))), None), vec!["logo_url"]),
+        (
+            patch(Some(Some(&format!("https://cdn.test/{}", "a".repeat(2040)))), None),
+            vec!["logo_url"],
+        ),
         (patch(None, Some(Some("red"))), vec!["primary_color"]),
         (patch(None, Some(Some("#12345"))), vec!["primary_color"]),
-        (patch(Some(Some("ftp://x.test/")), Some(Some("#ggg"))), vec!["logo_url", "primary_color"]),
+        (
+            patch(Some(Some("ftp://x.test/")), Some(Some("#ggg"))),
+            vec!["logo_url", "primary_color"],
+        ),
     ];
     for (upd, fields) in bad {
         let e = app.settings.update_branding(o, m, "acme", upd).await.unwrap_err();
         assert_eq!(invalid_fields(&e), fields);
     }
-    assert!(w.acme_log().await.iter().all(|a| a != "branding.updated"), "nothing written");
+    assert!(
+        w.acme_log().await.iter().all(|a| a != "branding.updated"),
+        "nothing written"
+    );
 
     let set = patch(Some(Some("https://cdn.acme.test/logo.png")), Some(Some("#FFAA00")));
     let b = app.settings.update_branding(o, m, "acme", set.clone()).await.unwrap();
@@ -129,13 +147,20 @@ async fn branding_updates_validate_every_field_and_record_only_changes() {
     );
     let log = w.acme_log().await;
     assert_eq!(log.last().map(String::as_str), Some("branding.updated"));
-    let entry = w.filtered(AuditLog::Org(w.org_id("acme").await), "branding.updated").await;
+    let entry = w
+        .filtered(AuditLog::Org(w.org_id("acme").await), "branding.updated")
+        .await;
     let meta_json = entry.items[0].entry.metadata.clone().unwrap();
     assert_eq!(meta_json["changes"]["primary_color"]["new"], "#ffaa00");
     assert_eq!(meta_json["changes"]["logo_url"]["old"], serde_json::Value::Null);
     let events = w.event_types("acme").await;
     assert_eq!(events.iter().filter(|t| *t == "branding.updated").count(), 1);
-    let data = w.org_events("acme").await.into_iter().rev().find(|e| e.event_type == "branding.updated");
+    let data = w
+        .org_events("acme")
+        .await
+        .into_iter()
+        .rev()
+        .find(|e| e.event_type == "branding.updated");
     assert_eq!(
         data.unwrap().data,
         serde_json::json!({"logo_url": "https://cdn.acme.test/logo.png", "primary_color": "#ffaa00"})
@@ -149,7 +174,11 @@ async fn branding_updates_validate_every_field_and_record_only_changes() {
     assert_eq!(w.event_types("acme").await.len(), events.len(), "and no event");
 
     // `null` clears.
-    let cleared = app.settings.update_branding(o, m, "acme", patch(Some(None), None)).await.unwrap();
+    let cleared = app
+        .settings
+        .update_branding(o, m, "acme", patch(Some(None), None))
+        .await
+        .unwrap();
     assert_eq!((cleared.logo_url(), cleared.primary_color()), (None, Some("#ffaa00")));
     let public = app.settings.public_branding("acme").await.unwrap();
     assert_eq!(public.primary_color(), Some("#ffaa00"));
@@ -160,17 +189,28 @@ async fn branding_needs_the_capability_then_the_tier_feature_then_an_active_org(
     let w = World::new().await;
     let (app, m) = (&w.app, &meta());
     let upd = patch(None, Some(Some("#000")));
-    let e = app.settings.update_branding(&w.member, m, "acme", upd.clone()).await.unwrap_err();
+    let e = app
+        .settings
+        .update_branding(&w.member, m, "acme", upd.clone())
+        .await
+        .unwrap_err();
     assert_eq!(e, missing(org_domain::Capability::OrgSettingsManage));
-    let e = app.settings.update_branding(&w.stranger, m, "acme", upd.clone()).await.unwrap_err();
+    let e = app
+        .settings
+        .update_branding(&w.stranger, m, "acme", upd.clone())
+        .await
+        .unwrap_err();
     assert_eq!(e, crate::support::not_found());
     without(&w, Feature::Branding).await;
-    let e = app.settings.update_branding(&w.owner, m, "acme", upd.clone()).await.unwrap_err();
+    let e = app
+        .settings
+        .update_branding(&w.owner, m, "acme", upd.clone())
+        .await
+        .unwrap_err();
     assert_eq!(e, not_in_tier(Feature::Branding));
     assert_eq!(
-        e.to_string().contains("The feature 'Custom Branding' is not available on your current plan"),
-        true,
-        "{e}"
+        e.to_string(),
+        "The feature 'Custom Branding' is not available on your current plan"
     );
     // Reads stay open after a downgrade.
     app.settings.branding(&w.member, m, "acme").await.unwrap();
@@ -181,23 +221,47 @@ async fn public_branding_is_for_active_orgs_only() {
     let w = World::new().await;
     let (app, m) = (&w.app, &meta());
     app.settings.public_branding("acme").await.unwrap();
-    assert_eq!(app.settings.public_branding("nope").await.unwrap_err(), crate::support::not_found());
+    assert_eq!(
+        app.settings.public_branding("nope").await.unwrap_err(),
+        crate::support::not_found()
+    );
     let suspend = Lifecycle::Suspend { reason: None };
     app.platform.lifecycle(&w.platform, m, "acme", suspend).await.unwrap();
-    assert_eq!(app.settings.public_branding("acme").await.unwrap_err(), crate::support::not_found());
+    assert_eq!(
+        app.settings.public_branding("acme").await.unwrap_err(),
+        crate::support::not_found()
+    );
 }
 
 #[tokio::test]
 async fn setting_a_domain_normalises_it_and_re_setting_it_changes_nothing() {
     let w = World::new().await;
     let (app, o, m) = (&w.app, &w.owner, &meta());
-    for bad in ["", "localhost", "a..b.com", "-a.com", "a-.com", "exa mple.com", "example.123", "x/y.com", "u@x.com", "x.com:80"] {
+    for bad in [
+        "",
+        "localhost",
+        "a..b.com",
+        "-a.com",
+        "a-.com",
+        "exa mple.com",
+        "example.123",
+        "x/y.com",
+        "u@x.com",
+        "x.com:80",
+    ] {
         let e = app.settings.set_domain(o, m, "acme", bad).await.unwrap_err();
         assert_eq!(invalid_fields(&e), vec!["domain"], "{bad:?}");
     }
     let long = format!("{}.com", vec!["a".repeat(63); 4].join("."));
-    assert!(app.settings.set_domain(o, m, "acme", &long).await.is_err(), "over 253 characters");
-    let claim = app.settings.set_domain(o, m, "acme", " Login.Acme.TEST. ").await.unwrap();
+    assert!(
+        app.settings.set_domain(o, m, "acme", &long).await.is_err(),
+        "over 253 characters"
+    );
+    let claim = app
+        .settings
+        .set_domain(o, m, "acme", " Login.Acme.TEST. ")
+        .await
+        .unwrap();
     assert_eq!(claim.domain().as_str(), "login.acme.test");
     assert_eq!(claim.token().len(), 32);
     assert!(claim.token().chars().all(|c| c.is_ascii_hexdigit()));
@@ -230,7 +294,11 @@ async fn the_domain_gate_applies_to_setting_only() {
     let w = World::new().await;
     let (app, o, m) = (&w.app, &w.owner, &meta());
     app.settings.set_domain(o, m, "acme", "acme.test").await.unwrap();
-    let e = app.settings.set_domain(&w.member, m, "acme", "x.test").await.unwrap_err();
+    let e = app
+        .settings
+        .set_domain(&w.member, m, "acme", "x.test")
+        .await
+        .unwrap_err();
     assert_eq!(e, missing(org_domain::Capability::OrgSettingsManage));
     without(&w, Feature::CustomDomain).await;
     let e = app.settings.set_domain(o, m, "acme", "x.test").await.unwrap_err();
@@ -254,14 +322,27 @@ async fn verification_tries_dns_then_http_and_says_what_it_found() {
 
     let v = app.settings.verify_domain(o, m, "acme").await.unwrap();
     assert!(!v.verified && v.method.is_none());
-    assert!(v.message.contains("no TXT record found at _sso-verification.acme.test"), "{}", v.message);
-    assert!(v.message.contains("http://acme.test:8080/.well-known/sso-verification.txt"), "{}", v.message);
+    assert!(
+        v.message.contains("no TXT record found at _sso-verification.acme.test"),
+        "{}",
+        v.message
+    );
+    assert!(
+        v.message
+            .contains("http://acme.test:8080/.well-known/sso-verification.txt"),
+        "{}",
+        v.message
+    );
 
     net.txt("_sso-verification.acme.test", TxtLookup::Records(vec!["wrong".into()]));
     net.http("http://acme.test:8080/.well-known/sso-verification.txt", body("nope"));
     let v = app.settings.verify_domain(o, m, "acme").await.unwrap();
     assert!(!v.verified);
-    assert!(v.message.contains("\"wrong\"") && v.message.contains("\"nope\""), "{}", v.message);
+    assert!(
+        v.message.contains("\"wrong\"") && v.message.contains("\"nope\""),
+        "{}",
+        v.message
+    );
     assert_eq!(w.acme_log().await.len(), log, "failures write nothing");
 
     // The HTTP file, trimmed.
@@ -275,7 +356,9 @@ async fn verification_tries_dns_then_http_and_says_what_it_found() {
     assert!(stored.is_verified() && stored.verified_at().is_some());
     let after = w.acme_log().await;
     assert_eq!(after.last().map(String::as_str), Some("domain.verified"));
-    let entry = w.filtered(AuditLog::Org(w.org_id("acme").await), "domain.verified").await;
+    let entry = w
+        .filtered(AuditLog::Org(w.org_id("acme").await), "domain.verified")
+        .await;
     assert_eq!(
         entry.items[0].entry.metadata,
         Some(serde_json::json!({"domain": "acme.test", "method": "HTTP"}))
@@ -295,23 +378,45 @@ async fn a_verification_clears_every_other_claim_and_blocks_later_ones() {
     let net = Arc::new(Net::default());
     let app = verifying(&w, &net);
     let m = &meta();
-    let theirs = app.settings.set_domain(&w.stranger, m, "other", "shared.test").await.unwrap();
-    let ours = app.settings.set_domain(&w.owner, m, "acme", "shared.test").await.unwrap();
+    let theirs = app
+        .settings
+        .set_domain(&w.stranger, m, "other", "shared.test")
+        .await
+        .unwrap();
+    let ours = app
+        .settings
+        .set_domain(&w.owner, m, "acme", "shared.test")
+        .await
+        .unwrap();
     assert_ne!(theirs.token(), ours.token());
-    net.txt("_sso-verification.shared.test", TxtLookup::Records(vec![ours.token().to_owned()]));
+    net.txt(
+        "_sso-verification.shared.test",
+        TxtLookup::Records(vec![ours.token().to_owned()]),
+    );
     let v = app.settings.verify_domain(&w.owner, m, "acme").await.unwrap();
     assert_eq!((v.verified, v.method), (true, Some(VerificationMethod::Dns)));
 
-    assert_eq!(app.settings.domain(&w.stranger, m, "other").await.unwrap(), None, "cleared");
+    assert_eq!(
+        app.settings.domain(&w.stranger, m, "other").await.unwrap(),
+        None,
+        "cleared"
+    );
     let other_log = AuditLog::Org(w.org_id("other").await);
     let cleared = w.filtered(other_log, "domain.deleted").await;
     assert_eq!(cleared.items.len(), 1);
     assert_eq!(cleared.items[0].entry.actor.kind, org_ports::ActorType::System);
-    assert_eq!(cleared.items[0].entry.metadata, Some(serde_json::json!({"domain": "shared.test"})));
+    assert_eq!(
+        cleared.items[0].entry.metadata,
+        Some(serde_json::json!({"domain": "shared.test"}))
+    );
     assert!(w.event_types("other").await.contains(&"domain.deleted".to_owned()));
 
     // Another org may not set it now, nor verify a claim it still holds.
-    let e = app.settings.set_domain(&w.stranger, m, "other", "SHARED.test").await.unwrap_err();
+    let e = app
+        .settings
+        .set_domain(&w.stranger, m, "other", "SHARED.test")
+        .await
+        .unwrap_err();
     assert_eq!(e, AppError::Domain(DomainError::DomainNotAvailable));
     assert_eq!(e.to_string(), "This domain is not available");
 }
@@ -323,16 +428,30 @@ async fn a_claim_made_before_another_org_verified_does_not_verify() {
     let app = verifying(&w, &net);
     let m = &meta();
     let ours = app.settings.set_domain(&w.owner, m, "acme", "race.test").await.unwrap();
-    let theirs = app.settings.set_domain(&w.stranger, m, "other", "race.test").await.unwrap();
+    let theirs = app
+        .settings
+        .set_domain(&w.stranger, m, "other", "race.test")
+        .await
+        .unwrap();
     net.txt(
         "_sso-verification.race.test",
         TxtLookup::Records(vec![ours.token().to_owned(), theirs.token().to_owned()]),
     );
     // `other` verifies first; acme's claim is gone, so acme has nothing to verify.
-    assert!(app.settings.verify_domain(&w.stranger, m, "other").await.unwrap().verified);
+    assert!(
+        app.settings
+            .verify_domain(&w.stranger, m, "other")
+            .await
+            .unwrap()
+            .verified
+    );
     let e = app.settings.verify_domain(&w.owner, m, "acme").await.unwrap_err();
     assert_eq!(e, AppError::Domain(DomainError::NoCustomDomain));
     // A claim made afterwards is refused at once.
-    let e = app.settings.set_domain(&w.owner, m, "acme", "race.test").await.unwrap_err();
+    let e = app
+        .settings
+        .set_domain(&w.owner, m, "acme", "race.test")
+        .await
+        .unwrap_err();
     assert_eq!(e, AppError::Domain(DomainError::DomainNotAvailable));
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use org_domain::directory::{DirectoryFields, DirectoryProfile, Taken, group_slug};
 use org_domain::scim_token::{ScimSecret, ScimToken, ScimTokenDraft};
 use org_domain::{
-    Access, Actor, Capability, Feature, Features, CapabilitySet, CustomRole, CustomRoleRecord, DomainError, DomainEvent, Email,
-    Membership, MembershipId, MembershipRecord, MembershipStatus, NewOrganization, OrgId, OrgName, OrgStatus,
+    Access, Actor, Capability, CapabilitySet, CustomRole, CustomRoleRecord, DomainError, DomainEvent, Email, Feature,
+    Features, Membership, MembershipId, MembershipRecord, MembershipStatus, NewOrganization, OrgId, OrgName, OrgStatus,
     Organization, Role, RoleBook, RoleId, RoleName, RoleSlug, Rule, ScimTokenId, Slug, TierId, TokenHash, User, UserId,
     UserVia,
 };

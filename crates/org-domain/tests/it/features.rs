@@ -4,7 +4,10 @@
 use org_domain::{DomainError, Feature, FeatureOverrides, Features, Tier};
 
 fn tier(name: &str) -> Tier {
-    Tier::defaults().into_iter().find(|t| t.name == name).unwrap_or_else(|| Tier::defaults()[0].clone())
+    Tier::defaults()
+        .into_iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| Tier::defaults()[0].clone())
 }
 
 #[test]
@@ -51,7 +54,13 @@ fn the_gate_names_the_feature_with_the_contract_s_wording() {
     ] {
         let err = none.gate(feature).unwrap_err();
         assert_eq!(err, DomainError::FeatureNotInTier(feature));
-        assert_eq!(err.to_string(), format!("The feature '{name}' is not available on your current plan"));
+        assert_eq!(
+            err.to_string(),
+            format!("The feature '{name}' is not available on your current plan")
+        );
     }
-    assert_eq!(Features::effective(Some(&tier("enterprise")), None).gate(Feature::Siem), Ok(()));
+    assert_eq!(
+        Features::effective(Some(&tier("enterprise")), None).gate(Feature::Siem),
+        Ok(())
+    );
 }

@@ -270,7 +270,11 @@ fn routes(serve_metrics: bool) -> Routes {
             scim_tokens::delete_scim_token,
         )
         // §14
-        .add("POST", "/api/organizations/{org_slug}/domain", settings::set_custom_domain)
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/domain",
+            settings::set_custom_domain,
+        )
         .add(
             "GET",
             "/api/organizations/{org_slug}/domain",
@@ -287,7 +291,11 @@ fn routes(serve_metrics: bool) -> Routes {
             settings::verify_custom_domain,
         )
         // §15 (the static `public` is its own route)
-        .add("PATCH", "/api/organizations/{org_slug}/branding", settings::update_branding)
+        .add(
+            "PATCH",
+            "/api/organizations/{org_slug}/branding",
+            settings::update_branding,
+        )
         .add("GET", "/api/organizations/{org_slug}/branding", settings::get_branding)
         .add(
             "GET",

@@ -175,10 +175,13 @@ pub(crate) async fn verify_custom_domain(
 ) -> Result<Response, ApiError> {
     let per_minute = state.config().rate_limits.outbound_per_org;
     let key = format!("org:{slug}");
-    state.limiter().check(Scope::Outbound, &key, per_minute).map_err(|retry| {
-        metrics::counter!("rate_limited_total", "scope" => Scope::Outbound.as_str()).increment(1);
-        ApiError::rate_limited(retry)
-    })?;
+    state
+        .limiter()
+        .check(Scope::Outbound, &key, per_minute)
+        .map_err(|retry| {
+            metrics::counter!("rate_limited_total", "scope" => Scope::Outbound.as_str()).increment(1);
+            ApiError::rate_limited(retry)
+        })?;
     let v = state.app().settings.verify_domain(&auth.caller, &meta, &slug).await?;
     Ok(ok(VerifyDomainResponse {
         verified: v.verified,

@@ -67,7 +67,12 @@ async fn branding_is_patched_read_and_served_publicly_with_caching() {
     .expect(200, "");
     let res = t.send(Method::GET, &format!("{BRANDING}/public"), None, None).await;
     res.expect(404, "NOT_FOUND");
-    assert_eq!(res.body["detail"], t.send(Method::GET, "/api/organizations/nope/branding/public", None, None).await.body["detail"]);
+    assert_eq!(
+        res.body["detail"],
+        t.send(Method::GET, "/api/organizations/nope/branding/public", None, None)
+            .await
+            .body["detail"]
+    );
 }
 
 #[tokio::test]
@@ -77,7 +82,10 @@ async fn branding_rejects_bad_fields_by_name_and_is_gated_by_the_tier() {
         (json!({"logo_url": "http://cdn.acme.test/x.png"}), &["logo_url"]),
         (json!({"logo_url": "https://u:p@cdn.acme.test/x.png"}), &["logo_url"]),
         (json!({"primary_color": "blue"}), &["primary_color"]),
-        (json!({"primary_color": "#abcd", "logo_url": "nope"}), &["logo_url", "primary_color"]),
+        (
+            json!({"primary_color": "#abcd", "logo_url": "nope"}),
+            &["logo_url", "primary_color"],
+        ),
         (json!({"primary_color": 7}), &[]),
     ];
     for (body, fields) in cases {
@@ -101,7 +109,9 @@ async fn branding_rejects_bad_fields_by_name_and_is_gated_by_the_tier() {
         .expect(403, "FORBIDDEN");
     t.get(BRANDING, &t.stranger.token).await.expect(404, "NOT_FOUND");
     withhold(&t, "allow_branding").await;
-    let res = t.patch(BRANDING, &t.owner.token, json!({"primary_color": "#fff"})).await;
+    let res = t
+        .patch(BRANDING, &t.owner.token, json!({"primary_color": "#fff"}))
+        .await;
     res.expect(403, "FEATURE_NOT_AVAILABLE_IN_TIER");
     assert_eq!(
         res.body["detail"],
@@ -149,7 +159,12 @@ async fn a_domain_is_set_read_verified_and_deleted() {
     v.expect(200, "");
     assert_eq!(v.body["verified"], false);
     assert_eq!(v.body["method"], Value::Null);
-    assert!(v.body["message"].as_str().unwrap().contains("_sso-verification.login.acme.test"));
+    assert!(
+        v.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("_sso-verification.login.acme.test")
+    );
 
     let del = t.delete(DOMAIN, &t.owner.token).await;
     assert_eq!(del.status, 204);
@@ -167,7 +182,11 @@ async fn a_domain_is_set_read_verified_and_deleted() {
 #[tokio::test]
 async fn domain_errors_are_problems() {
     let t = TestApp::new().await;
-    for bad in [json!({"domain": "no_underscores.test"}), json!({"domain": "single"}), json!({"domain": "x.123"})] {
+    for bad in [
+        json!({"domain": "no_underscores.test"}),
+        json!({"domain": "single"}),
+        json!({"domain": "x.123"}),
+    ] {
         let res = t.post(DOMAIN, &t.owner.token, Some(bad)).await;
         res.expect(400, "VALIDATION_FAILED");
         assert_eq!(res.body["errors"][0]["field"], "domain");
@@ -197,8 +216,17 @@ struct Txt(Vec<(String, String)>);
 #[async_trait::async_trait]
 impl TxtResolver for Txt {
     async fn txt(&self, name: &str) -> TxtLookup {
-        let found: Vec<String> = self.0.iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone()).collect();
-        if found.is_empty() { TxtLookup::NotFound } else { TxtLookup::Records(found) }
+        let found: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect();
+        if found.is_empty() {
+            TxtLookup::NotFound
+        } else {
+            TxtLookup::Records(found)
+        }
     }
 }
 
@@ -220,7 +248,10 @@ async fn a_domain_verified_by_one_org_is_not_available_to_another() {
     let verify = || request(Method::POST, &format!("{DOMAIN}/verify"), Some(&t.owner.token), None);
     let v = call(&router, verify()).await;
     v.expect(200, "");
-    assert_eq!((v.body["verified"].clone(), v.body["method"].clone()), (json!(true), json!("DNS")));
+    assert_eq!(
+        (v.body["verified"].clone(), v.body["method"].clone()),
+        (json!(true), json!("DNS"))
+    );
     let conf = t.get(DOMAIN, &t.member.token).await;
     assert_eq!(conf.body["domain_verified"], true);
     assert!(conf.body["verified_at"].as_str().unwrap().ends_with('Z'));

@@ -110,7 +110,9 @@ async fn verify(c: &Client, token: &str, slug: &str) -> Value {
 }
 
 async fn configuration(c: &Client, token: &str, slug: &str) -> Value {
-    let (status, body) = c.call("GET", &format!("/api/organizations/{slug}/domain"), token, None).await;
+    let (status, body) = c
+        .call("GET", &format!("/api/organizations/{slug}/domain"), token, None)
+        .await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -139,7 +141,10 @@ async fn domains_verify_by_dns_and_http_against_local_servers() {
     let node = Node::sqlite()
         .with("ORG_SERVER_OUTBOUND__DNS_SERVER", &format!("127.0.0.1:{dns_port}"))
         .with("ORG_SERVER_OUTBOUND__ALLOWED_PRIVATE_CIDRS", "127.0.0.1/32")
-        .with("ORG_SERVER_OUTBOUND__DOMAIN_VERIFICATION_HTTP_PORT", &http_port.to_string())
+        .with(
+            "ORG_SERVER_OUTBOUND__DOMAIN_VERIFICATION_HTTP_PORT",
+            &http_port.to_string(),
+        )
         .with_file("[outbound.dns_overrides.\"web.test\"]\na = [\"127.0.0.1\"]\n");
     let server = node.serve().await;
     let c = server.client();
@@ -153,7 +158,12 @@ async fn domains_verify_by_dns_and_http_against_local_servers() {
     assert_eq!(token.len(), 32);
     publish("_sso-verification.good.example.test", vec![vec![token.clone()]]);
     let v = verify(&c, &alpha, "alpha").await;
-    assert_eq!((&v["verified"], &v["method"]), (&json!(true), &json!("DNS")), "{v}\n{}", server.log_tail());
+    assert_eq!(
+        (&v["verified"], &v["method"]),
+        (&json!(true), &json!("DNS")),
+        "{v}\n{}",
+        server.log_tail()
+    );
     let conf = configuration(&c, &alpha, "alpha").await;
     assert_eq!(conf["custom_domain"], "good.example.test");
     assert_eq!(conf["domain_verified"], true);
@@ -175,7 +185,10 @@ async fn domains_verify_by_dns_and_http_against_local_servers() {
     // A wrong value: not verified, the message says what was found, nothing is written.
     let charlie = org(&node, &c, "charlie").await;
     set(&c, &charlie, "charlie", "wrong.example.test").await;
-    publish("_sso-verification.wrong.example.test", vec![vec!["not-the-token".to_owned()]]);
+    publish(
+        "_sso-verification.wrong.example.test",
+        vec![vec!["not-the-token".to_owned()]],
+    );
     let before = audit_actions(&c, &charlie, "charlie").await.len();
     let v = verify(&c, &charlie, "charlie").await;
     assert_eq!((&v["verified"], &v["method"]), (&json!(false), &Value::Null), "{v}");
@@ -203,7 +216,11 @@ async fn domains_verify_by_dns_and_http_against_local_servers() {
             Some(json!({"domain": "GOOD.example.test"})),
         )
         .await;
-    assert_eq!((status, s(&body["error_code"])), (409, "DUPLICATE_CONSTRAINT"), "{body}");
+    assert_eq!(
+        (status, s(&body["error_code"])),
+        (409, "DUPLICATE_CONSTRAINT"),
+        "{body}"
+    );
     assert_eq!(body["detail"], "This domain is not available");
     // … and `verified: false` on verify for a claim that slipped in beside the verification
     // (a set that raced it: written here directly), with nothing written.
@@ -243,7 +260,11 @@ async fn domains_verify_by_dns_and_http_against_local_servers() {
         json!({"custom_domain": null, "domain_verified": false, "verified_at": null})
     );
     let fox_log = audit_actions(&c, &fox, "foxtrot").await;
-    assert_eq!(fox_log[0], ("domain.deleted".to_owned(), "system".to_owned()), "{fox_log:?}");
+    assert_eq!(
+        fox_log[0],
+        ("domain.deleted".to_owned(), "system".to_owned()),
+        "{fox_log:?}"
+    );
     let (status, _) = c
         .call("POST", "/api/organizations/foxtrot/domain/verify", &fox, None)
         .await;
@@ -259,7 +280,12 @@ async fn domains_verify_by_dns_and_http_against_local_servers() {
     assert!(s(&v["message"]).contains("something else"), "{v}");
     *file_body.lock().unwrap() = format!("{token}\n");
     let v = verify(&c, &hotel, "hotel").await;
-    assert_eq!((&v["verified"], &v["method"]), (&json!(true), &json!("HTTP")), "{v}\n{}", server.log_tail());
+    assert_eq!(
+        (&v["verified"], &v["method"]),
+        (&json!(true), &json!("HTTP")),
+        "{v}\n{}",
+        server.log_tail()
+    );
     let log = audit_actions(&c, &hotel, "hotel").await;
     assert_eq!(log[0].0, "domain.verified");
 
@@ -297,7 +323,13 @@ async fn public_branding_is_served_without_a_credential_and_cached_for_five_minu
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let cache = resp.headers().get("cache-control").unwrap().to_str().unwrap().to_owned();
+    let cache = resp
+        .headers()
+        .get("cache-control")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(cache, "public, max-age=300");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(
