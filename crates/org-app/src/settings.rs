@@ -245,6 +245,8 @@ impl SettingsService {
         slug: &str,
     ) -> Result<Verification, AppError> {
         let core = &self.core;
+        let nobody = RequestMeta::default();
+        let nobody = &nobody;
         core.mutate(caller, meta, slug, |s| async move {
             let current = core.stores.settings.custom_domain(s.org.id()).await?;
             let mut claim = s.access.verification_target(current.as_ref())?.clone();
@@ -280,7 +282,9 @@ impl SettingsService {
             let outcome = s.access.mark_domain_verified(&mut claim, method, now)?;
             let mut c = s.record(&outcome.principal, &outcome.events);
             c.custom_domains.push(claim);
-            let system = Recorder::system(core, meta, now);
+            // The other orgs' entries carry nothing of this request (its client's IP and
+            // user agent belong to another tenant).
+            let system = Recorder::system(core, nobody, now);
             for other in others {
                 if !other.org_deleted {
                     let cleared = other.claim.cleared_by_verification();

@@ -406,6 +406,10 @@ async fn a_verification_clears_every_other_claim_and_blocks_later_ones() {
     assert_eq!(cleared.items.len(), 1);
     assert_eq!(cleared.items[0].entry.actor.kind, org_ports::ActorType::System);
     assert_eq!(
+        cleared.items[0].entry.ip_address, None,
+        "nothing of the other tenant's request"
+    );
+    assert_eq!(
         cleared.items[0].entry.metadata,
         Some(serde_json::json!({"domain": "shared.test"}))
     );

@@ -3,5 +3,6 @@
 mod directory;
 mod features;
 mod intake;
+mod settings;
 mod state_machine;
 mod values;
