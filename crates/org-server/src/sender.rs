@@ -309,4 +309,46 @@ mod tests {
             SendResult::Error("ssrf_denied".into())
         );
     }
+
+    fn fetcher(allowed: &[&str]) -> HttpFetcher {
+        let guard = Guard {
+            allowed_private: allowed.iter().map(|c| c.parse().unwrap()).collect(),
+            allow_http: false,
+        };
+        let overrides = HashMap::from([("site.test".to_owned(), vec!["127.0.0.1".parse().unwrap()])]);
+        HttpFetcher::new(guard, Arc::new(SystemResolver { overrides }))
+    }
+
+    #[tokio::test]
+    async fn the_verification_fetch_is_a_plain_http_get_within_the_guard_and_the_size_limit() {
+        let (port, seen) = one_shot("HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\ntoken\n").await;
+        let url = format!("http://site.test:{port}/.well-known/sso-verification.txt");
+        // `http` although `allow_http` is off: the HTTP method always uses it (§14).
+        let r = fetcher(&["127.0.0.1/32"]).fetch(&url, 1024).await;
+        assert_eq!(
+            r,
+            SendResult::Response {
+                status: 200,
+                body: "token\n".into(),
+                retry_after: None
+            }
+        );
+        assert!(
+            seen.await
+                .unwrap()
+                .starts_with("GET /.well-known/sso-verification.txt HTTP/1.1")
+        );
+        // A body over the limit is refused, not truncated into a match.
+        let big: &'static str =
+            Box::leak(format!("HTTP/1.1 200 OK\r\ncontent-length: 2000\r\n\r\n{}", "x".repeat(2000)).into_boxed_str());
+        let (port, _) = one_shot(big).await;
+        let url = format!("http://site.test:{port}/");
+        let r = fetcher(&["127.0.0.1/32"]).fetch(&url, 1024).await;
+        assert_eq!(r, SendResult::Error("too_large".into()));
+        // Without the exception the loopback address is never contacted.
+        let r = fetcher(&[]).fetch("http://site.test:1/", 1024).await;
+        assert_eq!(r, SendResult::Error("ssrf_denied".into()));
+        let r = fetcher(&["127.0.0.1/32"]).fetch("https://site.test/", 1024).await;
+        assert_eq!(r, SendResult::Error("invalid_url".into()));
+    }
 }

@@ -758,6 +758,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_dns_server_is_an_address_with_an_optional_port() {
+        assert_eq!(dns_server("127.0.0.1:5353"), Ok("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(dns_server(" 10.0.0.53 "), Ok("10.0.0.53:53".parse().unwrap()));
+        assert_eq!(dns_server("[::1]:5353"), Ok("[::1]:5353".parse().unwrap()));
+        assert!(dns_server("dns.example.com").is_err());
+        assert!(dns_server("127.0.0.1:99999").is_err());
+    }
+
+    #[test]
     fn database_passwords_never_reach_the_logs() {
         assert_eq!(
             redacted_url("postgres://app:s3cret@db:5432/org"),
