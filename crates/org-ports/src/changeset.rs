@@ -100,11 +100,13 @@ pub struct Changeset {
     pub profiles: Vec<DirectoryProfile>,
     /// Directory data of role groups to insert or update; it goes when its role goes.
     pub directory_groups: Vec<DirectoryGroup>,
-    /// Brandings to insert or update (one row per org, keyed by the org).
+    /// Brandings to insert or update (one row per org, keyed by the org). A `version == 0`
+    /// write over a stored row is `Conflict(StaleVersion)`, not a duplicate id: a racing
+    /// first write, decided again on the stored row.
     pub brandings: Vec<Branding>,
     /// Domain claims to insert or update (one row per org, keyed by the org; replacing the
-    /// domain updates the row). `Conflict(Unique(VerifiedDomain))` when another org's row
-    /// holds the same domain verified.
+    /// domain updates the row; a first write over a stored row is `Conflict(StaleVersion)`).
+    /// `Conflict(Unique(VerifiedDomain))` when another org's row holds the same domain verified.
     pub custom_domains: Vec<CustomDomain>,
     /// Domain claims to delete, at the version they were loaded with (any org's: a
     /// verification clears the others', §14).

@@ -4341,9 +4341,9 @@ pub async fn branding_is_one_row_per_org_written_compare_and_swap<S: Store>(s: A
     assert_eq!(s.branding(other.org.id()).await, Ok(None), "per org");
     let cases = [
         (
-            "a second insert",
+            "a first write over a stored row (a racing first PATCH)",
             branding(id, None, None, 0),
-            Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::Id))),
+            Err(stale()),
         ),
         ("a stale update", branding(id, None, None, 7), Err(stale())),
         (
@@ -4400,6 +4400,15 @@ pub async fn a_domain_is_claimed_by_many_and_held_verified_by_one<S: Store>(s: A
     assert_eq!(
         s.custom_domain(a).await,
         Ok(Some(claim(a, "login.example.com", None, 1, 1)))
+    );
+    assert_eq!(
+        s.commit(Changeset {
+            custom_domains: vec![claim(a, "racing.example.com", None, 1, 0)],
+            ..cs()
+        })
+        .await,
+        Err(stale()),
+        "a first write over a stored claim is a stale read"
     );
     let claims = s.domain_claims(&domain, a).await.unwrap();
     assert_eq!(

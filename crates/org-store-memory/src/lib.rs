@@ -294,6 +294,18 @@ impl State {
     /// Branding and domain rows: versions, their org exists, and at most one org holds each
     /// domain verified after the commit (§14).
     fn check_settings(&self, c: &Changeset) -> Result<(), StoreError> {
+        // Singleton rows keyed by their org: a first write over a stored row read "no row",
+        // a stale read (not a duplicate id).
+        let first_over_stored = c
+            .brandings
+            .iter()
+            .any(|b| b.record().version == 0 && self.brandings.contains_key(&b.org_id()))
+            || c.custom_domains
+                .iter()
+                .any(|d| d.record().version == 0 && self.custom_domains.contains_key(&d.org_id()));
+        if first_over_stored {
+            return Err(conflict(ConflictKind::StaleVersion));
+        }
         let brandings = c.brandings.iter().map(|b| (b.org_id(), b.record().version));
         check_writes(
             brandings,

@@ -459,3 +459,32 @@ async fn a_claim_made_before_another_org_verified_does_not_verify() {
         .unwrap_err();
     assert_eq!(e, AppError::Domain(DomainError::DomainNotAvailable));
 }
+
+/// (The store side of a racing first write — a stale read, decided again — is the contract
+/// check `branding_is_one_row_per_org_written_compare_and_swap`.)
+#[tokio::test]
+async fn two_writers_of_the_singletons_lose_nothing() {
+    let w = World::new().await;
+    let (app, o, m) = (&w.app, &w.owner, &meta());
+    let (a, b) = tokio::join!(
+        app.settings
+            .update_branding(o, m, "acme", patch(None, Some(Some("#111")))),
+        app.settings
+            .update_branding(o, m, "acme", patch(Some(Some("https://x.test/l.png")), None)),
+    );
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+    let both = app.settings.branding(o, m, "acme").await.unwrap();
+    assert_eq!(
+        (both.logo_url(), both.primary_color()),
+        (Some("https://x.test/l.png"), Some("#111")),
+        "neither write is lost"
+    );
+    let (a, b) = tokio::join!(
+        app.settings.set_domain(o, m, "acme", "one.acme.test"),
+        app.settings.set_domain(o, m, "acme", "two.acme.test"),
+    );
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+    let log = w.acme_log().await;
+    assert_eq!(log.iter().filter(|a| *a == "branding.updated").count(), 2);
+    assert_eq!(log.iter().filter(|a| *a == "domain.set").count(), 2);
+}
