@@ -272,3 +272,18 @@ async fn a_domain_verified_by_one_org_is_not_available_to_another() {
     limited.expect(429, "RATE_LIMITED");
     assert!(limited.header("retry-after").parse::<u64>().unwrap() >= 1);
 }
+
+#[tokio::test]
+async fn public_branding_takes_the_public_per_ip_bucket() {
+    let t = TestApp::builder()
+        .http(|h| h.rate_limits.public_per_ip = 1)
+        .build()
+        .await;
+    let path = format!("{BRANDING}/public");
+    t.send(Method::GET, &path, None, None).await.expect(200, "");
+    let limited = t.send(Method::GET, &path, None, None).await;
+    limited.expect(429, "RATE_LIMITED");
+    assert!(limited.header("retry-after").parse::<u64>().unwrap() >= 1);
+    // Authenticated routes are not in that bucket.
+    t.get(BRANDING, &t.member.token).await.expect(200, "");
+}
