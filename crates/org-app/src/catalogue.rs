@@ -1,6 +1,7 @@
 //! The event catalogues of §23: what each domain event writes to the audit log and which
 //! webhook events it emits. Adding an action or a type is one entry here.
 
+use org_domain::custom_domain::DomainEventKind;
 use org_domain::mail::SmtpEvent;
 use org_domain::scim_token::ScimTokenEventKind;
 use org_domain::webhook::WebhookEvent;
@@ -51,7 +52,11 @@ actions! {
         ("scim_token.created", "SCIM token created"), ("scim_token.revoked", "SCIM token revoked"),
         ("scim_token.deleted", "SCIM token deleted"),
     ],
-    "Settings" => [("smtp.configured", "SMTP configured"), ("smtp.removed", "SMTP removed")],
+    "Settings" => [
+        ("smtp.configured", "SMTP configured"), ("smtp.removed", "SMTP removed"),
+        ("domain.set", "Custom domain set"), ("domain.verified", "Custom domain verified"),
+        ("domain.deleted", "Custom domain deleted"), ("branding.updated", "Branding updated"),
+    ],
     "Audit" => [("audit.pruned", "Audit log pruned")],
 }
 
@@ -542,6 +547,33 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
             "platform_owner.revoked",
             user(user_id),
             json!({"email": email.as_str()}),
+        ),
+        DomainEvent::CustomDomain { org_id, kind, domain } => {
+            let (action, m) = match kind {
+                DomainEventKind::Set => ("domain.set", json!({"domain": domain})),
+                DomainEventKind::Verified(method) => {
+                    ("domain.verified", json!({"domain": domain, "method": method.as_str()}))
+                }
+                DomainEventKind::Deleted => ("domain.deleted", json!({"domain": domain})),
+            };
+            Described {
+                org: Some(*org_id),
+                ..d(action, Some(("domain", domain.clone())), m.clone(), vec![(action, m)])
+            }
+        }
+        DomainEvent::BrandingUpdated {
+            org_id,
+            changes,
+            logo_url,
+            primary_color,
+        } => d(
+            "branding.updated",
+            Some(("branding", org_id.to_string())),
+            json!({"changes": changes_json(changes)}),
+            vec![(
+                "branding.updated",
+                json!({"logo_url": logo_url, "primary_color": primary_color}),
+            )],
         ),
         DomainEvent::Webhook(w) => describe_webhook(w),
         DomainEvent::Smtp(e) => describe_smtp(e),

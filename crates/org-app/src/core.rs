@@ -27,6 +27,7 @@ pub(crate) struct Core {
     pub config: AppConfig,
     pub denied: DeniedLimiter,
     pub outbound: Outbound,
+    pub verifier: crate::settings::DomainVerifier,
     /// Session contexts read for authentication, kept while the change token stands.
     pub sessions: TokenCache<(SessionId, Option<Slug>), SessionContext>,
 }
@@ -87,24 +88,7 @@ impl Core {
     /// The effective features of an org (§22.2): its tier's, with the platform's overrides;
     /// an unknown tier allows nothing.
     pub fn features(&self, org: &Organization) -> Features {
-        let base = self.tier_of(org).map_or_else(
-            || Features {
-                allow_custom_domain: false,
-                allow_saml_idp: false,
-                allow_scim: false,
-                allow_siem: false,
-                allow_branding: false,
-                allow_passkeys: false,
-                social_providers: Vec::new(),
-                max_mau: 0,
-                allow_overage: false,
-            },
-            |t| t.features.clone(),
-        );
-        match &org.state().feature_overrides {
-            Some(o) => o.apply(&base),
-            None => base,
-        }
+        org.features(self.tier_of(org))
     }
 
     /// The effective member cap of an org (§22.3).

@@ -82,7 +82,8 @@ impl From<StoreError> for AppError {
                 UniqueKey::PendingInvitation => Self::Domain(DomainError::PendingInvitationExists),
                 UniqueKey::Membership => Self::Domain(DomainError::AlreadyMember),
                 // A concurrent insert of the same user or owner: retrying re-reads the winner.
-                UniqueKey::UserEmail | UniqueKey::OneOwner => Self::Stale,
+                // A concurrent verification of the same domain: deciding again sees the winner.
+                UniqueKey::UserEmail | UniqueKey::OneOwner | UniqueKey::VerifiedDomain => Self::Stale,
                 UniqueKey::Id => Self::Internal("duplicate id".to_owned()),
             },
             StoreError::NotFound => Self::Stale,

@@ -70,6 +70,7 @@ mod refresh;
 pub mod roles;
 pub mod scim;
 mod sessions;
+pub mod settings;
 pub mod signing;
 pub mod system;
 mod users;
@@ -93,6 +94,7 @@ pub use record::{Caller, RequestMeta};
 pub use redact::redact;
 pub use roles::RoleService;
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
+pub use settings::SettingsService;
 pub use users::UserAdmin;
 pub use webhooks::WebhookService;
 
@@ -109,6 +111,7 @@ pub struct App {
     pub roles: RoleService,
     pub webhooks: WebhookService,
     pub mail: MailService,
+    pub settings: SettingsService,
     pub audit: AuditService,
     pub sessions: SessionService,
     pub platform: PlatformService,
@@ -144,6 +147,7 @@ impl App {
             config,
             denied: record::DeniedLimiter::default(),
             outbound: webhooks::Outbound::default(),
+            verifier: settings::DomainVerifier::default(),
             sessions: cache::TokenCache::new(SESSION_CACHE),
         })
     }
@@ -157,6 +161,7 @@ impl App {
             roles: RoleService { core: core.clone() },
             webhooks: WebhookService { core: core.clone() },
             mail: MailService { core: core.clone() },
+            settings: SettingsService { core: core.clone() },
             audit: AuditService { core: core.clone() },
             sessions: SessionService { core: core.clone() },
             platform: PlatformService { core: core.clone() },
@@ -186,6 +191,29 @@ impl App {
                 config: core.config.clone(),
                 denied: record::DeniedLimiter::default(),
                 outbound,
+                verifier: core.verifier.clone(),
+                sessions: cache::TokenCache::new(SESSION_CACHE),
+            }),
+        }
+    }
+
+    /// Sets the lookups of domain verification (TXT resolver, HTTP fetcher, port; §14).
+    pub fn with_domain_verifier(self, verifier: settings::DomainVerifier) -> Self {
+        match Arc::try_unwrap(self.core) {
+            Ok(mut core) => {
+                core.verifier = verifier;
+                Self::from_core(core)
+            }
+            Err(core) => Self::from_core(core::Core {
+                stores: core.stores.clone(),
+                clock: core.clock.clone(),
+                ids: core.ids.clone(),
+                tokens: core.tokens.clone(),
+                access_tokens: core.access_tokens.clone(),
+                config: core.config.clone(),
+                denied: record::DeniedLimiter::default(),
+                outbound: core.outbound.clone(),
+                verifier,
                 sessions: cache::TokenCache::new(SESSION_CACHE),
             }),
         }

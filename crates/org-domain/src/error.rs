@@ -130,7 +130,13 @@ pub enum DomainError {
     DeliveryPending,
     /// The org's tier lacks a feature (§1.5 step 5: 403 `FEATURE_NOT_AVAILABLE_IN_TIER`).
     #[error("The feature '{0}' is not available on your current plan")]
-    FeatureNotInTier(&'static str),
+    FeatureNotInTier(crate::tier::Feature),
+    /// Another org holds this domain verified (§14: 409 `DUPLICATE_CONSTRAINT`).
+    #[error("This domain is not available")]
+    DomainNotAvailable,
+    /// Verification without a domain set (§14: 400 `BAD_REQUEST`).
+    #[error("no custom domain is set")]
+    NoCustomDomain,
     /// Another member of the org has this directory `userName` (case-insensitive).
     #[error("userName is already taken in this organization")]
     DuplicateUserName,

@@ -249,6 +249,20 @@ pub enum DomainEvent {
         user_id: UserId,
         email: Email,
     },
+    /// The org's custom domain was set, verified or deleted (§14); `org_id` names the org
+    /// (a verification clears other orgs' claims).
+    CustomDomain {
+        org_id: OrgId,
+        kind: crate::custom_domain::DomainEventKind,
+        domain: String,
+    },
+    /// The org's branding changed (§15): the changes and the resulting state.
+    BrandingUpdated {
+        org_id: OrgId,
+        changes: Vec<Change>,
+        logo_url: Option<String>,
+        primary_color: Option<String>,
+    },
     /// Webhook endpoint facts (§9.2).
     Webhook(crate::webhook::WebhookEvent),
     /// The org's SMTP settings were set or removed (§13).

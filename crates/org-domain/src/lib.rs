@@ -53,7 +53,9 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod access;
+pub mod branding;
 mod capability;
+pub mod custom_domain;
 mod custom_role;
 pub mod directory;
 mod error;
@@ -86,6 +88,6 @@ pub use membership::{Membership, MembershipRecord, MembershipStatus};
 pub use organization::{Headcount, LimitsUpdate, NewOrganization, OrgState, OrgStatus, Organization, UpdateOrg};
 pub use role::Role;
 pub use session::{RevokeReason, RotationReplay, Session, SessionKind};
-pub use tier::{FeatureOverrides, Features, Tier, TierId};
+pub use tier::{Feature, FeatureOverrides, Features, Tier, TierId};
 pub use user::{User, UserRecord};
 pub use values::{Description, Email, OrgName, RoleName, RoleSlug, Slug};

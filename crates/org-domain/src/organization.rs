@@ -221,6 +221,12 @@ impl Organization {
     }
 
     /// Effective member cap (§22.3): org override, else the tier default, else 3.
+    /// The effective features (§22.2): the tier's (`None`: unknown tier, nothing), each
+    /// overridden by the org's `feature_overrides`.
+    pub fn features(&self, tier: Option<&Tier>) -> crate::tier::Features {
+        crate::tier::Features::effective(tier, self.0.feature_overrides.as_ref())
+    }
+
     pub fn member_cap(&self, tier: Option<&Tier>) -> u32 {
         self.0.max_users.or(tier.map(|t| t.default_max_users)).unwrap_or(3)
     }

@@ -12,9 +12,7 @@ use crate::ids::{OrgId, ScimTokenId, UserId};
 use crate::invitation::TokenHash;
 use crate::organization::{OrgStatus, Organization};
 use crate::role::Role;
-
-/// The display name of the tier feature SCIM needs (§22.4).
-pub const SCIM_FEATURE: &str = "SCIM Provisioning";
+use crate::tier::{Feature, Features};
 
 /// How often `last_used_at` is written at most (§10.1).
 pub const LAST_USED_GRANULARITY: Duration = Duration::minutes(1);
@@ -108,17 +106,16 @@ impl ScimToken {
     }
 
     /// Authorizes a directory request (§10.2): the token's org must be `org`, active, and
-    /// its tier must allow SCIM (`allow_scim`). The access holds the token's capabilities.
-    pub fn access(&self, org: &Organization, allow_scim: bool) -> Result<Access, DomainError> {
+    /// its effective features must allow SCIM (`allow_scim`, §22.4). The access holds the
+    /// token's capabilities.
+    pub fn access(&self, org: &Organization, features: &Features) -> Result<Access, DomainError> {
         if org.id() != self.0.org_id {
             return Err(DomainError::NotFound);
         }
         if org.status() != OrgStatus::Active {
             return Err(DomainError::OrgNotActive(org.status()));
         }
-        if !allow_scim {
-            return Err(DomainError::FeatureNotInTier(SCIM_FEATURE));
-        }
+        features.gate(Feature::Scim)?;
         Ok(Access::for_directory(org, self.actor(), self.0.capabilities))
     }
 
@@ -162,16 +159,14 @@ impl Access {
         id: ScimTokenId,
         draft: &ScimTokenDraft,
         secret: ScimSecret,
-        allow_scim: bool,
+        features: &Features,
         now: DateTime<Utc>,
     ) -> Result<(ScimToken, Outcome), DomainError> {
         let principal = self.authorize(|p| {
             p.need(Capability::IntegrationsManage)?;
             p.need(Capability::OrgMembersManage)
         })?;
-        if !allow_scim {
-            return Err(DomainError::FeatureNotInTier(SCIM_FEATURE));
-        }
+        features.gate(Feature::Scim)?;
         self.gate()?;
         let name = token_name(&draft.name)?;
         if draft.expires_at.is_some_and(|e| e <= now) {

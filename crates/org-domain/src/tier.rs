@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::error::DomainError;
+
 /// A tier id such as `tier_free`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TierId(String);
@@ -35,6 +37,89 @@ pub struct Features {
     pub social_providers: Vec<String>,
     pub max_mau: i64,
     pub allow_overage: bool,
+}
+
+/// A gated feature (§22.4): the flags this API enforces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Feature {
+    CustomDomain,
+    Branding,
+    Scim,
+    Siem,
+}
+
+impl Feature {
+    /// The key in `features` and `feature_overrides` (`allow_custom_domain`, …).
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::CustomDomain => "allow_custom_domain",
+            Self::Branding => "allow_branding",
+            Self::Scim => "allow_scim",
+            Self::Siem => "allow_siem",
+        }
+    }
+    /// The name the 403 `detail` gives it (§22.4).
+    pub const fn display_name(self) -> &'static str {
+        match self {
+            Self::CustomDomain => "Custom Domain",
+            Self::Branding => "Custom Branding",
+            Self::Scim => "SCIM Provisioning",
+            Self::Siem => "Log Streaming (SIEM)",
+        }
+    }
+}
+
+impl fmt::Display for Feature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.display_name())
+    }
+}
+
+impl Features {
+    /// Nothing allowed: the features of an org whose tier is not configured.
+    pub fn none() -> Self {
+        Self {
+            allow_custom_domain: false,
+            allow_saml_idp: false,
+            allow_scim: false,
+            allow_siem: false,
+            allow_branding: false,
+            allow_passkeys: false,
+            social_providers: Vec::new(),
+            max_mau: 0,
+            allow_overage: false,
+        }
+    }
+
+    /// The effective features of an org (§22.2): each of its overrides wins over its tier's
+    /// value; an unknown tier (`None`) allows nothing but what the overrides grant.
+    pub fn effective(tier: Option<&Tier>, overrides: Option<&FeatureOverrides>) -> Self {
+        let base = tier.map_or_else(Self::none, |t| t.features.clone());
+        match overrides {
+            Some(o) => o.apply(&base),
+            None => base,
+        }
+    }
+
+    /// Whether a gated feature is on.
+    pub fn allows(&self, feature: Feature) -> bool {
+        match feature {
+            Feature::CustomDomain => self.allow_custom_domain,
+            Feature::Branding => self.allow_branding,
+            Feature::Scim => self.allow_scim,
+            Feature::Siem => self.allow_siem,
+        }
+    }
+
+    /// The gate of §1.5 step 5: `FeatureNotInTier` (403 `FEATURE_NOT_AVAILABLE_IN_TIER`,
+    /// "The feature '<name>' is not available on your current plan") when it is off.
+    pub fn gate(&self, feature: Feature) -> Result<(), DomainError> {
+        if self.allows(feature) {
+            Ok(())
+        } else {
+            Err(DomainError::FeatureNotInTier(feature))
+        }
+    }
 }
 
 /// A tier.

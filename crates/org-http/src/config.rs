@@ -48,10 +48,12 @@ pub struct RateLimits {
     pub per_ip: u32,
     /// `POST /api/auth/refresh` per client IP.
     pub refresh_per_ip: u32,
-    /// Public endpoints (decline by token, invitation link, JWKS) per client IP.
+    /// Public endpoints (public branding, decline by token, invitation link, JWKS) per client IP.
     pub public_per_ip: u32,
     /// SCIM requests per SCIM token.
     pub scim_per_token: u32,
+    /// Outbound actions per org (domain verification).
+    pub outbound_per_org: u32,
 }
 
 impl Default for RateLimits {
@@ -62,6 +64,7 @@ impl Default for RateLimits {
             refresh_per_ip: 60,
             public_per_ip: 120,
             scim_per_token: 600,
+            outbound_per_org: 30,
         }
     }
 }

@@ -1224,3 +1224,80 @@ impl SmtpResponse {
         }
     }
 }
+// ---------------------------------------------------------------- §14 custom domain, §15 branding
+
+/// `{logo_url, primary_color}` (§15).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BrandingResponse {
+    pub logo_url: Option<String>,
+    pub primary_color: Option<String>,
+}
+
+impl From<&org_domain::branding::Branding> for BrandingResponse {
+    fn from(b: &org_domain::branding::Branding) -> Self {
+        Self {
+            logo_url: b.logo_url().map(str::to_owned),
+            primary_color: b.primary_color().map(str::to_owned),
+        }
+    }
+}
+
+/// `PATCH …/branding`: absent = unchanged, `null` = cleared.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBrandingRequest {
+    /// Absolute `https` URL, ≤ 2048 characters, no user-info.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub logo_url: Option<Option<String>>,
+    /// `#rgb` or `#rrggbb` (any case; stored lower-case).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub primary_color: Option<Option<String>>,
+}
+
+/// `POST …/domain`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetDomainRequest {
+    /// Trimmed, trailing dot removed, lower-cased; §14 syntax.
+    pub domain: String,
+}
+
+/// One way to prove a domain (§14); unused members are `null`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct VerificationMethodDto {
+    /// `DNS` or `HTTP`.
+    pub method: String,
+    pub instructions: String,
+    pub record_type: Option<String>,
+    pub record_name: Option<String>,
+    pub record_value: Option<String>,
+    pub url: Option<String>,
+}
+
+/// The set-domain response.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DomainSetupResponse {
+    /// 32 hex characters.
+    pub verification_token: String,
+    pub verification_methods: Vec<VerificationMethodDto>,
+}
+
+/// `GET …/domain`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DomainConfigurationResponse {
+    pub custom_domain: Option<String>,
+    pub domain_verified: bool,
+    pub verified_at: Option<String>,
+}
+
+/// `POST …/domain/verify`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct VerifyDomainResponse {
+    pub verified: bool,
+    /// What succeeded, or what was found.
+    pub message: String,
+    /// `DNS`, `HTTP` or `null`.
+    pub method: Option<String>,
+}

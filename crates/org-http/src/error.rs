@@ -318,9 +318,10 @@ impl From<DomainError> for ApiError {
             }
             DomainError::OrgNotActive(_) => Self::new(ErrorCode::OrganizationNotActive, detail),
             DomainError::Validation(errors) => Self::validation(errors.into_iter().map(Into::into).collect()),
-            DomainError::SelfAction | DomainError::OrgCapReached | DomainError::AlreadyOwner => {
-                Self::new(ErrorCode::BadRequest, detail)
-            }
+            DomainError::SelfAction
+            | DomainError::OrgCapReached
+            | DomainError::AlreadyOwner
+            | DomainError::NoCustomDomain => Self::new(ErrorCode::BadRequest, detail),
             DomainError::TeamLimitExceeded(_) => Self::new(ErrorCode::TeamLimitExceeded, detail),
             DomainError::FeatureNotInTier(_) => Self::new(ErrorCode::FeatureNotAvailableInTier, detail),
             DomainError::InvitationExpired => Self::new(ErrorCode::InvitationExpired, detail),
@@ -336,7 +337,8 @@ impl From<DomainError> for ApiError {
             | DomainError::DuplicateRoleName
             | DomainError::DuplicateWebhookName
             | DomainError::DuplicateUserName
-            | DomainError::EmailTaken => Self::new(ErrorCode::DuplicateConstraint, detail),
+            | DomainError::EmailTaken
+            | DomainError::DomainNotAvailable => Self::new(ErrorCode::DuplicateConstraint, detail),
         }
     }
 }

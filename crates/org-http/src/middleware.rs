@@ -31,8 +31,9 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Routes that are never rate limited.
 const UNLIMITED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 /// Public routes with their own per-IP bucket.
-const PUBLIC: [&str; 3] = [
+const PUBLIC: [&str; 4] = [
     "/.well-known/jwks.json",
+    "/api/organizations/{org_slug}/branding/public",
     "/api/invitations/decline",
     "/invitations/accept/{token}",
 ];

@@ -12,6 +12,8 @@ pub enum Scope {
     Refresh,
     Public,
     Scim,
+    /// Outbound actions per org (domain verification, §21.5).
+    Outbound,
 }
 
 impl Scope {
@@ -23,6 +25,7 @@ impl Scope {
             Self::Refresh => "refresh",
             Self::Public => "public",
             Self::Scim => "scim",
+            Self::Outbound => "outbound",
         }
     }
 }

@@ -1,6 +1,8 @@
 //! A changeset: everything one use case writes, committed atomically by a [`crate::UnitOfWork`].
 
 use chrono::{DateTime, Utc};
+use org_domain::branding::Branding;
+use org_domain::custom_domain::CustomDomain;
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
 use org_domain::mail::{Mail, SmtpSettings};
 use org_domain::scim_token::ScimToken;
@@ -106,8 +108,20 @@ pub struct Changeset {
     pub removed_smtp: Vec<SmtpSettings>,
     /// Outbox mails to insert or update (attempt results).
     pub mails: Vec<Mail>,
+    /// Brandings to insert or update (one row per org, keyed by the org). A `version == 0`
+    /// write over a stored row is `Conflict(StaleVersion)`, not a duplicate id: a racing
+    /// first write, decided again on the stored row.
+    pub brandings: Vec<Branding>,
+    /// Domain claims to insert or update (one row per org, keyed by the org; replacing the
+    /// domain updates the row; a first write over a stored row is `Conflict(StaleVersion)`).
+    /// `Conflict(Unique(VerifiedDomain))` when another org's row holds the same domain verified.
+    pub custom_domains: Vec<CustomDomain>,
+    /// Domain claims to delete, at the version they were loaded with (any org's: a
+    /// verification clears the others', §14).
+    pub removed_custom_domains: Vec<CustomDomain>,
     /// Deleted orgs to purge (§4.9): every row of the org goes (members, roles, invitations,
-    /// sessions, webhooks and deliveries, SCIM tokens, directory data, SMTP settings and mails, its audit log and event
+    /// sessions, webhooks and deliveries, SCIM tokens, directory data, SMTP settings and mails, branding and domain claim,
+    /// its audit log and event
     /// stream) with the org row itself. An org that is not deleted is left alone.
     pub org_purges: Vec<OrgId>,
 }
@@ -137,6 +151,9 @@ impl Changeset {
             && self.smtp.is_empty()
             && self.removed_smtp.is_empty()
             && self.mails.is_empty()
+            && self.brandings.is_empty()
+            && self.custom_domains.is_empty()
+            && self.removed_custom_domains.is_empty()
             && self.org_purges.is_empty()
     }
 }

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use org_domain::branding::{Branding, BrandingRecord};
+use org_domain::custom_domain::{CustomDomain, CustomDomainRecord, DomainName, VerificationMethod};
 use org_domain::directory::{DirectoryGroup, DirectoryProfile, DirectoryProfileRecord, user_name_key};
 use org_domain::mail::{
     Mail, MailOutcome, MailStatus, NewMail, SmtpConfig, SmtpDraft, SmtpSettings, SmtpSettingsRecord,
@@ -33,9 +35,9 @@ use uuid::Uuid;
 use crate::chain::{self, Link, Verdict};
 use crate::webhooks::{self, DeliveryFilter};
 use crate::{
-    ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, AuditPrune, Changeset, ConflictKind, MemberQuery,
-    MemberRow, OrgFilter, OutboxEvent, PageRequest, RefreshMatch, RevocationScope, SessionRevocation, Store,
-    StoreError, UniqueKey,
+    ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, AuditPrune, Changeset, ConflictKind, DomainClaim,
+    MemberQuery, MemberRow, OrgFilter, OutboxEvent, PageRequest, RefreshMatch, RevocationScope, SessionRevocation,
+    Store, StoreError, UniqueKey,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -4539,6 +4541,266 @@ pub async fn due_mails_are_claimed_under_a_lease<S: Store>(s: Arc<S>) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Settings: branding and custom domains (§14, §15)
+// ---------------------------------------------------------------------------------------------
+
+fn branding(org: OrgId, logo: Option<&str>, color: Option<&str>, version: u64) -> Branding {
+    Branding::restore(BrandingRecord {
+        org_id: org,
+        logo_url: logo.map(str::to_owned),
+        primary_color: color.map(str::to_owned),
+        updated_at: t(5),
+        version,
+    })
+}
+
+fn claim(org: OrgId, domain: &str, verified: Option<i64>, at: i64, version: u64) -> CustomDomain {
+    CustomDomain::restore(CustomDomainRecord {
+        org_id: org,
+        domain: DomainName::parse(domain).unwrap(),
+        verification_token: format!("{:032x}", org.as_uuid().as_u128()),
+        verified_at: verified.map(t),
+        verification_method: verified.map(|_| VerificationMethod::Dns),
+        created_at: t(at),
+        updated_at: t(at),
+        version,
+    })
+}
+
+pub async fn branding_is_one_row_per_org_written_compare_and_swap<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other").await;
+    let id = seed.org.id();
+    assert_eq!(s.branding(id).await, Ok(None), "absent until first set");
+    let first = branding(id, Some("https://cdn.acme.test/logo.png"), Some("#ff0000"), 0);
+    s.commit(Changeset {
+        brandings: vec![first.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.branding(id).await,
+        Ok(Some(first.clone().with_version(1))),
+        "an insert is version 1"
+    );
+    assert_eq!(s.branding(other.org.id()).await, Ok(None), "per org");
+    let cases = [
+        (
+            "a first write over a stored row (a racing first PATCH)",
+            branding(id, None, None, 0),
+            Err(stale()),
+        ),
+        ("a stale update", branding(id, None, None, 7), Err(stale())),
+        (
+            "an org that does not exist",
+            branding(OrgId::from_uuid(uuid()), None, None, 0),
+            Err(StoreError::NotFound),
+        ),
+        (
+            "an update at the stored version",
+            branding(id, None, Some("#abc"), 1),
+            Ok(()),
+        ),
+    ];
+    for (what, b, want) in cases {
+        let got = s
+            .commit(Changeset {
+                brandings: vec![b],
+                audit: vec![audit(Some(id), "branding.updated", 6)],
+                ..cs()
+            })
+            .await;
+        assert_eq!(got, want, "{what}");
+    }
+    assert_eq!(
+        s.branding(id).await,
+        Ok(Some(branding(id, None, Some("#abc"), 2))),
+        "cleared fields are stored as null; failed commits left nothing"
+    );
+    let log = s
+        .audit_entries(AuditLog::Org(id), &AuditFilter::default(), PageRequest::new(1, 10))
+        .await
+        .unwrap();
+    assert_eq!(log.items.len(), 1, "only the successful commit wrote its entry");
+}
+
+pub async fn a_domain_is_claimed_by_many_and_held_verified_by_one<S: Store>(s: Arc<S>) {
+    let a = seeded(&*s, "alpha").await.org.id();
+    let b = seeded(&*s, "bravo").await.org.id();
+    let c = seeded(&*s, "charlie").await.org.id();
+    let domain = DomainName::parse("login.example.com").unwrap();
+    assert_eq!(s.custom_domain(a).await, Ok(None));
+    assert_eq!(s.domain_claims(&domain, a).await, Ok(vec![]));
+    // Unverified claims may repeat across orgs.
+    s.commit(Changeset {
+        custom_domains: vec![
+            claim(a, "login.example.com", None, 1, 0),
+            claim(b, "login.example.com", None, 2, 0),
+            claim(c, "other.example.com", None, 3, 0),
+        ],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.custom_domain(a).await,
+        Ok(Some(claim(a, "login.example.com", None, 1, 1)))
+    );
+    assert_eq!(
+        s.commit(Changeset {
+            custom_domains: vec![claim(a, "racing.example.com", None, 1, 0)],
+            ..cs()
+        })
+        .await,
+        Err(stale()),
+        "a first write over a stored claim is a stale read"
+    );
+    let claims = s.domain_claims(&domain, a).await.unwrap();
+    assert_eq!(
+        claims,
+        vec![DomainClaim {
+            claim: claim(b, "login.example.com", None, 2, 1),
+            org_deleted: false
+        }],
+        "other orgs' claims on this domain only"
+    );
+    // A verifies and clears B's claim in the same commit.
+    s.commit(Changeset {
+        custom_domains: vec![claim(a, "login.example.com", Some(10), 1, 1)],
+        removed_custom_domains: vec![claim(b, "login.example.com", None, 2, 1)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.custom_domain(b).await, Ok(None), "cleared");
+    assert_eq!(
+        s.custom_domain(a).await,
+        Ok(Some(claim(a, "login.example.com", Some(10), 1, 2))),
+        "verified, with its method"
+    );
+    // C may claim it unverified, but not hold it verified while A does.
+    let c_claim = claim(c, "login.example.com", None, 3, 1);
+    s.commit(Changeset {
+        custom_domains: vec![c_claim.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let verified_by_c = claim(c, "login.example.com", Some(20), 3, 2);
+    let got = s
+        .commit(Changeset {
+            custom_domains: vec![verified_by_c.clone()],
+            audit: vec![audit(Some(c), "domain.verified", 20)],
+            ..cs()
+        })
+        .await;
+    assert_eq!(
+        got,
+        Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::VerifiedDomain)))
+    );
+    assert_eq!(
+        s.custom_domain(c).await,
+        Ok(Some(claim(c, "login.example.com", None, 3, 2))),
+        "nothing written"
+    );
+    // Two verified claims on one domain in one commit conflict too.
+    let d = seeded(&*s, "delta").await.org.id();
+    let got = s
+        .commit(Changeset {
+            custom_domains: vec![
+                claim(d, "twice.example.com", Some(1), 1, 0),
+                claim(b, "twice.example.com", Some(1), 1, 0),
+            ],
+            ..cs()
+        })
+        .await;
+    assert_eq!(
+        got,
+        Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::VerifiedDomain)))
+    );
+    // Deletes are compare-and-swap; a stale one conflicts, a missing one is not found.
+    assert_eq!(
+        s.commit(Changeset {
+            removed_custom_domains: vec![claim(c, "login.example.com", None, 3, 1)],
+            ..cs()
+        })
+        .await,
+        Err(stale())
+    );
+    assert_eq!(
+        s.commit(Changeset {
+            removed_custom_domains: vec![claim(d, "login.example.com", None, 3, 1)],
+            ..cs()
+        })
+        .await,
+        Err(StoreError::NotFound)
+    );
+    // Once A's org is deleted its claim is reported as such, and C may verify after clearing it.
+    let a_org = s.org_by_id(a).await.unwrap().unwrap();
+    let deleted = Organization::restore(OrgState {
+        deleted_at: Some(t(30)),
+        ..a_org.state().clone()
+    })
+    .unwrap();
+    s.commit(Changeset {
+        orgs: vec![deleted],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let claims = s.domain_claims(&domain, c).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    assert!(claims[0].org_deleted && claims[0].claim.org_id() == a);
+    s.commit(Changeset {
+        custom_domains: vec![claim(c, "login.example.com", Some(40), 3, 2)],
+        removed_custom_domains: vec![claims[0].claim.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert!(s.custom_domain(c).await.unwrap().is_some_and(|d| d.is_verified()));
+}
+
+pub async fn a_purge_takes_the_org_s_branding_and_domain<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let id = seed.org.id();
+    s.commit(Changeset {
+        brandings: vec![branding(id, None, Some("#123456"), 0)],
+        custom_domains: vec![claim(id, "acme.example.com", Some(1), 1, 0)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let deleted = Organization::restore(OrgState {
+        deleted_at: Some(t(100)),
+        ..seed.org.state().clone()
+    })
+    .unwrap();
+    s.commit(Changeset {
+        orgs: vec![deleted],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    s.commit(Changeset {
+        org_purges: vec![id],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.branding(id).await, Ok(None));
+    assert_eq!(s.custom_domain(id).await, Ok(None));
+    let other = seeded(&*s, "other").await.org.id();
+    s.commit(Changeset {
+        custom_domains: vec![claim(other, "acme.example.com", Some(2), 2, 0)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
 // The suite
 // ---------------------------------------------------------------------------------------------
 
@@ -4746,5 +5008,8 @@ where
         a_deleted_org_is_purged_whole_once_its_deliveries_are_done,
         smtp_settings_are_one_row_per_org_written_by_version,
         due_mails_are_claimed_under_a_lease,
+        branding_is_one_row_per_org_written_compare_and_swap,
+        a_domain_is_claimed_by_many_and_held_verified_by_one,
+        a_purge_takes_the_org_s_branding_and_domain,
     );
 }

@@ -23,6 +23,8 @@ pub enum UniqueKey {
     DirectoryUserName,
     /// SCIM token hash.
     ScimToken,
+    /// A domain held verified (§14): at most one org holds each domain verified.
+    VerifiedDomain,
     /// A row with the same primary key exists.
     Id,
 }

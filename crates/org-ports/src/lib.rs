@@ -13,6 +13,7 @@ mod error;
 pub mod mail;
 mod repos;
 mod secrets;
+mod settings;
 mod system;
 pub mod webhooks;
 
@@ -30,6 +31,7 @@ pub use repos::{
     SessionContext, SessionRepository, Store, Stores, UnitOfWork, UserRepository,
 };
 pub use secrets::{SecretCipher, SecretScope};
+pub use settings::{DomainClaim, SettingsRepository, TxtLookup, TxtResolver, VerificationFetcher};
 pub use system::{
     AccessClaims, AccessTokens, Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, TokenRejection,
     WebhookSender,
@@ -48,6 +50,8 @@ pub use repos::{
 };
 #[cfg(feature = "mock")]
 pub use secrets::MockSecretCipher;
+#[cfg(feature = "mock")]
+pub use settings::{MockSettingsRepository, MockTxtResolver, MockVerificationFetcher};
 #[cfg(feature = "mock")]
 pub use system::{MockAccessTokens, MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
 #[cfg(feature = "mock")]

@@ -316,6 +316,7 @@ pub trait Store:
     + crate::DirectoryRepository
     + crate::MailRepository
     + crate::MailQueue
+    + crate::SettingsRepository
     + LeaseRepository
     + ChangeToken
     + UnitOfWork
@@ -336,6 +337,7 @@ impl<T> Store for T where
         + crate::DirectoryRepository
         + crate::MailRepository
         + crate::MailQueue
+        + crate::SettingsRepository
         + LeaseRepository
         + ChangeToken
         + UnitOfWork
@@ -358,6 +360,7 @@ pub struct Stores {
     pub directory: Arc<dyn crate::DirectoryRepository>,
     pub mail: Arc<dyn crate::MailRepository>,
     pub mail_queue: Arc<dyn crate::MailQueue>,
+    pub settings: Arc<dyn crate::SettingsRepository>,
     pub leases: Arc<dyn LeaseRepository>,
     pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
@@ -386,6 +389,7 @@ impl Stores {
             directory: store.clone(),
             mail: store.clone(),
             mail_queue: store.clone(),
+            settings: store.clone(),
             leases: store.clone(),
             changes: store.clone(),
             uow: store,

@@ -163,6 +163,9 @@ pub struct Outbound {
     /// PEM files of extra root certificates that outbound TLS to SMTP servers trusts besides
     /// the system roots (a private CA, or a test server's self-signed certificate).
     pub extra_root_certificates: Vec<PathBuf>,
+    /// The DNS server TXT lookups ask (`host:port`, or an address for port 53) instead of
+    /// the system resolver; e.g. a local server in tests.
+    pub dns_server: Option<String>,
 }
 
 impl Default for Outbound {
@@ -173,6 +176,7 @@ impl Default for Outbound {
             dns_overrides: Default::default(),
             domain_verification_http_port: 80,
             extra_root_certificates: Vec::new(),
+            dns_server: None,
         }
     }
 }

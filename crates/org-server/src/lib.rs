@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod health;
 pub mod mailer;
 pub mod sender;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use org_app::outbound::{Guard, Target, UrlError};
-use org_ports::{OutboundRequest, Resolver, SendResult, WebhookSender};
+use org_ports::{OutboundRequest, Resolver, SendResult, VerificationFetcher, WebhookSender};
 
 /// The system resolver, with a static override table.
 #[derive(Clone, Debug, Default)]
@@ -93,13 +93,13 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<chrono::Duration>
     (secs > 0).then(|| chrono::Duration::seconds(secs))
 }
 
-#[async_trait::async_trait]
-impl WebhookSender for HttpSender {
-    async fn send(&self, request: OutboundRequest) -> SendResult {
-        let (host, addrs) = match self.checked_addrs(&request.url).await {
-            Ok(v) => v,
-            Err(class) => return SendResult::Error(class.to_owned()),
-        };
+impl HttpSender {
+    /// A client bound to the checked addresses of `url`: no proxies, no redirects, the timeout.
+    async fn client_for(&self, url: &str) -> Result<reqwest::Client, SendResult> {
+        let (host, addrs) = self
+            .checked_addrs(url)
+            .await
+            .map_err(|class| SendResult::Error(class.to_owned()))?;
         let mut builder = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -108,9 +108,28 @@ impl WebhookSender for HttpSender {
         if let Some(host) = &host {
             builder = builder.resolve_to_addrs(host, &addrs);
         }
-        let client = match builder.build() {
+        builder
+            .build()
+            .map_err(|_| SendResult::Error("client_error".to_owned()))
+    }
+}
+
+fn request_error(e: &reqwest::Error) -> SendResult {
+    if e.is_timeout() {
+        SendResult::Error("timeout".to_owned())
+    } else if e.is_connect() {
+        SendResult::Error("connect_error".to_owned())
+    } else {
+        SendResult::Error("request_error".to_owned())
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookSender for HttpSender {
+    async fn send(&self, request: OutboundRequest) -> SendResult {
+        let client = match self.client_for(&request.url).await {
             Ok(c) => c,
-            Err(_) => return SendResult::Error("client_error".to_owned()),
+            Err(e) => return e,
         };
         let mut req = client.post(&request.url).body(request.body);
         for (k, v) in &request.headers {
@@ -127,9 +146,68 @@ impl WebhookSender for HttpSender {
                     retry_after,
                 }
             }
-            Err(e) if e.is_timeout() => SendResult::Error("timeout".to_owned()),
-            Err(e) if e.is_connect() => SendResult::Error("connect_error".to_owned()),
-            Err(_) => SendResult::Error("request_error".to_owned()),
+            Err(e) => request_error(&e),
+        }
+    }
+}
+
+/// The HTTP method of domain verification (§14): `GET` through the same SSRF guard and
+/// resolver as webhooks, always `http` whatever `outbound.allow_http`, no redirects, 5 s.
+pub struct HttpFetcher(HttpSender);
+
+impl std::fmt::Debug for HttpFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("HttpFetcher").field(&self.0).finish()
+    }
+}
+
+impl HttpFetcher {
+    pub fn new(guard: Guard, resolver: Arc<dyn Resolver>) -> Self {
+        install_tls();
+        let guard = Guard {
+            allow_http: true,
+            ..guard
+        };
+        Self(HttpSender {
+            guard,
+            resolver,
+            timeout: Duration::from_secs(5),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl VerificationFetcher for HttpFetcher {
+    async fn fetch(&self, url: &str, max_bytes: usize) -> SendResult {
+        if !url.starts_with("http://") {
+            return SendResult::Error("invalid_url".to_owned());
+        }
+        let client = match self.0.client_for(url).await {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let mut resp = match client.get(url).send().await {
+            Ok(r) => r,
+            Err(e) => return request_error(&e),
+        };
+        let status = resp.status().as_u16();
+        let mut body: Vec<u8> = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > max_bytes {
+                        return SendResult::Error("too_large".to_owned());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return request_error(&e),
+            }
+        }
+        SendResult::Response {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            retry_after: None,
         }
     }
 }
@@ -230,5 +308,47 @@ mod tests {
             sender.send(req("http://0x7f.1/".into())).await,
             SendResult::Error("ssrf_denied".into())
         );
+    }
+
+    fn fetcher(allowed: &[&str]) -> HttpFetcher {
+        let guard = Guard {
+            allowed_private: allowed.iter().map(|c| c.parse().unwrap()).collect(),
+            allow_http: false,
+        };
+        let overrides = HashMap::from([("site.test".to_owned(), vec!["127.0.0.1".parse().unwrap()])]);
+        HttpFetcher::new(guard, Arc::new(SystemResolver { overrides }))
+    }
+
+    #[tokio::test]
+    async fn the_verification_fetch_is_a_plain_http_get_within_the_guard_and_the_size_limit() {
+        let (port, seen) = one_shot("HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\ntoken\n").await;
+        let url = format!("http://site.test:{port}/.well-known/sso-verification.txt");
+        // `http` although `allow_http` is off: the HTTP method always uses it (§14).
+        let r = fetcher(&["127.0.0.1/32"]).fetch(&url, 1024).await;
+        assert_eq!(
+            r,
+            SendResult::Response {
+                status: 200,
+                body: "token\n".into(),
+                retry_after: None
+            }
+        );
+        assert!(
+            seen.await
+                .unwrap()
+                .starts_with("GET /.well-known/sso-verification.txt HTTP/1.1")
+        );
+        // A body over the limit is refused, not truncated into a match.
+        let big: &'static str =
+            Box::leak(format!("HTTP/1.1 200 OK\r\ncontent-length: 2000\r\n\r\n{}", "x".repeat(2000)).into_boxed_str());
+        let (port, _) = one_shot(big).await;
+        let url = format!("http://site.test:{port}/");
+        let r = fetcher(&["127.0.0.1/32"]).fetch(&url, 1024).await;
+        assert_eq!(r, SendResult::Error("too_large".into()));
+        // Without the exception the loopback address is never contacted.
+        let r = fetcher(&[]).fetch("http://site.test:1/", 1024).await;
+        assert_eq!(r, SendResult::Error("ssrf_denied".into()));
+        let r = fetcher(&["127.0.0.1/32"]).fetch("https://site.test/", 1024).await;
+        assert_eq!(r, SendResult::Error("invalid_url".into()));
     }
 }

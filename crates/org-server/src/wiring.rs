@@ -329,7 +329,8 @@ impl Parts {
             tokens.clone(),
             app_config(s)?,
         )
-        .with_outbound(outbound(s)?);
+        .with_outbound(outbound(s)?)
+        .with_domain_verifier(domain_verifier(s)?);
         Ok(Self {
             settings: s.clone(),
             store,
@@ -409,6 +410,7 @@ fn http_config(
             refresh_per_ip: r.refresh_per_ip,
             public_per_ip: r.public_per_ip,
             scim_per_token: r.scim_per_token,
+            outbound_per_org: r.outbound_per_org,
         },
         cors_allowed_origins: s.cors.allowed_origins.clone(),
         metrics_bearer_token: s.metrics.bearer_token.clone(),
@@ -738,6 +740,36 @@ async fn deliver_mail(
     }
 }
 
+/// `outbound.dns_server`: `host:port`, or an IP address for port 53.
+fn dns_server(raw: &str) -> Result<std::net::SocketAddr, String> {
+    let raw = raw.trim();
+    raw.parse::<std::net::SocketAddr>()
+        .or_else(|_| {
+            raw.parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+        })
+        .map_err(|_| format!("outbound.dns_server: '{raw}' is not an address or address:port"))
+}
+
+/// The lookups of domain verification (§14): TXT through hickory (the system resolver or
+/// `outbound.dns_server`, with the `txt` lists of `outbound.dns_overrides`), the HTTP file
+/// through the SSRF-checked client, on `outbound.domain_verification_http_port`.
+fn domain_verifier(s: &Settings) -> Result<org_app::settings::DomainVerifier, String> {
+    let o = &s.outbound;
+    let server = o.dns_server.as_deref().map(dns_server).transpose()?;
+    let txt_overrides = o
+        .dns_overrides
+        .iter()
+        .map(|(host, entry)| (host.trim_end_matches('.').to_ascii_lowercase(), entry.txt.clone()))
+        .collect();
+    let ob = outbound(s)?;
+    Ok(org_app::settings::DomainVerifier {
+        txt: Arc::new(crate::dns::HickoryTxt::new(server, txt_overrides)),
+        fetcher: Arc::new(crate::sender::HttpFetcher::new(ob.guard, ob.resolver)),
+        http_port: o.domain_verification_http_port,
+    })
+}
+
 /// The webhook delivery worker: claims due deliveries and sends them, until told to stop.
 async fn deliver_webhooks(
     app: App,
@@ -799,6 +831,15 @@ fn redacted_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dns_server_is_an_address_with_an_optional_port() {
+        assert_eq!(dns_server("127.0.0.1:5353"), Ok("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(dns_server(" 10.0.0.53 "), Ok("10.0.0.53:53".parse().unwrap()));
+        assert_eq!(dns_server("[::1]:5353"), Ok("[::1]:5353".parse().unwrap()));
+        assert!(dns_server("dns.example.com").is_err());
+        assert!(dns_server("127.0.0.1:99999").is_err());
+    }
 
     #[test]
     fn database_passwords_never_reach_the_logs() {

@@ -24,6 +24,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use org_domain::branding::Branding;
+use org_domain::custom_domain::{CustomDomain, DomainName};
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
 use org_domain::mail::{Mail, MailStatus, SmtpSettings};
 use org_domain::scim_token::ScimToken;
@@ -36,10 +38,10 @@ use org_domain::{
 use org_ports::chain::{self, Hash as ChainHash};
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, ChangeToken, Changeset, ConflictKind, DeliveryFilter,
-    DeliveryQueue, DirectoryRepository, InvitationRepository, LeaseRepository, MailQueue, MailRepository, MemberQuery,
-    MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page,
-    PageRequest, RefreshMatch, RevocationScope, RoleRepository, SessionContext, SessionRepository, StoreError,
-    UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
+    DeliveryQueue, DirectoryRepository, DomainClaim, InvitationRepository, LeaseRepository, MailQueue, MailRepository,
+    MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository,
+    Page, PageRequest, RefreshMatch, RevocationScope, RoleRepository, SessionContext, SessionRepository,
+    SettingsRepository, StoreError, UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
 
 /// One audit log: its kept head and count, the entries by `seq`, and their listing order.
@@ -111,6 +113,11 @@ struct State {
     smtp: HashMap<OrgId, SmtpSettings>,
     /// The mail outbox.
     mails: HashMap<MailId, Mail>,
+    /// Branding and domain claim of each org (singleton rows keyed by the org).
+    brandings: HashMap<OrgId, Branding>,
+    custom_domains: HashMap<OrgId, CustomDomain>,
+    /// The orgs claiming each domain.
+    domain_claims: HashMap<DomainName, BTreeSet<OrgId>>,
 }
 
 /// The in-memory store.
@@ -285,7 +292,75 @@ impl State {
         self.check_invitations(c)?;
         self.check_members(c)?;
         self.check_directory(c)?;
+        self.check_settings(c)?;
         self.check_prunes(c)
+    }
+
+    /// Branding and domain rows: versions, their org exists, and at most one org holds each
+    /// domain verified after the commit (§14).
+    fn check_settings(&self, c: &Changeset) -> Result<(), StoreError> {
+        // Singleton rows keyed by their org: a first write over a stored row read "no row",
+        // a stale read (not a duplicate id).
+        let first_over_stored = c
+            .brandings
+            .iter()
+            .any(|b| b.record().version == 0 && self.brandings.contains_key(&b.org_id()))
+            || c.custom_domains
+                .iter()
+                .any(|d| d.record().version == 0 && self.custom_domains.contains_key(&d.org_id()));
+        if first_over_stored {
+            return Err(conflict(ConflictKind::StaleVersion));
+        }
+        let brandings = c.brandings.iter().map(|b| (b.org_id(), b.record().version));
+        check_writes(
+            brandings,
+            |id| self.brandings.get(id).map(|b| b.record().version),
+            &mut HashSet::new(),
+        )?;
+        let stored = |id: &OrgId| self.custom_domains.get(id).map(|d| d.record().version);
+        let mut seen = HashSet::new();
+        check_writes(
+            c.custom_domains.iter().map(|d| (d.org_id(), d.record().version)),
+            stored,
+            &mut seen,
+        )?;
+        check_deletes(
+            c.removed_custom_domains
+                .iter()
+                .map(|d| (d.org_id(), d.record().version)),
+            stored,
+            &mut seen,
+        )?;
+        let orgs = c
+            .brandings
+            .iter()
+            .map(Branding::org_id)
+            .chain(c.custom_domains.iter().map(CustomDomain::org_id));
+        for org in orgs {
+            if self.org_after(c, org).is_none() {
+                return Err(StoreError::NotFound);
+            }
+        }
+        let released: HashSet<OrgId> = c
+            .custom_domains
+            .iter()
+            .chain(&c.removed_custom_domains)
+            .map(CustomDomain::org_id)
+            .collect();
+        let mut verified: HashSet<&DomainName> = HashSet::new();
+        for d in c.custom_domains.iter().filter(|d| d.is_verified()) {
+            let held_elsewhere = self.domain_claims.get(d.domain()).is_some_and(|orgs| {
+                orgs.iter().any(|o| {
+                    *o != d.org_id()
+                        && !released.contains(o)
+                        && self.custom_domains.get(o).is_some_and(CustomDomain::is_verified)
+                })
+            });
+            if held_elsewhere || !verified.insert(d.domain()) {
+                return Err(unique(UniqueKey::VerifiedDomain));
+            }
+        }
+        Ok(())
     }
 
     /// A prune deletes exactly the entries it read; otherwise another writer pruned first.
@@ -786,6 +861,21 @@ impl State {
         for (id, at) in last_used.into_iter().chain(c.scim_token_uses) {
             self.use_token(id, at);
         }
+        for d in c.removed_custom_domains.iter().chain(&c.custom_domains) {
+            self.take_custom_domain(d.org_id());
+        }
+        for d in c.custom_domains {
+            let v = d.record().version + 1;
+            self.domain_claims
+                .entry(d.domain().clone())
+                .or_default()
+                .insert(d.org_id());
+            self.custom_domains.insert(d.org_id(), d.with_version(v));
+        }
+        for b in c.brandings {
+            let v = b.record().version + 1;
+            self.brandings.insert(b.org_id(), b.with_version(v));
+        }
         for user in &c.users {
             if let Some(old) = self.users.get(&user.id())
                 && self.emails.get(old.email()) == Some(&user.id())
@@ -921,7 +1011,16 @@ impl State {
         }
         self.smtp.remove(&org);
         self.mails.retain(|_, m| m.org_id != org);
+        self.brandings.remove(&org);
+        self.take_custom_domain(org);
         self.orgs.remove(&org);
+    }
+
+    /// Removes an org's domain claim with its index entry.
+    fn take_custom_domain(&mut self, org: OrgId) {
+        if let Some(old) = self.custom_domains.remove(&org) {
+            unlist(&mut self.domain_claims, old.domain(), &org);
+        }
     }
 
     /// Stores an org row for its settings, lifecycle and owner; the counts stay as kept.
@@ -1849,6 +1948,35 @@ impl MailQueue for MemoryStore {
             self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl SettingsRepository for MemoryStore {
+    async fn branding(&self, org: OrgId) -> Result<Option<Branding>, StoreError> {
+        Ok(self.lock()?.brandings.get(&org).cloned())
+    }
+
+    async fn custom_domain(&self, org: OrgId) -> Result<Option<CustomDomain>, StoreError> {
+        Ok(self.lock()?.custom_domains.get(&org).cloned())
+    }
+
+    async fn domain_claims(&self, domain: &DomainName, except: OrgId) -> Result<Vec<DomainClaim>, StoreError> {
+        let state = self.lock()?;
+        let mut claims: Vec<DomainClaim> = state
+            .domain_claims
+            .get(domain)
+            .into_iter()
+            .flatten()
+            .filter(|o| **o != except)
+            .filter_map(|o| {
+                let claim = state.custom_domains.get(o)?.clone();
+                let org_deleted = state.orgs.get(o).is_none_or(|s| s.deleted_at.is_some());
+                Some(DomainClaim { claim, org_deleted })
+            })
+            .collect();
+        claims.sort_by_key(|c| (c.claim.record().created_at, c.claim.org_id()));
+        Ok(claims)
     }
 }
 

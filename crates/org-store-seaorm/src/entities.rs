@@ -575,3 +575,50 @@ pub mod mail {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod org_branding {
+    //! `org_brandings`: an org's branding (§15), one row per org, absent until first set.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "org_brandings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        pub logo_url: Option<String>,
+        pub primary_color: Option<String>,
+        pub updated_at: DateTimeUtc,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod custom_domain {
+    //! `custom_domains`: an org's domain claim (§14), one row per org. At most one row holds
+    //! a domain verified (`ux_custom_domains_verified`, partial).
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "custom_domains")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        pub domain: String,
+        pub verification_token: String,
+        pub verified_at: Option<DateTimeUtc>,
+        /// `DNS` or `HTTP`, with `verified_at`.
+        pub verification_method: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -58,6 +58,11 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         Outcome::Unique(UniqueKey::ScimToken),
     ),
     (
+        "ux_custom_domains_verified",
+        "custom_domains.domain",
+        Outcome::Unique(UniqueKey::VerifiedDomain),
+    ),
+    (
         "ux_directory_profiles_user_name",
         "directory_profiles.org_id, directory_profiles.user_name_key",
         Outcome::Unique(UniqueKey::DirectoryUserName),
@@ -73,6 +78,10 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         "directory_groups.role_id",
         Outcome::Unique(UniqueKey::Id),
     ),
+    // Singleton rows keyed by their org: a racing first write read "no row", so it is a stale
+    // read (the use case decides again on the stored row), not a duplicate id.
+    ("org_brandings_pkey", "org_brandings.org_id", Outcome::Stale),
+    ("custom_domains_pkey", "custom_domains.org_id", Outcome::Stale),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
     (
         "ux_audit_log_seq",

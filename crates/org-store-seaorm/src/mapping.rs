@@ -2,6 +2,8 @@
 //! constructors (`Organization::restore`, `Slug::parse`, …), so a row that breaks a rule becomes
 //! [`StoreError::Corrupt`], never an invalid aggregate.
 
+use org_domain::branding::{Branding, BrandingRecord};
+use org_domain::custom_domain::{CustomDomain, CustomDomainRecord, DomainName, VerificationMethod};
 use org_domain::directory::{
     DirectoryFields, DirectoryGroup, DirectoryGroupRecord, DirectoryProfile, DirectoryProfileRecord, user_name_key,
 };
@@ -24,8 +26,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::entities::{
-    audit, delivery, directory_group, directory_profile, event, invitation, mail, membership, org, role, scim_token,
-    session, smtp_settings, user, webhook,
+    audit, custom_domain, delivery, directory_group, directory_profile, event, invitation, mail, membership, org,
+    org_branding, role, scim_token, session, smtp_settings, user, webhook,
 };
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -945,4 +947,77 @@ pub(crate) fn mail_from_row(m: mail::Model, cipher: &dyn SecretCipher) -> Result
         updated_at: m.updated_at,
         version: version_from_row(m.version, "mail_outbox")?,
     })
+}
+
+// Settings: branding and the custom domain (§14, §15).
+
+/// The row of an org's branding, stored under `version`.
+pub(crate) fn branding_to_row(b: &Branding, version: i64) -> org_branding::Model {
+    let r = b.record();
+    org_branding::Model {
+        org_id: r.org_id.as_uuid(),
+        logo_url: r.logo_url.clone(),
+        primary_color: r.primary_color.clone(),
+        updated_at: r.updated_at,
+        version,
+    }
+}
+
+pub(crate) fn branding_from_row(b: org_branding::Model) -> Result<Branding, StoreError> {
+    let logo_url = b
+        .logo_url
+        .map(|u| org_domain::branding::logo_url(&u).map_err(|e| corrupt(format!("org_brandings.logo_url: {e}"))))
+        .transpose()?;
+    let primary_color = b
+        .primary_color
+        .map(|c| {
+            org_domain::branding::primary_color(&c).map_err(|e| corrupt(format!("org_brandings.primary_color: {e}")))
+        })
+        .transpose()?;
+    Ok(Branding::restore(BrandingRecord {
+        org_id: OrgId::from_uuid(b.org_id),
+        logo_url,
+        primary_color,
+        updated_at: b.updated_at,
+        version: version_from_row(b.version, "org_brandings")?,
+    }))
+}
+
+/// The row of an org's domain claim, stored under `version`.
+pub(crate) fn custom_domain_to_row(d: &CustomDomain, version: i64) -> custom_domain::Model {
+    let r = d.record();
+    custom_domain::Model {
+        org_id: r.org_id.as_uuid(),
+        domain: r.domain.as_str().to_owned(),
+        verification_token: r.verification_token.clone(),
+        verified_at: r.verified_at,
+        verification_method: r.verification_method.map(|m| m.as_str().to_owned()),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version,
+    }
+}
+
+pub(crate) fn custom_domain_from_row(d: custom_domain::Model) -> Result<CustomDomain, StoreError> {
+    let domain = DomainName::parse(&d.domain).map_err(|e| corrupt(format!("custom_domains.domain: {e}")))?;
+    if domain.as_str() != d.domain {
+        return Err(corrupt("custom_domains.domain: not normalised"));
+    }
+    let verification_method = d
+        .verification_method
+        .as_deref()
+        .map(|m| {
+            VerificationMethod::parse(m).ok_or_else(|| corrupt(format!("custom_domains.verification_method: {m}")))
+        })
+        .transpose()?;
+    Ok(CustomDomain::restore(CustomDomainRecord {
+        org_id: OrgId::from_uuid(d.org_id),
+        domain,
+        verification_token: d.verification_token,
+        verified_at: d.verified_at,
+        verification_method,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+        version: version_from_row(d.version, "custom_domains")?,
+    }))
 }

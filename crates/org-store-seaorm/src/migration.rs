@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(Directory),
             Box::new(Nodes),
             Box::new(Mail),
+            Box::new(DomainsBranding),
         ]
     }
 }
@@ -1192,6 +1193,91 @@ impl MigrationTrait for Mail {
     }
 }
 
+/// Custom domains and branding (m0008, §14, §15): singleton rows keyed by their org. At most
+/// one row holds a domain verified (a partial unique index); unverified claims may repeat.
+/// (m0007 is another branch's; the numbers keep their order when both are merged.)
+struct DomainsBranding;
+
+impl MigrationName for DomainsBranding {
+    fn name(&self) -> &str {
+        "m0008_domains_branding"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DomainsBranding {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("org_brandings")
+                .col(pk_uuid("org_id"))
+                .col(text_null("logo_url"))
+                .col(string_null("primary_color"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk(
+                    "fk_org_brandings_org",
+                    ("org_brandings", "org_id"),
+                    "orgs",
+                    true,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("custom_domains")
+                .col(pk_uuid("org_id"))
+                .col(string("domain"))
+                .col(string("verification_token"))
+                .col(timestamp_with_time_zone_null("verified_at"))
+                .col(string_null("verification_method"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk(
+                    "fk_custom_domains_org",
+                    ("custom_domains", "org_id"),
+                    "orgs",
+                    true,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        create_indexes(
+            m,
+            &[
+                (
+                    "ux_custom_domains_verified",
+                    "custom_domains",
+                    "domain",
+                    true,
+                    Some("verified_at IS NOT NULL"),
+                ),
+                (
+                    "ix_custom_domains_domain",
+                    "custom_domains",
+                    "domain, created_at, org_id",
+                    false,
+                    None,
+                ),
+            ],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["custom_domains", "org_brandings"] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1355,6 +1441,60 @@ mod tests {
         assert_eq!(count(&db, due).await, 1);
         Migrator::down(&db, Some(1)).await.unwrap();
         assert_eq!(count(&db, tables).await, 0, "m0007's tables are dropped");
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(count(&db, tables).await, 2);
+    }
+
+    #[tokio::test]
+    async fn m0008_holds_a_domain_verified_once_goes_with_its_org_and_rolls_back() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let at = "'2026-01-01T00:00:00Z'";
+        db.execute_unprepared(&format!(
+            "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
+             VALUES (X'01', 'o@x.test', NULL, 0, {at}, {at}, 1)"
+        ))
+        .await
+        .unwrap();
+        for (id, slug) in [("02", "a"), ("03", "b"), ("04", "c")] {
+            db.execute_unprepared(&format!(
+                "INSERT INTO orgs (id, slug, name, name_lower, owner_user_id, status, tier_id, created_at, \
+                 updated_at, version) VALUES (X'{id}', '{slug}', '{slug}', '{slug}', X'01', 'active', 'tier_pro', \
+                 {at}, {at}, 1)"
+            ))
+            .await
+            .unwrap();
+        }
+        let claim = |org: &str, verified: &str| {
+            format!(
+                "INSERT INTO custom_domains (org_id, domain, verification_token, verified_at, verification_method, \
+                 created_at, updated_at, version) VALUES (X'{org}', 'x.example.com', 't', {verified}, NULL, {at}, \
+                 {at}, 1)"
+            )
+        };
+        db.execute_unprepared(&claim("02", at)).await.unwrap();
+        db.execute_unprepared(&claim("03", "NULL")).await.unwrap();
+        assert!(
+            db.execute_unprepared(&claim("04", at)).await.is_err(),
+            "a second verified holder is refused"
+        );
+        db.execute_unprepared(&format!(
+            "INSERT INTO org_brandings (org_id, logo_url, primary_color, updated_at, version) \
+             VALUES (X'02', NULL, '#fff', {at}, 1)"
+        ))
+        .await
+        .unwrap();
+        db.execute_unprepared("DELETE FROM orgs WHERE id = X'02'")
+            .await
+            .unwrap();
+        let rows = "SELECT (SELECT COUNT(*) FROM custom_domains) + (SELECT COUNT(*) FROM org_brandings) AS n";
+        assert_eq!(count(&db, rows).await, 1, "an org's rows go with it");
+
+        Migrator::down(&db, Some(1)).await.unwrap();
+        let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+                      AND name IN ('custom_domains', 'org_brandings')";
+        assert_eq!(count(&db, tables).await, 0);
         Migrator::up(&db, None).await.unwrap();
         assert_eq!(count(&db, tables).await, 2);
     }

@@ -29,8 +29,8 @@ use sea_orm::{
 
 use crate::SeaStore;
 use crate::entities::{
-    audit, delivery, directory_group, directory_profile, event, head, invitation, mail, membership, org,
-    refresh_ancestor, role, scim_token, session, smtp_settings, user, webhook,
+    audit, custom_domain, delivery, directory_group, directory_profile, event, head, invitation, mail, membership, org,
+    org_branding, refresh_ancestor, role, scim_token, session, smtp_settings, user, webhook,
 };
 use crate::error::store_err;
 use crate::mapping;
@@ -882,5 +882,66 @@ impl MailRepository for SeaStore {
             .map_err(store_err)?
             .map(|m| mapping::mail_from_row(m, &*self.cipher))
             .transpose()
+    }
+}
+
+#[async_trait]
+impl org_ports::SettingsRepository for SeaStore {
+    async fn branding(&self, org: OrgId) -> Result<Option<org_domain::branding::Branding>, StoreError> {
+        org_branding::Entity::find_by_id(org.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(mapping::branding_from_row)
+            .transpose()
+    }
+
+    async fn custom_domain(&self, org: OrgId) -> Result<Option<org_domain::custom_domain::CustomDomain>, StoreError> {
+        custom_domain::Entity::find_by_id(org.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(mapping::custom_domain_from_row)
+            .transpose()
+    }
+
+    async fn domain_claims(
+        &self,
+        domain: &org_domain::custom_domain::DomainName,
+        except: OrgId,
+    ) -> Result<Vec<org_ports::DomainClaim>, StoreError> {
+        // `ix_custom_domains_domain`: a seek on the domain, in `(created_at, org_id)` order.
+        let rows = custom_domain::Entity::find()
+            .filter(custom_domain::Column::Domain.eq(domain.as_str()))
+            .filter(custom_domain::Column::OrgId.ne(except.as_uuid()))
+            .order_by_asc(custom_domain::Column::CreatedAt)
+            .order_by_asc(custom_domain::Column::OrgId)
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.org_id).collect();
+        let deleted: std::collections::HashSet<uuid::Uuid> = org::Entity::find()
+            .select_only()
+            .column(org::Column::Id)
+            .filter(org::Column::Id.is_in(ids))
+            .filter(org::Column::DeletedAt.is_not_null())
+            .into_tuple::<uuid::Uuid>()
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .collect();
+        rows.into_iter()
+            .map(|r| {
+                let org_deleted = deleted.contains(&r.org_id);
+                Ok(org_ports::DomainClaim {
+                    claim: mapping::custom_domain_from_row(r)?,
+                    org_deleted,
+                })
+            })
+            .collect()
     }
 }

@@ -30,8 +30,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::entities::{
-    audit, delivery, directory_group, directory_profile, event, head, invitation, mail, membership, org,
-    refresh_ancestor, role, scim_token, session, smtp_settings, user, webhook, worker_lease,
+    audit, custom_domain, delivery, directory_group, directory_profile, event, head, invitation, mail, membership, org,
+    org_branding, refresh_ancestor, role, scim_token, session, smtp_settings, user, webhook, worker_lease,
 };
 use crate::error::DbFailure;
 use crate::mapping::{self, all_set, version_to_row};
@@ -191,6 +191,7 @@ async fn apply(
         remove_role(txn, r).await?;
     }
     write_directory(txn, c).await?;
+    write_settings(txn, c).await?;
     // Terminal invitations first, so replacing a pending one never trips the one-pending index.
     let (pending, settled): (Vec<_>, Vec<_>) = c
         .invitations
@@ -484,6 +485,26 @@ async fn write_directory(txn: &DatabaseTransaction, c: &Changeset) -> Result<(),
     Ok(())
 }
 
+/// Branding and domain rows (§14, §15): removed claims go first, so a verification that
+/// clears other orgs' claims never meets them in `ux_custom_domains_verified`; a row whose org
+/// is missing fails on the foreign key (`NotFound`).
+async fn write_settings(txn: &DatabaseTransaction, c: &Changeset) -> Result<(), DbFailure> {
+    for d in &c.removed_custom_domains {
+        delete_at::<custom_domain::Entity>(txn, d.org_id().as_uuid(), d.record().version).await?;
+    }
+    for d in &c.custom_domains {
+        let v = d.record().version;
+        let row = all_set(mapping::custom_domain_to_row(d, version_to_row(v + 1)?));
+        versioned::<custom_domain::Entity>(txn, row, d.org_id().as_uuid(), v).await?;
+    }
+    for b in &c.brandings {
+        let v = b.record().version;
+        let row = all_set(mapping::branding_to_row(b, version_to_row(v + 1)?));
+        versioned::<org_branding::Entity>(txn, row, b.org_id().as_uuid(), v).await?;
+    }
+    Ok(())
+}
+
 /// Deliveries inserted by this commit, per endpoint: added to the endpoint's kept count.
 #[derive(Debug, Default)]
 struct DeliveryCounts(BTreeMap<Uuid, i64>);
@@ -716,7 +737,9 @@ macro_rules! extends {
 extends!(
     directory_profile.MembershipId,
     directory_group.RoleId,
-    smtp_settings.OrgId
+    smtp_settings.OrgId,
+    org_branding.OrgId,
+    custom_domain.OrgId
 );
 
 async fn exists<E: Keyed>(txn: &DatabaseTransaction, id: Uuid) -> Result<bool, DbFailure>

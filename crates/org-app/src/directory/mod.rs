@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use org_domain::scim_token::{ScimSecret, ScimToken, ScimTokenDraft};
-use org_domain::{Access, Capability, Organization, ScimTokenId};
+use org_domain::{Access, Capability, Features, Organization, ScimTokenId};
 use org_ports::PageRequest;
 
 use crate::AppError;
@@ -140,8 +140,8 @@ fn check_if_match(header: Option<&str>, version: u64) -> Result<(), AppError> {
 const TOKEN_PREFIX: &str = "scim_";
 
 impl DirectoryService {
-    fn allow_scim(&self, org: &Organization) -> bool {
-        self.core.features(org).allow_scim
+    fn features(&self, org: &Organization) -> Features {
+        self.core.features(org)
     }
 
     async fn org_token(&self, org: &Organization, id: &str) -> Result<Option<ScimToken>, AppError> {
@@ -178,8 +178,8 @@ impl DirectoryService {
             let prefix: String = plaintext.chars().take(12).collect();
             let secret = ScimSecret { hash, prefix };
             let id = ScimTokenId::from_uuid(core.new_uuid());
-            let allow = self.allow_scim(&s.org);
-            let (token, outcome) = s.access.create_scim_token(id, draft, secret, allow, s.now())?;
+            let features = self.features(&s.org);
+            let (token, outcome) = s.access.create_scim_token(id, draft, secret, &features, s.now())?;
             let mut c = s.record(&outcome.principal, &outcome.events);
             c.scim_tokens.push(token.clone());
             Ok(Decision::new(
@@ -278,7 +278,7 @@ impl DirectoryService {
             return Err(unauthorized());
         }
         let org = self.live_org(&token).await?.ok_or_else(unauthorized)?;
-        token.access(&org, self.allow_scim(&org))?;
+        token.access(&org, &self.features(&org))?;
         if token.use_is_due(now) {
             let mut c = org_ports::Changeset::default();
             c.scim_token_uses.push((token.id(), now));
@@ -316,7 +316,7 @@ impl DirectoryService {
 
     /// A directory read: the caller's org as authenticated.
     pub(crate) fn read_scope(&self, caller: &DirectoryCaller) -> Result<Access, AppError> {
-        Ok(caller.token.access(&caller.org, self.allow_scim(&caller.org))?)
+        Ok(caller.token.access(&caller.org, &self.features(&caller.org))?)
     }
 
     /// The skeleton of every directory write: re-read the token and its org (a token revoked
@@ -342,7 +342,7 @@ impl DirectoryService {
             } else {
                 self.reread(caller).await?
             };
-            let access = token.access(&org, self.allow_scim(&org))?;
+            let access = token.access(&org, &self.features(&org))?;
             let scope = DirectoryScope {
                 org,
                 access,

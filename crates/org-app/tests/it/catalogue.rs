@@ -117,6 +117,12 @@ fn steps() -> Vec<(&'static str, Expect)> {
             "member.remove",
             acme(&["member.removed"], &["member.removed", "user.removed"]),
         ),
+        ("branding.update", acme(&["branding.updated"], &["branding.updated"])),
+        ("domain.set (other)", org("other", &["domain.set"], &["domain.set"])),
+        ("domain.set", acme(&["domain.set"], &["domain.set"])),
+        ("domain.verify", acme(&["domain.verified"], &["domain.verified"])),
+        ("domain.cleared", org("other", &[], &[])),
+        ("domain.delete", acme(&["domain.deleted"], &["domain.deleted"])),
         (
             "scim_token.create",
             acme(&["scim_token.created"], &["scim_token.created"]),
@@ -254,6 +260,7 @@ struct Carry {
     scim_token: String,
     scim_user: String,
     scim_group: String,
+    domain_token: String,
 }
 
 async fn live_org(w: &World, slug: &str) -> Option<OrgId> {
@@ -553,6 +560,48 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
             app.platform.lifecycle(p, m, "delta", reject).await.map(drop)
         }
         "org.delete" => app.orgs.delete(o, m, "gamma").await,
+        "branding.update" => {
+            let upd = org_domain::branding::BrandingUpdate {
+                primary_color: Some(Some("#123".into())),
+                ..Default::default()
+            };
+            app.settings.update_branding(o, m, "acme", upd).await.map(drop)
+        }
+        "domain.set (other)" => app
+            .settings
+            .set_domain(&w.stranger, m, "other", "login.acme.test")
+            .await
+            .map(drop),
+        "domain.set" => {
+            let claim = app.settings.set_domain(o, m, "acme", "login.acme.test").await?;
+            c.domain_token = claim.token().to_owned();
+            Ok(())
+        }
+        "domain.verify" => {
+            let net = Arc::new(crate::settings::Net::default());
+            let answer = org_ports::TxtLookup::Records(vec![c.domain_token.clone()]);
+            net.txt("_sso-verification.login.acme.test", answer);
+            let v = crate::settings::verifying(w, &net)
+                .settings
+                .verify_domain(o, m, "acme")
+                .await?;
+            assert!(v.verified, "{}", v.message);
+            // The other org's claim went in the same commit (actor `system`).
+            let other = live_org(w, "other").await.unwrap();
+            let log = actions_after(w, AuditLog::Org(other), 0).await;
+            assert_eq!(log.last().map(String::as_str), Some("domain.deleted"));
+            assert_eq!(
+                events_of(w, Some(other)).await.last().map(String::as_str),
+                Some("domain.deleted")
+            );
+            Ok(())
+        }
+        "domain.cleared" => {
+            let gone = app.settings.domain(&w.stranger, m, "other").await?;
+            assert!(gone.is_none());
+            Ok(())
+        }
+        "domain.delete" => app.settings.delete_domain(o, m, "acme").await,
         "audit.prune" => {
             w.advance(chrono::Duration::days(10));
             let n = app.audit.prune(chrono::Duration::days(5)).await?;

@@ -11,5 +11,6 @@ mod orgs;
 mod platform;
 mod roles;
 mod sessions;
+mod settings;
 mod support;
 mod webhooks;

@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use org_domain::directory::{DirectoryFields, DirectoryProfile, Taken, group_slug};
 use org_domain::scim_token::{ScimSecret, ScimToken, ScimTokenDraft};
 use org_domain::{
-    Access, Actor, Capability, CapabilitySet, CustomRole, CustomRoleRecord, DomainError, DomainEvent, Email,
-    Membership, MembershipId, MembershipRecord, MembershipStatus, NewOrganization, OrgId, OrgName, OrgStatus,
+    Access, Actor, Capability, CapabilitySet, CustomRole, CustomRoleRecord, DomainError, DomainEvent, Email, Feature,
+    Features, Membership, MembershipId, MembershipRecord, MembershipStatus, NewOrganization, OrgId, OrgName, OrgStatus,
     Organization, Role, RoleBook, RoleId, RoleName, RoleSlug, Rule, ScimTokenId, Slug, TierId, TokenHash, User, UserId,
     UserVia,
 };
@@ -14,6 +14,14 @@ use uuid::Uuid;
 
 fn at(min: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000, 0).single().unwrap_or_default() + Duration::minutes(min)
+}
+
+/// Effective features with SCIM on or off.
+fn scim(on: bool) -> Features {
+    Features {
+        allow_scim: on,
+        ..Features::none()
+    }
 }
 
 fn id(n: u128) -> Uuid {
@@ -107,14 +115,14 @@ impl World {
             expires_at: Some(at(60)),
         };
         self.access_of(creator, custom)
-            .create_scim_token(ScimTokenId::from_uuid(id(9)), &draft, secret, true, at(1))
+            .create_scim_token(ScimTokenId::from_uuid(id(9)), &draft, secret, &scim(true), at(1))
             .map(|(t, _)| t)
     }
 
     fn directory(&self) -> Access {
         self.token_of(&self.owner, None)
             .unwrap()
-            .access(&self.org, true)
+            .access(&self.org, &scim(true))
             .unwrap()
     }
 
@@ -163,14 +171,14 @@ fn a_token_needs_both_capabilities_the_tier_and_a_future_expiry() {
         expires_at,
     };
     let tid = ScimTokenId::from_uuid(id(9));
-    let no_tier = owner.create_scim_token(tid, &draft("Okta", None), secret(), false, at(1));
-    assert_eq!(no_tier.unwrap_err(), DomainError::FeatureNotInTier("SCIM Provisioning"));
-    let past = owner.create_scim_token(tid, &draft("Okta", Some(at(0))), secret(), true, at(1));
+    let no_tier = owner.create_scim_token(tid, &draft("Okta", None), secret(), &scim(false), at(1));
+    assert_eq!(no_tier.unwrap_err(), DomainError::FeatureNotInTier(Feature::Scim));
+    let past = owner.create_scim_token(tid, &draft("Okta", Some(at(0))), secret(), &scim(true), at(1));
     assert!(matches!(past, Err(DomainError::Validation(_))));
-    let blank = owner.create_scim_token(tid, &draft("  ", None), secret(), true, at(1));
+    let blank = owner.create_scim_token(tid, &draft("  ", None), secret(), &scim(true), at(1));
     assert!(matches!(blank, Err(DomainError::Validation(_))));
     let (token, outcome) = owner
-        .create_scim_token(tid, &draft(" Okta ", None), secret(), true, at(1))
+        .create_scim_token(tid, &draft(" Okta ", None), secret(), &scim(true), at(1))
         .unwrap();
     assert_eq!(token.record().name, "Okta");
     assert_eq!(token.record().capabilities, CapabilitySet::all().resolved());
@@ -181,14 +189,14 @@ fn a_token_needs_both_capabilities_the_tier_and_a_future_expiry() {
 fn a_token_works_only_for_its_active_org_on_a_tier_with_scim_and_until_it_expires_or_is_revoked() {
     let w = World::new(OrgStatus::Active);
     let mut token = w.token_of(&w.owner, None).unwrap();
-    assert!(token.access(&w.org, true).is_ok());
+    assert!(token.access(&w.org, &scim(true)).is_ok());
     assert_eq!(
-        token.access(&w.org, false).unwrap_err(),
-        DomainError::FeatureNotInTier("SCIM Provisioning")
+        token.access(&w.org, &scim(false)).unwrap_err(),
+        DomainError::FeatureNotInTier(Feature::Scim)
     );
     let suspended = World::new(OrgStatus::Suspended);
     assert_eq!(
-        token.access(&suspended.org, true).unwrap_err(),
+        token.access(&suspended.org, &scim(true)).unwrap_err(),
         DomainError::OrgNotActive(OrgStatus::Suspended)
     );
     assert!(token.is_active(at(59)));
@@ -372,7 +380,7 @@ fn a_token_reaches_only_members_within_its_creators_capabilities() {
     );
     let manager = membership(4, w.org.id(), manager_role.as_role());
     let token = w.token_of(&manager, Some(&manager_role)).unwrap();
-    let d = token.access(&w.org, true).unwrap();
+    let d = token.access(&w.org, &scim(true)).unwrap();
     let book = w.book();
     assert_eq!(
         d.deprovision_member(Some(&w.auditor), &book).unwrap_err(),

@@ -10,6 +10,7 @@ mod platform;
 mod roles;
 mod scim_tokens;
 mod session;
+mod settings;
 mod smtp;
 mod webhooks;
 
@@ -30,6 +31,7 @@ pub(crate) use platform::*;
 pub(crate) use roles::*;
 pub(crate) use scim_tokens::*;
 pub(crate) use session::*;
+pub(crate) use settings::*;
 pub(crate) use smtp::*;
 pub(crate) use webhooks::*;
 
@@ -272,6 +274,39 @@ fn routes(serve_metrics: bool) -> Routes {
             "DELETE",
             "/api/organizations/{org_slug}/scim-tokens/{id}",
             scim_tokens::delete_scim_token,
+        )
+        // §14
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/domain",
+            settings::set_custom_domain,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/domain",
+            settings::get_domain_configuration,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/domain",
+            settings::delete_custom_domain,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/domain/verify",
+            settings::verify_custom_domain,
+        )
+        // §15 (the static `public` is its own route)
+        .add(
+            "PATCH",
+            "/api/organizations/{org_slug}/branding",
+            settings::update_branding,
+        )
+        .add("GET", "/api/organizations/{org_slug}/branding", settings::get_branding)
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/branding/public",
+            settings::get_public_branding,
         )
         // §20
         .add(

@@ -48,14 +48,16 @@ fn domain(e: DomainError) -> ScimError {
             ScimError::invalid_value(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
         }
         DomainError::TeamLimitExceeded(_) => ScimError::new(400, None, format!("TEAM_LIMIT_EXCEEDED: {detail}")),
-        DomainError::SelfAction | DomainError::OrgCapReached | DomainError::AlreadyOwner => {
-            ScimError::invalid_value(detail)
-        }
+        DomainError::SelfAction
+        | DomainError::OrgCapReached
+        | DomainError::AlreadyOwner
+        | DomainError::NoCustomDomain => ScimError::invalid_value(detail),
         DomainError::DuplicateRoleSlug
         | DomainError::DuplicateRoleName
         | DomainError::DuplicateWebhookName
         | DomainError::DuplicateUserName
         | DomainError::EmailTaken
+        | DomainError::DomainNotAvailable
         | DomainError::AlreadyMember
         | DomainError::PendingInvitationExists => ScimError::uniqueness(detail),
         DomainError::InvitationExpired

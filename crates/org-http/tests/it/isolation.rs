@@ -21,6 +21,8 @@ fn body_for(method: &str, path: &str, target: &str) -> Option<Value> {
         ("POST", "scim-tokens") => json!({"name": "Evil"}),
         ("POST", "smtp") => json!({"host": "smtp.evil.example.com", "port": 587, "username": "u",
                                     "password": "p", "from_email": "evil@evil.example.com"}),
+        ("POST", "domain") => json!({"domain": "evil.test"}),
+        ("PATCH", "branding") => json!({"primary_color": "#000"}),
         _ => return None,
     };
     Some(body)
@@ -35,8 +37,8 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
     let routes: Vec<(&str, &str)> = org_http::route_table()
         .into_iter()
         .filter(|(_, p)| p.starts_with("/api/organizations/{org_slug}"))
-        // The one org-path route without a membership check (§1.5, §9.2).
-        .filter(|(_, p)| !p.ends_with("/webhooks/event-types"))
+        // The org-path routes without a membership check (§1.5, §9.2, §15).
+        .filter(|(_, p)| !p.ends_with("/webhooks/event-types") && !p.ends_with("/branding/public"))
         .collect();
     assert!(routes.len() >= 36, "walked only {} routes", routes.len());
     for outsider in [&t.stranger, &nobody] {

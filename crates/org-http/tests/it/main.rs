@@ -12,6 +12,7 @@ mod platform;
 mod problems;
 mod roles;
 mod scim;
+mod settings;
 mod smtp;
 mod support;
 mod webhooks;

@@ -29,6 +29,8 @@ pub struct Node {
     vars: Vec<(String, String)>,
     /// The PostgreSQL database this node made, dropped with it on an external server.
     database: Option<String>,
+    /// A configuration file (`--config`), for settings with no environment form.
+    config: Option<PathBuf>,
 }
 
 impl Node {
@@ -48,6 +50,7 @@ impl Node {
             port,
             vars,
             database: None,
+            config: None,
         }
     }
 
@@ -76,9 +79,31 @@ impl Node {
         self
     }
 
+    /// The same node with a configuration file of this TOML text (e.g. `outbound.dns_overrides`,
+    /// which has no environment form), passed as `--config` to the CLI and the server.
+    pub fn with_file(mut self, toml: &str) -> Self {
+        let path = self.dir.path().join("org-server.toml");
+        std::fs::write(&path, toml).expect("config file");
+        self.config = Some(path);
+        self
+    }
+
+    /// The data dir (the SQLite database is `org-server.db` in it).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    fn config_args(&self) -> Vec<String> {
+        self.config
+            .iter()
+            .flat_map(|p| ["--config".to_owned(), p.display().to_string()])
+            .collect()
+    }
+
     /// The admin CLI on this node's settings; its JSON output.
     pub fn cli(&self, args: &[&str]) -> Value {
         let out = Command::new(BIN)
+            .args(self.config_args())
             .args(args)
             .env_remove("ORG_SERVER_DATABASE__URL")
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
@@ -113,6 +138,7 @@ impl Node {
             .open(&log)
             .expect("server log");
         let child = Command::new(BIN)
+            .args(self.config_args())
             .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
             .env_remove("ORG_SERVER_DATABASE__URL")
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
