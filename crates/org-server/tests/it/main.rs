@@ -1,6 +1,7 @@
 //! End-to-end tests of the real `org-server` binary over real HTTP, on a temp SQLite database
 //! (and, for the SCIM conformance tools, also on PostgreSQL).
 
+mod nodes;
 mod scim;
 mod scim_conformance;
 mod support;
