@@ -784,7 +784,6 @@ struct Arrival {
     webhook_id: String,
     /// The sender's local port, to tell which node sent it.
     peer: u16,
-    at: Instant,
     answered: bool,
 }
 
@@ -807,7 +806,6 @@ async fn slow_receiver(slow: usize, delay: Duration) -> (u16, Arc<Mutex<Vec<Arri
                     seen.push(Arrival {
                         webhook_id: id,
                         peer: peer.port(),
-                        at: Instant::now(),
                         answered: false,
                     });
                     seen.len() - 1
@@ -885,7 +883,7 @@ async fn a_delivery_in_flight_on_a_sigkilled_node_is_retried_by_another_after_it
 
     // Kill the node with the most deliveries in flight (the receiver holds the first 10).
     let deadline = Instant::now() + Duration::from_secs(20);
-    let (victim, killed_ports, kill_at) = loop {
+    let (victim, killed_ports, before_kill) = loop {
         let in_flight: HashSet<u16> = seen
             .lock()
             .unwrap()
@@ -904,8 +902,9 @@ async fn a_delivery_in_flight_on_a_sigkilled_node_is_retried_by_another_after_it
         if let Some((n, i, ports)) = busiest
             && n > 0
         {
+            let before = seen.lock().unwrap().clone();
             c.kill9(i);
-            break (i, ports, Instant::now());
+            break (i, ports, before);
         }
         assert!(
             Instant::now() < deadline,
@@ -915,13 +914,14 @@ async fn a_delivery_in_flight_on_a_sigkilled_node_is_retried_by_another_after_it
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let on_killed: HashSet<String> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|a| a.at <= kill_at && killed_ports.contains(&a.peer))
-        .map(|a| a.webhook_id.clone())
-        .collect();
+    // What the killed node had sent, and of that what was still unanswered at the kill.
+    let (on_killed, unanswered_on_killed): (HashSet<String>, usize) = {
+        let sent: Vec<&Arrival> = before_kill.iter().filter(|a| killed_ports.contains(&a.peer)).collect();
+        (
+            sent.iter().map(|a| a.webhook_id.clone()).collect(),
+            sent.iter().filter(|a| !a.answered).count(),
+        )
+    };
 
     // Every delivery ends delivered, through the survivors.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -965,8 +965,8 @@ async fn a_delivery_in_flight_on_a_sigkilled_node_is_retried_by_another_after_it
     let extra: usize = duplicated.iter().map(|(_, n)| n - 1).sum();
     let unexplained: Vec<&(&str, usize)> = duplicated.iter().filter(|(id, _)| !on_killed.contains(*id)).collect();
     eprintln!(
-        "webhooks through a SIGKILL: {EVENTS} events, {} requests received, node {victim} killed with {} of \
-         them sent by it; {} missing, {} duplicated events ({extra} extra requests), {} duplicates not \
+        "webhooks through a SIGKILL: {EVENTS} events, {} requests received, node {victim} killed after sending {} \
+         of them ({unanswered_on_killed} still unanswered); {} missing, {} duplicated events ({extra} extra requests), {} duplicates not \
          sent by the killed node",
         arrivals.len(),
         on_killed.len(),
