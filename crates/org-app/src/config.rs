@@ -24,6 +24,8 @@ pub struct AppConfig {
     pub refresh_reuse_window: Duration,
     /// Attempts of a use case on optimistic-concurrency conflicts before answering 503.
     pub max_attempts: u32,
+    /// How long a worker holds claimed work (a webhook delivery) before another may take it.
+    pub worker_lease: Duration,
 }
 
 impl Default for AppConfig {
@@ -39,6 +41,7 @@ impl Default for AppConfig {
             session_max_lifetime: Duration::days(90),
             refresh_reuse_window: Duration::seconds(30),
             max_attempts: 16,
+            worker_lease: Duration::seconds(60),
         }
     }
 }

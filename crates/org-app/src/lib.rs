@@ -73,6 +73,7 @@ pub mod signing;
 pub mod system;
 mod users;
 pub mod webhooks;
+pub mod workers;
 
 use std::sync::Arc;
 
@@ -110,6 +111,7 @@ pub struct App {
     pub platform: PlatformService,
     pub users: UserAdmin,
     pub directory: directory::DirectoryService,
+    pub workers: workers::WorkerService,
 }
 
 impl std::fmt::Debug for App {
@@ -156,6 +158,10 @@ impl App {
             platform: PlatformService { core: core.clone() },
             users: UserAdmin { core: core.clone() },
             directory: directory::DirectoryService { core: core.clone() },
+            workers: workers::WorkerService {
+                holder: core.ids.new_id(),
+                core: core.clone(),
+            },
             core,
         }
     }

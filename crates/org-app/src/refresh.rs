@@ -2,14 +2,17 @@
 //! current time for adapters that validate time-bound credentials against the app's clock.
 //!
 //! Rotation is a compare-and-swap on the session's `version`: of two concurrent refreshes with
-//! the same token exactly one commits; the other re-reads the session, finds its token to be
-//! the direct predecessor and is answered as a replay (below).
+//! the same token exactly one commits; the other re-reads the session, finds its token consumed
+//! and is answered as a replay (below).
 //!
 //! The replay window of §2.5: a rotation stores the token pair it answers with the session
-//! ([`org_domain::RotationReplay`], sealed at rest by durable stores), so a replay of the
-//! direct predecessor inside the window — on any server process — is answered with the same
-//! pair and nothing rotates or is revoked. Only the direct predecessor is remembered, so
-//! older ancestors are simply unknown tokens (401).
+//! ([`org_domain::RotationReplay`], sealed at rest by durable stores), and the store keeps
+//! every token a rotation consumed with the time it did. A consumed token presented inside the
+//! window — on any server process — is answered with the latest rotation's pair and nothing
+//! rotates or is revoked. That holds for older ancestors too, not only the direct predecessor:
+//! a client that fired refreshes with its token, got the new one and refreshed again while
+//! the first burst was still in flight would otherwise be logged out by its own requests
+//! (docs/API-DESIGN.md). Any consumed ancestor presented outside the window is reuse.
 //!
 //! The refresh budget (§21.5) is spent by everything but replays: with `may_rotate` false
 //! (the caller's budget is used up) a replay is still answered, and anything else is
@@ -17,7 +20,7 @@
 
 use chrono::{DateTime, Utc};
 use org_domain::{DomainEvent, OrgStatus, RevokeReason, RotationReplay, Session, SessionKind, Slug, TokenHash, User};
-use org_ports::Changeset;
+use org_ports::{Changeset, RefreshMatch};
 
 use crate::AppError;
 use crate::record::{Caller, Recorder, RequestMeta};
@@ -31,9 +34,10 @@ impl SessionService {
     /// `POST /api/auth/refresh`: rotates the presented refresh token of a live session.
     ///
     /// Unknown, expired or revoked tokens, sessions past their absolute lifetime and sessions
-    /// whose authority is gone → `Unauthorized`. The direct predecessor inside the replay
-    /// window is answered with the latest rotation's pair; outside it, presenting it revokes
-    /// the session (`refresh_token_reuse`, audit `session.revoked`).
+    /// whose authority is gone → `Unauthorized`. A consumed ancestor inside the replay window is
+    /// answered with the latest rotation's pair; outside it, presenting it revokes the session
+    /// (`refresh_token_reuse`, audit `session.revoked`). Conflicts past the retries → `Stale`
+    /// (503), never a 401: the token may well be good.
     pub async fn refresh(
         &self,
         meta: &RequestMeta,
@@ -48,7 +52,6 @@ impl SessionService {
                     attempt += 1;
                     crate::core::backoff(attempt).await;
                 }
-                Err(AppError::Stale) => return Err(invalid()),
                 other => return other,
             }
         }
@@ -62,19 +65,17 @@ impl SessionService {
     ) -> Result<RefreshOutcome, AppError> {
         // Anything but a replay needs budget.
         let refused = || if may_rotate { invalid() } else { AppError::RateLimited };
-        let Some(mut session) = self.core.stores.sessions.session_by_refresh_hash(hash).await? else {
-            return Err(refused());
+        let (mut session, consumed_at) = match self.core.stores.sessions.session_by_refresh_hash(hash).await? {
+            None => return Err(refused()),
+            Some(RefreshMatch::Current(session)) => (session, None),
+            Some(RefreshMatch::Consumed { session, consumed_at }) => (session, Some(consumed_at)),
         };
         let now = self.core.now();
-        if session.refresh_hash != *hash {
-            // The direct predecessor of the current token.
-            let Some((_, rotated_at)) = session.previous_hash else {
-                return Err(invalid());
-            };
+        if let Some(consumed_at) = consumed_at {
             if !session.is_live(now) {
                 return Err(invalid());
             }
-            if now - rotated_at < self.core.config.refresh_reuse_window {
+            if now - consumed_at < self.core.config.refresh_reuse_window {
                 return self.replay(session).await;
             }
             if !may_rotate {

@@ -370,7 +370,7 @@ impl WebhookService {
             .core
             .stores
             .queue
-            .claim_due(now, now + Duration::seconds(60), limit)
+            .claim_due(now, now + self.core.config.worker_lease, limit)
             .await?;
         let mut tasks = tokio::task::JoinSet::new();
         for d in claimed {

@@ -25,7 +25,7 @@ fn opt_ts(at: Option<DateTime<Utc>>) -> Option<String> {
 
 // ---------------------------------------------------------------- responses
 
-/// `User` (§4.1).
+/// `User` (§4.1), plus the members the AuthOS SDK's `User` type declares (`docs/API-DESIGN.md`).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[schema(as = User)]
 pub struct UserDto {
@@ -33,7 +33,15 @@ pub struct UserDto {
     pub email: String,
     pub name: Option<String>,
     pub is_platform_owner: bool,
+    /// Always `null`: users are platform-wide, not owned by an org.
+    pub org_id: Option<String>,
+    /// Always `null`: this service does not verify e-mail addresses.
+    pub email_verified_at: Option<String>,
     pub created_at: String,
+    /// The last write of the user record.
+    pub updated_at: String,
+    /// Always `null`: users are never deleted.
+    pub deleted_at: Option<String>,
 }
 
 impl From<&User> for UserDto {
@@ -43,7 +51,11 @@ impl From<&User> for UserDto {
             email: u.email().as_str().to_owned(),
             name: u.name().map(str::to_owned),
             is_platform_owner: u.is_platform_owner(),
+            org_id: None,
+            email_verified_at: None,
             created_at: ts(u.created_at()),
+            updated_at: ts(u.record().updated_at),
+            deleted_at: None,
         }
     }
 }
@@ -412,7 +424,14 @@ pub struct CurrentUserResponse {
     pub email: String,
     pub name: Option<String>,
     pub is_platform_owner: bool,
+    /// As in `User`: always `null`.
+    pub org_id: Option<String>,
+    /// As in `User`: always `null`.
+    pub email_verified_at: Option<String>,
     pub created_at: String,
+    pub updated_at: String,
+    /// As in `User`: always `null`.
+    pub deleted_at: Option<String>,
     pub session: SessionInfo,
     pub memberships: Vec<UserMembership>,
     /// (compat) `organization:<org_id>#<role>` relations.

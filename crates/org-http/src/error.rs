@@ -36,6 +36,8 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
+    UriTooLong,
+    HeaderFieldsTooLarge,
     RateLimited,
     InternalServerError,
     ServiceUnavailable,
@@ -43,7 +45,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code (for the OpenAPI document and tests).
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::BadRequest,
         Self::ValidationFailed,
         Self::InvitationExpired,
@@ -61,6 +63,8 @@ impl ErrorCode {
         Self::Conflict,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::UriTooLong,
+        Self::HeaderFieldsTooLarge,
         Self::RateLimited,
         Self::InternalServerError,
         Self::ServiceUnavailable,
@@ -81,6 +85,8 @@ impl ErrorCode {
             Self::DuplicateConstraint | Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -107,6 +113,8 @@ impl ErrorCode {
             Self::Conflict => "CONFLICT",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::UriTooLong => "URI_TOO_LONG",
+            Self::HeaderFieldsTooLarge => "REQUEST_HEADER_FIELDS_TOO_LARGE",
             Self::RateLimited => "RATE_LIMITED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
@@ -133,6 +141,8 @@ impl ErrorCode {
             Self::Conflict => "Conflict",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
+            Self::UriTooLong => "URI too long",
+            Self::HeaderFieldsTooLarge => "Request header fields too large",
             Self::RateLimited => "Too many requests",
             Self::InternalServerError => "Internal server error",
             Self::ServiceUnavailable => "Service unavailable",
@@ -154,6 +164,8 @@ impl ErrorCode {
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::URI_TOO_LONG => Self::UriTooLong,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Self::HeaderFieldsTooLarge,
             StatusCode::UNAUTHORIZED => Self::Unauthorized,
             StatusCode::FORBIDDEN => Self::Forbidden,
             StatusCode::CONFLICT => Self::Conflict,
@@ -382,14 +394,19 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 /// Writes the problem body into an error response: the seed an [`ApiError`] left, or one
-/// derived from the status for error responses produced elsewhere (axum's 405, …).
-/// Responses that already have a body type (e.g. `/readyz`'s 503) are left alone.
+/// derived from the status for error responses produced elsewhere (axum's 405 and its
+/// plain-text rejections, …). Responses with another body type (e.g. `/readyz`'s 503) are
+/// left alone.
 pub fn render(mut res: Response, request_id: &str, instance: &str, problem_json: bool, now: DateTime<Utc>) -> Response {
     let seed = res.extensions_mut().remove::<ProblemSeed>();
     let err = match seed {
         Some(ProblemSeed(e)) => e,
         None if res.status().is_client_error() || res.status().is_server_error() => {
-            if res.headers().contains_key(CONTENT_TYPE) {
+            let plain = res
+                .headers()
+                .get(CONTENT_TYPE)
+                .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+            if !plain {
                 return res;
             }
             let code = ErrorCode::for_status(res.status());
@@ -428,4 +445,54 @@ pub fn render(mut res: Response, request_id: &str, instance: &str, problem_json:
     parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn rendered(res: Response) -> (StatusCode, String, Vec<u8>) {
+        let res = render(res, "rid", "/x", false, DateTime::<Utc>::UNIX_EPOCH);
+        let ct = res
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let status = res.status();
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        (status, ct, body.to_vec())
+    }
+
+    #[tokio::test]
+    async fn bare_and_plain_text_error_responses_become_problems_and_json_ones_stay() {
+        let cases = [
+            (StatusCode::URI_TOO_LONG.into_response(), "URI_TOO_LONG"),
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response(),
+                "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            ),
+            // What axum's own extractor rejections look like.
+            (
+                (StatusCode::BAD_REQUEST, "Failed to deserialize query string").into_response(),
+                "BAD_REQUEST",
+            ),
+        ];
+        for (res, code) in cases {
+            let status = res.status();
+            let (got, ct, body) = rendered(res).await;
+            let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!((got, ct.as_str()), (status, "application/json"));
+            assert_eq!(problem["error_code"], code);
+            assert_eq!(problem["status"], status.as_u16());
+        }
+        let own = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(CONTENT_TYPE, "application/json")],
+            r#"{"status":"not_ready"}"#,
+        )
+            .into_response();
+        let (_, _, body) = rendered(own).await;
+        assert_eq!(body, br#"{"status":"not_ready"}"#);
+    }
 }

@@ -71,6 +71,15 @@ pub use state::HttpState;
 /// Request bodies larger than this are refused with 413 (§1.2).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// Request targets (path and query) longer than this many bytes are refused with 414
+/// `URI_TOO_LONG`, well below hyper's own limit (65 534 bytes, answered with an empty body).
+pub const URI_LIMIT: usize = 8 * 1024;
+
+/// Header sections larger than this many bytes (each field counted as `name: value` plus
+/// CRLF) are refused with 431 `REQUEST_HEADER_FIELDS_TOO_LARGE`, well below hyper's own
+/// limit (its ~408 KiB read buffer, answered with an empty body).
+pub const HEADER_LIMIT: usize = 32 * 1024;
+
 async fn fallback() -> axum::response::Response {
     ApiError::not_found().into_response()
 }

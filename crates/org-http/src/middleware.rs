@@ -1,5 +1,6 @@
-//! The per-request layer: request id (§21.6), client IP (§21.5), per-IP rate limits, problem
-//! rendering (§1.4), `nosniff`, metrics (§21.3) and one JSON-friendly access log line.
+//! The per-request layer: request id (§21.6), client IP (§21.5), request-target and header
+//! size limits, per-IP rate limits, problem rendering (§1.4), `nosniff`, metrics (§21.3) and
+//! one JSON-friendly access log line.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
@@ -11,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::config::Cidr;
-use crate::error::{self, ApiError};
+use crate::error::{self, ApiError, ErrorCode};
 use crate::ratelimit::Scope;
 use crate::scim;
 use crate::state::HttpState;
@@ -99,7 +100,7 @@ pub async fn layer(State(state): State<HttpState>, mut req: Request, next: Next)
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut().insert(ClientIp(ip));
 
-    let res = match ip_limits(&state, route.as_deref(), ip) {
+    let res = match head_limits(&req).and_then(|()| ip_limits(&state, route.as_deref(), ip)) {
         Err(e) => e.into_response(),
         Ok(()) => next.run(req).await,
     };
@@ -135,6 +136,30 @@ pub async fn layer(State(state): State<HttpState>, mut req: Request, next: Next)
         "request"
     );
     res
+}
+
+/// 414 and 431 with a problem (or SCIM) body, below the limits at which hyper answers them
+/// itself with an empty body before any router runs (§1.4).
+fn head_limits(req: &Request) -> Result<(), ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > crate::URI_LIMIT {
+        return Err(ApiError::new(
+            ErrorCode::UriTooLong,
+            format!("The request target exceeds {} bytes", crate::URI_LIMIT),
+        ));
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > crate::HEADER_LIMIT {
+        return Err(ApiError::new(
+            ErrorCode::HeaderFieldsTooLarge,
+            format!("The request header fields exceed {} bytes", crate::HEADER_LIMIT),
+        ));
+    }
+    Ok(())
 }
 
 fn ip_limits(state: &HttpState, route: Option<&str>, ip: IpAddr) -> Result<(), ApiError> {

@@ -2,7 +2,7 @@
 //! attributes, plus the conventions every operation shares: the bearer scheme and problem
 //! responses under both media types (§1.4).
 
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -71,6 +71,17 @@ fn standard_errors(path: &str, op: &Operation) -> Vec<(&'static str, &'static st
         out.push(("413", "Body over 1 MiB (PAYLOAD_TOO_LARGE)"));
         out.push(("415", "Body without a JSON content type (UNSUPPORTED_MEDIA_TYPE)"));
     }
+    let takes_query = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Query);
+    if takes_query {
+        out.push((
+            "400",
+            "A malformed query parameter, e.g. a non-numeric `page` or `limit` (VALIDATION_FAILED naming it)",
+        ));
+    }
     if op.security.is_some() {
         out.push((
             "401",
@@ -84,6 +95,11 @@ fn standard_errors(path: &str, op: &Operation) -> Vec<(&'static str, &'static st
     if path.starts_with("/api/organizations/{org_slug}") || path.starts_with("/api/platform/organizations/{org_slug}") {
         out.push(("404", "Unknown organization, or one the caller may not see (NOT_FOUND)"));
     }
+    out.push(("414", "Request target over 8 KiB (URI_TOO_LONG)"));
+    out.push((
+        "431",
+        "Request header fields over 32 KiB (REQUEST_HEADER_FIELDS_TOO_LARGE)",
+    ));
     if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
         out.push(("429", "Rate limited (RATE_LIMITED), with Retry-After"));
     }

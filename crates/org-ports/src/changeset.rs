@@ -98,6 +98,10 @@ pub struct Changeset {
     pub profiles: Vec<DirectoryProfile>,
     /// Directory data of role groups to insert or update; it goes when its role goes.
     pub directory_groups: Vec<DirectoryGroup>,
+    /// Deleted orgs to purge (§4.9): every row of the org goes (members, roles, invitations,
+    /// sessions, webhooks and deliveries, SCIM tokens, directory data, its audit log and event
+    /// stream) with the org row itself. An org that is not deleted is left alone.
+    pub org_purges: Vec<OrgId>,
 }
 
 impl Changeset {
@@ -122,5 +126,6 @@ impl Changeset {
             && self.scim_token_uses.is_empty()
             && self.profiles.is_empty()
             && self.directory_groups.is_empty()
+            && self.org_purges.is_empty()
     }
 }

@@ -31,7 +31,8 @@ use crate::chain::{self, Link, Verdict};
 use crate::webhooks::{self, DeliveryFilter};
 use crate::{
     ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, AuditPrune, Changeset, ConflictKind, MemberQuery,
-    MemberRow, OrgFilter, OutboxEvent, PageRequest, RevocationScope, SessionRevocation, Store, StoreError, UniqueKey,
+    MemberRow, OrgFilter, OutboxEvent, PageRequest, RefreshMatch, RevocationScope, SessionRevocation, Store,
+    StoreError, UniqueKey,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1326,43 +1327,56 @@ pub async fn sessions_are_revoked_by_scope<S: Store>(s: Arc<S>) {
         }
         assert_eq!(got, want, "after revocation {i}");
     }
-    let found = s
-        .session_by_refresh_hash(&TokenHash([4; 32]))
-        .await
-        .unwrap()
-        .expect("by hash");
+    let Some(RefreshMatch::Current(found)) = s.session_by_refresh_hash(&TokenHash([4; 32])).await.unwrap() else {
+        panic!("the current token finds its session");
+    };
     assert_eq!(found.id, elsewhere.id);
+    // Two rotations: 4 → 5 → 6. Every consumed token still names the session, with the time
+    // its rotation consumed it; the current one is the current one.
     let mut rotated = found.clone();
-    rotated.previous_hash = Some((rotated.refresh_hash, t(10)));
-    rotated.refresh_hash = TokenHash([5; 32]);
-    rotated.replay = Some(RotationReplay {
-        access_token: "access".into(),
-        refresh_token: "refresh".into(),
-    });
+    for (next, at) in [(5, 10), (6, 20)] {
+        rotated.previous_hash = Some((rotated.refresh_hash, t(at)));
+        rotated.refresh_hash = TokenHash([next; 32]);
+        rotated.replay = Some(RotationReplay {
+            access_token: format!("access-{next}"),
+            refresh_token: format!("refresh-{next}"),
+        });
+        s.commit(Changeset {
+            sessions: vec![rotated.clone()],
+            ..cs()
+        })
+        .await
+        .unwrap();
+        rotated.version += 1;
+    }
+    for (token, at) in [(4, 10), (5, 20)] {
+        match s.session_by_refresh_hash(&TokenHash([token; 32])).await.unwrap() {
+            Some(RefreshMatch::Consumed { session, consumed_at }) => {
+                assert_eq!((session.id, consumed_at), (elsewhere.id, t(at)), "ancestor {token}");
+                assert_eq!(session.refresh_hash, TokenHash([6; 32]), "read as it stands now");
+            }
+            other => panic!("ancestor {token} is recognised as consumed, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        s.session_by_refresh_hash(&TokenHash([6; 32])).await.unwrap(),
+        Some(RefreshMatch::Current(rotated.clone())),
+        "a rotation round trips, its replay window included"
+    );
+    assert_eq!(s.session_by_refresh_hash(&TokenHash([7; 32])).await.unwrap(), None);
+    // A write that does not rotate (a revocation) keeps the family's ancestors.
+    let mut revoked = rotated.clone();
+    revoked.revoke(RevokeReason::Logout, t(30));
     s.commit(Changeset {
-        sessions: vec![rotated.clone()],
+        sessions: vec![revoked],
         ..cs()
     })
     .await
     .unwrap();
-    assert_eq!(
-        s.session_by_refresh_hash(&TokenHash([4; 32]))
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        elsewhere.id,
-        "predecessor still finds it"
-    );
-    let current = s.session_by_refresh_hash(&TokenHash([5; 32])).await.unwrap().unwrap();
-    assert_eq!(
-        current,
-        Session {
-            version: 2,
-            ..rotated.clone()
-        },
-        "a rotation round trips, its replay window included"
-    );
+    assert!(matches!(
+        s.session_by_refresh_hash(&TokenHash([4; 32])).await.unwrap(),
+        Some(RefreshMatch::Consumed { .. })
+    ));
     let err = s
         .commit(Changeset {
             sessions: vec![rotated],
@@ -4322,6 +4336,116 @@ pub async fn the_change_token_moves_with_every_commit<S: Store>(s: Arc<S>) {
     assert_ne!(after_write, after_seed, "every commit moves it");
 }
 
+pub async fn a_lease_has_one_holder_until_it_expires<S: Store + 'static>(s: Arc<S>) {
+    let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let steps = [
+        ("a free lease is taken", "sweep", a, 0, 60, true),
+        ("held by another", "sweep", b, 30, 90, false),
+        ("its holder renews it", "sweep", a, 30, 90, true),
+        ("leases are independent", "purge", b, 30, 90, true),
+        ("renewed until 90", "sweep", b, 89, 150, false),
+        ("an expired lease is free", "sweep", b, 90, 150, true),
+        ("the old holder lost it", "sweep", a, 100, 160, false),
+    ];
+    for (what, name, holder, now, until, want) in steps {
+        assert_eq!(s.try_lease(name, holder, t(now), t(until)).await, Ok(want), "{what}");
+    }
+    // Eight processes racing for a free lease: exactly one gets it.
+    let mut racers = JoinSet::new();
+    for i in 0..8_u128 {
+        let s = s.clone();
+        racers.spawn(async move { s.try_lease("race", Uuid::from_u128(100 + i), t(0), t(60)).await });
+    }
+    let won = racers.join_all().await.into_iter().filter(|r| r == &Ok(true)).count();
+    assert_eq!(won, 1, "one holder of a contended lease");
+}
+
+pub async fn a_deleted_org_is_purged_whole_once_its_deliveries_are_done<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let keep = seeded(&*s, "other-org").await;
+    let id = seed.org.id();
+    let joined = join(&*s, id, &[Role::Member], 1).await;
+    let hooked = hook(id, "a", &["member.added"], true, 0);
+    let foreign = hook(keep.org.id(), "b", &["member.added"], true, 0);
+    s.commit(Changeset {
+        webhooks: vec![hooked, foreign],
+        events: vec![event(id, "member.added"), event(keep.org.id(), "member.added")],
+        audit: vec![
+            audit(Some(id), "member.added", 1),
+            audit(Some(keep.org.id()), "member.added", 1),
+        ],
+        invitations: vec![invitation(id, "new@acme.test", Role::Member, 9, 1)],
+        sessions: vec![session(seed.owner.id(), Some(id), SessionKind::Org, 11)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.purgeable_orgs(t(1_000_000), 10).await,
+        Ok(vec![]),
+        "no org is deleted"
+    );
+    let deleted = Organization::restore(OrgState {
+        deleted_at: Some(t(100)),
+        ..seed.org.state().clone()
+    })
+    .unwrap();
+    s.commit(Changeset {
+        orgs: vec![deleted],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.purgeable_orgs(t(100), 10).await,
+        Ok(vec![]),
+        "a pending delivery holds the purge back"
+    );
+    assert_eq!(
+        s.purgeable_orgs(t(101), 10).await,
+        Ok(vec![id]),
+        "until the deadline, whatever the deliveries"
+    );
+    // A purge of an org that is not deleted does nothing.
+    s.commit(Changeset {
+        org_purges: vec![id, keep.org.id()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.org_by_id(id).await, Ok(None), "the org row is gone");
+    assert_eq!(s.membership(id, joined[0].0.id()).await, Ok(None), "and its members");
+    assert_eq!(
+        s.session_by_refresh_hash(&TokenHash([11; 32])).await,
+        Ok(None),
+        "and its sessions"
+    );
+    assert_eq!(
+        s.invitation_by_token(&TokenHash([9; 32])).await,
+        Ok(None),
+        "and its invitations"
+    );
+    assert!(s.org_webhooks(id).await.unwrap().is_empty(), "and its webhooks");
+    let log = s
+        .audit_entries(AuditLog::Org(id), &AuditFilter::default(), PageRequest::new(1, 10))
+        .await
+        .unwrap();
+    assert!(log.items.is_empty(), "and its audit log");
+    assert!(s.org_events(id).await.unwrap().is_empty(), "and its event stream");
+    assert_eq!(s.pending_count().await, Ok(1), "the other org's delivery stays");
+    let kept = s
+        .audit_entries(
+            AuditLog::Org(keep.org.id()),
+            &AuditFilter::default(),
+            PageRequest::new(1, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept.items.len(), 1, "the other org keeps its log");
+    assert!(s.org_by_id(keep.org.id()).await.unwrap().is_some());
+    assert_eq!(s.org_events(keep.org.id()).await.unwrap().len(), 1);
+}
+
 pub async fn run_all<F, Fut, S>(make: F)
 where
     F: Fn() -> Fut,
@@ -4372,5 +4496,7 @@ where
         profiles_are_found_by_user_name_external_id_email_and_membership,
         directory_groups_go_with_their_role,
         a_failed_commit_leaves_no_directory_rows,
+        a_lease_has_one_holder_until_it_expires,
+        a_deleted_org_is_purged_whole_once_its_deliveries_are_done,
     );
 }

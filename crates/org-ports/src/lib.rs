@@ -23,9 +23,9 @@ pub use changeset::{AuditPrune, Changeset, RevocationScope, SessionRevocation};
 pub use directory::DirectoryRepository;
 pub use error::{ConflictKind, StoreError, UniqueKey};
 pub use repos::{
-    AuditRepository, ChangeToken, InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext,
-    OrgFilter, OrgRepository, OutboxRepository, Page, PageRequest, RoleRepository, SessionContext, SessionRepository,
-    Store, Stores, UnitOfWork, UserRepository,
+    AuditRepository, ChangeToken, InvitationRepository, LeaseRepository, MemberQuery, MemberRow, MembershipRepository,
+    OrgContext, OrgFilter, OrgRepository, OutboxRepository, Page, PageRequest, RefreshMatch, RoleRepository,
+    SessionContext, SessionRepository, Store, Stores, UnitOfWork, UserRepository,
 };
 pub use secrets::{SecretCipher, SecretScope};
 pub use system::{
@@ -38,8 +38,9 @@ pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 pub use directory::MockDirectoryRepository;
 #[cfg(feature = "mock")]
 pub use repos::{
-    MockAuditRepository, MockChangeToken, MockInvitationRepository, MockMembershipRepository, MockOrgRepository,
-    MockOutboxRepository, MockRoleRepository, MockSessionRepository, MockUnitOfWork, MockUserRepository,
+    MockAuditRepository, MockChangeToken, MockInvitationRepository, MockLeaseRepository, MockMembershipRepository,
+    MockOrgRepository, MockOutboxRepository, MockRoleRepository, MockSessionRepository, MockUnitOfWork,
+    MockUserRepository,
 };
 #[cfg(feature = "mock")]
 pub use secrets::MockSecretCipher;

@@ -10,6 +10,7 @@ use org_domain::{
     CustomRole, Email, Invitation, InvitationId, InvitationStatus, Membership, MembershipStatus, OrgId, OrgStatus,
     Organization, Role, RoleSlug, Session, SessionId, Slug, TokenHash, User, UserId,
 };
+use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditFilter, AuditLog, OutboxEvent};
 use crate::changeset::Changeset;
@@ -122,6 +123,10 @@ pub trait OrgRepository: Send + Sync {
     async fn list_orgs(&self, filter: &OrgFilter, page: PageRequest) -> Result<Page<Organization>, StoreError>;
     /// Number of orgs (not deleted) owned by `user`.
     async fn count_orgs_owned_by(&self, user: UserId) -> Result<u64, StoreError>;
+    /// Deleted orgs the purge of §4.9 may remove now, oldest deletion first, at most `limit`:
+    /// those without a pending webhook delivery, and every one deleted before
+    /// `deleted_before` whatever its deliveries.
+    async fn purgeable_orgs(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<OrgId>, StoreError>;
 }
 
 /// Memberships, one row each (§5).
@@ -206,8 +211,38 @@ pub trait SessionRepository: Send + Sync {
     /// membership in it and the membership's custom role: the per-request liveness check of
     /// §2.1 and the caller's org context, read together (one statement where the store can).
     async fn session_context(&self, id: SessionId, org: Option<Slug>) -> Result<Option<SessionContext>, StoreError>;
-    /// The session whose current refresh token, or its direct predecessor, has this hash.
-    async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
+    /// The session whose current refresh token has this hash, or whose rotations consumed a
+    /// token with this hash (any ancestor of the family, not only the direct predecessor).
+    async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<RefreshMatch>, StoreError>;
+}
+
+/// What a refresh token's hash names (§2.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshMatch {
+    /// The session's current refresh token.
+    Current(Session),
+    /// A token of the session's family that a rotation consumed at `consumed_at`.
+    Consumed {
+        session: Session,
+        consumed_at: DateTime<Utc>,
+    },
+}
+
+/// Named leases shared by every process on one database: a worker pass that must run in one
+/// process at a time (invitation expiry, audit retention, org purge) holds its lease while it
+/// runs, and a process that dies mid-pass loses it when it expires.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait LeaseRepository: Send + Sync {
+    /// Takes the lease `name` for `holder` until `until` when it is free at `now` (never taken,
+    /// or expired), or renews it when `holder` already has it. Whether `holder` has it now.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: Uuid,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Audit log reads.
@@ -279,6 +314,7 @@ pub trait Store:
     + crate::WebhookRepository
     + crate::DeliveryQueue
     + crate::DirectoryRepository
+    + LeaseRepository
     + ChangeToken
     + UnitOfWork
 {
@@ -296,6 +332,7 @@ impl<T> Store for T where
         + crate::WebhookRepository
         + crate::DeliveryQueue
         + crate::DirectoryRepository
+        + LeaseRepository
         + ChangeToken
         + UnitOfWork
 {
@@ -315,6 +352,7 @@ pub struct Stores {
     pub webhooks: Arc<dyn crate::WebhookRepository>,
     pub queue: Arc<dyn crate::DeliveryQueue>,
     pub directory: Arc<dyn crate::DirectoryRepository>,
+    pub leases: Arc<dyn LeaseRepository>,
     pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
 }
@@ -340,6 +378,7 @@ impl Stores {
             webhooks: store.clone(),
             queue: store.clone(),
             directory: store.clone(),
+            leases: store.clone(),
             changes: store.clone(),
             uow: store,
         }

@@ -244,12 +244,38 @@ impl Encryption {
 }
 
 /// Audit retention (§8.3, §21.8).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Audit {
-    /// Entries older than this many days are pruned from every log once an hour; unset keeps
-    /// them forever.
+    /// Entries older than this many days are pruned from every log every `prune_every`; unset
+    /// keeps them forever (0 prunes everything but each log's newest entry).
     pub retention_days: Option<u32>,
+    /// How often retention runs (default hourly; the first run is at most 30 s after start).
+    pub prune_every: Seconds,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self {
+            retention_days: None,
+            prune_every: secs(3600),
+        }
+    }
+}
+
+/// The background workers (webhook delivery, invitation expiry, retention, org purge).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Workers {
+    /// How long a process holds claimed work (a webhook delivery, a worker pass) before another
+    /// process may take it over: the delay after which a killed process's work resumes.
+    pub lease: Seconds,
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Self { lease: secs(60) }
+    }
 }
 
 /// Every setting. Sections of features that are not built yet (`smtp`, `pagination`,
@@ -272,6 +298,7 @@ pub struct Settings {
     pub metrics: Metrics,
     pub cors: Cors,
     pub audit: Audit,
+    pub workers: Workers,
     pub encryption: Encryption,
     pub pagination: Option<Value>,
     pub outbound: Outbound,
@@ -297,6 +324,7 @@ impl Default for Settings {
             metrics: Metrics::default(),
             cors: Cors::default(),
             audit: Audit::default(),
+            workers: Workers::default(),
             encryption: Encryption::default(),
             pagination: None,
             outbound: Outbound::default(),

@@ -169,6 +169,7 @@ fn app_config(s: &Settings) -> Result<AppConfig, String> {
         refresh_token_ttl: chrono(s.auth.refresh_token_ttl.0)?,
         session_max_lifetime: chrono(s.auth.session_max_lifetime.0)?,
         refresh_reuse_window: chrono(s.auth.refresh_reuse_window.0)?,
+        worker_lease: chrono(s.workers.lease.0)?,
         ..AppConfig::default()
     })
 }
@@ -426,59 +427,90 @@ fn init_logging() {
         .try_init();
 }
 
-/// The invitation expiry sweeper (§6.1): once a minute, every org.
-async fn sweep_invitations(app: App, health: Arc<Health>) {
-    const WORKER: &str = "invitation_sweeper";
-    let period = Duration::from_secs(60);
-    health.register(WORKER, period);
+/// A leased periodic worker: every `period` (the first time after `first`) it beats its
+/// health and, when this process gets the lease `name` (held for one period), runs one pass.
+/// With several processes on one database each period's pass runs in one of them; if that one
+/// dies, another takes the next period.
+async fn periodic<F, Fut>(app: App, health: Arc<Health>, name: &'static str, first: Duration, period: Duration, pass: F)
+where
+    F: Fn(App) -> Fut,
+    Fut: std::future::Future<Output = Result<u64, org_app::AppError>>,
+{
+    health.register(name, period.max(first));
+    tokio::time::sleep(first).await;
     let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
-        health.beat(WORKER);
-        let mut page = 1;
-        loop {
-            let orgs = match app
-                .stores()
-                .orgs
-                .list_orgs(&OrgFilter::default(), PageRequest::new(page, 100))
-                .await
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "invitation sweeper: cannot list orgs");
-                    break;
-                }
-            };
-            for org in &orgs.items {
-                if let Err(e) = app.invitations.expire(org).await {
-                    tracing::warn!(error = %e, org = %org.id(), "invitation sweeper failed");
-                }
-            }
-            if orgs.items.len() < 100 {
-                break;
-            }
-            page += 1;
+        health.beat(name);
+        match app.workers.lease(name, period).await {
+            Ok(true) => match pass(app.clone()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(worker = name, items = n, "worker pass done"),
+                Err(e) => tracing::warn!(worker = name, error = %e, "worker pass failed"),
+            },
+            Ok(false) => {}
+            Err(e) => tracing::warn!(worker = name, error = %e, "cannot take the worker lease"),
         }
     }
 }
 
-/// The audit retention worker (§8.3): shortly after start, then once an hour.
-async fn prune_audit(app: App, retention_days: u32, health: Arc<Health>) {
-    const WORKER: &str = "audit_retention";
-    let period = Duration::from_secs(3600);
-    health.register(WORKER, period);
-    let retention = chrono::Duration::days(i64::from(retention_days));
-    tokio::time::sleep(Duration::from_secs(30)).await;
-    let mut tick = tokio::time::interval(period);
+/// The invitation expiry sweeper's pass (§6.1): every org.
+async fn sweep_invitations(app: App) -> Result<u64, org_app::AppError> {
+    let mut expired = 0;
+    let mut page = 1;
     loop {
-        tick.tick().await;
-        health.beat(WORKER);
-        match app.audit.prune(retention).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(pruned = n, retention_days, "audit entries pruned"),
-            Err(e) => tracing::warn!(error = %e, "audit retention run failed"),
+        let orgs = app
+            .stores()
+            .orgs
+            .list_orgs(&OrgFilter::default(), PageRequest::new(page, 100))
+            .await?;
+        for org in &orgs.items {
+            match app.invitations.expire(org).await {
+                Ok(n) => expired += n as u64,
+                Err(e) => tracing::warn!(error = %e, org = %org.id(), "invitation sweeper failed"),
+            }
         }
+        if orgs.items.len() < 100 {
+            return Ok(expired);
+        }
+        page += 1;
     }
+}
+
+/// Starts the leased workers: invitation expiry (every minute), audit retention (§8.3, when
+/// configured) and the purge of deleted orgs (§4.9, every 5 minutes).
+fn spawn_workers(s: &Settings, app: &App, health: &Arc<Health>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut workers = vec![
+        tokio::spawn(periodic(
+            app.clone(),
+            health.clone(),
+            "invitation_sweeper",
+            Duration::ZERO,
+            Duration::from_secs(60),
+            sweep_invitations,
+        )),
+        tokio::spawn(periodic(
+            app.clone(),
+            health.clone(),
+            "org_purge",
+            Duration::from_secs(5),
+            Duration::from_secs(300),
+            |app: App| async move { app.workers.purge_deleted_orgs().await },
+        )),
+    ];
+    if let Some(days) = s.audit.retention_days {
+        let retention = chrono::Duration::days(i64::from(days));
+        let every = s.audit.prune_every.0.max(Duration::from_secs(1));
+        workers.push(tokio::spawn(periodic(
+            app.clone(),
+            health.clone(),
+            "audit_retention",
+            every.min(Duration::from_secs(30)),
+            every,
+            move |app: App| async move { app.audit.prune(retention).await },
+        )));
+    }
+    workers
 }
 
 /// Waits for Ctrl-C or SIGTERM; from then on `/readyz` answers 503.
@@ -520,7 +552,13 @@ pub async fn serve(s: Settings) -> Result<(), String> {
         .map_err(|e| format!("metrics: {e}"))?
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
-    let render: org_http::MetricsRender = Arc::new(move || prometheus.render());
+    let pool = parts.store.clone();
+    let render: org_http::MetricsRender = Arc::new(move || {
+        let (in_use, idle) = pool.pool_connections();
+        metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(in_use));
+        metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));
+        prometheus.render()
+    });
     let health = Arc::new(Health::default());
     let config = http_config(
         &s,
@@ -531,11 +569,7 @@ pub async fn serve(s: Settings) -> Result<(), String> {
     )?;
     let state = HttpState::new(parts.app.clone(), config.clone());
     let router = org_http::router(state.clone());
-    let sweeper = tokio::spawn(sweep_invitations(parts.app.clone(), health.clone()));
-    let pruner = s
-        .audit
-        .retention_days
-        .map(|days| tokio::spawn(prune_audit(parts.app.clone(), days, health.clone())));
+    let workers = spawn_workers(&s, &parts.app, &health);
     let ob = outbound(&s)?;
     let sender: Arc<dyn org_ports::WebhookSender> = Arc::new(crate::sender::HttpSender::new(ob.guard, ob.resolver));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -551,20 +585,48 @@ pub async fn serve(s: Settings) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", s.listen))?;
     tracing::info!(listen = %s.listen, database = %redacted_url(&s.database_url()), "org-server listening");
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal(health.clone()))
-    .await
-    .map_err(|e| format!("server error: {e}"))?;
-    sweeper.abort();
-    if let Some(pruner) = pruner {
-        pruner.abort();
+    // Graceful shutdown (§21.2): on the signal `/readyz` turns 503, the listener stops
+    // accepting, in-flight requests get up to 20 s and the webhook attempt in flight what is
+    // left of 28 s; undelivered work stays in the database for the next process.
+    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+    let mut server = tokio::spawn(
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopping_rx.changed().await;
+        })
+        .into_future(),
+    );
+    tokio::select! {
+        done = &mut server => {
+            return match done {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("server error: {e}")),
+                Err(e) => Err(format!("server task: {e}")),
+            };
+        }
+        () = shutdown_signal(health.clone()) => {}
     }
-    // Let the worker finish the attempt in flight; undelivered work stays in the database.
+    let started = std::time::Instant::now();
+    let _ = stopping_tx.send(true);
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(20), worker).await;
+    for w in &workers {
+        w.abort();
+    }
+    if tokio::time::timeout(Duration::from_secs(20), &mut server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests still running after 20 s; closing them");
+        server.abort();
+    }
+    let left = Duration::from_secs(28).saturating_sub(started.elapsed());
+    if tokio::time::timeout(left, worker).await.is_err() {
+        tracing::warn!("the webhook attempt in flight did not finish; it is retried after its lease");
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "shut down");
     Ok(())
 }
 

@@ -35,9 +35,10 @@ use org_domain::{
 use org_ports::chain::{self, Hash as ChainHash};
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, ChangeToken, Changeset, ConflictKind, DeliveryFilter,
-    DeliveryQueue, DirectoryRepository, InvitationRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext,
-    OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest, RevocationScope, RoleRepository,
-    SessionContext, SessionRepository, StoreError, UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
+    DeliveryQueue, DirectoryRepository, InvitationRepository, LeaseRepository, MemberQuery, MemberRow,
+    MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest,
+    RefreshMatch, RevocationScope, RoleRepository, SessionContext, SessionRepository, StoreError, UniqueKey,
+    UnitOfWork, UserRepository, WebhookRepository,
 };
 
 /// One audit log: its kept head and count, the entries by `seq`, and their listing order.
@@ -101,6 +102,10 @@ struct State {
     /// Role-group data by role, and by `(org, externalId)`.
     directory_groups: HashMap<RoleId, DirectoryGroup>,
     group_external_ids: HashMap<(OrgId, String), BTreeSet<RoleId>>,
+    /// Refresh tokens consumed by rotations: the session and when.
+    consumed: HashMap<TokenHash, (SessionId, DateTime<Utc>)>,
+    /// Worker leases: holder and expiry by name.
+    leases: HashMap<String, (uuid::Uuid, DateTime<Utc>)>,
 }
 
 /// The in-memory store.
@@ -767,6 +772,9 @@ impl State {
         }
         for mut s in c.sessions {
             s.version += 1;
+            if let Some((hash, at)) = s.previous_hash {
+                self.consumed.entry(hash).or_insert((s.id, at));
+            }
             self.sessions.insert(s.id, s);
         }
         for r in c.revocations {
@@ -805,6 +813,70 @@ impl State {
             self.event_ids.insert(e.id);
             self.events.push(e);
         }
+        for org in c.org_purges {
+            self.purge(org);
+        }
+    }
+
+    /// Removes a deleted org with every row that hangs on it (§4.9).
+    fn purge(&mut self, org: OrgId) {
+        if self.orgs.get(&org).is_none_or(|o| o.deleted_at.is_none()) {
+            return;
+        }
+        let members: Vec<MembershipId> = self.roster.remove(&org).unwrap_or_default().into_values().collect();
+        for id in members {
+            self.take_profile(id);
+            self.take_membership(id);
+        }
+        let roles: Vec<RoleId> = self
+            .roles
+            .values()
+            .filter(|r| r.org_id() == org)
+            .map(|r| r.id())
+            .collect();
+        for id in roles {
+            self.take_group(id);
+            self.take_role(id);
+        }
+        self.holders.retain(|(o, _), _| *o != org);
+        self.invitations.retain(|_, i| i.record().org_id != org);
+        let sessions: HashSet<SessionId> = self
+            .sessions
+            .values()
+            .filter(|s| s.org_id == Some(org))
+            .map(|s| s.id)
+            .collect();
+        self.sessions.retain(|id, _| !sessions.contains(id));
+        self.consumed.retain(|_, (id, _)| !sessions.contains(id));
+        self.logs.remove(&AuditLog::Org(org));
+        self.events.retain(|e| {
+            let keep = e.org_id != org;
+            if !keep {
+                self.event_ids.remove(&e.id);
+            }
+            keep
+        });
+        let hooks: HashSet<WebhookId> = self
+            .webhooks
+            .values()
+            .filter(|w| w.org_id() == org)
+            .map(|w| w.id())
+            .collect();
+        self.webhooks.retain(|id, _| !hooks.contains(id));
+        self.webhook_names.retain(|(o, _), _| *o != org);
+        self.deliveries.retain(|_, d| !hooks.contains(&d.webhook_id));
+        self.endpoints.retain(|id, _| !hooks.contains(id));
+        let tokens: Vec<ScimTokenId> = self
+            .org_tokens
+            .remove(&org)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        for id in tokens {
+            self.take_token(id);
+        }
+        self.orgs.remove(&org);
     }
 
     /// Stores an org row for its settings, lifecycle and owner; the counts stay as kept.
@@ -1191,6 +1263,24 @@ impl OrgRepository for MemoryStore {
             .filter(|o| o.deleted_at.is_none() && o.owner_user_id == user)
             .count() as u64)
     }
+
+    async fn purgeable_orgs(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<OrgId>, StoreError> {
+        let state = self.lock()?;
+        let pending: HashSet<OrgId> = state
+            .deliveries
+            .values()
+            .filter(|d| d.status == DeliveryStatus::Pending)
+            .map(|d| d.org_id)
+            .collect();
+        let mut due: Vec<(DateTime<Utc>, OrgId)> = state
+            .orgs
+            .values()
+            .filter_map(|o| o.deleted_at.map(|at| (at, o.id)))
+            .filter(|(at, id)| *at < deleted_before || !pending.contains(id))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit as usize).map(|(_, id)| id).collect())
+    }
 }
 
 fn member_matches(m: &Membership, role: Option<&Role>, status: Option<MembershipStatus>) -> bool {
@@ -1406,13 +1496,38 @@ impl SessionRepository for MemoryStore {
         Ok(Some(SessionContext { session, user, org }))
     }
 
-    async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+    async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<RefreshMatch>, StoreError> {
         let state = self.lock()?;
-        Ok(state
-            .sessions
-            .values()
-            .find(|s| &s.refresh_hash == hash || s.previous_hash.as_ref().is_some_and(|(h, _)| h == hash))
-            .cloned())
+        if let Some(s) = state.sessions.values().find(|s| &s.refresh_hash == hash) {
+            return Ok(Some(RefreshMatch::Current(s.clone())));
+        }
+        Ok(state.consumed.get(hash).and_then(|(id, at)| {
+            state.sessions.get(id).map(|s| RefreshMatch::Consumed {
+                session: s.clone(),
+                consumed_at: *at,
+            })
+        }))
+    }
+}
+
+#[async_trait]
+impl LeaseRepository for MemoryStore {
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: uuid::Uuid,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock()?;
+        let free = state
+            .leases
+            .get(name)
+            .is_none_or(|(h, expires)| *h == holder || *expires <= now);
+        if free {
+            state.leases.insert(name.to_owned(), (holder, until));
+        }
+        Ok(free)
     }
 }
 

@@ -475,3 +475,43 @@ pub mod directory_group {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod refresh_ancestor {
+    //! `refresh_ancestors`: every refresh token a rotation consumed (§2.5), with its session
+    //! (deleted with it) and when, so any ancestor of a family is recognised.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "refresh_ancestors")]
+    pub struct Model {
+        /// 64 hex characters, like `sessions.refresh_hash`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hash: String,
+        pub session_id: Uuid,
+        pub consumed_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod worker_lease {
+    //! `worker_leases`: which process runs a named worker pass, and until when.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "worker_leases")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub holder: Uuid,
+        pub until: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

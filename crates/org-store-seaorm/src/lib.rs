@@ -246,6 +246,22 @@ impl SeaStore {
             .map_err(store_err)
     }
 
+    /// The connection pool's state for `db_pool_connections` (§21.3): `(in use, idle)`.
+    pub fn pool_connections(&self) -> (u32, u32) {
+        let (size, idle) = match self.backend {
+            DbBackend::Postgres => {
+                let p = self.db.get_postgres_connection_pool();
+                (p.size(), p.num_idle())
+            }
+            _ => {
+                let p = self.db.get_sqlite_connection_pool();
+                (p.size(), p.num_idle())
+            }
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        (size.saturating_sub(idle), idle)
+    }
+
     /// Readiness: a round trip to the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(store_err)
@@ -461,11 +477,35 @@ impl DeliveryQueue for SeaStore {
             .await?
         {
             WriteOut::Claimed(rows) => rows.into_iter().map(mapping::delivery_from_row).collect(),
-            WriteOut::Committed => Ok(Vec::new()),
+            WriteOut::Committed | WriteOut::Leased(_) => Ok(Vec::new()),
         }
     }
 
     async fn pending_count(&self) -> Result<u64, StoreError> {
         read::pending_deliveries_count(&self.db).await
+    }
+}
+
+#[async_trait::async_trait]
+impl org_ports::LeaseRepository for SeaStore {
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: uuid::Uuid,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        match self
+            .write(WriteOp::Lease {
+                name,
+                holder,
+                now,
+                until,
+            })
+            .await?
+        {
+            WriteOut::Leased(held) => Ok(held),
+            WriteOut::Committed | WriteOut::Claimed(_) => Ok(false),
+        }
     }
 }

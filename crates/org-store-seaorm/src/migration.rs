@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(CoreAtScale),
             Box::new(WebhookNames),
             Box::new(Directory),
+            Box::new(Nodes),
         ]
     }
 }
@@ -1030,6 +1031,80 @@ impl MigrationTrait for Directory {
     }
 }
 
+/// Several processes on one database (m0006): every consumed refresh token of a session (so any
+/// ancestor of a family is recognised, §2.5) and the leases of worker passes.
+struct Nodes;
+
+impl MigrationName for Nodes {
+    fn name(&self) -> &str {
+        "m0006_nodes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Nodes {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("refresh_ancestors")
+                .col(string("hash").primary_key())
+                .col(uuid("session_id"))
+                .col(timestamp_with_time_zone("consumed_at"))
+                .foreign_key(&mut fk(
+                    "fk_refresh_ancestors_session",
+                    ("refresh_ancestors", "session_id"),
+                    "sessions",
+                    true,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("worker_leases")
+                .col(string("name").primary_key())
+                .col(uuid("holder"))
+                .col(timestamp_with_time_zone("until"))
+                .to_owned(),
+        )
+        .await?;
+        // Sessions are revoked and purged by org; deleting one finds its ancestors by this.
+        create_indexes(
+            m,
+            &[(
+                "ix_refresh_ancestors_session",
+                "refresh_ancestors",
+                "session_id",
+                false,
+                None,
+            )],
+        )
+        .await?;
+        // Refresh lookups now go by the current hash or through this table.
+        m.drop_index(Index::drop().name("ix_sessions_previous").table("sessions").to_owned())
+            .await?;
+        // The direct predecessor is an ancestor like any other: existing sessions keep theirs.
+        m.get_connection()
+            .execute_unprepared(
+                "INSERT INTO refresh_ancestors (hash, session_id, consumed_at) SELECT previous_hash, id, \
+                 previous_rotated_at FROM sessions WHERE previous_hash IS NOT NULL AND previous_rotated_at IS NOT NULL",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["worker_leases", "refresh_ancestors"] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        create_indexes(m, &[("ix_sessions_previous", "sessions", "previous_hash", false, None)]).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1115,7 +1190,7 @@ mod tests {
         assert_eq!(count(&db, tables).await, 3);
         assert_eq!(count(&db, indexes).await, 6);
 
-        Migrator::down(&db, Some(1)).await.unwrap();
+        Migrator::down(&db, Some(2)).await.unwrap();
         assert_eq!(count(&db, tables).await, 0, "m0005's tables are dropped");
         assert_eq!(count(&db, indexes).await, 0, "with their indexes");
         let parents = "SELECT (SELECT COUNT(*) FROM memberships) + (SELECT COUNT(*) FROM org_roles) AS n";
@@ -1125,6 +1200,54 @@ mod tests {
         assert_eq!(count(&db, tables).await, 3);
         assert_eq!(count(&db, indexes).await, 6);
         assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM directory_profiles").await, 0);
+    }
+
+    #[tokio::test]
+    async fn m0006_keeps_each_sessions_predecessor_as_an_ancestor_and_rolls_back() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        Migrator::up(&db, Some(5)).await.unwrap();
+        let at = "'2026-01-01T00:00:00Z'";
+        for sql in [
+            format!(
+                "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
+                 VALUES (X'01', 'o@x.test', NULL, 0, {at}, {at}, 1)"
+            ),
+            format!(
+                "INSERT INTO sessions (id, user_id, kind, org_id, refresh_hash, previous_hash, \
+                 previous_rotated_at, created_at, expires_at, absolute_expires_at, version) VALUES \
+                 (X'02', X'01', 'platform', NULL, 'cur', 'prev', {at}, {at}, {at}, {at}, 2), \
+                 (X'03', X'01', 'platform', NULL, 'fresh', NULL, NULL, {at}, {at}, {at}, 1)"
+            ),
+        ] {
+            db.execute_unprepared(&sql).await.unwrap();
+        }
+        let previous_index = "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'ix_sessions_previous'";
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) AS n FROM refresh_ancestors WHERE hash = 'prev' AND session_id = X'02'"
+            )
+            .await,
+            1,
+            "the direct predecessor is kept"
+        );
+        assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM refresh_ancestors").await, 1);
+        assert_eq!(count(&db, previous_index).await, 0);
+        // Ancestors go with their session.
+        db.execute_unprepared("DELETE FROM sessions WHERE id = X'02'")
+            .await
+            .unwrap();
+        assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM refresh_ancestors").await, 0);
+
+        Migrator::down(&db, Some(1)).await.unwrap();
+        let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+                      AND name IN ('refresh_ancestors', 'worker_leases')";
+        assert_eq!(count(&db, tables).await, 0);
+        assert_eq!(count(&db, previous_index).await, 1, "the m0001 index is back");
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(count(&db, tables).await, 2);
     }
 
     #[tokio::test]

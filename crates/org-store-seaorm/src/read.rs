@@ -17,19 +17,19 @@ use org_domain::{
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, DeliveryFilter, DirectoryRepository, InvitationRepository,
     MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository,
-    Page, PageRequest, RoleRepository, SessionContext, SessionRepository, StoreError, UserRepository,
+    Page, PageRequest, RefreshMatch, RoleRepository, SessionContext, SessionRepository, StoreError, UserRepository,
     WebhookRepository,
 };
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, JoinType,
-    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, RelationTrait, Select,
+    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, RelationTrait, Select,
 };
 
 use crate::SeaStore;
 use crate::entities::{
-    audit, delivery, directory_group, directory_profile, event, head, invitation, membership, org, role, scim_token,
-    session, user, webhook,
+    audit, delivery, directory_group, directory_profile, event, head, invitation, membership, org, refresh_ancestor,
+    role, scim_token, session, user, webhook,
 };
 use crate::error::store_err;
 use crate::mapping;
@@ -202,6 +202,29 @@ impl OrgRepository for SeaStore {
             .count(&self.db)
             .await
             .map_err(store_err)
+    }
+
+    async fn purgeable_orgs(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<OrgId>, StoreError> {
+        let pending = delivery::Entity::find()
+            .select_only()
+            .column(delivery::Column::OrgId)
+            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+            .into_query()
+            .to_owned();
+        let rows = org::Entity::find()
+            .filter(org::Column::DeletedAt.is_not_null())
+            .filter(
+                Condition::any()
+                    .add(org::Column::DeletedAt.lt(deleted_before))
+                    .add(org::Column::Id.not_in_subquery(pending)),
+            )
+            .order_by_asc(org::Column::DeletedAt)
+            .order_by_asc(org::Column::Id)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        Ok(rows.into_iter().map(|o| OrgId::from_uuid(o.id)).collect())
     }
 }
 
@@ -491,19 +514,33 @@ impl SessionRepository for SeaStore {
         }))
     }
 
-    async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+    async fn session_by_refresh_hash(&self, hash: &TokenHash) -> Result<Option<RefreshMatch>, StoreError> {
         let hex = mapping::hash_to_row(hash);
-        session::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(session::Column::RefreshHash.eq(hex.clone()))
-                    .add(session::Column::PreviousHash.eq(hex)),
-            )
+        let current = session::Entity::find()
+            .filter(session::Column::RefreshHash.eq(hex.clone()))
+            .one(&self.db)
+            .await
+            .map_err(store_err)?;
+        if let Some(row) = current {
+            return Ok(Some(RefreshMatch::Current(mapping::session_from_row(
+                row,
+                &*self.cipher,
+            )?)));
+        }
+        let Some(ancestor) = refresh_ancestor::Entity::find_by_id(hex)
             .one(&self.db)
             .await
             .map_err(store_err)?
-            .map(|row| mapping::session_from_row(row, &*self.cipher))
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        let Some(session) = self.session_by_id(SessionId::from_uuid(ancestor.session_id)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(RefreshMatch::Consumed {
+            session,
+            consumed_at: ancestor.consumed_at,
+        }))
     }
 }
 

@@ -19,7 +19,7 @@ use org_domain::webhook::{DeliveryStatus, Webhook};
 use org_domain::{InvitationStatus, Membership, MembershipStatus, Role};
 use org_ports::chain::{self, GENESIS};
 use org_ports::{AuditLog, Changeset, ConflictKind, RevocationScope, SecretCipher, StoreError, UniqueKey};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement,
@@ -28,8 +28,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::entities::{
-    audit, delivery, directory_group, directory_profile, event, head, invitation, membership, org, role, scim_token,
-    session, user, webhook,
+    audit, delivery, directory_group, directory_profile, event, head, invitation, membership, org, refresh_ancestor,
+    role, scim_token, session, user, webhook, worker_lease,
 };
 use crate::error::DbFailure;
 use crate::mapping::{self, all_set, version_to_row};
@@ -45,6 +45,13 @@ pub(crate) enum WriteOp<'a> {
         lease_until: DateTime<Utc>,
         limit: u32,
     },
+    /// Take or renew a worker lease.
+    Lease {
+        name: &'a str,
+        holder: Uuid,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
 }
 
 /// What a write returns.
@@ -52,6 +59,7 @@ pub(crate) enum WriteOp<'a> {
 pub(crate) enum WriteOut {
     Committed,
     Claimed(Vec<delivery::Model>),
+    Leased(bool),
 }
 
 /// Runs one attempt of a write in its own transaction (SQLite: `BEGIN IMMEDIATE`).
@@ -79,6 +87,12 @@ pub(crate) async fn run_once(
         } => claim(&txn, backend, now, lease_until, limit)
             .await
             .map(WriteOut::Claimed),
+        WriteOp::Lease {
+            name,
+            holder,
+            now,
+            until,
+        } => lease(&txn, name, holder, now, until).await.map(WriteOut::Leased),
     };
     match result {
         Ok(out) => {
@@ -92,6 +106,35 @@ pub(crate) async fn run_once(
             Err(e)
         }
     }
+}
+
+/// Inserts the lease, or takes over one that expired or is already the holder's: one
+/// statement, so of processes racing for it the row lock lets exactly one write it.
+async fn lease(
+    txn: &DatabaseTransaction,
+    name: &str,
+    holder: Uuid,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, DbFailure> {
+    let row = worker_lease::ActiveModel {
+        name: ActiveValue::Set(name.to_owned()),
+        holder: ActiveValue::Set(holder),
+        until: ActiveValue::Set(until),
+    };
+    let take_over = Condition::any()
+        .add(Expr::col((worker_lease::Entity, worker_lease::Column::Until)).lte(now))
+        .add(Expr::col((worker_lease::Entity, worker_lease::Column::Holder)).eq(holder));
+    let written = worker_lease::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(worker_lease::Column::Name)
+                .update_columns([worker_lease::Column::Holder, worker_lease::Column::Until])
+                .action_cond_where(take_over)
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(written == 1)
 }
 
 async fn apply(
@@ -145,6 +188,19 @@ async fn apply(
     for s in &c.sessions {
         let row = all_set(mapping::session_to_row(s, version_to_row(s.version + 1)?, cipher)?);
         versioned::<session::Entity>(txn, row, s.id.as_uuid(), s.version).await?;
+        // A rotation's consumed token joins the family's ancestors (written again, unchanged,
+        // by later writes of the same session).
+        if let Some((hash, at)) = &s.previous_hash {
+            let row = refresh_ancestor::ActiveModel {
+                hash: ActiveValue::Set(mapping::hash_to_row(hash)),
+                session_id: ActiveValue::Set(s.id.as_uuid()),
+                consumed_at: ActiveValue::Set(*at),
+            };
+            refresh_ancestor::Entity::insert(row)
+                .on_conflict_do_nothing_on([refresh_ancestor::Column::Hash])
+                .exec_without_returning(txn)
+                .await?;
+        }
     }
     for r in &c.revocations {
         let q = session::Entity::update_many()
@@ -177,7 +233,38 @@ async fn apply(
     }
     sequence_logs(txn, backend, c).await?;
     fan_out(txn, c, &mut delivered).await?;
-    delivered.apply(txn, backend).await
+    delivered.apply(txn, backend).await?;
+    purge_orgs(txn, &c.org_purges).await
+}
+
+/// Deletes deleted orgs whole (§4.9): the rows without a foreign key to the org (its audit
+/// log, its event stream and their heads), then the org row, which takes every other row of
+/// the org with it by cascade. An org that is not deleted is left alone.
+async fn purge_orgs(txn: &DatabaseTransaction, orgs: &[org_domain::OrgId]) -> Result<(), DbFailure> {
+    for id in orgs {
+        let gone = org::Entity::find_by_id(id.as_uuid())
+            .filter(org::Column::DeletedAt.is_not_null())
+            .one(txn)
+            .await?;
+        if gone.is_none() {
+            continue;
+        }
+        let log = mapping::log_key(AuditLog::Org(*id));
+        audit::Entity::delete_many()
+            .filter(audit::Column::LogKey.eq(log.clone()))
+            .exec(txn)
+            .await?;
+        event::Entity::delete_many()
+            .filter(event::Column::OrgId.eq(id.as_uuid()))
+            .exec(txn)
+            .await?;
+        head::Entity::delete_many()
+            .filter(head::Column::LogKey.is_in([audit_head_key(AuditLog::Org(*id)), events_head_key(*id)]))
+            .exec(txn)
+            .await?;
+        org::Entity::delete_by_id(id.as_uuid()).exec(txn).await?;
+    }
+    Ok(())
 }
 
 /// Changes of the kept member counts of each org, from this commit's membership writes.

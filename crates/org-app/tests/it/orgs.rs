@@ -286,3 +286,70 @@ async fn platform_owners_delete_any_org_and_the_entry_says_so() {
         true
     );
 }
+
+#[tokio::test]
+async fn a_deleted_org_is_purged_once_its_deliveries_are_done_or_48_hours_later() {
+    let w = World::new().await;
+    let id = w.org_id("acme").await;
+    let hook = org_app::webhooks::WebhookInput {
+        name: Some("sink".into()),
+        url: Some("https://hooks.example.com/h".into()),
+        events: Some(vec!["organization.deleted".into()]),
+        is_active: None,
+    };
+    w.app.webhooks.create(&w.owner, &meta(), "acme", hook).await.unwrap();
+    assert_eq!(w.app.workers.purge_deleted_orgs().await.unwrap(), 0, "a live org stays");
+    w.app.orgs.delete(&w.owner, &meta(), "acme").await.unwrap();
+    assert_eq!(
+        w.app.workers.purge_deleted_orgs().await.unwrap(),
+        0,
+        "its organization.deleted delivery is still pending"
+    );
+    assert!(w.app.stores().orgs.org_by_id(id).await.unwrap().is_some());
+    w.advance(chrono::Duration::hours(48) + chrono::Duration::seconds(1));
+    assert_eq!(
+        w.app.workers.purge_deleted_orgs().await.unwrap(),
+        1,
+        "the deadline passed"
+    );
+    assert_eq!(w.app.stores().orgs.org_by_id(id).await.unwrap(), None);
+    let log = w
+        .app
+        .stores()
+        .audit
+        .audit_entries(AuditLog::Org(id), &Default::default(), PageRequest::new(1, 10))
+        .await
+        .unwrap();
+    assert!(log.items.is_empty(), "the org's log went with it");
+    let platform = w
+        .app
+        .stores()
+        .audit
+        .audit_entries(AuditLog::Platform, &Default::default(), PageRequest::new(1, 100))
+        .await
+        .unwrap();
+    assert!(
+        platform.items.iter().any(|e| e.entry.action == "org.deleted"),
+        "the platform log keeps the deletion"
+    );
+    assert_eq!(w.app.workers.purge_deleted_orgs().await.unwrap(), 0, "once");
+}
+
+#[tokio::test]
+async fn a_worker_lease_is_held_by_one_app_until_it_lapses() {
+    let w = World::new().await;
+    let other = w.sibling();
+    let hold = std::time::Duration::from_secs(60);
+    assert!(w.app.workers.lease("sweep", hold).await.unwrap());
+    assert!(
+        !other.workers.lease("sweep", hold).await.unwrap(),
+        "another process waits"
+    );
+    assert!(w.app.workers.lease("sweep", hold).await.unwrap(), "the holder renews");
+    w.advance(chrono::Duration::seconds(61));
+    assert!(
+        other.workers.lease("sweep", hold).await.unwrap(),
+        "a lapsed lease moves"
+    );
+    assert!(!w.app.workers.lease("sweep", hold).await.unwrap());
+}

@@ -325,32 +325,28 @@ async fn a_replay_of_the_predecessor_is_answered_inside_the_window_and_revokes_o
 }
 
 #[tokio::test]
-async fn an_older_ancestor_is_an_unknown_token_and_revokes_nothing() {
+async fn every_consumed_ancestor_is_replayed_inside_the_window_and_is_reuse_outside_it() {
     let w = World::new().await;
     let first = select(&w, &w.member, "acme").await;
-    let second = w
-        .app
-        .sessions
-        .refresh(&meta(), &first.refresh_token, true)
-        .await
-        .unwrap()
-        .session;
-    let third = w
-        .app
-        .sessions
-        .refresh(&meta(), &second.refresh_token, true)
-        .await
-        .unwrap()
-        .session;
-    w.advance(Duration::minutes(5));
+    let refresh = |token: String| {
+        let app = w.app.clone();
+        async move { app.sessions.refresh(&meta(), &token, true).await }
+    };
+    let second = refresh(first.refresh_token.clone()).await.unwrap().session;
+    let third = refresh(second.refresh_token.clone()).await.unwrap().session;
+    // A client still holding the oldest token (its burst was in flight during both
+    // rotations) gets the latest pair; nothing rotates.
+    w.advance(Duration::seconds(10));
+    let replay = refresh(first.refresh_token.clone()).await.unwrap();
+    assert!(replay.replayed);
     assert_eq!(
-        w.app
-            .sessions
-            .refresh(&meta(), &first.refresh_token, true)
-            .await
-            .unwrap_err(),
-        invalid()
+        (&replay.session.access_token, &replay.session.refresh_token),
+        (&third.access_token, &third.refresh_token),
+        "the oldest ancestor inside the window answers with the latest rotation's pair"
     );
+    // Outside the window the same token is reuse: the family goes.
+    w.advance(Duration::seconds(30));
+    assert_eq!(refresh(first.refresh_token.clone()).await.unwrap_err(), invalid());
     let s = w
         .app
         .stores()
@@ -359,12 +355,12 @@ async fn an_older_ancestor_is_an_unknown_token_and_revokes_nothing() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(s.revoked_at, None);
-    w.app
-        .sessions
-        .refresh(&meta(), &third.refresh_token, true)
-        .await
-        .unwrap();
+    assert_eq!(s.revoke_reason, Some(RevokeReason::RefreshTokenReuse));
+    assert_eq!(
+        refresh(third.refresh_token.clone()).await.unwrap_err(),
+        invalid(),
+        "the current token of a reused family is dead too"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -182,6 +182,18 @@ impl World {
         self.clock.advance(by);
     }
 
+    /// A second app on the same store and clock: another server process.
+    pub fn sibling(&self) -> App {
+        App::new(
+            Stores::from_store(self.store.clone()),
+            self.clock.clone(),
+            Arc::new(UuidV7),
+            Arc::new(RandomTokens),
+            self.tokens.clone(),
+            self.app.config().clone(),
+        )
+    }
+
     /// The id of a live org.
     pub async fn org_id(&self, slug: &str) -> OrgId {
         self.app

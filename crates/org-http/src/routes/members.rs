@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use org_app::{MemberFilter, MemberPosition, ServiceAccess, TransferTarget};
-use org_domain::{MembershipStatus, OrgId, Role, UserId};
+use org_app::{AppError, MemberFilter, MemberPosition, ServiceAccess, TransferTarget};
+use org_domain::{DomainError, MembershipStatus, OrgId, Role, UserId};
 
 use super::{null, ok, with_next_cursor};
 use crate::auth::Auth;
@@ -15,7 +15,7 @@ use crate::dto::{
     ChangeRoleRequest, MemberLimit, MemberListResponse, OrganizationMember, ServiceAccessEntry, ServiceAccessRequest,
     TransferOwnershipRequest,
 };
-use crate::error::{ApiError, FieldErrorDto};
+use crate::error::{ApiError, ErrorCode, FieldErrorDto};
 use crate::extract::{Json, Meta, Path, Query};
 use crate::state::{CachedBody, HttpState};
 
@@ -138,6 +138,7 @@ fn cached_json(c: &CachedBody) -> Response {
         (status = 200, description = "The member", body = OrganizationMember),
         (status = 400, description = "Unknown role, or your own role"),
         (status = 404, description = "Not a member"),
+        (status = 409, description = "A platform owner targets the owner, whose role changes only by an ownership transfer (CONFLICT)"),
     ))]
 pub(crate) async fn update_member_role(
     State(state): State<HttpState>,
@@ -150,7 +151,15 @@ pub(crate) async fn update_member_role(
         .app()
         .members
         .change_role(&auth.caller, &meta, &slug, &user_id, &body.role)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The domain's text speaks of removal; here the owner's role was to change.
+            AppError::Domain(DomainError::OwnerInvariant) => ApiError::new(
+                ErrorCode::Conflict,
+                "the owner's role changes only by an ownership transfer",
+            ),
+            e => e.into(),
+        })?;
     Ok(ok(OrganizationMember::from(&view)))
 }
 

@@ -125,7 +125,11 @@ pub(crate) async fn current_user(State(state): State<HttpState>, auth: Auth) -> 
         email: user.email().as_str().to_owned(),
         name: user.name().map(str::to_owned),
         is_platform_owner: user.is_platform_owner(),
+        org_id: None,
+        email_verified_at: None,
         created_at: timestamp(user.created_at()),
+        updated_at: timestamp(user.record().updated_at),
+        deleted_at: None,
         session: SessionInfo {
             id: auth.session.id.to_string(),
             aud: auth.claims.aud.clone(),

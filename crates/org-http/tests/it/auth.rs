@@ -401,12 +401,18 @@ async fn the_replayed_pair_is_the_live_one_and_rotates_on() {
     next.expect(200, "");
     let third = next.body["refresh_token"].as_str().unwrap();
     assert!(third != next_rt && third != rt);
-    // The window of the second rotation answers its own predecessor with its own pair; the
-    // first token is no longer the direct predecessor and is refused.
+    // The window of the second rotation answers its own predecessor with its own pair, and
+    // the first token, an older ancestor consumed inside the window, with the same latest pair.
     let again = t.refresh(&next_rt).await;
     again.expect(200, "");
     assert_eq!(again.body, next.body);
+    let oldest = t.refresh(&rt).await;
+    oldest.expect(200, "");
+    assert_eq!(oldest.body, next.body);
+    // Past the window the oldest ancestor is reuse: the session goes, latest pair included.
+    t.advance(Duration::seconds(31));
     t.refresh(&rt).await.expect(401, "UNAUTHORIZED");
+    t.refresh(third).await.expect(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]

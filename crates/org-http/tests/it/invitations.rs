@@ -184,6 +184,29 @@ async fn invitees_list_accept_and_decline_their_invitations() {
     t.post(&format!("/api/invitations/{by_id}/accept"), &newbie.token, None)
         .await
         .expect(404, "NOT_FOUND");
+    // A declined invitation reads `rejected` (§6.1), not the SDK's `declined`.
+    let seen = t
+        .get(
+            &format!("/api/organizations/other/invitations/{by_id}"),
+            &t.stranger.token,
+        )
+        .await;
+    assert_eq!(seen.body["invitation"]["status"], "rejected");
+    let rejected = t
+        .get(
+            "/api/organizations/other/invitations?status=rejected",
+            &t.stranger.token,
+        )
+        .await;
+    assert_eq!(rejected.body[0]["invitation"]["id"], by_id.as_str());
+    let sdk_word = t
+        .get(
+            "/api/organizations/other/invitations?status=declined",
+            &t.stranger.token,
+        )
+        .await;
+    sdk_word.expect(400, "VALIDATION_FAILED");
+    assert_eq!(sdk_word.body["errors"][0]["field"], "status");
 }
 
 #[tokio::test]

@@ -13,6 +13,26 @@ use crate::support::{self, Actor, TestApp};
 const MEMBERS: &str = "/api/organizations/acme/members";
 
 #[tokio::test]
+async fn a_user_carries_the_sdk_members_with_null_where_the_service_has_no_value() {
+    let t = TestApp::new().await;
+    let res = t.get(MEMBERS, &t.member.token).await;
+    res.expect(200, "");
+    let user = &res.body["members"][0]["user"];
+    assert_eq!(user["email"], "owner@acme.test");
+    for null in ["org_id", "email_verified_at", "deleted_at"] {
+        assert!(user.get(null).is_some_and(Value::is_null), "{null}: {user}");
+    }
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert!(at(&user["updated_at"]) >= at(&user["created_at"]), "{user}");
+    let me = t.get("/api/user", &t.owner.token).await;
+    me.expect(200, "");
+    assert_eq!(me.body["updated_at"], user["updated_at"]);
+    for null in ["org_id", "email_verified_at", "deleted_at"] {
+        assert!(me.body.get(null).is_some_and(Value::is_null), "{null}");
+    }
+}
+
+#[tokio::test]
 async fn the_member_list_carries_both_wire_shapes_and_the_cap() {
     let t = TestApp::new().await;
     let res = t.get("/api/organizations/acme/members", &t.member.token).await;
@@ -93,6 +113,17 @@ async fn changing_a_role_follows_capability_grant_and_self_rules() {
     for (by, target, body, status, code) in cases {
         t.patch(&path(target), &by.token, body).await.expect(status, code);
     }
+    // A platform owner may not demote the owner either (§3.5 invariant); the detail speaks
+    // of a role change, not of removal.
+    let invariant = t
+        .patch(&path(&t.owner), &t.platform.token, json!({"role": "admin"}))
+        .await;
+    invariant.expect(409, "CONFLICT");
+    let detail = invariant.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("ownership transfer") && !detail.contains("removed"),
+        "{detail}"
+    );
     let owner = t.patch(&path(&t.admin), &t.owner.token, json!({"role": "owner"})).await;
     owner.expect(200, "");
     assert_eq!(owner.body["role"], "owner");

@@ -358,6 +358,14 @@ async fn replay(postgres: bool) {
         "{text}"
     );
     assert!(text.contains("http_request_duration_seconds_bucket{"), "{text}");
+    // The pool's connections by state: this scrape's own request holds none.
+    let pool = |state: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("db_pool_connections{{state=\"{state}\"}} ")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    assert!(pool("idle").is_some_and(|n| n >= 1.0), "{text}");
+    assert!(pool("in_use").is_some(), "{text}");
 }
 
 #[tokio::test]

@@ -230,6 +230,18 @@ impl Server {
         self.child.id()
     }
 
+    /// SIGTERM, then waits for the process to exit: how long that took.
+    pub fn terminate(&mut self) -> Duration {
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "SIGTERM not sent");
+        let _ = self.child.wait();
+        started.elapsed()
+    }
+
     /// The last lines the server logged, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();

@@ -180,3 +180,77 @@ async fn a_committed_event_survives_sigkill_and_arrives_verified_with_the_same_i
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_delivery_in_flight_and_exits_within_30_seconds() {
+    // A receiver that takes 3 s to answer, recording each request as it arrives.
+    let arrived: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let a2 = arrived.clone();
+    let app = Router::new().route(
+        "/slow",
+        post(move |body: Bytes| {
+            let arrived = a2.clone();
+            async move {
+                arrived.lock().unwrap().push(Received {
+                    headers: Vec::new(),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let node = Node::sqlite()
+        .with("ORG_SERVER_OUTBOUND__ALLOW_HTTP", "true")
+        .with("ORG_SERVER_OUTBOUND__ALLOWED_PRIVATE_CIDRS", "127.0.0.1/32");
+    let alice = node.token("alice@example.com");
+    let mut server = node.serve().await;
+    let c = server.client();
+    let token = c.create_org(&alice, "acme", "Acme").await;
+    let hook = json!({"name": "slow", "url": format!("http://127.0.0.1:{port}/slow"), "events": ["role.created"]});
+    let (status, webhook) = c
+        .call("POST", "/api/organizations/acme/webhooks", &token, Some(hook))
+        .await;
+    assert_eq!(status, 201, "{webhook}");
+    let (status, _) = c
+        .call(
+            "POST",
+            "/api/organizations/acme/roles",
+            &token,
+            Some(json!({"slug": "auditor", "name": "Auditor", "permissions": ["audit_logs.view"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    wait_for(&arrived, 1, Duration::from_secs(10)).await;
+    // The attempt is in flight: shut down.
+    let took = server.terminate();
+    eprintln!("shutdown with a delivery in flight took {took:?}");
+    assert!(took < Duration::from_secs(30), "took {took:?}\n{}", server.log_tail());
+    assert!(took >= Duration::from_secs(1), "it waited for the attempt ({took:?})");
+    // The attempt finished and was recorded before the exit: delivered once, never resent.
+    let server = node.serve().await;
+    let c = server.client();
+    let id = s(&webhook["id"]).to_owned();
+    let (status, list) = c
+        .call(
+            "GET",
+            &format!("/api/organizations/acme/webhooks/{id}/deliveries"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        (
+            &list["deliveries"][0]["status"],
+            &list["deliveries"][0]["attempt_count"]
+        ),
+        (&json!("delivered"), &json!(1)),
+        "{list}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(arrived.lock().unwrap().len(), 1, "not sent again after the restart");
+}
