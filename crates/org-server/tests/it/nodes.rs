@@ -626,7 +626,15 @@ async fn create_org(c: &Cluster, platform: &str, slug: &str) -> (String, String)
     tokens(&created)
 }
 
-/// Every cause of §2.4 that a member or an operator triggers: the revocation is made on one
+/// `auth.refresh_reuse_window` of the revocation checks, short so that reuse is seen soon.
+const REUSE_WINDOW_SECS: u64 = 2;
+
+/// Nodes for the revocation checks: limits out of reach, a short replay window.
+fn revocation_node(node: Node) -> Node {
+    bulk(node).with("ORG_SERVER_AUTH__REFRESH_REUSE_WINDOW", &REUSE_WINDOW_SECS.to_string())
+}
+
+/// Every cause of §2.4 that a member, a client or an operator triggers: the revocation is made on one
 /// node (or by the CLI, another process) after every node has used the session, and then
 /// 1,000 requests and 1,000 refreshes with the old tokens over all nodes all get 401.
 async fn revocations(c: &Cluster) {
@@ -708,6 +716,42 @@ async fn revocations(c: &Cluster) {
     );
     problems.extend(refused_everywhere(c, &v).await);
 
+    // Member removal by the directory (SCIM DELETE).
+    let created = answer(scim_call(
+        Method::POST,
+        "/Users".to_owned(),
+        json!({"schemas": [SCIM_USER], "userName": "ivan@example.com", "active": true,
+               "emails": [{"primary": true, "value": "ivan@example.com", "type": "work"}]}),
+    ))
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let ivan_id = s(&created.body["id"]).to_owned();
+    let v = Victim::new(
+        "member removal (SCIM DELETE)",
+        tokens(&node.cli(&["admin", "issue-token", "--email", "ivan@example.com", "--org", "acme"])),
+        &["/api/user", "/api/organizations/acme/members"],
+    );
+    warm(c, &v).await;
+    let gone = answer(scim_call(Method::DELETE, format!("/Users/{ivan_id}"), json!({}))).await;
+    assert_eq!(gone.status, 204, "{:?}", gone.body);
+    problems.extend(refused_everywhere(c, &v).await);
+
+    // Refresh-token reuse: a consumed ancestor presented after the replay window, on another
+    // node than the rotations, revokes the whole family.
+    let (_, r0) = cli_tokens("henry@example.com");
+    let r1 = c.refresh_on(c.pick(), &r0).await.pair().expect("first rotation");
+    let r2 = c.refresh_on(c.pick(), &r1.1).await.pair().expect("second rotation");
+    let v = Victim::new("refresh-token reuse", r2, &["/api/user", "/api/organizations"]);
+    warm(c, &v).await;
+    tokio::time::sleep(Duration::from_secs(REUSE_WINDOW_SECS + 1)).await;
+    let reuse = c.refresh_on(c.pick(), &r0).await;
+    assert_eq!(
+        reuse.status, 401,
+        "a consumed ancestor after the window: {:?}",
+        reuse.body
+    );
+    problems.extend(refused_everywhere(c, &v).await);
+
     // Org suspension by a platform owner.
     let (erin, _) = cli_tokens("erin@example.com");
     let v = Victim::new(
@@ -766,13 +810,13 @@ async fn revocations(c: &Cluster) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_revocation_cause_takes_effect_on_all_three_nodes() {
-    let c = Cluster::start(bulk(Node::postgres().await), 3).await;
+    let c = Cluster::start(revocation_node(Node::postgres().await), 3).await;
     revocations(&c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_every_revocation_cause_takes_effect_at_once() {
-    let c = Cluster::start(bulk(Node::sqlite()), 1).await;
+    let c = Cluster::start(revocation_node(Node::sqlite()), 1).await;
     revocations(&c).await;
 }
 
