@@ -19,11 +19,13 @@ use serde_json::{Value, json};
 
 use crate::support::{Client, Node, Server, http, s};
 
-/// The checks below send thousands of requests from 127.0.0.1 within seconds. The per-IP
-/// buckets (§21.5: `rate_limit.per_ip` 1200/min, `rate_limit.refresh_per_ip` 60/min, each per
-/// process) would answer most of them 429, which says nothing about rotation or revocation:
-/// those nodes get limits no test reaches. The SDK burst and the refresh-limit check run on
-/// nodes with the default limits.
+/// The refresh race and the revocation checks send thousands of requests from 127.0.0.1
+/// within seconds, and the race rotates 100 times (replays are refunded, rotations are not,
+/// and a rotation lands on whichever node wins the trial, so one node may see more than its
+/// 60). The per-IP buckets (§21.5: `rate_limit.per_ip` 1200/min, `rate_limit.refresh_per_ip`
+/// 60/min, each per process) would answer part of them 429, which says nothing about rotation
+/// or revocation: those nodes get limits no test reaches. The SDK burst and the refresh-limit
+/// check run on nodes with the default limits.
 const BULK_LIMITS: &[(&str, &str)] = &[
     ("ORG_SERVER_RATE_LIMIT__PER_IP", "1000000"),
     ("ORG_SERVER_RATE_LIMIT__REFRESH_PER_IP", "1000000"),
