@@ -1,6 +1,7 @@
 //! The event catalogues of §23: what each domain event writes to the audit log and which
 //! webhook events it emits. Adding an action or a type is one entry here.
 
+use org_domain::mail::SmtpEvent;
 use org_domain::scim_token::ScimTokenEventKind;
 use org_domain::webhook::WebhookEvent;
 use org_domain::{Change, ChangeValue, DomainEvent, JoinedVia, OrgId, SessionKind, UserId};
@@ -50,6 +51,7 @@ actions! {
         ("scim_token.created", "SCIM token created"), ("scim_token.revoked", "SCIM token revoked"),
         ("scim_token.deleted", "SCIM token deleted"),
     ],
+    "Settings" => [("smtp.configured", "SMTP configured"), ("smtp.removed", "SMTP removed")],
     "Audit" => [("audit.pruned", "Audit log pruned")],
 }
 
@@ -542,6 +544,40 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
             json!({"email": email.as_str()}),
         ),
         DomainEvent::Webhook(w) => describe_webhook(w),
+        DomainEvent::Smtp(e) => describe_smtp(e),
+    }
+}
+
+fn describe_smtp(event: &SmtpEvent) -> Described {
+    let d = |action, org: &OrgId, metadata, webhooks| Described {
+        action: Some(action),
+        target: Some(("smtp", org.to_string())),
+        metadata,
+        webhooks,
+        ..Described::none()
+    };
+    match event {
+        SmtpEvent::Configured {
+            org_id,
+            host,
+            port,
+            username,
+            from_email,
+        } => d(
+            "smtp.configured",
+            org_id,
+            json!({"host": host, "port": port, "username": username, "from_email": from_email.as_str()}),
+            vec![(
+                "organization.smtp.configured",
+                json!({"host": host, "port": port, "from_email": from_email.as_str()}),
+            )],
+        ),
+        SmtpEvent::Removed { org_id } => d(
+            "smtp.removed",
+            org_id,
+            json!({}),
+            vec![("organization.smtp.removed", json!({}))],
+        ),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Settings the use cases read (contract §21.8).
 
 use chrono::Duration;
+use org_domain::mail::SmtpConfig;
 use org_domain::{Tier, TierId};
 
 /// Whether new orgs start `active` or `pending` (§4.3).
@@ -24,8 +25,15 @@ pub struct AppConfig {
     pub refresh_reuse_window: Duration,
     /// Attempts of a use case on optimistic-concurrency conflicts before answering 503.
     pub max_attempts: u32,
-    /// How long a worker holds claimed work (a webhook delivery) before another may take it.
+    /// How long a worker holds claimed work (a webhook delivery, a mail) before another may
+    /// take it.
     pub worker_lease: Duration,
+    /// Base of this server's own links (the e-mail link redirect of §6.4).
+    pub public_base_url: String,
+    /// The web client invitation links point at (§6.2), if any.
+    pub web_client_url: Option<String>,
+    /// The platform SMTP server (`smtp.*`), used for orgs without their own (§13).
+    pub platform_smtp: Option<SmtpConfig>,
 }
 
 impl Default for AppConfig {
@@ -42,6 +50,9 @@ impl Default for AppConfig {
             refresh_reuse_window: Duration::seconds(30),
             max_attempts: 16,
             worker_lease: Duration::seconds(60),
+            public_base_url: "http://127.0.0.1:8080".to_owned(),
+            web_client_url: None,
+            platform_smtp: None,
         }
     }
 }

@@ -115,6 +115,13 @@ impl InvitationService {
             let mut c = s.record(&outcome.principal, &outcome.events);
             c.invitations.extend(pending);
             c.invitations.push(invitation.clone());
+            c.mails.push(crate::mail::invitation_mail(
+                core,
+                &s.org,
+                &invitation,
+                &caller.user,
+                &token,
+            ));
             let view = InvitationView {
                 invitation: invitation.with_version(1),
                 inviter: Some(caller.user.clone()),
@@ -202,6 +209,8 @@ impl InvitationService {
                 let mut c = s.record(&outcome.principal, &outcome.events);
                 let inv = inv.ok_or_else(AppError::not_found)?;
                 c.invitations.push(inv.clone());
+                c.mails
+                    .push(crate::mail::invitation_mail(core, &s.org, &inv, &caller.user, &token));
                 let version = inv.record().version + 1;
                 Ok(Decision::new(c, (inv.with_version(version), token)))
             })

@@ -1,5 +1,5 @@
 //! org-app: the use cases of org-server, one service per area — [`OrgService`],
-//! [`MemberService`], [`InvitationService`], [`RoleService`], [`WebhookService`],
+//! [`MemberService`], [`InvitationService`], [`RoleService`], [`WebhookService`], [`MailService`],
 //! [`AuditService`], [`SessionService`], [`PlatformService`] and the CLI's [`UserAdmin`] —
 //! bundled in [`App`]. Every org-scoped use case runs one skeleton: resolve the caller against
 //! the org (one read), let the domain decide from exactly what the decision needs, and commit
@@ -59,6 +59,7 @@ mod core;
 pub mod directory;
 mod error;
 mod invitations;
+pub mod mail;
 mod members;
 mod orgs;
 pub mod outbound;
@@ -84,6 +85,7 @@ pub use catalogue::{AUDIT_ACTIONS, AuditActionInfo, WEBHOOK_EVENT_TYPES, Webhook
 pub use config::{AppConfig, OrgApproval};
 pub use error::AppError;
 pub use invitations::{CreatedInvitation, InvitationService, InvitationView, MyInvitation};
+pub use mail::{MailReport, MailService};
 pub use members::{MemberFilter, MemberList, MemberPosition, MemberService, MemberView, ServiceAccess, TransferTarget};
 pub use orgs::{CreatedOrg, MyOrg, OrgService, OrgView, SelectedOrg};
 pub use platform::PlatformService;
@@ -106,6 +108,7 @@ pub struct App {
     pub invitations: InvitationService,
     pub roles: RoleService,
     pub webhooks: WebhookService,
+    pub mail: MailService,
     pub audit: AuditService,
     pub sessions: SessionService,
     pub platform: PlatformService,
@@ -153,6 +156,7 @@ impl App {
             invitations: InvitationService { core: core.clone() },
             roles: RoleService { core: core.clone() },
             webhooks: WebhookService { core: core.clone() },
+            mail: MailService { core: core.clone() },
             audit: AuditService { core: core.clone() },
             sessions: SessionService { core: core.clone() },
             platform: PlatformService { core: core.clone() },

@@ -158,6 +158,30 @@ impl Guard {
         }
     }
 
+    /// Checks a bare host (an SMTP server, §13): an IP literal in any spelling (decimal, octal,
+    /// hex IPv4; IPv6 with or without brackets) must be allowed; `localhost` names are refused;
+    /// a name is returned for resolution, as by [`Guard::check_url`].
+    pub fn check_host(&self, host: &str, port: u16) -> Result<Target, UrlError> {
+        let h = host.trim();
+        let bracketed = if h.contains(':') && !h.starts_with('[') {
+            format!("[{h}]")
+        } else {
+            h.to_owned()
+        };
+        match Host::parse(&bracketed) {
+            Ok(Host::Ipv4(ip)) => self.checked(IpAddr::V4(ip), port),
+            Ok(Host::Ipv6(ip)) => self.checked(IpAddr::V6(ip), port),
+            Ok(Host::Domain(name)) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                if name == "localhost" || name.ends_with(".localhost") {
+                    return Err(UrlError::DeniedName);
+                }
+                Ok(Target::Name(name, port))
+            }
+            Err(e) => Err(UrlError::Invalid(format!("not a host name: {e}"))),
+        }
+    }
+
     fn checked(&self, ip: IpAddr, port: u16) -> Result<Target, UrlError> {
         if self.ip_allowed(ip) {
             Ok(Target::Ip(ip, port))
@@ -177,6 +201,39 @@ mod tests {
             Guard::default().check_url(url),
             Err(UrlError::Denied(_) | UrlError::DeniedName)
         )
+    }
+
+    #[test]
+    fn smtp_hosts_are_checked_in_every_spelling() {
+        let g = Guard::default();
+        for host in [
+            "127.0.0.1",
+            "2130706433",
+            "0x7f.1",
+            "0177.0.0.1",
+            "::1",
+            "[::ffff:10.0.0.1]",
+            "localhost",
+            "mx.localhost",
+        ] {
+            assert!(
+                matches!(g.check_host(host, 25), Err(UrlError::Denied(_) | UrlError::DeniedName)),
+                "{host}"
+            );
+        }
+        assert_eq!(
+            g.check_host("8.8.8.8", 25),
+            Ok(Target::Ip("8.8.8.8".parse().unwrap(), 25))
+        );
+        assert_eq!(
+            g.check_host("Mail.Example.com", 587),
+            Ok(Target::Name("mail.example.com".into(), 587))
+        );
+        let local = Guard {
+            allowed_private: vec!["127.0.0.1/32".parse().unwrap()],
+            allow_http: false,
+        };
+        assert!(local.check_host("127.0.0.1", 25).is_ok());
     }
 
     #[test]

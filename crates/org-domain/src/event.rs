@@ -251,4 +251,6 @@ pub enum DomainEvent {
     },
     /// Webhook endpoint facts (§9.2).
     Webhook(crate::webhook::WebhookEvent),
+    /// The org's SMTP settings were set or removed (§13).
+    Smtp(crate::mail::SmtpEvent),
 }

@@ -52,3 +52,5 @@ id_type!(/// One delivery of an event to one webhook.
     DeliveryId);
 id_type!(/// A SCIM bearer token of an org (§10.1).
     ScimTokenId);
+id_type!(/// One e-mail of the mail outbox.
+    MailId);

@@ -60,6 +60,7 @@ mod error;
 mod event;
 mod ids;
 mod invitation;
+pub mod mail;
 mod members;
 mod membership;
 mod organization;
@@ -77,7 +78,7 @@ pub use custom_role::{CustomRole, CustomRoleRecord, NewRole, RoleBook, RoleChang
 pub use error::{DomainError, FieldError, Rule};
 pub use event::{Change, ChangeValue, DomainEvent, JoinedVia, UserVia};
 pub use ids::{
-    DeliveryId, EventId, InvitationId, MembershipId, OrgId, RoleId, ScimTokenId, SessionId, UserId, WebhookId,
+    DeliveryId, EventId, InvitationId, MailId, MembershipId, OrgId, RoleId, ScimTokenId, SessionId, UserId, WebhookId,
 };
 pub use invitation::{Invitation, InvitationRecord, InvitationStatus, NewInvitation, TokenHash};
 pub use members::subjects;

@@ -1156,3 +1156,71 @@ pub struct CreatedScimTokenResponse {
     pub created_at: String,
     pub expires_at: Option<String>,
 }
+
+/// `POST …/smtp` (§13).
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetSmtpRequest {
+    /// Host name or IP literal, ≤ 253; the SSRF guard applies (§9.3).
+    pub host: String,
+    /// 1–65535.
+    pub port: i64,
+    /// ≤ 256; empty: no AUTH.
+    pub username: String,
+    /// 1–1024, write-only.
+    pub password: String,
+    pub from_email: String,
+    /// Trimmed, ≤ 100.
+    #[serde(default)]
+    pub from_name: Option<String>,
+    /// `starttls`, `tls` or `none`; default `tls` for port 465, else `starttls`.
+    #[serde(default)]
+    pub security: Option<String>,
+}
+
+impl std::fmt::Debug for SetSmtpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetSmtpRequest")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET …/smtp` (§13): never the password.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SmtpResponse {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub from_email: String,
+    pub from_name: Option<String>,
+    pub security: String,
+    pub configured: bool,
+}
+
+impl SmtpResponse {
+    /// The settings, or the compat shape of an org without (empty strings, 587, `starttls`).
+    pub fn of(settings: Option<&org_domain::mail::SmtpSettings>) -> Self {
+        match settings.map(|s| s.config()) {
+            Some(c) => Self {
+                host: c.host.clone(),
+                port: c.port,
+                username: c.username.clone(),
+                from_email: c.from_email.as_str().to_owned(),
+                from_name: c.from_name.clone(),
+                security: c.security.as_str().to_owned(),
+                configured: true,
+            },
+            None => Self {
+                host: String::new(),
+                port: 587,
+                username: String::new(),
+                from_email: String::new(),
+                from_name: None,
+                security: "starttls".to_owned(),
+                configured: false,
+            },
+        }
+    }
+}

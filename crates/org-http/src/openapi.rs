@@ -26,6 +26,7 @@ use crate::routes::*;
         list_audit_logs, list_audit_event_types, get_audit_head, export_audit_logs,
         list_webhook_event_types, create_webhook, list_webhooks, get_webhook, update_webhook, delete_webhook,
         list_webhook_deliveries, test_webhook, redeliver_webhook_delivery, rotate_webhook_secret,
+        set_smtp, get_smtp, delete_smtp,
         create_scim_token, list_scim_tokens, get_scim_token, revoke_scim_token, delete_scim_token,
         platform_list_organizations, platform_get_organization, platform_update_organization,
         approve_organization, reject_organization, suspend_organization, activate_organization, list_tiers,
@@ -43,6 +44,7 @@ use crate::routes::*;
         (name = "audit", description = "§8"),
         (name = "webhooks", description = "§9"),
         (name = "scim", description = "SCIM tokens (§10.1)"),
+        (name = "settings", description = "Org settings: SMTP (§13)"),
         (name = "platform", description = "§20"),
         (name = "operations", description = "§21"),
     )

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
+use org_domain::mail::{Mail, SmtpSettings};
 use org_domain::scim_token::ScimToken;
 use org_domain::webhook::{Delivery, Webhook};
 use org_domain::{
@@ -98,8 +99,15 @@ pub struct Changeset {
     pub profiles: Vec<DirectoryProfile>,
     /// Directory data of role groups to insert or update; it goes when its role goes.
     pub directory_groups: Vec<DirectoryGroup>,
+    /// SMTP settings to insert or update (one row per org: inserting settings for an org that
+    /// already has them is a `Conflict(StaleVersion)`, so a racing first upsert retries).
+    pub smtp: Vec<SmtpSettings>,
+    /// SMTP settings to delete, at the version they were loaded with.
+    pub removed_smtp: Vec<SmtpSettings>,
+    /// Outbox mails to insert or update (attempt results).
+    pub mails: Vec<Mail>,
     /// Deleted orgs to purge (§4.9): every row of the org goes (members, roles, invitations,
-    /// sessions, webhooks and deliveries, SCIM tokens, directory data, its audit log and event
+    /// sessions, webhooks and deliveries, SCIM tokens, directory data, SMTP settings and mails, its audit log and event
     /// stream) with the org row itself. An org that is not deleted is left alone.
     pub org_purges: Vec<OrgId>,
 }
@@ -126,6 +134,9 @@ impl Changeset {
             && self.scim_token_uses.is_empty()
             && self.profiles.is_empty()
             && self.directory_groups.is_empty()
+            && self.smtp.is_empty()
+            && self.removed_smtp.is_empty()
+            && self.mails.is_empty()
             && self.org_purges.is_empty()
     }
 }

@@ -14,11 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use org_domain::directory::{DirectoryGroup, DirectoryProfile, DirectoryProfileRecord, user_name_key};
+use org_domain::mail::{
+    Mail, MailOutcome, MailStatus, NewMail, SmtpConfig, SmtpDraft, SmtpSettings, SmtpSettingsRecord,
+};
 use org_domain::scim_token::{ScimToken, ScimTokenRecord};
 use org_domain::webhook::{AttemptOutcome, Delivery, DeliveryStatus, Webhook, WebhookRecord};
 use org_domain::{
     Access, Actor, Capability, CapabilitySet, CustomRole, CustomRoleRecord, DeliveryId, Email, EventId, Headcount,
-    Invitation, InvitationId, InvitationRecord, InvitationStatus, Membership, MembershipId, MembershipRecord,
+    Invitation, InvitationId, InvitationRecord, InvitationStatus, MailId, Membership, MembershipId, MembershipRecord,
     MembershipStatus, NewOrganization, OrgId, OrgName, OrgState, OrgStatus, Organization, RevokeReason, Role, RoleBook,
     RoleId, RoleName, RoleRef, RoleSlug, RoleUpdate, RotationReplay, ScimTokenId, Session, SessionId, SessionKind,
     Slug, TierId, TokenHash, UpdateOrg, User, UserId, UserRecord, UserVia, WebhookId,
@@ -4293,6 +4296,249 @@ pub async fn a_failed_commit_leaves_no_directory_rows<S: Store>(s: Arc<S>) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// SMTP settings (one row per org, its password sealed) and the mail outbox
+// ---------------------------------------------------------------------------------------------
+
+fn smtp(org: OrgId, host: &str, password: &str, at: i64) -> SmtpSettings {
+    let config = SmtpConfig::parse(
+        &SmtpDraft {
+            host: host.into(),
+            port: 587,
+            username: "mailer".into(),
+            password: password.into(),
+            from_email: "no-reply@acme.test".into(),
+            from_name: Some("Acme".into()),
+            security: None,
+        },
+        true,
+    )
+    .unwrap();
+    SmtpSettings::restore(SmtpSettingsRecord {
+        org_id: org,
+        config,
+        created_at: t(at),
+        updated_at: t(at),
+        version: 0,
+    })
+}
+
+fn edited_smtp(s: &SmtpSettings, host: &str, at: i64) -> SmtpSettings {
+    let mut r = s.record().clone();
+    r.config.host = host.into();
+    r.updated_at = t(at);
+    SmtpSettings::restore(r)
+}
+
+fn mail(org: OrgId, invitation: Option<InvitationId>, at: i64) -> Mail {
+    Mail::new(
+        NewMail {
+            id: MailId::from_uuid(uuid()),
+            org_id: org,
+            invitation_id: invitation,
+            token_hash: invitation.map(|_| TokenHash([7; 32])),
+            recipient: email("new@acme.test"),
+            subject: "You are invited".into(),
+            body: "Accept: https://app.test/invitations/accept?token=inv_secret".into(),
+        },
+        t(at),
+    )
+}
+
+pub async fn smtp_settings_are_one_row_per_org_written_by_version<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other-org").await;
+    let id = seed.org.id();
+    assert_eq!(s.smtp_settings(id).await, Ok(None));
+    let first = smtp(id, "smtp.acme.test", "p@ss word", 1);
+    s.commit(Changeset {
+        smtp: vec![first.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let stored = s.smtp_settings(id).await.unwrap().expect("stored settings");
+    assert_eq!(
+        stored,
+        first.clone().with_version(1),
+        "the row reads back, password included"
+    );
+    assert_eq!(s.smtp_settings(other.org.id()).await, Ok(None), "per org");
+    let steps = vec![
+        (
+            "a second insert for the org is a stale write (a racing first upsert retries)",
+            Changeset {
+                smtp: vec![smtp(id, "other.acme.test", "x", 2)],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+        (
+            "an update at the loaded version",
+            Changeset {
+                smtp: vec![edited_smtp(&stored, "mx.acme.test", 3)],
+                ..cs()
+            },
+            Ok(()),
+        ),
+        (
+            "a write at the old version",
+            Changeset {
+                smtp: vec![edited_smtp(&stored, "stale.acme.test", 4)],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+        (
+            "a delete at the old version",
+            Changeset {
+                removed_smtp: vec![stored.clone()],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+    ];
+    run_steps(&*s, steps).await;
+    let updated = s.smtp_settings(id).await.unwrap().expect("still there");
+    assert_eq!(
+        (
+            updated.config().host.as_str(),
+            updated.record().version,
+            updated.record().created_at
+        ),
+        ("mx.acme.test", 2, t(1))
+    );
+    s.commit(Changeset {
+        removed_smtp: vec![updated.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.smtp_settings(id).await, Ok(None), "deleted");
+    assert_eq!(
+        s.commit(Changeset {
+            removed_smtp: vec![updated],
+            ..cs()
+        })
+        .await,
+        Err(StoreError::NotFound),
+        "deleting it again"
+    );
+    s.commit(Changeset {
+        smtp: vec![smtp(id, "smtp.acme.test", "again", 5)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.smtp_settings(id).await.unwrap().map(|x| x.record().version),
+        Some(1),
+        "set again"
+    );
+}
+
+pub async fn due_mails_are_claimed_under_a_lease<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let id = seed.org.id();
+    let inv = invitation(id, "new@acme.test", Role::Member, 7, 0);
+    let (due, later) = (mail(id, Some(inv.record().id), 1), mail(id, None, 500));
+    s.commit(Changeset {
+        invitations: vec![inv],
+        mails: vec![due.clone(), later.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.mail(due.id).await.unwrap(),
+        Some(due.clone().with_version(1)),
+        "round trip"
+    );
+    let (now, lease) = (t(10), Duration::seconds(60));
+    let claimed = s.claim_due_mail(now, now + lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "only the due mail");
+    assert_eq!((claimed[0].id, claimed[0].next_attempt_at), (due.id, Some(now + lease)));
+    assert_eq!(claimed[0].body, due.body, "the body is read back whole");
+    assert!(
+        s.claim_due_mail(now, now + lease, 10).await.unwrap().is_empty(),
+        "claimed twice"
+    );
+    let expired = now + Duration::seconds(61);
+    let again = s.claim_due_mail(expired, expired + lease, 10).await.unwrap();
+    assert_eq!(again.len(), 1, "an expired lease makes the mail due again");
+    let mut sent = again[0].clone();
+    sent.record(MailOutcome::Sent, expired, 0.0);
+    s.commit(Changeset {
+        mails: vec![sent.clone()],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.commit(Changeset {
+            mails: vec![claimed[0].clone()],
+            ..cs()
+        })
+        .await,
+        Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        "a lost lease cannot overwrite"
+    );
+    let stored = s.mail(due.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.attempt_count, stored.body.as_str()),
+        (MailStatus::Sent, 1, ""),
+        "a settled mail keeps no body"
+    );
+    let at_500 = s.claim_due_mail(t(500), t(560), 10).await.unwrap();
+    assert_eq!(
+        at_500.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [later.id],
+        "a sent mail is never due"
+    );
+    let with_limit = s.claim_due_mail(t(10_000), t(10_060), 0).await.unwrap();
+    assert!(with_limit.is_empty(), "the limit holds");
+    // A mail commits with the rest of its changeset or not at all.
+    let newcomer = someone();
+    let orphan = mail(OrgId::from_uuid(uuid()), None, 700);
+    assert_eq!(
+        s.commit(Changeset {
+            users: vec![newcomer.clone()],
+            mails: vec![orphan.clone()],
+            ..cs()
+        })
+        .await,
+        Err(StoreError::NotFound),
+        "a mail of an org that does not exist"
+    );
+    assert_eq!(s.mail(orphan.id).await, Ok(None));
+    assert_eq!(
+        s.user_by_id(newcomer.id()).await,
+        Ok(None),
+        "nothing of the commit is written"
+    );
+    // The org's mails and settings go with its purge.
+    let deleted = Organization::restore(OrgState {
+        deleted_at: Some(t(600)),
+        ..seed.org.state().clone()
+    })
+    .unwrap();
+    s.commit(Changeset {
+        orgs: vec![deleted],
+        smtp: vec![smtp(id, "smtp.acme.test", "pw", 600)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    s.commit(Changeset {
+        org_purges: vec![id],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.mail(later.id).await, Ok(None), "purged with the org");
+    assert_eq!(s.smtp_settings(id).await, Ok(None), "purged with the org");
+}
+
+// ---------------------------------------------------------------------------------------------
 // The suite
 // ---------------------------------------------------------------------------------------------
 
@@ -4498,5 +4744,7 @@ where
         a_failed_commit_leaves_no_directory_rows,
         a_lease_has_one_holder_until_it_expires,
         a_deleted_org_is_purged_whole_once_its_deliveries_are_done,
+        smtp_settings_are_one_row_per_org_written_by_version,
+        due_mails_are_claimed_under_a_lease,
     );
 }

@@ -10,6 +10,7 @@ pub mod chain;
 mod changeset;
 mod directory;
 mod error;
+pub mod mail;
 mod repos;
 mod secrets;
 mod system;
@@ -22,6 +23,7 @@ pub use audit::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, Audi
 pub use changeset::{AuditPrune, Changeset, RevocationScope, SessionRevocation};
 pub use directory::DirectoryRepository;
 pub use error::{ConflictKind, StoreError, UniqueKey};
+pub use mail::{MailQueue, MailRepository, Mailer, OutgoingMail};
 pub use repos::{
     AuditRepository, ChangeToken, InvitationRepository, LeaseRepository, MemberQuery, MemberRow, MembershipRepository,
     OrgContext, OrgFilter, OrgRepository, OutboxRepository, Page, PageRequest, RefreshMatch, RoleRepository,
@@ -36,6 +38,8 @@ pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
 pub use directory::MockDirectoryRepository;
+#[cfg(feature = "mock")]
+pub use mail::{MockMailQueue, MockMailRepository, MockMailer};
 #[cfg(feature = "mock")]
 pub use repos::{
     MockAuditRepository, MockChangeToken, MockInvitationRepository, MockLeaseRepository, MockMembershipRepository,

@@ -314,6 +314,8 @@ pub trait Store:
     + crate::WebhookRepository
     + crate::DeliveryQueue
     + crate::DirectoryRepository
+    + crate::MailRepository
+    + crate::MailQueue
     + LeaseRepository
     + ChangeToken
     + UnitOfWork
@@ -332,6 +334,8 @@ impl<T> Store for T where
         + crate::WebhookRepository
         + crate::DeliveryQueue
         + crate::DirectoryRepository
+        + crate::MailRepository
+        + crate::MailQueue
         + LeaseRepository
         + ChangeToken
         + UnitOfWork
@@ -352,6 +356,8 @@ pub struct Stores {
     pub webhooks: Arc<dyn crate::WebhookRepository>,
     pub queue: Arc<dyn crate::DeliveryQueue>,
     pub directory: Arc<dyn crate::DirectoryRepository>,
+    pub mail: Arc<dyn crate::MailRepository>,
+    pub mail_queue: Arc<dyn crate::MailQueue>,
     pub leases: Arc<dyn LeaseRepository>,
     pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
@@ -378,6 +384,8 @@ impl Stores {
             webhooks: store.clone(),
             queue: store.clone(),
             directory: store.clone(),
+            mail: store.clone(),
+            mail_queue: store.clone(),
             leases: store.clone(),
             changes: store.clone(),
             uow: store,

@@ -160,6 +160,9 @@ pub struct Outbound {
     pub allow_http: bool,
     pub dns_overrides: std::collections::BTreeMap<String, DnsOverride>,
     pub domain_verification_http_port: u16,
+    /// PEM files of extra root certificates that outbound TLS to SMTP servers trusts besides
+    /// the system roots (a private CA, or a test server's self-signed certificate).
+    pub extra_root_certificates: Vec<PathBuf>,
 }
 
 impl Default for Outbound {
@@ -169,6 +172,7 @@ impl Default for Outbound {
             allow_http: false,
             dns_overrides: Default::default(),
             domain_verification_http_port: 80,
+            extra_root_certificates: Vec::new(),
         }
     }
 }
@@ -278,8 +282,82 @@ impl Default for Workers {
     }
 }
 
-/// Every setting. Sections of features that are not built yet (`smtp`, `pagination`,
-/// `tiers`) are accepted and kept as raw values.
+/// The platform SMTP server (`smtp.*`, §21.8): mail of orgs without their own (§13). Unset
+/// `host`: no platform server. `from` is an address or `Name <address>`. `Debug` never shows
+/// the password.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Smtp {
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub username: String,
+    pub password: String,
+    pub from: Option<String>,
+    pub from_name: Option<String>,
+    pub security: Option<String>,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &"[REDACTED]")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Smtp {
+    /// The parsed server under the field rules of §13 (a password is optional here: without
+    /// `username` no AUTH is made); `None` without `host`. Errors name the setting.
+    pub fn config(&self) -> Result<Option<org_domain::mail::SmtpConfig>, String> {
+        let Some(host) = &self.host else {
+            return Ok(None);
+        };
+        let from = self.from.clone().ok_or("smtp.from is required when smtp.host is set")?;
+        let (name, address) = match from.rsplit_once('<') {
+            Some((name, rest)) => (
+                Some(name.trim().trim_matches('"').to_owned()),
+                rest.trim_end_matches('>').to_owned(),
+            ),
+            None => (None, from),
+        };
+        let port = self.port.unwrap_or(match self.security.as_deref() {
+            Some("tls") => 465,
+            _ => 587,
+        });
+        let draft = org_domain::mail::SmtpDraft {
+            host: host.clone(),
+            port,
+            username: self.username.clone(),
+            password: self.password.clone(),
+            from_email: address,
+            from_name: self.from_name.clone().or(name).filter(|n| !n.is_empty()),
+            security: self.security.clone(),
+        };
+        match org_domain::mail::SmtpConfig::parse(&draft, false) {
+            Ok(c) => Ok(Some(c)),
+            Err(org_domain::DomainError::Validation(errors)) => Err(errors
+                .iter()
+                .map(|e| {
+                    let field = if e.field == "from_email" {
+                        "from"
+                    } else {
+                        e.field.as_str()
+                    };
+                    format!("smtp.{field}: {}", e.message)
+                })
+                .collect::<Vec<_>>()
+                .join("; ")),
+            Err(e) => Err(format!("smtp: {e}")),
+        }
+    }
+}
+
+/// Every setting. Sections of features that are not built yet (`pagination`, `tiers`) are
+/// accepted and kept as raw values.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -302,7 +380,7 @@ pub struct Settings {
     pub encryption: Encryption,
     pub pagination: Option<Value>,
     pub outbound: Outbound,
-    pub smtp: Option<Value>,
+    pub smtp: Smtp,
     pub tiers: Option<Value>,
 }
 
@@ -328,7 +406,7 @@ impl Default for Settings {
             encryption: Encryption::default(),
             pagination: None,
             outbound: Outbound::default(),
-            smtp: None,
+            smtp: Smtp::default(),
             tiers: None,
         }
     }
@@ -339,11 +417,19 @@ const LISTS: &[&str] = &[
     "trusted_proxies",
     "cors.allowed_origins",
     "outbound.allowed_private_cidrs",
+    "outbound.extra_root_certificates",
 ];
 /// Settings whose environment form is `key:value,key:value`.
 const TABLES: &[&str] = &["encryption.keys"];
 /// Settings that stay strings even when they look like a number or a boolean.
-const STRINGS: &[&str] = &["encryption.primary_key_id"];
+const STRINGS: &[&str] = &[
+    "encryption.primary_key_id",
+    "smtp.username",
+    "smtp.password",
+    "smtp.host",
+    "smtp.from",
+    "smtp.from_name",
+];
 
 fn env_value(path: &str, raw: &str) -> Value {
     if LISTS.contains(&path) {
@@ -498,6 +584,63 @@ mod tests {
         );
         assert!(load(None, env(&[("ORG_SERVER_AUTH__ACCESS_TOKEN_TTL", "soon")])).is_err());
         assert!(load(None, env(&[("ORG_SERVER_LISTEN", "nowhere")])).is_err());
+    }
+
+    #[test]
+    fn the_platform_smtp_server_is_typed_and_checked_by_the_field_rules() {
+        assert_eq!(Settings::default().smtp.config(), Ok(None), "unset: no platform server");
+        let s = load(
+            None,
+            env(&[
+                ("ORG_SERVER_SMTP__HOST", "Mail.Example.com"),
+                ("ORG_SERVER_SMTP__PORT", "2525"),
+                ("ORG_SERVER_SMTP__USERNAME", "12345"),
+                ("ORG_SERVER_SMTP__PASSWORD", "true"),
+                ("ORG_SERVER_SMTP__FROM", "Example Team <Team@Example.com>"),
+            ]),
+        )
+        .unwrap();
+        assert!(
+            !format!("{:?}", s.smtp).contains("true\""),
+            "the password is never shown"
+        );
+        let c = s.smtp.config().unwrap().unwrap();
+        assert_eq!(
+            (
+                c.host.as_str(),
+                c.port,
+                c.username.as_str(),
+                c.password.as_str(),
+                c.from_header()
+            ),
+            (
+                "mail.example.com",
+                2525,
+                "12345",
+                "true",
+                "Example Team <team@example.com>".to_owned()
+            )
+        );
+        assert_eq!(c.security, org_domain::mail::SmtpSecurity::StartTls);
+        let bad = Smtp {
+            host: Some("mail.example.com".into()),
+            port: Some(0),
+            from: Some("nope".into()),
+            ..Smtp::default()
+        };
+        assert_eq!(
+            bad.config(),
+            Err("smtp.port: must be between 1 and 65535; smtp.from: must be a valid e-mail address".to_owned())
+        );
+        let no_from = Smtp {
+            host: Some("mail.example.com".into()),
+            ..Smtp::default()
+        };
+        assert!(no_from.config().unwrap_err().contains("smtp.from"));
+        assert!(
+            load(None, env(&[("ORG_SERVER_SMTP__HOSTNAME", "x")])).is_err(),
+            "unknown smtp settings are refused"
+        );
     }
 
     fn key_text(byte: u8) -> String {

@@ -170,6 +170,9 @@ fn app_config(s: &Settings) -> Result<AppConfig, String> {
         session_max_lifetime: chrono(s.auth.session_max_lifetime.0)?,
         refresh_reuse_window: chrono(s.auth.refresh_reuse_window.0)?,
         worker_lease: chrono(s.workers.lease.0)?,
+        public_base_url: s.public_base_url(),
+        web_client_url: s.web_client_url.clone(),
+        platform_smtp: s.smtp.config()?,
         ..AppConfig::default()
     })
 }
@@ -573,6 +576,8 @@ pub async fn serve(s: Settings) -> Result<(), String> {
     let ob = outbound(&s)?;
     let sender: Arc<dyn org_ports::WebhookSender> = Arc::new(crate::sender::HttpSender::new(ob.guard, ob.resolver));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mailer: Arc<dyn org_ports::Mailer> = Arc::new(mailer(&s)?);
+    let mail_worker = tokio::spawn(deliver_mail(parts.app.clone(), mailer, stop_rx.clone(), health.clone()));
     let worker = tokio::spawn(deliver_webhooks(parts.app.clone(), sender, stop_rx, health.clone()));
     if let Some(addr) = s.metrics.listen {
         let metrics = org_http::metrics_router(state.clone());
@@ -623,8 +628,15 @@ pub async fn serve(s: Settings) -> Result<(), String> {
         server.abort();
     }
     let left = Duration::from_secs(28).saturating_sub(started.elapsed());
-    if tokio::time::timeout(left, worker).await.is_err() {
+    let (webhooks, mail) = tokio::join!(
+        tokio::time::timeout(left, worker),
+        tokio::time::timeout(left, mail_worker)
+    );
+    if webhooks.is_err() {
         tracing::warn!("the webhook attempt in flight did not finish; it is retried after its lease");
+    }
+    if mail.is_err() {
+        tracing::warn!("the mail in flight did not finish; it is retried after its lease");
     }
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "shut down");
     Ok(())
@@ -661,6 +673,69 @@ fn outbound(s: &Settings) -> Result<org_app::webhooks::Outbound, String> {
         },
         resolver: Arc::new(crate::sender::SystemResolver { overrides }),
     })
+}
+
+/// The SMTP mailer of the outbound settings (the same SSRF guard and resolver as webhooks) and
+/// the extra trusted roots of `outbound.extra_root_certificates`.
+fn mailer(s: &Settings) -> Result<crate::mailer::SmtpMailer, String> {
+    let ob = outbound(s)?;
+    let roots = s
+        .outbound
+        .extra_root_certificates
+        .iter()
+        .map(|p| std::fs::read(p).map_err(|e| format!("outbound.extra_root_certificates: {}: {e}", p.display())))
+        .collect::<Result<Vec<_>, String>>()?;
+    let hello = reqwest::Url::parse(&s.public_base_url())
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    Ok(crate::mailer::SmtpMailer::new(ob.guard, ob.resolver, roots)?.with_hello_name(hello))
+}
+
+/// The mail worker: claims due mails from the outbox under `workers.lease` and sends them,
+/// until told to stop. Counts `emails_sent_total{outcome}` (§21.3).
+async fn deliver_mail(
+    app: App,
+    mailer: Arc<dyn org_ports::Mailer>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    health: Arc<Health>,
+) {
+    const WORKER: &str = "mail_delivery";
+    health.register(WORKER, Duration::from_secs(300));
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        health.beat(WORKER);
+        match app.mail.deliver_due(mailer.clone(), 16).await {
+            Ok(report) => {
+                for (outcome, n) in [
+                    ("sent", report.sent),
+                    ("attempt_failed", report.attempt_failed),
+                    ("failed", report.failed),
+                    ("skipped", report.skipped),
+                ] {
+                    metrics::counter!("emails_sent_total", "outcome" => outcome).increment(u64::from(n));
+                }
+                for (mail_id, org_id) in &report.no_smtp {
+                    tracing::warn!(%mail_id, %org_id, "no SMTP server configured (org or platform): e-mail not sent");
+                }
+                for (mail_id, error) in &report.errors {
+                    tracing::warn!(%mail_id, %error, "e-mail attempt failed");
+                }
+                if report.sent > 0 {
+                    tracing::info!(sent = report.sent, "e-mails sent");
+                }
+                if report.sent + report.attempt_failed + report.failed + report.skipped > 0 {
+                    continue;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "mail worker pass failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// The webhook delivery worker: claims due deliveries and sends them, until told to stop.

@@ -25,20 +25,21 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
+use org_domain::mail::{Mail, MailStatus, SmtpSettings};
 use org_domain::scim_token::ScimToken;
 use org_domain::webhook::{Delivery, DeliveryStatus, Webhook};
 use org_domain::{
-    CustomRole, DeliveryId, Email, EventId, Invitation, InvitationId, InvitationStatus, Membership, MembershipId,
-    MembershipStatus, OrgId, OrgState, OrgStatus, Organization, Role, RoleId, RoleSlug, ScimTokenId, Session,
-    SessionId, Slug, TokenHash, User, UserId, WebhookId,
+    CustomRole, DeliveryId, Email, EventId, Invitation, InvitationId, InvitationStatus, MailId, Membership,
+    MembershipId, MembershipStatus, OrgId, OrgState, OrgStatus, Organization, Role, RoleId, RoleSlug, ScimTokenId,
+    Session, SessionId, Slug, TokenHash, User, UserId, WebhookId,
 };
 use org_ports::chain::{self, Hash as ChainHash};
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, ChangeToken, Changeset, ConflictKind, DeliveryFilter,
-    DeliveryQueue, DirectoryRepository, InvitationRepository, LeaseRepository, MemberQuery, MemberRow,
-    MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page, PageRequest,
-    RefreshMatch, RevocationScope, RoleRepository, SessionContext, SessionRepository, StoreError, UniqueKey,
-    UnitOfWork, UserRepository, WebhookRepository,
+    DeliveryQueue, DirectoryRepository, InvitationRepository, LeaseRepository, MailQueue, MailRepository, MemberQuery,
+    MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository, Page,
+    PageRequest, RefreshMatch, RevocationScope, RoleRepository, SessionContext, SessionRepository, StoreError,
+    UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
 
 /// One audit log: its kept head and count, the entries by `seq`, and their listing order.
@@ -106,6 +107,10 @@ struct State {
     consumed: HashMap<TokenHash, (SessionId, DateTime<Utc>)>,
     /// Worker leases: holder and expiry by name.
     leases: HashMap<String, (uuid::Uuid, DateTime<Utc>)>,
+    /// SMTP settings, one per org.
+    smtp: HashMap<OrgId, SmtpSettings>,
+    /// The mail outbox.
+    mails: HashMap<MailId, Mail>,
 }
 
 /// The in-memory store.
@@ -367,6 +372,33 @@ impl State {
         check_writes(
             groups,
             |id| self.directory_groups.get(id).map(|g| g.record().version),
+            &mut HashSet::new(),
+        )?;
+        let mut seen = HashSet::new();
+        for settings in &c.smtp {
+            let org = settings.org_id();
+            let twice = !seen.insert(org);
+            match (
+                self.smtp.get(&org).map(|x| x.record().version),
+                settings.record().version,
+            ) {
+                _ if !self.orgs.contains_key(&org) => return Err(StoreError::NotFound),
+                (None, 0) if !twice => {}
+                (None, _) if !twice => return Err(StoreError::NotFound),
+                (Some(v), l) if v == l && !twice => {}
+                _ => return Err(conflict(ConflictKind::StaleVersion)),
+            }
+        }
+        let removed = c.removed_smtp.iter().map(|x| (x.org_id(), x.record().version));
+        check_deletes(removed, |org| self.smtp.get(org).map(|x| x.record().version), &mut seen)?;
+        for m in &c.mails {
+            if !self.orgs.contains_key(&m.org_id) {
+                return Err(StoreError::NotFound);
+            }
+        }
+        check_writes(
+            c.mails.iter().map(|m| (m.id, m.version)),
+            |id| self.mails.get(id).map(|m| m.version),
             &mut HashSet::new(),
         )?;
         let mut ids = HashSet::new();
@@ -813,6 +845,17 @@ impl State {
             self.event_ids.insert(e.id);
             self.events.push(e);
         }
+        for x in c.removed_smtp {
+            self.smtp.remove(&x.org_id());
+        }
+        for x in c.smtp {
+            let version = x.record().version + 1;
+            self.smtp.insert(x.org_id(), x.with_version(version));
+        }
+        for m in c.mails {
+            let version = m.version + 1;
+            self.mails.insert(m.id, m.with_version(version));
+        }
         for org in c.org_purges {
             self.purge(org);
         }
@@ -876,6 +919,8 @@ impl State {
         for id in tokens {
             self.take_token(id);
         }
+        self.smtp.remove(&org);
+        self.mails.retain(|_, m| m.org_id != org);
         self.orgs.remove(&org);
     }
 
@@ -1761,6 +1806,49 @@ impl DirectoryRepository for MemoryStore {
             .filter_map(|id| state.directory_groups.get(id).cloned())
             .take(DIRECTORY_LOOKUP_LIMIT)
             .collect())
+    }
+}
+
+#[async_trait]
+impl MailRepository for MemoryStore {
+    async fn smtp_settings(&self, org: OrgId) -> Result<Option<SmtpSettings>, StoreError> {
+        Ok(self.lock()?.smtp.get(&org).cloned())
+    }
+
+    async fn mail(&self, id: MailId) -> Result<Option<Mail>, StoreError> {
+        Ok(self.lock()?.mails.get(&id).cloned())
+    }
+}
+
+#[async_trait]
+impl MailQueue for MemoryStore {
+    async fn claim_due_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Mail>, StoreError> {
+        let mut state = self.lock()?;
+        let mut due: Vec<(DateTime<Utc>, MailId)> = state
+            .mails
+            .values()
+            .filter(|m| m.status == MailStatus::Pending && m.next_attempt_at.is_some_and(|at| at <= now))
+            .map(|m| (m.next_attempt_at.unwrap_or(now), m.id))
+            .collect();
+        due.sort();
+        due.truncate(limit as usize);
+        let mut out = Vec::with_capacity(due.len());
+        for (_, id) in due {
+            if let Some(m) = state.mails.get_mut(&id) {
+                m.next_attempt_at = Some(lease_until);
+                m.version += 1;
+                out.push(m.clone());
+            }
+        }
+        if !out.is_empty() {
+            self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(out)
     }
 }
 

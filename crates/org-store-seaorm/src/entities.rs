@@ -515,3 +515,63 @@ pub mod worker_lease {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod smtp_settings {
+    //! `smtp_settings`: an org's SMTP server (§13), one row per org; `password` sealed.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "smtp_settings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        pub host: String,
+        pub port: i32,
+        pub username: String,
+        /// Sealed text (`v1:<key>:<nonce>:<ciphertext>`), never the password.
+        pub password: String,
+        pub from_email: String,
+        pub from_name: Option<String>,
+        pub security: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod mail {
+    //! `mail_outbox`: e-mails to send after commit (§1.7); `body` sealed while pending, empty
+    //! once settled.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mail_outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub invitation_id: Option<Uuid>,
+        /// SHA-256 hex of the invitation token the mail carries.
+        pub token_hash: Option<String>,
+        pub recipient: String,
+        pub subject: String,
+        pub body: String,
+        pub status: String,
+        pub attempt_count: i32,
+        pub next_attempt_at: Option<DateTimeUtc>,
+        pub last_error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -237,6 +237,14 @@ impl SeaStore {
             .map_err(store_err)
     }
 
+    /// How many migrations this binary knows (rollback tests count back from it). A test hook
+    /// like [`SeaStore::migrate_first`].
+    #[doc(hidden)]
+    pub fn known_migrations() -> usize {
+        use sea_orm_migration::MigratorTrait;
+        migration::Migrator::migrations().len()
+    }
+
     /// Readiness: how many migrations this binary knows are not applied to the database.
     pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
         use sea_orm_migration::MigratorTrait;
@@ -477,12 +485,40 @@ impl DeliveryQueue for SeaStore {
             .await?
         {
             WriteOut::Claimed(rows) => rows.into_iter().map(mapping::delivery_from_row).collect(),
-            WriteOut::Committed | WriteOut::Leased(_) => Ok(Vec::new()),
+            WriteOut::Committed | WriteOut::Leased(_) | WriteOut::ClaimedMail(_) => Ok(Vec::new()),
         }
     }
 
     async fn pending_count(&self) -> Result<u64, StoreError> {
         read::pending_deliveries_count(&self.db).await
+    }
+}
+
+#[async_trait::async_trait]
+impl org_ports::MailQueue for SeaStore {
+    async fn claim_due_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<org_domain::mail::Mail>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        match self
+            .write(WriteOp::ClaimMail {
+                now,
+                lease_until,
+                limit,
+            })
+            .await?
+        {
+            WriteOut::ClaimedMail(rows) => rows
+                .into_iter()
+                .map(|m| mapping::mail_from_row(m, &*self.cipher))
+                .collect(),
+            WriteOut::Committed | WriteOut::Leased(_) | WriteOut::Claimed(_) => Ok(Vec::new()),
+        }
     }
 }
 
@@ -505,7 +541,7 @@ impl org_ports::LeaseRepository for SeaStore {
             .await?
         {
             WriteOut::Leased(held) => Ok(held),
-            WriteOut::Committed | WriteOut::Claimed(_) => Ok(false),
+            WriteOut::Committed | WriteOut::Claimed(_) | WriteOut::ClaimedMail(_) => Ok(false),
         }
     }
 }

@@ -5,11 +5,12 @@
 use org_domain::directory::{
     DirectoryFields, DirectoryGroup, DirectoryGroupRecord, DirectoryProfile, DirectoryProfileRecord, user_name_key,
 };
+use org_domain::mail::{Mail, MailStatus, SmtpConfig, SmtpDraft, SmtpSettings, SmtpSettingsRecord};
 use org_domain::scim_token::{ScimToken, ScimTokenRecord};
 use org_domain::webhook::{Delivery, DeliveryStatus, DisabledReason, Webhook, WebhookRecord};
 use org_domain::{
     Capability, CapabilitySet, CustomRole, CustomRoleRecord, DeliveryId, Description, Email, EventId, FeatureOverrides,
-    Headcount, Invitation, InvitationId, InvitationRecord, InvitationStatus, Membership, MembershipId,
+    Headcount, Invitation, InvitationId, InvitationRecord, InvitationStatus, MailId, Membership, MembershipId,
     MembershipRecord, MembershipStatus, OrgId, OrgName, OrgState, OrgStatus, Organization, RevokeReason, Role, RoleId,
     RoleName, RoleSlug, RotationReplay, ScimTokenId, Session, SessionId, SessionKind, Slug, TierId, TokenHash, User,
     UserId, UserRecord, WebhookId,
@@ -23,8 +24,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::entities::{
-    audit, delivery, directory_group, directory_profile, event, invitation, membership, org, role, scim_token, session,
-    user, webhook,
+    audit, delivery, directory_group, directory_profile, event, invitation, mail, membership, org, role, scim_token,
+    session, smtp_settings, user, webhook,
 };
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -831,4 +832,117 @@ pub(crate) fn group_from_row(g: directory_group::Model) -> Result<DirectoryGroup
         )));
     }
     Ok(group)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Org mail: SMTP settings (password sealed) and the outbox (body sealed while it has one).
+
+fn smtp_scope(org_id: Uuid) -> SecretScope {
+    SecretScope::new(OrgId::from_uuid(org_id), "smtp_settings", "password", org_id)
+}
+
+/// The row of an org's SMTP settings, the password sealed by `cipher`.
+pub(crate) fn smtp_to_row(
+    s: &SmtpSettings,
+    version: i64,
+    cipher: &dyn SecretCipher,
+) -> Result<smtp_settings::Model, StoreError> {
+    let r = s.record();
+    let c = &r.config;
+    let org_id = r.org_id.as_uuid();
+    Ok(smtp_settings::Model {
+        org_id,
+        host: c.host.clone(),
+        port: i32::from(c.port),
+        username: c.username.clone(),
+        password: cipher.seal(&c.password, &smtp_scope(org_id))?,
+        from_email: c.from_email.as_str().to_owned(),
+        from_name: c.from_name.clone(),
+        security: c.security.as_str().to_owned(),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version,
+    })
+}
+
+/// The settings of a row, through the §13 field rules (`Corrupt` when a value breaks one or the
+/// password does not open for this org).
+pub(crate) fn smtp_from_row(s: smtp_settings::Model, cipher: &dyn SecretCipher) -> Result<SmtpSettings, StoreError> {
+    let password = cipher.open(&s.password, &smtp_scope(s.org_id))?;
+    let draft = SmtpDraft {
+        host: s.host,
+        port: i64::from(s.port),
+        username: s.username,
+        password,
+        from_email: s.from_email,
+        from_name: s.from_name,
+        security: Some(s.security),
+    };
+    let config = SmtpConfig::parse(&draft, true).map_err(|e| corrupt(format!("smtp_settings {}: {e:?}", s.org_id)))?;
+    Ok(SmtpSettings::restore(SmtpSettingsRecord {
+        org_id: OrgId::from_uuid(s.org_id),
+        config,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+        version: version_from_row(s.version, "smtp_settings")?,
+    }))
+}
+
+fn mail_scope(org_id: Uuid, id: Uuid) -> SecretScope {
+    SecretScope::new(OrgId::from_uuid(org_id), "mail_outbox", "body", id)
+}
+
+/// The row of an outbox mail; a body (it carries an invitation link) is sealed.
+pub(crate) fn mail_to_row(m: &Mail, version: i64, cipher: &dyn SecretCipher) -> Result<mail::Model, StoreError> {
+    let (org_id, id) = (m.org_id.as_uuid(), m.id.as_uuid());
+    let body = if m.body.is_empty() {
+        String::new()
+    } else {
+        cipher.seal(&m.body, &mail_scope(org_id, id))?
+    };
+    Ok(mail::Model {
+        id,
+        org_id,
+        invitation_id: m.invitation_id.map(|i| i.as_uuid()),
+        token_hash: m.token_hash.as_ref().map(hash_to_row),
+        recipient: m.recipient.as_str().to_owned(),
+        subject: m.subject.clone(),
+        body,
+        status: m.status.as_str().to_owned(),
+        attempt_count: i32::try_from(m.attempt_count).unwrap_or(i32::MAX),
+        next_attempt_at: m.next_attempt_at,
+        last_error: m.last_error.clone(),
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        version,
+    })
+}
+
+pub(crate) fn mail_from_row(m: mail::Model, cipher: &dyn SecretCipher) -> Result<Mail, StoreError> {
+    let body = if m.body.is_empty() {
+        String::new()
+    } else {
+        cipher.open(&m.body, &mail_scope(m.org_id, m.id))?
+    };
+    Ok(Mail {
+        id: MailId::from_uuid(m.id),
+        org_id: OrgId::from_uuid(m.org_id),
+        invitation_id: m.invitation_id.map(InvitationId::from_uuid),
+        token_hash: m
+            .token_hash
+            .as_deref()
+            .map(|h| hash_from_row(h, "mail_outbox.token_hash"))
+            .transpose()?,
+        recipient: Email::parse(&m.recipient).map_err(|_| corrupt(format!("mail {}: recipient", m.id)))?,
+        subject: m.subject,
+        body,
+        status: MailStatus::parse(&m.status).ok_or_else(|| corrupt(format!("mail {}: status '{}'", m.id, m.status)))?,
+        attempt_count: u32::try_from(m.attempt_count)
+            .map_err(|_| corrupt(format!("mail {}: attempt_count {}", m.id, m.attempt_count)))?,
+        next_attempt_at: m.next_attempt_at,
+        last_error: m.last_error,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        version: version_from_row(m.version, "mail_outbox")?,
+    })
 }

@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(WebhookNames),
             Box::new(Directory),
             Box::new(Nodes),
+            Box::new(Mail),
         ]
     }
 }
@@ -1105,6 +1106,92 @@ impl MigrationTrait for Nodes {
     }
 }
 
+/// Org mail (m0007): the SMTP settings of an org (one row per org, keyed by it; the password
+/// sealed) and the mail outbox the mail worker claims from. Both go with their org
+/// (`ON DELETE CASCADE`).
+struct Mail;
+
+impl MigrationName for Mail {
+    fn name(&self) -> &str {
+        "m0007_mail"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Mail {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("smtp_settings")
+                .col(pk_uuid("org_id"))
+                .col(string("host"))
+                .col(integer("port"))
+                .col(string("username"))
+                .col(text("password"))
+                .col(string("from_email"))
+                .col(string_null("from_name"))
+                .col(string("security"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk(
+                    "fk_smtp_settings_org",
+                    ("smtp_settings", "org_id"),
+                    "orgs",
+                    true,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("mail_outbox")
+                .col(pk_uuid("id"))
+                .col(uuid("org_id"))
+                .col(uuid_null("invitation_id"))
+                .col(string_null("token_hash"))
+                .col(string("recipient"))
+                .col(string("subject"))
+                .col(text("body"))
+                .col(string("status"))
+                .col(integer("attempt_count"))
+                .col(timestamp_with_time_zone_null("next_attempt_at"))
+                .col(string_null("last_error"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk("fk_mail_outbox_org", ("mail_outbox", "org_id"), "orgs", true))
+                .to_owned(),
+        )
+        .await?;
+        create_indexes(
+            m,
+            &[
+                (
+                    "ix_mail_outbox_due",
+                    "mail_outbox",
+                    "next_attempt_at, id",
+                    false,
+                    Some("status = 'pending'"),
+                ),
+                ("ix_mail_outbox_org", "mail_outbox", "org_id", false, None),
+            ],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["mail_outbox", "smtp_settings"] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1190,7 +1277,9 @@ mod tests {
         assert_eq!(count(&db, tables).await, 3);
         assert_eq!(count(&db, indexes).await, 6);
 
-        Migrator::down(&db, Some(2)).await.unwrap();
+        // Back to m0004: every migration after it.
+        let after_m0004 = u32::try_from(Migrator::migrations().len() - 4).unwrap();
+        Migrator::down(&db, Some(after_m0004)).await.unwrap();
         assert_eq!(count(&db, tables).await, 0, "m0005's tables are dropped");
         assert_eq!(count(&db, indexes).await, 0, "with their indexes");
         let parents = "SELECT (SELECT COUNT(*) FROM memberships) + (SELECT COUNT(*) FROM org_roles) AS n";
@@ -1241,11 +1330,31 @@ mod tests {
             .unwrap();
         assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM refresh_ancestors").await, 0);
 
-        Migrator::down(&db, Some(1)).await.unwrap();
+        // Back to m0005: every migration after it.
+        let after_m0005 = u32::try_from(Migrator::migrations().len() - 5).unwrap();
+        Migrator::down(&db, Some(after_m0005)).await.unwrap();
         let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
                       AND name IN ('refresh_ancestors', 'worker_leases')";
         assert_eq!(count(&db, tables).await, 0);
         assert_eq!(count(&db, previous_index).await, 1, "the m0001 index is back");
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(count(&db, tables).await, 2);
+    }
+
+    #[tokio::test]
+    async fn m0007_adds_the_mail_tables_and_rolls_back() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        Migrator::up(&db, Some(6)).await.unwrap();
+        let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+                      AND name IN ('smtp_settings', 'mail_outbox')";
+        assert_eq!(count(&db, tables).await, 0);
+        Migrator::up(&db, Some(1)).await.unwrap();
+        assert_eq!(count(&db, tables).await, 2);
+        let due = "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'ix_mail_outbox_due'";
+        assert_eq!(count(&db, due).await, 1);
+        Migrator::down(&db, Some(1)).await.unwrap();
+        assert_eq!(count(&db, tables).await, 0, "m0007's tables are dropped");
         Migrator::up(&db, None).await.unwrap();
         assert_eq!(count(&db, tables).await, 2);
     }

@@ -7,18 +7,19 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
+use org_domain::mail::{Mail, SmtpSettings};
 use org_domain::scim_token::ScimToken;
 use org_domain::webhook::{Delivery, DeliveryStatus, Webhook};
 use org_domain::{
-    CustomRole, DeliveryId, Email, Invitation, InvitationId, InvitationStatus, Membership, MembershipId,
+    CustomRole, DeliveryId, Email, Invitation, InvitationId, InvitationStatus, MailId, Membership, MembershipId,
     MembershipStatus, OrgId, OrgStatus, Organization, Role, RoleId, RoleSlug, ScimTokenId, Session, SessionId, Slug,
     TokenHash, User, UserId, WebhookId,
 };
 use org_ports::{
     AuditEntry, AuditFilter, AuditLog, AuditRepository, DeliveryFilter, DirectoryRepository, InvitationRepository,
-    MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent, OutboxRepository,
-    Page, PageRequest, RefreshMatch, RoleRepository, SessionContext, SessionRepository, StoreError, UserRepository,
-    WebhookRepository,
+    MailRepository, MemberQuery, MemberRow, MembershipRepository, OrgContext, OrgFilter, OrgRepository, OutboxEvent,
+    OutboxRepository, Page, PageRequest, RefreshMatch, RoleRepository, SessionContext, SessionRepository, StoreError,
+    UserRepository, WebhookRepository,
 };
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
@@ -28,8 +29,8 @@ use sea_orm::{
 
 use crate::SeaStore;
 use crate::entities::{
-    audit, delivery, directory_group, directory_profile, event, head, invitation, membership, org, refresh_ancestor,
-    role, scim_token, session, user, webhook,
+    audit, delivery, directory_group, directory_profile, event, head, invitation, mail, membership, org,
+    refresh_ancestor, role, scim_token, session, smtp_settings, user, webhook,
 };
 use crate::error::store_err;
 use crate::mapping;
@@ -860,5 +861,26 @@ impl DirectoryRepository for SeaStore {
                 .await
                 .map_err(store_err)?,
         )
+    }
+}
+
+#[async_trait]
+impl MailRepository for SeaStore {
+    async fn smtp_settings(&self, org: OrgId) -> Result<Option<SmtpSettings>, StoreError> {
+        smtp_settings::Entity::find_by_id(org.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(|s| mapping::smtp_from_row(s, &*self.cipher))
+            .transpose()
+    }
+
+    async fn mail(&self, id: MailId) -> Result<Option<Mail>, StoreError> {
+        mail::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(|m| mapping::mail_from_row(m, &*self.cipher))
+            .transpose()
     }
 }

@@ -6,7 +6,8 @@
 //! membership writes (one conditional `UPDATE`, which also enforces the member cap); removed
 //! roles after the memberships that left them; directory profiles after the memberships they
 //! hang on and role-group data after the roles (a removed parent took its directory row with
-//! it, by cascade); SCIM tokens, then their uses; terminal invitations before pending ones.
+//! it, by cascade); SCIM tokens, then their uses; terminal invitations before pending ones; SMTP settings and
+//! outbox mails after deliveries.
 //! Memberships, roles and directory rows are written one row each at their own version:
 //! nothing is diffed.
 
@@ -15,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use org_domain::directory::DirectoryProfile;
+use org_domain::mail::MailStatus;
 use org_domain::webhook::{DeliveryStatus, Webhook};
 use org_domain::{InvitationStatus, Membership, MembershipStatus, Role};
 use org_ports::chain::{self, GENESIS};
@@ -28,8 +30,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::entities::{
-    audit, delivery, directory_group, directory_profile, event, head, invitation, membership, org, refresh_ancestor,
-    role, scim_token, session, user, webhook, worker_lease,
+    audit, delivery, directory_group, directory_profile, event, head, invitation, mail, membership, org,
+    refresh_ancestor, role, scim_token, session, smtp_settings, user, webhook, worker_lease,
 };
 use crate::error::DbFailure;
 use crate::mapping::{self, all_set, version_to_row};
@@ -41,6 +43,12 @@ pub(crate) enum WriteOp<'a> {
     Commit(&'a Changeset),
     /// Lease the due deliveries (the delivery queue).
     Claim {
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    },
+    /// Lease the due mails (the mail queue).
+    ClaimMail {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
@@ -59,6 +67,7 @@ pub(crate) enum WriteOp<'a> {
 pub(crate) enum WriteOut {
     Committed,
     Claimed(Vec<delivery::Model>),
+    ClaimedMail(Vec<mail::Model>),
     Leased(bool),
 }
 
@@ -87,6 +96,13 @@ pub(crate) async fn run_once(
         } => claim(&txn, backend, now, lease_until, limit)
             .await
             .map(WriteOut::Claimed),
+        WriteOp::ClaimMail {
+            now,
+            lease_until,
+            limit,
+        } => claim_mail(&txn, backend, now, lease_until, limit)
+            .await
+            .map(WriteOut::ClaimedMail),
         WriteOp::Lease {
             name,
             holder,
@@ -231,6 +247,7 @@ async fn apply(
             delivered.add(d.webhook_id.as_uuid());
         }
     }
+    write_mail(txn, cipher, c).await?;
     sequence_logs(txn, backend, c).await?;
     fan_out(txn, c, &mut delivered).await?;
     delivered.apply(txn, backend).await?;
@@ -540,6 +557,67 @@ where
     Ok(())
 }
 
+/// SMTP settings (one row per org: an insert for an org that has settings matches nothing and
+/// is a stale write, so a racing first upsert retries) and outbox mails.
+async fn write_mail(txn: &DatabaseTransaction, cipher: &dyn SecretCipher, c: &Changeset) -> Result<(), DbFailure> {
+    for x in &c.removed_smtp {
+        delete_at::<smtp_settings::Entity>(txn, x.org_id().as_uuid(), x.record().version).await?;
+    }
+    for x in &c.smtp {
+        let v = x.record().version;
+        let org = x.org_id().as_uuid();
+        let row: smtp_settings::ActiveModel = all_set(mapping::smtp_to_row(x, version_to_row(v + 1)?, cipher)?);
+        if v > 0 {
+            versioned::<smtp_settings::Entity>(txn, row, org, v).await?;
+            continue;
+        }
+        // A missing org fails on the foreign key (not found).
+        let written = smtp_settings::Entity::insert(row)
+            .on_conflict_do_nothing_on([smtp_settings::Column::OrgId])
+            .exec_without_returning(txn)
+            .await?;
+        if !matches!(written, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+            return Err(StoreError::Conflict(ConflictKind::StaleVersion).into());
+        }
+    }
+    for m in &c.mails {
+        let row = all_set(mapping::mail_to_row(m, version_to_row(m.version + 1)?, cipher)?);
+        versioned::<mail::Entity>(txn, row, m.id.as_uuid(), m.version).await?;
+    }
+    Ok(())
+}
+
+/// Leases up to `limit` due mails (oldest due first), as [`claim`] does deliveries.
+async fn claim_mail(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<mail::Model>, DbFailure> {
+    let mut q = mail::Entity::find()
+        .filter(mail::Column::Status.eq(MailStatus::Pending.as_str()))
+        .filter(mail::Column::NextAttemptAt.lte(now))
+        .order_by_asc(mail::Column::NextAttemptAt)
+        .order_by_asc(mail::Column::Id)
+        .limit(u64::from(limit));
+    if backend == DbBackend::Postgres {
+        q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let mut rows = q.all(txn).await?;
+    for row in &mut rows {
+        mail::Entity::update_many()
+            .col_expr(mail::Column::NextAttemptAt, Expr::value(lease_until))
+            .col_expr(mail::Column::Version, Expr::col(mail::Column::Version).add(1))
+            .filter(mail::Column::Id.eq(row.id))
+            .exec(txn)
+            .await?;
+        row.next_attempt_at = Some(lease_until);
+        row.version += 1;
+    }
+    Ok(rows)
+}
+
 /// Leases up to `limit` due deliveries (oldest due first). PostgreSQL skips rows another
 /// worker holds (`FOR UPDATE SKIP LOCKED`); SQLite runs this under its single writer.
 async fn claim(
@@ -616,7 +694,8 @@ keyed!(
     role[OrgId, Slug],
     webhook[],
     delivery[],
-    scim_token[]
+    scim_token[],
+    mail[]
 );
 
 /// Rows keyed by their parent's id: a profile by its membership, group data by its role.
@@ -634,7 +713,11 @@ macro_rules! extends {
         }
     )*};
 }
-extends!(directory_profile.MembershipId, directory_group.RoleId);
+extends!(
+    directory_profile.MembershipId,
+    directory_group.RoleId,
+    smtp_settings.OrgId
+);
 
 async fn exists<E: Keyed>(txn: &DatabaseTransaction, id: Uuid) -> Result<bool, DbFailure>
 where

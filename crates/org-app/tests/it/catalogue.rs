@@ -10,6 +10,7 @@ use org_app::roles::{CreateRole, UpdateRole};
 use org_app::scim::PatchRequest;
 use org_app::webhooks::WebhookInput;
 use org_app::{AppConfig, AppError, Caller, OrgApproval, TransferTarget};
+use org_domain::mail::SmtpDraft;
 use org_domain::scim_token::ScimTokenDraft;
 use org_domain::{Capability, OrgId, OrgName, Slug, UpdateOrg};
 use org_ports::AuditLog;
@@ -189,6 +190,13 @@ fn steps() -> Vec<(&'static str, Expect)> {
         ("webhook.gone", acme(&["webhook.disabled"], &[])),
         ("webhook.enable", acme(&["webhook.updated"], &["webhook.updated"])),
         ("webhook.delete", acme(&["webhook.deleted"], &["webhook.deleted"])),
+        (
+            "smtp.set",
+            acme(&["smtp.configured"], &["organization.smtp.configured"]),
+        ),
+        ("smtp.set (same)", acme(&[], &[])),
+        ("smtp.delete", acme(&["smtp.removed"], &["organization.smtp.removed"])),
+        ("smtp.delete (none)", acme(&[], &[])),
         (
             "platform.limits",
             acme(&["org.limits_updated"], &["organization.updated"]),
@@ -394,6 +402,19 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
         "user.demote" => app.users.set_platform_owner("ops@x.test", false).await.map(drop),
         "user.disable" => app.users.set_disabled("ops@x.test", true).await.map(drop),
         "user.enable" => app.users.set_disabled("ops@x.test", false).await.map(drop),
+        "smtp.set" | "smtp.set (same)" => {
+            let draft = SmtpDraft {
+                host: "smtp.example.com".into(),
+                port: 587,
+                username: "mailer".into(),
+                password: "secret".into(),
+                from_email: "no-reply@example.com".into(),
+                from_name: None,
+                security: None,
+            };
+            app.mail.set_smtp(new_owner, m, "acme", draft).await
+        }
+        "smtp.delete" | "smtp.delete (none)" => app.mail.delete_smtp(new_owner, m, "acme").await,
         "webhook.create" => {
             let input = WebhookInput {
                 name: Some("h".into()),

@@ -4,6 +4,7 @@ mod audit;
 mod catalogue;
 mod concurrency;
 mod invitations;
+mod mail;
 mod members;
 mod mocks;
 mod orgs;

@@ -10,6 +10,7 @@ mod platform;
 mod roles;
 mod scim_tokens;
 mod session;
+mod smtp;
 mod webhooks;
 
 use axum::Router;
@@ -29,6 +30,7 @@ pub(crate) use platform::*;
 pub(crate) use roles::*;
 pub(crate) use scim_tokens::*;
 pub(crate) use session::*;
+pub(crate) use smtp::*;
 pub(crate) use webhooks::*;
 
 use crate::state::HttpState;
@@ -241,6 +243,10 @@ fn routes(serve_metrics: bool) -> Routes {
             "/api/organizations/{org_slug}/webhooks/{id}/rotate-secret",
             webhooks::rotate_webhook_secret,
         )
+        // §13
+        .add("POST", "/api/organizations/{org_slug}/smtp", smtp::set_smtp)
+        .add("GET", "/api/organizations/{org_slug}/smtp", smtp::get_smtp)
+        .add("DELETE", "/api/organizations/{org_slug}/smtp", smtp::delete_smtp)
         // §10.1
         .add(
             "POST",

@@ -19,6 +19,8 @@ fn body_for(method: &str, path: &str, target: &str) -> Option<Value> {
         ("POST", "webhooks") => json!({"name": "Evil", "url": "https://evil.example.com/", "events": ["member.added"]}),
         ("PATCH", "{id}") => json!({"name": "Evil"}),
         ("POST", "scim-tokens") => json!({"name": "Evil"}),
+        ("POST", "smtp") => json!({"host": "smtp.evil.example.com", "port": 587, "username": "u",
+                                    "password": "p", "from_email": "evil@evil.example.com"}),
         _ => return None,
     };
     Some(body)

@@ -12,5 +12,6 @@ mod platform;
 mod problems;
 mod roles;
 mod scim;
+mod smtp;
 mod support;
 mod webhooks;

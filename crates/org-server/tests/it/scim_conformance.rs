@@ -12,7 +12,6 @@
 //! harness's capture, and leaves the tools' raw output in `<target>/scim-conformance/`.
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -229,39 +228,11 @@ fn venv() -> &'static Path {
 }
 
 fn target_dir() -> PathBuf {
-    // CARGO_TARGET_TMPDIR is `<target dir>/tmp`, wherever CARGO_TARGET_DIR puts it.
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().map_or_else(|| tmp.to_path_buf(), Path::to_path_buf)
+    crate::support::target_dir()
 }
 
 fn make_venv() -> Result<PathBuf, String> {
-    let dir = target_dir().join("scim-venv");
-    let stamp = dir.join("org-requirements.txt");
-    let python = dir.join("bin").join("python");
-    let lock = File::create(target_dir().join("scim-venv.lock")).map_err(|e| format!("lock file: {e}"))?;
-    lock.lock().map_err(|e| format!("lock {}: {e}", dir.display()))?;
-    if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == REQUIREMENTS) {
-        return Ok(dir);
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| format!("remove {}: {e}", dir.display()))?;
-    }
-    let base = base_python()?;
-    org_testkit::run(
-        Command::new(&base).args(["-m", "venv"]).arg(&dir),
-        &format!("{base} -m venv"),
-    )?;
-    let requirements = dir.join("requirements.txt");
-    std::fs::write(&requirements, REQUIREMENTS).map_err(|e| e.to_string())?;
-    org_testkit::run(
-        Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements),
-        "pip install -r scim_conformance/requirements.txt",
-    )?;
-    // Written last: a venv without it is incomplete and made anew next time.
-    std::fs::write(&stamp, REQUIREMENTS).map_err(|e| e.to_string())?;
-    Ok(dir)
+    crate::support::make_venv("scim-venv", REQUIREMENTS, &base_python()?)
 }
 
 /// `ORG_TEST_PYTHON`, else the first of `python3.11`, `python3` that is Python 3.11 or newer

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -242,6 +242,11 @@ impl Server {
         started.elapsed()
     }
 
+    /// The server's log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     /// The last lines the server logged, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -318,4 +323,43 @@ impl Client {
 
 pub fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
+}
+
+/// The target dir (`CARGO_TARGET_TMPDIR` is `<target dir>/tmp`, wherever `CARGO_TARGET_DIR`
+/// puts it): where test tools are installed once and kept.
+pub fn target_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().map_or_else(|| tmp.to_path_buf(), Path::to_path_buf)
+}
+
+/// `<target dir>/<name>`: a Python virtualenv made with `base` (`-m venv`) and the pinned
+/// `requirements` installed from PyPI, guarded by a file lock against other test processes and
+/// made anew when the requirements change. Nothing is assumed installed beyond `base`.
+pub fn make_venv(name: &str, requirements: &str, base: &str) -> Result<PathBuf, String> {
+    let dir = target_dir().join(name);
+    let stamp = dir.join("org-requirements.txt");
+    let python = dir.join("bin").join("python");
+    let lock = File::create(target_dir().join(format!("{name}.lock"))).map_err(|e| format!("lock file: {e}"))?;
+    lock.lock().map_err(|e| format!("lock {}: {e}", dir.display()))?;
+    if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirements) {
+        return Ok(dir);
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("remove {}: {e}", dir.display()))?;
+    }
+    org_testkit::run(
+        Command::new(base).args(["-m", "venv"]).arg(&dir),
+        &format!("{base} -m venv"),
+    )?;
+    let list = dir.join("requirements.txt");
+    std::fs::write(&list, requirements).map_err(|e| e.to_string())?;
+    org_testkit::run(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&list),
+        &format!("pip install -r {name}/requirements.txt"),
+    )?;
+    // Written last: a venv without it is incomplete and made anew next time.
+    std::fs::write(&stamp, requirements).map_err(|e| e.to_string())?;
+    Ok(dir)
 }
