@@ -1,8 +1,10 @@
 //! End-to-end tests of the real `org-server` binary over real HTTP, on a temp SQLite database
-//! (and, for the SCIM conformance tools, also on PostgreSQL).
+//! (and, for the SCIM conformance tools and several processes on one database, also on
+//! PostgreSQL).
 
 mod domains;
 mod mail;
+mod nodes;
 mod scim;
 mod scim_conformance;
 mod support;

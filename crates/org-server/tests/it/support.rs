@@ -100,6 +100,52 @@ impl Node {
             .collect()
     }
 
+    /// The value this node sets for `key` (the last one when set twice).
+    pub fn var(&self, key: &str) -> Option<&str> {
+        self.vars.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The JWT signing key file this node reads (and generates when it is missing).
+    pub fn signing_key_file(&self) -> PathBuf {
+        self.var("ORG_SERVER_AUTH__SIGNING_KEY_FILE")
+            .map_or_else(|| self.dir.path().join("signing-key.pem"), PathBuf::from)
+    }
+
+    /// Another process of the same deployment, as behind a load balancer: its own data dir
+    /// and port, and every setting of this node — the same database, key-encryption keys,
+    /// issuer (`public_base_url`) and JWT signing key (this node's key file, generated here
+    /// first when no command of this node has run yet). Later `with` calls override.
+    pub fn sibling(&self) -> Node {
+        assert!(
+            self.var("ORG_SERVER_DATABASE__URL").is_some(),
+            "siblings share a database server: start from Node::postgres()"
+        );
+        let key = self.signing_key_file();
+        if !key.exists() {
+            // Opening the parts migrates the database and writes the key file; reads only.
+            self.cli(&["admin", "verify-audit", "--platform"]);
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut vars: Vec<(String, String)> = self
+            .vars
+            .iter()
+            .filter(|(k, _)| k != "ORG_SERVER_DATA_DIR" && k != "ORG_SERVER_AUTH__SIGNING_KEY_FILE")
+            .cloned()
+            .collect();
+        vars.push(("ORG_SERVER_DATA_DIR".to_owned(), dir.path().display().to_string()));
+        vars.push((
+            "ORG_SERVER_AUTH__SIGNING_KEY_FILE".to_owned(),
+            key.display().to_string(),
+        ));
+        Node {
+            dir,
+            port: free_port(),
+            vars,
+            database: None,
+            config: self.config.clone(),
+        }
+    }
+
     /// The admin CLI on this node's settings; its JSON output.
     pub fn cli(&self, args: &[&str]) -> Value {
         let out = Command::new(BIN)
@@ -204,6 +250,11 @@ impl Server {
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGTERM, then waits for the process to exit: how long that took.
