@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use common::process::{Killed, cli, median, pinned, server_bin};
-use common::{Backend, ms, quantile};
+use common::{Backend, ms, pglog, quantile};
 use org_domain::{EventId, OrgId};
 use org_ports::chain;
 use org_ports::{ActorType, AuditActor, AuditDraft};
@@ -1251,77 +1251,7 @@ struct StatementRow {
     summary: String,
 }
 
-/// The short name of a statement: its verb and first table.
-fn statement_kind(sql: &str) -> String {
-    let words: Vec<&str> = sql.split_whitespace().collect();
-    let verb = words.first().copied().unwrap_or("").to_uppercase();
-    let after = match verb.as_str() {
-        "SELECT" | "DELETE" => "FROM",
-        "INSERT" => "INTO",
-        "UPDATE" => "UPDATE",
-        _ => return verb,
-    };
-    let table = words
-        .iter()
-        .position(|w| w.eq_ignore_ascii_case(after))
-        .and_then(|i| words.get(i + 1))
-        .map(|t| t.trim_matches('"').to_owned())
-        .unwrap_or_default();
-    format!("{verb} {table}")
-}
 
-/// The statements logged after byte `from`, with the milliseconds PostgreSQL spent on each
-/// (parse, bind and execute summed). The delivery worker's poll (every 250 ms: a claim of due
-/// deliveries in its own transaction, and the pending count) is left out.
-fn logged_since(log: &Path, from: u64) -> Vec<(String, f64)> {
-    let text = std::fs::read(log).unwrap_or_default();
-    let new = String::from_utf8_lossy(&text[(from as usize).min(text.len())..]).into_owned();
-    let mut out: Vec<(String, f64)> = Vec::new();
-    let mut extra = 0.0;
-    for line in new.lines() {
-        let Some(at) = line.find(" LOG:  duration: ") else {
-            continue;
-        };
-        let rest = &line[at + " LOG:  duration: ".len()..];
-        let Some((d, rest)) = rest.split_once(" ms  ") else {
-            continue;
-        };
-        let d: f64 = d.parse().unwrap_or(0.0);
-        if let Some(sql) = rest.strip_prefix("statement: ") {
-            out.push((sql.to_owned(), d + extra));
-            extra = 0.0;
-        } else if let Some(q) = rest.strip_prefix("execute ") {
-            let sql = q.split_once(": ").map_or(q, |(_, s)| s);
-            out.push((sql.to_owned(), d + extra));
-            extra = 0.0;
-        } else {
-            // parse / bind of the statement executed next on that connection.
-            extra += d;
-        }
-    }
-    let polls = out
-        .iter()
-        .filter(|(q, _)| q.contains("\"webhook_deliveries\"") && q.contains("FOR UPDATE"))
-        .count();
-    let mut drop_begin = polls;
-    let mut drop_commit = polls;
-    out.retain(|(q, _)| {
-        let worker = q.contains("\"webhook_deliveries\"") || q.starts_with("SELECT (SELECT");
-        if worker {
-            return false;
-        }
-        if q == "BEGIN" && drop_begin > 0 {
-            drop_begin -= 1;
-            return false;
-        }
-        if q == "COMMIT" && drop_commit > 0 {
-            drop_commit -= 1;
-            return false;
-        }
-        true
-    });
-    out
-}
 
 async fn statements(dir: &Path) -> Option<Vec<StatementRow>> {
     if std::env::var("ORG_BENCH_DATABASE_URL").is_ok() {
@@ -1385,10 +1315,10 @@ async fn statements(dir: &Path) -> Option<Vec<StatementRow>> {
         }
         let wall = start.elapsed();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let sql = logged_since(&log, offset);
+        let sql = pglog::logged_since(&log, offset, None);
         let mut kinds: Vec<(String, usize)> = Vec::new();
         for (q, _) in &sql {
-            let kind = statement_kind(q);
+            let kind = pglog::statement_kind(q);
             match kinds.iter_mut().find(|(k, _)| *k == kind) {
                 Some(e) => e.1 += 1,
                 None => kinds.push((kind, 1)),

@@ -3,6 +3,7 @@
 //! HTTP benchmark.
 #![allow(dead_code)]
 
+pub mod pglog;
 pub mod process;
 
 use std::net::TcpListener;
