@@ -112,7 +112,7 @@ impl Features {
     }
 
     /// The gate of §1.5 step 5: `FeatureNotInTier` (403 `FEATURE_NOT_AVAILABLE_IN_TIER`,
-    /// "The feature '<name>' is not available on your current plan") when it is off.
+    /// "The feature '`<name>`' is not available on your current plan") when it is off.
     pub fn gate(&self, feature: Feature) -> Result<(), DomainError> {
         if self.allows(feature) {
             Ok(())

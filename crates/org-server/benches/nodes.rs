@@ -962,8 +962,6 @@ async fn resync_roles(db: &DatabaseConnection, f: &Fixture) {
 
 // ------------------------------------------------------------------ statements per request
 
-
-
 /// "n: kind, kind ×2, …" of logged statements.
 fn summary(sql: &[(String, f64)]) -> String {
     let mut kinds: Vec<(String, usize)> = Vec::new();

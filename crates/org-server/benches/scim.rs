@@ -1251,8 +1251,6 @@ struct StatementRow {
     summary: String,
 }
 
-
-
 async fn statements(dir: &Path) -> Option<Vec<StatementRow>> {
     if std::env::var("ORG_BENCH_DATABASE_URL").is_ok() {
         return None;

@@ -18,6 +18,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::{Client, Node, Server, http, s};
+use crate::walkthrough::{Api, readme_steps};
 
 /// The refresh race and the revocation checks send thousands of requests from 127.0.0.1
 /// within seconds, and the race rotates 100 times (replays are refunded, rotations are not,
@@ -114,6 +115,12 @@ struct Cluster {
     dead: Vec<usize>,
     http: reqwest::Client,
     next: AtomicUsize,
+}
+
+impl Api for Cluster {
+    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        Cluster::call(self, method, path, token, body).await
+    }
 }
 
 impl Cluster {
@@ -237,103 +244,7 @@ async fn three_nodes_on_one_database_serve_the_readme_walkthrough_round_robin() 
     }
     let (alice_t, bob_t) = (s(&alice["access_token"]).to_owned(), s(&bob["access_token"]).to_owned());
 
-    // 2. Alice creates an org and gets an org-scoped token.
-    let (status, created) = c
-        .call(
-            "POST",
-            "/api/organizations",
-            &alice_t,
-            Some(json!({"slug": "acme", "name": "Acme Inc"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    assert_eq!(created["organization"]["slug"], "acme");
-    let alice_org = s(&created["access_token"]).to_owned();
-
-    // 3. Alice invites Bob; Bob accepts with the token.
-    let (status, inv) = c
-        .call(
-            "POST",
-            "/api/organizations/acme/invitations",
-            &alice_org,
-            Some(json!({"email": "bob@example.com"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{inv}");
-    let (status, accepted) = c
-        .call(
-            "POST",
-            "/api/invitations/accept",
-            &bob_t,
-            Some(json!({"token": inv["token"]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{accepted}");
-    let bob_id = s(&accepted["membership"]["user_id"]).to_owned();
-
-    // 4. Alice makes Bob an admin, then transfers ownership to him.
-    let (status, m) = c
-        .call(
-            "PATCH",
-            &format!("/api/organizations/acme/members/{bob_id}"),
-            &alice_org,
-            Some(json!({"role": "admin"})),
-        )
-        .await;
-    assert_eq!((status, s(&m["role"])), (200, "admin"), "{m}");
-    let (status, m) = c
-        .call(
-            "POST",
-            "/api/organizations/acme/transfer-ownership",
-            &alice_org,
-            Some(json!({"new_owner_email": "bob@example.com"})),
-        )
-        .await;
-    assert_eq!((status, s(&m["role"])), (200, "owner"), "{m}");
-
-    // 5. The member list shows the new roles, on every node.
-    for _ in 0..c.len() {
-        let (status, list) = c.call("GET", "/api/organizations/acme/members", &alice_org, None).await;
-        assert_eq!(status, 200, "{list}");
-        let roles: Vec<(&str, &str)> = list["members"]
-            .as_array()
-            .expect("members")
-            .iter()
-            .map(|m| (s(&m["email"]), s(&m["role"])))
-            .collect();
-        assert_eq!(roles, [("alice@example.com", "admin"), ("bob@example.com", "owner")]);
-    }
-
-    // 6. Alice is an admin now: deleting the org is forbidden, with a problem body.
-    let (status, problem) = c.call("DELETE", "/api/organizations/acme", &alice_org, None).await;
-    assert_eq!(status, 403, "{problem}");
-    assert_eq!(problem["error_code"], "FORBIDDEN");
-    assert_eq!(problem["type"], "urn:org-server:problem:forbidden");
-    assert!(problem["request_id"].is_string());
-
-    // 7. Bob removes Alice: her org token is refused on the next request, on every node.
-    let alice_id = s(&created["owner"]["id"]).to_owned();
-    let (status, _) = c
-        .call(
-            "DELETE",
-            &format!("/api/organizations/acme/members/{alice_id}"),
-            &bob_t,
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    for _ in 0..c.len() {
-        let (status, problem) = c.call("GET", "/api/organizations/acme", &alice_org, None).await;
-        assert_eq!((status, s(&problem["error_code"])), (401, "UNAUTHORIZED"), "{problem}");
-    }
-
-    // 8. Logout on one node: the same token is refused next time on every node.
-    let (status, _) = c.call("POST", "/api/auth/logout", &bob_t, None).await;
-    assert_eq!(status, 200);
-    for _ in 0..c.len() {
-        let (status, _) = c.call("GET", "/api/user", &bob_t, None).await;
-        assert_eq!(status, 401);
-    }
+    readme_steps(&c, &alice_t, &bob_t, c.len()).await;
 
     // 9. The signing key persisted: after a restart every node still accepts Alice's token.
     c.restart().await;
