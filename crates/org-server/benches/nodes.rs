@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use common::process::{Killed, cli, median, pinned, server_bin};
+use common::process::{self, Killed, cli, median, pinned, server_bin};
 use common::{Backend, pglog, quantile};
 use org_app::Caller;
 use org_domain::{
@@ -119,15 +119,6 @@ impl Kind {
 
 // ------------------------------------------------------------------ CPU
 
-/// CPU seconds (user + system) of a process so far, from `/proc` (USER_HZ = 100).
-fn cpu_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// The data directory of this run's throwaway cluster (`None` on an external server).
 fn pg_data_dir() -> Option<PathBuf> {
     if let Ok(d) = std::env::var("ORG_NODES_PG_DATA") {
@@ -137,41 +128,6 @@ fn pg_data_dir() -> Option<PathBuf> {
         return None;
     }
     Some(common::pg_dir().join("data"))
-}
-
-/// CPU seconds of the throwaway cluster's postmaster and its children (the backends, the
-/// WAL writer, the checkpointer), exited ones included; 0 without one.
-fn pg_cpu() -> f64 {
-    let Some(postmaster) = pg_data_dir()
-        .and_then(|d| std::fs::read_to_string(d.join("postmaster.pid")).ok())
-        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
-    else {
-        return 0.0;
-    };
-    // The postmaster's own time and that of its reaped children (backends that exited), then
-    // the live children's.
-    let stat = std::fs::read_to_string(format!("/proc/{postmaster}/stat")).unwrap_or_default();
-    let f: Vec<f64> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, r)| r)
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    let mut total = f.get(11..15).map_or(0.0, |t| t.iter().sum::<f64>()) / 100.0;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(postmaster) {
-            total += cpu_of(pid);
-        }
-    }
-    total
 }
 
 /// Busy and total jiffies of CPU 0 and CPU 1, and steal of both, from `/proc/stat`.
@@ -530,9 +486,9 @@ async fn load(
 ) -> Cell {
     let bases: Arc<Vec<String>> = Arc::new(servers.iter().map(|s| s.base.clone()).collect());
     let pids: Vec<u32> = servers.iter().map(|s| s.pid).collect();
-    let own = |pids: &[u32]| pids.iter().map(|p| cpu_of(*p)).sum::<f64>();
+    let own = |pids: &[u32]| pids.iter().map(|p| process::cpu_of(*p)).sum::<f64>();
     let me = std::process::id();
-    let (own0, pg0, load0, m0) = (own(&pids), pg_cpu(), cpu_of(me), machine());
+    let (own0, pg0, load0, m0) = (own(&pids), pg_cpu(), process::cpu_of(me), machine());
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
     let mut set = tokio::task::JoinSet::new();
@@ -555,7 +511,7 @@ async fn load(
         lat.extend(r.unwrap());
     }
     let wall = start.elapsed().as_secs_f64();
-    let (own1, pg1, load1, m1) = (own(&pids), pg_cpu(), cpu_of(me), machine());
+    let (own1, pg1, load1, m1) = (own(&pids), pg_cpu(), process::cpu_of(me), machine());
     cell(lat, wall, own1 - own0, pg1 - pg0, load1 - load0, busy(m0, m1))
 }
 
@@ -902,9 +858,9 @@ async fn ceiling_main(url: &str, kind: Kind, conc: usize, secs: f64, arg: &str) 
     };
     run(CEILING_WARM).await;
     let me = std::process::id();
-    let (own0, pg0, m0) = (cpu_of(me), pg_cpu(), machine());
+    let (own0, pg0, m0) = (process::cpu_of(me), pg_cpu(), machine());
     let (lat, wall) = run(secs).await;
-    let (own, pg, m1) = (cpu_of(me) - own0, pg_cpu() - pg0, machine());
+    let (own, pg, m1) = (process::cpu_of(me) - own0, pg_cpu() - pg0, machine());
     let n = lat.len();
     let m = busy(m0, m1);
     let cell = cell(lat, wall, own, pg, 0.0, m);
@@ -1410,4 +1366,9 @@ fn main() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(bench(dir.path()));
+}
+
+/// CPU seconds of this run's cluster.
+fn pg_cpu() -> f64 {
+    process::cluster_cpu(pg_data_dir().as_deref())
 }

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use common::process::{Killed, cli, median, pinned, server_bin};
+use common::process::{self, Killed, cli, median, pinned, server_bin};
 use common::{Backend, ms, pglog, quantile};
 use org_domain::{EventId, OrgId};
 use org_ports::chain;
@@ -368,44 +368,9 @@ struct SyncTimes {
     group_pg: f64,
 }
 
-/// CPU seconds (user + system) of a process so far, from `/proc` (USER_HZ = 100).
-fn cpu_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// The data directory of this run's throwaway cluster (the bench process started it).
 fn pg_data_dir() -> PathBuf {
     std::env::var("ORG_SCIM_PG_DATA").map_or_else(|_| common::pg_dir().join("data"), PathBuf::from)
-}
-
-/// CPU seconds of the throwaway cluster's postmaster and its children (the backends);
-/// 0 without one.
-fn pg_cpu() -> f64 {
-    let Some(postmaster) = std::fs::read_to_string(pg_data_dir().join("postmaster.pid"))
-        .ok()
-        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
-    else {
-        return 0.0;
-    };
-    let mut total = cpu_of(postmaster);
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(postmaster) {
-            total += cpu_of(pid);
-        }
-    }
-    total
 }
 
 /// Wall and CPU time of one phase: the CPU of `pid`, and of PostgreSQL when `pg`.
@@ -423,7 +388,7 @@ impl Meter {
             pid,
             pg,
             start: Instant::now(),
-            cpu: cpu_of(pid),
+            cpu: process::cpu_of(pid),
             pg_cpu: if pg { pg_cpu() } else { 0.0 },
         }
     }
@@ -432,7 +397,7 @@ impl Meter {
     fn stop(&self) -> (f64, f64, f64) {
         let wall = self.start.elapsed().as_secs_f64();
         let pg = if self.pg { pg_cpu() - self.pg_cpu } else { 0.0 };
-        (wall, cpu_of(self.pid) - self.cpu, pg)
+        (wall, process::cpu_of(self.pid) - self.cpu, pg)
     }
 }
 
@@ -1579,4 +1544,9 @@ fn main() -> ExitCode {
         eprintln!("bench scim: a concurrent-create trial was not exactly 1 × 201 + 15 × 409 with one membership");
         ExitCode::FAILURE
     }
+}
+
+/// CPU seconds of this run's cluster.
+fn pg_cpu() -> f64 {
+    process::cluster_cpu(Some(&pg_data_dir()))
 }

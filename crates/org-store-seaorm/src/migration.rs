@@ -1195,7 +1195,6 @@ impl MigrationTrait for Mail {
 
 /// Custom domains and branding (m0008, §14, §15): singleton rows keyed by their org. At most
 /// one row holds a domain verified (a partial unique index); unverified claims may repeat.
-/// (m0007 is another branch's; the numbers keep their order when both are merged.)
 struct DomainsBranding;
 
 impl MigrationName for DomainsBranding {

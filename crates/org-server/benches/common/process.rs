@@ -53,3 +53,47 @@ pub fn cli(cfg: &Path, args: &[&str]) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// CPU seconds (user + system) of a process so far, from `/proc` (USER_HZ = 100).
+pub fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds of the cluster in `data_dir`: its postmaster and its children (the backends, the
+/// WAL writer, the checkpointer), exited ones included; 0 without one.
+pub fn cluster_cpu(data_dir: Option<&std::path::Path>) -> f64 {
+    let Some(postmaster) = data_dir
+        .and_then(|d| std::fs::read_to_string(d.join("postmaster.pid")).ok())
+        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+    else {
+        return 0.0;
+    };
+    // The postmaster's own time and that of its reaped children (backends that exited), then
+    // the live children's.
+    let stat = std::fs::read_to_string(format!("/proc/{postmaster}/stat")).unwrap_or_default();
+    let f: Vec<f64> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, r)| r)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let mut total = f.get(11..15).map_or(0.0, |t| t.iter().sum::<f64>()) / 100.0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(postmaster) {
+            total += cpu_of(pid);
+        }
+    }
+    total
+}
