@@ -22,7 +22,10 @@ use crate::config::Settings;
 pub async fn open_store(s: &Settings) -> Result<Arc<SeaStore>, String> {
     let url = s.database_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("cannot create {}: {e}", s.data_dir.display()))?;
+        create_private_dir(&s.data_dir)?;
+        if let Some(db) = sqlite_file(&url) {
+            create_private_file(&db)?;
+        }
     }
     let cipher = load_cipher(s, &url)?.map(|c| c as Arc<dyn org_ports::SecretCipher>);
     let opts = StoreOptions {
@@ -190,17 +193,68 @@ fn previous_key_file(s: &Settings) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn write_secret_file(path: &Path, text: &str) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+/// Creates `dir` (and its missing parents) readable by the owner only (mode 0700); an
+/// existing directory keeps its mode.
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
     }
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    builder
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))
+}
+
+/// Creates the empty SQLite database file with mode 0600 before SQLite opens it, when its
+/// directory exists and the file does not: SQLite then gives its `-wal` and `-shm` files the
+/// database file's mode. An existing file keeps its mode.
+fn create_private_file(path: &Path) -> Result<(), String> {
+    if path.parent().is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        return Ok(());
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot create {}: {e}", path.display())),
+    }
+}
+
+/// Writes `path` with `text`, mode 0600 from the first byte (an existing file is truncated
+/// and set to 0600).
+fn write_secret_file(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir)?;
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    let mut f = open
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
     }
-    Ok(())
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Creates `path` with `text`, readable by the owner only from the first byte (mode 0600);
@@ -208,7 +262,7 @@ fn write_secret_file(path: &Path, text: &str) -> Result<(), String> {
 fn create_secret_file(path: &Path, text: &str) -> Result<bool, String> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        create_private_dir(dir)?;
     }
     let mut open = std::fs::OpenOptions::new();
     open.write(true).create_new(true);

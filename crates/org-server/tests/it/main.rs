@@ -3,6 +3,7 @@
 //! PostgreSQL).
 
 mod domains;
+mod files;
 mod mail;
 mod nodes;
 mod scim;
