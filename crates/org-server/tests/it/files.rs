@@ -1,5 +1,6 @@
 //! File modes under `data_dir`: the data dir is 0700 and every file the server and the admin
-//! CLI create in it (the SQLite database with its `-wal` and `-shm`, the key files) is 0600.
+//! CLI create in it (the SQLite database with its `-wal` and `-shm`, the encryption key) is
+//! 0600.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -48,8 +49,6 @@ async fn every_file_under_data_dir_is_private_to_the_server_user() {
         "org-server.db-wal",
         "org-server.db-shm",
         "encryption-key",
-        "signing-key.pem",
-        "signing-key.pem.previous",
     ] {
         assert!(names.contains(&expected), "{expected} missing from {files:?}");
     }

@@ -4,6 +4,7 @@
 
 mod domains;
 mod files;
+mod keys;
 mod mail;
 mod nodes;
 mod scim;
