@@ -81,7 +81,8 @@ enum Admin {
         #[arg(long)]
         email: String,
     },
-    /// Add a new JWT signing key; the previous one keeps verifying.
+    /// Add a new JWT signing key (§2.8): published now, signing in 10 minutes; the previous one
+    /// signs until then and verifies for an access TTL and 5 minutes more. No restart needed.
     RotateSigningKey,
     /// Verify an audit chain: an org's, the platform's, or an NDJSON export.
     VerifyAudit {
@@ -146,10 +147,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             };
             verdict(parts.app.audit.verify_log(log).await.map_err(|e| e.to_string())?)
         }
-        // Only touches the key files: works even when the key's algorithm differs from
+        // Opens only the database: works even when the newest key's algorithm differs from
         // auth.signing_alg, which stops everything that opens the parts.
         Some(Command::Admin(Admin::RotateSigningKey)) => {
-            print(&wiring::rotate_signing_key(&settings(&cli, None)?)?);
+            print(&wiring::rotate_signing_key(&settings(&cli, None)?).await?);
             Ok(())
         }
         Some(Command::Admin(admin)) => {
@@ -208,7 +209,7 @@ async fn admin_command(parts: &wiring::Parts, admin: &Admin) -> Result<serde_jso
                 "session_id": issued.session.id.to_string(),
             })
         }
-        Admin::RotateSigningKey => wiring::rotate_signing_key(&parts.settings)?,
+        Admin::RotateSigningKey => wiring::rotate_signing_key(&parts.settings).await?,
         Admin::VerifyAudit { .. } => return Err("verify-audit needs exactly one of --org, --platform, --file".into()),
     })
 }

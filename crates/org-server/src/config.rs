@@ -60,9 +60,10 @@ pub struct Auth {
     pub refresh_token_ttl: Seconds,
     pub session_max_lifetime: Seconds,
     pub refresh_reuse_window: Seconds,
-    /// PKCS#8 PEM of the Ed25519 signing key (shared by several processes).
+    /// PKCS#8 PEM of a signing key imported once into a database without keys (§2.8).
     pub signing_key: Option<String>,
-    /// File holding that PEM; default `<data_dir>/signing-key.pem`, generated on first start.
+    /// File holding that PEM (and `<file>.previous`), imported the same way; default
+    /// `<data_dir>/signing-key.pem`.
     pub signing_key_file: Option<PathBuf>,
 }
 

@@ -11,8 +11,10 @@ use org_domain::{Tier, TierId, User};
 use org_http::{HttpConfig, HttpState, RateLimits, Readiness};
 
 use crate::health::Health;
+use org_ports::Clock;
 use org_ports::{OrgFilter, PageRequest, Stores};
-use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions};
+use org_store_seaorm::{AesGcmCipher, SeaStore, StoreOptions, StoredSigningKey};
+use org_tokens::timeline::{self, TimedKey};
 use org_tokens::{JwtTokens, Keys, SigningAlg};
 use serde_json::{Value, json};
 
@@ -22,7 +24,10 @@ use crate::config::Settings;
 pub async fn open_store(s: &Settings) -> Result<Arc<SeaStore>, String> {
     let url = s.database_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("cannot create {}: {e}", s.data_dir.display()))?;
+        create_private_dir(&s.data_dir)?;
+        if let Some(db) = sqlite_file(&url) {
+            create_private_file(&db)?;
+        }
     }
     let cipher = load_cipher(s, &url)?.map(|c| c as Arc<dyn org_ports::SecretCipher>);
     let opts = StoreOptions {
@@ -190,17 +195,40 @@ fn previous_key_file(s: &Settings) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn write_secret_file(path: &Path, text: &str) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+/// Creates `dir` (and its missing parents) readable by the owner only (mode 0700); an
+/// existing directory keeps its mode.
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
     }
-    Ok(())
+    builder
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))
+}
+
+/// Creates the empty SQLite database file with mode 0600 before SQLite opens it, when its
+/// directory exists and the file does not: SQLite then gives its `-wal` and `-shm` files the
+/// database file's mode. An existing file keeps its mode.
+fn create_private_file(path: &Path) -> Result<(), String> {
+    if path.parent().is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        return Ok(());
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot create {}: {e}", path.display())),
+    }
 }
 
 /// Creates `path` with `text`, readable by the owner only from the first byte (mode 0600);
@@ -208,7 +236,7 @@ fn write_secret_file(path: &Path, text: &str) -> Result<(), String> {
 fn create_secret_file(path: &Path, text: &str) -> Result<bool, String> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        create_private_dir(dir)?;
     }
     let mut open = std::fs::OpenOptions::new();
     open.write(true).create_new(true);
@@ -252,58 +280,186 @@ fn check_alg(keys: &Keys, alg: SigningAlg, origin: &str) -> Result<(), String> {
     ))
 }
 
-/// The signing key: configured PEM, else the key file, generated on first start with the
-/// configured algorithm. A key of another algorithm than `auth.signing_alg` is refused.
-fn load_keys(s: &Settings) -> Result<Keys, String> {
-    let alg = signing_alg(s)?;
-    let keys = match &s.auth.signing_key {
-        Some(pem) => {
-            let keys = Keys::from_pem(pem).map_err(|e| e.to_string())?;
-            check_alg(&keys, alg, "auth.signing_key")?;
-            keys
-        }
-        None => {
-            let path = key_file(s);
-            match std::fs::read_to_string(&path) {
-                Ok(pem) => {
-                    let keys = Keys::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
-                    check_alg(&keys, alg, &path.display().to_string())?;
-                    keys
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let keys = Keys::generate_for(alg).map_err(|e| e.to_string())?;
-                    write_secret_file(&path, &keys.to_pem())?;
-                    tracing::warn!(path = %path.display(), "generated a new JWT signing key");
-                    keys
-                }
-                Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-            }
-        }
-    };
-    match std::fs::read_to_string(previous_key_file(s)) {
-        Ok(pem) => {
-            let previous = Keys::from_pem(&pem).map_err(|e| e.to_string())?;
-            Ok(keys.with_verification_key(&previous))
-        }
-        Err(_) => Ok(keys),
+/// How often a running server reloads the signing keys from the database (§2.8: a change is
+/// seen within 60 s).
+const KEY_RELOAD: Duration = Duration::from_secs(30);
+
+fn access_ttl(s: &Settings) -> Result<chrono::Duration, String> {
+    chrono::Duration::from_std(s.auth.access_token_ttl.0).map_err(|e| e.to_string())
+}
+
+/// A stored row of the key `keys` with its timeline.
+fn stored_key(
+    keys: &Keys,
+    now: chrono::DateTime<chrono::Utc>,
+    signs_from: chrono::DateTime<chrono::Utc>,
+    signs_until: Option<chrono::DateTime<chrono::Utc>>,
+    retire_after: Option<chrono::DateTime<chrono::Utc>>,
+) -> StoredSigningKey {
+    StoredSigningKey {
+        kid: keys.kid().to_owned(),
+        generation: 0,
+        algorithm: keys.alg().as_str().to_owned(),
+        public_jwk: keys.jwks()["keys"][0].to_string(),
+        private_pem: keys.to_pem(),
+        created_at: now,
+        signs_from,
+        signs_until,
+        retire_after,
     }
 }
 
-/// `admin rotate-signing-key`: a new key of the configured algorithm signs from the next start;
-/// the old one keeps verifying. Needs no database, so it also works when the key file's
-/// algorithm differs from `auth.signing_alg` (which stops the server from starting).
-pub fn rotate_signing_key(s: &Settings) -> Result<Value, String> {
-    let alg = signing_alg(s)?;
-    if s.auth.signing_key.is_some() {
-        return Err("the signing key comes from the configuration (auth.signing_key); rotate it there".into());
+fn timed_keys(rows: &[StoredSigningKey]) -> Result<Vec<TimedKey>, String> {
+    rows.iter()
+        .map(|r| {
+            Ok(TimedKey {
+                keys: Keys::from_pem(&r.private_pem).map_err(|e| format!("signing key {}: {e}", r.kid))?,
+                published_at: r.created_at,
+                signs_from: r.signs_from,
+                signs_until: r.signs_until,
+                retire_after: r.retire_after,
+            })
+        })
+        .collect()
+}
+
+/// The key set of the stored keys at `now` (§2.8).
+fn key_set_at(rows: &[StoredSigningKey], now: chrono::DateTime<chrono::Utc>) -> Result<Keys, String> {
+    timeline::key_set(&timed_keys(rows)?, now)
+        .ok_or_else(|| "no signing key in the database is live: run `org-server admin rotate-signing-key`".to_owned())
+}
+
+/// The keys to import into an empty key table: the configured PEM, else the key file and its
+/// `.previous` file when present.
+fn file_keys(s: &Settings) -> Result<Option<(Keys, Option<Keys>)>, String> {
+    if let Some(pem) = &s.auth.signing_key {
+        return Ok(Some((
+            Keys::from_pem(pem).map_err(|e| format!("auth.signing_key: {e}"))?,
+            None,
+        )));
     }
     let path = key_file(s);
-    let old = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let old_kid = Keys::from_pem(&old).map_err(|e| e.to_string())?.kid().to_owned();
+    let current = match std::fs::read_to_string(&path) {
+        Ok(pem) => Keys::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let previous_path = previous_key_file(s);
+    let previous = match std::fs::read_to_string(&previous_path) {
+        Ok(pem) => Some(Keys::from_pem(&pem).map_err(|e| format!("{}: {e}", previous_path.display()))?),
+        Err(_) => None,
+    };
+    Ok(Some((current, previous)))
+}
+
+/// The stored signing keys; when the database has none, the key file (and its `.previous`)
+/// or the configured PEM is imported once, else a key of `auth.signing_alg` is generated.
+/// The imported previous key verifies (never signs) for an access TTL and 5 minutes more.
+async fn stored_keys(s: &Settings, store: &SeaStore) -> Result<Vec<StoredSigningKey>, String> {
+    let rows = store.signing_keys().await.map_err(|e| format!("signing keys: {e}"))?;
+    if !rows.is_empty() {
+        return Ok(rows);
+    }
+    let now = SystemClock.now();
+    let (mut first, origin) = match file_keys(s)? {
+        Some((current, previous)) => {
+            let mut first = Vec::new();
+            if let Some(p) = previous.filter(|p| p.kid() != current.kid()) {
+                let retire = now + access_ttl(s)? + timeline::RETIREMENT_MARGIN;
+                first.push(stored_key(&p, now, now, Some(now), Some(retire)));
+            }
+            first.push(stored_key(&current, now, now, None, None));
+            (first, "imported")
+        }
+        None => {
+            let keys = Keys::generate_for(signing_alg(s)?).map_err(|e| e.to_string())?;
+            (vec![stored_key(&keys, now, now, None, None)], "generated")
+        }
+    };
+    for (n, row) in first.iter_mut().enumerate() {
+        row.generation = n as i64 + 1;
+    }
+    if store
+        .insert_first_signing_keys(&first)
+        .await
+        .map_err(|e| format!("signing keys: {e}"))?
+    {
+        let kids: Vec<&str> = first.iter().map(|k| k.kid.as_str()).collect();
+        tracing::warn!(?kids, origin, "stored the first JWT signing keys in the database");
+    }
+    store.signing_keys().await.map_err(|e| format!("signing keys: {e}"))
+}
+
+/// The signing keys from the database (§2.8) and the secret the cursor key derives from (the
+/// oldest stored key, the same in every process). The newest key must be of
+/// `auth.signing_alg`.
+async fn load_keys(s: &Settings, store: &SeaStore) -> Result<(Keys, [u8; 32]), String> {
+    let alg = signing_alg(s)?;
+    let rows = stored_keys(s, store).await?;
+    let keys = key_set_at(&rows, SystemClock.now())?;
+    let timed = timed_keys(&rows)?;
+    if let Some(newest) = timed.last() {
+        check_alg(&newest.keys, alg, "the database")?;
+    }
+    let cursor = timed.first().map_or_else(
+        || keys.derive_secret(CURSOR_DOMAIN),
+        |k| k.keys.derive_secret(CURSOR_DOMAIN),
+    );
+    Ok((keys, cursor))
+}
+
+const CURSOR_DOMAIN: &str = "org-http pagination cursor v1";
+
+/// Reloads the key set from the database every [`KEY_RELOAD`] and swaps it in when the
+/// signing key or the published keys changed (a rotation, a switch, a retirement).
+async fn reload_keys(store: Arc<SeaStore>, tokens: Arc<JwtTokens>) {
+    let mut tick = tokio::time::interval(KEY_RELOAD);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let keys = match store.signing_keys().await {
+            Ok(rows) => key_set_at(&rows, SystemClock.now()),
+            Err(e) => Err(e.to_string()),
+        };
+        match keys {
+            Ok(keys) if keys.kids() != tokens.keys().kids() => {
+                tracing::info!(kid = keys.kid(), kids = ?keys.kids(), "signing keys reloaded");
+                tokens.replace_keys(keys);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot reload the signing keys"),
+        }
+    }
+}
+
+/// `admin rotate-signing-key` (§2.8): a new key of the configured algorithm, published at
+/// once, signs from 10 minutes from now; the key signing now signs until then and retires an
+/// access TTL and 5 minutes later. Running servers pick it up within 60 s. Opens only the
+/// database, so it also works when the newest key's algorithm differs from
+/// `auth.signing_alg` (which stops the server from starting).
+pub async fn rotate_signing_key(s: &Settings) -> Result<Value, String> {
+    let alg = signing_alg(s)?;
+    let store = open_store(s).await?;
+    let rows = stored_keys(s, &store).await?;
+    let now = SystemClock.now();
+    let previous = key_set_at(&rows, now).ok().map(|k| k.kid().to_owned());
     let new = Keys::generate_for(alg).map_err(|e| e.to_string())?;
-    write_secret_file(&previous_key_file(s), &old)?;
-    write_secret_file(&path, &new.to_pem())?;
-    Ok(json!({"kid": new.kid(), "alg": alg.as_str(), "previous_kid": old_kid, "restart_required": true}))
+    let (signs_from, until, retire) = timeline::rotation_times(now, access_ttl(s)?);
+    store
+        .rotate_signing_key(&stored_key(&new, now, signs_from, None, None), until, retire)
+        .await
+        .map_err(|e| format!("rotation failed: {e}"))?;
+    let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(json!({
+        "kid": new.kid(),
+        "alg": alg.as_str(),
+        "published_at": time(now),
+        "signs_from": time(signs_from),
+        "previous_kid": previous,
+        "previous_signs_until": time(until),
+        "previous_retires_at": time(retire),
+        "restart_required": false,
+    }))
 }
 
 /// What the admin commands and the server share.
@@ -314,13 +470,17 @@ pub struct Parts {
     pub app: App,
     /// The access-token adapter the app signs and verifies with.
     pub tokens: Arc<JwtTokens>,
+    /// The pagination cursor key's source when none is configured: derived from the oldest
+    /// stored signing key, so every process agrees.
+    pub cursor_secret: [u8; 32],
 }
 
 impl Parts {
     /// Opens the database, migrates, loads keys and builds the app.
     pub async fn open(s: &Settings) -> Result<Self, String> {
         let store = open_store(s).await?;
-        let tokens = Arc::new(JwtTokens::new(load_keys(s)?, &s.public_base_url()));
+        let (keys, cursor_secret) = load_keys(s, &store).await?;
+        let tokens = Arc::new(JwtTokens::new(keys, &s.public_base_url()));
         let app = App::new(
             Stores::from_store(store.clone()),
             Arc::new(SystemClock),
@@ -336,6 +496,7 @@ impl Parts {
             store,
             app,
             tokens,
+            cursor_secret,
         })
     }
 
@@ -359,6 +520,7 @@ fn http_config(
     s: &Settings,
     store: Arc<SeaStore>,
     tokens: Arc<JwtTokens>,
+    cursor_secret: [u8; 32],
     metrics: Option<org_http::MetricsRender>,
     health: Arc<Health>,
 ) -> Result<HttpConfig, String> {
@@ -386,8 +548,8 @@ fn http_config(
         .and_then(|p| p.get("cursor_key"))
         .and_then(|v| v.as_str())
     {
-        // Derived from the signing key, so every instance with the same key agrees.
-        None => Some(tokens.derive_secret("org-http pagination cursor v1")),
+        // Derived from the oldest stored signing key, so every instance agrees.
+        None => Some(cursor_secret),
         Some(text) => {
             use base64::Engine;
             let raw = text.strip_prefix("base64:").unwrap_or(text);
@@ -569,12 +731,14 @@ pub async fn serve(s: Settings) -> Result<(), String> {
         &s,
         parts.store.clone(),
         parts.tokens.clone(),
+        parts.cursor_secret,
         Some(render.clone()),
         health.clone(),
     )?;
     let state = HttpState::new(parts.app.clone(), config.clone());
     let router = org_http::router(state.clone());
-    let workers = spawn_workers(&s, &parts.app, &health);
+    let mut workers = spawn_workers(&s, &parts.app, &health);
+    workers.push(tokio::spawn(reload_keys(parts.store.clone(), parts.tokens.clone())));
     let ob = outbound(&s)?;
     let sender: Arc<dyn org_ports::WebhookSender> = Arc::new(crate::sender::HttpSender::new(ob.guard, ob.resolver));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -926,41 +1090,64 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_signing_key_follows_auth_signing_alg_and_a_mismatch_refuses_to_start() {
+    #[tokio::test]
+    async fn the_signing_key_follows_auth_signing_alg_and_a_mismatch_refuses_to_start() {
         let tmp = tempfile::tempdir().unwrap();
         let mut s = settings_in(tmp.path());
         s.auth.signing_alg = "HS256".to_owned();
-        assert!(load_keys(&s).unwrap_err().contains("'EdDSA' or 'RS256'"));
         assert!(app_config(&s).is_err());
-        // RS256 and no key file: an RSA key is generated, then reused.
+        let store = open_store(&s).await.unwrap();
+        assert!(load_keys(&s, &store).await.unwrap_err().contains("'EdDSA' or 'RS256'"));
+        // RS256 and no key: an RSA key is generated into the database, then reused.
         s.auth.signing_alg = "RS256".to_owned();
         assert!(app_config(&s).is_ok());
-        let rsa = load_keys(&s).unwrap();
+        let (rsa, cursor) = load_keys(&s, &store).await.unwrap();
         assert_eq!(rsa.alg(), SigningAlg::RS256);
         assert_eq!(rsa.jwks()["keys"][0]["kty"], "RSA");
-        assert_eq!(load_keys(&s).unwrap().kid(), rsa.kid());
+        assert_eq!(load_keys(&s, &store).await.unwrap().0.kid(), rsa.kid());
+        assert!(!key_file(&s).exists(), "the key lives in the database, not in a file");
         // The setting changed back under an existing RSA key: refused, with the way out.
         s.auth.signing_alg = "EdDSA".to_owned();
-        let err = load_keys(&s).unwrap_err();
+        let err = load_keys(&s, &store).await.unwrap_err();
         assert!(
             err.contains("RS256 key") && err.contains("auth.signing_alg is EdDSA"),
             "{err}"
         );
         assert!(err.contains("rotate-signing-key"), "{err}");
-        // Rotating makes an EdDSA key; the RSA key keeps verifying.
-        let out = rotate_signing_key(&s).unwrap();
+        // Rotating adds an EdDSA key, published now, signing in 10 minutes; the RSA key
+        // keeps signing until then, and the cursor key does not change.
+        let out = rotate_signing_key(&s).await.unwrap();
         assert_eq!(
             (out["alg"].as_str(), out["previous_kid"].as_str()),
             (Some("EdDSA"), Some(rsa.kid()))
         );
-        let keys = load_keys(&s).unwrap();
-        assert_eq!(keys.alg(), SigningAlg::EdDSA);
-        assert_eq!(keys.kids(), vec![keys.kid().to_owned(), rsa.kid().to_owned()]);
-        // A configured PEM is checked the same way.
-        s.auth.signing_key = Some(rsa.to_pem());
-        assert!(load_keys(&s).unwrap_err().contains("auth.signing_key"));
-        s.auth.signing_alg = "RS256".to_owned();
-        assert_eq!(load_keys(&s).unwrap().kid(), rsa.kid());
+        let (keys, again) = load_keys(&s, &store).await.unwrap();
+        assert_eq!(keys.kid(), rsa.kid());
+        assert_eq!(keys.kids(), vec![rsa.kid().to_owned(), s_str(&out["kid"])]);
+        assert_eq!(again, cursor);
+    }
+
+    fn s_str(v: &Value) -> String {
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn an_empty_database_imports_the_key_file_and_its_previous_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = settings_in(tmp.path());
+        let (current, previous) = (Keys::generate(), Keys::generate());
+        create_private_dir(&s.data_dir).unwrap();
+        std::fs::write(key_file(&s), current.to_pem()).unwrap();
+        std::fs::write(previous_key_file(&s), previous.to_pem()).unwrap();
+        let store = open_store(&s).await.unwrap();
+        let (keys, _) = load_keys(&s, &store).await.unwrap();
+        assert_eq!(keys.kid(), current.kid());
+        assert_eq!(keys.kids(), vec![current.kid().to_owned(), previous.kid().to_owned()]);
+        // Once: a new file is not imported again.
+        std::fs::write(key_file(&s), Keys::generate().to_pem()).unwrap();
+        assert_eq!(load_keys(&s, &store).await.unwrap().0.kids(), keys.kids());
+        let rows = store.signing_keys().await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].retire_after.is_some() && rows[1].retire_after.is_none());
     }
 }

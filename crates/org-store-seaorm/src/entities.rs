@@ -622,3 +622,28 @@ pub mod custom_domain {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod signing_key {
+    //! `signing_keys`: a JWT signing key and its timeline (§2.8); `private_key` is sealed.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kid: String,
+        pub generation: i64,
+        pub algorithm: String,
+        pub public_jwk: String,
+        pub private_key: String,
+        pub created_at: DateTimeUtc,
+        pub signs_from: DateTimeUtc,
+        pub signs_until: Option<DateTimeUtc>,
+        pub retire_after: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -32,6 +32,7 @@ mod changes;
 mod cipher;
 mod entities;
 mod error;
+mod keys;
 mod mapping;
 mod migration;
 mod read;
@@ -55,6 +56,7 @@ use crate::error::{DbFailure, store_err};
 use crate::write::{WriteOp, WriteOut};
 
 pub use crate::cipher::{AesGcmCipher, is_valid_key_id};
+pub use crate::keys::StoredSigningKey;
 
 /// Pool, retry and encryption settings.
 #[derive(Clone)]

@@ -25,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(Nodes),
             Box::new(Mail),
             Box::new(DomainsBranding),
+            Box::new(SigningKeys),
         ]
     }
 }
@@ -1277,6 +1278,51 @@ impl MigrationTrait for DomainsBranding {
     }
 }
 
+/// JWT signing keys (m0010, §2.8): one row per key with its timeline; the private key is
+/// sealed by the secret cipher (platform scope, `signing_keys.private_key`, row `kid`).
+/// `generation` is unique, so two first starts or two rotations at once cannot both win.
+struct SigningKeys;
+
+impl MigrationName for SigningKeys {
+    fn name(&self) -> &str {
+        "m0010_signing_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SigningKeys {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("signing_keys")
+                .col(string("kid").primary_key())
+                .col(big_integer("generation"))
+                .col(string("algorithm"))
+                .col(text("public_jwk"))
+                .col(text("private_key"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("signs_from"))
+                .col(timestamp_with_time_zone_null("signs_until"))
+                .col(timestamp_with_time_zone_null("retire_after"))
+                .to_owned(),
+        )
+        .await?;
+        create_indexes(
+            m,
+            &[("ux_signing_keys_generation", "signing_keys", "generation", true, None)],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table("signing_keys").to_owned()).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1490,12 +1536,49 @@ mod tests {
         let rows = "SELECT (SELECT COUNT(*) FROM custom_domains) + (SELECT COUNT(*) FROM org_brandings) AS n";
         assert_eq!(count(&db, rows).await, 1, "an org's rows go with it");
 
-        Migrator::down(&db, Some(1)).await.unwrap();
+        // Down to just before m0008 (the migrations after it first).
+        let after_m0007 = Migrator::migrations()
+            .iter()
+            .position(|m| m.name() == "m0008_domains_branding")
+            .unwrap();
+        let steps = u32::try_from(Migrator::migrations().len() - after_m0007).unwrap();
+        Migrator::down(&db, Some(steps)).await.unwrap();
         let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
                       AND name IN ('custom_domains', 'org_brandings')";
         assert_eq!(count(&db, tables).await, 0);
         Migrator::up(&db, None).await.unwrap();
         assert_eq!(count(&db, tables).await, 2);
+    }
+
+    #[tokio::test]
+    async fn m0010_holds_one_key_per_generation_and_rolls_back() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let key = |kid: &str, generation: i64| {
+            format!(
+                "INSERT INTO signing_keys (kid, generation, algorithm, public_jwk, private_key, created_at, \
+                 signs_from, signs_until, retire_after) VALUES ('{kid}', {generation}, 'EdDSA', '{{}}', 'sealed', \
+                 '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z', NULL, NULL)"
+            )
+        };
+        db.execute_unprepared(&key("a", 1)).await.unwrap();
+        assert!(
+            db.execute_unprepared(&key("b", 1)).await.is_err(),
+            "one key per generation"
+        );
+        db.execute_unprepared(&key("b", 2)).await.unwrap();
+        let steps = Migrator::migrations()
+            .iter()
+            .rev()
+            .position(|m| m.name() == "m0010_signing_keys")
+            .unwrap();
+        Migrator::down(&db, Some(u32::try_from(steps + 1).unwrap()))
+            .await
+            .unwrap();
+        let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'signing_keys'";
+        assert_eq!(count(&db, tables).await, 0);
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(count(&db, tables).await, 1);
     }
 
     #[tokio::test]

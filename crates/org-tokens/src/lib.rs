@@ -23,6 +23,7 @@
 
 mod jwt;
 mod keys;
+pub mod timeline;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};

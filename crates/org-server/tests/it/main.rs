@@ -3,6 +3,8 @@
 //! PostgreSQL).
 
 mod domains;
+mod files;
+mod keys;
 mod mail;
 mod nodes;
 mod scim;

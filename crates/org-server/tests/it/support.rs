@@ -105,26 +105,24 @@ impl Node {
         self.vars.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    /// The JWT signing key file this node reads (and generates when it is missing).
+    /// The JWT signing key file this node imports into an empty database.
     pub fn signing_key_file(&self) -> PathBuf {
         self.var("ORG_SERVER_AUTH__SIGNING_KEY_FILE")
             .map_or_else(|| self.dir.path().join("signing-key.pem"), PathBuf::from)
     }
 
     /// Another process of the same deployment, as behind a load balancer: its own data dir
-    /// and port, and every setting of this node — the same database, key-encryption keys,
-    /// issuer (`public_base_url`) and JWT signing key (this node's key file, generated here
-    /// first when no command of this node has run yet). Later `with` calls override.
+    /// and port, and every setting of this node — the same database (which holds the JWT
+    /// signing keys, §2.8), key-encryption keys, issuer (`public_base_url`) and signing key
+    /// file setting. Later `with` calls override.
     pub fn sibling(&self) -> Node {
         assert!(
             self.var("ORG_SERVER_DATABASE__URL").is_some(),
             "siblings share a database server: start from Node::postgres()"
         );
         let key = self.signing_key_file();
-        if !key.exists() {
-            // Opening the parts migrates the database and writes the key file; reads only.
-            self.cli(&["admin", "verify-audit", "--platform"]);
-        }
+        // Opening the parts migrates the database and stores its first signing key; reads only.
+        self.cli(&["admin", "verify-audit", "--platform"]);
         let dir = tempfile::tempdir().expect("temp dir");
         let mut vars: Vec<(String, String)> = self
             .vars
