@@ -143,6 +143,9 @@ pub enum DomainError {
     /// The directory e-mail is another user's login e-mail.
     #[error("this e-mail belongs to another user")]
     EmailTaken,
+    /// No OAuth credentials for this provider (§12: 404 with this detail).
+    #[error("OAuth credentials not found for this provider")]
+    OAuthCredentialsNotFound,
 }
 
 fn plural(n: usize) -> String {

@@ -267,4 +267,6 @@ pub enum DomainEvent {
     Webhook(crate::webhook::WebhookEvent),
     /// The org's SMTP settings were set or removed (§13).
     Smtp(crate::mail::SmtpEvent),
+    /// An org's OAuth app credentials for one provider were set or deleted (§12).
+    OAuthCredentials(crate::credentials::OAuthCredentialsEvent),
 }

@@ -1157,6 +1157,46 @@ pub struct CreatedScimTokenResponse {
     pub expires_at: Option<String>,
 }
 
+/// `POST …/oauth-credentials/:provider` (§12).
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetOAuthCredentialsRequest {
+    /// 1–512 characters.
+    pub client_id: String,
+    /// 1–4096 characters, write-only.
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for SetOAuthCredentialsRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetOAuthCredentialsRequest")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One provider's OAuth credentials (§12): never the secret.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OAuthCredentialsResponse {
+    /// `github`, `google` or `microsoft`.
+    pub provider: String,
+    pub client_id: String,
+    /// Always `true`: a secret is required.
+    pub has_secret: bool,
+    pub updated_at: String,
+}
+
+impl From<&org_app::OAuthCredentialsView> for OAuthCredentialsResponse {
+    fn from(v: &org_app::OAuthCredentialsView) -> Self {
+        Self {
+            provider: v.provider.as_str().to_owned(),
+            client_id: v.client_id.clone(),
+            has_secret: v.has_secret,
+            updated_at: ts(v.updated_at),
+        }
+    }
+}
+
 /// `POST …/smtp` (§13).
 #[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

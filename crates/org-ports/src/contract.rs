@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use org_domain::branding::{Branding, BrandingRecord};
+use org_domain::credentials::{OAuthCredentials, OAuthCredentialsRecord, OAuthProvider};
 use org_domain::custom_domain::{CustomDomain, CustomDomainRecord, DomainName, VerificationMethod};
 use org_domain::directory::{DirectoryGroup, DirectoryProfile, DirectoryProfileRecord, user_name_key};
 use org_domain::mail::{
@@ -4801,6 +4802,158 @@ pub async fn a_purge_takes_the_org_s_branding_and_domain<S: Store>(s: Arc<S>) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Credentials: OAuth app credentials per (org, provider) (§12)
+// ---------------------------------------------------------------------------------------------
+
+fn oauth(org: OrgId, provider: OAuthProvider, client_id: &str, secret: &str, version: u64) -> OAuthCredentials {
+    OAuthCredentials::restore(OAuthCredentialsRecord {
+        id: org_domain::CredentialId::from_uuid(uuid()),
+        org_id: org,
+        provider,
+        client_id: client_id.to_owned(),
+        client_secret: secret.to_owned(),
+        created_at: t(5),
+        updated_at: t(5),
+        version,
+    })
+}
+
+fn oauth_edited(c: &OAuthCredentials, client_id: &str, secret: &str) -> OAuthCredentials {
+    OAuthCredentials::restore(OAuthCredentialsRecord {
+        client_id: client_id.to_owned(),
+        client_secret: secret.to_owned(),
+        updated_at: t(6),
+        ..c.record().clone()
+    })
+}
+
+pub async fn oauth_credentials_are_one_row_per_org_and_provider_written_by_version<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other-org").await.org.id();
+    let id = seed.org.id();
+    let (gh, google) = (OAuthProvider::Github, OAuthProvider::Google);
+    assert_eq!(s.oauth_credentials(id, gh).await, Ok(None), "absent until set");
+    let first = oauth(id, gh, "gh-client", "gh s3cret ✓", 0);
+    s.commit(Changeset {
+        oauth_credentials: vec![first.clone(), oauth(id, google, "g-client", "g-secret", 0)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let stored = s.oauth_credentials(id, gh).await.unwrap().expect("stored");
+    assert_eq!(
+        stored,
+        first.clone().with_version(1),
+        "the row reads back, secret included"
+    );
+    assert_eq!(
+        s.oauth_credentials(id, google)
+            .await
+            .unwrap()
+            .map(|c| c.client_id().to_owned()),
+        Some("g-client".to_owned()),
+        "one row per provider"
+    );
+    assert_eq!(s.oauth_credentials(id, OAuthProvider::Microsoft).await, Ok(None));
+    assert_eq!(s.oauth_credentials(other, gh).await, Ok(None), "per org");
+    let steps = vec![
+        (
+            "a second insert for the pair is a stale write (a racing first upsert retries)",
+            Changeset {
+                oauth_credentials: vec![oauth(id, gh, "x", "y", 0)],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+        (
+            "an org that does not exist",
+            Changeset {
+                oauth_credentials: vec![oauth(OrgId::from_uuid(uuid()), gh, "x", "y", 0)],
+                ..cs()
+            },
+            Err(StoreError::NotFound),
+        ),
+        (
+            "an update at the loaded version",
+            Changeset {
+                oauth_credentials: vec![oauth_edited(&stored, "gh-client-2", "new secret")],
+                ..cs()
+            },
+            Ok(()),
+        ),
+        (
+            "a write at the old version",
+            Changeset {
+                oauth_credentials: vec![oauth_edited(&stored, "stale", "stale")],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+        (
+            "a delete at the old version",
+            Changeset {
+                removed_oauth_credentials: vec![stored.clone()],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+    ];
+    run_steps(&*s, steps).await;
+    let updated = s.oauth_credentials(id, gh).await.unwrap().expect("still there");
+    assert_eq!(
+        (
+            updated.client_id(),
+            updated.record().client_secret.as_str(),
+            updated.record().version,
+            updated.id()
+        ),
+        ("gh-client-2", "new secret", 2, stored.id()),
+        "only the update at the loaded version was written"
+    );
+    s.commit(Changeset {
+        removed_oauth_credentials: vec![updated],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.oauth_credentials(id, gh).await, Ok(None), "deleted");
+    assert!(
+        s.oauth_credentials(id, google).await.unwrap().is_some(),
+        "the other provider stays"
+    );
+    s.commit(Changeset {
+        oauth_credentials: vec![oauth(id, gh, "again", "again", 0)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.oauth_credentials(id, gh).await.unwrap().map(|c| c.record().version),
+        Some(1),
+        "a deleted pair can be set again"
+    );
+    let deleted = Organization::restore(OrgState {
+        deleted_at: Some(t(100)),
+        ..seed.org.state().clone()
+    })
+    .unwrap();
+    s.commit(Changeset {
+        orgs: vec![deleted],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    s.commit(Changeset {
+        org_purges: vec![id],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.oauth_credentials(id, gh).await, Ok(None), "purged with the org");
+    assert_eq!(s.oauth_credentials(id, google).await, Ok(None), "purged with the org");
+}
+
+// ---------------------------------------------------------------------------------------------
 // The suite
 // ---------------------------------------------------------------------------------------------
 
@@ -5011,5 +5164,6 @@ where
         branding_is_one_row_per_org_written_compare_and_swap,
         a_domain_is_claimed_by_many_and_held_verified_by_one,
         a_purge_takes_the_org_s_branding_and_domain,
+        oauth_credentials_are_one_row_per_org_and_provider_written_by_version,
     );
 }

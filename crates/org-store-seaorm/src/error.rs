@@ -82,6 +82,11 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
     // read (the use case decides again on the stored row), not a duplicate id.
     ("org_brandings_pkey", "org_brandings.org_id", Outcome::Stale),
     ("custom_domains_pkey", "custom_domains.org_id", Outcome::Stale),
+    (
+        "ux_oauth_credentials_org_provider",
+        "oauth_credentials.org_id, oauth_credentials.provider",
+        Outcome::Stale,
+    ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
     (
         "ux_audit_log_seq",

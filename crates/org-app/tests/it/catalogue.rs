@@ -204,6 +204,16 @@ fn steps() -> Vec<(&'static str, Expect)> {
         ("smtp.delete", acme(&["smtp.removed"], &["organization.smtp.removed"])),
         ("smtp.delete (none)", acme(&[], &[])),
         (
+            "oauth.set",
+            acme(&["oauth_credentials.updated"], &["oauth_credentials.updated"]),
+        ),
+        ("oauth.set (same)", acme(&[], &[])),
+        (
+            "oauth.delete",
+            acme(&["oauth_credentials.deleted"], &["oauth_credentials.updated"]),
+        ),
+        ("oauth.delete (none: 404)", acme(&[], &[])),
+        (
             "platform.limits",
             acme(&["org.limits_updated"], &["organization.updated"]),
         ),
@@ -422,6 +432,21 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
             app.mail.set_smtp(new_owner, m, "acme", draft).await
         }
         "smtp.delete" | "smtp.delete (none)" => app.mail.delete_smtp(new_owner, m, "acme").await,
+        "oauth.set" | "oauth.set (same)" => {
+            let draft = org_domain::credentials::OAuthCredentialsDraft {
+                client_id: "gh-client".into(),
+                client_secret: "gh-secret".into(),
+            };
+            app.credentials
+                .set_oauth(new_owner, m, "acme", "github", draft)
+                .await
+                .map(drop)
+        }
+        "oauth.delete" => app.credentials.delete_oauth(new_owner, m, "acme", "github").await,
+        "oauth.delete (none: 404)" => match app.credentials.delete_oauth(new_owner, m, "acme", "github").await {
+            Err(AppError::Domain(org_domain::DomainError::OAuthCredentialsNotFound)) => Ok(()),
+            other => other.and(Err(AppError::Domain(org_domain::DomainError::NotFound))),
+        },
         "webhook.create" => {
             let input = WebhookInput {
                 name: Some("h".into()),

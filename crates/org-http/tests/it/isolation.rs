@@ -23,6 +23,7 @@ fn body_for(method: &str, path: &str, target: &str) -> Option<Value> {
                                     "password": "p", "from_email": "evil@evil.example.com"}),
         ("POST", "domain") => json!({"domain": "evil.test"}),
         ("PATCH", "branding") => json!({"primary_color": "#000"}),
+        ("POST", "{provider}") => json!({"client_id": "evil", "client_secret": "evil-secret"}),
         _ => return None,
     };
     Some(body)
@@ -34,6 +35,13 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
     let (invitation, role) = t.acme_ids().await;
     let (webhook, delivery) = t.acme_webhook().await;
     let nobody = t.actor("nobody@nowhere.test").await;
+    t.post(
+        "/api/organizations/acme/oauth-credentials/github",
+        &t.owner.token,
+        Some(json!({"client_id": "acme-gh-client", "client_secret": "acme-gh-secret"})),
+    )
+    .await
+    .expect(200, "");
     let routes: Vec<(&str, &str)> = org_http::route_table()
         .into_iter()
         .filter(|(_, p)| p.starts_with("/api/organizations/{org_slug}"))
@@ -53,7 +61,8 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
                 .replace("{delivery_id}", &delivery)
                 .replace("{user_id}", &t.member.id())
                 .replace("{id}", id)
-                .replace("{role_id}", &role);
+                .replace("{role_id}", &role)
+                .replace("{provider}", "github");
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let body = body_for(method.as_str(), template, &outsider.id());
             let res = t.send(method.clone(), &path, Some(&outsider.token), body).await;
@@ -71,6 +80,8 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
                 "someone@acme.test",
                 "Audit sink",
                 "hooks.example.com",
+                "acme-gh-client",
+                "acme-gh-secret",
             ] {
                 assert!(!res.text.contains(secret), "{method} {path} leaked {secret}");
             }
@@ -84,4 +95,8 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
         .get(&format!("/api/organizations/acme/webhooks/{webhook}"), &t.owner.token)
         .await;
     assert_eq!(hook.body["name"], "Audit sink");
+    let creds = t
+        .get("/api/organizations/acme/oauth-credentials/github", &t.owner.token)
+        .await;
+    assert_eq!(creds.body["client_id"], "acme-gh-client");
 }

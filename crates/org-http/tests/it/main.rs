@@ -5,6 +5,7 @@ mod auth;
 mod invitations;
 mod isolation;
 mod members;
+mod oauth_credentials;
 mod openapi;
 mod ops;
 mod orgs;
