@@ -85,7 +85,7 @@ use org_ports::{AccessTokens, Clock, IdGenerator, Stores, TokenIssuer};
 pub use audit::{AuditService, CHUNK};
 pub use catalogue::{AUDIT_ACTIONS, AuditActionInfo, WEBHOOK_EVENT_TYPES, WebhookTypeInfo};
 pub use config::{AppConfig, OrgApproval};
-pub use credentials::{CredentialsService, OAuthCredentialsView};
+pub use credentials::{BillingCredentialsView, CredentialsService, OAuthCredentialsView};
 pub use error::AppError;
 pub use invitations::{CreatedInvitation, InvitationService, InvitationView, MyInvitation};
 pub use mail::{MailReport, MailService};

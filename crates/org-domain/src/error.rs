@@ -146,6 +146,9 @@ pub enum DomainError {
     /// No OAuth credentials for this provider (§12: 404 with this detail).
     #[error("OAuth credentials not found for this provider")]
     OAuthCredentialsNotFound,
+    /// No billing credentials for this provider (§18: 404 with this detail).
+    #[error("Billing credentials not found for this provider")]
+    BillingCredentialsNotFound,
 }
 
 fn plural(n: usize) -> String {

@@ -269,4 +269,6 @@ pub enum DomainEvent {
     Smtp(crate::mail::SmtpEvent),
     /// An org's OAuth app credentials for one provider were set or deleted (§12).
     OAuthCredentials(crate::credentials::OAuthCredentialsEvent),
+    /// An org's billing-provider credentials were set or deleted (§18).
+    BillingCredentials(crate::credentials::BillingCredentialsEvent),
 }

@@ -1197,6 +1197,57 @@ impl From<&org_app::OAuthCredentialsView> for OAuthCredentialsResponse {
     }
 }
 
+/// `POST …/billing-credentials/:provider` (§18): every field required.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetBillingCredentialsRequest {
+    /// 1–4096, write-only; for Stripe `sk_test_`/`rk_test_` (test) or `sk_live_`/`rk_live_` (live).
+    pub api_key: String,
+    /// 1–4096, write-only.
+    pub webhook_secret: String,
+    /// `test` or `live`.
+    pub mode: String,
+}
+
+impl std::fmt::Debug for SetBillingCredentialsRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetBillingCredentialsRequest")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET …/billing-credentials/:provider` (§18): never a secret.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BillingCredentialsResponse {
+    pub configured: bool,
+    /// `stripe` or `polar`.
+    pub provider: String,
+    /// `test`, `live`, or `null` when unconfigured.
+    pub mode: Option<String>,
+    pub enabled: bool,
+    pub updated_at: Option<String>,
+}
+
+impl From<&org_app::BillingCredentialsView> for BillingCredentialsResponse {
+    fn from(v: &org_app::BillingCredentialsView) -> Self {
+        Self {
+            configured: v.configured,
+            provider: v.provider.as_str().to_owned(),
+            mode: v.mode.map(|m| m.as_str().to_owned()),
+            enabled: v.enabled,
+            updated_at: v.updated_at.map(ts),
+        }
+    }
+}
+
+/// `DELETE …/billing-credentials/:provider` (§18).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DeletedCredentialsResponse {
+    pub message: String,
+    pub deleted_count: u64,
+}
+
 /// `POST …/smtp` (§13).
 #[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

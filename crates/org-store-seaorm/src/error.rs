@@ -87,6 +87,11 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         "oauth_credentials.org_id, oauth_credentials.provider",
         Outcome::Stale,
     ),
+    (
+        "ux_billing_credentials_org_provider",
+        "billing_credentials.org_id, billing_credentials.provider",
+        Outcome::Stale,
+    ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
     (
         "ux_audit_log_seq",

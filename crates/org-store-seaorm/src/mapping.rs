@@ -26,8 +26,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::entities::{
-    audit, custom_domain, delivery, directory_group, directory_profile, event, invitation, mail, membership,
-    oauth_credential, org, org_branding, role, scim_token, session, smtp_settings, user, webhook,
+    audit, billing_credential, custom_domain, delivery, directory_group, directory_profile, event, invitation, mail,
+    membership, oauth_credential, org, org_branding, role, scim_token, session, smtp_settings, user, webhook,
 };
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -942,6 +942,62 @@ pub(crate) fn oauth_from_row(
         created_at: m.created_at,
         updated_at: m.updated_at,
         version: version_from_row(m.version, "oauth_credentials")?,
+    }))
+}
+
+fn billing_scope(org_id: Uuid, column: &'static str, id: Uuid) -> SecretScope {
+    SecretScope::new(OrgId::from_uuid(org_id), "billing_credentials", column, id)
+}
+
+/// The row of one provider's billing credentials, both secrets sealed by `cipher`.
+pub(crate) fn billing_to_row(
+    c: &org_domain::credentials::BillingCredentials,
+    version: i64,
+    cipher: &dyn SecretCipher,
+) -> Result<billing_credential::Model, StoreError> {
+    let r = c.record();
+    let (org_id, id) = (r.org_id.as_uuid(), r.id.as_uuid());
+    Ok(billing_credential::Model {
+        id,
+        org_id,
+        provider: r.provider.as_str().to_owned(),
+        mode: r.mode.as_str().to_owned(),
+        api_key: cipher.seal(&r.api_key, &billing_scope(org_id, "api_key", id))?,
+        webhook_secret: cipher.seal(&r.webhook_secret, &billing_scope(org_id, "webhook_secret", id))?,
+        enabled: r.enabled,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version,
+    })
+}
+
+/// The credentials of a row, through the §18 field rules (`Corrupt` when a value breaks one or
+/// a secret does not open for this org, column and row).
+pub(crate) fn billing_from_row(
+    m: billing_credential::Model,
+    cipher: &dyn SecretCipher,
+) -> Result<org_domain::credentials::BillingCredentials, StoreError> {
+    use org_domain::credentials::{
+        BillingCredentials, BillingCredentialsDraft, BillingCredentialsInput, BillingCredentialsRecord,
+    };
+    let draft = BillingCredentialsDraft {
+        api_key: cipher.open(&m.api_key, &billing_scope(m.org_id, "api_key", m.id))?,
+        webhook_secret: cipher.open(&m.webhook_secret, &billing_scope(m.org_id, "webhook_secret", m.id))?,
+        mode: m.mode,
+    };
+    let input = BillingCredentialsInput::parse(&m.provider, &draft)
+        .map_err(|e| corrupt(format!("billing_credentials {}: {e:?}", m.id)))?;
+    Ok(BillingCredentials::restore(BillingCredentialsRecord {
+        id: org_domain::CredentialId::from_uuid(m.id),
+        org_id: OrgId::from_uuid(m.org_id),
+        provider: input.provider,
+        mode: input.mode,
+        api_key: input.api_key,
+        webhook_secret: input.webhook_secret,
+        enabled: m.enabled,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        version: version_from_row(m.version, "billing_credentials")?,
     }))
 }
 

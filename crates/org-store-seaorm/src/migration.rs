@@ -1278,8 +1278,9 @@ impl MigrationTrait for DomainsBranding {
     }
 }
 
-/// Provider credentials (m0009, §12): an org's OAuth app credentials, one row per (org,
-/// provider) held by a unique index; `client_secret` sealed. Rows go with their org.
+/// Provider credentials (m0009, §12, §18): an org's OAuth app credentials and billing-provider
+/// keys, each one row per (org, provider) held by a unique index; the secrets sealed. Rows go
+/// with their org.
 struct Credentials;
 
 impl MigrationName for Credentials {
@@ -1315,21 +1316,55 @@ impl MigrationTrait for Credentials {
                 .to_owned(),
         )
         .await?;
+        m.create_table(
+            Table::create()
+                .table("billing_credentials")
+                .col(pk_uuid("id"))
+                .col(uuid("org_id"))
+                .col(string("provider"))
+                .col(string("mode"))
+                .col(text("api_key"))
+                .col(text("webhook_secret"))
+                .col(boolean("enabled"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk(
+                    "fk_billing_credentials_org",
+                    ("billing_credentials", "org_id"),
+                    "orgs",
+                    true,
+                ))
+                .to_owned(),
+        )
+        .await?;
         create_indexes(
             m,
-            &[(
-                "ux_oauth_credentials_org_provider",
-                "oauth_credentials",
-                "org_id, provider",
-                true,
-                None,
-            )],
+            &[
+                (
+                    "ux_oauth_credentials_org_provider",
+                    "oauth_credentials",
+                    "org_id, provider",
+                    true,
+                    None,
+                ),
+                (
+                    "ux_billing_credentials_org_provider",
+                    "billing_credentials",
+                    "org_id, provider",
+                    true,
+                    None,
+                ),
+            ],
         )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table("oauth_credentials").to_owned()).await
+        for table in ["billing_credentials", "oauth_credentials"] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
     }
 }
 
@@ -1579,6 +1614,18 @@ mod tests {
             )
         };
         db.execute_unprepared(&row("0A", "github")).await.unwrap();
+        let billing = |id: &str| {
+            format!(
+                "INSERT INTO billing_credentials (id, org_id, provider, mode, api_key, webhook_secret, enabled, \
+                 created_at, updated_at, version) VALUES (X'{id}', X'02', 'stripe', 'test', 'sealed', 'sealed', 1, \
+                 {at}, {at}, 1)"
+            )
+        };
+        db.execute_unprepared(&billing("1A")).await.unwrap();
+        assert!(
+            db.execute_unprepared(&billing("1B")).await.is_err(),
+            "a second billing row for the pair is refused"
+        );
         db.execute_unprepared(&row("0B", "google")).await.unwrap();
         assert!(
             db.execute_unprepared(&row("0C", "github")).await.is_err(),
@@ -1587,16 +1634,14 @@ mod tests {
         db.execute_unprepared("DELETE FROM orgs WHERE id = X'02'")
             .await
             .unwrap();
-        assert_eq!(
-            count(&db, "SELECT COUNT(*) AS n FROM oauth_credentials").await,
-            0,
-            "the rows go with their org"
-        );
+        let rows = "SELECT (SELECT COUNT(*) FROM oauth_credentials) + (SELECT COUNT(*) FROM billing_credentials) AS n";
+        assert_eq!(count(&db, rows).await, 0, "the rows go with their org");
         Migrator::down(&db, Some(1)).await.unwrap();
-        let table = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'oauth_credentials'";
+        let table = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+                     AND name IN ('oauth_credentials', 'billing_credentials')";
         assert_eq!(count(&db, table).await, 0);
         Migrator::up(&db, None).await.unwrap();
-        assert_eq!(count(&db, table).await, 1);
+        assert_eq!(count(&db, table).await, 2);
     }
 
     #[tokio::test]

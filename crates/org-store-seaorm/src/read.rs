@@ -29,8 +29,9 @@ use sea_orm::{
 
 use crate::SeaStore;
 use crate::entities::{
-    audit, custom_domain, delivery, directory_group, directory_profile, event, head, invitation, mail, membership,
-    oauth_credential, org, org_branding, refresh_ancestor, role, scim_token, session, smtp_settings, user, webhook,
+    audit, billing_credential, custom_domain, delivery, directory_group, directory_profile, event, head, invitation,
+    mail, membership, oauth_credential, org, org_branding, refresh_ancestor, role, scim_token, session, smtp_settings,
+    user, webhook,
 };
 use crate::error::store_err;
 use crate::mapping;
@@ -899,6 +900,21 @@ impl org_ports::SettingsRepository for SeaStore {
             .await
             .map_err(store_err)?
             .map(|m| mapping::oauth_from_row(m, &*self.cipher))
+            .transpose()
+    }
+
+    async fn billing_credentials(
+        &self,
+        org: OrgId,
+        provider: org_domain::credentials::BillingProvider,
+    ) -> Result<Option<org_domain::credentials::BillingCredentials>, StoreError> {
+        billing_credential::Entity::find()
+            .filter(billing_credential::Column::OrgId.eq(org.as_uuid()))
+            .filter(billing_credential::Column::Provider.eq(provider.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(|m| mapping::billing_from_row(m, &*self.cipher))
             .transpose()
     }
 

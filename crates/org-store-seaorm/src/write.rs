@@ -30,9 +30,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::entities::{
-    audit, custom_domain, delivery, directory_group, directory_profile, event, head, invitation, mail, membership,
-    oauth_credential, org, org_branding, refresh_ancestor, role, scim_token, session, smtp_settings, user, webhook,
-    worker_lease,
+    audit, billing_credential, custom_domain, delivery, directory_group, directory_profile, event, head, invitation,
+    mail, membership, oauth_credential, org, org_branding, refresh_ancestor, role, scim_token, session, smtp_settings,
+    user, webhook, worker_lease,
 };
 use crate::error::DbFailure;
 use crate::mapping::{self, all_set, version_to_row};
@@ -580,7 +580,7 @@ where
     Ok(())
 }
 
-/// OAuth credentials (one row per org and provider: a first write for a pair that has a row
+/// OAuth and billing credentials (each one row per org and provider: a first write for a pair that has a row
 /// matches nothing and is a stale write, so a racing first upsert retries).
 async fn write_credentials(
     txn: &DatabaseTransaction,
@@ -600,6 +600,24 @@ async fn write_credentials(
         // A missing org fails on the foreign key (not found).
         let written = oauth_credential::Entity::insert(row)
             .on_conflict_do_nothing_on([oauth_credential::Column::OrgId, oauth_credential::Column::Provider])
+            .exec_without_returning(txn)
+            .await?;
+        if !matches!(written, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+            return Err(StoreError::Conflict(ConflictKind::StaleVersion).into());
+        }
+    }
+    for x in &c.removed_billing_credentials {
+        delete_at::<billing_credential::Entity>(txn, x.id().as_uuid(), x.record().version).await?;
+    }
+    for x in &c.billing_credentials {
+        let v = x.record().version;
+        let row: billing_credential::ActiveModel = all_set(mapping::billing_to_row(x, version_to_row(v + 1)?, cipher)?);
+        if v > 0 {
+            versioned::<billing_credential::Entity>(txn, row, x.id().as_uuid(), v).await?;
+            continue;
+        }
+        let written = billing_credential::Entity::insert(row)
+            .on_conflict_do_nothing_on([billing_credential::Column::OrgId, billing_credential::Column::Provider])
             .exec_without_returning(txn)
             .await?;
         if !matches!(written, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
@@ -748,7 +766,8 @@ keyed!(
     delivery[],
     scim_token[],
     mail[],
-    oauth_credential[]
+    oauth_credential[],
+    billing_credential[]
 );
 
 /// Rows keyed by their parent's id: a profile by its membership, group data by its role.

@@ -214,6 +214,16 @@ fn steps() -> Vec<(&'static str, Expect)> {
         ),
         ("oauth.delete (none: 404)", acme(&[], &[])),
         (
+            "billing.set",
+            acme(&["billing_credentials.updated"], &["billing_credentials.updated"]),
+        ),
+        ("billing.set (same)", acme(&[], &[])),
+        (
+            "billing.delete",
+            acme(&["billing_credentials.deleted"], &["billing_credentials.deleted"]),
+        ),
+        ("billing.delete (none: 404)", acme(&[], &[])),
+        (
             "platform.limits",
             acme(&["org.limits_updated"], &["organization.updated"]),
         ),
@@ -443,6 +453,23 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
                 .map(drop)
         }
         "oauth.delete" => app.credentials.delete_oauth(new_owner, m, "acme", "github").await,
+        "billing.set" | "billing.set (same)" => {
+            let draft = org_domain::credentials::BillingCredentialsDraft {
+                api_key: "sk_test_abc".into(),
+                webhook_secret: "whsec_abc".into(),
+                mode: "test".into(),
+            };
+            app.credentials.set_billing(new_owner, m, "acme", "stripe", draft).await
+        }
+        "billing.delete" => app
+            .credentials
+            .delete_billing(new_owner, m, "acme", "stripe")
+            .await
+            .map(drop),
+        "billing.delete (none: 404)" => match app.credentials.delete_billing(new_owner, m, "acme", "stripe").await {
+            Err(AppError::Domain(org_domain::DomainError::BillingCredentialsNotFound)) => Ok(()),
+            other => other.and(Err(AppError::Domain(org_domain::DomainError::NotFound))),
+        },
         "oauth.delete (none: 404)" => match app.credentials.delete_oauth(new_owner, m, "acme", "github").await {
             Err(AppError::Domain(org_domain::DomainError::OAuthCredentialsNotFound)) => Ok(()),
             other => other.and(Err(AppError::Domain(org_domain::DomainError::NotFound))),

@@ -171,3 +171,157 @@ async fn oauth_credentials_need_the_capability_a_known_provider_and_valid_fields
         "a stranger does not see the org"
     );
 }
+
+fn billing(key: &str, secret: &str, mode: &str) -> org_domain::credentials::BillingCredentialsDraft {
+    org_domain::credentials::BillingCredentialsDraft {
+        api_key: key.into(),
+        webhook_secret: secret.into(),
+        mode: mode.into(),
+    }
+}
+
+#[tokio::test]
+async fn billing_credentials_are_owner_only_set_read_and_deleted_with_redacted_changes() {
+    use org_domain::credentials::{BillingMode, BillingProvider};
+    let w = World::new().await;
+    let creds = &w.app.credentials;
+    let none = creds.get_billing(&w.owner, &meta(), "acme", "stripe").await.unwrap();
+    assert_eq!(
+        (none.provider, none.configured, none.mode, none.enabled, none.updated_at),
+        (BillingProvider::Stripe, false, None, false, None)
+    );
+    let cap = missing(Capability::BillingCredentialsManage);
+    assert_eq!(
+        creds.get_billing(&w.admin, &meta(), "acme", "stripe").await.map(drop),
+        Err(cap.clone()),
+        "admins are not owners"
+    );
+    assert_eq!(
+        creds
+            .set_billing(&w.admin, &meta(), "acme", "stripe", billing("sk_test_1", "wh", "test"))
+            .await,
+        Err(cap.clone())
+    );
+    assert_eq!(
+        creds
+            .delete_billing(&w.admin, &meta(), "acme", "stripe")
+            .await
+            .map(drop),
+        Err(cap)
+    );
+
+    let before = w.acme_log().await.len();
+    creds
+        .set_billing(
+            &w.owner,
+            &meta(),
+            "acme",
+            "stripe",
+            billing("sk_test_topsecret", "whsec_topsecret", "test"),
+        )
+        .await
+        .unwrap();
+    let got = creds.get_billing(&w.owner, &meta(), "acme", "stripe").await.unwrap();
+    assert_eq!(
+        (got.configured, got.mode, got.enabled),
+        (true, Some(BillingMode::Test), true)
+    );
+    let entries = w.entries(AuditLog::Org(w.org_id("acme").await)).await;
+    assert_eq!(
+        entries
+            .last()
+            .map(|e| (e.entry.action.clone(), e.entry.metadata.clone())),
+        Some((
+            "billing_credentials.updated".to_owned(),
+            Some(json!({"provider": "stripe", "mode": "test", "changes": {
+                "mode": {"old": null, "new": "test"}, "api_key": "[REDACTED]", "webhook_secret": "[REDACTED]"}}))
+        ))
+    );
+    let events = w.org_events("acme").await;
+    assert_eq!(
+        events.last().map(|e| (e.event_type.as_str(), e.data.clone())),
+        Some((
+            "billing_credentials.updated",
+            json!({"provider": "stripe", "mode": "test"})
+        ))
+    );
+    assert!(!format!("{entries:?}{events:?}{got:?}").contains("topsecret"));
+
+    creds
+        .set_billing(
+            &w.owner,
+            &meta(),
+            "acme",
+            "stripe",
+            billing("sk_test_topsecret", "whsec_topsecret", "test"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.acme_log().await.len(),
+        before + 1,
+        "an identical upsert writes nothing"
+    );
+    creds
+        .set_billing(
+            &w.platform,
+            &meta(),
+            "acme",
+            "stripe",
+            billing("rk_live_2", "whsec_topsecret", "live"),
+        )
+        .await
+        .unwrap();
+    let entries = w.entries(AuditLog::Org(w.org_id("acme").await)).await;
+    let last = entries
+        .last()
+        .and_then(|e| e.entry.metadata.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        last["changes"],
+        json!({"mode": {"old": "test", "new": "live"}, "api_key": "[REDACTED]"}),
+        "only what changed"
+    );
+    assert_eq!(last["via_platform_owner"], true, "a platform owner may manage them too");
+
+    let err = creds
+        .set_billing(&w.owner, &meta(), "acme", "stripe", billing("sk_live_x", "wh", "test"))
+        .await
+        .expect_err("prefix");
+    assert_eq!(invalid_fields(&err), ["api_key"]);
+    let err = creds
+        .set_billing(&w.owner, &meta(), "acme", "paddle", billing("k", "wh", "test"))
+        .await
+        .expect_err("provider");
+    assert_eq!(invalid_fields(&err), ["provider"]);
+
+    assert_eq!(creds.delete_billing(&w.owner, &meta(), "acme", "stripe").await, Ok(1));
+    let entries = w.entries(AuditLog::Org(w.org_id("acme").await)).await;
+    assert_eq!(
+        entries
+            .last()
+            .map(|e| (e.entry.action.clone(), e.entry.metadata.clone())),
+        Some((
+            "billing_credentials.deleted".to_owned(),
+            Some(json!({"provider": "stripe"}))
+        ))
+    );
+    assert_eq!(
+        w.org_events("acme")
+            .await
+            .last()
+            .map(|e| (e.event_type.clone(), e.data.clone())),
+        Some(("billing_credentials.deleted".to_owned(), json!({"provider": "stripe"})))
+    );
+    assert_eq!(
+        creds.delete_billing(&w.owner, &meta(), "acme", "stripe").await,
+        Err(AppError::Domain(DomainError::BillingCredentialsNotFound))
+    );
+    assert!(
+        !creds
+            .get_billing(&w.owner, &meta(), "acme", "stripe")
+            .await
+            .unwrap()
+            .configured
+    );
+}

@@ -1,14 +1,18 @@
-//! §12: bring-your-own OAuth credentials per provider (upsert, read, delete). The client secret
-//! is write-only: no response carries it, only `has_secret`.
+//! §12: bring-your-own OAuth credentials per provider, §18: billing-provider credentials
+//! (upsert, read, delete). Secrets are write-only: no response carries them, only `has_secret`
+//! or `configured`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use org_domain::credentials::OAuthCredentialsDraft;
+use org_domain::credentials::{BillingCredentialsDraft, OAuthCredentialsDraft};
 
 use super::ok;
 use crate::auth::Auth;
-use crate::dto::{OAuthCredentialsResponse, SetOAuthCredentialsRequest};
+use crate::dto::{
+    BillingCredentialsResponse, DeletedCredentialsResponse, MessageResponse, OAuthCredentialsResponse,
+    SetBillingCredentialsRequest, SetOAuthCredentialsRequest,
+};
 use crate::error::ApiError;
 use crate::extract::{Json, Meta, Path};
 use crate::state::HttpState;
@@ -88,4 +92,89 @@ pub(crate) async fn delete_oauth_credentials(
         .delete_oauth(&auth.caller, &meta, &slug, &provider)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Set (create or replace) the org's billing-provider credentials for one provider.
+#[utoipa::path(post, path = "/api/organizations/{org_slug}/billing-credentials/{provider}", tag = "settings",
+    operation_id = "set_billing_credentials",
+    security(("bearer" = [])),
+    params(("org_slug" = String, Path), ("provider" = String, Path, description = "`stripe` or `polar`")),
+    request_body = SetBillingCredentialsRequest,
+    responses(
+        (status = 200, description = "Saved (`Billing credentials saved`); an identical body changes nothing", body = MessageResponse),
+        (status = 400, description = "An unknown provider or a field breaking a rule of §18 (a Stripe key whose prefix does not match the mode names `api_key`)"),
+        (status = 403, description = "Not the owner (nor a platform owner)"),
+    ))]
+pub(crate) async fn set_billing_credentials(
+    State(state): State<HttpState>,
+    auth: Auth,
+    Meta(meta): Meta,
+    Path((slug, provider)): Path<(String, String)>,
+    Json(body): Json<SetBillingCredentialsRequest>,
+) -> Result<Response, ApiError> {
+    let draft = BillingCredentialsDraft {
+        api_key: body.api_key,
+        webhook_secret: body.webhook_secret,
+        mode: body.mode,
+    };
+    state
+        .app()
+        .credentials
+        .set_billing(&auth.caller, &meta, &slug, &provider, draft)
+        .await?;
+    Ok(ok(MessageResponse {
+        message: "Billing credentials saved".to_owned(),
+    }))
+}
+
+/// The org's billing-provider credentials for one provider, without the secrets.
+#[utoipa::path(get, path = "/api/organizations/{org_slug}/billing-credentials/{provider}", tag = "settings",
+    operation_id = "get_billing_credentials",
+    security(("bearer" = [])),
+    params(("org_slug" = String, Path), ("provider" = String, Path, description = "`stripe` or `polar`")),
+    responses(
+        (status = 200, description = "The credentials' state; `configured: false` when none", body = BillingCredentialsResponse),
+        (status = 400, description = "An unknown provider"),
+        (status = 403, description = "Not the owner (nor a platform owner)"),
+    ))]
+pub(crate) async fn get_billing_credentials(
+    State(state): State<HttpState>,
+    auth: Auth,
+    Meta(meta): Meta,
+    Path((slug, provider)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let view = state
+        .app()
+        .credentials
+        .get_billing(&auth.caller, &meta, &slug, &provider)
+        .await?;
+    Ok(ok(BillingCredentialsResponse::from(&view)))
+}
+
+/// Delete the org's billing-provider credentials for one provider.
+#[utoipa::path(delete, path = "/api/organizations/{org_slug}/billing-credentials/{provider}", tag = "settings",
+    operation_id = "delete_billing_credentials",
+    security(("bearer" = [])),
+    params(("org_slug" = String, Path), ("provider" = String, Path, description = "`stripe` or `polar`")),
+    responses(
+        (status = 200, description = "Deleted (`Billing credentials deleted`, `deleted_count` 1)", body = DeletedCredentialsResponse),
+        (status = 400, description = "An unknown provider"),
+        (status = 403, description = "Not the owner (nor a platform owner)"),
+        (status = 404, description = "None configured for this provider (compat)"),
+    ))]
+pub(crate) async fn delete_billing_credentials(
+    State(state): State<HttpState>,
+    auth: Auth,
+    Meta(meta): Meta,
+    Path((slug, provider)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let deleted_count = state
+        .app()
+        .credentials
+        .delete_billing(&auth.caller, &meta, &slug, &provider)
+        .await?;
+    Ok(ok(DeletedCredentialsResponse {
+        message: "Billing credentials deleted".to_owned(),
+        deleted_count,
+    }))
 }

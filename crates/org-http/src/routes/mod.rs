@@ -267,6 +267,22 @@ fn routes(serve_metrics: bool) -> Routes {
             "/api/organizations/{org_slug}/oauth-credentials/{provider}",
             credentials::delete_oauth_credentials,
         )
+        // §18
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/billing-credentials/{provider}",
+            credentials::set_billing_credentials,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/billing-credentials/{provider}",
+            credentials::get_billing_credentials,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/billing-credentials/{provider}",
+            credentials::delete_billing_credentials,
+        )
         // §10.1
         .add(
             "POST",

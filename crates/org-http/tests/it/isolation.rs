@@ -23,6 +23,9 @@ fn body_for(method: &str, path: &str, target: &str) -> Option<Value> {
                                     "password": "p", "from_email": "evil@evil.example.com"}),
         ("POST", "domain") => json!({"domain": "evil.test"}),
         ("PATCH", "branding") => json!({"primary_color": "#000"}),
+        ("POST", "{provider}") if path.contains("/billing-credentials/") => {
+            json!({"api_key": "sk_test_evil", "webhook_secret": "evil-secret", "mode": "test"})
+        }
         ("POST", "{provider}") => json!({"client_id": "evil", "client_secret": "evil-secret"}),
         _ => return None,
     };
@@ -39,6 +42,20 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
         "/api/organizations/acme/oauth-credentials/github",
         &t.owner.token,
         Some(json!({"client_id": "acme-gh-client", "client_secret": "acme-gh-secret"})),
+    )
+    .await
+    .expect(200, "");
+    t.post(
+        "/api/organizations/acme/billing-credentials/stripe",
+        &t.owner.token,
+        Some(json!({"api_key": "sk_test_acmekey", "webhook_secret": "whsec_acme", "mode": "live_or_test"})),
+    )
+    .await
+    .expect(400, "VALIDATION_FAILED");
+    t.post(
+        "/api/organizations/acme/billing-credentials/stripe",
+        &t.owner.token,
+        Some(json!({"api_key": "sk_live_acmekey", "webhook_secret": "whsec_acme", "mode": "live"})),
     )
     .await
     .expect(200, "");
@@ -62,7 +79,14 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
                 .replace("{user_id}", &t.member.id())
                 .replace("{id}", id)
                 .replace("{role_id}", &role)
-                .replace("{provider}", "github");
+                .replace(
+                    "{provider}",
+                    if template.contains("/billing-credentials/") {
+                        "stripe"
+                    } else {
+                        "github"
+                    },
+                );
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let body = body_for(method.as_str(), template, &outsider.id());
             let res = t.send(method.clone(), &path, Some(&outsider.token), body).await;
@@ -82,6 +106,8 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
                 "hooks.example.com",
                 "acme-gh-client",
                 "acme-gh-secret",
+                "acmekey",
+                "whsec_acme",
             ] {
                 assert!(!res.text.contains(secret), "{method} {path} leaked {secret}");
             }
@@ -99,4 +125,8 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
         .get("/api/organizations/acme/oauth-credentials/github", &t.owner.token)
         .await;
     assert_eq!(creds.body["client_id"], "acme-gh-client");
+    let billing = t
+        .get("/api/organizations/acme/billing-credentials/stripe", &t.owner.token)
+        .await;
+    assert_eq!(billing.body["mode"], "live", "outsiders changed nothing");
 }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod billing_credentials;
 mod invitations;
 mod isolation;
 mod members;
