@@ -1,6 +1,7 @@
 //! The event catalogues of §23: what each domain event writes to the audit log and which
 //! webhook events it emits. Adding an action or a type is one entry here.
 
+use org_domain::credentials::{BillingCredentialsEvent, OAuthCredentialsEvent};
 use org_domain::custom_domain::DomainEventKind;
 use org_domain::mail::SmtpEvent;
 use org_domain::scim_token::ScimTokenEventKind;
@@ -51,6 +52,12 @@ actions! {
     "SCIM" => [
         ("scim_token.created", "SCIM token created"), ("scim_token.revoked", "SCIM token revoked"),
         ("scim_token.deleted", "SCIM token deleted"),
+    ],
+    "Integrations" => [
+        ("oauth_credentials.updated", "OAuth credentials updated"),
+        ("oauth_credentials.deleted", "OAuth credentials deleted"),
+        ("billing_credentials.updated", "Billing credentials updated"),
+        ("billing_credentials.deleted", "Billing credentials deleted"),
     ],
     "Settings" => [
         ("smtp.configured", "SMTP configured"), ("smtp.removed", "SMTP removed"),
@@ -577,6 +584,94 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
         ),
         DomainEvent::Webhook(w) => describe_webhook(w),
         DomainEvent::Smtp(e) => describe_smtp(e),
+        DomainEvent::OAuthCredentials(e) => describe_oauth_credentials(e),
+        DomainEvent::BillingCredentials(e) => describe_billing_credentials(e),
+    }
+}
+
+/// §18: the audit entry names the provider and the mode; `changes` records the mode's old and
+/// new values and each secret set or changed only as `"[REDACTED]"` (§1.7).
+fn describe_billing_credentials(event: &BillingCredentialsEvent) -> Described {
+    let d = |action, provider: &'static str, metadata, webhook| Described {
+        action: Some(action),
+        target: Some(("billing_credentials", provider.to_owned())),
+        metadata,
+        webhooks: vec![(action, webhook)],
+        ..Described::none()
+    };
+    match event {
+        BillingCredentialsEvent::Updated {
+            provider,
+            mode,
+            changes,
+            secrets_changed,
+            ..
+        } => {
+            let mut c = changes_json(changes);
+            if let Value::Object(map) = &mut c {
+                for field in secrets_changed {
+                    map.insert((*field).to_owned(), json!("[REDACTED]"));
+                }
+            }
+            let (p, m) = (provider.as_str(), mode.as_str());
+            d(
+                "billing_credentials.updated",
+                p,
+                json!({"provider": p, "mode": m, "changes": c}),
+                json!({"provider": p, "mode": m}),
+            )
+        }
+        BillingCredentialsEvent::Deleted { provider, .. } => {
+            let p = provider.as_str();
+            d(
+                "billing_credentials.deleted",
+                p,
+                json!({"provider": p}),
+                json!({"provider": p}),
+            )
+        }
+    }
+}
+
+/// §12: the audit entry names the provider and the client id; `changes` records the client
+/// id's old and new values and the secret only as `"[REDACTED]"` (§1.7). The webhook says
+/// whether the provider is configured.
+fn describe_oauth_credentials(event: &OAuthCredentialsEvent) -> Described {
+    let d = |action, provider: &'static str, metadata, configured: bool| Described {
+        action: Some(action),
+        target: Some(("oauth_credentials", provider.to_owned())),
+        metadata,
+        webhooks: vec![(
+            "oauth_credentials.updated",
+            json!({"provider": provider, "configured": configured}),
+        )],
+        ..Described::none()
+    };
+    match event {
+        OAuthCredentialsEvent::Updated {
+            provider,
+            client_id,
+            changes,
+            secret_changed,
+            ..
+        } => {
+            let mut c = changes_json(changes);
+            if *secret_changed && let Value::Object(map) = &mut c {
+                map.insert("client_secret".to_owned(), json!("[REDACTED]"));
+            }
+            d(
+                "oauth_credentials.updated",
+                provider.as_str(),
+                json!({"provider": provider.as_str(), "client_id": client_id, "changes": c}),
+                true,
+            )
+        }
+        OAuthCredentialsEvent::Deleted { provider, .. } => d(
+            "oauth_credentials.deleted",
+            provider.as_str(),
+            json!({"provider": provider.as_str()}),
+            false,
+        ),
     }
 }
 

@@ -56,6 +56,7 @@ pub mod cache;
 mod catalogue;
 mod config;
 mod core;
+pub mod credentials;
 pub mod directory;
 mod error;
 mod invitations;
@@ -84,6 +85,7 @@ use org_ports::{AccessTokens, Clock, IdGenerator, Stores, TokenIssuer};
 pub use audit::{AuditService, CHUNK};
 pub use catalogue::{AUDIT_ACTIONS, AuditActionInfo, WEBHOOK_EVENT_TYPES, WebhookTypeInfo};
 pub use config::{AppConfig, OrgApproval};
+pub use credentials::{BillingCredentialsView, CredentialsService, OAuthCredentialsView};
 pub use error::AppError;
 pub use invitations::{CreatedInvitation, InvitationService, InvitationView, MyInvitation};
 pub use mail::{MailReport, MailService};
@@ -112,6 +114,7 @@ pub struct App {
     pub webhooks: WebhookService,
     pub mail: MailService,
     pub settings: SettingsService,
+    pub credentials: CredentialsService,
     pub audit: AuditService,
     pub sessions: SessionService,
     pub platform: PlatformService,
@@ -162,6 +165,7 @@ impl App {
             webhooks: WebhookService { core: core.clone() },
             mail: MailService { core: core.clone() },
             settings: SettingsService { core: core.clone() },
+            credentials: CredentialsService { core: core.clone() },
             audit: AuditService { core: core.clone() },
             sessions: SessionService { core: core.clone() },
             platform: PlatformService { core: core.clone() },

@@ -143,6 +143,12 @@ pub enum DomainError {
     /// The directory e-mail is another user's login e-mail.
     #[error("this e-mail belongs to another user")]
     EmailTaken,
+    /// No OAuth credentials for this provider (§12: 404 with this detail).
+    #[error("OAuth credentials not found for this provider")]
+    OAuthCredentialsNotFound,
+    /// No billing credentials for this provider (§18: 404 with this detail).
+    #[error("Billing credentials not found for this provider")]
+    BillingCredentialsNotFound,
 }
 
 fn plural(n: usize) -> String {

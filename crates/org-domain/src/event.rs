@@ -267,4 +267,8 @@ pub enum DomainEvent {
     Webhook(crate::webhook::WebhookEvent),
     /// The org's SMTP settings were set or removed (§13).
     Smtp(crate::mail::SmtpEvent),
+    /// An org's OAuth app credentials for one provider were set or deleted (§12).
+    OAuthCredentials(crate::credentials::OAuthCredentialsEvent),
+    /// An org's billing-provider credentials were set or deleted (§18).
+    BillingCredentials(crate::credentials::BillingCredentialsEvent),
 }

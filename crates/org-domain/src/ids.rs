@@ -54,3 +54,5 @@ id_type!(/// A SCIM bearer token of an org (§10.1).
     ScimTokenId);
 id_type!(/// One e-mail of the mail outbox.
     MailId);
+id_type!(/// One row of an org's provider credentials (§12 OAuth, §18 billing).
+    CredentialId);

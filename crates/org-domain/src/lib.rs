@@ -55,6 +55,7 @@
 mod access;
 pub mod branding;
 mod capability;
+pub mod credentials;
 pub mod custom_domain;
 mod custom_role;
 pub mod directory;
@@ -80,7 +81,8 @@ pub use custom_role::{CustomRole, CustomRoleRecord, NewRole, RoleBook, RoleChang
 pub use error::{DomainError, FieldError, Rule};
 pub use event::{Change, ChangeValue, DomainEvent, JoinedVia, UserVia};
 pub use ids::{
-    DeliveryId, EventId, InvitationId, MailId, MembershipId, OrgId, RoleId, ScimTokenId, SessionId, UserId, WebhookId,
+    CredentialId, DeliveryId, EventId, InvitationId, MailId, MembershipId, OrgId, RoleId, ScimTokenId, SessionId,
+    UserId, WebhookId,
 };
 pub use invitation::{Invitation, InvitationRecord, InvitationStatus, NewInvitation, TokenHash};
 pub use members::subjects;

@@ -1157,6 +1157,97 @@ pub struct CreatedScimTokenResponse {
     pub expires_at: Option<String>,
 }
 
+/// `POST …/oauth-credentials/:provider` (§12).
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetOAuthCredentialsRequest {
+    /// 1–512 characters.
+    pub client_id: String,
+    /// 1–4096 characters, write-only.
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for SetOAuthCredentialsRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetOAuthCredentialsRequest")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One provider's OAuth credentials (§12): never the secret.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OAuthCredentialsResponse {
+    /// `github`, `google` or `microsoft`.
+    pub provider: String,
+    pub client_id: String,
+    /// Always `true`: a secret is required.
+    pub has_secret: bool,
+    pub updated_at: String,
+}
+
+impl From<&org_app::OAuthCredentialsView> for OAuthCredentialsResponse {
+    fn from(v: &org_app::OAuthCredentialsView) -> Self {
+        Self {
+            provider: v.provider.as_str().to_owned(),
+            client_id: v.client_id.clone(),
+            has_secret: v.has_secret,
+            updated_at: ts(v.updated_at),
+        }
+    }
+}
+
+/// `POST …/billing-credentials/:provider` (§18): every field required.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetBillingCredentialsRequest {
+    /// 1–4096, write-only; for Stripe `sk_test_`/`rk_test_` (test) or `sk_live_`/`rk_live_` (live).
+    pub api_key: String,
+    /// 1–4096, write-only.
+    pub webhook_secret: String,
+    /// `test` or `live`.
+    pub mode: String,
+}
+
+impl std::fmt::Debug for SetBillingCredentialsRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetBillingCredentialsRequest")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET …/billing-credentials/:provider` (§18): never a secret.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BillingCredentialsResponse {
+    pub configured: bool,
+    /// `stripe` or `polar`.
+    pub provider: String,
+    /// `test`, `live`, or `null` when unconfigured.
+    pub mode: Option<String>,
+    pub enabled: bool,
+    pub updated_at: Option<String>,
+}
+
+impl From<&org_app::BillingCredentialsView> for BillingCredentialsResponse {
+    fn from(v: &org_app::BillingCredentialsView) -> Self {
+        Self {
+            configured: v.configured,
+            provider: v.provider.as_str().to_owned(),
+            mode: v.mode.map(|m| m.as_str().to_owned()),
+            enabled: v.enabled,
+            updated_at: v.updated_at.map(ts),
+        }
+    }
+}
+
+/// `DELETE …/billing-credentials/:provider` (§18).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DeletedCredentialsResponse {
+    pub message: String,
+    pub deleted_count: u64,
+}
+
 /// `POST …/smtp` (§13).
 #[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -27,6 +27,8 @@ use crate::routes::*;
         list_webhook_event_types, create_webhook, list_webhooks, get_webhook, update_webhook, delete_webhook,
         list_webhook_deliveries, test_webhook, redeliver_webhook_delivery, rotate_webhook_secret,
         set_smtp, get_smtp, delete_smtp,
+        set_oauth_credentials, get_oauth_credentials, delete_oauth_credentials,
+        set_billing_credentials, get_billing_credentials, delete_billing_credentials,
         create_scim_token, list_scim_tokens, get_scim_token, revoke_scim_token, delete_scim_token,
         set_custom_domain, get_domain_configuration, verify_custom_domain, delete_custom_domain,
         update_branding, get_branding, get_public_branding,
@@ -46,7 +48,7 @@ use crate::routes::*;
         (name = "audit", description = "§8"),
         (name = "webhooks", description = "§9"),
         (name = "scim", description = "SCIM tokens (§10.1)"),
-        (name = "settings", description = "Org settings: SMTP (§13), custom domain (§14), branding (§15)"),
+        (name = "settings", description = "Org settings: OAuth credentials (§12), SMTP (§13), custom domain (§14), branding (§15), billing credentials (§18)"),
         (name = "platform", description = "§20"),
         (name = "operations", description = "§21"),
     )

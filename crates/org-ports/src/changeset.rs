@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use org_domain::branding::Branding;
+use org_domain::credentials::{BillingCredentials, OAuthCredentials};
 use org_domain::custom_domain::CustomDomain;
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
 use org_domain::mail::{Mail, SmtpSettings};
@@ -119,8 +120,19 @@ pub struct Changeset {
     /// Domain claims to delete, at the version they were loaded with (any org's: a
     /// verification clears the others', §14).
     pub removed_custom_domains: Vec<CustomDomain>,
+    /// OAuth credentials to insert or update (one row per org and provider: a `version == 0`
+    /// write for a pair that has a row is `Conflict(StaleVersion)`, so a racing first upsert
+    /// retries on the stored row).
+    pub oauth_credentials: Vec<OAuthCredentials>,
+    /// OAuth credentials to delete, at the version they were loaded with.
+    pub removed_oauth_credentials: Vec<OAuthCredentials>,
+    /// Billing credentials to insert or update (one row per org and provider, as
+    /// `oauth_credentials`).
+    pub billing_credentials: Vec<BillingCredentials>,
+    /// Billing credentials to delete, at the version they were loaded with.
+    pub removed_billing_credentials: Vec<BillingCredentials>,
     /// Deleted orgs to purge (§4.9): every row of the org goes (members, roles, invitations,
-    /// sessions, webhooks and deliveries, SCIM tokens, directory data, SMTP settings and mails, branding and domain claim,
+    /// sessions, webhooks and deliveries, SCIM tokens, directory data, SMTP settings and mails, branding and domain claim, OAuth and billing credentials,
     /// its audit log and event
     /// stream) with the org row itself. An org that is not deleted is left alone.
     pub org_purges: Vec<OrgId>,
@@ -154,6 +166,10 @@ impl Changeset {
             && self.brandings.is_empty()
             && self.custom_domains.is_empty()
             && self.removed_custom_domains.is_empty()
+            && self.oauth_credentials.is_empty()
+            && self.removed_oauth_credentials.is_empty()
+            && self.billing_credentials.is_empty()
+            && self.removed_billing_credentials.is_empty()
             && self.org_purges.is_empty()
     }
 }

@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use org_domain::branding::{Branding, BrandingRecord};
+use org_domain::credentials::{
+    BillingCredentials, BillingCredentialsRecord, BillingMode, BillingProvider, OAuthCredentials,
+    OAuthCredentialsRecord, OAuthProvider,
+};
 use org_domain::custom_domain::{CustomDomain, CustomDomainRecord, DomainName, VerificationMethod};
 use org_domain::directory::{DirectoryGroup, DirectoryProfile, DirectoryProfileRecord, user_name_key};
 use org_domain::mail::{
@@ -4801,6 +4805,284 @@ pub async fn a_purge_takes_the_org_s_branding_and_domain<S: Store>(s: Arc<S>) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Credentials: OAuth app credentials per (org, provider) (§12)
+// ---------------------------------------------------------------------------------------------
+
+fn oauth(org: OrgId, provider: OAuthProvider, client_id: &str, secret: &str, version: u64) -> OAuthCredentials {
+    OAuthCredentials::restore(OAuthCredentialsRecord {
+        id: org_domain::CredentialId::from_uuid(uuid()),
+        org_id: org,
+        provider,
+        client_id: client_id.to_owned(),
+        client_secret: secret.to_owned(),
+        created_at: t(5),
+        updated_at: t(5),
+        version,
+    })
+}
+
+fn oauth_edited(c: &OAuthCredentials, client_id: &str, secret: &str) -> OAuthCredentials {
+    OAuthCredentials::restore(OAuthCredentialsRecord {
+        client_id: client_id.to_owned(),
+        client_secret: secret.to_owned(),
+        updated_at: t(6),
+        ..c.record().clone()
+    })
+}
+
+pub async fn oauth_credentials_are_one_row_per_org_and_provider_written_by_version<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other-org").await.org.id();
+    let id = seed.org.id();
+    let (gh, google) = (OAuthProvider::Github, OAuthProvider::Google);
+    assert_eq!(s.oauth_credentials(id, gh).await, Ok(None), "absent until set");
+    let first = oauth(id, gh, "gh-client", "gh s3cret ✓", 0);
+    s.commit(Changeset {
+        oauth_credentials: vec![first.clone(), oauth(id, google, "g-client", "g-secret", 0)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let stored = s.oauth_credentials(id, gh).await.unwrap().expect("stored");
+    assert_eq!(
+        stored,
+        first.clone().with_version(1),
+        "the row reads back, secret included"
+    );
+    assert_eq!(
+        s.oauth_credentials(id, google)
+            .await
+            .unwrap()
+            .map(|c| c.client_id().to_owned()),
+        Some("g-client".to_owned()),
+        "one row per provider"
+    );
+    assert_eq!(s.oauth_credentials(id, OAuthProvider::Microsoft).await, Ok(None));
+    assert_eq!(s.oauth_credentials(other, gh).await, Ok(None), "per org");
+    let steps = vec![
+        (
+            "a second insert for the pair is a stale write (a racing first upsert retries)",
+            Changeset {
+                oauth_credentials: vec![oauth(id, gh, "x", "y", 0)],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+        (
+            "an org that does not exist",
+            Changeset {
+                oauth_credentials: vec![oauth(OrgId::from_uuid(uuid()), gh, "x", "y", 0)],
+                ..cs()
+            },
+            Err(StoreError::NotFound),
+        ),
+        (
+            "an update at the loaded version",
+            Changeset {
+                oauth_credentials: vec![oauth_edited(&stored, "gh-client-2", "new secret")],
+                ..cs()
+            },
+            Ok(()),
+        ),
+        (
+            "a write at the old version",
+            Changeset {
+                oauth_credentials: vec![oauth_edited(&stored, "stale", "stale")],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+        (
+            "a delete at the old version",
+            Changeset {
+                removed_oauth_credentials: vec![stored.clone()],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+    ];
+    run_steps(&*s, steps).await;
+    let updated = s.oauth_credentials(id, gh).await.unwrap().expect("still there");
+    assert_eq!(
+        (
+            updated.client_id(),
+            updated.record().client_secret.as_str(),
+            updated.record().version,
+            updated.id()
+        ),
+        ("gh-client-2", "new secret", 2, stored.id()),
+        "only the update at the loaded version was written"
+    );
+    s.commit(Changeset {
+        removed_oauth_credentials: vec![updated],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.oauth_credentials(id, gh).await, Ok(None), "deleted");
+    assert!(
+        s.oauth_credentials(id, google).await.unwrap().is_some(),
+        "the other provider stays"
+    );
+    s.commit(Changeset {
+        oauth_credentials: vec![oauth(id, gh, "again", "again", 0)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.oauth_credentials(id, gh).await.unwrap().map(|c| c.record().version),
+        Some(1),
+        "a deleted pair can be set again"
+    );
+    let deleted = Organization::restore(OrgState {
+        deleted_at: Some(t(100)),
+        ..seed.org.state().clone()
+    })
+    .unwrap();
+    s.commit(Changeset {
+        orgs: vec![deleted],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    s.commit(Changeset {
+        org_purges: vec![id],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.oauth_credentials(id, gh).await, Ok(None), "purged with the org");
+    assert_eq!(s.oauth_credentials(id, google).await, Ok(None), "purged with the org");
+}
+
+fn billing(org: OrgId, provider: BillingProvider, mode: BillingMode, key: &str, version: u64) -> BillingCredentials {
+    BillingCredentials::restore(BillingCredentialsRecord {
+        id: org_domain::CredentialId::from_uuid(uuid()),
+        org_id: org,
+        provider,
+        mode,
+        api_key: key.to_owned(),
+        webhook_secret: format!("whsec-{key}"),
+        enabled: true,
+        created_at: t(5),
+        updated_at: t(5),
+        version,
+    })
+}
+
+pub async fn billing_credentials_are_one_row_per_org_and_provider_written_by_version<S: Store>(s: Arc<S>) {
+    let seed = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other-org").await.org.id();
+    let id = seed.org.id();
+    let (stripe, polar) = (BillingProvider::Stripe, BillingProvider::Polar);
+    assert_eq!(s.billing_credentials(id, stripe).await, Ok(None), "absent until set");
+    let first = billing(id, stripe, BillingMode::Test, "sk_test_ä1", 0);
+    s.commit(Changeset {
+        billing_credentials: vec![first.clone(), billing(id, polar, BillingMode::Live, "polar-key", 0)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let stored = s.billing_credentials(id, stripe).await.unwrap().expect("stored");
+    assert_eq!(
+        stored,
+        first.clone().with_version(1),
+        "the row reads back, both secrets included"
+    );
+    assert_eq!(
+        s.billing_credentials(id, polar).await.unwrap().map(|c| c.record().mode),
+        Some(BillingMode::Live),
+        "one row per provider"
+    );
+    assert_eq!(s.billing_credentials(other, stripe).await, Ok(None), "per org");
+    let edited = BillingCredentials::restore(BillingCredentialsRecord {
+        mode: BillingMode::Live,
+        api_key: "sk_live_2".to_owned(),
+        updated_at: t(6),
+        ..stored.record().clone()
+    });
+    let steps = vec![
+        (
+            "a second insert for the pair is a stale write",
+            Changeset {
+                billing_credentials: vec![billing(id, stripe, BillingMode::Test, "sk_test_x", 0)],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+        (
+            "an org that does not exist",
+            Changeset {
+                billing_credentials: vec![billing(OrgId::from_uuid(uuid()), stripe, BillingMode::Test, "k", 0)],
+                ..cs()
+            },
+            Err(StoreError::NotFound),
+        ),
+        (
+            "an update at the loaded version",
+            Changeset {
+                billing_credentials: vec![edited.clone()],
+                ..cs()
+            },
+            Ok(()),
+        ),
+        (
+            "a write at the old version",
+            Changeset {
+                billing_credentials: vec![edited.clone()],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+        (
+            "a delete at the old version",
+            Changeset {
+                removed_billing_credentials: vec![stored.clone()],
+                ..cs()
+            },
+            Err(StoreError::Conflict(ConflictKind::StaleVersion)),
+        ),
+    ];
+    run_steps(&*s, steps).await;
+    let updated = s.billing_credentials(id, stripe).await.unwrap().expect("still there");
+    assert_eq!(
+        updated,
+        edited.clone().with_version(2),
+        "only the update at the loaded version"
+    );
+    s.commit(Changeset {
+        removed_billing_credentials: vec![updated],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.billing_credentials(id, stripe).await, Ok(None), "deleted");
+    assert!(
+        s.billing_credentials(id, polar).await.unwrap().is_some(),
+        "the other provider stays"
+    );
+    let deleted = Organization::restore(OrgState {
+        deleted_at: Some(t(100)),
+        ..seed.org.state().clone()
+    })
+    .unwrap();
+    s.commit(Changeset {
+        orgs: vec![deleted],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    s.commit(Changeset {
+        org_purges: vec![id],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.billing_credentials(id, polar).await, Ok(None), "purged with the org");
+}
+
+// ---------------------------------------------------------------------------------------------
 // The suite
 // ---------------------------------------------------------------------------------------------
 
@@ -5011,5 +5293,7 @@ where
         branding_is_one_row_per_org_written_compare_and_swap,
         a_domain_is_claimed_by_many_and_held_verified_by_one,
         a_purge_takes_the_org_s_branding_and_domain,
+        oauth_credentials_are_one_row_per_org_and_provider_written_by_version,
+        billing_credentials_are_one_row_per_org_and_provider_written_by_version,
     );
 }

@@ -1,9 +1,11 @@
-//! Org settings kept as singleton aggregates (§14 custom domain, §15 branding): reads, and the
+//! Org settings kept as singleton aggregates (§12 OAuth and §18 billing credentials per provider, §14 custom
+//! domain, §15 branding): reads, and the
 //! lookups domain verification makes (DNS TXT records, the HTTP method's fetch).
 
 use async_trait::async_trait;
 use org_domain::OrgId;
 use org_domain::branding::Branding;
+use org_domain::credentials::{BillingCredentials, BillingProvider, OAuthCredentials, OAuthProvider};
 use org_domain::custom_domain::{CustomDomain, DomainName};
 
 use crate::error::StoreError;
@@ -19,6 +21,18 @@ pub trait SettingsRepository: Send + Sync {
     /// Every claim on `domain` by orgs other than `except`, oldest first, with whether the
     /// claiming org is deleted (§14: uniqueness holds among orgs that are not deleted).
     async fn domain_claims(&self, domain: &DomainName, except: OrgId) -> Result<Vec<DomainClaim>, StoreError>;
+    /// The org's OAuth app credentials for one provider (§12), the secret opened.
+    async fn oauth_credentials(
+        &self,
+        org: OrgId,
+        provider: OAuthProvider,
+    ) -> Result<Option<OAuthCredentials>, StoreError>;
+    /// The org's billing-provider credentials for one provider (§18), the secrets opened.
+    async fn billing_credentials(
+        &self,
+        org: OrgId,
+        provider: BillingProvider,
+    ) -> Result<Option<BillingCredentials>, StoreError>;
 }
 
 /// A claim on a domain by some org.

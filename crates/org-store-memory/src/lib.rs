@@ -25,6 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use org_domain::branding::Branding;
+use org_domain::credentials::{BillingCredentials, BillingProvider, OAuthCredentials, OAuthProvider};
 use org_domain::custom_domain::{CustomDomain, DomainName};
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
 use org_domain::mail::{Mail, MailStatus, SmtpSettings};
@@ -111,6 +112,10 @@ struct State {
     leases: HashMap<String, (uuid::Uuid, DateTime<Utc>)>,
     /// SMTP settings, one per org.
     smtp: HashMap<OrgId, SmtpSettings>,
+    /// OAuth app credentials, one per org and provider (§12).
+    oauth_credentials: HashMap<(OrgId, OAuthProvider), OAuthCredentials>,
+    /// Billing-provider credentials, one per org and provider (§18).
+    billing_credentials: HashMap<(OrgId, BillingProvider), BillingCredentials>,
     /// The mail outbox.
     mails: HashMap<MailId, Mail>,
     /// Branding and domain claim of each org (singleton rows keyed by the org).
@@ -466,6 +471,42 @@ impl State {
         }
         let removed = c.removed_smtp.iter().map(|x| (x.org_id(), x.record().version));
         check_deletes(removed, |org| self.smtp.get(org).map(|x| x.record().version), &mut seen)?;
+        let mut seen = HashSet::new();
+        let stored_o = |k: &(OrgId, OAuthProvider)| self.oauth_credentials.get(k).map(|x| x.record().version);
+        for x in &c.oauth_credentials {
+            let key = (x.org_id(), x.provider());
+            let twice = !seen.insert(key);
+            match (stored_o(&key), x.record().version) {
+                _ if !self.orgs.contains_key(&key.0) => return Err(StoreError::NotFound),
+                (None, 0) if !twice => {}
+                (None, _) if !twice => return Err(StoreError::NotFound),
+                (Some(v), l) if v == l && !twice => {}
+                _ => return Err(conflict(ConflictKind::StaleVersion)),
+            }
+        }
+        let removed = c
+            .removed_oauth_credentials
+            .iter()
+            .map(|x| ((x.org_id(), x.provider()), x.record().version));
+        check_deletes(removed, stored_o, &mut seen)?;
+        let mut seen = HashSet::new();
+        let stored_b = |k: &(OrgId, BillingProvider)| self.billing_credentials.get(k).map(|x| x.record().version);
+        for x in &c.billing_credentials {
+            let key = (x.org_id(), x.provider());
+            let twice = !seen.insert(key);
+            match (stored_b(&key), x.record().version) {
+                _ if !self.orgs.contains_key(&key.0) => return Err(StoreError::NotFound),
+                (None, 0) if !twice => {}
+                (None, _) if !twice => return Err(StoreError::NotFound),
+                (Some(v), l) if v == l && !twice => {}
+                _ => return Err(conflict(ConflictKind::StaleVersion)),
+            }
+        }
+        let removed = c
+            .removed_billing_credentials
+            .iter()
+            .map(|x| ((x.org_id(), x.provider()), x.record().version));
+        check_deletes(removed, stored_b, &mut seen)?;
         for m in &c.mails {
             if !self.orgs.contains_key(&m.org_id) {
                 return Err(StoreError::NotFound);
@@ -942,6 +983,22 @@ impl State {
             let version = x.record().version + 1;
             self.smtp.insert(x.org_id(), x.with_version(version));
         }
+        for x in c.removed_oauth_credentials {
+            self.oauth_credentials.remove(&(x.org_id(), x.provider()));
+        }
+        for x in c.oauth_credentials {
+            let version = x.record().version + 1;
+            self.oauth_credentials
+                .insert((x.org_id(), x.provider()), x.with_version(version));
+        }
+        for x in c.removed_billing_credentials {
+            self.billing_credentials.remove(&(x.org_id(), x.provider()));
+        }
+        for x in c.billing_credentials {
+            let version = x.record().version + 1;
+            self.billing_credentials
+                .insert((x.org_id(), x.provider()), x.with_version(version));
+        }
         for m in c.mails {
             let version = m.version + 1;
             self.mails.insert(m.id, m.with_version(version));
@@ -1010,6 +1067,8 @@ impl State {
             self.take_token(id);
         }
         self.smtp.remove(&org);
+        self.oauth_credentials.retain(|(o, _), _| *o != org);
+        self.billing_credentials.retain(|(o, _), _| *o != org);
         self.mails.retain(|_, m| m.org_id != org);
         self.brandings.remove(&org);
         self.take_custom_domain(org);
@@ -1953,6 +2012,22 @@ impl MailQueue for MemoryStore {
 
 #[async_trait]
 impl SettingsRepository for MemoryStore {
+    async fn oauth_credentials(
+        &self,
+        org: OrgId,
+        provider: OAuthProvider,
+    ) -> Result<Option<OAuthCredentials>, StoreError> {
+        Ok(self.lock()?.oauth_credentials.get(&(org, provider)).cloned())
+    }
+
+    async fn billing_credentials(
+        &self,
+        org: OrgId,
+        provider: BillingProvider,
+    ) -> Result<Option<BillingCredentials>, StoreError> {
+        Ok(self.lock()?.billing_credentials.get(&(org, provider)).cloned())
+    }
+
     async fn branding(&self, org: OrgId) -> Result<Option<Branding>, StoreError> {
         Ok(self.lock()?.brandings.get(&org).cloned())
     }

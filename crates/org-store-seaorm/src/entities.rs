@@ -544,6 +544,61 @@ pub mod smtp_settings {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod oauth_credential {
+    //! `oauth_credentials`: an org's OAuth app credentials for one provider (§12), one row per
+    //! (org, provider); `client_secret` sealed.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_credentials")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub provider: String,
+        pub client_id: String,
+        /// Sealed text, never the secret.
+        pub client_secret: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod billing_credential {
+    //! `billing_credentials`: an org's billing-provider keys for one provider (§18), one row
+    //! per (org, provider); `api_key` and `webhook_secret` sealed.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "billing_credentials")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub provider: String,
+        pub mode: String,
+        /// Sealed text, never the key.
+        pub api_key: String,
+        /// Sealed text, never the secret.
+        pub webhook_secret: String,
+        pub enabled: bool,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod mail {
     //! `mail_outbox`: e-mails to send after commit (§1.7); `body` sealed while pending, empty
     //! once settled.

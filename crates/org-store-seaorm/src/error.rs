@@ -85,6 +85,16 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
     // Two first starts or two rotations at once: the loser read a key set that is gone.
     ("ux_signing_keys_generation", "signing_keys.generation", Outcome::Stale),
     ("signing_keys_pkey", "signing_keys.kid", Outcome::Stale),
+    (
+        "ux_oauth_credentials_org_provider",
+        "oauth_credentials.org_id, oauth_credentials.provider",
+        Outcome::Stale,
+    ),
+    (
+        "ux_billing_credentials_org_provider",
+        "billing_credentials.org_id, billing_credentials.provider",
+        Outcome::Stale,
+    ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
     (
         "ux_audit_log_seq",

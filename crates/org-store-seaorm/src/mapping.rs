@@ -26,8 +26,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::entities::{
-    audit, custom_domain, delivery, directory_group, directory_profile, event, invitation, mail, membership, org,
-    org_branding, role, scim_token, session, smtp_settings, user, webhook,
+    audit, billing_credential, custom_domain, delivery, directory_group, directory_profile, event, invitation, mail,
+    membership, oauth_credential, org, org_branding, role, scim_token, session, smtp_settings, user, webhook,
 };
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -887,6 +887,117 @@ pub(crate) fn smtp_from_row(s: smtp_settings::Model, cipher: &dyn SecretCipher) 
         created_at: s.created_at,
         updated_at: s.updated_at,
         version: version_from_row(s.version, "smtp_settings")?,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider credentials (§12): the client secret sealed, bound to its org and row.
+
+fn oauth_scope(org_id: Uuid, id: Uuid) -> SecretScope {
+    SecretScope::new(OrgId::from_uuid(org_id), "oauth_credentials", "client_secret", id)
+}
+
+/// The row of one provider's OAuth credentials, the secret sealed by `cipher`.
+pub(crate) fn oauth_to_row(
+    c: &org_domain::credentials::OAuthCredentials,
+    version: i64,
+    cipher: &dyn SecretCipher,
+) -> Result<oauth_credential::Model, StoreError> {
+    let r = c.record();
+    let (org_id, id) = (r.org_id.as_uuid(), r.id.as_uuid());
+    Ok(oauth_credential::Model {
+        id,
+        org_id,
+        provider: r.provider.as_str().to_owned(),
+        client_id: r.client_id.clone(),
+        client_secret: cipher.seal(&r.client_secret, &oauth_scope(org_id, id))?,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version,
+    })
+}
+
+/// The credentials of a row, through the §12 field rules (`Corrupt` when a value breaks one or
+/// the secret does not open for this org and row).
+pub(crate) fn oauth_from_row(
+    m: oauth_credential::Model,
+    cipher: &dyn SecretCipher,
+) -> Result<org_domain::credentials::OAuthCredentials, StoreError> {
+    use org_domain::credentials::{
+        OAuthCredentials, OAuthCredentialsDraft, OAuthCredentialsInput, OAuthCredentialsRecord,
+    };
+    let client_secret = cipher.open(&m.client_secret, &oauth_scope(m.org_id, m.id))?;
+    let draft = OAuthCredentialsDraft {
+        client_id: m.client_id,
+        client_secret,
+    };
+    let input = OAuthCredentialsInput::parse(&m.provider, &draft)
+        .map_err(|e| corrupt(format!("oauth_credentials {}: {e:?}", m.id)))?;
+    Ok(OAuthCredentials::restore(OAuthCredentialsRecord {
+        id: org_domain::CredentialId::from_uuid(m.id),
+        org_id: OrgId::from_uuid(m.org_id),
+        provider: input.provider,
+        client_id: input.client_id,
+        client_secret: input.client_secret,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        version: version_from_row(m.version, "oauth_credentials")?,
+    }))
+}
+
+fn billing_scope(org_id: Uuid, column: &'static str, id: Uuid) -> SecretScope {
+    SecretScope::new(OrgId::from_uuid(org_id), "billing_credentials", column, id)
+}
+
+/// The row of one provider's billing credentials, both secrets sealed by `cipher`.
+pub(crate) fn billing_to_row(
+    c: &org_domain::credentials::BillingCredentials,
+    version: i64,
+    cipher: &dyn SecretCipher,
+) -> Result<billing_credential::Model, StoreError> {
+    let r = c.record();
+    let (org_id, id) = (r.org_id.as_uuid(), r.id.as_uuid());
+    Ok(billing_credential::Model {
+        id,
+        org_id,
+        provider: r.provider.as_str().to_owned(),
+        mode: r.mode.as_str().to_owned(),
+        api_key: cipher.seal(&r.api_key, &billing_scope(org_id, "api_key", id))?,
+        webhook_secret: cipher.seal(&r.webhook_secret, &billing_scope(org_id, "webhook_secret", id))?,
+        enabled: r.enabled,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version,
+    })
+}
+
+/// The credentials of a row, through the §18 field rules (`Corrupt` when a value breaks one or
+/// a secret does not open for this org, column and row).
+pub(crate) fn billing_from_row(
+    m: billing_credential::Model,
+    cipher: &dyn SecretCipher,
+) -> Result<org_domain::credentials::BillingCredentials, StoreError> {
+    use org_domain::credentials::{
+        BillingCredentials, BillingCredentialsDraft, BillingCredentialsInput, BillingCredentialsRecord,
+    };
+    let draft = BillingCredentialsDraft {
+        api_key: cipher.open(&m.api_key, &billing_scope(m.org_id, "api_key", m.id))?,
+        webhook_secret: cipher.open(&m.webhook_secret, &billing_scope(m.org_id, "webhook_secret", m.id))?,
+        mode: m.mode,
+    };
+    let input = BillingCredentialsInput::parse(&m.provider, &draft)
+        .map_err(|e| corrupt(format!("billing_credentials {}: {e:?}", m.id)))?;
+    Ok(BillingCredentials::restore(BillingCredentialsRecord {
+        id: org_domain::CredentialId::from_uuid(m.id),
+        org_id: OrgId::from_uuid(m.org_id),
+        provider: input.provider,
+        mode: input.mode,
+        api_key: input.api_key,
+        webhook_secret: input.webhook_secret,
+        enabled: m.enabled,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        version: version_from_row(m.version, "billing_credentials")?,
     }))
 }
 

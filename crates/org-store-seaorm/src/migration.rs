@@ -25,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(Nodes),
             Box::new(Mail),
             Box::new(DomainsBranding),
+            Box::new(Credentials),
             Box::new(SigningKeys),
         ]
     }
@@ -1323,6 +1324,96 @@ impl MigrationTrait for SigningKeys {
     }
 }
 
+/// Provider credentials (m0009, §12, §18): an org's OAuth app credentials and billing-provider
+/// keys, each one row per (org, provider) held by a unique index; the secrets sealed. Rows go
+/// with their org.
+struct Credentials;
+
+impl MigrationName for Credentials {
+    fn name(&self) -> &str {
+        "m0009_credentials"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Credentials {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("oauth_credentials")
+                .col(pk_uuid("id"))
+                .col(uuid("org_id"))
+                .col(string("provider"))
+                .col(text("client_id"))
+                .col(text("client_secret"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk(
+                    "fk_oauth_credentials_org",
+                    ("oauth_credentials", "org_id"),
+                    "orgs",
+                    true,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("billing_credentials")
+                .col(pk_uuid("id"))
+                .col(uuid("org_id"))
+                .col(string("provider"))
+                .col(string("mode"))
+                .col(text("api_key"))
+                .col(text("webhook_secret"))
+                .col(boolean("enabled"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(big_integer("version"))
+                .foreign_key(&mut fk(
+                    "fk_billing_credentials_org",
+                    ("billing_credentials", "org_id"),
+                    "orgs",
+                    true,
+                ))
+                .to_owned(),
+        )
+        .await?;
+        create_indexes(
+            m,
+            &[
+                (
+                    "ux_oauth_credentials_org_provider",
+                    "oauth_credentials",
+                    "org_id, provider",
+                    true,
+                    None,
+                ),
+                (
+                    "ux_billing_credentials_org_provider",
+                    "billing_credentials",
+                    "org_id, provider",
+                    true,
+                    None,
+                ),
+            ],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["billing_credentials", "oauth_credentials"] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1579,6 +1670,67 @@ mod tests {
         assert_eq!(count(&db, tables).await, 0);
         Migrator::up(&db, None).await.unwrap();
         assert_eq!(count(&db, tables).await, 1);
+    }
+
+    #[tokio::test]
+    async fn m0009_holds_one_row_per_org_and_provider_goes_with_its_org_and_rolls_back() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let at = "'2026-01-01T00:00:00Z'";
+        db.execute_unprepared(&format!(
+            "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
+             VALUES (X'01', 'o@x.test', NULL, 0, {at}, {at}, 1)"
+        ))
+        .await
+        .unwrap();
+        db.execute_unprepared(&format!(
+            "INSERT INTO orgs (id, slug, name, name_lower, owner_user_id, status, tier_id, created_at, \
+             updated_at, version) VALUES (X'02', 'a', 'a', 'a', X'01', 'active', 'tier_pro', {at}, {at}, 1)"
+        ))
+        .await
+        .unwrap();
+        let row = |id: &str, provider: &str| {
+            format!(
+                "INSERT INTO oauth_credentials (id, org_id, provider, client_id, client_secret, created_at, \
+                 updated_at, version) VALUES (X'{id}', X'02', '{provider}', 'c', 'sealed', {at}, {at}, 1)"
+            )
+        };
+        db.execute_unprepared(&row("0A", "github")).await.unwrap();
+        let billing = |id: &str| {
+            format!(
+                "INSERT INTO billing_credentials (id, org_id, provider, mode, api_key, webhook_secret, enabled, \
+                 created_at, updated_at, version) VALUES (X'{id}', X'02', 'stripe', 'test', 'sealed', 'sealed', 1, \
+                 {at}, {at}, 1)"
+            )
+        };
+        db.execute_unprepared(&billing("1A")).await.unwrap();
+        assert!(
+            db.execute_unprepared(&billing("1B")).await.is_err(),
+            "a second billing row for the pair is refused"
+        );
+        db.execute_unprepared(&row("0B", "google")).await.unwrap();
+        assert!(
+            db.execute_unprepared(&row("0C", "github")).await.is_err(),
+            "a second row for the pair is refused"
+        );
+        db.execute_unprepared("DELETE FROM orgs WHERE id = X'02'")
+            .await
+            .unwrap();
+        let rows = "SELECT (SELECT COUNT(*) FROM oauth_credentials) + (SELECT COUNT(*) FROM billing_credentials) AS n";
+        assert_eq!(count(&db, rows).await, 0, "the rows go with their org");
+        // Down to just before m0009 (the migrations after it first).
+        let before = Migrator::migrations()
+            .iter()
+            .position(|m| m.name() == "m0009_credentials")
+            .unwrap();
+        let steps = u32::try_from(Migrator::migrations().len() - before).unwrap();
+        Migrator::down(&db, Some(steps)).await.unwrap();
+        let table = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+                     AND name IN ('oauth_credentials', 'billing_credentials')";
+        assert_eq!(count(&db, table).await, 0);
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(count(&db, table).await, 2);
     }
 
     #[tokio::test]

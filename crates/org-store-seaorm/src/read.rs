@@ -29,8 +29,9 @@ use sea_orm::{
 
 use crate::SeaStore;
 use crate::entities::{
-    audit, custom_domain, delivery, directory_group, directory_profile, event, head, invitation, mail, membership, org,
-    org_branding, refresh_ancestor, role, scim_token, session, smtp_settings, user, webhook,
+    audit, billing_credential, custom_domain, delivery, directory_group, directory_profile, event, head, invitation,
+    mail, membership, oauth_credential, org, org_branding, refresh_ancestor, role, scim_token, session, smtp_settings,
+    user, webhook,
 };
 use crate::error::store_err;
 use crate::mapping;
@@ -887,6 +888,36 @@ impl MailRepository for SeaStore {
 
 #[async_trait]
 impl org_ports::SettingsRepository for SeaStore {
+    async fn oauth_credentials(
+        &self,
+        org: OrgId,
+        provider: org_domain::credentials::OAuthProvider,
+    ) -> Result<Option<org_domain::credentials::OAuthCredentials>, StoreError> {
+        oauth_credential::Entity::find()
+            .filter(oauth_credential::Column::OrgId.eq(org.as_uuid()))
+            .filter(oauth_credential::Column::Provider.eq(provider.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(|m| mapping::oauth_from_row(m, &*self.cipher))
+            .transpose()
+    }
+
+    async fn billing_credentials(
+        &self,
+        org: OrgId,
+        provider: org_domain::credentials::BillingProvider,
+    ) -> Result<Option<org_domain::credentials::BillingCredentials>, StoreError> {
+        billing_credential::Entity::find()
+            .filter(billing_credential::Column::OrgId.eq(org.as_uuid()))
+            .filter(billing_credential::Column::Provider.eq(provider.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(|m| mapping::billing_from_row(m, &*self.cipher))
+            .transpose()
+    }
+
     async fn branding(&self, org: OrgId) -> Result<Option<org_domain::branding::Branding>, StoreError> {
         org_branding::Entity::find_by_id(org.as_uuid())
             .one(&self.db)

@@ -30,8 +30,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::entities::{
-    audit, custom_domain, delivery, directory_group, directory_profile, event, head, invitation, mail, membership, org,
-    org_branding, refresh_ancestor, role, scim_token, session, smtp_settings, user, webhook, worker_lease,
+    audit, billing_credential, custom_domain, delivery, directory_group, directory_profile, event, head, invitation,
+    mail, membership, oauth_credential, org, org_branding, refresh_ancestor, role, scim_token, session, smtp_settings,
+    user, webhook, worker_lease,
 };
 use crate::error::DbFailure;
 use crate::mapping::{self, all_set, version_to_row};
@@ -249,6 +250,7 @@ async fn apply(
         }
     }
     write_mail(txn, cipher, c).await?;
+    write_credentials(txn, cipher, c).await?;
     sequence_logs(txn, backend, c).await?;
     fan_out(txn, c, &mut delivered).await?;
     delivered.apply(txn, backend).await?;
@@ -578,6 +580,53 @@ where
     Ok(())
 }
 
+/// OAuth and billing credentials (each one row per org and provider: a first write for a pair that has a row
+/// matches nothing and is a stale write, so a racing first upsert retries).
+async fn write_credentials(
+    txn: &DatabaseTransaction,
+    cipher: &dyn SecretCipher,
+    c: &Changeset,
+) -> Result<(), DbFailure> {
+    for x in &c.removed_oauth_credentials {
+        delete_at::<oauth_credential::Entity>(txn, x.id().as_uuid(), x.record().version).await?;
+    }
+    for x in &c.oauth_credentials {
+        let v = x.record().version;
+        let row: oauth_credential::ActiveModel = all_set(mapping::oauth_to_row(x, version_to_row(v + 1)?, cipher)?);
+        if v > 0 {
+            versioned::<oauth_credential::Entity>(txn, row, x.id().as_uuid(), v).await?;
+            continue;
+        }
+        // A missing org fails on the foreign key (not found).
+        let written = oauth_credential::Entity::insert(row)
+            .on_conflict_do_nothing_on([oauth_credential::Column::OrgId, oauth_credential::Column::Provider])
+            .exec_without_returning(txn)
+            .await?;
+        if !matches!(written, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+            return Err(StoreError::Conflict(ConflictKind::StaleVersion).into());
+        }
+    }
+    for x in &c.removed_billing_credentials {
+        delete_at::<billing_credential::Entity>(txn, x.id().as_uuid(), x.record().version).await?;
+    }
+    for x in &c.billing_credentials {
+        let v = x.record().version;
+        let row: billing_credential::ActiveModel = all_set(mapping::billing_to_row(x, version_to_row(v + 1)?, cipher)?);
+        if v > 0 {
+            versioned::<billing_credential::Entity>(txn, row, x.id().as_uuid(), v).await?;
+            continue;
+        }
+        let written = billing_credential::Entity::insert(row)
+            .on_conflict_do_nothing_on([billing_credential::Column::OrgId, billing_credential::Column::Provider])
+            .exec_without_returning(txn)
+            .await?;
+        if !matches!(written, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+            return Err(StoreError::Conflict(ConflictKind::StaleVersion).into());
+        }
+    }
+    Ok(())
+}
+
 /// SMTP settings (one row per org: an insert for an org that has settings matches nothing and
 /// is a stale write, so a racing first upsert retries) and outbox mails.
 async fn write_mail(txn: &DatabaseTransaction, cipher: &dyn SecretCipher, c: &Changeset) -> Result<(), DbFailure> {
@@ -716,7 +765,9 @@ keyed!(
     webhook[],
     delivery[],
     scim_token[],
-    mail[]
+    mail[],
+    oauth_credential[],
+    billing_credential[]
 );
 
 /// Rows keyed by their parent's id: a profile by its membership, group data by its role.

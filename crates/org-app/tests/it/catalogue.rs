@@ -204,6 +204,26 @@ fn steps() -> Vec<(&'static str, Expect)> {
         ("smtp.delete", acme(&["smtp.removed"], &["organization.smtp.removed"])),
         ("smtp.delete (none)", acme(&[], &[])),
         (
+            "oauth.set",
+            acme(&["oauth_credentials.updated"], &["oauth_credentials.updated"]),
+        ),
+        ("oauth.set (same)", acme(&[], &[])),
+        (
+            "oauth.delete",
+            acme(&["oauth_credentials.deleted"], &["oauth_credentials.updated"]),
+        ),
+        ("oauth.delete (none: 404)", acme(&[], &[])),
+        (
+            "billing.set",
+            acme(&["billing_credentials.updated"], &["billing_credentials.updated"]),
+        ),
+        ("billing.set (same)", acme(&[], &[])),
+        (
+            "billing.delete",
+            acme(&["billing_credentials.deleted"], &["billing_credentials.deleted"]),
+        ),
+        ("billing.delete (none: 404)", acme(&[], &[])),
+        (
             "platform.limits",
             acme(&["org.limits_updated"], &["organization.updated"]),
         ),
@@ -422,6 +442,38 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
             app.mail.set_smtp(new_owner, m, "acme", draft).await
         }
         "smtp.delete" | "smtp.delete (none)" => app.mail.delete_smtp(new_owner, m, "acme").await,
+        "oauth.set" | "oauth.set (same)" => {
+            let draft = org_domain::credentials::OAuthCredentialsDraft {
+                client_id: "gh-client".into(),
+                client_secret: "gh-secret".into(),
+            };
+            app.credentials
+                .set_oauth(new_owner, m, "acme", "github", draft)
+                .await
+                .map(drop)
+        }
+        "oauth.delete" => app.credentials.delete_oauth(new_owner, m, "acme", "github").await,
+        "billing.set" | "billing.set (same)" => {
+            let draft = org_domain::credentials::BillingCredentialsDraft {
+                api_key: "sk_test_abc".into(),
+                webhook_secret: "whsec_abc".into(),
+                mode: "test".into(),
+            };
+            app.credentials.set_billing(new_owner, m, "acme", "stripe", draft).await
+        }
+        "billing.delete" => app
+            .credentials
+            .delete_billing(new_owner, m, "acme", "stripe")
+            .await
+            .map(drop),
+        "billing.delete (none: 404)" => match app.credentials.delete_billing(new_owner, m, "acme", "stripe").await {
+            Err(AppError::Domain(org_domain::DomainError::BillingCredentialsNotFound)) => Ok(()),
+            other => other.and(Err(AppError::Domain(org_domain::DomainError::NotFound))),
+        },
+        "oauth.delete (none: 404)" => match app.credentials.delete_oauth(new_owner, m, "acme", "github").await {
+            Err(AppError::Domain(org_domain::DomainError::OAuthCredentialsNotFound)) => Ok(()),
+            other => other.and(Err(AppError::Domain(org_domain::DomainError::NotFound))),
+        },
         "webhook.create" => {
             let input = WebhookInput {
                 name: Some("h".into()),

@@ -3,6 +3,7 @@
 mod audit;
 mod catalogue;
 mod concurrency;
+mod credentials;
 mod invitations;
 mod mail;
 mod members;

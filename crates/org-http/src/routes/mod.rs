@@ -2,6 +2,7 @@
 //! OpenAPI completeness test read the same list.
 
 mod audit;
+mod credentials;
 mod invitations;
 mod members;
 mod ops;
@@ -23,6 +24,7 @@ use axum::routing::{MethodFilter, on};
 use serde::Serialize;
 
 pub(crate) use audit::*;
+pub(crate) use credentials::*;
 pub(crate) use invitations::*;
 pub(crate) use members::*;
 pub(crate) use ops::*;
@@ -249,6 +251,38 @@ fn routes(serve_metrics: bool) -> Routes {
         .add("POST", "/api/organizations/{org_slug}/smtp", smtp::set_smtp)
         .add("GET", "/api/organizations/{org_slug}/smtp", smtp::get_smtp)
         .add("DELETE", "/api/organizations/{org_slug}/smtp", smtp::delete_smtp)
+        // §12
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/oauth-credentials/{provider}",
+            credentials::set_oauth_credentials,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/oauth-credentials/{provider}",
+            credentials::get_oauth_credentials,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/oauth-credentials/{provider}",
+            credentials::delete_oauth_credentials,
+        )
+        // §18
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/billing-credentials/{provider}",
+            credentials::set_billing_credentials,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/billing-credentials/{provider}",
+            credentials::get_billing_credentials,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/billing-credentials/{provider}",
+            credentials::delete_billing_credentials,
+        )
         // §10.1
         .add(
             "POST",

@@ -38,6 +38,7 @@ fn domain(e: DomainError) -> ScimError {
     let detail = e.to_string();
     match e {
         DomainError::NotFound => ScimError::not_found("Resource not found"),
+        DomainError::OAuthCredentialsNotFound | DomainError::BillingCredentialsNotFound => ScimError::not_found(detail),
         DomainError::MissingCapability(_)
         | DomainError::RuleViolation(_)
         | DomainError::EmailMismatch

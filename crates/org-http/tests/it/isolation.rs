@@ -23,6 +23,10 @@ fn body_for(method: &str, path: &str, target: &str) -> Option<Value> {
                                     "password": "p", "from_email": "evil@evil.example.com"}),
         ("POST", "domain") => json!({"domain": "evil.test"}),
         ("PATCH", "branding") => json!({"primary_color": "#000"}),
+        ("POST", "{provider}") if path.contains("/billing-credentials/") => {
+            json!({"api_key": "sk_test_evil", "webhook_secret": "evil-secret", "mode": "test"})
+        }
+        ("POST", "{provider}") => json!({"client_id": "evil", "client_secret": "evil-secret"}),
         _ => return None,
     };
     Some(body)
@@ -34,6 +38,27 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
     let (invitation, role) = t.acme_ids().await;
     let (webhook, delivery) = t.acme_webhook().await;
     let nobody = t.actor("nobody@nowhere.test").await;
+    t.post(
+        "/api/organizations/acme/oauth-credentials/github",
+        &t.owner.token,
+        Some(json!({"client_id": "acme-gh-client", "client_secret": "acme-gh-secret"})),
+    )
+    .await
+    .expect(200, "");
+    t.post(
+        "/api/organizations/acme/billing-credentials/stripe",
+        &t.owner.token,
+        Some(json!({"api_key": "sk_test_acmekey", "webhook_secret": "whsec_acme", "mode": "live_or_test"})),
+    )
+    .await
+    .expect(400, "VALIDATION_FAILED");
+    t.post(
+        "/api/organizations/acme/billing-credentials/stripe",
+        &t.owner.token,
+        Some(json!({"api_key": "sk_live_acmekey", "webhook_secret": "whsec_acme", "mode": "live"})),
+    )
+    .await
+    .expect(200, "");
     let routes: Vec<(&str, &str)> = org_http::route_table()
         .into_iter()
         .filter(|(_, p)| p.starts_with("/api/organizations/{org_slug}"))
@@ -53,7 +78,15 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
                 .replace("{delivery_id}", &delivery)
                 .replace("{user_id}", &t.member.id())
                 .replace("{id}", id)
-                .replace("{role_id}", &role);
+                .replace("{role_id}", &role)
+                .replace(
+                    "{provider}",
+                    if template.contains("/billing-credentials/") {
+                        "stripe"
+                    } else {
+                        "github"
+                    },
+                );
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let body = body_for(method.as_str(), template, &outsider.id());
             let res = t.send(method.clone(), &path, Some(&outsider.token), body).await;
@@ -71,6 +104,10 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
                 "someone@acme.test",
                 "Audit sink",
                 "hooks.example.com",
+                "acme-gh-client",
+                "acme-gh-secret",
+                "acmekey",
+                "whsec_acme",
             ] {
                 assert!(!res.text.contains(secret), "{method} {path} leaked {secret}");
             }
@@ -84,4 +121,12 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
         .get(&format!("/api/organizations/acme/webhooks/{webhook}"), &t.owner.token)
         .await;
     assert_eq!(hook.body["name"], "Audit sink");
+    let creds = t
+        .get("/api/organizations/acme/oauth-credentials/github", &t.owner.token)
+        .await;
+    assert_eq!(creds.body["client_id"], "acme-gh-client");
+    let billing = t
+        .get("/api/organizations/acme/billing-credentials/stripe", &t.owner.token)
+        .await;
+    assert_eq!(billing.body["mode"], "live", "outsiders changed nothing");
 }

@@ -2,9 +2,11 @@
 
 mod audit;
 mod auth;
+mod billing_credentials;
 mod invitations;
 mod isolation;
 mod members;
+mod oauth_credentials;
 mod openapi;
 mod ops;
 mod orgs;

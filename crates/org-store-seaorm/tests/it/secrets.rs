@@ -1,6 +1,6 @@
-//! Secrets at rest (§1.8): webhook signing secrets and a session's replay tokens are sealed in
-//! their columns, open only for their own row, and a store refuses to open a durable database
-//! without a cipher.
+//! Secrets at rest (§1.8): webhook signing secrets, a session's replay tokens and provider
+//! credentials (§12, §18) are sealed in their columns, open only for their own row and column,
+//! and a store refuses to open a durable database without a cipher.
 
 use std::sync::Arc;
 
@@ -309,4 +309,124 @@ async fn a_durable_database_without_a_cipher_is_refused() {
         );
         fx.finish().await;
     }
+}
+
+/// Overwrites `column` of the `table` row `to` with `value`, behind the store's back.
+async fn set_raw(db: &DatabaseConnection, table: &str, column: &str, to: uuid::Uuid, value: &str) {
+    let q = format!("UPDATE {table} SET {column} = $1 WHERE id = $2");
+    let done = db
+        .execute_raw(statement(db, &q, vec![value.into(), to.into()]))
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+}
+
+async fn raw_column(db: &DatabaseConnection, table: &str, column: &str, id: uuid::Uuid) -> String {
+    let q = format!("SELECT {column} FROM {table} WHERE id = $1");
+    let row = db
+        .query_one_raw(statement(db, &q, vec![id.into()]))
+        .await
+        .unwrap()
+        .expect("the row");
+    row.try_get_by_index(0).unwrap()
+}
+
+async fn credential_secrets_are_sealed_and_bound_to_their_row_and_column(backend: Backend) {
+    use org_domain::CredentialId;
+    use org_domain::credentials::{
+        BillingCredentials, BillingCredentialsRecord, BillingMode, BillingProvider, OAuthCredentials,
+        OAuthCredentialsRecord, OAuthProvider,
+    };
+    use org_ports::SettingsRepository;
+    let fx = Fixture::new(backend);
+    let url = fx.fresh_url().await;
+    let s = fx.open(&url, StoreOptions::default()).await;
+    s.migrate().await.unwrap();
+    let (_, _, o) = seeded(&*s, "acme", 0).await;
+    let oauth = |provider, secret: &str| {
+        OAuthCredentials::restore(OAuthCredentialsRecord {
+            id: CredentialId::from_uuid(id()),
+            org_id: o.id(),
+            provider,
+            client_id: "client".to_owned(),
+            client_secret: secret.to_owned(),
+            created_at: t(0),
+            updated_at: t(0),
+            version: 0,
+        })
+    };
+    let gh = oauth(OAuthProvider::Github, "gh_plaintext_secret");
+    let google = oauth(OAuthProvider::Google, "google_plaintext_secret");
+    let stripe = BillingCredentials::restore(BillingCredentialsRecord {
+        id: CredentialId::from_uuid(id()),
+        org_id: o.id(),
+        provider: BillingProvider::Stripe,
+        mode: BillingMode::Test,
+        api_key: "sk_test_plaintext_key".to_owned(),
+        webhook_secret: "whsec_plaintext_secret".to_owned(),
+        enabled: true,
+        created_at: t(0),
+        updated_at: t(0),
+        version: 0,
+    });
+    s.commit(Changeset {
+        oauth_credentials: vec![gh.clone(), google.clone()],
+        billing_credentials: vec![stripe.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let raw = Database::connect(url.as_str()).await.unwrap();
+    let gh_blob = raw_column(&raw, "oauth_credentials", "client_secret", gh.id().as_uuid()).await;
+    let key_blob = raw_column(&raw, "billing_credentials", "api_key", stripe.id().as_uuid()).await;
+    let wh_blob = raw_column(&raw, "billing_credentials", "webhook_secret", stripe.id().as_uuid()).await;
+    for blob in [&gh_blob, &key_blob, &wh_blob] {
+        assert!(!blob.contains("plaintext"), "plaintext at rest: {blob}");
+        assert!(blob.starts_with("v1:k1:"), "{blob}");
+    }
+    let scope = SecretScope::new(o.id(), "oauth_credentials", "client_secret", gh.id().as_uuid());
+    assert_eq!(fx.cipher.open(&gh_blob, &scope).unwrap(), "gh_plaintext_secret");
+    let read = s.oauth_credentials(o.id(), OAuthProvider::Github).await.unwrap();
+    assert_eq!(read, Some(gh.clone().with_version(1)), "the store opens its own row");
+    let read = s.billing_credentials(o.id(), BillingProvider::Stripe).await.unwrap();
+    assert_eq!(read, Some(stripe.clone().with_version(1)));
+
+    // Copied to another provider's row, or to the other column, a blob does not open.
+    set_raw(
+        &raw,
+        "oauth_credentials",
+        "client_secret",
+        google.id().as_uuid(),
+        &gh_blob,
+    )
+    .await;
+    assert!(matches!(
+        s.oauth_credentials(o.id(), OAuthProvider::Google).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    set_raw(
+        &raw,
+        "billing_credentials",
+        "webhook_secret",
+        stripe.id().as_uuid(),
+        &key_blob,
+    )
+    .await;
+    assert!(matches!(
+        s.billing_credentials(o.id(), BillingProvider::Stripe).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    raw.close().await.unwrap();
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_credential_secrets_are_sealed_and_bound_to_their_row_and_column() {
+    credential_secrets_are_sealed_and_bound_to_their_row_and_column(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_credential_secrets_are_sealed_and_bound_to_their_row_and_column() {
+    credential_secrets_are_sealed_and_bound_to_their_row_and_column(Backend::Postgres).await;
 }
