@@ -1978,6 +1978,31 @@ impl MailRepository for MemoryStore {
     }
 }
 
+/// The claim of a leased queue: the items due at `now` (by `due_at`, oldest first, at most
+/// `limit`), each `lease`d until `lease_until` and returned as stored after it.
+fn lease_due<K: Copy + Ord + Hash, V: Clone>(
+    items: &mut HashMap<K, V>,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u32,
+    due_at: impl Fn(&V) -> Option<DateTime<Utc>>,
+    lease: impl Fn(&mut V, DateTime<Utc>),
+) -> Vec<V> {
+    let mut due: Vec<(DateTime<Utc>, K)> = items
+        .iter()
+        .filter_map(|(k, v)| due_at(v).filter(|at| *at <= now).map(|at| (at, *k)))
+        .collect();
+    due.sort();
+    due.truncate(limit as usize);
+    due.into_iter()
+        .filter_map(|(_, k)| {
+            let v = items.get_mut(&k)?;
+            lease(v, lease_until);
+            Some(v.clone())
+        })
+        .collect()
+}
+
 #[async_trait]
 impl MailQueue for MemoryStore {
     async fn claim_due_mail(
@@ -1987,22 +2012,17 @@ impl MailQueue for MemoryStore {
         limit: u32,
     ) -> Result<Vec<Mail>, StoreError> {
         let mut state = self.lock()?;
-        let mut due: Vec<(DateTime<Utc>, MailId)> = state
-            .mails
-            .values()
-            .filter(|m| m.status == MailStatus::Pending && m.next_attempt_at.is_some_and(|at| at <= now))
-            .map(|m| (m.next_attempt_at.unwrap_or(now), m.id))
-            .collect();
-        due.sort();
-        due.truncate(limit as usize);
-        let mut out = Vec::with_capacity(due.len());
-        for (_, id) in due {
-            if let Some(m) = state.mails.get_mut(&id) {
-                m.next_attempt_at = Some(lease_until);
+        let out = lease_due(
+            &mut state.mails,
+            now,
+            lease_until,
+            limit,
+            |m| m.next_attempt_at.filter(|_| m.status == MailStatus::Pending),
+            |m, until| {
+                m.next_attempt_at = Some(until);
                 m.version += 1;
-                out.push(m.clone());
-            }
-        }
+            },
+        );
         if !out.is_empty() {
             self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
@@ -2064,22 +2084,17 @@ impl DeliveryQueue for MemoryStore {
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut state = self.lock()?;
-        let mut due: Vec<(DateTime<Utc>, DeliveryId)> = state
-            .deliveries
-            .values()
-            .filter(|d| d.status == DeliveryStatus::Pending && d.next_retry_at.is_some_and(|at| at <= now))
-            .map(|d| (d.next_retry_at.unwrap_or(now), d.id))
-            .collect();
-        due.sort();
-        due.truncate(limit as usize);
-        let mut out = Vec::with_capacity(due.len());
-        for (_, id) in due {
-            if let Some(d) = state.deliveries.get_mut(&id) {
-                d.next_retry_at = Some(lease_until);
+        let out = lease_due(
+            &mut state.deliveries,
+            now,
+            lease_until,
+            limit,
+            |d| d.next_retry_at.filter(|_| d.status == DeliveryStatus::Pending),
+            |d, until| {
+                d.next_retry_at = Some(until);
                 d.version += 1;
-                out.push(d.clone());
-            }
-        }
+            },
+        );
         if !out.is_empty() {
             self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }

@@ -657,7 +657,50 @@ async fn write_mail(txn: &DatabaseTransaction, cipher: &dyn SecretCipher, c: &Ch
     Ok(())
 }
 
-/// Leases up to `limit` due mails (oldest due first), as [`claim`] does deliveries.
+/// The columns of a leased queue: a row is due while `status` is `pending` and `due` has
+/// come; a claim moves `due` to the lease's end and bumps `version`.
+struct Queue<C> {
+    status: C,
+    pending: &'static str,
+    due: C,
+    id: C,
+    version: C,
+}
+
+/// Leases up to `limit` due rows of a queue (oldest due first): one read and one update.
+/// PostgreSQL skips rows another worker holds (`FOR UPDATE SKIP LOCKED`); SQLite runs this
+/// under its single writer. `leased` brings a read row to what the update wrote.
+async fn lease_due<E: EntityTrait>(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    q: Queue<E::Column>,
+    (now, lease_until, limit): (DateTime<Utc>, DateTime<Utc>, u32),
+    id_of: impl Fn(&E::Model) -> Uuid,
+    leased: impl Fn(&mut E::Model),
+) -> Result<Vec<E::Model>, DbFailure> {
+    let mut find = E::find()
+        .filter(q.status.eq(q.pending))
+        .filter(q.due.lte(now))
+        .order_by_asc(q.due)
+        .order_by_asc(q.id)
+        .limit(u64::from(limit));
+    if backend == DbBackend::Postgres {
+        find = find.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let mut rows = find.all(txn).await?;
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    E::update_many()
+        .col_expr(q.due, Expr::value(lease_until))
+        .col_expr(q.version, Expr::col(q.version).add(1))
+        .filter(q.id.is_in(rows.iter().map(&id_of)))
+        .exec(txn)
+        .await?;
+    rows.iter_mut().for_each(leased);
+    Ok(rows)
+}
+
 async fn claim_mail(
     txn: &DatabaseTransaction,
     backend: DbBackend,
@@ -665,31 +708,27 @@ async fn claim_mail(
     lease_until: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<mail::Model>, DbFailure> {
-    let mut q = mail::Entity::find()
-        .filter(mail::Column::Status.eq(MailStatus::Pending.as_str()))
-        .filter(mail::Column::NextAttemptAt.lte(now))
-        .order_by_asc(mail::Column::NextAttemptAt)
-        .order_by_asc(mail::Column::Id)
-        .limit(u64::from(limit));
-    if backend == DbBackend::Postgres {
-        q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let mut rows = q.all(txn).await?;
-    for row in &mut rows {
-        mail::Entity::update_many()
-            .col_expr(mail::Column::NextAttemptAt, Expr::value(lease_until))
-            .col_expr(mail::Column::Version, Expr::col(mail::Column::Version).add(1))
-            .filter(mail::Column::Id.eq(row.id))
-            .exec(txn)
-            .await?;
-        row.next_attempt_at = Some(lease_until);
-        row.version += 1;
-    }
-    Ok(rows)
+    let q = Queue {
+        status: mail::Column::Status,
+        pending: MailStatus::Pending.as_str(),
+        due: mail::Column::NextAttemptAt,
+        id: mail::Column::Id,
+        version: mail::Column::Version,
+    };
+    lease_due::<mail::Entity>(
+        txn,
+        backend,
+        q,
+        (now, lease_until, limit),
+        |m| m.id,
+        |m| {
+            m.next_attempt_at = Some(lease_until);
+            m.version += 1;
+        },
+    )
+    .await
 }
 
-/// Leases up to `limit` due deliveries (oldest due first). PostgreSQL skips rows another
-/// worker holds (`FOR UPDATE SKIP LOCKED`); SQLite runs this under its single writer.
 async fn claim(
     txn: &DatabaseTransaction,
     backend: DbBackend,
@@ -697,27 +736,25 @@ async fn claim(
     lease_until: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<delivery::Model>, DbFailure> {
-    let mut q = delivery::Entity::find()
-        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
-        .filter(delivery::Column::NextRetryAt.lte(now))
-        .order_by_asc(delivery::Column::NextRetryAt)
-        .order_by_asc(delivery::Column::Id)
-        .limit(u64::from(limit));
-    if backend == DbBackend::Postgres {
-        q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let mut rows = q.all(txn).await?;
-    for row in &mut rows {
-        delivery::Entity::update_many()
-            .col_expr(delivery::Column::NextRetryAt, Expr::value(lease_until))
-            .col_expr(delivery::Column::Version, Expr::col(delivery::Column::Version).add(1))
-            .filter(delivery::Column::Id.eq(row.id))
-            .exec(txn)
-            .await?;
-        row.next_retry_at = Some(lease_until);
-        row.version += 1;
-    }
-    Ok(rows)
+    let q = Queue {
+        status: delivery::Column::Status,
+        pending: DeliveryStatus::Pending.as_str(),
+        due: delivery::Column::NextRetryAt,
+        id: delivery::Column::Id,
+        version: delivery::Column::Version,
+    };
+    lease_due::<delivery::Entity>(
+        txn,
+        backend,
+        q,
+        (now, lease_until, limit),
+        |d| d.id,
+        |d| {
+            d.next_retry_at = Some(lease_until);
+            d.version += 1;
+        },
+    )
+    .await
 }
 
 /// Entities with a UUID primary key (`id`, or the parent's id for rows that extend one).
