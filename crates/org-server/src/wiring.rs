@@ -743,8 +743,14 @@ pub async fn serve(s: Settings) -> Result<(), String> {
     let sender: Arc<dyn org_ports::WebhookSender> = Arc::new(crate::sender::HttpSender::new(ob.guard, ob.resolver));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mailer: Arc<dyn org_ports::Mailer> = Arc::new(mailer(&s)?);
-    let mail_worker = tokio::spawn(deliver_mail(parts.app.clone(), mailer, stop_rx.clone(), health.clone()));
-    let worker = tokio::spawn(deliver_webhooks(parts.app.clone(), sender, stop_rx, health.clone()));
+    let app = parts.app.clone();
+    let mail_worker = tokio::spawn(poll("mail_delivery", health.clone(), stop_rx.clone(), move || {
+        deliver_mail(app.clone(), mailer.clone())
+    }));
+    let app = parts.app.clone();
+    let worker = tokio::spawn(poll("webhook_delivery", health.clone(), stop_rx, move || {
+        deliver_webhooks(app.clone(), sender.clone())
+    }));
     if let Some(addr) = s.metrics.listen {
         let metrics = org_http::metrics_router(state.clone());
         let listener = tokio::net::TcpListener::bind(addr)
@@ -857,49 +863,57 @@ fn mailer(s: &Settings) -> Result<crate::mailer::SmtpMailer, String> {
     Ok(crate::mailer::SmtpMailer::new(ob.guard, ob.resolver, roots)?.with_hello_name(hello))
 }
 
-/// The mail worker: claims due mails from the outbox under `workers.lease` and sends them,
-/// until told to stop. Counts `emails_sent_total{outcome}` (§21.3).
-async fn deliver_mail(
-    app: App,
-    mailer: Arc<dyn org_ports::Mailer>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-    health: Arc<Health>,
-) {
-    const WORKER: &str = "mail_delivery";
-    health.register(WORKER, Duration::from_secs(300));
+/// A queue worker: runs `pass` at once again while it found work, else every 250 ms, until
+/// told to stop. `pass` answers whether it found work. A pass may spend its senders' timeouts
+/// on slow receivers; the health period allows for that.
+async fn poll<F, Fut>(name: &'static str, health: Arc<Health>, mut stop: tokio::sync::watch::Receiver<bool>, pass: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    health.register(name, Duration::from_secs(300));
     loop {
         if *stop.borrow() {
             return;
         }
-        health.beat(WORKER);
-        match app.mail.deliver_due(mailer.clone(), 16).await {
-            Ok(report) => {
-                for (outcome, n) in [
-                    ("sent", report.sent),
-                    ("attempt_failed", report.attempt_failed),
-                    ("failed", report.failed),
-                    ("skipped", report.skipped),
-                ] {
-                    metrics::counter!("emails_sent_total", "outcome" => outcome).increment(u64::from(n));
-                }
-                for (mail_id, org_id) in &report.no_smtp {
-                    tracing::warn!(%mail_id, %org_id, "no SMTP server configured (org or platform): e-mail not sent");
-                }
-                for (mail_id, error) in &report.errors {
-                    tracing::warn!(%mail_id, %error, "e-mail attempt failed");
-                }
-                if report.sent > 0 {
-                    tracing::info!(sent = report.sent, "e-mails sent");
-                }
-                if report.sent + report.attempt_failed + report.failed + report.skipped > 0 {
-                    continue;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "mail worker pass failed"),
+        health.beat(name);
+        if pass().await {
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             _ = stop.changed() => {}
+        }
+    }
+}
+
+/// One pass of the mail worker: claims due mails from the outbox under `workers.lease` and
+/// sends them. Counts `emails_sent_total{outcome}` (§21.3).
+async fn deliver_mail(app: App, mailer: Arc<dyn org_ports::Mailer>) -> bool {
+    match app.mail.deliver_due(mailer, 16).await {
+        Ok(report) => {
+            for (outcome, n) in [
+                ("sent", report.sent),
+                ("attempt_failed", report.attempt_failed),
+                ("failed", report.failed),
+                ("skipped", report.skipped),
+            ] {
+                metrics::counter!("emails_sent_total", "outcome" => outcome).increment(u64::from(n));
+            }
+            for (mail_id, org_id) in &report.no_smtp {
+                tracing::warn!(%mail_id, %org_id, "no SMTP server configured (org or platform): e-mail not sent");
+            }
+            for (mail_id, error) in &report.errors {
+                tracing::warn!(%mail_id, %error, "e-mail attempt failed");
+            }
+            if report.sent > 0 {
+                tracing::info!(sent = report.sent, "e-mails sent");
+            }
+            report.sent + report.attempt_failed + report.failed + report.skipped > 0
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "mail worker pass failed");
+            false
         }
     }
 }
@@ -934,48 +948,30 @@ fn domain_verifier(s: &Settings) -> Result<org_app::settings::DomainVerifier, St
     })
 }
 
-/// The webhook delivery worker: claims due deliveries and sends them, until told to stop.
-async fn deliver_webhooks(
-    app: App,
-    sender: Arc<dyn org_ports::WebhookSender>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-    health: Arc<Health>,
-) {
-    const WORKER: &str = "webhook_delivery";
-    // A pass may spend its senders' timeouts on slow receivers; the period allows for that.
-    health.register(WORKER, Duration::from_secs(300));
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        health.beat(WORKER);
-        match app.webhooks.deliver_due(sender.clone(), 64).await {
-            Ok(report) => {
-                let busy = report.delivered + report.attempt_failed + report.failed > 0;
-                metrics::counter!("webhook_deliveries_total", "outcome" => "delivered")
-                    .increment(u64::from(report.delivered));
-                metrics::counter!("webhook_deliveries_total", "outcome" => "attempt_failed")
-                    .increment(u64::from(report.attempt_failed));
-                metrics::counter!("webhook_deliveries_total", "outcome" => "failed")
-                    .increment(u64::from(report.failed));
-                for lag in report.lags {
-                    metrics::histogram!("webhook_delivery_lag_seconds").record(lag);
-                }
-                for reason in report.disabled {
-                    metrics::counter!("webhook_endpoints_disabled_total", "reason" => reason.as_str()).increment(1);
-                }
-                if let Ok(n) = app.webhooks.pending_count().await {
-                    metrics::gauge!("outbox_pending_events").set(n as f64);
-                }
-                if busy {
-                    continue;
-                }
+/// One pass of the webhook worker: claims due deliveries and sends them.
+async fn deliver_webhooks(app: App, sender: Arc<dyn org_ports::WebhookSender>) -> bool {
+    match app.webhooks.deliver_due(sender, 64).await {
+        Ok(report) => {
+            let busy = report.delivered + report.attempt_failed + report.failed > 0;
+            metrics::counter!("webhook_deliveries_total", "outcome" => "delivered")
+                .increment(u64::from(report.delivered));
+            metrics::counter!("webhook_deliveries_total", "outcome" => "attempt_failed")
+                .increment(u64::from(report.attempt_failed));
+            metrics::counter!("webhook_deliveries_total", "outcome" => "failed").increment(u64::from(report.failed));
+            for lag in report.lags {
+                metrics::histogram!("webhook_delivery_lag_seconds").record(lag);
             }
-            Err(e) => tracing::warn!(error = %e, "webhook worker pass failed"),
+            for reason in report.disabled {
+                metrics::counter!("webhook_endpoints_disabled_total", "reason" => reason.as_str()).increment(1);
+            }
+            if let Ok(n) = app.webhooks.pending_count().await {
+                metrics::gauge!("outbox_pending_events").set(n as f64);
+            }
+            busy
         }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-            _ = stop.changed() => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook worker pass failed");
+            false
         }
     }
 }
