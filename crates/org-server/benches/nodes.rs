@@ -239,19 +239,8 @@ async fn start_server(cfg: &Path, log: &Path) -> Server {
         _child: Killed(child),
         base: format!("http://127.0.0.1:{port}"),
     };
-    let client = reqwest::Client::new();
-    for _ in 0..600 {
-        if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await
-            && r.status().is_success()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "the server did not start: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
+    process::wait_healthy(&server.base, log).await;
+    server
 }
 
 // ------------------------------------------------------------------ the orgs

@@ -202,19 +202,8 @@ async fn start_server_on(dir: &Path, name: &str, db_url: String) -> Server {
         db_url,
         log,
     };
-    let client = reqwest::Client::new();
-    for _ in 0..600 {
-        if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await
-            && r.status().is_success()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "the server did not start: {}",
-        std::fs::read_to_string(&server.log).unwrap_or_default()
-    );
+    process::wait_healthy(&server.base, &server.log).await;
+    server
 }
 
 /// An org of the server and its SCIM token.

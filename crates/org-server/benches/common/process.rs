@@ -97,3 +97,20 @@ pub fn cluster_cpu(data_dir: Option<&std::path::Path>) -> f64 {
     }
     total
 }
+
+/// Waits up to 30 s for `GET {base}/healthz` to answer 2xx; panics with the server's log.
+pub async fn wait_healthy(base: &str, log: &Path) {
+    let client = reqwest::Client::new();
+    for _ in 0..600 {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the server did not start: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
