@@ -84,6 +84,9 @@ enum Admin {
     /// Add a new JWT signing key (§2.8): published now, signing in 10 minutes; the previous one
     /// signs until then and verifies for an access TTL and 5 minutes more. No restart needed.
     RotateSigningKey,
+    /// Re-wrap every org's data key under the primary key of `encryption.keys` (and reseal
+    /// secrets from before data keys), so the other keys can be removed afterwards.
+    RewrapSecrets,
     /// Verify an audit chain: an org's, the platform's, or an NDJSON export.
     VerifyAudit {
         #[arg(long, conflicts_with_all = ["platform", "file"])]
@@ -153,6 +156,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             print(&wiring::rotate_signing_key(&settings(&cli, None)?).await?);
             Ok(())
         }
+        Some(Command::Admin(Admin::RewrapSecrets)) => {
+            print(&wiring::rewrap_secrets(&settings(&cli, None)?).await?);
+            Ok(())
+        }
         Some(Command::Admin(admin)) => {
             let s = settings(&cli, None)?;
             let parts = wiring::Parts::open(&s).await?;
@@ -210,6 +217,7 @@ async fn admin_command(parts: &wiring::Parts, admin: &Admin) -> Result<serde_jso
             })
         }
         Admin::RotateSigningKey => wiring::rotate_signing_key(&parts.settings).await?,
+        Admin::RewrapSecrets => wiring::rewrap_secrets(&parts.settings).await?,
         Admin::VerifyAudit { .. } => return Err("verify-audit needs exactly one of --org, --platform, --file".into()),
     })
 }

@@ -39,6 +39,13 @@ pub async fn open_store(s: &Settings) -> Result<Arc<SeaStore>, String> {
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
     store.migrate().await.map_err(|e| format!("migrations failed: {e}"))?;
+    // Secrets sealed directly under a key-encryption key (before data keys) move under their
+    // org's data key; conditional updates, so several nodes starting at once agree.
+    match store.reseal_legacy().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(secrets = n, "resealed legacy secrets under their org's data key"),
+        Err(e) => return Err(format!("cannot reseal legacy secrets: {e}")),
+    }
     Ok(Arc::new(store))
 }
 
@@ -459,6 +466,24 @@ pub async fn rotate_signing_key(s: &Settings) -> Result<Value, String> {
         "previous_signs_until": time(until),
         "previous_retires_at": time(retire),
         "restart_required": false,
+    }))
+}
+
+/// `admin rewrap-secrets` (§1.8): every org's data key re-wrapped under the primary
+/// key-encryption key, legacy secrets resealed; afterwards the other keys can be removed from
+/// `encryption.keys`. Opens only the database.
+pub async fn rewrap_secrets(s: &Settings) -> Result<Value, String> {
+    let store = open_store(s).await?;
+    let r = store
+        .rewrap_secrets()
+        .await
+        .map_err(|e| format!("rewrap failed: {e}"))?;
+    let primary = s.encryption.keys()?.map(|(_, p)| p);
+    Ok(json!({
+        "primary_key_id": primary,
+        "data_keys": r.data_keys,
+        "rewrapped": r.rewrapped,
+        "resealed_legacy_secrets": r.resealed,
     }))
 }
 

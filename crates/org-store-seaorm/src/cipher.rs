@@ -6,8 +6,8 @@
 //! format version, its key id and its [`SecretScope`] `(org_id, table, column, row_id)`, each
 //! field length-prefixed, so a blob copied to another row, column or org does not open.
 //!
-//! This iteration seals directly under the key-encryption key; per-org wrapped data keys and
-//! `admin rewrap-secrets` are not built yet (docs/STORAGE.md).
+//! The store wraps each org's data key with it (`envelope.rs`); secret columns are sealed under
+//! the data keys. Texts it sealed directly, from before data keys, still open (legacy).
 
 use std::collections::HashMap;
 

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use org_domain::OrgId;
-use org_ports::{SecretScope, StoreError};
+use org_ports::{SecretCipher, SecretScope, StoreError};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
@@ -66,6 +66,7 @@ impl SeaStore {
 
     /// Every stored signing key, oldest generation first, private keys opened.
     pub async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        self.load_data_keys(&[uuid::Uuid::nil()]).await?;
         let rows = signing_key::Entity::find()
             .order_by_asc(signing_key::Column::Generation)
             .all(&self.db)
@@ -91,6 +92,7 @@ impl SeaStore {
     /// Stores the first keys when the table is empty; `Ok(false)` (nothing written) when it
     /// holds keys already, also when another process stored its first keys at the same time.
     pub async fn insert_first_signing_keys(&self, keys: &[StoredSigningKey]) -> Result<bool, StoreError> {
+        self.ensure_data_keys(&[uuid::Uuid::nil()]).await?;
         let rows = keys.iter().map(|k| self.sealed_row(k)).collect::<Result<Vec<_>, _>>()?;
         let _serialized = self.write_lock.lock().await;
         let tx = self.db.begin().await.map_err(store_err)?;
@@ -122,6 +124,7 @@ impl SeaStore {
         signs_until: DateTime<Utc>,
         retire_after: DateTime<Utc>,
     ) -> Result<StoredSigningKey, StoreError> {
+        self.ensure_data_keys(&[uuid::Uuid::nil()]).await?;
         let _serialized = self.write_lock.lock().await;
         let tx = self.db.begin().await.map_err(store_err)?;
         let last = signing_key::Entity::find()

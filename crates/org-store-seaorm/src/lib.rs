@@ -19,11 +19,12 @@
 //! - SQLite: WAL, `foreign_keys = ON`, `busy_timeout`; writers are serialized in-process and
 //!   start with `BEGIN IMMEDIATE`; a busy database is retried internally.
 //!
-//! - Secrets at rest: `webhooks.secret`, `webhooks.previous_secret` and a session's replay pair
-//!   are sealed with the [`SecretCipher`] of [`StoreOptions::cipher`] (an [`AesGcmCipher`] in
-//!   production), bound to `(org_id, table, column, row id)`. A cipher is required for every
-//!   database except an in-memory SQLite one, which gets an ephemeral random key (its data dies
-//!   with it).
+//! - Secrets at rest: every secret column is sealed under its org's data key (`envelope.rs`,
+//!   table `data_keys`), bound to `(org_id, table, column, row id)`; the data keys are wrapped
+//!   by the key-encryption keys of [`StoreOptions::cipher`] (an [`AesGcmCipher`] in
+//!   production), and [`SeaStore::rewrap_secrets`] moves them under the primary. A cipher is
+//!   required for every database except an in-memory SQLite one, which gets an ephemeral random
+//!   key (its data dies with it).
 //!
 //! Entities are private; `mapping.rs` converts rows through the domain constructors.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -31,6 +32,7 @@
 mod changes;
 mod cipher;
 mod entities;
+mod envelope;
 mod error;
 mod keys;
 mod mapping;
@@ -56,6 +58,7 @@ use crate::error::{DbFailure, store_err};
 use crate::write::{WriteOp, WriteOut};
 
 pub use crate::cipher::{AesGcmCipher, is_valid_key_id};
+pub use crate::envelope::RewrapReport;
 pub use crate::keys::StoredSigningKey;
 
 /// Pool, retry and encryption settings.
@@ -74,8 +77,9 @@ pub struct StoreOptions {
     pub busy_retries: u32,
     /// Log every SQL statement (sqlx logging).
     pub log_statements: bool,
-    /// Seals secrets at rest (webhook signing secrets). Required, except for an in-memory
-    /// SQLite database, which uses an ephemeral random key when none is given.
+    /// The key-encryption keys that wrap the per-org data keys secrets are sealed under
+    /// (`envelope.rs`). Required, except for an in-memory SQLite database, which uses an
+    /// ephemeral random key when none is given.
     pub cipher: Option<Arc<dyn SecretCipher>>,
 }
 
@@ -130,8 +134,8 @@ pub struct SeaStore {
     db: DatabaseConnection,
     backend: DbBackend,
     opts: StoreOptions,
-    /// Seals and opens secret columns.
-    cipher: Arc<dyn SecretCipher>,
+    /// Seals and opens secret columns under per-org data keys (`envelope.rs`).
+    cipher: Arc<envelope::Envelope>,
     /// SQLite has one writer at a time; serializing writers in-process keeps them off the
     /// busy handler entirely (other processes are covered by `busy_timeout` and retries).
     write_lock: tokio::sync::Mutex<()>,
@@ -209,7 +213,7 @@ impl SeaStore {
             db,
             backend,
             opts,
-            cipher,
+            cipher: Arc::new(envelope::Envelope::new(cipher)),
             write_lock: tokio::sync::Mutex::new(()),
             changes,
         })
@@ -428,15 +432,34 @@ impl SeaStore {
     /// Runs a write: PostgreSQL once (conflicts surface as errors); SQLite under the in-process
     /// writer lock, retrying the whole transaction while the database is busy.
     async fn write(&self, op: WriteOp<'_>) -> Result<WriteOut, StoreError> {
+        // A write whose new data key lost to one another process stored first (or that opened
+        // a secret of an org whose key is not cached) fails before anything is committed; the
+        // stored keys are then loaded and the write runs again.
+        for _ in 0..3 {
+            match self.write_once(op).await {
+                Err(e) if envelope::is_missing(&e) => {
+                    let misses = self.cipher.take_misses();
+                    if misses.is_empty() {
+                        return Err(e);
+                    }
+                    self.load_data_keys(&misses).await?;
+                }
+                other => return other,
+            }
+        }
+        Err(StoreError::Unavailable("data keys could not be loaded".to_owned()))
+    }
+
+    async fn write_once(&self, op: WriteOp<'_>) -> Result<WriteOut, StoreError> {
         if self.backend == DbBackend::Postgres {
-            return write::run_once(&self.db, self.backend, &*self.cipher, op)
+            return write::run_once(&self.db, self.backend, &self.cipher, op)
                 .await
                 .map_err(DbFailure::into_store);
         }
         let _serialized = self.write_lock.lock().await;
         let mut delay = Duration::from_millis(5);
         for _ in 0..=self.opts.busy_retries {
-            match write::run_once(&self.db, self.backend, &*self.cipher, op).await {
+            match write::run_once(&self.db, self.backend, &self.cipher, op).await {
                 Err(DbFailure::Busy) => {
                     tracing::debug!(?delay, "sqlite busy; retrying the transaction");
                     tokio::time::sleep(delay).await;
@@ -515,10 +538,13 @@ impl org_ports::MailQueue for SeaStore {
             })
             .await?
         {
-            WriteOut::ClaimedMail(rows) => rows
-                .into_iter()
-                .map(|m| mapping::mail_from_row(m, &*self.cipher))
-                .collect(),
+            WriteOut::ClaimedMail(rows) => {
+                let orgs: Vec<uuid::Uuid> = rows.iter().map(|m| m.org_id).collect();
+                self.load_data_keys(&orgs).await?;
+                rows.into_iter()
+                    .map(|m| mapping::mail_from_row(m, &*self.cipher))
+                    .collect()
+            }
             WriteOut::Committed | WriteOut::Leased(_) | WriteOut::Claimed(_) => Ok(Vec::new()),
         }
     }

@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(DomainsBranding),
             Box::new(Credentials),
             Box::new(SigningKeys),
+            Box::new(DataKeys),
         ]
     }
 }
@@ -1321,6 +1322,40 @@ impl MigrationTrait for SigningKeys {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table("signing_keys").to_owned()).await
+    }
+}
+
+/// Data keys (m0015, §1.8): one random data key per org (the nil org: the platform's), wrapped
+/// by a key-encryption key; secret columns are sealed under it (`envelope.rs`). No foreign key:
+/// the platform key has no org, and an org's key is deleted by its purge.
+struct DataKeys;
+
+impl MigrationName for DataKeys {
+    fn name(&self) -> &str {
+        "m0015_data_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DataKeys {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("data_keys")
+                .col(uuid("org_id").primary_key())
+                .col(string("key_id"))
+                .col(text("wrapped"))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table("data_keys").to_owned()).await
     }
 }
 

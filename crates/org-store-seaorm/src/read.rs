@@ -487,12 +487,15 @@ impl InvitationRepository for SeaStore {
 #[async_trait]
 impl SessionRepository for SeaStore {
     async fn session_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        session::Entity::find_by_id(id.as_uuid())
+        let Some(row) = session::Entity::find_by_id(id.as_uuid())
             .one(&self.db)
             .await
             .map_err(store_err)?
-            .map(|row| mapping::session_from_row(row, &*self.cipher))
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        self.load_data_keys(&[row.org_id.unwrap_or_default()]).await?;
+        mapping::session_from_row(row, &*self.cipher).map(Some)
     }
 
     async fn session_context(&self, id: SessionId, org: Option<Slug>) -> Result<Option<SessionContext>, StoreError> {
@@ -502,6 +505,7 @@ impl SessionRepository for SeaStore {
         };
         let s = session::Model::from_query_result(&row, "s_").map_err(store_err)?;
         let u = user::Model::from_query_result(&row, "u_").map_err(store_err)?;
+        self.load_data_keys(&[s.org_id.unwrap_or_default()]).await?;
         let org = match org {
             None => None,
             Some(_) => match joined::<org::Model>(&row, "o", "id").map_err(store_err)? {
@@ -524,6 +528,7 @@ impl SessionRepository for SeaStore {
             .await
             .map_err(store_err)?;
         if let Some(row) = current {
+            self.load_data_keys(&[row.org_id.unwrap_or_default()]).await?;
             return Ok(Some(RefreshMatch::Current(mapping::session_from_row(
                 row,
                 &*self.cipher,
@@ -640,6 +645,7 @@ pub(crate) async fn pending_deliveries_count<C: ConnectionTrait>(db: &C) -> Resu
 #[async_trait]
 impl WebhookRepository for SeaStore {
     async fn org_webhooks(&self, org: OrgId) -> Result<Vec<Webhook>, StoreError> {
+        self.load_data_keys(&[org.as_uuid()]).await?;
         webhook::Entity::find()
             .filter(webhook::Column::OrgId.eq(org.as_uuid()))
             .filter(webhook::Column::DeletedAt.is_null())
@@ -654,6 +660,7 @@ impl WebhookRepository for SeaStore {
     }
 
     async fn webhook(&self, org: OrgId, id: WebhookId) -> Result<Option<Webhook>, StoreError> {
+        self.load_data_keys(&[org.as_uuid()]).await?;
         webhook::Entity::find_by_id(id.as_uuid())
             .filter(webhook::Column::OrgId.eq(org.as_uuid()))
             .filter(webhook::Column::DeletedAt.is_null())
@@ -868,6 +875,7 @@ impl DirectoryRepository for SeaStore {
 #[async_trait]
 impl MailRepository for SeaStore {
     async fn smtp_settings(&self, org: OrgId) -> Result<Option<SmtpSettings>, StoreError> {
+        self.load_data_keys(&[org.as_uuid()]).await?;
         smtp_settings::Entity::find_by_id(org.as_uuid())
             .one(&self.db)
             .await
@@ -877,12 +885,15 @@ impl MailRepository for SeaStore {
     }
 
     async fn mail(&self, id: MailId) -> Result<Option<Mail>, StoreError> {
-        mail::Entity::find_by_id(id.as_uuid())
+        let Some(m) = mail::Entity::find_by_id(id.as_uuid())
             .one(&self.db)
             .await
             .map_err(store_err)?
-            .map(|m| mapping::mail_from_row(m, &*self.cipher))
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        self.load_data_keys(&[m.org_id]).await?;
+        mapping::mail_from_row(m, &*self.cipher).map(Some)
     }
 }
 
@@ -893,6 +904,7 @@ impl org_ports::SettingsRepository for SeaStore {
         org: OrgId,
         provider: org_domain::credentials::OAuthProvider,
     ) -> Result<Option<org_domain::credentials::OAuthCredentials>, StoreError> {
+        self.load_data_keys(&[org.as_uuid()]).await?;
         oauth_credential::Entity::find()
             .filter(oauth_credential::Column::OrgId.eq(org.as_uuid()))
             .filter(oauth_credential::Column::Provider.eq(provider.as_str()))
@@ -908,6 +920,7 @@ impl org_ports::SettingsRepository for SeaStore {
         org: OrgId,
         provider: org_domain::credentials::BillingProvider,
     ) -> Result<Option<org_domain::credentials::BillingCredentials>, StoreError> {
+        self.load_data_keys(&[org.as_uuid()]).await?;
         billing_credential::Entity::find()
             .filter(billing_credential::Column::OrgId.eq(org.as_uuid()))
             .filter(billing_credential::Column::Provider.eq(provider.as_str()))

@@ -76,9 +76,10 @@ pub(crate) enum WriteOut {
 pub(crate) async fn run_once(
     db: &DatabaseConnection,
     backend: DbBackend,
-    cipher: &dyn SecretCipher,
+    envelope: &crate::envelope::Envelope,
     op: WriteOp<'_>,
 ) -> Result<WriteOut, DbFailure> {
+    let cipher: &dyn SecretCipher = envelope;
     let txn = if backend == DbBackend::Sqlite {
         db.begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -111,9 +112,17 @@ pub(crate) async fn run_once(
             until,
         } => lease(&txn, name, holder, now, until).await.map(WriteOut::Leased),
     };
+    let result = match result {
+        Ok(out) => match crate::envelope::flush_pending(&txn, envelope).await {
+            Ok(keys) => Ok((out, keys)),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e),
+    };
     match result {
-        Ok(out) => {
+        Ok((out, keys)) => {
             txn.commit().await?;
+            envelope.settle(&keys);
             Ok(out)
         }
         Err(e) => {
@@ -283,6 +292,10 @@ async fn purge_orgs(txn: &DatabaseTransaction, orgs: &[org_domain::OrgId]) -> Re
             .exec(txn)
             .await?;
         org::Entity::delete_by_id(id.as_uuid()).exec(txn).await?;
+        // Its data key last: whatever copy of its sealed secrets remains cannot be opened.
+        crate::envelope::data_key::Entity::delete_by_id(id.as_uuid())
+            .exec(txn)
+            .await?;
     }
     Ok(())
 }

@@ -254,3 +254,61 @@ async fn sigterm_finishes_the_delivery_in_flight_and_exits_within_30_seconds() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(arrived.lock().unwrap().len(), 1, "not sent again after the restart");
 }
+
+/// §1.8 key retirement as an operator does it: a second key-encryption key becomes primary,
+/// `admin rewrap-secrets` re-wraps every data key under it, and the server then starts with
+/// the new key alone and still signs with the webhook secret created under the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrap_secrets_retires_a_key_encryption_key_with_every_secret_still_usable() {
+    use base64::Engine;
+    let b64 = |k: [u8; 32]| base64::engine::general_purpose::STANDARD.encode(k);
+    let (old, new) = (
+        format!("old:base64:{}", b64([7; 32])),
+        format!("new:base64:{}", b64([9; 32])),
+    );
+    let (port, seen) = receiver(vec![]).await;
+    let node = Node::sqlite()
+        .with("ORG_SERVER_ENCRYPTION__KEYS", &old)
+        .with("ORG_SERVER_OUTBOUND__ALLOW_HTTP", "true")
+        .with("ORG_SERVER_OUTBOUND__ALLOWED_PRIVATE_CIDRS", "127.0.0.1/32");
+    let alice = node.token("alice@example.com");
+    let mut server = node.serve().await;
+    let c = server.client();
+    let token = c.create_org(&alice, "acme", "Acme").await;
+    let hook = json!({"name": "local", "url": format!("http://127.0.0.1:{port}/hook"), "events": ["role.created"]});
+    let (status, webhook) = c
+        .call("POST", "/api/organizations/acme/webhooks", &token, Some(hook))
+        .await;
+    assert_eq!(status, 201, "{webhook}");
+    let secret = s(&webhook["secret"]).to_owned();
+    server.terminate();
+
+    let node = node
+        .with("ORG_SERVER_ENCRYPTION__KEYS", &format!("{old},{new}"))
+        .with("ORG_SERVER_ENCRYPTION__PRIMARY_KEY_ID", "new");
+    let report = node.cli(&["admin", "rewrap-secrets"]);
+    assert_eq!(report["primary_key_id"], "new", "{report}");
+    // The org's data key and the platform's (signing keys, sessions) were under `old`.
+    assert!(report["data_keys"].as_u64().unwrap() >= 2, "{report}");
+    assert_eq!(report["rewrapped"], report["data_keys"], "{report}");
+    let again = node.cli(&["admin", "rewrap-secrets"]);
+    assert_eq!(again["rewrapped"], 0, "nothing left under the old key: {again}");
+
+    let node = node
+        .with("ORG_SERVER_ENCRYPTION__KEYS", &new)
+        .with("ORG_SERVER_ENCRYPTION__PRIMARY_KEY_ID", "new");
+    let server = node.serve().await;
+    let c = server.client();
+    let (status, _) = c
+        .call(
+            "POST",
+            "/api/organizations/acme/roles",
+            &token,
+            Some(json!({"slug": "auditor", "name": "Auditor", "permissions": ["audit_logs.view"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "the old session still verifies: {}", server.log_tail());
+    wait_for(&seen, 1, Duration::from_secs(20)).await;
+    let got = seen.lock().unwrap()[0].clone();
+    assert_eq!(standard_webhooks_verify(&secret, &got), "verified");
+}

@@ -1,6 +1,7 @@
 //! Secrets at rest (§1.8): webhook signing secrets, a session's replay tokens and provider
-//! credentials (§12, §18) are sealed in their columns, open only for their own row and column,
-//! and a store refuses to open a durable database without a cipher.
+//! credentials (§12, §18) are sealed in their columns under their org's data key, open only
+//! for their own row, column and org; `rewrap_secrets` retires a key-encryption key; a store
+//! refuses to open a durable database without a cipher.
 
 use std::sync::Arc;
 
@@ -91,14 +92,11 @@ async fn webhook_secrets_are_sealed_and_bound_to_their_row(backend: Backend) {
     for (blob, secret) in [(&sealed, plain), (&sealed_prev, previous)] {
         assert!(!blob.contains(secret), "plaintext at rest: {blob}");
         assert!(!blob.contains("whsec_"), "plaintext at rest: {blob}");
-        assert!(blob.starts_with("v1:k1:"), "{blob}");
+        assert!(blob.starts_with("v2:dk-"), "sealed under the org's data key: {blob}");
     }
-    let scope = |column| SecretScope::new(o.id(), "webhooks", column, a.id().as_uuid());
-    assert_eq!(fx.cipher.open(&sealed, &scope("secret")).unwrap(), plain);
-    assert_eq!(
-        fx.cipher.open(&sealed_prev, &scope("previous_secret")).unwrap(),
-        previous
-    );
+    // The org's data key is stored wrapped by the key-encryption key `k1`.
+    let wrapped = raw_data_key(&raw, o.id().as_uuid()).await.expect("the org's data key");
+    assert!(wrapped.starts_with("v1:k1:"), "{wrapped}");
 
     // The store reads the plaintext back.
     let read = s.webhook(o.id(), a.id()).await.unwrap().expect("webhook a");
@@ -129,6 +127,24 @@ async fn webhook_secrets_are_sealed_and_bound_to_their_row(backend: Backend) {
     // Nor in another column of the same row.
     set_raw_secret(&raw, a.id(), &sealed_prev).await;
     assert!(matches!(s.webhook(o.id(), a.id()).await, Err(StoreError::Corrupt(_))));
+    // Nor in another org's row (another data key, another scope).
+    let (_, _, other) = seeded(&*s, "globex", 0).await;
+    let c = hook(other.id(), "whsec_other_org_value", None);
+    s.commit(Changeset {
+        webhooks: vec![c.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.webhook(other.id(), c.id()).await.unwrap().unwrap().record().secret,
+        "whsec_other_org_value"
+    );
+    set_raw_secret(&raw, c.id(), &sealed).await;
+    match s.webhook(other.id(), c.id()).await {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("webhooks.secret"), "a clear error: {m}"),
+        other => panic!("a copied blob must not open in another org: {other:?}"),
+    }
     raw.close().await.unwrap();
     fx.finish().await;
 }
@@ -143,7 +159,14 @@ async fn postgres_webhook_secrets_are_sealed_and_bound_to_their_row() {
     webhook_secrets_are_sealed_and_bound_to_their_row(Backend::Postgres).await;
 }
 
-async fn secrets_sealed_under_an_old_key_open_after_a_new_primary(backend: Backend) {
+/// The wrapped data key of `org`, if it has one.
+async fn raw_data_key(db: &DatabaseConnection, org: uuid::Uuid) -> Option<String> {
+    let q = "SELECT wrapped FROM data_keys WHERE org_id = $1";
+    let row = db.query_one_raw(statement(db, q, vec![org.into()])).await.unwrap()?;
+    Some(row.try_get_by_index(0).unwrap())
+}
+
+async fn rewrap_retires_an_old_key_encryption_key(backend: Backend) {
     let fx = Fixture::new(backend);
     let url = fx.fresh_url().await;
     let (old, _, k1) = AesGcmCipher::generate();
@@ -151,53 +174,75 @@ async fn secrets_sealed_under_an_old_key_open_after_a_new_primary(backend: Backe
         cipher: Some(Arc::new(c) as Arc<dyn SecretCipher>),
         ..StoreOptions::default()
     };
-    let s = fx.open(&url, opts(old)).await;
+    let s = fx.open(&url, opts(old.clone())).await;
     s.migrate().await.unwrap();
     let (_, _, o) = seeded(&*s, "acme", 0).await;
     let a = hook(o.id(), "whsec_sealed_under_k1", None);
+    let b = hook(o.id(), "whsec_placeholder", None);
     s.commit(Changeset {
-        webhooks: vec![a.clone()],
+        webhooks: vec![a.clone(), b.clone()],
         ..Default::default()
     })
     .await
     .unwrap();
+    // A secret as stored before data keys existed: sealed directly under the key-encryption key.
+    let raw = Database::connect(url.as_str()).await.unwrap();
+    let scope = SecretScope::new(o.id(), "webhooks", "secret", b.id().as_uuid());
+    let legacy = old.seal("whsec_legacy_value", &scope).unwrap();
+    set_raw_secret(&raw, b.id(), &legacy).await;
+    assert_eq!(
+        s.webhook(o.id(), b.id()).await.unwrap().unwrap().record().secret,
+        "whsec_legacy_value"
+    );
     s.close().await.unwrap();
 
+    // A new primary: everything still opens; rewrap moves every data key under it.
     let rotated = AesGcmCipher::new(vec![("k1".into(), k1), ("k2".into(), [42; 32])], "k2").unwrap();
     let s = fx.open(&url, opts(rotated)).await;
-    let w = s.webhook(o.id(), a.id()).await.unwrap().expect("webhook");
-    assert_eq!(w.record().secret, "whsec_sealed_under_k1");
-    // The next write re-seals under the new primary.
-    let w = Webhook::restore(WebhookRecord {
-        name: "renamed".to_owned(),
-        ..w.record().clone()
-    });
-    s.commit(Changeset {
-        webhooks: vec![w],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let raw = Database::connect(url.as_str()).await.unwrap();
-    assert!(raw_secrets(&raw, a.id()).await.0.starts_with("v1:k2:"));
-    raw.close().await.unwrap();
+    assert_eq!(
+        s.webhook(o.id(), a.id()).await.unwrap().unwrap().record().secret,
+        "whsec_sealed_under_k1"
+    );
+    let report = s.rewrap_secrets().await.unwrap();
+    assert_eq!((report.rewrapped, report.resealed), (report.data_keys, 1), "{report:?}");
+    assert!(report.data_keys >= 1, "{report:?}");
+    assert!(
+        raw_data_key(&raw, o.id().as_uuid())
+            .await
+            .unwrap()
+            .starts_with("v1:k2:")
+    );
+    assert!(raw_secrets(&raw, b.id()).await.0.starts_with("v2:dk-"));
+    // A second run has nothing left to do.
+    let again = s.rewrap_secrets().await.unwrap();
+    assert_eq!((again.rewrapped, again.resealed), (0, 0), "{again:?}");
     s.close().await.unwrap();
 
-    // Without the key a blob names, the read is an error, never a wrong secret.
+    // k1 retired: every secret still opens under k2 alone.
+    let only_k2 = AesGcmCipher::new(vec![("k2".into(), [42; 32])], "k2").unwrap();
+    let s = fx.open(&url, opts(only_k2)).await;
+    let read = s.org_webhooks(o.id()).await.unwrap();
+    let mut secrets: Vec<_> = read.iter().map(|w| w.record().secret.clone()).collect();
+    secrets.sort();
+    assert_eq!(secrets, ["whsec_legacy_value", "whsec_sealed_under_k1"]);
+    s.close().await.unwrap();
+
+    // Without the key that wraps the data key, the read is an error, never a wrong secret.
     let only_new = AesGcmCipher::new(vec![("k9".into(), [1; 32])], "k9").unwrap();
     let s = fx.open(&url, opts(only_new)).await;
     assert!(matches!(s.webhook(o.id(), a.id()).await, Err(StoreError::Corrupt(_))));
+    raw.close().await.unwrap();
     fx.finish().await;
 }
 
 #[tokio::test]
-async fn sqlite_secrets_sealed_under_an_old_key_open_after_a_new_primary() {
-    secrets_sealed_under_an_old_key_open_after_a_new_primary(Backend::Sqlite).await;
+async fn sqlite_rewrap_retires_an_old_key_encryption_key() {
+    rewrap_retires_an_old_key_encryption_key(Backend::Sqlite).await;
 }
 
 #[tokio::test]
-async fn postgres_secrets_sealed_under_an_old_key_open_after_a_new_primary() {
-    secrets_sealed_under_an_old_key_open_after_a_new_primary(Backend::Postgres).await;
+async fn postgres_rewrap_retires_an_old_key_encryption_key() {
+    rewrap_retires_an_old_key_encryption_key(Backend::Postgres).await;
 }
 
 /// The raw `(replay_access, replay_refresh)` columns of a session row.
@@ -256,7 +301,7 @@ async fn replay_tokens_are_sealed_and_bound_to_their_session(backend: Backend) {
         let replay = sess.replay.as_ref().unwrap();
         assert!(!access.contains(&replay.access_token), "plaintext at rest: {access}");
         assert!(!refresh.contains(&replay.refresh_token), "plaintext at rest: {refresh}");
-        assert!(access.starts_with("v1:k1:") && refresh.starts_with("v1:k1:"));
+        assert!(access.starts_with("v2:dk-") && refresh.starts_with("v2:dk-"));
         let read = s.session_by_id(sess.id).await.unwrap().expect("session");
         assert_eq!(read.replay.as_ref(), Some(replay), "the store reads the tokens back");
     }
@@ -383,10 +428,8 @@ async fn credential_secrets_are_sealed_and_bound_to_their_row_and_column(backend
     let wh_blob = raw_column(&raw, "billing_credentials", "webhook_secret", stripe.id().as_uuid()).await;
     for blob in [&gh_blob, &key_blob, &wh_blob] {
         assert!(!blob.contains("plaintext"), "plaintext at rest: {blob}");
-        assert!(blob.starts_with("v1:k1:"), "{blob}");
+        assert!(blob.starts_with("v2:dk-"), "{blob}");
     }
-    let scope = SecretScope::new(o.id(), "oauth_credentials", "client_secret", gh.id().as_uuid());
-    assert_eq!(fx.cipher.open(&gh_blob, &scope).unwrap(), "gh_plaintext_secret");
     let read = s.oauth_credentials(o.id(), OAuthProvider::Github).await.unwrap();
     assert_eq!(read, Some(gh.clone().with_version(1)), "the store opens its own row");
     let read = s.billing_credentials(o.id(), BillingProvider::Stripe).await.unwrap();
@@ -429,4 +472,57 @@ async fn sqlite_credential_secrets_are_sealed_and_bound_to_their_row_and_column(
 #[tokio::test]
 async fn postgres_credential_secrets_are_sealed_and_bound_to_their_row_and_column() {
     credential_secrets_are_sealed_and_bound_to_their_row_and_column(Backend::Postgres).await;
+}
+
+/// Two processes sealing the first secrets of one org at once agree on its data key: one key
+/// is stored, every secret opens in both.
+async fn two_processes_agree_on_a_new_orgs_data_key(backend: Backend) {
+    let fx = Fixture::new(backend);
+    let url = fx.fresh_url().await;
+    let one = fx.open(&url, StoreOptions::default()).await;
+    one.migrate().await.unwrap();
+    let two = fx.open(&url, StoreOptions::default()).await;
+    let (_, _, o) = seeded(&*one, "acme", 0).await;
+    for round in 0..5 {
+        let (a, b) = (
+            hook(o.id(), &format!("whsec_one_{round}"), None),
+            hook(o.id(), &format!("whsec_two_{round}"), None),
+        );
+        let commit = |s: Arc<SeaStore>, w: Webhook| async move {
+            s.commit(Changeset {
+                webhooks: vec![w],
+                ..Default::default()
+            })
+            .await
+        };
+        let (r1, r2) = tokio::join!(commit(one.clone(), a.clone()), commit(two.clone(), b.clone()));
+        r1.unwrap();
+        r2.unwrap();
+        for s in [&one, &two] {
+            for w in [&a, &b] {
+                let read = s.webhook(o.id(), w.id()).await.unwrap().expect("webhook");
+                assert_eq!(read.record().secret, w.record().secret);
+            }
+        }
+    }
+    let raw = Database::connect(url.as_str()).await.unwrap();
+    let q = "SELECT COUNT(*) FROM data_keys WHERE org_id = $1";
+    let row = raw
+        .query_one_raw(statement(&raw, q, vec![o.id().as_uuid().into()]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 1);
+    raw.close().await.unwrap();
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_two_processes_agree_on_a_new_orgs_data_key() {
+    two_processes_agree_on_a_new_orgs_data_key(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_two_processes_agree_on_a_new_orgs_data_key() {
+    two_processes_agree_on_a_new_orgs_data_key(Backend::Postgres).await;
 }
