@@ -2,6 +2,7 @@
 //! (and, for the SCIM conformance tools and several processes on one database, also on
 //! PostgreSQL).
 
+mod canary;
 mod domains;
 mod files;
 mod keys;

@@ -17,7 +17,7 @@ use crate::support::{Node, s};
 
 /// A request as the receiver saw it.
 #[derive(Clone, Debug)]
-struct Received {
+pub(crate) struct Received {
     headers: Vec<(String, String)>,
     body: String,
 }
@@ -33,7 +33,7 @@ impl Received {
 }
 
 /// A receiver on loopback answering from a script of statuses (then 200), recording requests.
-async fn receiver(script: Vec<u16>) -> (u16, Arc<Mutex<Vec<Received>>>) {
+pub(crate) async fn receiver(script: Vec<u16>) -> (u16, Arc<Mutex<Vec<Received>>>) {
     let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
     let (s2, sc) = (seen.clone(), script.clone());
@@ -61,7 +61,7 @@ async fn receiver(script: Vec<u16>) -> (u16, Arc<Mutex<Vec<Received>>>) {
     (port, seen)
 }
 
-async fn wait_for(seen: &Arc<Mutex<Vec<Received>>>, n: usize, within: Duration) {
+pub(crate) async fn wait_for(seen: &Arc<Mutex<Vec<Received>>>, n: usize, within: Duration) {
     let deadline = Instant::now() + within;
     while seen.lock().unwrap().len() < n {
         assert!(
