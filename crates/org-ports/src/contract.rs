@@ -2634,6 +2634,25 @@ pub async fn member_pages_follow_joined_at_then_user_id<S: Store>(s: Arc<S>) {
         assert_eq!(got, want, "count_members({role:?}, {status:?})");
     }
     assert_eq!(headcount(&*s, id).await, counts(5, 7));
+    // A group's member list: the active holders only, in the same order, with their e-mails.
+    let groups: Vec<(Option<Role>, Vec<&str>)> = vec![
+        (None, vec!["owner", "b", "c", "a", "e"]),
+        (Some(Role::Member), vec!["b", "e"]),
+        (Some(Role::Admin), vec!["a"]),
+        (Some(auditor.as_role()), vec!["c"]),
+        (Some(custom("ghost")), vec![]),
+    ];
+    for (role, want) in groups {
+        let refs = s.group_member_refs(id, role.clone()).await.unwrap();
+        let got: Vec<&str> = refs.iter().map(|(u, _)| name_of(*u)).collect();
+        assert_eq!(got, want, "group_member_refs({role:?})");
+        for (u, email) in &refs {
+            let user = s.user_by_id(*u).await.unwrap().unwrap();
+            assert_eq!(user.email(), email, "each id carries its user's e-mail");
+        }
+    }
+    let others = s.group_member_refs(other.org.id(), None).await.unwrap();
+    assert_eq!(others.len(), 2, "the other org's owner and a: {others:?}");
 }
 
 pub async fn org_context_reads_the_caller_with_the_org<S: Store>(s: Arc<S>) {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
 use org_domain::scim_token::ScimToken;
-use org_domain::{Email, MembershipId, OrgId, RoleId, ScimTokenId, TokenHash};
+use org_domain::{Email, MembershipId, OrgId, Role, RoleId, ScimTokenId, TokenHash, UserId};
 
 use crate::error::StoreError;
 use crate::repos::{Page, PageRequest};
@@ -38,4 +38,8 @@ pub trait DirectoryRepository: Send + Sync {
         org: OrgId,
         external_id: &str,
     ) -> Result<Vec<DirectoryGroup>, StoreError>;
+    /// The `members` of a group: the active members of `org` holding `role` (every active
+    /// member for `None`, the org group), as user id and e-mail, in join order
+    /// (`(joined_at, user_id)`). One indexed statement; its cost is the size of the group.
+    async fn group_member_refs(&self, org: OrgId, role: Option<Role>) -> Result<Vec<(UserId, Email)>, StoreError>;
 }

@@ -1869,6 +1869,25 @@ impl State {
 
 #[async_trait]
 impl DirectoryRepository for MemoryStore {
+    async fn group_member_refs(&self, org: OrgId, role: Option<Role>) -> Result<Vec<(UserId, Email)>, StoreError> {
+        let state = self.lock()?;
+        let Some(roster) = state.roster.get(&org) else {
+            return Ok(Vec::new());
+        };
+        roster
+            .values()
+            .filter_map(|id| state.memberships.get(id))
+            .filter(|m| member_matches(m, role.as_ref(), Some(MembershipStatus::Active)))
+            .map(|m| {
+                let user = state
+                    .users
+                    .get(&m.user_id())
+                    .ok_or_else(|| StoreError::Corrupt(format!("membership {} names a missing user", m.id())))?;
+                Ok((user.id(), user.email().clone()))
+            })
+            .collect()
+    }
+
     async fn scim_token_by_hash(&self, hash: &TokenHash) -> Result<Option<ScimToken>, StoreError> {
         let state = self.lock()?;
         Ok(state

@@ -771,6 +771,19 @@ fn groups(rows: Vec<directory_group::Model>) -> Result<Vec<DirectoryGroup>, Stor
 
 #[async_trait]
 impl DirectoryRepository for SeaStore {
+    async fn group_member_refs(&self, org: OrgId, role: Option<Role>) -> Result<Vec<(UserId, Email)>, StoreError> {
+        self.query_all(sql::group_member_refs(self.backend, org, role.as_ref()))
+            .await?
+            .iter()
+            .map(|row| {
+                let id: uuid::Uuid = row.try_get("", "id").map_err(store_err)?;
+                let email: String = row.try_get("", "email").map_err(store_err)?;
+                let email = Email::parse(&email).map_err(|e| StoreError::Corrupt(format!("user {id}: {e}")))?;
+                Ok((UserId::from_uuid(id), email))
+            })
+            .collect()
+    }
+
     async fn scim_token_by_hash(&self, hash: &TokenHash) -> Result<Option<ScimToken>, StoreError> {
         scim_token_by_hash(hash)
             .one(&self.db)

@@ -194,6 +194,18 @@ pub(crate) fn member_page(backend: DbBackend, org: OrgId, query: &MemberQuery) -
     q
 }
 
+/// A group's member list: user id and e-mail of the active members (of one role), in join
+/// order, from the `(org_id, role | status, created_at, user_id)` indexes.
+pub(crate) fn group_member_refs(backend: DbBackend, org: OrgId, role: Option<&Role>) -> Sql {
+    let mut q = Sql::new(
+        backend,
+        "SELECT u.id AS id, u.email AS email FROM memberships m JOIN users u ON u.id = m.user_id",
+    );
+    member_filters(&mut q, org, role, Some(MembershipStatus::Active));
+    q.push(" ORDER BY m.created_at, m.user_id");
+    q
+}
+
 /// The number of members matching a role filter (and maybe a status): an index-only count.
 pub(crate) fn member_count(backend: DbBackend, org: OrgId, role: &Role, status: Option<MembershipStatus>) -> Sql {
     let mut q = Sql::new(backend, "SELECT COUNT(*) AS total_rows FROM memberships m");

@@ -55,12 +55,12 @@ impl DirectoryService {
     }
 
     async fn member_refs(&self, org: &Organization, role: Option<Role>) -> Result<Vec<MemberRef>, AppError> {
-        let rows = self.members_where(org, role, Some(MembershipStatus::Active)).await?;
-        Ok(rows
+        let refs = self.core.stores.directory.group_member_refs(org.id(), role).await?;
+        Ok(refs
             .into_iter()
-            .map(|r| MemberRef {
-                value: r.user.id().to_string(),
-                display: r.user.email().as_str().to_owned(),
+            .map(|(id, email)| MemberRef {
+                value: id.to_string(),
+                display: email.as_str().to_owned(),
             })
             .collect())
     }
