@@ -77,6 +77,7 @@ pub mod system;
 mod users;
 pub mod webhooks;
 pub mod workers;
+pub mod risk;
 
 use std::sync::Arc;
 
@@ -121,6 +122,7 @@ pub struct App {
     pub users: UserAdmin,
     pub directory: directory::DirectoryService,
     pub workers: workers::WorkerService,
+    pub risk: risk::RiskService,
 }
 
 impl std::fmt::Debug for App {
@@ -175,6 +177,7 @@ impl App {
                 holder: core.ids.new_id(),
                 core: core.clone(),
             },
+            risk: risk::RiskService { core: core.clone() },
             core,
         }
     }

@@ -74,6 +74,7 @@ mod tier;
 mod user;
 mod values;
 pub mod webhook;
+pub mod risk;
 
 pub use access::{Access, Actor, Outcome, Principal};
 pub use capability::{Capability, CapabilitySet};

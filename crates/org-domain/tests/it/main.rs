@@ -6,3 +6,4 @@ mod intake;
 mod settings;
 mod state_machine;
 mod values;
+mod risk;
