@@ -14,6 +14,7 @@ mod session;
 mod settings;
 mod smtp;
 mod webhooks;
+mod risk;
 
 use axum::Router;
 use axum::handler::Handler;
@@ -36,6 +37,7 @@ pub(crate) use session::*;
 pub(crate) use settings::*;
 pub(crate) use smtp::*;
 pub(crate) use webhooks::*;
+pub(crate) use risk::*;
 
 use crate::state::HttpState;
 
@@ -341,6 +343,27 @@ fn routes(serve_metrics: bool) -> Routes {
             "GET",
             "/api/organizations/{org_slug}/branding/public",
             settings::get_public_branding,
+        )
+        // §16
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/risk-settings",
+            risk::get_risk_settings,
+        )
+        .add(
+            "PUT",
+            "/api/organizations/{org_slug}/risk-settings",
+            risk::update_risk_settings,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/risk-settings/reset",
+            risk::reset_risk_settings,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/risk-events",
+            risk::list_risk_events,
         )
         // §20
         .add(

@@ -18,3 +18,4 @@ mod settings;
 mod smtp;
 mod support;
 mod webhooks;
+mod risk;
