@@ -15,3 +15,4 @@ mod sessions;
 mod settings;
 mod support;
 mod webhooks;
+mod risk;
