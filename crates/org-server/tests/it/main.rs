@@ -12,3 +12,4 @@ mod scim_conformance;
 mod support;
 mod walkthrough;
 mod webhooks;
+mod risk;
