@@ -68,6 +68,7 @@ pub mod platform;
 mod record;
 mod redact;
 mod refresh;
+pub mod risk;
 pub mod roles;
 pub mod scim;
 mod sessions;
@@ -77,7 +78,6 @@ pub mod system;
 mod users;
 pub mod webhooks;
 pub mod workers;
-pub mod risk;
 
 use std::sync::Arc;
 

@@ -31,7 +31,10 @@ pub struct RiskEventPage {
 /// none.
 pub fn device_key(device_id: Option<&str>, user_agent: Option<&str>) -> Option<DeviceKey> {
     DeviceKey::of(device_id, user_agent, |ua| {
-        Sha256::digest(ua.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        Sha256::digest(ua.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     })
 }
 

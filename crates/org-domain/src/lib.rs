@@ -67,6 +67,7 @@ pub mod mail;
 mod members;
 mod membership;
 mod organization;
+pub mod risk;
 mod role;
 pub mod scim_token;
 mod session;
@@ -74,7 +75,6 @@ mod tier;
 mod user;
 mod values;
 pub mod webhook;
-pub mod risk;
 
 pub use access::{Access, Actor, Outcome, Principal};
 pub use capability::{Capability, CapabilitySet};

@@ -202,10 +202,7 @@ impl RiskPolicy {
             ));
         }
         if self.low_threshold >= self.medium_threshold {
-            errors.push(FieldError::new(
-                "low_threshold",
-                "must be less than medium_threshold",
-            ));
+            errors.push(FieldError::new("low_threshold", "must be less than medium_threshold"));
         }
         if errors.is_empty() {
             Ok(())
@@ -248,7 +245,12 @@ impl RiskPolicy {
             update.impossible_travel_score,
             self.impossible_travel_score,
         );
-        let velocity_score = score_field(&mut errors, "velocity_score", update.velocity_score, self.velocity_score);
+        let velocity_score = score_field(
+            &mut errors,
+            "velocity_score",
+            update.velocity_score,
+            self.velocity_score,
+        );
         let velocity_threshold = match update.velocity_threshold {
             None => self.velocity_threshold,
             Some(v) => match u16::try_from(v) {
@@ -301,10 +303,22 @@ impl RiskPolicy {
         let int = |v: u8| ChangeValue::Int(i64::from(v));
         let mode = |m: EnforcementMode| ChangeValue::Text(m.as_str().to_owned());
         [
-            Change::of("enforcement_mode", mode(self.enforcement_mode), mode(new.enforcement_mode)),
+            Change::of(
+                "enforcement_mode",
+                mode(self.enforcement_mode),
+                mode(new.enforcement_mode),
+            ),
             Change::of("low_threshold", int(self.low_threshold), int(new.low_threshold)),
-            Change::of("medium_threshold", int(self.medium_threshold), int(new.medium_threshold)),
-            Change::of("new_device_score", int(self.new_device_score), int(new.new_device_score)),
+            Change::of(
+                "medium_threshold",
+                int(self.medium_threshold),
+                int(new.medium_threshold),
+            ),
+            Change::of(
+                "new_device_score",
+                int(self.new_device_score),
+                int(new.new_device_score),
+            ),
             Change::of(
                 "impossible_travel_score",
                 int(self.impossible_travel_score),
@@ -455,7 +469,10 @@ impl DeviceKey {
     /// The key of a login: `device_id` when given (non-empty), else `digest(user_agent)` when a
     /// user agent is given (non-empty), else `None` (`new_device` then does not apply).
     pub fn of(device_id: Option<&str>, user_agent: Option<&str>, digest: impl FnOnce(&str) -> String) -> Option<Self> {
-        match (device_id.filter(|d| !d.is_empty()), user_agent.filter(|u| !u.is_empty())) {
+        match (
+            device_id.filter(|d| !d.is_empty()),
+            user_agent.filter(|u| !u.is_empty()),
+        ) {
             (Some(id), _) => Some(Self(format!("id:{id}"))),
             (None, Some(ua)) => Some(Self(format!("ua:{}", digest(ua)))),
             (None, None) => None,
@@ -696,7 +713,10 @@ impl RiskEvent {
             at: self.created_at,
             success: self.success,
             device_key: self.device_key.clone(),
-            geo: self.geo_lat.zip(self.geo_long).and_then(|(lat, long)| GeoPoint::new(lat, long)),
+            geo: self
+                .geo_lat
+                .zip(self.geo_long)
+                .and_then(|(lat, long)| GeoPoint::new(lat, long)),
         }
     }
 }

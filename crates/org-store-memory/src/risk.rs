@@ -26,8 +26,7 @@ impl State {
     /// both: their org exists after the changeset.
     pub(crate) fn check_risk(&self, c: &Changeset) -> Result<(), StoreError> {
         let risk = &self.risk;
-        if c
-            .risk_settings
+        if c.risk_settings
             .iter()
             .any(|s| s.record().version == 0 && risk.settings.contains_key(&s.org_id()))
         {

@@ -215,13 +215,11 @@ impl RiskRepository for SeaStore {
         }
         if let Some((at, id)) = query.before {
             q = q.filter(
-                Condition::any()
-                    .add(risk_event::Column::CreatedAt.lt(at))
-                    .add(
-                        Condition::all()
-                            .add(risk_event::Column::CreatedAt.eq(at))
-                            .add(risk_event::Column::Id.lt(id.as_uuid())),
-                    ),
+                Condition::any().add(risk_event::Column::CreatedAt.lt(at)).add(
+                    Condition::all()
+                        .add(risk_event::Column::CreatedAt.eq(at))
+                        .add(risk_event::Column::Id.lt(id.as_uuid())),
+                ),
             );
         }
         q.order_by_desc(risk_event::Column::CreatedAt)
@@ -259,7 +257,9 @@ pub(crate) async fn write_risk(txn: &DatabaseTransaction, c: &Changeset) -> Resu
             .exec(txn)
             .await?;
         if updated.rows_affected != 1 {
-            let stored = risk_setting::Entity::find_by_id(s.org_id().as_uuid()).count(txn).await?;
+            let stored = risk_setting::Entity::find_by_id(s.org_id().as_uuid())
+                .count(txn)
+                .await?;
             return Err(if stored > 0 {
                 StoreError::Conflict(ConflictKind::StaleVersion).into()
             } else {
@@ -452,6 +452,10 @@ mod tests {
         assert_eq!(count(&db, tables).await, 0, "m0014's tables are dropped");
         Migrator::up(&db, None).await.unwrap();
         assert_eq!(count(&db, tables).await, 2);
-        assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM risk_settings").await, 1, "backfilled again");
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) AS n FROM risk_settings").await,
+            1,
+            "backfilled again"
+        );
     }
 }

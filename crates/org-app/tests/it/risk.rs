@@ -91,7 +91,10 @@ async fn a_partial_update_is_checked_against_the_stored_values_and_writes_nothin
         )
         .await
         .unwrap();
-    assert_eq!((moved.policy().low_threshold, moved.policy().medium_threshold), (60, 90));
+    assert_eq!(
+        (moved.policy().low_threshold, moved.policy().medium_threshold),
+        (60, 90)
+    );
 }
 
 #[tokio::test]
@@ -161,9 +164,14 @@ async fn only_risk_managers_write_and_a_suspended_org_is_read_only() {
         .unwrap();
     assert!(matches!(
         w.app.risk.update(&w.owner, &meta(), "acme", upd()).await,
-        Err(org_app::AppError::Domain(DomainError::OrgNotActive(OrgStatus::Suspended)))
+        Err(org_app::AppError::Domain(DomainError::OrgNotActive(
+            OrgStatus::Suspended
+        )))
     ));
-    assert!(w.app.risk.settings(&w.owner, &meta(), "acme").await.is_ok(), "reads still work");
+    assert!(
+        w.app.risk.settings(&w.owner, &meta(), "acme").await.is_ok(),
+        "reads still work"
+    );
     assert!(
         w.app.risk.update(&w.platform, &meta(), "acme", upd()).await.is_ok(),
         "platform owners are exempt from the gate"
@@ -214,14 +222,24 @@ async fn a_scored_login_is_recorded_through_a_changeset_and_listed() {
     assert_eq!(a.factors, [RiskFactor::NewDevice, RiskFactor::ImpossibleTravel]);
     assert_eq!((a.score, a.action, a.flagged), (70, RiskAction::Block, true));
     let key = device_key(None, Some("Mozilla/5.0")).unwrap();
-    let hex: String = Sha256::digest(b"Mozilla/5.0").iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(key.as_str(), format!("ua:{hex}"), "a user-agent key is its SHA-256, hex");
-    assert_eq!(device_key(Some("laptop"), Some("Mozilla/5.0")).unwrap().as_str(), "id:laptop");
+    let hex: String = Sha256::digest(b"Mozilla/5.0")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        key.as_str(),
+        format!("ua:{hex}"),
+        "a user-agent key is its SHA-256, hex"
+    );
+    assert_eq!(
+        device_key(Some("laptop"), Some("Mozilla/5.0")).unwrap().as_str(),
+        "id:laptop"
+    );
     let mut c = Changeset::default();
     record_login(
         &mut c,
         RiskEvent {
-            id: RiskEventId::from_uuid(uuid::Uuid::now_v7()),
+            id: RiskEventId::from_uuid(uuid::Uuid::from_u128(7)),
             org_id: id,
             user_id: Some(w.owner.user.id()),
             user_email: w.owner.user.email().as_str().to_owned(),

@@ -180,7 +180,10 @@ fn a_burst_of_attempts_reaches_the_velocity_threshold() {
     history.push(failed(61));
     let now = login(t0(), None, None);
     assert!(velocity(&now, &history, 10));
-    assert!(!velocity(&now, &history[1..], 10), "nine in the window, this one included");
+    assert!(
+        !velocity(&now, &history[1..], 10),
+        "nine in the window, this one included"
+    );
     let a = assess(&now, &history, &RiskPolicy::DEFAULT);
     assert_eq!((a.score, a.factors), (30, vec![RiskFactor::Velocity]));
     // An attempt without a user is scored on velocity only.
@@ -201,7 +204,11 @@ fn all_three_factors_cap_the_score_at_100() {
         velocity_threshold: 1,
         ..RiskPolicy::DEFAULT
     };
-    let a = assess(&login(t0() + Duration::minutes(5), key("b"), Some(SYDNEY)), &history, &p);
+    let a = assess(
+        &login(t0() + Duration::minutes(5), key("b"), Some(SYDNEY)),
+        &history,
+        &p,
+    );
     assert_eq!(a.factors, RiskFactor::ALL);
     assert_eq!(a.score, 100);
 }
@@ -213,8 +220,16 @@ fn each_mode_maps_the_three_bands_to_its_actions() {
     let table = [
         (EnforcementMode::LogOnly, [Allow, Allow, Allow], [false, false, false]),
         (EnforcementMode::Monitor, [Allow, Allow, Allow], [false, true, true]),
-        (EnforcementMode::Challenge, [Allow, ChallengeMfa, ChallengeMfa], [false, true, true]),
-        (EnforcementMode::Block, [Allow, ChallengeMfa, Block], [false, true, true]),
+        (
+            EnforcementMode::Challenge,
+            [Allow, ChallengeMfa, ChallengeMfa],
+            [false, true, true],
+        ),
+        (
+            EnforcementMode::Block,
+            [Allow, ChallengeMfa, Block],
+            [false, true, true],
+        ),
     ];
     for (mode, actions, flags) in table {
         let p = policy(mode);
@@ -229,7 +244,8 @@ fn each_mode_maps_the_three_bands_to_its_actions() {
 #[test]
 fn a_partial_update_is_validated_against_the_stored_values() {
     let stored = RiskPolicy::DEFAULT; // low 30, medium 70
-    let cases: Vec<(&str, RiskSettingsUpdate, Result<(), Vec<&str>>)> = vec![
+    type Case = (&'static str, RiskSettingsUpdate, Result<(), Vec<&'static str>>);
+    let cases: Vec<Case> = vec![
         (
             "low above the stored medium",
             RiskSettingsUpdate {

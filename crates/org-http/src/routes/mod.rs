@@ -8,13 +8,13 @@ mod members;
 mod ops;
 mod orgs;
 mod platform;
+mod risk;
 mod roles;
 mod scim_tokens;
 mod session;
 mod settings;
 mod smtp;
 mod webhooks;
-mod risk;
 
 use axum::Router;
 use axum::handler::Handler;
@@ -31,13 +31,13 @@ pub(crate) use members::*;
 pub(crate) use ops::*;
 pub(crate) use orgs::*;
 pub(crate) use platform::*;
+pub(crate) use risk::*;
 pub(crate) use roles::*;
 pub(crate) use scim_tokens::*;
 pub(crate) use session::*;
 pub(crate) use settings::*;
 pub(crate) use smtp::*;
 pub(crate) use webhooks::*;
-pub(crate) use risk::*;
 
 use crate::state::HttpState;
 

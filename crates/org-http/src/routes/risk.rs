@@ -291,10 +291,7 @@ pub(crate) async fn list_risk_events(
 ) -> Result<Response, ApiError> {
     let q = events_query(&query, state.cursor_key())?;
     let before = match &q.cursor {
-        Some((_, key)) => Some((
-            key.at,
-            RiskEventId::parse(&key.tie).ok_or_else(invalid_cursor)?,
-        )),
+        Some((_, key)) => Some((key.at, RiskEventId::parse(&key.tie).ok_or_else(invalid_cursor)?)),
         None => None,
     };
     let store_query = RiskEventQuery {
@@ -308,7 +305,11 @@ pub(crate) async fn list_risk_events(
         // One row more than a page tells whether a next page exists, without counting.
         limit: q.limit + 1,
     };
-    let page = state.app().risk.events(&auth.caller, &meta, &slug, &store_query).await?;
+    let page = state
+        .app()
+        .risk
+        .events(&auth.caller, &meta, &slug, &store_query)
+        .await?;
     let list = format!("{FAMILY}:{}", page.org_id);
     if let Some((issued_for, _)) = &q.cursor
         && format!("{FAMILY}:{issued_for}") != list

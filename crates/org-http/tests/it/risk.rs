@@ -37,7 +37,9 @@ fn writable(body: &Value) -> Value {
 }
 
 async fn audit_actions(t: &TestApp) -> Vec<(String, Value)> {
-    let res = t.get("/api/organizations/acme/audit-log?limit=100", &t.owner.token).await;
+    let res = t
+        .get("/api/organizations/acme/audit-log?limit=100", &t.owner.token)
+        .await;
     res.expect(200, "");
     res.body["logs"]
         .as_array()
@@ -73,7 +75,11 @@ async fn a_new_org_has_the_default_risk_settings() {
 async fn a_partial_update_is_merged_audited_and_emitted_in_one_commit() {
     let t = TestApp::new().await;
     let res = t
-        .put(SETTINGS, &t.owner.token, json!({"enforcement_mode": "block", "low_threshold": 40}))
+        .put(
+            SETTINGS,
+            &t.owner.token,
+            json!({"enforcement_mode": "block", "low_threshold": 40}),
+        )
         .await;
     res.expect(200, "");
     assert_eq!(res.body["message"], "Risk settings updated");
@@ -82,7 +88,8 @@ async fn a_partial_update_is_merged_audited_and_emitted_in_one_commit() {
     want["low_threshold"] = json!(40);
     assert_eq!(writable(&res.body["settings"]), want);
     assert_eq!(writable(&t.get(SETTINGS, &t.owner.token).await.body), want, "stored");
-    let changes = json!({"enforcement_mode": {"old": "log_only", "new": "block"}, "low_threshold": {"old": 30, "new": 40}});
+    let changes =
+        json!({"enforcement_mode": {"old": "log_only", "new": "block"}, "low_threshold": {"old": 30, "new": 40}});
     assert_eq!(
         audit_actions(&t).await,
         [("risk_settings.updated".to_owned(), json!({"changes": changes}))]
@@ -100,15 +107,43 @@ async fn a_partial_update_is_merged_audited_and_emitted_in_one_commit() {
 async fn an_invalid_update_is_a_400_naming_the_field_and_writes_nothing() {
     let t = TestApp::new().await;
     let cases = [
-        ("low above the stored medium", json!({"low_threshold": 80}), "low_threshold"),
-        ("medium under the stored low", json!({"medium_threshold": 10}), "medium_threshold"),
+        (
+            "low above the stored medium",
+            json!({"low_threshold": 80}),
+            "low_threshold",
+        ),
+        (
+            "medium under the stored low",
+            json!({"medium_threshold": 10}),
+            "medium_threshold",
+        ),
         ("a score over 100", json!({"new_device_score": 101}), "new_device_score"),
         ("a negative score", json!({"velocity_score": -1}), "velocity_score"),
-        ("velocity threshold 0", json!({"velocity_threshold": 0}), "velocity_threshold"),
-        ("velocity threshold over 10 000", json!({"velocity_threshold": 10_001}), "velocity_threshold"),
-        ("an unknown mode", json!({"enforcement_mode": "strict"}), "enforcement_mode"),
-        ("null for a non-nullable field", json!({"low_threshold": null}), "low_threshold"),
-        ("a string for an integer", json!({"impossible_travel_score": "50"}), "impossible_travel_score"),
+        (
+            "velocity threshold 0",
+            json!({"velocity_threshold": 0}),
+            "velocity_threshold",
+        ),
+        (
+            "velocity threshold over 10 000",
+            json!({"velocity_threshold": 10_001}),
+            "velocity_threshold",
+        ),
+        (
+            "an unknown mode",
+            json!({"enforcement_mode": "strict"}),
+            "enforcement_mode",
+        ),
+        (
+            "null for a non-nullable field",
+            json!({"low_threshold": null}),
+            "low_threshold",
+        ),
+        (
+            "a string for an integer",
+            json!({"impossible_travel_score": "50"}),
+            "impossible_travel_score",
+        ),
         ("a fraction", json!({"low_threshold": 10.5}), "low_threshold"),
         ("an unknown member", json!({"org_id": "x"}), "org_id"),
         (
@@ -128,7 +163,11 @@ async fn an_invalid_update_is_a_400_naming_the_field_and_writes_nothing() {
             .collect();
         assert_eq!(fields, [field], "{what}");
     }
-    assert_eq!(writable(&t.get(SETTINGS, &t.owner.token).await.body), defaults(), "nothing written");
+    assert_eq!(
+        writable(&t.get(SETTINGS, &t.owner.token).await.body),
+        defaults(),
+        "nothing written"
+    );
     assert!(audit_actions(&t).await.is_empty());
     assert!(risk_webhook_data(&t).await.is_empty());
 }
@@ -136,16 +175,24 @@ async fn an_invalid_update_is_a_400_naming_the_field_and_writes_nothing() {
 #[tokio::test]
 async fn reset_restores_the_defaults_with_its_own_audit_entry() {
     let t = TestApp::new().await;
-    t.put(SETTINGS, &t.owner.token, json!({"velocity_threshold": 3, "velocity_score": 60}))
-        .await
-        .expect(200, "");
+    t.put(
+        SETTINGS,
+        &t.owner.token,
+        json!({"velocity_threshold": 3, "velocity_score": 60}),
+    )
+    .await
+    .expect(200, "");
     let res = t.post(&format!("{SETTINGS}/reset"), &t.owner.token, None).await;
     res.expect(200, "");
     assert_eq!(res.body["message"], "Risk settings reset to defaults");
     assert_eq!(writable(&res.body["settings"]), defaults());
     assert_eq!(writable(&t.get(SETTINGS, &t.owner.token).await.body), defaults());
     let actions: Vec<String> = audit_actions(&t).await.into_iter().map(|(a, _)| a).collect();
-    assert_eq!(actions, ["risk_settings.reset", "risk_settings.updated"], "newest first");
+    assert_eq!(
+        actions,
+        ["risk_settings.reset", "risk_settings.updated"],
+        "newest first"
+    );
     let data = risk_webhook_data(&t).await;
     assert_eq!(
         data[1],
@@ -169,7 +216,11 @@ async fn risk_routes_need_their_capabilities() {
             t.post(&format!("{SETTINGS}/reset"), token, None).await,
         ] {
             res.expect(403, "FORBIDDEN");
-            assert!(res.body["detail"].as_str().unwrap().contains("risk_"), "{who}: {}", res.body);
+            assert!(
+                res.body["detail"].as_str().unwrap().contains("risk_"),
+                "{who}: {}",
+                res.body
+            );
         }
     }
     t.get(SETTINGS, &t.stranger.token).await.expect(404, "NOT_FOUND");
@@ -184,7 +235,9 @@ async fn seed_events(t: &TestApp, org: OrgId, n: i64) -> Vec<RiskEvent> {
         .map(|i| {
             let score = u8::try_from((i % 5) * 25).unwrap();
             RiskEvent {
-                id: RiskEventId::from_uuid(uuid::Uuid::now_v7()),
+                id: RiskEventId::from_uuid(uuid::Uuid::from_u128(
+                    org.as_uuid().as_u128().wrapping_add(1 + i as u128),
+                )),
                 org_id: org,
                 user_id: None,
                 user_email: format!("u{i}@acme.test"),
@@ -192,7 +245,11 @@ async fn seed_events(t: &TestApp, org: OrgId, n: i64) -> Vec<RiskEvent> {
                 created_at: start + Duration::minutes(i),
                 success: false,
                 risk_score: score,
-                risk_factors: if score > 0 { vec![RiskFactor::Velocity] } else { Vec::new() },
+                risk_factors: if score > 0 {
+                    vec![RiskFactor::Velocity]
+                } else {
+                    Vec::new()
+                },
                 risk_action: RiskAction::Allow,
                 geo_country: Some("FR".into()),
                 geo_city: None,
@@ -238,18 +295,42 @@ async fn risk_events_page_from_zero_filter_by_score_and_follow_cursors() {
     seed_events(&t, org_id(&t, "other").await, 3).await;
     let first = t.get(&format!("{EVENTS}?limit=5"), &t.owner.token).await;
     first.expect(200, "");
-    assert_eq!(emails(&first), ["u11@acme.test", "u10@acme.test", "u9@acme.test", "u8@acme.test", "u7@acme.test"]);
+    assert_eq!(
+        emails(&first),
+        [
+            "u11@acme.test",
+            "u10@acme.test",
+            "u9@acme.test",
+            "u8@acme.test",
+            "u7@acme.test"
+        ]
+    );
     let e = &first.body[0];
     assert_eq!(e["risk_score"], 25);
     assert_eq!(e["risk_factors"], json!(["velocity"]));
     assert_eq!(e["risk_action"], "allow");
-    assert_eq!((e["user_id"].clone(), e["geo_lat"].clone(), e["geo_long"].clone()), (Value::Null, json!(48.85), Value::Null));
+    assert_eq!(
+        (e["user_id"].clone(), e["geo_lat"].clone(), e["geo_long"].clone()),
+        (Value::Null, json!(48.85), Value::Null)
+    );
     // page is 0-based: page=1 is the second page.
     let second = t.get(&format!("{EVENTS}?limit=5&page=1"), &t.owner.token).await;
-    assert_eq!(emails(&second), ["u6@acme.test", "u5@acme.test", "u4@acme.test", "u3@acme.test", "u2@acme.test"]);
+    assert_eq!(
+        emails(&second),
+        [
+            "u6@acme.test",
+            "u5@acme.test",
+            "u4@acme.test",
+            "u3@acme.test",
+            "u2@acme.test"
+        ]
+    );
     // min_score keeps scores ≥ it: 75 and 100 are u3, u4, u8, u9.
     let high = t.get(&format!("{EVENTS}?min_score=75"), &t.owner.token).await;
-    assert_eq!(emails(&high), ["u9@acme.test", "u8@acme.test", "u4@acme.test", "u3@acme.test"]);
+    assert_eq!(
+        emails(&high),
+        ["u9@acme.test", "u8@acme.test", "u4@acme.test", "u3@acme.test"]
+    );
 
     // Cursors: walk min_score ≥ 25 two at a time.
     let mut seen = Vec::new();
@@ -264,7 +345,10 @@ async fn risk_events_page_from_zero_filter_by_score_and_follow_cursors() {
         };
         let next = next.to_str().unwrap().to_owned();
         let link = res.header("link").to_owned();
-        assert!(link.contains(&format!("cursor={next}")) && link.ends_with("rel=\"next\""), "{link}");
+        assert!(
+            link.contains(&format!("cursor={next}")) && link.ends_with("rel=\"next\""),
+            "{link}"
+        );
         url = format!("{EVENTS}?limit=2&min_score=25&cursor={next}&page=7");
     }
     assert_eq!(
@@ -275,11 +359,16 @@ async fn risk_events_page_from_zero_filter_by_score_and_follow_cursors() {
 
     // A cursor is bound to its filter and its org.
     let cursor = first.header("x-next-cursor").to_owned();
-    let res = t.get(&format!("{EVENTS}?cursor={cursor}&min_score=50"), &t.owner.token).await;
+    let res = t
+        .get(&format!("{EVENTS}?cursor={cursor}&min_score=50"), &t.owner.token)
+        .await;
     res.expect(400, "VALIDATION_FAILED");
     assert_eq!(res.body["errors"][0]["field"], "cursor");
     let res = t
-        .get(&format!("/api/organizations/other/risk-events?cursor={cursor}"), &t.stranger.token)
+        .get(
+            &format!("/api/organizations/other/risk-events?cursor={cursor}"),
+            &t.stranger.token,
+        )
         .await;
     res.expect(400, "VALIDATION_FAILED");
     assert_eq!(res.body["errors"][0]["field"], "cursor");

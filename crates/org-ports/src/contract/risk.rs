@@ -39,7 +39,11 @@ fn event(org: OrgId, user: Option<UserId>, at: i64, score: u8) -> RiskEvent {
         } else {
             Vec::new()
         },
-        risk_action: if score >= 70 { RiskAction::Block } else { RiskAction::Allow },
+        risk_action: if score >= 70 {
+            RiskAction::Block
+        } else {
+            RiskAction::Allow
+        },
         geo_country: Some("FR".into()),
         geo_city: Some("Paris".into()),
         geo_lat: Some(48.8566),

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration};
 use org_domain::risk::{RiskAction, RiskEvent, RiskEventId, RiskFactor};
 use org_domain::{OrgId, UserId};
 use org_ports::{Changeset, UnitOfWork};
@@ -47,10 +47,12 @@ async fn seed_events(node: &Node, org: OrgId, user: UserId, n: i64) {
     )
     .await
     .unwrap();
-    let start = Utc::now() - Duration::hours(1);
+    let start = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
     let events = (0..n)
         .map(|i| RiskEvent {
-            id: RiskEventId::from_uuid(uuid::Uuid::now_v7()),
+            id: RiskEventId::from_uuid(uuid::Uuid::from_u128(
+                org.as_uuid().as_u128().wrapping_add(1 + i as u128),
+            )),
             org_id: org,
             user_id: Some(user),
             user_email: "alice@example.com".into(),
@@ -117,15 +119,17 @@ async fn risk_settings_and_events_work_end_to_end() {
     assert_eq!(body["errors"][0]["field"], "low_threshold", "{body}");
     let (_, body) = c.call("GET", SETTINGS, &token, None).await;
     assert_eq!(
-        (body["enforcement_mode"].clone(), body["medium_threshold"].clone(), body["low_threshold"].clone()),
+        (
+            body["enforcement_mode"].clone(),
+            body["medium_threshold"].clone(),
+            body["low_threshold"].clone()
+        ),
         (json!("challenge"), json!(60), json!(30)),
         "the refused update left nothing behind: {body}"
     );
 
     // Reset.
-    let (status, body) = c
-        .call("POST", &format!("{SETTINGS}/reset"), &token, None)
-        .await;
+    let (status, body) = c.call("POST", &format!("{SETTINGS}/reset"), &token, None).await;
     assert_eq!((status, writable(&body["settings"])), (200, defaults()), "{body}");
     let (_, log) = c
         .call("GET", "/api/organizations/acme/audit-log?limit=10", &token, None)
@@ -142,9 +146,17 @@ async fn risk_settings_and_events_work_end_to_end() {
     // Risk events: empty, then bad parameters.
     let (status, body) = c.call("GET", EVENTS, &token, None).await;
     assert_eq!((status, body), (200, json!([])));
-    for (q, field) in [("min_score=101", "min_score"), ("page=zero", "page"), ("cursor=x.y", "cursor")] {
+    for (q, field) in [
+        ("min_score=101", "min_score"),
+        ("page=zero", "page"),
+        ("cursor=x.y", "cursor"),
+    ] {
         let (status, body) = c.call("GET", &format!("{EVENTS}?{q}"), &token, None).await;
-        assert_eq!((status, s(&body["error_code"])), (400, "VALIDATION_FAILED"), "{q}: {body}");
+        assert_eq!(
+            (status, s(&body["error_code"])),
+            (400, "VALIDATION_FAILED"),
+            "{q}: {body}"
+        );
         assert_eq!(body["errors"][0]["field"], field, "{q}");
     }
 
@@ -157,7 +169,12 @@ async fn risk_settings_and_events_work_end_to_end() {
     let get = |url: String| {
         let (http, base, token) = (c.http.clone(), c.base.clone(), token.clone());
         async move {
-            let res = http.get(format!("{base}{url}")).bearer_auth(token).send().await.unwrap();
+            let res = http
+                .get(format!("{base}{url}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
             let next = res
                 .headers()
                 .get("x-next-cursor")
@@ -169,13 +186,22 @@ async fn risk_settings_and_events_work_end_to_end() {
     };
     let (status, first, next) = get(format!("{EVENTS}?limit=2&min_score=50")).await;
     assert_eq!(status, 200, "{first}");
-    let providers = |b: &Value| b.as_array().unwrap().iter().map(|e| s(&e["provider"]).to_owned()).collect::<Vec<_>>();
+    let providers = |b: &Value| {
+        b.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| s(&e["provider"]).to_owned())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(providers(&first), ["password-2", "password-1"], "newest first");
     assert_eq!(first[0]["risk_factors"], json!(["impossible_travel"]));
     assert_eq!(first[0]["user_id"], json!(user_id.to_string()));
     let next = next.expect("a next page");
     let (status, second, after) = get(format!("{EVENTS}?limit=2&min_score=50&cursor={next}")).await;
-    assert_eq!((status, providers(&second), after), (200, vec!["password-0".to_owned()], None));
+    assert_eq!(
+        (status, providers(&second), after),
+        (200, vec!["password-0".to_owned()], None)
+    );
     let (_, none, _) = get(format!("{EVENTS}?min_score=51")).await;
     assert_eq!(none, json!([]));
 }
