@@ -133,7 +133,7 @@ pub struct Changeset {
     /// Billing credentials to delete, at the version they were loaded with.
     pub removed_billing_credentials: Vec<BillingCredentials>,
     /// Deleted orgs to purge (§4.9): every row of the org goes (members, roles, invitations,
-    /// sessions, webhooks and deliveries, SCIM tokens, directory data, SMTP settings and mails, branding and domain claim, OAuth and billing credentials,
+    /// sessions, webhooks and deliveries, SCIM tokens, directory data, SMTP settings and mails, branding and domain claim, OAuth and billing credentials, risk settings and risk events,
     /// its audit log and event
     /// stream) with the org row itself. An org that is not deleted is left alone.
     pub org_purges: Vec<OrgId>,
