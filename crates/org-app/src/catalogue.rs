@@ -4,6 +4,7 @@
 use org_domain::credentials::{BillingCredentialsEvent, OAuthCredentialsEvent};
 use org_domain::custom_domain::DomainEventKind;
 use org_domain::mail::SmtpEvent;
+use org_domain::risk::RiskSettingsEvent;
 use org_domain::scim_token::ScimTokenEventKind;
 use org_domain::webhook::WebhookEvent;
 use org_domain::{Change, ChangeValue, DomainEvent, JoinedVia, OrgId, SessionKind, UserId};
@@ -65,6 +66,7 @@ actions! {
         ("domain.deleted", "Custom domain deleted"), ("branding.updated", "Branding updated"),
     ],
     "Audit" => [("audit.pruned", "Audit log pruned")],
+    "Risk" => [("risk_settings.updated", "Risk settings updated"), ("risk_settings.reset", "Risk settings reset")],
 }
 
 /// A subscribable webhook event type (§23.2).
@@ -586,6 +588,36 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
         DomainEvent::Smtp(e) => describe_smtp(e),
         DomainEvent::OAuthCredentials(e) => describe_oauth_credentials(e),
         DomainEvent::BillingCredentials(e) => describe_billing_credentials(e),
+        DomainEvent::RiskSettings(e) => describe_risk_settings(e),
+    }
+}
+
+/// §16.2: `risk_settings.updated` records `{changes}`, `risk_settings.reset` no metadata
+/// (§23.1); both emit webhook `risk_settings.updated`, the reset with `reset: true`.
+fn describe_risk_settings(event: &RiskSettingsEvent) -> Described {
+    let (action, org_id, data) = match event {
+        RiskSettingsEvent::Updated { org_id, changes } => (
+            "risk_settings.updated",
+            org_id,
+            json!({"changes": changes_json(changes)}),
+        ),
+        RiskSettingsEvent::Reset { org_id, changes } => (
+            "risk_settings.reset",
+            org_id,
+            json!({"changes": changes_json(changes), "reset": true}),
+        ),
+    };
+    let metadata = match event {
+        RiskSettingsEvent::Updated { .. } => data.clone(),
+        RiskSettingsEvent::Reset { .. } => Value::Null,
+    };
+    Described {
+        action: Some(action),
+        org: Some(*org_id),
+        target: Some(("risk_settings", org_id.to_string())),
+        metadata,
+        webhooks: vec![("risk_settings.updated", data)],
+        ..Described::none()
     }
 }
 

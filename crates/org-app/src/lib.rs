@@ -68,6 +68,7 @@ pub mod platform;
 mod record;
 mod redact;
 mod refresh;
+pub mod risk;
 pub mod roles;
 pub mod scim;
 mod sessions;
@@ -121,6 +122,7 @@ pub struct App {
     pub users: UserAdmin,
     pub directory: directory::DirectoryService,
     pub workers: workers::WorkerService,
+    pub risk: risk::RiskService,
 }
 
 impl std::fmt::Debug for App {
@@ -175,6 +177,7 @@ impl App {
                 holder: core.ids.new_id(),
                 core: core.clone(),
             },
+            risk: risk::RiskService { core: core.clone() },
             core,
         }
     }

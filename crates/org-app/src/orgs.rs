@@ -127,6 +127,9 @@ impl OrgService {
             c.orgs.push(org.clone());
             c.memberships.push(membership.clone());
             c.sessions.push(session.session.clone());
+            // Every org has its risk settings from the start (§16.1).
+            c.risk_settings
+                .push(org_domain::risk::RiskSettings::defaults(org.id(), now));
             core.commit(c).await?;
             let version = owner.record().version + 1;
             Ok(CreatedOrg {

@@ -271,4 +271,6 @@ pub enum DomainEvent {
     OAuthCredentials(crate::credentials::OAuthCredentialsEvent),
     /// An org's billing-provider credentials were set or deleted (§18).
     BillingCredentials(crate::credentials::BillingCredentialsEvent),
+    /// The org's risk settings were updated or reset (§16.2).
+    RiskSettings(crate::risk::RiskSettingsEvent),
 }

@@ -67,6 +67,7 @@ pub mod mail;
 mod members;
 mod membership;
 mod organization;
+pub mod risk;
 mod role;
 pub mod scim_token;
 mod session;

@@ -32,6 +32,7 @@ use crate::routes::*;
         create_scim_token, list_scim_tokens, get_scim_token, revoke_scim_token, delete_scim_token,
         set_custom_domain, get_domain_configuration, verify_custom_domain, delete_custom_domain,
         update_branding, get_branding, get_public_branding,
+        get_risk_settings, update_risk_settings, reset_risk_settings, list_risk_events,
         platform_list_organizations, platform_get_organization, platform_update_organization,
         approve_organization, reject_organization, suspend_organization, activate_organization, list_tiers,
         platform_list_audit_logs,
@@ -49,6 +50,7 @@ use crate::routes::*;
         (name = "webhooks", description = "§9"),
         (name = "scim", description = "SCIM tokens (§10.1)"),
         (name = "settings", description = "Org settings: OAuth credentials (§12), SMTP (§13), custom domain (§14), branding (§15), billing credentials (§18)"),
+        (name = "risk", description = "Risk settings and risk events (§16)"),
         (name = "platform", description = "§20"),
         (name = "operations", description = "§21"),
     )

@@ -6,6 +6,7 @@ use org_domain::credentials::{BillingCredentials, OAuthCredentials};
 use org_domain::custom_domain::CustomDomain;
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
 use org_domain::mail::{Mail, SmtpSettings};
+use org_domain::risk::{RiskEvent, RiskSettings};
 use org_domain::scim_token::ScimToken;
 use org_domain::webhook::{Delivery, Webhook};
 use org_domain::{
@@ -132,10 +133,18 @@ pub struct Changeset {
     /// Billing credentials to delete, at the version they were loaded with.
     pub removed_billing_credentials: Vec<BillingCredentials>,
     /// Deleted orgs to purge (§4.9): every row of the org goes (members, roles, invitations,
-    /// sessions, webhooks and deliveries, SCIM tokens, directory data, SMTP settings and mails, branding and domain claim, OAuth and billing credentials,
+    /// sessions, webhooks and deliveries, SCIM tokens, directory data, SMTP settings and mails, branding and domain claim, OAuth and billing credentials, risk settings and risk events,
     /// its audit log and event
     /// stream) with the org row itself. An org that is not deleted is left alone.
     pub org_purges: Vec<OrgId>,
+    /// Risk settings to insert or update (one row per org, keyed by the org, inserted with
+    /// the org: a `version == 0` write over a stored row is `Conflict(StaleVersion)`; `NotFound`
+    /// when the org does not exist). They go when their org is purged.
+    pub risk_settings: Vec<RiskSettings>,
+    /// Recorded, scored logins to insert (§16.4, §19.5); never updated. An existing id is
+    /// `Conflict(Unique(Id))`; `NotFound` when the org does not exist. They go when their org
+    /// is purged.
+    pub risk_events: Vec<RiskEvent>,
 }
 
 impl Changeset {
@@ -171,5 +180,7 @@ impl Changeset {
             && self.billing_credentials.is_empty()
             && self.removed_billing_credentials.is_empty()
             && self.org_purges.is_empty()
+            && self.risk_settings.is_empty()
+            && self.risk_events.is_empty()
     }
 }

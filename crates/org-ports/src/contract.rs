@@ -5101,6 +5101,12 @@ pub async fn billing_credentials_are_one_row_per_org_and_provider_written_by_ver
     assert_eq!(s.billing_credentials(id, polar).await, Ok(None), "purged with the org");
 }
 
+mod risk;
+use risk::{
+    a_purge_takes_the_org_s_risk_rows, risk_events_are_listed_newest_first_by_score_offset_and_keyset,
+    risk_settings_are_one_row_per_org_written_compare_and_swap,
+};
+
 // ---------------------------------------------------------------------------------------------
 // The suite
 // ---------------------------------------------------------------------------------------------
@@ -5314,5 +5320,8 @@ where
         a_purge_takes_the_org_s_branding_and_domain,
         oauth_credentials_are_one_row_per_org_and_provider_written_by_version,
         billing_credentials_are_one_row_per_org_and_provider_written_by_version,
+        risk_settings_are_one_row_per_org_written_compare_and_swap,
+        risk_events_are_listed_newest_first_by_score_offset_and_keyset,
+        a_purge_takes_the_org_s_risk_rows,
     );
 }

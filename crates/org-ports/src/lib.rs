@@ -12,6 +12,7 @@ mod directory;
 mod error;
 pub mod mail;
 mod repos;
+mod risk;
 mod secrets;
 mod settings;
 mod system;
@@ -30,6 +31,7 @@ pub use repos::{
     OrgContext, OrgFilter, OrgRepository, OutboxRepository, Page, PageRequest, RefreshMatch, RoleRepository,
     SessionContext, SessionRepository, Store, Stores, UnitOfWork, UserRepository,
 };
+pub use risk::{RiskEventQuery, RiskRepository};
 pub use secrets::{SecretCipher, SecretScope};
 pub use settings::{DomainClaim, SettingsRepository, TxtLookup, TxtResolver, VerificationFetcher};
 pub use system::{
@@ -48,6 +50,8 @@ pub use repos::{
     MockOrgRepository, MockOutboxRepository, MockRoleRepository, MockSessionRepository, MockUnitOfWork,
     MockUserRepository,
 };
+#[cfg(feature = "mock")]
+pub use risk::MockRiskRepository;
 #[cfg(feature = "mock")]
 pub use secrets::MockSecretCipher;
 #[cfg(feature = "mock")]

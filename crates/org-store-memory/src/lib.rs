@@ -17,6 +17,8 @@
 //! (contract §1.8; `org-store-seaorm`).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod risk;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::ops::Bound;
@@ -123,6 +125,8 @@ struct State {
     custom_domains: HashMap<OrgId, CustomDomain>,
     /// The orgs claiming each domain.
     domain_claims: HashMap<DomainName, BTreeSet<OrgId>>,
+    /// Risk settings and risk events (§16).
+    risk: risk::RiskState,
 }
 
 /// The in-memory store.
@@ -298,6 +302,7 @@ impl State {
         self.check_members(c)?;
         self.check_directory(c)?;
         self.check_settings(c)?;
+        self.check_risk(c)?;
         self.check_prunes(c)
     }
 
@@ -1003,6 +1008,7 @@ impl State {
             let version = m.version + 1;
             self.mails.insert(m.id, m.with_version(version));
         }
+        self.apply_risk(c.risk_settings, c.risk_events);
         for org in c.org_purges {
             self.purge(org);
         }
@@ -1072,6 +1078,7 @@ impl State {
         self.mails.retain(|_, m| m.org_id != org);
         self.brandings.remove(&org);
         self.take_custom_domain(org);
+        self.purge_risk(org);
         self.orgs.remove(&org);
     }
 

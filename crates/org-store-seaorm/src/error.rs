@@ -82,6 +82,7 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
     // read (the use case decides again on the stored row), not a duplicate id.
     ("org_brandings_pkey", "org_brandings.org_id", Outcome::Stale),
     ("custom_domains_pkey", "custom_domains.org_id", Outcome::Stale),
+    ("risk_settings_pkey", "risk_settings.org_id", Outcome::Stale),
     // Two first starts or two rotations at once: the loser read a key set that is gone.
     ("ux_signing_keys_generation", "signing_keys.generation", Outcome::Stale),
     ("signing_keys_pkey", "signing_keys.kid", Outcome::Stale),

@@ -38,6 +38,7 @@ mod keys;
 mod mapping;
 mod migration;
 mod read;
+mod risk;
 mod sql;
 mod write;
 

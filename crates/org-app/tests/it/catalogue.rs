@@ -118,6 +118,13 @@ fn steps() -> Vec<(&'static str, Expect)> {
             acme(&["member.removed"], &["member.removed", "user.removed"]),
         ),
         ("branding.update", acme(&["branding.updated"], &["branding.updated"])),
+        (
+            "risk.update",
+            acme(&["risk_settings.updated"], &["risk_settings.updated"]),
+        ),
+        ("risk.update (same)", acme(&[], &[])),
+        ("risk.reset", acme(&["risk_settings.reset"], &["risk_settings.updated"])),
+        ("risk.reset (defaults)", acme(&[], &[])),
         ("domain.set (other)", org("other", &["domain.set"], &["domain.set"])),
         ("domain.set", acme(&["domain.set"], &["domain.set"])),
         ("domain.verify", acme(&["domain.verified"], &["domain.verified"])),
@@ -619,6 +626,14 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
             };
             app.settings.update_branding(o, m, "acme", upd).await.map(drop)
         }
+        "risk.update" | "risk.update (same)" => {
+            let upd = org_domain::risk::RiskSettingsUpdate {
+                enforcement_mode: Some("challenge".into()),
+                ..Default::default()
+            };
+            app.risk.update(o, m, "acme", upd).await.map(drop)
+        }
+        "risk.reset" | "risk.reset (defaults)" => app.risk.reset(o, m, "acme").await.map(drop),
         "domain.set (other)" => app
             .settings
             .set_domain(&w.stranger, m, "other", "login.acme.test")

@@ -10,6 +10,7 @@ mod members;
 mod mocks;
 mod orgs;
 mod platform;
+mod risk;
 mod roles;
 mod sessions;
 mod settings;

@@ -32,6 +32,7 @@ async fn org_creation_hands_state_audit_and_event_to_the_unit_of_work_exactly_on
                 && c.memberships.len() == 1
                 && c.memberships[0].role() == &Role::Owner
                 && c.sessions.len() == 1
+                && c.risk_settings.len() == 1
                 && c.audit.iter().map(|a| a.action.as_str()).collect::<Vec<_>>() == ["org.created"]
                 && c.events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>() == ["organization.created"]
         })

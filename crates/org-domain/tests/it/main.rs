@@ -3,6 +3,7 @@
 mod directory;
 mod features;
 mod intake;
+mod risk;
 mod settings;
 mod state_machine;
 mod values;

@@ -8,6 +8,7 @@ mod members;
 mod ops;
 mod orgs;
 mod platform;
+mod risk;
 mod roles;
 mod scim_tokens;
 mod session;
@@ -30,6 +31,7 @@ pub(crate) use members::*;
 pub(crate) use ops::*;
 pub(crate) use orgs::*;
 pub(crate) use platform::*;
+pub(crate) use risk::*;
 pub(crate) use roles::*;
 pub(crate) use scim_tokens::*;
 pub(crate) use session::*;
@@ -341,6 +343,27 @@ fn routes(serve_metrics: bool) -> Routes {
             "GET",
             "/api/organizations/{org_slug}/branding/public",
             settings::get_public_branding,
+        )
+        // §16
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/risk-settings",
+            risk::get_risk_settings,
+        )
+        .add(
+            "PUT",
+            "/api/organizations/{org_slug}/risk-settings",
+            risk::update_risk_settings,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/risk-settings/reset",
+            risk::reset_risk_settings,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/risk-events",
+            risk::list_risk_events,
         )
         // §20
         .add(

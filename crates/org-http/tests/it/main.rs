@@ -12,6 +12,7 @@ mod ops;
 mod orgs;
 mod platform;
 mod problems;
+mod risk;
 mod roles;
 mod scim;
 mod settings;

@@ -8,6 +8,7 @@ mod files;
 mod keys;
 mod mail;
 mod nodes;
+mod risk;
 mod scim;
 mod scim_conformance;
 mod support;
