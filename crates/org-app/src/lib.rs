@@ -70,6 +70,7 @@ mod redact;
 mod refresh;
 pub mod roles;
 pub mod scim;
+mod services;
 mod sessions;
 pub mod settings;
 pub mod signing;
@@ -96,6 +97,7 @@ pub use record::{Caller, RequestMeta};
 pub use redact::redact;
 pub use roles::RoleService;
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
+pub use services::{IssuedLoginKey, LoginKeyAdmin, LoginKeyCaller, ServiceAccessChange, ServiceCatalog};
 pub use settings::SettingsService;
 pub use users::UserAdmin;
 pub use webhooks::WebhookService;
@@ -121,6 +123,8 @@ pub struct App {
     pub users: UserAdmin,
     pub directory: directory::DirectoryService,
     pub workers: workers::WorkerService,
+    pub services: ServiceCatalog,
+    pub login_keys: LoginKeyAdmin,
 }
 
 impl std::fmt::Debug for App {
@@ -175,6 +179,8 @@ impl App {
                 holder: core.ids.new_id(),
                 core: core.clone(),
             },
+            services: ServiceCatalog { core: core.clone() },
+            login_keys: LoginKeyAdmin { core: core.clone() },
             core,
         }
     }

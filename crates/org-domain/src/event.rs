@@ -271,4 +271,8 @@ pub enum DomainEvent {
     OAuthCredentials(crate::credentials::OAuthCredentialsEvent),
     /// An org's billing-provider credentials were set or deleted (§18).
     BillingCredentials(crate::credentials::BillingCredentialsEvent),
+    /// An org's service was created, updated or deleted, or a member's access changed (§19.2, §5.5).
+    Service(crate::service::ServiceEvent),
+    /// A login key was issued or revoked (§19.5; platform log).
+    LoginKey(crate::login_key::LoginKeyEvent),
 }

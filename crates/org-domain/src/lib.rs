@@ -74,6 +74,8 @@ mod tier;
 mod user;
 mod values;
 pub mod webhook;
+pub mod service;
+pub mod login_key;
 
 pub use access::{Access, Actor, Outcome, Principal};
 pub use capability::{Capability, CapabilitySet};
@@ -84,6 +86,7 @@ pub use ids::{
     CredentialId, DeliveryId, EventId, InvitationId, MailId, MembershipId, OrgId, RoleId, ScimTokenId, SessionId,
     UserId, WebhookId,
 };
+pub use ids::{LoginKeyId, ServiceId};
 pub use invitation::{Invitation, InvitationRecord, InvitationStatus, NewInvitation, TokenHash};
 pub use members::subjects;
 pub use membership::{Membership, MembershipRecord, MembershipStatus};

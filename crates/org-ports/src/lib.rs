@@ -13,6 +13,7 @@ mod error;
 pub mod mail;
 mod repos;
 mod secrets;
+mod services;
 mod settings;
 mod system;
 pub mod webhooks;
@@ -31,6 +32,7 @@ pub use repos::{
     SessionContext, SessionRepository, Store, Stores, UnitOfWork, UserRepository,
 };
 pub use secrets::{SecretCipher, SecretScope};
+pub use services::{LoginKeyRepository, ServiceRepository};
 pub use settings::{DomainClaim, SettingsRepository, TxtLookup, TxtResolver, VerificationFetcher};
 pub use system::{
     AccessClaims, AccessTokens, Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, TokenRejection,
@@ -50,6 +52,8 @@ pub use repos::{
 };
 #[cfg(feature = "mock")]
 pub use secrets::MockSecretCipher;
+#[cfg(feature = "mock")]
+pub use services::{MockLoginKeyRepository, MockServiceRepository};
 #[cfg(feature = "mock")]
 pub use settings::{MockSettingsRepository, MockTxtResolver, MockVerificationFetcher};
 #[cfg(feature = "mock")]

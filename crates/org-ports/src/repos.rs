@@ -320,6 +320,8 @@ pub trait Store:
     + LeaseRepository
     + ChangeToken
     + UnitOfWork
+    + crate::ServiceRepository
+    + crate::LoginKeyRepository
 {
 }
 
@@ -341,6 +343,8 @@ impl<T> Store for T where
         + LeaseRepository
         + ChangeToken
         + UnitOfWork
+        + crate::ServiceRepository
+        + crate::LoginKeyRepository
 {
 }
 
@@ -364,6 +368,8 @@ pub struct Stores {
     pub leases: Arc<dyn LeaseRepository>,
     pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
+    pub services: Arc<dyn crate::ServiceRepository>,
+    pub login_keys: Arc<dyn crate::LoginKeyRepository>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -392,6 +398,8 @@ impl Stores {
             settings: store.clone(),
             leases: store.clone(),
             changes: store.clone(),
+            services: store.clone(),
+            login_keys: store.clone(),
             uow: store,
         }
     }

@@ -17,6 +17,8 @@
 //! (contract §1.8; `org-store-seaorm`).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod services;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::ops::Bound;
@@ -123,6 +125,8 @@ struct State {
     custom_domains: HashMap<OrgId, CustomDomain>,
     /// The orgs claiming each domain.
     domain_claims: HashMap<DomainName, BTreeSet<OrgId>>,
+    /// Services, member grants and login keys (`services.rs`).
+    services: services::ServiceState,
 }
 
 /// The in-memory store.
@@ -298,6 +302,7 @@ impl State {
         self.check_members(c)?;
         self.check_directory(c)?;
         self.check_settings(c)?;
+        self.services.validate(c, |o| self.orgs.contains_key(&o))?;
         self.check_prunes(c)
     }
 
@@ -839,6 +844,7 @@ fn bump(count: &mut u32, by: i64) {
 
 impl State {
     fn apply(&mut self, c: Changeset) {
+        self.services.apply(&c);
         // Rows that are rewritten give up their keys first, so keys may move between rows of
         // one changeset.
         for org in &c.orgs {
@@ -1072,6 +1078,7 @@ impl State {
         self.mails.retain(|_, m| m.org_id != org);
         self.brandings.remove(&org);
         self.take_custom_domain(org);
+        self.services.purge(org);
         self.orgs.remove(&org);
     }
 

@@ -36,6 +36,7 @@ mod keys;
 mod mapping;
 mod migration;
 mod read;
+mod services;
 mod sql;
 mod write;
 

@@ -3,6 +3,7 @@
 mod directory;
 mod features;
 mod intake;
+mod services;
 mod settings;
 mod state_machine;
 mod values;
