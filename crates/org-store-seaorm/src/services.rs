@@ -586,3 +586,88 @@ impl LoginKeyRepository for SeaStore {
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+    use sea_orm_migration::MigratorTrait;
+
+    use crate::migration::Migrator;
+
+    async fn n(db: &DatabaseConnection, sql: &str) -> i64 {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    #[tokio::test]
+    async fn m0013_keeps_slugs_unique_per_org_lets_rows_go_with_their_org_and_rolls_back() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let at = "'2026-01-01T00:00:00Z'";
+        db.execute_unprepared(&format!(
+            "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
+             VALUES (X'01', 'o@x.test', NULL, 0, {at}, {at}, 1)"
+        ))
+        .await
+        .unwrap();
+        db.execute_unprepared(&format!(
+            "INSERT INTO orgs (id, slug, name, name_lower, owner_user_id, status, tier_id, created_at, \
+             updated_at, version) VALUES (X'02', 'a', 'a', 'a', X'01', 'active', 'tier_pro', {at}, {at}, 1)"
+        ))
+        .await
+        .unwrap();
+        let service = |id: &str, slug: &str| {
+            format!(
+                "INSERT INTO services (id, org_id, slug, name, description, enabled, created_at, updated_at, \
+                 version) VALUES (X'{id}', X'02', '{slug}', 'n', NULL, 1, {at}, {at}, 1)"
+            )
+        };
+        db.execute_unprepared(&service("0A", "app")).await.unwrap();
+        assert!(
+            db.execute_unprepared(&service("0B", "app")).await.is_err(),
+            "a slug is unique in its org"
+        );
+        db.execute_unprepared("INSERT INTO service_grants (service_id, user_id, org_id, access) VALUES (X'0A', X'01', X'02', 'viewer')")
+            .await
+            .unwrap();
+        db.execute_unprepared("INSERT INTO service_counts (org_id, services) VALUES (X'02', 1)")
+            .await
+            .unwrap();
+        let key = |id: &str, hash: &str, revoked: &str| {
+            format!(
+                "INSERT INTO login_keys (id, name, prefix, key_hash, created_at, revoked_at, version) \
+                 VALUES (X'{id}', 'fe', 'lk_', '{hash}', {at}, {revoked}, 1)"
+            )
+        };
+        db.execute_unprepared(&key("1A", "h1", "NULL")).await.unwrap();
+        assert!(
+            db.execute_unprepared(&key("1B", "h2", "NULL")).await.is_err(),
+            "a live name is unique"
+        );
+        db.execute_unprepared(&key("1C", "h3", at)).await.unwrap();
+        db.execute_unprepared("DELETE FROM services WHERE id = X'0A'").await.unwrap();
+        assert_eq!(n(&db, "SELECT COUNT(*) AS n FROM service_grants").await, 0, "grants go with their service");
+        db.execute_unprepared(&service("0C", "api")).await.unwrap();
+        db.execute_unprepared("DELETE FROM orgs WHERE id = X'02'").await.unwrap();
+        let rows = "SELECT (SELECT COUNT(*) FROM services) + (SELECT COUNT(*) FROM service_counts) AS n";
+        assert_eq!(n(&db, rows).await, 0, "the rows go with their org");
+        let before = Migrator::migrations()
+            .iter()
+            .position(|m| m.name() == "m0013_services")
+            .unwrap();
+        let steps = u32::try_from(Migrator::migrations().len() - before).unwrap();
+        Migrator::down(&db, Some(steps)).await.unwrap();
+        let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+                      AND name IN ('services', 'service_grants', 'service_counts', 'login_keys')";
+        assert_eq!(n(&db, tables).await, 0);
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(n(&db, tables).await, 4);
+    }
+}

@@ -11,6 +11,7 @@ mod mocks;
 mod orgs;
 mod platform;
 mod roles;
+mod services;
 mod sessions;
 mod settings;
 mod support;
