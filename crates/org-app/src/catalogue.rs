@@ -3,8 +3,8 @@
 
 use org_domain::credentials::{BillingCredentialsEvent, OAuthCredentialsEvent};
 use org_domain::custom_domain::DomainEventKind;
-use org_domain::mail::SmtpEvent;
 use org_domain::login_key::LoginKeyEvent;
+use org_domain::mail::SmtpEvent;
 use org_domain::scim_token::ScimTokenEventKind;
 use org_domain::service::ServiceEvent;
 use org_domain::webhook::WebhookEvent;

@@ -70,10 +70,11 @@ impl From<StoreError> for AppError {
             // A lost race on a version, the member cap or a role in use: deciding again on
             // fresh rows answers it (the domain then refuses with the precise error).
             StoreError::Conflict(
-                ConflictKind::StaleVersion | ConflictKind::MemberCap | ConflictKind::RoleInUse | ConflictKind::ServiceCap,
-            ) => {
-                Self::Stale
-            }
+                ConflictKind::StaleVersion
+                | ConflictKind::MemberCap
+                | ConflictKind::RoleInUse
+                | ConflictKind::ServiceCap,
+            ) => Self::Stale,
             StoreError::Conflict(ConflictKind::Unique(key)) => match key {
                 UniqueKey::OrgSlug => Self::SlugTaken,
                 UniqueKey::RoleSlug => Self::Domain(DomainError::DuplicateRoleSlug),

@@ -4,9 +4,7 @@
 //! members.
 
 use chrono::{DateTime, Utc};
-use org_domain::{
-    DomainError, Email, Membership, MembershipStatus, OrgId, Organization, Role, User, UserId,
-};
+use org_domain::{DomainError, Email, Membership, MembershipStatus, OrgId, Organization, Role, User, UserId};
 use org_ports::{Changeset, MemberQuery, MemberRow, PageRequest};
 
 use crate::AppError;

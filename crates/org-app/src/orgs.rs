@@ -160,7 +160,9 @@ impl OrgService {
                 context,
             })
             .collect();
-        self.core.fill_service_counts(mine.iter_mut().map(|m| &mut m.view)).await?;
+        self.core
+            .fill_service_counts(mine.iter_mut().map(|m| &mut m.view))
+            .await?;
         Ok(mine)
     }
 

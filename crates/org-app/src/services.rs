@@ -288,7 +288,9 @@ impl MemberService {
                     Some(u) => core.stores.services.service_grants(org, u).await?,
                     None => Vec::new(),
                 };
-                let (writes, outcome) = s.access.set_service_access(target.as_ref(), &roles, &current, &wanted)?;
+                let (writes, outcome) = s
+                    .access
+                    .set_service_access(target.as_ref(), &roles, &current, &wanted)?;
                 let mut c = s.record(&outcome.principal, &outcome.events);
                 c.service_grants.extend(writes);
                 Ok(Decision::new(c, org))

@@ -91,10 +91,7 @@ impl LoginKey {
             revoked_at: None,
             version: 0,
         });
-        Ok((
-            key,
-            DomainEvent::LoginKey(LoginKeyEvent::Issued { key_id: id, name }),
-        ))
+        Ok((key, DomainEvent::LoginKey(LoginKeyEvent::Issued { key_id: id, name })))
     }
 
     /// Rebuilds a key from storage.

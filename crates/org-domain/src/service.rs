@@ -23,7 +23,9 @@ impl ServiceSlug {
     /// Parses a slug (exact: no trimming, no case folding).
     pub fn parse(text: &str) -> Result<Self, FieldError> {
         let mut chars = text.chars();
-        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         let len = text.chars().count();
         if first_ok && rest_ok && (2..=50).contains(&len) {
@@ -309,7 +311,11 @@ impl Access {
             next.description = description;
         }
         if let Some(enabled) = update.enabled {
-            changes.extend(Change::of("enabled", ChangeValue::Bool(old.enabled), ChangeValue::Bool(enabled)));
+            changes.extend(Change::of(
+                "enabled",
+                ChangeValue::Bool(old.enabled),
+                ChangeValue::Bool(enabled),
+            ));
             next.enabled = enabled;
         }
         if changes.is_empty() {

@@ -95,7 +95,9 @@ impl ServiceState {
         for g in &c.service_grants {
             let exists = !removed.contains(&g.service_id)
                 && (self.services.get(&g.service_id).is_some_and(|s| s.org_id() == g.org_id)
-                    || c.services.iter().any(|s| s.id() == g.service_id && s.org_id() == g.org_id));
+                    || c.services
+                        .iter()
+                        .any(|s| s.id() == g.service_id && s.org_id() == g.org_id));
             if !exists {
                 return Err(StoreError::NotFound);
             }
@@ -124,7 +126,11 @@ impl ServiceState {
             {
                 return Err(unique(UniqueKey::LoginKeyName));
             }
-            if self.key_hashes.get(&k.record().key_hash).is_some_and(|id| *id != k.id()) {
+            if self
+                .key_hashes
+                .get(&k.record().key_hash)
+                .is_some_and(|id| *id != k.id())
+            {
                 return Err(unique(UniqueKey::Id));
             }
         }
@@ -254,7 +260,11 @@ impl ServiceState {
     fn org_services(&self, org: OrgId) -> Vec<Service> {
         self.per_org
             .get(&org)
-            .map(|set| set.iter().filter_map(|(_, id)| self.services.get(id).cloned()).collect())
+            .map(|set| {
+                set.iter()
+                    .filter_map(|(_, id)| self.services.get(id).cloned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -322,7 +332,11 @@ impl ServiceRepository for MemoryStore {
         let s = &state.services;
         Ok(s.member_grants
             .get(&(org, user))
-            .map(|set| set.iter().filter_map(|sid| s.grants.get(&(*sid, user)).copied()).collect())
+            .map(|set| {
+                set.iter()
+                    .filter_map(|sid| s.grants.get(&(*sid, user)).copied())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }

@@ -106,7 +106,11 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         "login_keys.name",
         Outcome::Unique(UniqueKey::LoginKeyName),
     ),
-    ("ux_login_keys_hash", "login_keys.key_hash", Outcome::Unique(UniqueKey::Id)),
+    (
+        "ux_login_keys_hash",
+        "login_keys.key_hash",
+        Outcome::Unique(UniqueKey::Id),
+    ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
     (
         "ux_audit_log_seq",

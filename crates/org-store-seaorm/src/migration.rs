@@ -41,7 +41,12 @@ impl MigrationName for Initial {
     }
 }
 
-pub(crate) fn fk(name: &str, from: (&'static str, &'static str), to: &'static str, cascade: bool) -> ForeignKeyCreateStatement {
+pub(crate) fn fk(
+    name: &str,
+    from: (&'static str, &'static str),
+    to: &'static str,
+    cascade: bool,
+) -> ForeignKeyCreateStatement {
     let mut f = ForeignKey::create();
     f.name(name).from(from.0, from.1).to(to, "id");
     if cascade {

@@ -14,16 +14,16 @@ use async_trait::async_trait;
 use org_domain::login_key::{LoginKey, LoginKeyRecord};
 use org_domain::service::{Service, ServiceAccessLevel, ServiceGrant, ServiceRecord, ServiceSlug};
 use org_domain::{LoginKeyId, OrgId, ServiceId, TokenHash, UserId};
-use org_ports::{
-    Changeset, ConflictKind, LoginKeyRepository, Page, PageRequest, ServiceRepository, StoreError,
-};
+use org_ports::{Changeset, ConflictKind, LoginKeyRepository, Page, PageRequest, ServiceRepository, StoreError};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement,
 };
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, boolean, pk_uuid, string, text, text_null, timestamp_with_time_zone, uuid};
+use sea_orm_migration::schema::{
+    big_integer, boolean, pk_uuid, string, text, text_null, timestamp_with_time_zone, uuid,
+};
 use std::collections::BTreeMap;
 
 use crate::SeaStore;
@@ -208,8 +208,20 @@ impl MigrationTrait for Services {
             m,
             &[
                 ("ux_services_org_slug", "services", "org_id, slug", true, None),
-                ("ix_services_org_created", "services", "org_id, created_at, id", false, None),
-                ("ix_service_grants_member", "service_grants", "org_id, user_id", false, None),
+                (
+                    "ix_services_org_created",
+                    "services",
+                    "org_id, created_at, id",
+                    false,
+                    None,
+                ),
+                (
+                    "ix_service_grants_member",
+                    "service_grants",
+                    "org_id, user_id",
+                    false,
+                    None,
+                ),
                 ("ux_login_keys_hash", "login_keys", "key_hash", true, None),
                 (
                     "ux_login_keys_name_live",
@@ -311,11 +323,7 @@ fn login_key_from_row(m: login_key_row::Model) -> Result<LoginKey, StoreError> {
 // ---------------------------------------------------------------------------------------------
 
 /// A versioned update's miss: the row is gone (`NotFound`) or moved on (`StaleVersion`).
-async fn stale_or_gone<E: EntityTrait>(
-    txn: &DatabaseTransaction,
-    id_col: E::Column,
-    id: uuid::Uuid,
-) -> DbFailure {
+async fn stale_or_gone<E: EntityTrait>(txn: &DatabaseTransaction, id_col: E::Column, id: uuid::Uuid) -> DbFailure {
     match E::find().filter(id_col.eq(id)).one(txn).await {
         Ok(Some(_)) => StoreError::Conflict(ConflictKind::StaleVersion).into(),
         Ok(None) => StoreError::NotFound.into(),
@@ -383,7 +391,12 @@ pub(crate) async fn write(txn: &DatabaseTransaction, backend: DbBackend, c: &Cha
                     backend,
                     "INSERT INTO service_grants (service_id, user_id, org_id, access) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (service_id, user_id) DO UPDATE SET access = excluded.access",
-                    [sid.into(), uid.into(), g.org_id.as_uuid().into(), access.as_str().into()],
+                    [
+                        sid.into(),
+                        uid.into(),
+                        g.org_id.as_uuid().into(),
+                        access.as_str().into(),
+                    ],
                 ))
                 .await?;
             }
@@ -432,7 +445,10 @@ async fn apply_count(
 ) -> Result<(), DbFailure> {
     if d < 0 {
         count_row::Entity::update_many()
-            .col_expr(count_row::Column::Services, Expr::col(count_row::Column::Services).add(d))
+            .col_expr(
+                count_row::Column::Services,
+                Expr::col(count_row::Column::Services).add(d),
+            )
             .filter(count_row::Column::OrgId.eq(org))
             .exec(txn)
             .await?;
@@ -544,7 +560,8 @@ impl ServiceRepository for SeaStore {
             .map_err(store_err)?
             .into_iter()
             .map(|r| {
-                let n = <u32 as TryFrom<i64>>::try_from(r.services).map_err(|_| corrupt(format!("service_counts: {}", r.services)))?;
+                let n = <u32 as TryFrom<i64>>::try_from(r.services)
+                    .map_err(|_| corrupt(format!("service_counts: {}", r.services)))?;
                 Ok((OrgId::from_uuid(r.org_id), n))
             })
             .collect()
@@ -634,9 +651,11 @@ mod tests {
             db.execute_unprepared(&service("0B", "app")).await.is_err(),
             "a slug is unique in its org"
         );
-        db.execute_unprepared("INSERT INTO service_grants (service_id, user_id, org_id, access) VALUES (X'0A', X'01', X'02', 'viewer')")
-            .await
-            .unwrap();
+        db.execute_unprepared(
+            "INSERT INTO service_grants (service_id, user_id, org_id, access) VALUES (X'0A', X'01', X'02', 'viewer')",
+        )
+        .await
+        .unwrap();
         db.execute_unprepared("INSERT INTO service_counts (org_id, services) VALUES (X'02', 1)")
             .await
             .unwrap();
@@ -652,10 +671,18 @@ mod tests {
             "a live name is unique"
         );
         db.execute_unprepared(&key("1C", "h3", at)).await.unwrap();
-        db.execute_unprepared("DELETE FROM services WHERE id = X'0A'").await.unwrap();
-        assert_eq!(n(&db, "SELECT COUNT(*) AS n FROM service_grants").await, 0, "grants go with their service");
+        db.execute_unprepared("DELETE FROM services WHERE id = X'0A'")
+            .await
+            .unwrap();
+        assert_eq!(
+            n(&db, "SELECT COUNT(*) AS n FROM service_grants").await,
+            0,
+            "grants go with their service"
+        );
         db.execute_unprepared(&service("0C", "api")).await.unwrap();
-        db.execute_unprepared("DELETE FROM orgs WHERE id = X'02'").await.unwrap();
+        db.execute_unprepared("DELETE FROM orgs WHERE id = X'02'")
+            .await
+            .unwrap();
         let rows = "SELECT (SELECT COUNT(*) FROM services) + (SELECT COUNT(*) FROM service_counts) AS n";
         assert_eq!(n(&db, rows).await, 0, "the rows go with their org");
         let before = Migrator::migrations()

@@ -491,7 +491,10 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
                 name: Some("Customer portal".into()),
                 ..Default::default()
             };
-            app.services.update(new_owner, m, "acme", "portal", update).await.map(drop)
+            app.services
+                .update(new_owner, m, "acme", "portal", update)
+                .await
+                .map(drop)
         }
         "service.access" | "service.access (same)" => {
             let grants = [org_app::ServiceAccessChange {

@@ -26,7 +26,11 @@ async fn cap(w: &World, n: u32) {
         max_users: None,
         feature_overrides: None,
     };
-    w.app.platform.patch_org(&w.platform, &meta(), "acme", patch).await.unwrap();
+    w.app
+        .platform
+        .patch_org(&w.platform, &meta(), "acme", patch)
+        .await
+        .unwrap();
 }
 
 fn viewer(slug: &str) -> ServiceAccessChange {
@@ -40,9 +44,17 @@ fn viewer(slug: &str) -> ServiceAccessChange {
 async fn service_writes_commit_their_audit_entries_and_events_and_no_op_updates_write_nothing() {
     let w = World::new().await;
     let org = w.org_id("acme").await;
-    let svc = w.app.services.create(&w.owner, &meta(), "acme", draft("app")).await.unwrap();
+    let svc = w
+        .app
+        .services
+        .create(&w.owner, &meta(), "acme", draft("app"))
+        .await
+        .unwrap();
     let created = w.filtered(AuditLog::Org(org), "service.created").await.items;
-    assert_eq!(created[0].entry.metadata, Some(json!({"slug": "app", "name": "Service app"})));
+    assert_eq!(
+        created[0].entry.metadata,
+        Some(json!({"slug": "app", "name": "Service app"}))
+    );
     assert_eq!(created[0].entry.target_id, Some(svc.id().to_string()));
     let event = w.org_events("acme").await.pop().unwrap();
     assert_eq!(
@@ -57,14 +69,23 @@ async fn service_writes_commit_their_audit_entries_and_events_and_no_op_updates_
         ..ServiceUpdate::default()
     };
     let log_before = w.acme_log().await.len();
-    w.app.services.update(&w.admin, &meta(), "acme", "app", same).await.unwrap();
+    w.app
+        .services
+        .update(&w.admin, &meta(), "acme", "app", same)
+        .await
+        .unwrap();
     assert_eq!(w.acme_log().await.len(), log_before, "no change, no entry");
     let rename = ServiceUpdate {
         name: Some("Portal".into()),
         description: Some(Some("About".into())),
         ..ServiceUpdate::default()
     };
-    let renamed = w.app.services.update(&w.admin, &meta(), "acme", "app", rename).await.unwrap();
+    let renamed = w
+        .app
+        .services
+        .update(&w.admin, &meta(), "acme", "app", rename)
+        .await
+        .unwrap();
     assert_eq!((renamed.name(), renamed.record().version), ("Portal", 2));
     let updated = w.filtered(AuditLog::Org(org), "service.updated").await.items;
     assert_eq!(
@@ -93,7 +114,12 @@ async fn services_need_their_capabilities_and_a_members_refusal_is_audited() {
     ];
     for (what, want) in cases {
         let got = match what {
-            "create" => w.app.services.create(&w.member, &meta(), "acme", draft("app")).await.map(drop),
+            "create" => w
+                .app
+                .services
+                .create(&w.member, &meta(), "acme", draft("app"))
+                .await
+                .map(drop),
             _ => w
                 .app
                 .services
@@ -103,13 +129,25 @@ async fn services_need_their_capabilities_and_a_members_refusal_is_audited() {
         };
         assert_eq!(got.unwrap_err(), want, "{what}");
     }
-    assert_eq!(w.filtered(AuditLog::Org(org), "authorization.denied").await.items.len(), 2);
     assert_eq!(
-        w.app.services.create(&w.stranger, &meta(), "acme", draft("app")).await.unwrap_err(),
+        w.filtered(AuditLog::Org(org), "authorization.denied").await.items.len(),
+        2
+    );
+    assert_eq!(
+        w.app
+            .services
+            .create(&w.stranger, &meta(), "acme", draft("app"))
+            .await
+            .unwrap_err(),
         not_found(),
         "an outsider learns nothing"
     );
-    let svc = w.app.services.create(&w.platform, &meta(), "acme", draft("app")).await.unwrap();
+    let svc = w
+        .app
+        .services
+        .create(&w.platform, &meta(), "acme", draft("app"))
+        .await
+        .unwrap();
     assert_eq!(svc.slug().as_str(), "app", "a platform owner acts as the owner");
     let entry = &w.filtered(AuditLog::Org(org), "service.created").await.items[0];
     assert_eq!(entry.entry.metadata.as_ref().unwrap()["via_platform_owner"], true);
@@ -120,14 +158,26 @@ async fn the_cap_refuses_creates_once_reached_and_service_count_shows_in_every_o
     let w = World::new().await;
     cap(&w, 2).await;
     for slug in ["one", "two"] {
-        w.app.services.create(&w.owner, &meta(), "acme", draft(slug)).await.unwrap();
+        w.app
+            .services
+            .create(&w.owner, &meta(), "acme", draft(slug))
+            .await
+            .unwrap();
     }
     assert_eq!(
-        w.app.services.create(&w.owner, &meta(), "acme", draft("three")).await.unwrap_err(),
+        w.app
+            .services
+            .create(&w.owner, &meta(), "acme", draft("three"))
+            .await
+            .unwrap_err(),
         AppError::Domain(DomainError::ServiceLimitExceeded(2))
     );
     assert_eq!(
-        w.app.services.create(&w.owner, &meta(), "acme", draft("one")).await.unwrap_err(),
+        w.app
+            .services
+            .create(&w.owner, &meta(), "acme", draft("one"))
+            .await
+            .unwrap_err(),
         AppError::Domain(DomainError::ServiceLimitExceeded(2)),
         "the cap comes before the slug"
     );
@@ -139,10 +189,25 @@ async fn the_cap_refuses_creates_once_reached_and_service_count_shows_in_every_o
         .await
         .unwrap();
     assert_eq!(mine[0].view.service_count, 2);
-    assert_eq!(w.app.platform.get_org(&w.platform, "acme").await.unwrap().service_count, 2);
-    assert_eq!(w.app.platform.get_org(&w.platform, "other").await.unwrap().service_count, 0);
+    assert_eq!(
+        w.app.platform.get_org(&w.platform, "acme").await.unwrap().service_count,
+        2
+    );
+    assert_eq!(
+        w.app
+            .platform
+            .get_org(&w.platform, "other")
+            .await
+            .unwrap()
+            .service_count,
+        0
+    );
     w.app.services.delete(&w.owner, &meta(), "acme", "one").await.unwrap();
-    w.app.services.create(&w.owner, &meta(), "acme", draft("three")).await.unwrap();
+    w.app
+        .services
+        .create(&w.owner, &meta(), "acme", draft("three"))
+        .await
+        .unwrap();
     let page = w
         .app
         .services
@@ -165,7 +230,9 @@ async fn concurrent_creates_at_the_cap_never_exceed_it() {
     for i in 0..24 {
         let (app, owner) = (w.app.clone(), w.owner.clone());
         tasks.push(tokio::spawn(async move {
-            app.services.create(&owner, &meta(), "acme", draft(&format!("s{i}"))).await
+            app.services
+                .create(&owner, &meta(), "acme", draft(&format!("s{i}")))
+                .await
         }));
     }
     let mut created = 0;
@@ -185,7 +252,11 @@ async fn service_access_is_set_partially_checked_by_the_target_rule_and_goes_wit
     let w = World::new().await;
     let org = w.org_id("acme").await;
     for slug in ["app", "api"] {
-        w.app.services.create(&w.owner, &meta(), "acme", draft(slug)).await.unwrap();
+        w.app
+            .services
+            .create(&w.owner, &meta(), "acme", draft(slug))
+            .await
+            .unwrap();
     }
     let member = w.member.user.id().to_string();
     let list = w
@@ -199,13 +270,20 @@ async fn service_access_is_set_partially_checked_by_the_target_rule_and_goes_wit
         .map(|a| (a.service_slug.as_str(), a.access.as_deref()))
         .collect();
     assert_eq!(access, [("app", Some("viewer")), ("api", None)]);
-    let entry = &w.filtered(AuditLog::Org(org), "member.service_access_updated").await.items[0];
+    let entry = &w
+        .filtered(AuditLog::Org(org), "member.service_access_updated")
+        .await
+        .items[0];
     assert_eq!(
         entry.entry.metadata,
         Some(json!({"target_user_id": member, "grants": [{"service_slug": "app", "access": "viewer"}]}))
     );
     assert_eq!(
-        w.app.members.service_access(&w.owner, &meta(), "acme", &member).await.unwrap(),
+        w.app
+            .members
+            .service_access(&w.owner, &meta(), "acme", &member)
+            .await
+            .unwrap(),
         list,
         "GET answers what PUT set"
     );
@@ -221,11 +299,35 @@ async fn service_access_is_set_partially_checked_by_the_target_rule_and_goes_wit
     let stranger_id = w.stranger.user.id().to_string();
     let cases: Vec<(&str, &org_app::Caller, &str, Vec<ServiceAccessChange>, AppError)> = vec![
         ("unknown service", &w.admin, &member, vec![viewer("nope")], not_found()),
-        ("a malformed slug is unknown", &w.admin, &member, vec![viewer("NOPE!")], not_found()),
+        (
+            "a malformed slug is unknown",
+            &w.admin,
+            &member,
+            vec![viewer("NOPE!")],
+            not_found(),
+        ),
         ("not a member", &w.admin, &stranger_id, vec![viewer("app")], not_found()),
-        ("the owner", &w.admin, &owner_id, vec![viewer("app")], rule(Rule::TargetIsOwner)),
-        ("an admin by an admin", &w.admin, &admin_id, vec![viewer("app")], rule(Rule::TargetIsAdmin)),
-        ("a member", &w.member, &member, vec![viewer("app")], missing(Capability::OrgMembersManage)),
+        (
+            "the owner",
+            &w.admin,
+            &owner_id,
+            vec![viewer("app")],
+            rule(Rule::TargetIsOwner),
+        ),
+        (
+            "an admin by an admin",
+            &w.admin,
+            &admin_id,
+            vec![viewer("app")],
+            rule(Rule::TargetIsAdmin),
+        ),
+        (
+            "a member",
+            &w.member,
+            &member,
+            vec![viewer("app")],
+            missing(Capability::OrgMembersManage),
+        ),
     ];
     for (what, caller, target, grants, want) in cases {
         let got = w
@@ -238,12 +340,21 @@ async fn service_access_is_set_partially_checked_by_the_target_rule_and_goes_wit
     }
     w.app.members.remove(&w.owner, &meta(), "acme", &member).await.unwrap();
     assert_eq!(
-        w.app.stores().services.service_grants(org, w.member.user.id()).await.unwrap(),
+        w.app
+            .stores()
+            .services
+            .service_grants(org, w.member.user.id())
+            .await
+            .unwrap(),
         vec![],
         "a removed member's grants go with the membership"
     );
     assert_eq!(
-        w.app.members.service_access(&w.owner, &meta(), "acme", &member).await.unwrap_err(),
+        w.app
+            .members
+            .service_access(&w.owner, &meta(), "acme", &member)
+            .await
+            .unwrap_err(),
         not_found()
     );
 }
@@ -257,14 +368,19 @@ async fn a_login_key_authenticates_until_it_is_revoked_and_names_are_unique_amon
     assert_eq!((caller.id, caller.name.as_str()), (issued.id, "front-end"));
     let unauthorized = |e: AppError| matches!(e, AppError::Unauthorized(_));
     for bad in ["", "lk_", "rt_abc", &issued.key[..45], &format!("{}x", issued.key)] {
-        assert!(unauthorized(w.app.login_keys.authenticate(bad).await.unwrap_err()), "{bad:?}");
+        assert!(
+            unauthorized(w.app.login_keys.authenticate(bad).await.unwrap_err()),
+            "{bad:?}"
+        );
     }
     assert!(matches!(
         w.app.login_keys.issue("front-end").await.unwrap_err(),
         AppError::Duplicate(_)
     ));
     w.app.login_keys.revoke("front-end").await.unwrap();
-    assert!(unauthorized(w.app.login_keys.authenticate(&issued.key).await.unwrap_err()));
+    assert!(unauthorized(
+        w.app.login_keys.authenticate(&issued.key).await.unwrap_err()
+    ));
     assert_eq!(w.app.login_keys.revoke("front-end").await.unwrap_err(), not_found());
     let again = w.app.login_keys.issue("front-end").await.unwrap();
     assert_ne!(again.key, issued.key);

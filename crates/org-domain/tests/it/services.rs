@@ -78,7 +78,11 @@ fn fields(e: DomainError) -> Vec<String> {
 #[test]
 fn service_slugs_follow_the_pattern_of_section_19_1() {
     for ok in ["ab", "a1", "0-app", "my_app", &"a".repeat(50)] {
-        assert_eq!(ServiceSlug::parse(ok).map(|s| s.as_str().to_owned()), Ok(ok.to_owned()), "{ok}");
+        assert_eq!(
+            ServiceSlug::parse(ok).map(|s| s.as_str().to_owned()),
+            Ok(ok.to_owned()),
+            "{ok}"
+        );
     }
     for bad in ["", "a", "-app", "_app", "App", "my app", "apé", "a.b", &"a".repeat(51)] {
         assert!(ServiceSlug::parse(bad).is_err(), "{bad:?}");
@@ -103,7 +107,10 @@ fn creating_a_service_checks_capability_then_fields_then_the_cap() {
             now(),
         )
         .unwrap();
-    assert_eq!((svc.slug().as_str(), svc.name(), svc.is_enabled()), ("app", "App", true));
+    assert_eq!(
+        (svc.slug().as_str(), svc.name(), svc.is_enabled()),
+        ("app", "App", true)
+    );
     assert!(matches!(
         &out.events[..],
         [DomainEvent::Service(ServiceEvent::Created { service_id, .. })] if *service_id == sid
@@ -150,9 +157,13 @@ fn creating_a_service_checks_capability_then_fields_then_the_cap() {
         )
         .unwrap_err();
     assert_eq!(fields(bad), ["slug", "name", "description"], "fields before the cap");
-    let blank = owner.create_service(&draft("app", " \t "), 0, 2, sid, now()).unwrap_err();
+    let blank = owner
+        .create_service(&draft("app", " \t "), 0, 2, sid, now())
+        .unwrap_err();
     assert_eq!(fields(blank), ["name"]);
-    let control = owner.create_service(&draft("app", "a\u{7}b"), 0, 2, sid, now()).unwrap_err();
+    let control = owner
+        .create_service(&draft("app", "a\u{7}b"), 0, 2, sid, now())
+        .unwrap_err();
     assert_eq!(fields(control), ["name"]);
     let suspended = acme(OrgStatus::Suspended);
     let err = access(&suspended.org, &suspended.owner)
@@ -164,7 +175,10 @@ fn creating_a_service_checks_capability_then_fields_then_the_cap() {
 #[test]
 fn the_service_cap_is_the_orgs_override_else_the_tiers_default() {
     let o = acme(OrgStatus::Active);
-    let tier = Tier::defaults().into_iter().find(|t| t.id.as_str() == "tier_free").unwrap();
+    let tier = Tier::defaults()
+        .into_iter()
+        .find(|t| t.id.as_str() == "tier_free")
+        .unwrap();
     assert_eq!(service_cap(&o.org, Some(&tier)), tier.default_max_services);
     assert_eq!(service_cap(&o.org, None), 0, "an unknown tier allows none");
 }
@@ -213,7 +227,9 @@ fn updating_a_service_changes_only_what_differs_and_equal_values_write_nothing()
     assert_eq!(fields(a.update_service(Some(&svc), &bad, now()).unwrap_err()), ["name"]);
     let viewer = member(&o.org, 11, Role::Member);
     assert_eq!(
-        access(&o.org, &viewer).update_service(Some(&svc), &upd, now()).unwrap_err(),
+        access(&o.org, &viewer)
+            .update_service(Some(&svc), &upd, now())
+            .unwrap_err(),
         DomainError::MissingCapability(Capability::ServicesManage)
     );
     assert_eq!(a.delete_service(None).unwrap_err(), DomainError::NotFound);
@@ -274,7 +290,9 @@ fn member_service_access_follows_the_target_rule_and_records_only_changes() {
         user_id: plain.user_id(),
         access: ServiceAccessLevel::Viewer,
     }];
-    let (writes, out) = owner.set_service_access(Some(&plain), &books, &current, &viewer).unwrap();
+    let (writes, out) = owner
+        .set_service_access(Some(&plain), &books, &current, &viewer)
+        .unwrap();
     assert_eq!((writes.len(), out.events.len()), (0, 0), "the same access is no change");
     let (writes, out) = owner
         .set_service_access(Some(&plain), &books, &current, &[(svc.clone(), None)])
@@ -292,7 +310,8 @@ fn member_service_access_follows_the_target_rule_and_records_only_changes() {
 fn a_login_key_keeps_only_its_hash_and_prefix_and_is_revoked_once() {
     let plaintext = format!("lk_{}", "A".repeat(43));
     let hash = TokenHash([9; 32]);
-    let (mut key, event) = LoginKey::issue(LoginKeyId::from_uuid(id(70)), "  front-end ", &plaintext, hash, now()).unwrap();
+    let (mut key, event) =
+        LoginKey::issue(LoginKeyId::from_uuid(id(70)), "  front-end ", &plaintext, hash, now()).unwrap();
     assert_eq!((key.name(), key.record().prefix.as_str()), ("front-end", "lk_AAAAAAAA"));
     assert!(!format!("{key:?}").contains(&plaintext), "Debug shows no secret");
     assert!(matches!(event, DomainEvent::LoginKey(_)));

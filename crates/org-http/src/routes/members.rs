@@ -12,8 +12,8 @@ use super::{null, ok, with_next_cursor};
 use crate::auth::Auth;
 use crate::cursor::{self, Paging, SortKey, filter_hash};
 use crate::dto::{
-    ChangeRoleRequest, MemberLimit, MemberListResponse, OrganizationMember, ServiceAccessEntry, ServiceAccessLevel, ServiceAccessRequest,
-    TransferOwnershipRequest,
+    ChangeRoleRequest, MemberLimit, MemberListResponse, OrganizationMember, ServiceAccessEntry, ServiceAccessLevel,
+    ServiceAccessRequest, TransferOwnershipRequest,
 };
 use crate::error::{ApiError, ErrorCode, FieldErrorDto};
 use crate::extract::{Json, Meta, Path, Query};

@@ -382,7 +382,11 @@ fn routes(serve_metrics: bool) -> Routes {
         )
         // §19.2
         .add("GET", "/api/organizations/{org_slug}/services", services::list_services)
-        .add("POST", "/api/organizations/{org_slug}/services", services::create_service)
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/services",
+            services::create_service,
+        )
         .add(
             "GET",
             "/api/organizations/{org_slug}/services/{service_slug}",

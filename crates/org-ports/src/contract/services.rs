@@ -62,13 +62,23 @@ pub async fn services_round_trip_with_unique_slugs_per_org_and_a_kept_count<S: S
     .await
     .unwrap();
     let slug = ServiceSlug::parse("api").unwrap();
-    assert_eq!(s.service_by_slug(id, &slug).await.unwrap(), Some(b.clone().with_version(1)));
+    assert_eq!(
+        s.service_by_slug(id, &slug).await.unwrap(),
+        Some(b.clone().with_version(1))
+    );
     assert_eq!(s.service_by_slug(other, &slug).await.unwrap(), None, "per org");
-    assert_eq!(slugs(&s.org_services(id).await.unwrap()), ["app", "api", "web"], "oldest first");
+    assert_eq!(
+        slugs(&s.org_services(id).await.unwrap()),
+        ["app", "api", "web"],
+        "oldest first"
+    );
     let page = s.service_page(id, PageRequest::new(2, 2)).await.unwrap();
     assert_eq!((slugs(&page.items), page.total), (vec!["web"], Some(3)));
     let named = s
-        .services_named(id, &[ServiceSlug::parse("web").unwrap(), ServiceSlug::parse("nope").unwrap()])
+        .services_named(
+            id,
+            &[ServiceSlug::parse("web").unwrap(), ServiceSlug::parse("nope").unwrap()],
+        )
         .await
         .unwrap();
     assert_eq!(slugs(&named), ["web"]);
@@ -130,7 +140,11 @@ pub async fn services_round_trip_with_unique_slugs_per_org_and_a_kept_count<S: S
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(updated, renamed(&stored, "Renamed").with_version(2), "the update reads back whole");
+    assert_eq!(
+        updated,
+        renamed(&stored, "Renamed").with_version(2),
+        "the update reads back whole"
+    );
     s.commit(Changeset {
         removed_services: vec![updated],
         ..cs()
@@ -282,7 +296,11 @@ pub async fn service_grants_are_set_and_removed_and_go_with_their_service_or_mem
     })
     .await
     .unwrap();
-    assert_eq!(s.service_grants(id, bob.id()).await.unwrap(), vec![], "grants go with their service");
+    assert_eq!(
+        s.service_grants(id, bob.id()).await.unwrap(),
+        vec![],
+        "grants go with their service"
+    );
     assert_eq!(s.service_grants(id, carol.id()).await.unwrap(), vec![]);
     s.commit(Changeset {
         service_grants: vec![grant(&api, bob.id(), Some(ServiceAccessLevel::Viewer))],
@@ -328,7 +346,10 @@ pub async fn login_keys_are_found_by_hash_and_live_names_are_unique<S: Store>(s:
         s.login_key_by_hash(&TokenHash([7; 32])).await.unwrap(),
         Some(key.clone().with_version(1))
     );
-    assert_eq!(s.live_login_key("front-end").await.unwrap().map(|k| k.id()), Some(key.id()));
+    assert_eq!(
+        s.live_login_key("front-end").await.unwrap().map(|k| k.id()),
+        Some(key.id())
+    );
     assert_eq!(
         s.commit(Changeset {
             login_keys: vec![login_key("front-end", 8)],
@@ -346,7 +367,11 @@ pub async fn login_keys_are_found_by_hash_and_live_names_are_unique<S: Store>(s:
     })
     .await
     .unwrap();
-    assert_eq!(s.live_login_key("front-end").await.unwrap(), None, "revoked keys are not live");
+    assert_eq!(
+        s.live_login_key("front-end").await.unwrap(),
+        None,
+        "revoked keys are not live"
+    );
     let found = s.login_key_by_hash(&TokenHash([7; 32])).await.unwrap().unwrap();
     assert!(!found.is_live(), "a revoked key is still found by its hash, as revoked");
     assert_eq!(
@@ -364,5 +389,8 @@ pub async fn login_keys_are_found_by_hash_and_live_names_are_unique<S: Store>(s:
     })
     .await
     .unwrap();
-    assert!(s.live_login_key("front-end").await.unwrap().is_some(), "the name is free again");
+    assert!(
+        s.live_login_key("front-end").await.unwrap().is_some(),
+        "the name is free again"
+    );
 }

@@ -69,7 +69,12 @@ async fn services_end_to_end(postgres: bool) {
     let base = "/api/organizations/acme/services";
     let bad = expect(&c, "POST", base, &alice, Some(json!({"slug": "A!", "name": " "})), 400).await;
     assert_eq!(bad["error_code"], "VALIDATION_FAILED");
-    let fields: Vec<&str> = bad["errors"].as_array().unwrap().iter().map(|e| s(&e["field"])).collect();
+    let fields: Vec<&str> = bad["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| s(&e["field"]))
+        .collect();
     assert_eq!(fields, ["slug", "name"], "{bad}");
     let (status, created) = c
         .call(
@@ -86,7 +91,15 @@ async fn services_end_to_end(postgres: bool) {
         "{created}"
     );
     let app_id = s(&created["id"]).to_owned();
-    let dup = expect(&c, "POST", base, &alice, Some(json!({"slug": "app", "name": "Again"})), 409).await;
+    let dup = expect(
+        &c,
+        "POST",
+        base,
+        &alice,
+        Some(json!({"slug": "app", "name": "Again"})),
+        409,
+    )
+    .await;
     assert_eq!(dup["error_code"], "DUPLICATE_CONSTRAINT");
     expect(
         &c,
@@ -97,7 +110,15 @@ async fn services_end_to_end(postgres: bool) {
         201,
     )
     .await;
-    let full = expect(&c, "POST", base, &alice, Some(json!({"slug": "web", "name": "Web"})), 400).await;
+    let full = expect(
+        &c,
+        "POST",
+        base,
+        &alice,
+        Some(json!({"slug": "web", "name": "Web"})),
+        400,
+    )
+    .await;
     assert_eq!(full["error_code"], "SERVICE_LIMIT_EXCEEDED", "{full}");
     let member_try = expect(&c, "POST", base, &bob, Some(json!({"slug": "web", "name": "Web"})), 403).await;
     assert_eq!(member_try["error_code"], "FORBIDDEN");
@@ -121,11 +142,23 @@ async fn services_end_to_end(postgres: bool) {
     )
     .await;
     assert_eq!(
-        (s(&updated["name"]), updated["description"].is_null(), updated["enabled"].as_bool()),
+        (
+            s(&updated["name"]),
+            updated["description"].is_null(),
+            updated["enabled"].as_bool()
+        ),
         ("Portal", true, Some(false)),
         "{updated}"
     );
-    let null_name = expect(&c, "PATCH", &format!("{base}/app"), &alice, Some(json!({"name": null})), 400).await;
+    let null_name = expect(
+        &c,
+        "PATCH",
+        &format!("{base}/app"),
+        &alice,
+        Some(json!({"name": null})),
+        400,
+    )
+    .await;
     assert_eq!(null_name["errors"][0]["field"], "name", "{null_name}");
 
     // Member service access: PUT then GET, partial, validated.
@@ -156,7 +189,10 @@ async fn services_end_to_end(postgres: bool) {
     };
     assert_eq!(
         levels(&put),
-        [("app".to_owned(), json!("viewer")), ("api".to_owned(), json!("manager"))]
+        [
+            ("app".to_owned(), json!("viewer")),
+            ("api".to_owned(), json!("manager"))
+        ]
     );
     let partial = expect(
         &c,
@@ -172,7 +208,10 @@ async fn services_end_to_end(postgres: bool) {
         [("app".to_owned(), json!("viewer")), ("api".to_owned(), Value::Null)],
         "unlisted services are unchanged"
     );
-    assert_eq!(levels(&expect(&c, "GET", &access, &alice, None, 200).await), levels(&partial));
+    assert_eq!(
+        levels(&expect(&c, "GET", &access, &alice, None, 200).await),
+        levels(&partial)
+    );
     let unknown = expect(
         &c,
         "PUT",
@@ -224,8 +263,13 @@ async fn services_end_to_end(postgres: bool) {
         };
         let alice = alice.clone();
         attempts.spawn(async move {
-            c.call("POST", base, &alice, Some(json!({"slug": format!("race-{i}"), "name": "Race"})))
-                .await
+            c.call(
+                "POST",
+                base,
+                &alice,
+                Some(json!({"slug": format!("race-{i}"), "name": "Race"})),
+            )
+            .await
         });
     }
     let results = attempts.join_all().await;
@@ -271,7 +315,11 @@ async fn services_end_to_end(postgres: bool) {
         .collect();
     let mut seen: Vec<&str> = entries.iter().map(|e| s(&e["action"])).collect();
     seen.sort_unstable();
-    assert_eq!(seen, ["login_key.issued", "login_key.issued", "login_key.revoked"], "{platform}");
+    assert_eq!(
+        seen,
+        ["login_key.issued", "login_key.issued", "login_key.revoked"],
+        "{platform}"
+    );
     for e in &entries {
         assert_eq!(e["metadata"]["name"], "front-end", "{e}");
         assert_eq!(e["metadata"]["via_cli"], true, "{e}");
