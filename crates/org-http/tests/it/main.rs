@@ -14,6 +14,7 @@ mod platform;
 mod problems;
 mod roles;
 mod scim;
+mod services;
 mod settings;
 mod smtp;
 mod support;
