@@ -156,6 +156,7 @@ impl App {
             outbound: webhooks::Outbound::default(),
             verifier: settings::DomainVerifier::default(),
             sessions: cache::TokenCache::new(SESSION_CACHE),
+            service_counts: cache::TokenCache::new(SESSION_CACHE),
         })
     }
 
@@ -203,6 +204,7 @@ impl App {
                 outbound,
                 verifier: core.verifier.clone(),
                 sessions: cache::TokenCache::new(SESSION_CACHE),
+                service_counts: cache::TokenCache::new(SESSION_CACHE),
             }),
         }
     }
@@ -225,6 +227,7 @@ impl App {
                 outbound: core.outbound.clone(),
                 verifier,
                 sessions: cache::TokenCache::new(SESSION_CACHE),
+                service_counts: cache::TokenCache::new(SESSION_CACHE),
             }),
         }
     }

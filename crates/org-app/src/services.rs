@@ -62,7 +62,8 @@ impl Core {
         Ok(counts.first().map_or(0, |(_, n)| *n))
     }
 
-    /// Sets `service_count` of each view from the kept counts, in one read.
+    /// Sets `service_count` of each view from the kept counts: from the cache while no commit
+    /// has happened since they were read, else in one read.
     pub(crate) async fn fill_service_counts<'v>(
         &self,
         views: impl IntoIterator<Item = &'v mut OrgView>,
@@ -71,8 +72,34 @@ impl Core {
         if views.is_empty() {
             return Ok(());
         }
-        let ids: Vec<OrgId> = views.iter().map(|v| v.org.id()).collect();
-        let counts: HashMap<OrgId, u32> = self.stores.services.service_counts(&ids).await?.into_iter().collect();
+        // The token is read before the store: a count read under it is what a fresh read returns.
+        let token = self.change_token();
+        let mut counts: HashMap<OrgId, u32> = HashMap::new();
+        let mut missing: Vec<OrgId> = Vec::new();
+        for v in &views {
+            match token.and_then(|t| self.service_counts.get(t, &v.org.id())) {
+                Some(n) => {
+                    counts.insert(v.org.id(), *n);
+                }
+                None => missing.push(v.org.id()),
+            }
+        }
+        if !missing.is_empty() {
+            let read: HashMap<OrgId, u32> = self
+                .stores
+                .services
+                .service_counts(&missing)
+                .await?
+                .into_iter()
+                .collect();
+            for id in missing {
+                let n = read.get(&id).copied().unwrap_or(0);
+                if let Some(t) = token {
+                    self.service_counts.put(t, id, std::sync::Arc::new(n));
+                }
+                counts.insert(id, n);
+            }
+        }
         for v in &mut views {
             v.service_count = counts.get(&v.org.id()).copied().unwrap_or(0);
         }
