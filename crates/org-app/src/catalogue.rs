@@ -3,9 +3,11 @@
 
 use org_domain::credentials::{BillingCredentialsEvent, OAuthCredentialsEvent};
 use org_domain::custom_domain::DomainEventKind;
+use org_domain::login_key::LoginKeyEvent;
 use org_domain::mail::SmtpEvent;
 use org_domain::risk::RiskSettingsEvent;
 use org_domain::scim_token::ScimTokenEventKind;
+use org_domain::service::ServiceEvent;
 use org_domain::webhook::WebhookEvent;
 use org_domain::{Change, ChangeValue, DomainEvent, JoinedVia, OrgId, SessionKind, UserId};
 use serde_json::{Map, Value, json};
@@ -38,6 +40,7 @@ actions! {
         ("member.added", "Member added"), ("member.removed", "Member removed"), ("member.role_changed", "Member role changed"),
         ("member.deactivated", "Member deactivated"), ("member.reactivated", "Member reactivated"),
         ("member.updated", "Member updated"),
+        ("member.service_access_updated", "Member service access updated"),
     ],
     "Invitations" => [
         ("invitation.created", "Invitation created"), ("invitation.resent", "Invitation resent"),
@@ -67,6 +70,10 @@ actions! {
     ],
     "Audit" => [("audit.pruned", "Audit log pruned")],
     "Risk" => [("risk_settings.updated", "Risk settings updated"), ("risk_settings.reset", "Risk settings reset")],
+    "Services" => [
+        ("service.created", "Service created"), ("service.updated", "Service updated"),
+        ("service.deleted", "Service deleted"),
+    ],
 }
 
 /// A subscribable webhook event type (§23.2).
@@ -588,6 +595,8 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
         DomainEvent::Smtp(e) => describe_smtp(e),
         DomainEvent::OAuthCredentials(e) => describe_oauth_credentials(e),
         DomainEvent::BillingCredentials(e) => describe_billing_credentials(e),
+        DomainEvent::Service(e) => describe_service(e),
+        DomainEvent::LoginKey(e) => describe_login_key(e),
         DomainEvent::RiskSettings(e) => describe_risk_settings(e),
     }
 }
@@ -619,6 +628,70 @@ fn describe_risk_settings(event: &RiskSettingsEvent) -> Described {
         webhooks: vec![("risk_settings.updated", data)],
         ..Described::none()
     }
+}
+
+/// §19.2 and §5.5: services are audited with their slug and name and emit `service.*`; a
+/// member's access change is audited only (no webhook type, §23.2).
+fn describe_service(event: &ServiceEvent) -> Described {
+    let d = |action, target: (&'static str, String), metadata, webhooks| Described {
+        action: Some(action),
+        target: Some(target),
+        metadata,
+        webhooks,
+        ..Described::none()
+    };
+    match event {
+        ServiceEvent::Created { service_id, slug, name } => d(
+            "service.created",
+            ("service", service_id.to_string()),
+            json!({"slug": slug.as_str(), "name": name}),
+            vec![(
+                "service.created",
+                json!({"service_id": service_id.to_string(), "slug": slug.as_str(), "name": name}),
+            )],
+        ),
+        ServiceEvent::Updated {
+            service_id, changes, ..
+        } => {
+            let c = changes_json(changes);
+            d(
+                "service.updated",
+                ("service", service_id.to_string()),
+                json!({"changes": c}),
+                vec![("service.updated", json!({"changes": c}))],
+            )
+        }
+        ServiceEvent::Deleted { service_id, slug } => d(
+            "service.deleted",
+            ("service", service_id.to_string()),
+            json!({"slug": slug.as_str()}),
+            vec![(
+                "service.deleted",
+                json!({"service_id": service_id.to_string(), "slug": slug.as_str()}),
+            )],
+        ),
+        ServiceEvent::AccessUpdated { user_id, grants } => {
+            let grants: Vec<Value> = grants
+                .iter()
+                .map(|(slug, access)| json!({"service_slug": slug.as_str(), "access": access.map(|a| a.as_str())}))
+                .collect();
+            d(
+                "member.service_access_updated",
+                ("user", user_id.to_string()),
+                json!({"target_user_id": user_id.to_string(), "grants": grants}),
+                vec![],
+            )
+        }
+    }
+}
+
+/// §19.5, §2.9: login keys are platform-log facts named by their key.
+fn describe_login_key(event: &LoginKeyEvent) -> Described {
+    let (action, key_id, name) = match event {
+        LoginKeyEvent::Issued { key_id, name } => ("login_key.issued", key_id, name),
+        LoginKeyEvent::Revoked { key_id, name } => ("login_key.revoked", key_id, name),
+    };
+    Described::platform(action, Some(("login_key", key_id.to_string())), json!({"name": name}))
 }
 
 /// §18: the audit entry names the provider and the mode; `changes` records the mode's old and

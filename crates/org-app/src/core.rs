@@ -30,6 +30,8 @@ pub(crate) struct Core {
     pub verifier: crate::settings::DomainVerifier,
     /// Session contexts read for authentication, kept while the change token stands.
     pub sessions: TokenCache<(SessionId, Option<Slug>), SessionContext>,
+    /// Kept service counts of orgs (`service_count` of the org views), while the change token stands.
+    pub service_counts: TokenCache<OrgId, u32>,
 }
 
 /// One org-scoped request, resolved: the org row, the caller's access to it, and a recorder

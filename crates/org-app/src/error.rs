@@ -69,9 +69,12 @@ impl From<StoreError> for AppError {
         match e {
             // A lost race on a version, the member cap or a role in use: deciding again on
             // fresh rows answers it (the domain then refuses with the precise error).
-            StoreError::Conflict(ConflictKind::StaleVersion | ConflictKind::MemberCap | ConflictKind::RoleInUse) => {
-                Self::Stale
-            }
+            StoreError::Conflict(
+                ConflictKind::StaleVersion
+                | ConflictKind::MemberCap
+                | ConflictKind::RoleInUse
+                | ConflictKind::ServiceCap,
+            ) => Self::Stale,
             StoreError::Conflict(ConflictKind::Unique(key)) => match key {
                 UniqueKey::OrgSlug => Self::SlugTaken,
                 UniqueKey::RoleSlug => Self::Domain(DomainError::DuplicateRoleSlug),
@@ -85,6 +88,9 @@ impl From<StoreError> for AppError {
                 // A concurrent verification of the same domain: deciding again sees the winner.
                 UniqueKey::UserEmail | UniqueKey::OneOwner | UniqueKey::VerifiedDomain => Self::Stale,
                 UniqueKey::Id => Self::Internal("duplicate id".to_owned()),
+                UniqueKey::ServiceSlug => Self::Domain(DomainError::DuplicateServiceSlug),
+                // A concurrent issue of the same name: deciding again sees the winner.
+                UniqueKey::LoginKeyName => Self::Stale,
             },
             StoreError::NotFound => Self::Stale,
             StoreError::Unavailable(why) => Self::Unavailable(why),

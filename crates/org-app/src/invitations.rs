@@ -377,7 +377,9 @@ impl InvitationService {
         meta: &RequestMeta,
         token: &str,
     ) -> Result<(OrgView, Membership), AppError> {
-        self.accept(caller, meta, Find::Token(token)).await
+        let (mut view, m) = self.accept(caller, meta, Find::Token(token)).await?;
+        self.core.fill_service_counts([&mut view]).await?;
+        Ok((view, m))
     }
 
     /// `POST /api/invitations/:id/accept`.
@@ -387,7 +389,9 @@ impl InvitationService {
         meta: &RequestMeta,
         id: &str,
     ) -> Result<(OrgView, Membership), AppError> {
-        self.accept(caller, meta, Find::Id(id)).await
+        let (mut view, m) = self.accept(caller, meta, Find::Id(id)).await?;
+        self.core.fill_service_counts([&mut view]).await?;
+        Ok((view, m))
     }
 
     async fn decline(&self, rec: &Recorder<'_>, mut inv: Invitation) -> Result<(), AppError> {

@@ -71,6 +71,7 @@ mod refresh;
 pub mod risk;
 pub mod roles;
 pub mod scim;
+mod services;
 mod sessions;
 pub mod settings;
 pub mod signing;
@@ -96,6 +97,7 @@ pub use platform::PlatformService;
 pub use record::{Caller, RequestMeta};
 pub use redact::redact;
 pub use roles::RoleService;
+pub use services::{IssuedLoginKey, LoginKeyAdmin, LoginKeyCaller, ServiceAccessChange, ServiceCatalog};
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
 pub use settings::SettingsService;
 pub use users::UserAdmin;
@@ -123,6 +125,8 @@ pub struct App {
     pub directory: directory::DirectoryService,
     pub workers: workers::WorkerService,
     pub risk: risk::RiskService,
+    pub services: ServiceCatalog,
+    pub login_keys: LoginKeyAdmin,
 }
 
 impl std::fmt::Debug for App {
@@ -154,6 +158,7 @@ impl App {
             outbound: webhooks::Outbound::default(),
             verifier: settings::DomainVerifier::default(),
             sessions: cache::TokenCache::new(SESSION_CACHE),
+            service_counts: cache::TokenCache::new(SESSION_CACHE),
         })
     }
 
@@ -178,6 +183,8 @@ impl App {
                 core: core.clone(),
             },
             risk: risk::RiskService { core: core.clone() },
+            services: ServiceCatalog { core: core.clone() },
+            login_keys: LoginKeyAdmin { core: core.clone() },
             core,
         }
     }
@@ -200,6 +207,7 @@ impl App {
                 outbound,
                 verifier: core.verifier.clone(),
                 sessions: cache::TokenCache::new(SESSION_CACHE),
+                service_counts: cache::TokenCache::new(SESSION_CACHE),
             }),
         }
     }
@@ -222,6 +230,7 @@ impl App {
                 outbound: core.outbound.clone(),
                 verifier,
                 sessions: cache::TokenCache::new(SESSION_CACHE),
+                service_counts: cache::TokenCache::new(SESSION_CACHE),
             }),
         }
     }

@@ -1,12 +1,10 @@
 //! Member use cases (§5): list (keyset or offset), change role, remove, transfer ownership,
-//! and member service access (§5.4, §5.5; services do not exist yet, so every org has none).
+//! (member service access, §5.4 and §5.5, is in `services.rs`).
 //! Each loads only the memberships and roles its decision names; none reads the org's other
 //! members.
 
 use chrono::{DateTime, Utc};
-use org_domain::{
-    Capability, DomainError, Email, Membership, MembershipStatus, OrgId, Organization, Role, User, UserId,
-};
+use org_domain::{DomainError, Email, Membership, MembershipStatus, OrgId, Organization, Role, User, UserId};
 use org_ports::{Changeset, MemberQuery, MemberRow, PageRequest};
 
 use crate::AppError;
@@ -340,58 +338,5 @@ impl MemberService {
             })
             .await?;
         self.view(new_owner).await
-    }
-
-    async fn checked_member(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        slug: &str,
-        user_id: &str,
-        mutating: bool,
-    ) -> Result<(), AppError> {
-        let (org, ()) = self
-            .core
-            .read(caller, meta, slug, |a| {
-                if mutating {
-                    a.require_mutable(Capability::OrgMembersManage).map(drop)
-                } else {
-                    a.require(Capability::OrgMembersManage).map(drop)
-                }
-            })
-            .await?;
-        self.membership(&org, UserId::parse(user_id))
-            .await?
-            .ok_or_else(AppError::not_found)?;
-        Ok(())
-    }
-
-    /// `GET …/members/:user_id/service-access`: one entry per service of the org (none yet).
-    pub async fn service_access(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        slug: &str,
-        user_id: &str,
-    ) -> Result<Vec<ServiceAccess>, AppError> {
-        self.checked_member(caller, meta, slug, user_id, false).await?;
-        Ok(Vec::new())
-    }
-
-    /// `PUT …/members/:user_id/service-access` for the services named by `service_slugs`:
-    /// with no services in this iteration, any named service is unknown (404).
-    pub async fn update_service_access(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        slug: &str,
-        user_id: &str,
-        service_slugs: &[String],
-    ) -> Result<Vec<ServiceAccess>, AppError> {
-        self.checked_member(caller, meta, slug, user_id, true).await?;
-        if !service_slugs.is_empty() {
-            return Err(AppError::not_found());
-        }
-        Ok(Vec::new())
     }
 }

@@ -155,20 +155,26 @@ impl OrgService {
             .orgs
             .orgs_of_member(caller.user.id(), status, page)
             .await?;
-        Ok(page
+        let mut mine: Vec<MyOrg> = page
             .items
             .into_iter()
             .map(|context| MyOrg {
                 view: self.core.view(context.org.clone()),
                 context,
             })
-            .collect())
+            .collect();
+        self.core
+            .fill_service_counts(mine.iter_mut().map(|m| &mut m.view))
+            .await?;
+        Ok(mine)
     }
 
     /// `GET /api/organizations/:org_slug` (§4.5): one read.
     pub async fn get(&self, caller: &Caller, slug: &str) -> Result<OrgView, AppError> {
         let (ctx, _access) = self.core.org_context(caller, slug).await?;
-        Ok(self.core.view(ctx.org))
+        let mut view = self.core.view(ctx.org);
+        self.core.fill_service_counts([&mut view]).await?;
+        Ok(view)
     }
 
     /// `POST /api/organizations/:org_slug/select` (§4.6): a new org-scoped session.
@@ -186,8 +192,10 @@ impl OrgService {
         Recorder::for_caller(core, meta, caller, now).record(&mut c, Some(org.id()), Some(&principal), &[event]);
         c.sessions.push(session.session.clone());
         core.commit(c).await?;
+        let mut view = core.view(org);
+        core.fill_service_counts([&mut view]).await?;
         Ok(SelectedOrg {
-            view: core.view(org),
+            view,
             membership: ctx.membership.filter(Membership::is_active),
             session,
         })
@@ -202,7 +210,8 @@ impl OrgService {
         upd: UpdateOrg,
     ) -> Result<OrgView, AppError> {
         let upd = &upd;
-        self.core
+        let mut view = self
+            .core
             .mutate(caller, meta, slug, |mut s| async move {
                 let outcome = s.org.update(&s.access, upd.clone(), s.now())?;
                 let mut c = s.record(&outcome.principal, &outcome.events);
@@ -211,7 +220,9 @@ impl OrgService {
                 }
                 Ok(Decision::new(c, self.core.view(s.org)))
             })
-            .await
+            .await?;
+        self.core.fill_service_counts([&mut view]).await?;
+        Ok(view)
     }
 
     /// `DELETE /api/organizations/:org_slug` (§4.9).

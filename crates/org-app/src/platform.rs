@@ -59,17 +59,18 @@ impl PlatformService {
     ) -> Result<(Vec<OrgView>, u64), AppError> {
         platform_only(caller)?;
         let Page { items, total } = self.core.stores.orgs.list_orgs(filter, page).await?;
-        Ok((
-            items.into_iter().map(|o| self.core.view(o)).collect(),
-            total.unwrap_or_default(),
-        ))
+        let mut views: Vec<OrgView> = items.into_iter().map(|o| self.core.view(o)).collect();
+        self.core.fill_service_counts(views.iter_mut()).await?;
+        Ok((views, total.unwrap_or_default()))
     }
 
     /// `GET /api/platform/organizations/:org_slug`.
     pub async fn get_org(&self, caller: &Caller, slug: &str) -> Result<OrgView, AppError> {
         platform_only(caller)?;
         let org = self.core.org_by_slug(slug).await?;
-        Ok(self.core.view(org))
+        let mut view = self.core.view(org);
+        self.core.fill_service_counts([&mut view]).await?;
+        Ok(view)
     }
 
     /// `GET /api/platform/tiers`.
@@ -87,7 +88,8 @@ impl PlatformService {
     ) -> Result<OrgView, AppError> {
         platform_only(caller)?;
         let decide = &decide;
-        self.core
+        let mut view = self
+            .core
             .mutate(caller, meta, slug, |mut s| async move {
                 let outcome = decide(&mut s.org)?;
                 let mut c = s.record(&outcome.principal, &outcome.events);
@@ -96,7 +98,9 @@ impl PlatformService {
                 }
                 Ok(Decision::new(c, self.core.view(s.org)))
             })
-            .await
+            .await?;
+        self.core.fill_service_counts([&mut view]).await?;
+        Ok(view)
     }
 
     /// `POST /api/platform/organizations/:org_slug/{approve,reject,suspend,activate}`.

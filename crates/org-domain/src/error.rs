@@ -149,6 +149,12 @@ pub enum DomainError {
     /// No billing credentials for this provider (§18: 404 with this detail).
     #[error("Billing credentials not found for this provider")]
     BillingCredentialsNotFound,
+    /// The org's services already reach the service cap (§22.3: 400 `SERVICE_LIMIT_EXCEEDED`).
+    #[error("service limit of {0} reached")]
+    ServiceLimitExceeded(u32),
+    /// Another service of the org has this slug (409 `DUPLICATE_CONSTRAINT`).
+    #[error("a service with this slug already exists")]
+    DuplicateServiceSlug,
 }
 
 fn plural(n: usize) -> String {

@@ -273,4 +273,8 @@ pub enum DomainEvent {
     BillingCredentials(crate::credentials::BillingCredentialsEvent),
     /// The org's risk settings were updated or reset (§16.2).
     RiskSettings(crate::risk::RiskSettingsEvent),
+    /// An org's service was created, updated or deleted, or a member's access changed (§19.2, §5.5).
+    Service(crate::service::ServiceEvent),
+    /// A login key was issued or revoked (§19.5; platform log).
+    LoginKey(crate::login_key::LoginKeyEvent),
 }

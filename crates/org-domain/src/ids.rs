@@ -56,3 +56,7 @@ id_type!(/// One e-mail of the mail outbox.
     MailId);
 id_type!(/// One row of an org's provider credentials (§12 OAuth, §18 billing).
     CredentialId);
+id_type!(/// A service of an org (§19.1).
+    ServiceId);
+id_type!(/// A login key of the platform's login front-end (§19.5).
+    LoginKeyId);

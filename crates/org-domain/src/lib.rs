@@ -63,6 +63,7 @@ mod error;
 mod event;
 mod ids;
 mod invitation;
+pub mod login_key;
 pub mod mail;
 mod members;
 mod membership;
@@ -70,6 +71,7 @@ mod organization;
 pub mod risk;
 mod role;
 pub mod scim_token;
+pub mod service;
 mod session;
 mod tier;
 mod user;
@@ -85,6 +87,7 @@ pub use ids::{
     CredentialId, DeliveryId, EventId, InvitationId, MailId, MembershipId, OrgId, RoleId, ScimTokenId, SessionId,
     UserId, WebhookId,
 };
+pub use ids::{LoginKeyId, ServiceId};
 pub use invitation::{Invitation, InvitationRecord, InvitationStatus, NewInvitation, TokenHash};
 pub use members::subjects;
 pub use membership::{Membership, MembershipRecord, MembershipStatus};

@@ -717,7 +717,6 @@ pub enum ServiceAccessLevel {
 pub struct ServiceGrant {
     pub service_slug: String,
     /// `null` removes the access.
-    #[allow(dead_code)] // validated on input; applied once services exist
     pub access: Option<ServiceAccessLevel>,
 }
 

@@ -326,6 +326,7 @@ impl From<DomainError> for ApiError {
             | DomainError::AlreadyOwner
             | DomainError::NoCustomDomain => Self::new(ErrorCode::BadRequest, detail),
             DomainError::TeamLimitExceeded(_) => Self::new(ErrorCode::TeamLimitExceeded, detail),
+            DomainError::ServiceLimitExceeded(_) => Self::new(ErrorCode::ServiceLimitExceeded, detail),
             DomainError::FeatureNotInTier(_) => Self::new(ErrorCode::FeatureNotAvailableInTier, detail),
             DomainError::InvitationExpired => Self::new(ErrorCode::InvitationExpired, detail),
             DomainError::InvitationNotPending
@@ -341,7 +342,8 @@ impl From<DomainError> for ApiError {
             | DomainError::DuplicateWebhookName
             | DomainError::DuplicateUserName
             | DomainError::EmailTaken
-            | DomainError::DomainNotAvailable => Self::new(ErrorCode::DuplicateConstraint, detail),
+            | DomainError::DomainNotAvailable
+            | DomainError::DuplicateServiceSlug => Self::new(ErrorCode::DuplicateConstraint, detail),
         }
     }
 }

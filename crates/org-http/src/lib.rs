@@ -49,6 +49,7 @@ mod cursor;
 mod dto;
 mod error;
 mod extract;
+pub mod login_key;
 mod middleware;
 mod openapi;
 mod ratelimit;

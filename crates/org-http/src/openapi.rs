@@ -36,6 +36,7 @@ use crate::routes::*;
         platform_list_organizations, platform_get_organization, platform_update_organization,
         approve_organization, reject_organization, suspend_organization, activate_organization, list_tiers,
         platform_list_audit_logs,
+        list_services, create_service, get_service, update_service, delete_service,
         healthz, readyz, metrics, openapi_document,
     ),
     components(schemas(ProblemDto, FieldErrorDto)),
@@ -52,6 +53,7 @@ use crate::routes::*;
         (name = "settings", description = "Org settings: OAuth credentials (§12), SMTP (§13), custom domain (§14), branding (§15), billing credentials (§18)"),
         (name = "risk", description = "Risk settings and risk events (§16)"),
         (name = "platform", description = "§20"),
+        (name = "services", description = "An org's services (§19.1, §19.2)"),
         (name = "operations", description = "§21"),
     )
 )]

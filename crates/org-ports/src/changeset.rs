@@ -5,9 +5,11 @@ use org_domain::branding::Branding;
 use org_domain::credentials::{BillingCredentials, OAuthCredentials};
 use org_domain::custom_domain::CustomDomain;
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
+use org_domain::login_key::LoginKey;
 use org_domain::mail::{Mail, SmtpSettings};
 use org_domain::risk::{RiskEvent, RiskSettings};
 use org_domain::scim_token::ScimToken;
+use org_domain::service::{GrantWrite, Service};
 use org_domain::webhook::{Delivery, Webhook};
 use org_domain::{
     CustomRole, Invitation, Membership, OrgId, Organization, RevokeReason, ScimTokenId, Session, User, UserId,
@@ -145,6 +147,23 @@ pub struct Changeset {
     /// `Conflict(Unique(Id))`; `NotFound` when the org does not exist. They go when their org
     /// is purged.
     pub risk_events: Vec<RiskEvent>,
+    /// Services to insert or update (§19). `Conflict(Unique(ServiceSlug))` when another
+    /// service of the org has the slug. The store keeps each org's service count from these
+    /// inserts and `removed_services`, never from a changeset.
+    pub services: Vec<Service>,
+    /// Services to delete, at the version they were loaded with; their member grants go with
+    /// them (as a membership's grants go with a removed membership).
+    pub removed_services: Vec<Service>,
+    /// The service cap this commit's new services must fit under (§22.3): when set, a commit
+    /// that would raise an org's kept service count above it fails with `Conflict(ServiceCap)`,
+    /// decided on the count as locked by this commit (concurrent creates never pass it together).
+    pub service_cap: Option<u32>,
+    /// Member grants to set (`access: Some`) or remove (`None`): blind writes keyed by
+    /// (service, user). A grant naming a service that is gone is `NotFound`.
+    pub service_grants: Vec<GrantWrite>,
+    /// Login keys to insert or update (revocations). `Conflict(Unique(LoginKeyName))` when a
+    /// live key has the name.
+    pub login_keys: Vec<LoginKey>,
 }
 
 impl Changeset {
@@ -182,5 +201,9 @@ impl Changeset {
             && self.org_purges.is_empty()
             && self.risk_settings.is_empty()
             && self.risk_events.is_empty()
+            && self.services.is_empty()
+            && self.removed_services.is_empty()
+            && self.service_grants.is_empty()
+            && self.login_keys.is_empty()
     }
 }

@@ -36,6 +36,9 @@ use serde_json::json;
 use tokio::task::{JoinSet, yield_now};
 use uuid::Uuid;
 
+mod services;
+pub use services::*;
+
 use crate::chain::{self, Link, Verdict};
 use crate::webhooks::{self, DeliveryFilter};
 use crate::{
@@ -5323,5 +5326,10 @@ where
         risk_settings_are_one_row_per_org_written_compare_and_swap,
         risk_events_are_listed_newest_first_by_score_offset_and_keyset,
         a_purge_takes_the_org_s_risk_rows,
+        services_round_trip_with_unique_slugs_per_org_and_a_kept_count,
+        service_cap_refuses_a_commit_that_raises_the_count_above_it,
+        concurrent_service_creates_stop_exactly_at_the_cap,
+        service_grants_are_set_and_removed_and_go_with_their_service_or_membership,
+        login_keys_are_found_by_hash_and_live_names_are_unique,
     );
 }

@@ -27,6 +27,10 @@ pub enum UniqueKey {
     VerifiedDomain,
     /// A row with the same primary key exists.
     Id,
+    /// Service slug per org (§19.1).
+    ServiceSlug,
+    /// Login key name among live keys (§2.9).
+    LoginKeyName,
 }
 
 /// Why a write conflicts.
@@ -41,6 +45,8 @@ pub enum ConflictKind {
     /// A custom role to delete is still held by a membership (or a membership names a role
     /// that no longer exists).
     RoleInUse,
+    /// The commit's new services would raise the org's kept service count above its cap.
+    ServiceCap,
 }
 
 /// A store failure.

@@ -14,6 +14,7 @@ pub mod mail;
 mod repos;
 mod risk;
 mod secrets;
+mod services;
 mod settings;
 mod system;
 pub mod webhooks;
@@ -33,6 +34,7 @@ pub use repos::{
 };
 pub use risk::{RiskEventQuery, RiskRepository};
 pub use secrets::{SecretCipher, SecretScope};
+pub use services::{LoginKeyRepository, ServiceRepository};
 pub use settings::{DomainClaim, SettingsRepository, TxtLookup, TxtResolver, VerificationFetcher};
 pub use system::{
     AccessClaims, AccessTokens, Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, TokenRejection,
@@ -54,6 +56,8 @@ pub use repos::{
 pub use risk::MockRiskRepository;
 #[cfg(feature = "mock")]
 pub use secrets::MockSecretCipher;
+#[cfg(feature = "mock")]
+pub use services::{MockLoginKeyRepository, MockServiceRepository};
 #[cfg(feature = "mock")]
 pub use settings::{MockSettingsRepository, MockTxtResolver, MockVerificationFetcher};
 #[cfg(feature = "mock")]

@@ -321,6 +321,8 @@ pub trait Store:
     + ChangeToken
     + UnitOfWork
     + crate::RiskRepository
+    + crate::ServiceRepository
+    + crate::LoginKeyRepository
 {
 }
 
@@ -343,6 +345,8 @@ impl<T> Store for T where
         + ChangeToken
         + UnitOfWork
         + crate::RiskRepository
+        + crate::ServiceRepository
+        + crate::LoginKeyRepository
 {
 }
 
@@ -367,6 +371,8 @@ pub struct Stores {
     pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
     pub risk: Arc<dyn crate::RiskRepository>,
+    pub services: Arc<dyn crate::ServiceRepository>,
+    pub login_keys: Arc<dyn crate::LoginKeyRepository>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -396,6 +402,8 @@ impl Stores {
             leases: store.clone(),
             changes: store.clone(),
             risk: store.clone(),
+            services: store.clone(),
+            login_keys: store.clone(),
             uow: store,
         }
     }

@@ -96,6 +96,16 @@ enum Admin {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Create a login key for the login front-end (§19.5); prints it once.
+    IssueLoginKey {
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke the live login key with this name (effective on its next use).
+    RevokeLoginKey {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 fn settings(cli: &Cli, listen: Option<SocketAddr>) -> Result<Settings, String> {
@@ -218,6 +228,19 @@ async fn admin_command(parts: &wiring::Parts, admin: &Admin) -> Result<serde_jso
         }
         Admin::RotateSigningKey => wiring::rotate_signing_key(&parts.settings).await?,
         Admin::RewrapSecrets => wiring::rewrap_secrets(&parts.settings).await?,
+        Admin::IssueLoginKey { name } => {
+            let issued = app.login_keys.issue(name).await.map_err(err)?;
+            json!({
+                "id": issued.id.to_string(),
+                "name": issued.name,
+                "key": issued.key,
+                "created_at": issued.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            })
+        }
+        Admin::RevokeLoginKey { name } => {
+            let revoked = app.login_keys.revoke(name).await.map_err(err)?;
+            json!({"id": revoked.id.to_string(), "name": revoked.name, "revoked": true})
+        }
         Admin::VerifyAudit { .. } => return Err("verify-audit needs exactly one of --org, --platform, --file".into()),
     })
 }

@@ -18,6 +18,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod risk;
+mod services;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
@@ -127,6 +128,8 @@ struct State {
     domain_claims: HashMap<DomainName, BTreeSet<OrgId>>,
     /// Risk settings and risk events (§16).
     risk: risk::RiskState,
+    /// Services, member grants and login keys (`services.rs`).
+    services: services::ServiceState,
 }
 
 /// The in-memory store.
@@ -303,6 +306,7 @@ impl State {
         self.check_directory(c)?;
         self.check_settings(c)?;
         self.check_risk(c)?;
+        self.services.validate(c, |o| self.orgs.contains_key(&o))?;
         self.check_prunes(c)
     }
 
@@ -844,6 +848,7 @@ fn bump(count: &mut u32, by: i64) {
 
 impl State {
     fn apply(&mut self, c: Changeset) {
+        self.services.apply(&c);
         // Rows that are rewritten give up their keys first, so keys may move between rows of
         // one changeset.
         for org in &c.orgs {
@@ -1079,6 +1084,7 @@ impl State {
         self.brandings.remove(&org);
         self.take_custom_domain(org);
         self.purge_risk(org);
+        self.services.purge(org);
         self.orgs.remove(&org);
     }
 

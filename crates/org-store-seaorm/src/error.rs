@@ -96,6 +96,22 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         "billing_credentials.org_id, billing_credentials.provider",
         Outcome::Stale,
     ),
+    // §19 services and login keys (m0013).
+    (
+        "ux_services_org_slug",
+        "services.org_id, services.slug",
+        Outcome::Unique(UniqueKey::ServiceSlug),
+    ),
+    (
+        "ux_login_keys_name_live",
+        "login_keys.name",
+        Outcome::Unique(UniqueKey::LoginKeyName),
+    ),
+    (
+        "ux_login_keys_hash",
+        "login_keys.key_hash",
+        Outcome::Unique(UniqueKey::Id),
+    ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
     (
         "ux_audit_log_seq",

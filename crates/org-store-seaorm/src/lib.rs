@@ -39,6 +39,7 @@ mod mapping;
 mod migration;
 mod read;
 mod risk;
+mod services;
 mod sql;
 mod write;
 

@@ -48,7 +48,7 @@ pub(crate) fn version_to_row(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Unavailable(format!("version {v} out of range")))
 }
 
-fn version_from_row(v: i64, table: &str) -> Result<u64, StoreError> {
+pub(crate) fn version_from_row(v: i64, table: &str) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| corrupt(format!("{table}: negative version {v}")))
 }
 
@@ -66,7 +66,7 @@ pub(crate) fn hash_to_row(h: &TokenHash) -> String {
     chain::to_hex(&h.0)
 }
 
-fn hash_from_row(text: &str, field: &str) -> Result<TokenHash, StoreError> {
+pub(crate) fn hash_from_row(text: &str, field: &str) -> Result<TokenHash, StoreError> {
     chain::from_hex(text)
         .map(TokenHash)
         .ok_or_else(|| corrupt(format!("{field}: not a 64-hex-digit hash")))

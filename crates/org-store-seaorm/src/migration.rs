@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(DomainsBranding),
             Box::new(Credentials),
             Box::new(SigningKeys),
+            Box::new(crate::services::Services),
             Box::new(crate::risk::Risk),
             Box::new(DataKeys),
         ]
@@ -42,7 +43,12 @@ impl MigrationName for Initial {
     }
 }
 
-fn fk(name: &str, from: (&'static str, &'static str), to: &'static str, cascade: bool) -> ForeignKeyCreateStatement {
+pub(crate) fn fk(
+    name: &str,
+    from: (&'static str, &'static str),
+    to: &'static str,
+    cascade: bool,
+) -> ForeignKeyCreateStatement {
     let mut f = ForeignKey::create();
     f.name(name).from(from.0, from.1).to(to, "id");
     if cascade {
@@ -339,7 +345,7 @@ const WEBHOOK_INDEXES: &[(&str, &str, &str, bool, Option<&str>)] = &[
     ),
 ];
 
-async fn create_indexes(
+pub(crate) async fn create_indexes(
     m: &SchemaManager<'_>,
     indexes: &[(&str, &str, &str, bool, Option<&str>)],
 ) -> Result<(), DbErr> {

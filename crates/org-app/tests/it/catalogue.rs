@@ -230,6 +230,14 @@ fn steps() -> Vec<(&'static str, Expect)> {
             acme(&["billing_credentials.deleted"], &["billing_credentials.deleted"]),
         ),
         ("billing.delete (none: 404)", acme(&[], &[])),
+        ("service.create", acme(&["service.created"], &["service.created"])),
+        ("service.update", acme(&["service.updated"], &["service.updated"])),
+        ("service.update (same)", acme(&[], &[])),
+        ("service.access", acme(&["member.service_access_updated"], &[])),
+        ("service.access (same)", acme(&[], &[])),
+        ("service.delete", acme(&["service.deleted"], &["service.deleted"])),
+        ("login_key.issue", platform(&["login_key.issued"])),
+        ("login_key.revoke", platform(&["login_key.revoked"])),
         (
             "platform.limits",
             acme(&["org.limits_updated"], &["organization.updated"]),
@@ -477,6 +485,38 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
             Err(AppError::Domain(org_domain::DomainError::BillingCredentialsNotFound)) => Ok(()),
             other => other.and(Err(AppError::Domain(org_domain::DomainError::NotFound))),
         },
+        "service.create" => {
+            let draft = org_domain::service::ServiceDraft {
+                slug: "portal".into(),
+                name: "Portal".into(),
+                ..Default::default()
+            };
+            app.services.create(new_owner, m, "acme", draft).await.map(drop)
+        }
+        "service.update" | "service.update (same)" => {
+            let update = org_domain::service::ServiceUpdate {
+                name: Some("Customer portal".into()),
+                ..Default::default()
+            };
+            app.services
+                .update(new_owner, m, "acme", "portal", update)
+                .await
+                .map(drop)
+        }
+        "service.access" | "service.access (same)" => {
+            let grants = [org_app::ServiceAccessChange {
+                service_slug: "portal".into(),
+                access: Some(org_domain::service::ServiceAccessLevel::Viewer),
+            }];
+            let target = w.auditor.user.id().to_string();
+            app.members
+                .update_service_access(new_owner, m, "acme", &target, &grants)
+                .await
+                .map(drop)
+        }
+        "service.delete" => app.services.delete(new_owner, m, "acme", "portal").await,
+        "login_key.issue" => app.login_keys.issue("front-end").await.map(drop),
+        "login_key.revoke" => app.login_keys.revoke("front-end").await.map(drop),
         "oauth.delete (none: 404)" => match app.credentials.delete_oauth(new_owner, m, "acme", "github").await {
             Err(AppError::Domain(org_domain::DomainError::OAuthCredentialsNotFound)) => Ok(()),
             other => other.and(Err(AppError::Domain(org_domain::DomainError::NotFound))),

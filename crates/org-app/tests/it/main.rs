@@ -12,6 +12,7 @@ mod orgs;
 mod platform;
 mod risk;
 mod roles;
+mod services;
 mod sessions;
 mod settings;
 mod support;

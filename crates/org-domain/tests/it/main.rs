@@ -4,6 +4,7 @@ mod directory;
 mod features;
 mod intake;
 mod risk;
+mod services;
 mod settings;
 mod state_machine;
 mod values;

@@ -5,15 +5,15 @@ use std::collections::HashSet;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use org_app::{AppError, MemberFilter, MemberPosition, ServiceAccess, TransferTarget};
+use org_app::{AppError, MemberFilter, MemberPosition, ServiceAccess, ServiceAccessChange, TransferTarget};
 use org_domain::{DomainError, MembershipStatus, OrgId, Role, UserId};
 
 use super::{null, ok, with_next_cursor};
 use crate::auth::Auth;
 use crate::cursor::{self, Paging, SortKey, filter_hash};
 use crate::dto::{
-    ChangeRoleRequest, MemberLimit, MemberListResponse, OrganizationMember, ServiceAccessEntry, ServiceAccessRequest,
-    TransferOwnershipRequest,
+    ChangeRoleRequest, MemberLimit, MemberListResponse, OrganizationMember, ServiceAccessEntry, ServiceAccessLevel,
+    ServiceAccessRequest, TransferOwnershipRequest,
 };
 use crate::error::{ApiError, ErrorCode, FieldErrorDto};
 use crate::extract::{Json, Meta, Path, Query};
@@ -224,7 +224,7 @@ fn access_entries(list: Vec<ServiceAccess>) -> Vec<ServiceAccessEntry> {
         .collect()
 }
 
-/// A member's access to each service of the org (no services exist yet: `[]`).
+/// A member's access to each service of the org.
 #[utoipa::path(get, path = "/api/organizations/{org_slug}/members/{user_id}/service-access", tag = "members",
     operation_id = "list_member_service_access",
     security(("bearer" = [])),
@@ -281,11 +281,21 @@ pub(crate) async fn update_member_service_access(
     if !duplicates.is_empty() {
         return Err(ApiError::validation(duplicates));
     }
-    let slugs: Vec<String> = body.grants.into_iter().map(|g| g.service_slug).collect();
+    let grants: Vec<ServiceAccessChange> = body
+        .grants
+        .into_iter()
+        .map(|g| ServiceAccessChange {
+            service_slug: g.service_slug,
+            access: g.access.map(|a| match a {
+                ServiceAccessLevel::Viewer => org_domain::service::ServiceAccessLevel::Viewer,
+                ServiceAccessLevel::Manager => org_domain::service::ServiceAccessLevel::Manager,
+            }),
+        })
+        .collect();
     let list = state
         .app()
         .members
-        .update_service_access(&auth.caller, &meta, &slug, &user_id, &slugs)
+        .update_service_access(&auth.caller, &meta, &slug, &user_id, &grants)
         .await?;
     Ok(ok(access_entries(list)))
 }

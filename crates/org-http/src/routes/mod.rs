@@ -11,6 +11,7 @@ mod platform;
 mod risk;
 mod roles;
 mod scim_tokens;
+mod services;
 mod session;
 mod settings;
 mod smtp;
@@ -34,6 +35,7 @@ pub(crate) use platform::*;
 pub(crate) use risk::*;
 pub(crate) use roles::*;
 pub(crate) use scim_tokens::*;
+pub(crate) use services::*;
 pub(crate) use session::*;
 pub(crate) use settings::*;
 pub(crate) use smtp::*;
@@ -400,6 +402,28 @@ fn routes(serve_metrics: bool) -> Routes {
             "POST",
             "/api/platform/organizations/{org_slug}/activate",
             platform::activate_organization,
+        )
+        // §19.2
+        .add("GET", "/api/organizations/{org_slug}/services", services::list_services)
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/services",
+            services::create_service,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/services/{service_slug}",
+            services::get_service,
+        )
+        .add(
+            "PATCH",
+            "/api/organizations/{org_slug}/services/{service_slug}",
+            services::update_service,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/services/{service_slug}",
+            services::delete_service,
         )
         .add("GET", "/api/platform/tiers", platform::list_tiers)
         .add("GET", "/api/platform/audit-log", audit::platform_list_audit_logs)

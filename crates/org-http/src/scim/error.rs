@@ -49,6 +49,7 @@ fn domain(e: DomainError) -> ScimError {
             ScimError::invalid_value(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
         }
         DomainError::TeamLimitExceeded(_) => ScimError::new(400, None, format!("TEAM_LIMIT_EXCEEDED: {detail}")),
+        DomainError::ServiceLimitExceeded(_) => ScimError::new(400, None, format!("SERVICE_LIMIT_EXCEEDED: {detail}")),
         DomainError::SelfAction
         | DomainError::OrgCapReached
         | DomainError::AlreadyOwner
@@ -60,7 +61,8 @@ fn domain(e: DomainError) -> ScimError {
         | DomainError::EmailTaken
         | DomainError::DomainNotAvailable
         | DomainError::AlreadyMember
-        | DomainError::PendingInvitationExists => ScimError::uniqueness(detail),
+        | DomainError::PendingInvitationExists
+        | DomainError::DuplicateServiceSlug => ScimError::uniqueness(detail),
         DomainError::InvitationExpired
         | DomainError::InvitationNotPending
         | DomainError::InvalidTransition { .. }

@@ -27,6 +27,8 @@ fn body_for(method: &str, path: &str, target: &str) -> Option<Value> {
             json!({"api_key": "sk_test_evil", "webhook_secret": "evil-secret", "mode": "test"})
         }
         ("POST", "{provider}") => json!({"client_id": "evil", "client_secret": "evil-secret"}),
+        ("POST", "services") => json!({"slug": "evil", "name": "Evil"}),
+        ("PATCH", "{service_slug}") => json!({"name": "Evil"}),
         _ => return None,
     };
     Some(body)
@@ -79,6 +81,7 @@ async fn every_org_route_answers_404_to_outsiders_and_leaks_nothing() {
                 .replace("{user_id}", &t.member.id())
                 .replace("{id}", id)
                 .replace("{role_id}", &role)
+                .replace("{service_slug}", "portal")
                 .replace(
                     "{provider}",
                     if template.contains("/billing-credentials/") {

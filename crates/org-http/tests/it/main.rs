@@ -15,6 +15,7 @@ mod problems;
 mod risk;
 mod roles;
 mod scim;
+mod services;
 mod settings;
 mod smtp;
 mod support;

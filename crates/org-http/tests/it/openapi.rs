@@ -128,9 +128,9 @@ async fn every_route_taking_limit_answers_400_naming_it_as_its_document_says() {
         assert_eq!(res.body["errors"][0]["field"], "limit", "{method} {path}");
         checked.push(path);
     }
-    // The lists of §1.6 that page: orgs, members, invitations, roles, SCIM tokens, audit logs,
-    // deliveries, risk events and the platform's org list.
-    assert_eq!(checked.len(), 10, "{checked:?}");
+    // The lists of §1.6 that page: orgs, members, invitations, roles, SCIM tokens, services,
+    // audit logs, deliveries, risk events and the platform's org list.
+    assert_eq!(checked.len(), 11, "{checked:?}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod nodes;
 mod risk;
 mod scim;
 mod scim_conformance;
+mod services;
 mod support;
 mod walkthrough;
 mod webhooks;

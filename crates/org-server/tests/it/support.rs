@@ -388,3 +388,18 @@ pub fn make_venv(name: &str, requirements: &str, base: &str) -> Result<PathBuf, 
     std::fs::write(&stamp, requirements).map_err(|e| e.to_string())?;
     Ok(dir)
 }
+
+impl Node {
+    /// The admin CLI on this node's settings, expected to fail: its exit status and stderr.
+    pub fn cli_failure(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = Command::new(BIN)
+            .args(self.config_args())
+            .args(args)
+            .env_remove("ORG_SERVER_DATABASE__URL")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run org-server");
+        assert!(!out.status.success(), "org-server {args:?} succeeded");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
