@@ -74,6 +74,7 @@ mod sessions;
 pub mod settings;
 pub mod signing;
 pub mod system;
+pub mod upstream;
 mod users;
 pub mod webhooks;
 pub mod workers;
@@ -97,6 +98,7 @@ pub use redact::redact;
 pub use roles::RoleService;
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
 pub use settings::SettingsService;
+pub use upstream::UpstreamService;
 pub use users::UserAdmin;
 pub use webhooks::WebhookService;
 
@@ -121,6 +123,7 @@ pub struct App {
     pub users: UserAdmin,
     pub directory: directory::DirectoryService,
     pub workers: workers::WorkerService,
+    pub upstream: UpstreamService,
 }
 
 impl std::fmt::Debug for App {
@@ -151,6 +154,7 @@ impl App {
             denied: record::DeniedLimiter::default(),
             outbound: webhooks::Outbound::default(),
             verifier: settings::DomainVerifier::default(),
+            documents: Arc::new(settings::NoHttp),
             sessions: cache::TokenCache::new(SESSION_CACHE),
         })
     }
@@ -175,6 +179,7 @@ impl App {
                 holder: core.ids.new_id(),
                 core: core.clone(),
             },
+            upstream: UpstreamService { core: core.clone() },
             core,
         }
     }
@@ -196,6 +201,7 @@ impl App {
                 denied: record::DeniedLimiter::default(),
                 outbound,
                 verifier: core.verifier.clone(),
+                documents: core.documents.clone(),
                 sessions: cache::TokenCache::new(SESSION_CACHE),
             }),
         }
@@ -218,6 +224,30 @@ impl App {
                 denied: record::DeniedLimiter::default(),
                 outbound: core.outbound.clone(),
                 verifier,
+                documents: core.documents.clone(),
+                sessions: cache::TokenCache::new(SESSION_CACHE),
+            }),
+        }
+    }
+
+    /// Sets the fetcher of OIDC discovery and SAML metadata documents (§11).
+    pub fn with_document_fetcher(self, documents: Arc<dyn org_ports::DocumentFetcher>) -> Self {
+        match Arc::try_unwrap(self.core) {
+            Ok(mut core) => {
+                core.documents = documents;
+                Self::from_core(core)
+            }
+            Err(core) => Self::from_core(core::Core {
+                stores: core.stores.clone(),
+                clock: core.clock.clone(),
+                ids: core.ids.clone(),
+                tokens: core.tokens.clone(),
+                access_tokens: core.access_tokens.clone(),
+                config: core.config.clone(),
+                denied: record::DeniedLimiter::default(),
+                outbound: core.outbound.clone(),
+                verifier: core.verifier.clone(),
+                documents,
                 sessions: cache::TokenCache::new(SESSION_CACHE),
             }),
         }

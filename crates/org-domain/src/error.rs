@@ -149,6 +149,9 @@ pub enum DomainError {
     /// No billing credentials for this provider (§18: 404 with this detail).
     #[error("Billing credentials not found for this provider")]
     BillingCredentialsNotFound,
+    /// Another upstream provider of the org has this `connection_id` (409 `DUPLICATE_CONSTRAINT`).
+    #[error("an upstream provider with this connection_id already exists")]
+    DuplicateConnectionId,
 }
 
 fn plural(n: usize) -> String {

@@ -271,4 +271,6 @@ pub enum DomainEvent {
     OAuthCredentials(crate::credentials::OAuthCredentialsEvent),
     /// An org's billing-provider credentials were set or deleted (§18).
     BillingCredentials(crate::credentials::BillingCredentialsEvent),
+    /// An upstream identity provider was created, updated or deleted (§11).
+    Upstream(crate::upstream::UpstreamEvent),
 }

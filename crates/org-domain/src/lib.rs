@@ -71,6 +71,7 @@ mod role;
 pub mod scim_token;
 mod session;
 mod tier;
+pub mod upstream;
 mod user;
 mod values;
 pub mod webhook;

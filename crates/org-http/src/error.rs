@@ -341,7 +341,8 @@ impl From<DomainError> for ApiError {
             | DomainError::DuplicateWebhookName
             | DomainError::DuplicateUserName
             | DomainError::EmailTaken
-            | DomainError::DomainNotAvailable => Self::new(ErrorCode::DuplicateConstraint, detail),
+            | DomainError::DomainNotAvailable
+            | DomainError::DuplicateConnectionId => Self::new(ErrorCode::DuplicateConstraint, detail),
         }
     }
 }

@@ -36,6 +36,8 @@ use crate::routes::*;
         approve_organization, reject_organization, suspend_organization, activate_organization, list_tiers,
         platform_list_audit_logs,
         healthz, readyz, metrics, openapi_document,
+        list_upstream_providers, get_upstream_provider, create_upstream_provider, update_upstream_provider,
+        delete_upstream_provider,
     ),
     components(schemas(ProblemDto, FieldErrorDto)),
     modifiers(&Conventions),
@@ -51,6 +53,7 @@ use crate::routes::*;
         (name = "settings", description = "Org settings: OAuth credentials (§12), SMTP (§13), custom domain (§14), branding (§15), billing credentials (§18)"),
         (name = "platform", description = "§20"),
         (name = "operations", description = "§21"),
+        (name = "upstream_providers", description = "Upstream identity providers (§11)"),
     )
 )]
 struct ApiDoc;

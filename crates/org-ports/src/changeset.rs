@@ -136,6 +136,12 @@ pub struct Changeset {
     /// its audit log and event
     /// stream) with the org row itself. An org that is not deleted is left alone.
     pub org_purges: Vec<OrgId>,
+    /// Upstream identity providers to insert or update (§11).
+    /// `Conflict(Unique(ConnectionId))` when another provider of the org has the same
+    /// `connection_id`. A purged org's providers go with it.
+    pub upstream_providers: Vec<org_domain::upstream::UpstreamProvider>,
+    /// Upstream providers to delete, at the version they were loaded with.
+    pub removed_upstream_providers: Vec<org_domain::upstream::UpstreamProvider>,
 }
 
 impl Changeset {
@@ -171,5 +177,7 @@ impl Changeset {
             && self.billing_credentials.is_empty()
             && self.removed_billing_credentials.is_empty()
             && self.org_purges.is_empty()
+            && self.upstream_providers.is_empty()
+            && self.removed_upstream_providers.is_empty()
     }
 }

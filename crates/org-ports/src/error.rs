@@ -27,6 +27,8 @@ pub enum UniqueKey {
     VerifiedDomain,
     /// A row with the same primary key exists.
     Id,
+    /// Upstream provider `connection_id` per org (§11).
+    ConnectionId,
 }
 
 /// Why a write conflicts.

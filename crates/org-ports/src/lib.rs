@@ -15,6 +15,7 @@ mod repos;
 mod secrets;
 mod settings;
 mod system;
+mod upstream;
 pub mod webhooks;
 
 #[cfg(feature = "contract")]
@@ -36,6 +37,7 @@ pub use system::{
     AccessClaims, AccessTokens, Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, TokenRejection,
     WebhookSender,
 };
+pub use upstream::{DocumentFetcher, UpstreamRepository};
 pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
@@ -54,5 +56,7 @@ pub use secrets::MockSecretCipher;
 pub use settings::{MockSettingsRepository, MockTxtResolver, MockVerificationFetcher};
 #[cfg(feature = "mock")]
 pub use system::{MockAccessTokens, MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
+#[cfg(feature = "mock")]
+pub use upstream::{MockDocumentFetcher, MockUpstreamRepository};
 #[cfg(feature = "mock")]
 pub use webhooks::{MockDeliveryQueue, MockWebhookRepository};

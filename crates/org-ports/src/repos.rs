@@ -320,6 +320,7 @@ pub trait Store:
     + LeaseRepository
     + ChangeToken
     + UnitOfWork
+    + crate::UpstreamRepository
 {
 }
 
@@ -341,6 +342,7 @@ impl<T> Store for T where
         + LeaseRepository
         + ChangeToken
         + UnitOfWork
+        + crate::UpstreamRepository
 {
 }
 
@@ -364,6 +366,7 @@ pub struct Stores {
     pub leases: Arc<dyn LeaseRepository>,
     pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
+    pub upstream: Arc<dyn crate::UpstreamRepository>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -392,6 +395,7 @@ impl Stores {
             settings: store.clone(),
             leases: store.clone(),
             changes: store.clone(),
+            upstream: store.clone(),
             uow: store,
         }
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use org_app::outbound::{Guard, Target, UrlError};
-use org_ports::{OutboundRequest, Resolver, SendResult, VerificationFetcher, WebhookSender};
+use org_ports::{DocumentFetcher, OutboundRequest, Resolver, SendResult, VerificationFetcher, WebhookSender};
 
 /// The system resolver, with a static override table.
 #[derive(Clone, Debug, Default)]
@@ -208,6 +208,77 @@ impl VerificationFetcher for HttpFetcher {
             status,
             body: String::from_utf8_lossy(&body).into_owned(),
             retry_after: None,
+        }
+    }
+}
+
+/// Fetches the documents of upstream providers (§11): `GET` through the same SSRF guard and
+/// resolver as webhooks (`outbound.allow_http` honoured), no redirects, no proxies, and 5 s
+/// for the whole exchange, body included (a server that trickles its body times out too).
+pub struct DocumentClient(HttpSender);
+
+impl std::fmt::Debug for DocumentClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DocumentClient").field(&self.0).finish()
+    }
+}
+
+impl DocumentClient {
+    pub fn new(guard: Guard, resolver: Arc<dyn Resolver>) -> Self {
+        install_tls();
+        Self(HttpSender {
+            guard,
+            resolver,
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    async fn get(&self, url: &str, max_bytes: usize) -> SendResult {
+        let client = match self.0.client_for(url).await {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let mut resp = match client
+            .get(url)
+            .header("accept", "application/json, application/xml, */*")
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return request_error(&e),
+        };
+        let status = resp.status().as_u16();
+        if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
+            return SendResult::Error("too_large".to_owned());
+        }
+        let mut body: Vec<u8> = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > max_bytes {
+                        return SendResult::Error("too_large".to_owned());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return request_error(&e),
+            }
+        }
+        SendResult::Response {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            retry_after: None,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DocumentFetcher for DocumentClient {
+    async fn fetch(&self, url: &str, max_bytes: usize) -> SendResult {
+        let timeout = self.0.timeout;
+        match tokio::time::timeout(timeout, self.get(url, max_bytes)).await {
+            Ok(r) => r,
+            Err(_) => SendResult::Error("timeout".to_owned()),
         }
     }
 }

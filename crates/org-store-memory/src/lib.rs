@@ -45,6 +45,8 @@ use org_ports::{
     SettingsRepository, StoreError, UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
 
+mod upstream;
+
 /// One audit log: its kept head and count, the entries by `seq`, and their listing order.
 #[derive(Default)]
 struct Log {
@@ -123,6 +125,8 @@ struct State {
     custom_domains: HashMap<OrgId, CustomDomain>,
     /// The orgs claiming each domain.
     domain_claims: HashMap<DomainName, BTreeSet<OrgId>>,
+    /// Upstream identity providers (§11).
+    upstream: upstream::Upstreams,
 }
 
 /// The in-memory store.
@@ -298,6 +302,7 @@ impl State {
         self.check_members(c)?;
         self.check_directory(c)?;
         self.check_settings(c)?;
+        self.check_upstream(c)?;
         self.check_prunes(c)
     }
 
@@ -1003,6 +1008,7 @@ impl State {
             let version = m.version + 1;
             self.mails.insert(m.id, m.with_version(version));
         }
+        self.apply_upstream(c.removed_upstream_providers, c.upstream_providers);
         for org in c.org_purges {
             self.purge(org);
         }
@@ -1072,6 +1078,7 @@ impl State {
         self.mails.retain(|_, m| m.org_id != org);
         self.brandings.remove(&org);
         self.take_custom_domain(org);
+        self.purge_upstream(org);
         self.orgs.remove(&org);
     }
 

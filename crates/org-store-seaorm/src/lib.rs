@@ -37,6 +37,7 @@ mod mapping;
 mod migration;
 mod read;
 mod sql;
+mod upstream;
 mod write;
 
 use std::sync::Arc;
