@@ -14,4 +14,5 @@ mod roles;
 mod sessions;
 mod settings;
 mod support;
+mod upstream;
 mod webhooks;
