@@ -129,8 +129,8 @@ async fn every_route_taking_limit_answers_400_naming_it_as_its_document_says() {
         checked.push(path);
     }
     // The lists of §1.6 that page: orgs, members, invitations, roles, SCIM tokens, audit logs,
-    // deliveries and the platform's org list.
-    assert_eq!(checked.len(), 9, "{checked:?}");
+    // deliveries, upstream providers and the platform's org list.
+    assert_eq!(checked.len(), 10, "{checked:?}");
 }
 
 #[test]
