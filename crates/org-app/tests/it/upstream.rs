@@ -105,7 +105,7 @@ async fn a_provider_is_created_from_its_discovery_document_with_its_audit_entry_
         .list(&w.owner, &meta(), "acme", org_ports::PageRequest::new(1, 50))
         .await
         .unwrap();
-    assert_eq!(listed, [p.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&p));
     assert_eq!(
         app.upstream
             .get(&w.admin, &meta(), "acme", &p.id().to_string())

@@ -10,5 +10,6 @@ mod nodes;
 mod scim;
 mod scim_conformance;
 mod support;
+mod upstream;
 mod walkthrough;
 mod webhooks;
