@@ -422,4 +422,56 @@ mod tests {
         let r = fetcher(&["127.0.0.1/32"]).fetch("https://site.test/", 1024).await;
         assert_eq!(r, SendResult::Error("invalid_url".into()));
     }
+
+    fn documents(allow_http: bool) -> DocumentClient {
+        let guard = Guard {
+            allowed_private: vec!["127.0.0.1/32".parse().unwrap()],
+            allow_http,
+        };
+        let overrides = HashMap::from([("idp.test".to_owned(), vec!["127.0.0.1".parse().unwrap()])]);
+        DocumentClient::new(guard, Arc::new(SystemResolver { overrides }))
+    }
+
+    #[tokio::test]
+    async fn documents_are_fetched_within_the_guard_the_size_limit_and_without_redirects() {
+        let (port, seen) = one_shot("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+        let r = documents(true)
+            .fetch(
+                &format!("http://idp.test:{port}/.well-known/openid-configuration"),
+                1024,
+            )
+            .await;
+        assert_eq!(
+            r,
+            SendResult::Response {
+                status: 200,
+                body: "{}".into(),
+                retry_after: None
+            }
+        );
+        assert!(
+            seen.await
+                .unwrap()
+                .starts_with("GET /.well-known/openid-configuration HTTP/1.1")
+        );
+        let (port, _) =
+            one_shot("HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n").await;
+        let r = documents(true).fetch(&format!("http://127.0.0.1:{port}/"), 1024).await;
+        assert!(
+            matches!(r, SendResult::Response { status: 302, .. }),
+            "not followed: {r:?}"
+        );
+        let big: &'static str =
+            Box::leak(format!("HTTP/1.1 200 OK\r\ncontent-length: 2000\r\n\r\n{}", "x".repeat(2000)).into_boxed_str());
+        let (port, _) = one_shot(big).await;
+        let r = documents(true).fetch(&format!("http://127.0.0.1:{port}/"), 1024).await;
+        assert_eq!(r, SendResult::Error("too_large".into()));
+        // `http` only with `outbound.allow_http`; loopback outside the exception never.
+        let r = documents(false).fetch("http://idp.test:1/", 1024).await;
+        assert_eq!(r, SendResult::Error("invalid_url".into()));
+        let r = documents(true).fetch("http://127.0.0.2:1/", 1024).await;
+        assert_eq!(r, SendResult::Error("ssrf_denied".into()));
+        let r = documents(true).fetch("http://[::ffff:10.0.0.1]:1/", 1024).await;
+        assert_eq!(r, SendResult::Error("ssrf_denied".into()));
+    }
 }
