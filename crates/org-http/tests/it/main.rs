@@ -17,4 +17,5 @@ mod scim;
 mod settings;
 mod smtp;
 mod support;
+mod upstream;
 mod webhooks;
