@@ -123,17 +123,21 @@ impl UpstreamService {
         Ok(fetched)
     }
 
-    /// Checks the endpoints that SAML metadata yields (the SSO location) like explicit ones.
-    async fn check_derived(&self, p: &UpstreamProvider, patch: &UpstreamPatch) -> Result<(), AppError> {
+    /// Checks the SSO location that SAML metadata read in this request yields, like an
+    /// explicit URL (an unrelated update never re-checks what was accepted before).
+    async fn check_derived(
+        &self,
+        p: &UpstreamProvider,
+        patch: &UpstreamPatch,
+        fetched: &Fetched,
+    ) -> Result<(), AppError> {
         let explicit = matches!(patch.draft().authorization_url, Some(Some(_)));
-        if let (false, Some(url)) = (explicit, &p.record().authorization_url)
+        let inline = matches!(patch.draft().metadata_xml, Some(Some(_)));
+        let read_now = inline || fetched.metadata_xml.is_some();
+        if let (false, true, Some(url)) = (explicit, read_now, &p.record().authorization_url)
             && patch.provider_type == org_domain::upstream::ProviderType::Saml
         {
-            let field = if matches!(patch.draft().metadata_xml, Some(Some(_))) {
-                "metadata_xml"
-            } else {
-                "metadata_url"
-            };
+            let field = if inline { "metadata_xml" } else { "metadata_url" };
             self.core
                 .outbound
                 .check(url)
@@ -209,7 +213,7 @@ impl UpstreamService {
         core.mutate(caller, meta, slug, |s| async move {
             let id = UpstreamProviderId::from_uuid(core.new_uuid());
             let (provider, outcome) = s.access.create_upstream_provider(patch, fetched, id, s.now())?;
-            self.check_derived(&provider, patch).await?;
+            self.check_derived(&provider, patch, fetched).await?;
             let mut c = s.record(&outcome.principal, &outcome.events);
             c.upstream_providers.push(provider.clone());
             Ok(Decision::new(c, provider.with_version(1)))
@@ -246,7 +250,7 @@ impl UpstreamService {
             let mut c = s.record(&outcome.principal, &outcome.events);
             let view = match written {
                 Some(p) => {
-                    self.check_derived(&p, &patch).await?;
+                    self.check_derived(&p, &patch, fetched).await?;
                     c.upstream_providers.push(p.clone());
                     let v = p.record().version + 1;
                     p.with_version(v)
