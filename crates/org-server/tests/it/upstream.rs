@@ -353,6 +353,20 @@ async fn scenario(postgres: bool, full: bool) {
         format!("http://127.0.0.1:{docs}/saml")
     );
 
+    // A changed discovery_url is fetched again on update; a failing document changes nothing.
+    let moved = json!({"discovery_url": format!("http://127.0.0.1:{docs}/no-jwks")});
+    let (status, res) = c.call("PATCH", &path, &token, Some(moved)).await;
+    assert_eq!((status, s(&res["errors"][0]["field"])), (400, "discovery_url"), "{res}");
+    assert!(s(&res["errors"][0]["message"]).contains("jwks_uri"), "{res}");
+    let retype = json!({"provider_type": "saml"});
+    let (status, res) = c.call("PATCH", &path, &token, Some(retype)).await;
+    assert_eq!((status, s(&res["errors"][0]["field"])), (400, "provider_type"), "{res}");
+    let (_, still) = c.call("GET", &path, &token, None).await;
+    assert_eq!(
+        (s(&still["discovery_url"]), &still["provider_type"]),
+        (discovery.as_str(), &json!("oidc"))
+    );
+
     // Delete: `{success: true}`, then 404.
     let (status, gone) = c.call("DELETE", &path, &token, None).await;
     assert_eq!((status, gone), (200, json!({"success": true})));
