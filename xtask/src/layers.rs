@@ -31,7 +31,16 @@ const LAYERS: &[Layer] = &[
     Layer {
         name: "org-domain",
         internal: &[],
-        external: Some(&["chrono", "thiserror", "uuid"]),
+        // Pure parsers of SAML metadata (§11): XML, X.509, base64, SHA-256.
+        external: Some(&[
+            "chrono",
+            "thiserror",
+            "uuid",
+            "base64",
+            "roxmltree",
+            "sha2",
+            "x509-parser",
+        ]),
     },
     Layer {
         name: "org-ports",

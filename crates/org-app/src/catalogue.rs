@@ -62,6 +62,9 @@ actions! {
         ("oauth_credentials.deleted", "OAuth credentials deleted"),
         ("billing_credentials.updated", "Billing credentials updated"),
         ("billing_credentials.deleted", "Billing credentials deleted"),
+        ("upstream_provider.created", "Upstream provider created"),
+        ("upstream_provider.updated", "Upstream provider updated"),
+        ("upstream_provider.deleted", "Upstream provider deleted"),
     ],
     "Settings" => [
         ("smtp.configured", "SMTP configured"), ("smtp.removed", "SMTP removed"),
@@ -598,6 +601,81 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
         DomainEvent::Service(e) => describe_service(e),
         DomainEvent::LoginKey(e) => describe_login_key(e),
         DomainEvent::RiskSettings(e) => describe_risk_settings(e),
+        DomainEvent::Upstream(e) => describe_upstream(e),
+    }
+}
+
+/// §11: `changes` records plain fields as `{old, new}` (`metadata` as the JSON object), the
+/// client secret only as `"[REDACTED]"` (or `null` when cleared), and the metadata document,
+/// the certificate list and any value over 1 KiB serialised as `{"changed": true}` (§1.7).
+fn describe_upstream(event: &org_domain::upstream::UpstreamEvent) -> Described {
+    use org_domain::upstream::UpstreamEvent;
+    let d = |action, id: String, metadata, webhook| Described {
+        action: Some(action),
+        target: Some(("upstream_provider", id)),
+        metadata,
+        webhooks: vec![(action, webhook)],
+        ..Described::none()
+    };
+    match event {
+        UpstreamEvent::Created {
+            id,
+            connection_id,
+            name,
+            provider_type,
+            ..
+        } => d(
+            "upstream_provider.created",
+            id.to_string(),
+            json!({"connection_id": connection_id, "name": name, "provider_type": provider_type.as_str()}),
+            json!({"provider_id": id.to_string(), "connection_id": connection_id, "name": name, "provider_type": provider_type.as_str()}),
+        ),
+        UpstreamEvent::Updated {
+            id,
+            changes,
+            secret,
+            flagged,
+            ..
+        } => {
+            let mut map = Map::new();
+            for c in changes {
+                let value = |v: &ChangeValue| match (c.field, v) {
+                    ("metadata", ChangeValue::Text(t)) => serde_json::from_str(t).unwrap_or(Value::Null),
+                    _ => change_value(v),
+                };
+                let entry = json!({"old": value(&c.old), "new": value(&c.new)});
+                let large = entry["old"].to_string().len() > 1024 || entry["new"].to_string().len() > 1024;
+                map.insert(c.field.to_owned(), if large { json!({"changed": true}) } else { entry });
+            }
+            if let Some(set) = secret {
+                map.insert(
+                    "client_secret".to_owned(),
+                    if *set { json!("[REDACTED]") } else { Value::Null },
+                );
+            }
+            for field in flagged {
+                map.insert((*field).to_owned(), json!({"changed": true}));
+            }
+            let changes = Value::Object(map);
+            d(
+                "upstream_provider.updated",
+                id.to_string(),
+                json!({"changes": changes}),
+                json!({"provider_id": id.to_string(), "changes": changes}),
+            )
+        }
+        UpstreamEvent::Deleted {
+            id,
+            connection_id,
+            name,
+            provider_type,
+            ..
+        } => d(
+            "upstream_provider.deleted",
+            id.to_string(),
+            json!({"connection_id": connection_id, "name": name, "provider_type": provider_type.as_str()}),
+            json!({"provider_id": id.to_string(), "connection_id": connection_id}),
+        ),
     }
 }
 

@@ -28,6 +28,8 @@ pub(crate) struct Core {
     pub denied: DeniedLimiter,
     pub outbound: Outbound,
     pub verifier: crate::settings::DomainVerifier,
+    /// Fetches OIDC discovery and SAML metadata documents (§11).
+    pub documents: std::sync::Arc<dyn org_ports::DocumentFetcher>,
     /// Session contexts read for authentication, kept while the change token stands.
     pub sessions: TokenCache<(SessionId, Option<Slug>), SessionContext>,
     /// Kept service counts of orgs (`service_count` of the org views), while the change token stands.

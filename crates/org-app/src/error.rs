@@ -91,6 +91,7 @@ impl From<StoreError> for AppError {
                 UniqueKey::ServiceSlug => Self::Domain(DomainError::DuplicateServiceSlug),
                 // A concurrent issue of the same name: deciding again sees the winner.
                 UniqueKey::LoginKeyName => Self::Stale,
+                UniqueKey::ConnectionId => Self::Domain(DomainError::DuplicateConnectionId),
             },
             StoreError::NotFound => Self::Stale,
             StoreError::Unavailable(why) => Self::Unavailable(why),

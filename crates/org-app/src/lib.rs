@@ -76,6 +76,7 @@ mod sessions;
 pub mod settings;
 pub mod signing;
 pub mod system;
+pub mod upstream;
 mod users;
 pub mod webhooks;
 pub mod workers;
@@ -100,6 +101,7 @@ pub use roles::RoleService;
 pub use services::{IssuedLoginKey, LoginKeyAdmin, LoginKeyCaller, ServiceAccessChange, ServiceCatalog};
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
 pub use settings::SettingsService;
+pub use upstream::UpstreamService;
 pub use users::UserAdmin;
 pub use webhooks::WebhookService;
 
@@ -127,6 +129,7 @@ pub struct App {
     pub risk: risk::RiskService,
     pub services: ServiceCatalog,
     pub login_keys: LoginKeyAdmin,
+    pub upstream: UpstreamService,
 }
 
 impl std::fmt::Debug for App {
@@ -157,6 +160,7 @@ impl App {
             denied: record::DeniedLimiter::default(),
             outbound: webhooks::Outbound::default(),
             verifier: settings::DomainVerifier::default(),
+            documents: Arc::new(settings::NoHttp),
             sessions: cache::TokenCache::new(SESSION_CACHE),
             service_counts: cache::TokenCache::new(SESSION_CACHE),
         })
@@ -185,6 +189,7 @@ impl App {
             risk: risk::RiskService { core: core.clone() },
             services: ServiceCatalog { core: core.clone() },
             login_keys: LoginKeyAdmin { core: core.clone() },
+            upstream: UpstreamService { core: core.clone() },
             core,
         }
     }
@@ -206,6 +211,7 @@ impl App {
                 denied: record::DeniedLimiter::default(),
                 outbound,
                 verifier: core.verifier.clone(),
+                documents: core.documents.clone(),
                 sessions: cache::TokenCache::new(SESSION_CACHE),
                 service_counts: cache::TokenCache::new(SESSION_CACHE),
             }),
@@ -229,6 +235,31 @@ impl App {
                 denied: record::DeniedLimiter::default(),
                 outbound: core.outbound.clone(),
                 verifier,
+                documents: core.documents.clone(),
+                sessions: cache::TokenCache::new(SESSION_CACHE),
+                service_counts: cache::TokenCache::new(SESSION_CACHE),
+            }),
+        }
+    }
+
+    /// Sets the fetcher of OIDC discovery and SAML metadata documents (§11).
+    pub fn with_document_fetcher(self, documents: Arc<dyn org_ports::DocumentFetcher>) -> Self {
+        match Arc::try_unwrap(self.core) {
+            Ok(mut core) => {
+                core.documents = documents;
+                Self::from_core(core)
+            }
+            Err(core) => Self::from_core(core::Core {
+                stores: core.stores.clone(),
+                clock: core.clock.clone(),
+                ids: core.ids.clone(),
+                tokens: core.tokens.clone(),
+                access_tokens: core.access_tokens.clone(),
+                config: core.config.clone(),
+                denied: record::DeniedLimiter::default(),
+                outbound: core.outbound.clone(),
+                verifier: core.verifier.clone(),
+                documents,
                 sessions: cache::TokenCache::new(SESSION_CACHE),
                 service_counts: cache::TokenCache::new(SESSION_CACHE),
             }),

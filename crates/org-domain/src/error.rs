@@ -155,6 +155,9 @@ pub enum DomainError {
     /// Another service of the org has this slug (409 `DUPLICATE_CONSTRAINT`).
     #[error("a service with this slug already exists")]
     DuplicateServiceSlug,
+    /// Another upstream provider of the org has this `connection_id` (409 `DUPLICATE_CONSTRAINT`).
+    #[error("an upstream provider with this connection_id already exists")]
+    DuplicateConnectionId,
 }
 
 fn plural(n: usize) -> String {

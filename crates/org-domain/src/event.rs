@@ -277,4 +277,6 @@ pub enum DomainEvent {
     Service(crate::service::ServiceEvent),
     /// A login key was issued or revoked (§19.5; platform log).
     LoginKey(crate::login_key::LoginKeyEvent),
+    /// An upstream identity provider was created, updated or deleted (§11).
+    Upstream(crate::upstream::UpstreamEvent),
 }

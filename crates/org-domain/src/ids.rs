@@ -60,3 +60,5 @@ id_type!(/// A service of an org (§19.1).
     ServiceId);
 id_type!(/// A login key of the platform's login front-end (§19.5).
     LoginKeyId);
+id_type!(/// An upstream identity provider of an org (§11).
+    UpstreamProviderId);

@@ -74,6 +74,7 @@ pub mod scim_token;
 pub mod service;
 mod session;
 mod tier;
+pub mod upstream;
 mod user;
 mod values;
 pub mod webhook;

@@ -344,6 +344,7 @@ impl From<DomainError> for ApiError {
             | DomainError::EmailTaken
             | DomainError::DomainNotAvailable
             | DomainError::DuplicateServiceSlug => Self::new(ErrorCode::DuplicateConstraint, detail),
+            | DomainError::DuplicateConnectionId => Self::new(ErrorCode::DuplicateConstraint, detail),
         }
     }
 }

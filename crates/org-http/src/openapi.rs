@@ -38,6 +38,8 @@ use crate::routes::*;
         platform_list_audit_logs,
         list_services, create_service, get_service, update_service, delete_service,
         healthz, readyz, metrics, openapi_document,
+        list_upstream_providers, get_upstream_provider, create_upstream_provider, update_upstream_provider,
+        delete_upstream_provider,
     ),
     components(schemas(ProblemDto, FieldErrorDto)),
     modifiers(&Conventions),
@@ -55,6 +57,7 @@ use crate::routes::*;
         (name = "platform", description = "§20"),
         (name = "services", description = "An org's services (§19.1, §19.2)"),
         (name = "operations", description = "§21"),
+        (name = "upstream_providers", description = "Upstream identity providers (§11)"),
     )
 )]
 struct ApiDoc;

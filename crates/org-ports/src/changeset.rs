@@ -164,6 +164,12 @@ pub struct Changeset {
     /// Login keys to insert or update (revocations). `Conflict(Unique(LoginKeyName))` when a
     /// live key has the name.
     pub login_keys: Vec<LoginKey>,
+    /// Upstream identity providers to insert or update (§11).
+    /// `Conflict(Unique(ConnectionId))` when another provider of the org has the same
+    /// `connection_id`. A purged org's providers go with it.
+    pub upstream_providers: Vec<org_domain::upstream::UpstreamProvider>,
+    /// Upstream providers to delete, at the version they were loaded with.
+    pub removed_upstream_providers: Vec<org_domain::upstream::UpstreamProvider>,
 }
 
 impl Changeset {
@@ -205,5 +211,7 @@ impl Changeset {
             && self.removed_services.is_empty()
             && self.service_grants.is_empty()
             && self.login_keys.is_empty()
+            && self.upstream_providers.is_empty()
+            && self.removed_upstream_providers.is_empty()
     }
 }

@@ -5331,5 +5331,149 @@ where
         concurrent_service_creates_stop_exactly_at_the_cap,
         service_grants_are_set_and_removed_and_go_with_their_service_or_membership,
         login_keys_are_found_by_hash_and_live_names_are_unique,
+        upstream_providers_round_trip_with_their_secret_and_keep_connection_ids_unique,
+    );
+}
+
+fn upstream(org: OrgId, connection_id: &str, created: i64) -> org_domain::upstream::UpstreamProvider {
+    use org_domain::upstream::{ProviderType, SamlCertificate, UpstreamProvider, UpstreamProviderId, UpstreamRecord};
+    UpstreamProvider::restore(UpstreamRecord {
+        id: UpstreamProviderId::from_uuid(uuid()),
+        org_id: org,
+        connection_id: connection_id.to_owned(),
+        name: format!("IdP {connection_id}"),
+        provider_type: ProviderType::Saml,
+        client_id: "https://sp.test".to_owned(),
+        client_secret: Some("up s3cret ✓".to_owned()),
+        issuer: Some("https://idp.test".to_owned()),
+        authorization_url: Some("https://idp.test/sso".to_owned()),
+        token_url: None,
+        userinfo_url: None,
+        jwks_url: None,
+        discovery_url: None,
+        scopes: None,
+        metadata: Some("{\"attr\":\"mail\"}".to_owned()),
+        metadata_xml: Some("<md:EntityDescriptor/>".to_owned()),
+        metadata_url: None,
+        certificates: vec![SamlCertificate {
+            sha256_fingerprint: "ab".repeat(32),
+            not_after: t(1000),
+        }],
+        enabled: true,
+        created_at: t(created),
+        updated_at: t(created),
+        version: 0,
+    })
+}
+
+/// §11: providers round-trip (the sealed secret opened, certificates kept), list oldest first
+/// per org, `connection_id` is unique per org (a freed one can be taken in the same commit),
+/// writes are compare-and-swap, deletes remove, a purge takes them.
+pub async fn upstream_providers_round_trip_with_their_secret_and_keep_connection_ids_unique<S: Store>(s: Arc<S>) {
+    use org_domain::upstream::{UpstreamProvider, UpstreamRecord};
+    let seed = seeded(&*s, "acme").await;
+    let other = seeded(&*s, "other-org").await.org.id();
+    let id = seed.org.id();
+    let (a, b) = (upstream(id, "okta", 2), upstream(id, "adfs", 1));
+    s.commit(Changeset {
+        upstream_providers: vec![a.clone(), b.clone(), upstream(other, "okta", 3)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let stored = s.upstream_provider(id, a.id()).await.unwrap().expect("stored");
+    assert_eq!(stored, a.clone().with_version(1), "the row reads back, secret included");
+    assert_eq!(
+        s.upstream_provider(other, a.id()).await,
+        Ok(None),
+        "another org's id is unknown"
+    );
+    let page = s.upstream_providers(id, PageRequest::new(1, 50)).await.unwrap();
+    assert_eq!(page.total, Some(2));
+    assert_eq!(
+        page.items.iter().map(UpstreamProvider::id).collect::<Vec<_>>(),
+        [b.id(), a.id()],
+        "oldest first"
+    );
+    let second = s.upstream_providers(id, PageRequest::new(2, 1)).await.unwrap();
+    assert_eq!(
+        second.items.iter().map(UpstreamProvider::id).collect::<Vec<_>>(),
+        [a.id()]
+    );
+    let taken = s
+        .commit(Changeset {
+            upstream_providers: vec![upstream(id, "okta", 5)],
+            ..cs()
+        })
+        .await;
+    assert_eq!(
+        taken,
+        Err(StoreError::Conflict(ConflictKind::Unique(UniqueKey::ConnectionId)))
+    );
+    // Renaming one and giving its old id to another in one commit is allowed.
+    let renamed = UpstreamProvider::restore(UpstreamRecord {
+        connection_id: "okta-old".to_owned(),
+        client_secret: None,
+        ..stored.record().clone()
+    });
+    s.commit(Changeset {
+        upstream_providers: vec![renamed.clone(), upstream(id, "okta", 6)],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    let reread = s.upstream_provider(id, a.id()).await.unwrap().expect("still there");
+    assert_eq!(
+        (reread.record().version, reread.record().client_secret.clone()),
+        (2, None),
+        "secret cleared"
+    );
+    let stale = s
+        .commit(Changeset {
+            upstream_providers: vec![renamed.clone()],
+            ..cs()
+        })
+        .await;
+    assert_eq!(stale, Err(StoreError::Conflict(ConflictKind::StaleVersion)));
+    s.commit(Changeset {
+        removed_upstream_providers: vec![reread],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.upstream_provider(id, a.id()).await, Ok(None), "deleted");
+    assert_eq!(
+        s.upstream_providers(id, PageRequest::new(1, 50)).await.unwrap().total,
+        Some(2)
+    );
+    let deleted = Organization::restore(OrgState {
+        deleted_at: Some(t(100)),
+        ..seed.org.state().clone()
+    })
+    .unwrap();
+    s.commit(Changeset {
+        orgs: vec![deleted],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    s.commit(Changeset {
+        org_purges: vec![id],
+        ..cs()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.upstream_providers(id, PageRequest::new(1, 50)).await.unwrap().total,
+        Some(0),
+        "purged"
+    );
+    assert_eq!(
+        s.upstream_providers(other, PageRequest::new(1, 50))
+            .await
+            .unwrap()
+            .total,
+        Some(1),
+        "others kept"
     );
 }

@@ -31,6 +31,8 @@ pub enum UniqueKey {
     ServiceSlug,
     /// Login key name among live keys (§2.9).
     LoginKeyName,
+    /// Upstream provider `connection_id` per org (§11).
+    ConnectionId,
 }
 
 /// Why a write conflicts.

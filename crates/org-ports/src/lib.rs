@@ -17,6 +17,7 @@ mod secrets;
 mod services;
 mod settings;
 mod system;
+mod upstream;
 pub mod webhooks;
 
 #[cfg(feature = "contract")]
@@ -40,6 +41,7 @@ pub use system::{
     AccessClaims, AccessTokens, Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, TokenRejection,
     WebhookSender,
 };
+pub use upstream::{DocumentFetcher, UpstreamRepository};
 pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
@@ -62,5 +64,7 @@ pub use services::{MockLoginKeyRepository, MockServiceRepository};
 pub use settings::{MockSettingsRepository, MockTxtResolver, MockVerificationFetcher};
 #[cfg(feature = "mock")]
 pub use system::{MockAccessTokens, MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
+#[cfg(feature = "mock")]
+pub use upstream::{MockDocumentFetcher, MockUpstreamRepository};
 #[cfg(feature = "mock")]
 pub use webhooks::{MockDeliveryQueue, MockWebhookRepository};

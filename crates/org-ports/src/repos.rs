@@ -323,6 +323,7 @@ pub trait Store:
     + crate::RiskRepository
     + crate::ServiceRepository
     + crate::LoginKeyRepository
+    + crate::UpstreamRepository
 {
 }
 
@@ -347,6 +348,7 @@ impl<T> Store for T where
         + crate::RiskRepository
         + crate::ServiceRepository
         + crate::LoginKeyRepository
+        + crate::UpstreamRepository
 {
 }
 
@@ -373,6 +375,7 @@ pub struct Stores {
     pub risk: Arc<dyn crate::RiskRepository>,
     pub services: Arc<dyn crate::ServiceRepository>,
     pub login_keys: Arc<dyn crate::LoginKeyRepository>,
+    pub upstream: Arc<dyn crate::UpstreamRepository>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -404,6 +407,7 @@ impl Stores {
             risk: store.clone(),
             services: store.clone(),
             login_keys: store.clone(),
+            upstream: store.clone(),
             uow: store,
         }
     }

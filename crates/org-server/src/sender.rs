@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use org_app::outbound::{Guard, Target, UrlError};
-use org_ports::{OutboundRequest, Resolver, SendResult, VerificationFetcher, WebhookSender};
+use org_ports::{DocumentFetcher, OutboundRequest, Resolver, SendResult, VerificationFetcher, WebhookSender};
 
 /// The system resolver, with a static override table.
 #[derive(Clone, Debug, Default)]
@@ -212,6 +212,77 @@ impl VerificationFetcher for HttpFetcher {
     }
 }
 
+/// Fetches the documents of upstream providers (§11): `GET` through the same SSRF guard and
+/// resolver as webhooks (`outbound.allow_http` honoured), no redirects, no proxies, and 5 s
+/// for the whole exchange, body included (a server that trickles its body times out too).
+pub struct DocumentClient(HttpSender);
+
+impl std::fmt::Debug for DocumentClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DocumentClient").field(&self.0).finish()
+    }
+}
+
+impl DocumentClient {
+    pub fn new(guard: Guard, resolver: Arc<dyn Resolver>) -> Self {
+        install_tls();
+        Self(HttpSender {
+            guard,
+            resolver,
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    async fn get(&self, url: &str, max_bytes: usize) -> SendResult {
+        let client = match self.0.client_for(url).await {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let mut resp = match client
+            .get(url)
+            .header("accept", "application/json, application/xml, */*")
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return request_error(&e),
+        };
+        let status = resp.status().as_u16();
+        if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
+            return SendResult::Error("too_large".to_owned());
+        }
+        let mut body: Vec<u8> = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > max_bytes {
+                        return SendResult::Error("too_large".to_owned());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return request_error(&e),
+            }
+        }
+        SendResult::Response {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            retry_after: None,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DocumentFetcher for DocumentClient {
+    async fn fetch(&self, url: &str, max_bytes: usize) -> SendResult {
+        let timeout = self.0.timeout;
+        match tokio::time::timeout(timeout, self.get(url, max_bytes)).await {
+            Ok(r) => r,
+            Err(_) => SendResult::Error("timeout".to_owned()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,5 +421,57 @@ mod tests {
         assert_eq!(r, SendResult::Error("ssrf_denied".into()));
         let r = fetcher(&["127.0.0.1/32"]).fetch("https://site.test/", 1024).await;
         assert_eq!(r, SendResult::Error("invalid_url".into()));
+    }
+
+    fn documents(allow_http: bool) -> DocumentClient {
+        let guard = Guard {
+            allowed_private: vec!["127.0.0.1/32".parse().unwrap()],
+            allow_http,
+        };
+        let overrides = HashMap::from([("idp.test".to_owned(), vec!["127.0.0.1".parse().unwrap()])]);
+        DocumentClient::new(guard, Arc::new(SystemResolver { overrides }))
+    }
+
+    #[tokio::test]
+    async fn documents_are_fetched_within_the_guard_the_size_limit_and_without_redirects() {
+        let (port, seen) = one_shot("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+        let r = documents(true)
+            .fetch(
+                &format!("http://idp.test:{port}/.well-known/openid-configuration"),
+                1024,
+            )
+            .await;
+        assert_eq!(
+            r,
+            SendResult::Response {
+                status: 200,
+                body: "{}".into(),
+                retry_after: None
+            }
+        );
+        assert!(
+            seen.await
+                .unwrap()
+                .starts_with("GET /.well-known/openid-configuration HTTP/1.1")
+        );
+        let (port, _) =
+            one_shot("HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n").await;
+        let r = documents(true).fetch(&format!("http://127.0.0.1:{port}/"), 1024).await;
+        assert!(
+            matches!(r, SendResult::Response { status: 302, .. }),
+            "not followed: {r:?}"
+        );
+        let big: &'static str =
+            Box::leak(format!("HTTP/1.1 200 OK\r\ncontent-length: 2000\r\n\r\n{}", "x".repeat(2000)).into_boxed_str());
+        let (port, _) = one_shot(big).await;
+        let r = documents(true).fetch(&format!("http://127.0.0.1:{port}/"), 1024).await;
+        assert_eq!(r, SendResult::Error("too_large".into()));
+        // `http` only with `outbound.allow_http`; loopback outside the exception never.
+        let r = documents(false).fetch("http://idp.test:1/", 1024).await;
+        assert_eq!(r, SendResult::Error("invalid_url".into()));
+        let r = documents(true).fetch("http://127.0.0.2:1/", 1024).await;
+        assert_eq!(r, SendResult::Error("ssrf_denied".into()));
+        let r = documents(true).fetch("http://[::ffff:10.0.0.1]:1/", 1024).await;
+        assert_eq!(r, SendResult::Error("ssrf_denied".into()));
     }
 }

@@ -515,7 +515,8 @@ impl Parts {
             app_config(s)?,
         )
         .with_outbound(outbound(s)?)
-        .with_domain_verifier(domain_verifier(s)?);
+        .with_domain_verifier(domain_verifier(s)?)
+        .with_document_fetcher(document_fetcher(s)?);
         Ok(Self {
             settings: s.clone(),
             store,
@@ -971,6 +972,13 @@ fn domain_verifier(s: &Settings) -> Result<org_app::settings::DomainVerifier, St
         fetcher: Arc::new(crate::sender::HttpFetcher::new(ob.guard, ob.resolver)),
         http_port: o.domain_verification_http_port,
     })
+}
+
+/// The fetcher of OIDC discovery and SAML metadata documents (§11): the guard and resolver of
+/// §9.3, `outbound.allow_http` honoured.
+fn document_fetcher(s: &Settings) -> Result<Arc<dyn org_ports::DocumentFetcher>, String> {
+    let ob = outbound(s)?;
+    Ok(Arc::new(crate::sender::DocumentClient::new(ob.guard, ob.resolver)))
 }
 
 /// One pass of the webhook worker: claims due deliveries and sends them.

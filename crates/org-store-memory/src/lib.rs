@@ -48,6 +48,8 @@ use org_ports::{
     SettingsRepository, StoreError, UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
 
+mod upstream;
+
 /// One audit log: its kept head and count, the entries by `seq`, and their listing order.
 #[derive(Default)]
 struct Log {
@@ -130,6 +132,8 @@ struct State {
     risk: risk::RiskState,
     /// Services, member grants and login keys (`services.rs`).
     services: services::ServiceState,
+    /// Upstream identity providers (§11).
+    upstream: upstream::Upstreams,
 }
 
 /// The in-memory store.
@@ -307,6 +311,7 @@ impl State {
         self.check_settings(c)?;
         self.check_risk(c)?;
         self.services.validate(c, |o| self.orgs.contains_key(&o))?;
+        self.check_upstream(c)?;
         self.check_prunes(c)
     }
 
@@ -1014,6 +1019,7 @@ impl State {
             self.mails.insert(m.id, m.with_version(version));
         }
         self.apply_risk(c.risk_settings, c.risk_events);
+        self.apply_upstream(c.removed_upstream_providers, c.upstream_providers);
         for org in c.org_purges {
             self.purge(org);
         }
@@ -1085,6 +1091,7 @@ impl State {
         self.take_custom_domain(org);
         self.purge_risk(org);
         self.services.purge(org);
+        self.purge_upstream(org);
         self.orgs.remove(&org);
     }
 

@@ -396,6 +396,14 @@ const SEALED: &[SealedTable] = &[
         transient: false,
     },
     SealedTable {
+        table: "upstream_providers",
+        key: "id",
+        text_key: false,
+        org: Some("org_id"),
+        columns: &["client_secret"],
+        transient: false,
+    },
+    SealedTable {
         table: "signing_keys",
         key: "kid",
         text_key: true,

@@ -112,6 +112,11 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         "login_keys.key_hash",
         Outcome::Unique(UniqueKey::Id),
     ),
+    (
+        "ux_upstream_providers_org_connection",
+        "upstream_providers.org_id, upstream_providers.connection_id",
+        Outcome::Unique(UniqueKey::ConnectionId),
+    ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
     (
         "ux_audit_log_seq",

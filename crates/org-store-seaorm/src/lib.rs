@@ -41,6 +41,7 @@ mod read;
 mod risk;
 mod services;
 mod sql;
+mod upstream;
 mod write;
 
 use std::sync::Arc;

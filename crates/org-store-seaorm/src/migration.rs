@@ -9,6 +9,8 @@ use sea_orm_migration::schema::{
     timestamp_with_time_zone, timestamp_with_time_zone_null, uuid, uuid_null,
 };
 
+mod m0012_upstream_providers;
+
 /// Every migration, oldest first.
 #[derive(Debug)]
 pub struct Migrator;
@@ -27,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(DomainsBranding),
             Box::new(Credentials),
             Box::new(SigningKeys),
+            Box::new(m0012_upstream_providers::UpstreamProviders),
             Box::new(crate::services::Services),
             Box::new(crate::risk::Risk),
             Box::new(DataKeys),

@@ -36,6 +36,7 @@ use crate::entities::{
 };
 use crate::error::DbFailure;
 use crate::mapping::{self, all_set, version_to_row};
+use crate::upstream::upstream_provider;
 
 /// A write that runs in one transaction.
 #[derive(Clone, Copy, Debug)]
@@ -262,6 +263,7 @@ async fn apply(
     write_credentials(txn, cipher, c).await?;
     crate::risk::write_risk(txn, c).await?;
     crate::services::write(txn, backend, c).await?;
+    crate::upstream::write(txn, cipher, c).await?;
     sequence_logs(txn, backend, c).await?;
     fan_out(txn, c, &mut delivered).await?;
     delivered.apply(txn, backend).await?;
@@ -773,12 +775,12 @@ async fn claim(
 }
 
 /// Entities with a UUID primary key (`id`, or the parent's id for rows that extend one).
-trait Keyed: EntityTrait {
+pub(crate) trait Keyed: EntityTrait {
     fn id_col() -> Self::Column;
 }
 
 /// Entities with an optimistic-concurrency `version`.
-trait Versioned: Keyed {
+pub(crate) trait Versioned: Keyed {
     fn version_col() -> Self::Column;
     /// The columns an update never sets: the primary key, and the columns other tables'
     /// foreign keys point at. SQLite re-checks every child row of a parent key named in an
@@ -819,7 +821,8 @@ keyed!(
     scim_token[],
     mail[],
     oauth_credential[],
-    billing_credential[]
+    billing_credential[],
+    upstream_provider[]
 );
 
 /// Rows keyed by their parent's id: a profile by its membership, group data by its role.
@@ -888,7 +891,7 @@ where
 }
 
 /// Version 0 inserts (an existing id conflicts); otherwise a compare-and-swap on `version`.
-async fn versioned<E: Versioned>(
+pub(crate) async fn versioned<E: Versioned>(
     txn: &DatabaseTransaction,
     row: E::ActiveModel,
     id: Uuid,
@@ -918,7 +921,7 @@ where
 }
 
 /// Deletes a row at the version it was loaded with (stale → `StaleVersion`, gone → `NotFound`).
-async fn delete_at<E: Versioned>(txn: &DatabaseTransaction, id: Uuid, loaded: u64) -> Result<(), DbFailure>
+pub(crate) async fn delete_at<E: Versioned>(txn: &DatabaseTransaction, id: Uuid, loaded: u64) -> Result<(), DbFailure>
 where
     E::Model: Sync,
 {

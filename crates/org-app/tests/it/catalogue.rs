@@ -239,6 +239,19 @@ fn steps() -> Vec<(&'static str, Expect)> {
         ("login_key.issue", platform(&["login_key.issued"])),
         ("login_key.revoke", platform(&["login_key.revoked"])),
         (
+            "upstream.create",
+            acme(&["upstream_provider.created"], &["upstream_provider.created"]),
+        ),
+        (
+            "upstream.update",
+            acme(&["upstream_provider.updated"], &["upstream_provider.updated"]),
+        ),
+        ("upstream.update (same)", acme(&[], &[])),
+        (
+            "upstream.delete",
+            acme(&["upstream_provider.deleted"], &["upstream_provider.deleted"]),
+        ),
+        (
             "platform.limits",
             acme(&["org.limits_updated"], &["organization.updated"]),
         ),
@@ -292,6 +305,7 @@ struct Carry {
     hook_id: String,
     delivery_id: String,
     scim_token_id: String,
+    upstream_id: String,
     scim_token: String,
     scim_user: String,
     scim_group: String,
@@ -517,6 +531,33 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
         "service.delete" => app.services.delete(new_owner, m, "acme", "portal").await,
         "login_key.issue" => app.login_keys.issue("front-end").await.map(drop),
         "login_key.revoke" => app.login_keys.revoke("front-end").await.map(drop),
+        "upstream.create" => {
+            let draft = org_domain::upstream::UpstreamDraft {
+                connection_id: Some("github-enterprise".into()),
+                name: Some("GitHub Enterprise".into()),
+                provider_type: Some("oauth2".into()),
+                client_id: Some("client".into()),
+                client_secret: Some(Some("secret".into())),
+                authorization_url: Some(Some("https://gh.example.com/login/oauth/authorize".into())),
+                token_url: Some(Some("https://gh.example.com/login/oauth/access_token".into())),
+                userinfo_url: Some(Some("https://gh.example.com/api/user".into())),
+                ..Default::default()
+            };
+            let p = app.upstream.create(new_owner, m, "acme", draft).await?;
+            c.upstream_id = p.id().to_string();
+            Ok(())
+        }
+        "upstream.update" | "upstream.update (same)" => {
+            let draft = org_domain::upstream::UpstreamDraft {
+                name: Some("GHE".into()),
+                ..Default::default()
+            };
+            app.upstream
+                .update(new_owner, m, "acme", &c.upstream_id, draft)
+                .await
+                .map(drop)
+        }
+        "upstream.delete" => app.upstream.delete(new_owner, m, "acme", &c.upstream_id).await,
         "oauth.delete (none: 404)" => match app.credentials.delete_oauth(new_owner, m, "acme", "github").await {
             Err(AppError::Domain(org_domain::DomainError::OAuthCredentialsNotFound)) => Ok(()),
             other => other.and(Err(AppError::Domain(org_domain::DomainError::NotFound))),

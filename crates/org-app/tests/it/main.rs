@@ -16,4 +16,5 @@ mod services;
 mod sessions;
 mod settings;
 mod support;
+mod upstream;
 mod webhooks;

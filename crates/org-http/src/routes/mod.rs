@@ -15,6 +15,7 @@ mod services;
 mod session;
 mod settings;
 mod smtp;
+mod upstream;
 mod webhooks;
 
 use axum::Router;
@@ -39,6 +40,7 @@ pub(crate) use services::*;
 pub(crate) use session::*;
 pub(crate) use settings::*;
 pub(crate) use smtp::*;
+pub(crate) use upstream::*;
 pub(crate) use webhooks::*;
 
 use crate::state::HttpState;
@@ -430,7 +432,33 @@ fn routes(serve_metrics: bool) -> Routes {
         // §21
         .add("GET", "/healthz", ops::healthz)
         .add("GET", "/readyz", ops::readyz)
-        .add("GET", "/openapi.json", ops::openapi_document);
+        .add("GET", "/openapi.json", ops::openapi_document)
+        // §11
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/upstream-providers",
+            upstream::list_upstream_providers,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/upstream-providers",
+            upstream::create_upstream_provider,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/upstream-providers/{id}",
+            upstream::get_upstream_provider,
+        )
+        .add(
+            "PATCH",
+            "/api/organizations/{org_slug}/upstream-providers/{id}",
+            upstream::update_upstream_provider,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/upstream-providers/{id}",
+            upstream::delete_upstream_provider,
+        );
     if serve_metrics {
         r.add("GET", "/metrics", ops::metrics)
     } else {

@@ -59,6 +59,7 @@ fn domain(e: DomainError) -> ScimError {
         | DomainError::DuplicateWebhookName
         | DomainError::DuplicateUserName
         | DomainError::EmailTaken
+        | DomainError::DuplicateConnectionId
         | DomainError::DomainNotAvailable
         | DomainError::AlreadyMember
         | DomainError::PendingInvitationExists

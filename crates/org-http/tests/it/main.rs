@@ -19,4 +19,5 @@ mod services;
 mod settings;
 mod smtp;
 mod support;
+mod upstream;
 mod webhooks;

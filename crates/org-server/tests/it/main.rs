@@ -13,5 +13,6 @@ mod scim;
 mod scim_conformance;
 mod services;
 mod support;
+mod upstream;
 mod walkthrough;
 mod webhooks;

@@ -403,3 +403,37 @@ impl Node {
         (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// `<target dir>/<name>`: an npm project with the pinned `packages` (`name@version`) installed
+/// from the npm registry by `npm install`, guarded by a file lock against other test processes
+/// and installed anew when the list changes; kept for later runs. Nothing is assumed installed
+/// beyond `node` and `npm`.
+pub fn npm_install(name: &str, packages: &[&str]) -> Result<PathBuf, String> {
+    let dir = target_dir().join(name);
+    let wanted = packages.join("\n");
+    let stamp = dir.join("org-packages.txt");
+    let lock = File::create(target_dir().join(format!("{name}.lock"))).map_err(|e| format!("lock file: {e}"))?;
+    lock.lock().map_err(|e| format!("lock {}: {e}", dir.display()))?;
+    if dir.join("node_modules").exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(dir);
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("remove {}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    std::fs::write(
+        dir.join("package.json"),
+        format!("{{\"name\":\"{name}\",\"private\":true,\"type\":\"module\"}}"),
+    )
+    .map_err(|e| e.to_string())?;
+    org_testkit::run(
+        Command::new("npm")
+            .current_dir(&dir)
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "--save-exact"])
+            .args(packages),
+        &format!("npm install {}", packages.join(" ")),
+    )?;
+    // Written last: a project without it is incomplete and installed anew next time.
+    std::fs::write(&stamp, &wanted).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
