@@ -64,6 +64,14 @@ async fn every_secret_appears_only_where_the_contract_returns_it() {
             json!({"api_key": billing_key, "webhook_secret": billing_whsec, "mode": "test"}),
         ),
     ];
+    let upstream_secret = canary("upstream");
+    let upstream = json!({"connection_id": "corp-oauth", "name": "Corp", "provider_type": "oauth2",
+        "client_id": "corp-client", "client_secret": upstream_secret,
+        "authorization_url": "https://idp.corp.example.com/authorize",
+        "token_url": "https://idp.corp.example.com/token",
+        "userinfo_url": "https://idp.corp.example.com/userinfo"});
+    let set = [set[0].clone(), set[1].clone(), set[2].clone(), ("/api/organizations/acme/upstream-providers", upstream)];
+    let login_key = s(&node.cli(&["admin", "issue-login-key", "--name", "front-end"])["key"]).to_owned();
     let mut responses: Vec<String> = Vec::new();
     for (path, body) in set {
         let (status, res) = c.call("POST", path, &token, Some(body)).await;
@@ -134,6 +142,8 @@ async fn every_secret_appears_only_where_the_contract_returns_it() {
         &format!("/api/organizations/acme/webhooks/{hook_id}"),
         &format!("/api/organizations/acme/webhooks/{hook_id}/deliveries"),
         "/api/organizations/acme/scim-tokens",
+        "/api/organizations/acme/upstream-providers",
+        "/api/organizations/acme/services",
         "/api/organizations/acme/invitations",
         "/api/organizations/acme/audit-log",
         "/api/organizations/acme/audit-log/export?format=ndjson",
@@ -180,6 +190,8 @@ async fn every_secret_appears_only_where_the_contract_returns_it() {
         ("OAuth client secret", &oauth_secret),
         ("billing API key", &billing_key),
         ("billing webhook secret", &billing_whsec),
+        ("upstream client secret", &upstream_secret),
+        ("login key", &login_key),
         ("webhook signing secret", &first_secret),
         ("rotated webhook signing secret", &second_secret),
         ("SCIM token", &scim),
