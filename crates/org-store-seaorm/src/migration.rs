@@ -1459,6 +1459,65 @@ impl MigrationTrait for Credentials {
     }
 }
 
+/// What the migration tests share: an in-memory database at the latest schema, an owner with
+/// orgs in it, row counts and the steps back to just before a migration.
+#[cfg(test)]
+pub(crate) mod testing {
+    #![allow(clippy::unwrap_used)]
+
+    use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+    use sea_orm_migration::MigratorTrait;
+
+    use super::Migrator;
+
+    /// The timestamp the test rows carry.
+    pub(crate) const AT: &str = "'2026-01-01T00:00:00Z'";
+
+    /// An in-memory SQLite database with foreign keys on, migrated to the latest schema.
+    pub(crate) async fn migrated() -> DatabaseConnection {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        db
+    }
+
+    /// User `X'01'` and, owned by it, one active `tier_pro` org per `(id hex, slug)`.
+    pub(crate) async fn owner_with_orgs(db: &DatabaseConnection, orgs: &[(&str, &str)]) {
+        db.execute_unprepared(&format!(
+            "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
+             VALUES (X'01', 'o@x.test', NULL, 0, {AT}, {AT}, 1)"
+        ))
+        .await
+        .unwrap();
+        for (id, slug) in orgs {
+            db.execute_unprepared(&format!(
+                "INSERT INTO orgs (id, slug, name, name_lower, owner_user_id, status, tier_id, created_at, \
+                 updated_at, version) VALUES (X'{id}', '{slug}', '{slug}', '{slug}', X'01', 'active', 'tier_pro', \
+                 {AT}, {AT}, 1)"
+            ))
+            .await
+            .unwrap();
+        }
+    }
+
+    /// The `n` column of the one row `sql` answers.
+    pub(crate) async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    /// How many migrations, `name` included, to roll back to just before it.
+    pub(crate) fn steps_to_before(name: &str) -> u32 {
+        let all = Migrator::migrations();
+        let at = all.iter().position(|m| m.name() == name).unwrap();
+        u32::try_from(all.len() - at).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1467,6 +1526,7 @@ mod tests {
     use sea_orm_migration::MigratorTrait;
 
     use super::Migrator;
+    use super::testing::{self, count};
 
     #[tokio::test]
     async fn every_migration_after_m0002_rolls_back_to_m0002_and_forward_again() {
@@ -1485,15 +1545,6 @@ mod tests {
             .unwrap();
         assert_eq!(old.try_get::<i64>("", "n").unwrap(), 0, "the m0002 memberships table");
         Migrator::up(&db, None).await.unwrap();
-    }
-
-    async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<i64>("", "n").unwrap()
     }
 
     #[tokio::test]
@@ -1628,25 +1679,9 @@ mod tests {
 
     #[tokio::test]
     async fn m0008_holds_a_domain_verified_once_goes_with_its_org_and_rolls_back() {
-        let db = Database::connect("sqlite::memory:").await.unwrap();
-        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
-        let at = "'2026-01-01T00:00:00Z'";
-        db.execute_unprepared(&format!(
-            "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
-             VALUES (X'01', 'o@x.test', NULL, 0, {at}, {at}, 1)"
-        ))
-        .await
-        .unwrap();
-        for (id, slug) in [("02", "a"), ("03", "b"), ("04", "c")] {
-            db.execute_unprepared(&format!(
-                "INSERT INTO orgs (id, slug, name, name_lower, owner_user_id, status, tier_id, created_at, \
-                 updated_at, version) VALUES (X'{id}', '{slug}', '{slug}', '{slug}', X'01', 'active', 'tier_pro', \
-                 {at}, {at}, 1)"
-            ))
-            .await
-            .unwrap();
-        }
+        let db = testing::migrated().await;
+        let at = testing::AT;
+        testing::owner_with_orgs(&db, &[("02", "a"), ("03", "b"), ("04", "c")]).await;
         let claim = |org: &str, verified: &str| {
             format!(
                 "INSERT INTO custom_domains (org_id, domain, verification_token, verified_at, verification_method, \
@@ -1673,11 +1708,7 @@ mod tests {
         assert_eq!(count(&db, rows).await, 1, "an org's rows go with it");
 
         // Down to just before m0008 (the migrations after it first).
-        let after_m0007 = Migrator::migrations()
-            .iter()
-            .position(|m| m.name() == "m0008_domains_branding")
-            .unwrap();
-        let steps = u32::try_from(Migrator::migrations().len() - after_m0007).unwrap();
+        let steps = testing::steps_to_before("m0008_domains_branding");
         Migrator::down(&db, Some(steps)).await.unwrap();
         let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
                       AND name IN ('custom_domains', 'org_brandings')";
@@ -1719,22 +1750,9 @@ mod tests {
 
     #[tokio::test]
     async fn m0009_holds_one_row_per_org_and_provider_goes_with_its_org_and_rolls_back() {
-        let db = Database::connect("sqlite::memory:").await.unwrap();
-        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
-        let at = "'2026-01-01T00:00:00Z'";
-        db.execute_unprepared(&format!(
-            "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
-             VALUES (X'01', 'o@x.test', NULL, 0, {at}, {at}, 1)"
-        ))
-        .await
-        .unwrap();
-        db.execute_unprepared(&format!(
-            "INSERT INTO orgs (id, slug, name, name_lower, owner_user_id, status, tier_id, created_at, \
-             updated_at, version) VALUES (X'02', 'a', 'a', 'a', X'01', 'active', 'tier_pro', {at}, {at}, 1)"
-        ))
-        .await
-        .unwrap();
+        let db = testing::migrated().await;
+        let at = testing::AT;
+        testing::owner_with_orgs(&db, &[("02", "a")]).await;
         let row = |id: &str, provider: &str| {
             format!(
                 "INSERT INTO oauth_credentials (id, org_id, provider, client_id, client_secret, created_at, \
@@ -1765,11 +1783,7 @@ mod tests {
         let rows = "SELECT (SELECT COUNT(*) FROM oauth_credentials) + (SELECT COUNT(*) FROM billing_credentials) AS n";
         assert_eq!(count(&db, rows).await, 0, "the rows go with their org");
         // Down to just before m0009 (the migrations after it first).
-        let before = Migrator::migrations()
-            .iter()
-            .position(|m| m.name() == "m0009_credentials")
-            .unwrap();
-        let steps = u32::try_from(Migrator::migrations().len() - before).unwrap();
+        let steps = testing::steps_to_before("m0009_credentials");
         Migrator::down(&db, Some(steps)).await.unwrap();
         let table = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
                      AND name IN ('oauth_credentials', 'billing_credentials')";

@@ -384,52 +384,23 @@ mod m0014 {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+    use sea_orm::ConnectionTrait;
     use sea_orm_migration::MigratorTrait;
 
     use crate::migration::Migrator;
-
-    async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-        let row = db
-            .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<i64>("", "n").unwrap()
-    }
-
-    /// How many migrations, m0014 included, to roll back to just before it.
-    fn steps_to_before_m0014() -> u32 {
-        let all = Migrator::migrations();
-        let at = all.iter().position(|m| m.name() == "m0014_risk").unwrap();
-        u32::try_from(all.len() - at).unwrap()
-    }
+    use crate::migration::testing::{self, count};
 
     #[tokio::test]
     async fn m0014_backfills_the_defaults_for_existing_orgs_goes_with_its_org_and_rolls_back() {
-        let db = Database::connect("sqlite::memory:").await.unwrap();
-        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
-        Migrator::down(&db, Some(steps_to_before_m0014())).await.unwrap();
+        let db = testing::migrated().await;
+        Migrator::down(&db, Some(testing::steps_to_before("m0014_risk")))
+            .await
+            .unwrap();
         let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
                       AND name IN ('risk_settings', 'risk_events')";
         assert_eq!(count(&db, tables).await, 0, "before m0014");
-        let at = "'2026-01-01T00:00:00Z'";
-        db.execute_unprepared(&format!(
-            "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
-             VALUES (X'01', 'o@x.test', NULL, 0, {at}, {at}, 1)"
-        ))
-        .await
-        .unwrap();
-        for (id, slug) in [("02", "a"), ("03", "b")] {
-            db.execute_unprepared(&format!(
-                "INSERT INTO orgs (id, slug, name, name_lower, owner_user_id, status, tier_id, created_at, \
-                 updated_at, version) VALUES (X'{id}', '{slug}', '{slug}', '{slug}', X'01', 'active', 'tier_pro', \
-                 {at}, {at}, 1)"
-            ))
-            .await
-            .unwrap();
-        }
+        let at = testing::AT;
+        testing::owner_with_orgs(&db, &[("02", "a"), ("03", "b")]).await;
         Migrator::up(&db, None).await.unwrap();
         let defaults = "SELECT COUNT(*) AS n FROM risk_settings WHERE enforcement_mode = 'log_only' \
                         AND low_threshold = 30 AND medium_threshold = 70 AND new_device_score = 20 \
@@ -448,7 +419,9 @@ mod tests {
             .unwrap();
         let rows = "SELECT (SELECT COUNT(*) FROM risk_settings) + (SELECT COUNT(*) FROM risk_events) AS n";
         assert_eq!(count(&db, rows).await, 1, "an org's risk rows go with it");
-        Migrator::down(&db, Some(steps_to_before_m0014())).await.unwrap();
+        Migrator::down(&db, Some(testing::steps_to_before("m0014_risk")))
+            .await
+            .unwrap();
         assert_eq!(count(&db, tables).await, 0, "m0014's tables are dropped");
         Migrator::up(&db, None).await.unwrap();
         assert_eq!(count(&db, tables).await, 2);

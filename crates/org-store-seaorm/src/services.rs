@@ -608,38 +608,17 @@ impl LoginKeyRepository for SeaStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+    use sea_orm::ConnectionTrait;
     use sea_orm_migration::MigratorTrait;
 
     use crate::migration::Migrator;
-
-    async fn n(db: &DatabaseConnection, sql: &str) -> i64 {
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<i64>("", "n").unwrap()
-    }
+    use crate::migration::testing::{self, count as n};
 
     #[tokio::test]
     async fn m0013_keeps_slugs_unique_per_org_lets_rows_go_with_their_org_and_rolls_back() {
-        let db = Database::connect("sqlite::memory:").await.unwrap();
-        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
-        let at = "'2026-01-01T00:00:00Z'";
-        db.execute_unprepared(&format!(
-            "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
-             VALUES (X'01', 'o@x.test', NULL, 0, {at}, {at}, 1)"
-        ))
-        .await
-        .unwrap();
-        db.execute_unprepared(&format!(
-            "INSERT INTO orgs (id, slug, name, name_lower, owner_user_id, status, tier_id, created_at, \
-             updated_at, version) VALUES (X'02', 'a', 'a', 'a', X'01', 'active', 'tier_pro', {at}, {at}, 1)"
-        ))
-        .await
-        .unwrap();
+        let db = testing::migrated().await;
+        let at = testing::AT;
+        testing::owner_with_orgs(&db, &[("02", "a")]).await;
         let service = |id: &str, slug: &str| {
             format!(
                 "INSERT INTO services (id, org_id, slug, name, description, enabled, created_at, updated_at, \
@@ -685,11 +664,7 @@ mod tests {
             .unwrap();
         let rows = "SELECT (SELECT COUNT(*) FROM services) + (SELECT COUNT(*) FROM service_counts) AS n";
         assert_eq!(n(&db, rows).await, 0, "the rows go with their org");
-        let before = Migrator::migrations()
-            .iter()
-            .position(|m| m.name() == "m0013_services")
-            .unwrap();
-        let steps = u32::try_from(Migrator::migrations().len() - before).unwrap();
+        let steps = testing::steps_to_before("m0013_services");
         Migrator::down(&db, Some(steps)).await.unwrap();
         let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
                       AND name IN ('services', 'service_grants', 'service_counts', 'login_keys')";

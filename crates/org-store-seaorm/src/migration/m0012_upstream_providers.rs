@@ -87,41 +87,17 @@ impl MigrationTrait for UpstreamProviders {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use sea_orm::{ConnectionTrait, Database};
+    use sea_orm::ConnectionTrait;
     use sea_orm_migration::MigratorTrait;
 
     use crate::migration::Migrator;
-
-    async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(
-                db.get_database_backend(),
-                sql.to_owned(),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<i64>("", "n").unwrap()
-    }
+    use crate::migration::testing::{self, count};
 
     #[tokio::test]
     async fn m0012_holds_one_connection_id_per_org_goes_with_its_org_and_rolls_back() {
-        let db = Database::connect("sqlite::memory:").await.unwrap();
-        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
-        let at = "'2026-01-01T00:00:00Z'";
-        db.execute_unprepared(&format!(
-            "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
-             VALUES (X'01', 'o@x.test', NULL, 0, {at}, {at}, 1)"
-        ))
-        .await
-        .unwrap();
-        db.execute_unprepared(&format!(
-            "INSERT INTO orgs (id, slug, name, name_lower, owner_user_id, status, tier_id, created_at, \
-             updated_at, version) VALUES (X'02', 'a', 'a', 'a', X'01', 'active', 'tier_pro', {at}, {at}, 1)"
-        ))
-        .await
-        .unwrap();
+        let db = testing::migrated().await;
+        let at = testing::AT;
+        testing::owner_with_orgs(&db, &[("02", "a")]).await;
         let row = |id: &str, connection: &str| {
             format!(
                 "INSERT INTO upstream_providers (id, org_id, connection_id, name, provider_type, client_id, \
@@ -143,11 +119,7 @@ mod tests {
             0,
             "gone with the org"
         );
-        let before = Migrator::migrations()
-            .iter()
-            .position(|m| m.name() == "m0012_upstream_providers")
-            .unwrap();
-        let steps = u32::try_from(Migrator::migrations().len() - before).unwrap();
+        let steps = testing::steps_to_before("m0012_upstream_providers");
         Migrator::down(&db, Some(steps)).await.unwrap();
         let table = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'upstream_providers'";
         assert_eq!(count(&db, table).await, 0);
