@@ -194,76 +194,40 @@ impl App {
         }
     }
 
+    /// The app with one setting of its core changed (the builders below). A core already
+    /// shared is copied first, with fresh per-process caches.
+    fn reconfigured(self, set: impl FnOnce(&mut core::Core)) -> Self {
+        let mut core = Arc::try_unwrap(self.core).unwrap_or_else(|core| core::Core {
+            stores: core.stores.clone(),
+            clock: core.clock.clone(),
+            ids: core.ids.clone(),
+            tokens: core.tokens.clone(),
+            access_tokens: core.access_tokens.clone(),
+            config: core.config.clone(),
+            denied: record::DeniedLimiter::default(),
+            outbound: core.outbound.clone(),
+            verifier: core.verifier.clone(),
+            documents: core.documents.clone(),
+            sessions: cache::TokenCache::new(SESSION_CACHE),
+            service_counts: cache::TokenCache::new(SESSION_CACHE),
+        });
+        set(&mut core);
+        Self::from_core(core)
+    }
+
     /// Sets the SSRF guard and resolver used to check webhook URLs (call right after `new`).
     pub fn with_outbound(self, outbound: webhooks::Outbound) -> Self {
-        match Arc::try_unwrap(self.core) {
-            Ok(mut core) => {
-                core.outbound = outbound;
-                Self::from_core(core)
-            }
-            Err(core) => Self::from_core(core::Core {
-                stores: core.stores.clone(),
-                clock: core.clock.clone(),
-                ids: core.ids.clone(),
-                tokens: core.tokens.clone(),
-                access_tokens: core.access_tokens.clone(),
-                config: core.config.clone(),
-                denied: record::DeniedLimiter::default(),
-                outbound,
-                verifier: core.verifier.clone(),
-                documents: core.documents.clone(),
-                sessions: cache::TokenCache::new(SESSION_CACHE),
-                service_counts: cache::TokenCache::new(SESSION_CACHE),
-            }),
-        }
+        self.reconfigured(|core| core.outbound = outbound)
     }
 
     /// Sets the lookups of domain verification (TXT resolver, HTTP fetcher, port; §14).
     pub fn with_domain_verifier(self, verifier: settings::DomainVerifier) -> Self {
-        match Arc::try_unwrap(self.core) {
-            Ok(mut core) => {
-                core.verifier = verifier;
-                Self::from_core(core)
-            }
-            Err(core) => Self::from_core(core::Core {
-                stores: core.stores.clone(),
-                clock: core.clock.clone(),
-                ids: core.ids.clone(),
-                tokens: core.tokens.clone(),
-                access_tokens: core.access_tokens.clone(),
-                config: core.config.clone(),
-                denied: record::DeniedLimiter::default(),
-                outbound: core.outbound.clone(),
-                verifier,
-                documents: core.documents.clone(),
-                sessions: cache::TokenCache::new(SESSION_CACHE),
-                service_counts: cache::TokenCache::new(SESSION_CACHE),
-            }),
-        }
+        self.reconfigured(|core| core.verifier = verifier)
     }
 
     /// Sets the fetcher of OIDC discovery and SAML metadata documents (§11).
     pub fn with_document_fetcher(self, documents: Arc<dyn org_ports::DocumentFetcher>) -> Self {
-        match Arc::try_unwrap(self.core) {
-            Ok(mut core) => {
-                core.documents = documents;
-                Self::from_core(core)
-            }
-            Err(core) => Self::from_core(core::Core {
-                stores: core.stores.clone(),
-                clock: core.clock.clone(),
-                ids: core.ids.clone(),
-                tokens: core.tokens.clone(),
-                access_tokens: core.access_tokens.clone(),
-                config: core.config.clone(),
-                denied: record::DeniedLimiter::default(),
-                outbound: core.outbound.clone(),
-                verifier: core.verifier.clone(),
-                documents,
-                sessions: cache::TokenCache::new(SESSION_CACHE),
-                service_counts: cache::TokenCache::new(SESSION_CACHE),
-            }),
-        }
+        self.reconfigured(|core| core.documents = documents)
     }
 
     /// The configuration.
