@@ -343,7 +343,7 @@ impl From<DomainError> for ApiError {
             | DomainError::DuplicateUserName
             | DomainError::EmailTaken
             | DomainError::DomainNotAvailable
-            | DomainError::DuplicateServiceSlug => Self::new(ErrorCode::DuplicateConstraint, detail),
+            | DomainError::DuplicateServiceSlug
             | DomainError::DuplicateConnectionId => Self::new(ErrorCode::DuplicateConstraint, detail),
         }
     }

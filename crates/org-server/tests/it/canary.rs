@@ -70,7 +70,12 @@ async fn every_secret_appears_only_where_the_contract_returns_it() {
         "authorization_url": "https://idp.corp.example.com/authorize",
         "token_url": "https://idp.corp.example.com/token",
         "userinfo_url": "https://idp.corp.example.com/userinfo"});
-    let set = [set[0].clone(), set[1].clone(), set[2].clone(), ("/api/organizations/acme/upstream-providers", upstream)];
+    let set = [
+        set[0].clone(),
+        set[1].clone(),
+        set[2].clone(),
+        ("/api/organizations/acme/upstream-providers", upstream),
+    ];
     let login_key = s(&node.cli(&["admin", "issue-login-key", "--name", "front-end"])["key"]).to_owned();
     let mut responses: Vec<String> = Vec::new();
     for (path, body) in set {
