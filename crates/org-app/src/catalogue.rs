@@ -133,7 +133,7 @@ pub(crate) struct Described {
 }
 
 impl Described {
-    fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Self {
             action: None,
             platform_log: false,
@@ -586,6 +586,7 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
         DomainEvent::Smtp(e) => describe_smtp(e),
         DomainEvent::OAuthCredentials(e) => describe_oauth_credentials(e),
         DomainEvent::BillingCredentials(e) => describe_billing_credentials(e),
+        DomainEvent::Siem(e) => crate::siem::describe(e),
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) struct Core {
     pub verifier: crate::settings::DomainVerifier,
     /// Session contexts read for authentication, kept while the change token stands.
     pub sessions: TokenCache<(SessionId, Option<Slug>), SessionContext>,
+    /// The outbound client of SIEM test records (§17; the worker is handed its own).
+    pub siem_sender: Arc<dyn org_ports::WebhookSender>,
 }
 
 /// One org-scoped request, resolved: the org row, the caller's access to it, and a recorder

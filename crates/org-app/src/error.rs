@@ -85,6 +85,7 @@ impl From<StoreError> for AppError {
                 // A concurrent verification of the same domain: deciding again sees the winner.
                 UniqueKey::UserEmail | UniqueKey::OneOwner | UniqueKey::VerifiedDomain => Self::Stale,
                 UniqueKey::Id => Self::Internal("duplicate id".to_owned()),
+                UniqueKey::SiemConfigName => Self::Domain(DomainError::DuplicateSiemConfigName),
             },
             StoreError::NotFound => Self::Stale,
             StoreError::Unavailable(why) => Self::Unavailable(why),

@@ -72,6 +72,7 @@ pub mod roles;
 pub mod scim;
 mod sessions;
 pub mod settings;
+pub mod siem;
 pub mod signing;
 pub mod system;
 mod users;
@@ -97,6 +98,7 @@ pub use redact::redact;
 pub use roles::RoleService;
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
 pub use settings::SettingsService;
+pub use siem::SiemService;
 pub use users::UserAdmin;
 pub use webhooks::WebhookService;
 
@@ -121,6 +123,7 @@ pub struct App {
     pub users: UserAdmin,
     pub directory: directory::DirectoryService,
     pub workers: workers::WorkerService,
+    pub siem: SiemService,
 }
 
 impl std::fmt::Debug for App {
@@ -152,6 +155,7 @@ impl App {
             outbound: webhooks::Outbound::default(),
             verifier: settings::DomainVerifier::default(),
             sessions: cache::TokenCache::new(SESSION_CACHE),
+            siem_sender: Arc::new(NoSender),
         })
     }
 
@@ -172,6 +176,10 @@ impl App {
             users: UserAdmin { core: core.clone() },
             directory: directory::DirectoryService { core: core.clone() },
             workers: workers::WorkerService {
+                holder: core.ids.new_id(),
+                core: core.clone(),
+            },
+            siem: SiemService {
                 holder: core.ids.new_id(),
                 core: core.clone(),
             },
@@ -197,6 +205,7 @@ impl App {
                 outbound,
                 verifier: core.verifier.clone(),
                 sessions: cache::TokenCache::new(SESSION_CACHE),
+                siem_sender: core.siem_sender.clone(),
             }),
         }
     }
@@ -219,6 +228,30 @@ impl App {
                 outbound: core.outbound.clone(),
                 verifier,
                 sessions: cache::TokenCache::new(SESSION_CACHE),
+                siem_sender: core.siem_sender.clone(),
+            }),
+        }
+    }
+
+    /// Sets the outbound client of SIEM test records (call right after `new`).
+    pub fn with_siem_sender(self, sender: Arc<dyn org_ports::WebhookSender>) -> Self {
+        match Arc::try_unwrap(self.core) {
+            Ok(mut core) => {
+                core.siem_sender = sender;
+                Self::from_core(core)
+            }
+            Err(core) => Self::from_core(core::Core {
+                stores: core.stores.clone(),
+                clock: core.clock.clone(),
+                ids: core.ids.clone(),
+                tokens: core.tokens.clone(),
+                access_tokens: core.access_tokens.clone(),
+                config: core.config.clone(),
+                denied: record::DeniedLimiter::default(),
+                outbound: core.outbound.clone(),
+                verifier: core.verifier.clone(),
+                sessions: cache::TokenCache::new(SESSION_CACHE),
+                siem_sender: sender,
             }),
         }
     }
@@ -247,5 +280,16 @@ impl App {
     /// Number of `authorization.denied` entries suppressed by the once-per-minute rule (§1.5).
     pub fn denied_suppressed_total(&self) -> u64 {
         self.core.denied.suppressed()
+    }
+}
+
+/// A sender that sends nothing (embedders without outbound HTTP): every attempt fails.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSender;
+
+#[async_trait::async_trait]
+impl org_ports::WebhookSender for NoSender {
+    async fn send(&self, _request: org_ports::OutboundRequest) -> org_ports::SendResult {
+        org_ports::SendResult::Error("no_sender".to_owned())
     }
 }

@@ -149,6 +149,9 @@ pub enum DomainError {
     /// No billing credentials for this provider (§18: 404 with this detail).
     #[error("Billing credentials not found for this provider")]
     BillingCredentialsNotFound,
+    /// Another SIEM config of the org has this name (§17: 409 `DUPLICATE_CONSTRAINT`).
+    #[error("a SIEM config with this name already exists")]
+    DuplicateSiemConfigName,
 }
 
 fn plural(n: usize) -> String {

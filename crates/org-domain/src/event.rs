@@ -271,4 +271,6 @@ pub enum DomainEvent {
     OAuthCredentials(crate::credentials::OAuthCredentialsEvent),
     /// An org's billing-provider credentials were set or deleted (§18).
     BillingCredentials(crate::credentials::BillingCredentialsEvent),
+    /// A SIEM config was created, updated or deleted (§17).
+    Siem(crate::siem::SiemEvent),
 }

@@ -56,3 +56,5 @@ id_type!(/// One e-mail of the mail outbox.
     MailId);
 id_type!(/// One row of an org's provider credentials (§12 OAuth, §18 billing).
     CredentialId);
+id_type!(/// A SIEM streaming config of an org (§17).
+    SiemConfigId);

@@ -70,6 +70,7 @@ mod organization;
 mod role;
 pub mod scim_token;
 mod session;
+pub mod siem;
 mod tier;
 mod user;
 mod values;
@@ -82,7 +83,7 @@ pub use error::{DomainError, FieldError, Rule};
 pub use event::{Change, ChangeValue, DomainEvent, JoinedVia, UserVia};
 pub use ids::{
     CredentialId, DeliveryId, EventId, InvitationId, MailId, MembershipId, OrgId, RoleId, ScimTokenId, SessionId,
-    UserId, WebhookId,
+    SiemConfigId, UserId, WebhookId,
 };
 pub use invitation::{Invitation, InvitationRecord, InvitationStatus, NewInvitation, TokenHash};
 pub use members::subjects;

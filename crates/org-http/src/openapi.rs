@@ -36,6 +36,8 @@ use crate::routes::*;
         approve_organization, reject_organization, suspend_organization, activate_organization, list_tiers,
         platform_list_audit_logs,
         healthz, readyz, metrics, openapi_document,
+        create_siem_config, list_siem_configs, get_siem_config, update_siem_config, delete_siem_config,
+        test_siem_config,
     ),
     components(schemas(ProblemDto, FieldErrorDto)),
     modifiers(&Conventions),
@@ -51,6 +53,7 @@ use crate::routes::*;
         (name = "settings", description = "Org settings: OAuth credentials (§12), SMTP (§13), custom domain (§14), branding (§15), billing credentials (§18)"),
         (name = "platform", description = "§20"),
         (name = "operations", description = "§21"),
+        (name = "siem", description = "SIEM streaming (§17)"),
     )
 )]
 struct ApiDoc;

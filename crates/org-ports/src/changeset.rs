@@ -7,6 +7,7 @@ use org_domain::custom_domain::CustomDomain;
 use org_domain::directory::{DirectoryGroup, DirectoryProfile};
 use org_domain::mail::{Mail, SmtpSettings};
 use org_domain::scim_token::ScimToken;
+use org_domain::siem::SiemConfig;
 use org_domain::webhook::{Delivery, Webhook};
 use org_domain::{
     CustomRole, Invitation, Membership, OrgId, Organization, RevokeReason, ScimTokenId, Session, User, UserId,
@@ -136,6 +137,15 @@ pub struct Changeset {
     /// its audit log and event
     /// stream) with the org row itself. An org that is not deleted is left alone.
     pub org_purges: Vec<OrgId>,
+    /// SIEM configs to insert or update (§17). `Conflict(Unique(SiemConfigName))` when another
+    /// config of the org has the name. An insert stores the config's progress; an update never
+    /// changes the stored progress (only `siem_progress` does).
+    pub siem_configs: Vec<SiemConfig>,
+    /// SIEM configs to delete, at the version they were loaded with.
+    pub removed_siem_configs: Vec<SiemConfig>,
+    /// Streaming progress of SIEM configs (compare-and-set on the cursor, see
+    /// [`crate::SiemProgressWrite`]).
+    pub siem_progress: Vec<crate::SiemProgressWrite>,
 }
 
 impl Changeset {
@@ -171,5 +181,8 @@ impl Changeset {
             && self.billing_credentials.is_empty()
             && self.removed_billing_credentials.is_empty()
             && self.org_purges.is_empty()
+            && self.siem_configs.is_empty()
+            && self.removed_siem_configs.is_empty()
+            && self.siem_progress.is_empty()
     }
 }

@@ -38,6 +38,9 @@ use uuid::Uuid;
 
 use crate::chain::{self, Link, Verdict};
 use crate::webhooks::{self, DeliveryFilter};
+
+mod siem;
+pub use siem::*;
 use crate::{
     ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, AuditPrune, Changeset, ConflictKind, DomainClaim,
     MemberQuery, MemberRow, OrgFilter, OutboxEvent, PageRequest, RefreshMatch, RevocationScope, SessionRevocation,
@@ -5295,5 +5298,7 @@ where
         a_purge_takes_the_org_s_branding_and_domain,
         oauth_credentials_are_one_row_per_org_and_provider_written_by_version,
         billing_credentials_are_one_row_per_org_and_provider_written_by_version,
+        siem_configs_round_trip_with_unique_names_per_org,
+        siem_progress_is_compare_and_set_on_the_cursor_and_config_writes_keep_it,
     );
 }

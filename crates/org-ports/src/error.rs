@@ -27,6 +27,8 @@ pub enum UniqueKey {
     VerifiedDomain,
     /// A row with the same primary key exists.
     Id,
+    /// SIEM config name per org (§17).
+    SiemConfigName,
 }
 
 /// Why a write conflicts.

@@ -14,6 +14,7 @@ pub mod mail;
 mod repos;
 mod secrets;
 mod settings;
+mod siem;
 mod system;
 pub mod webhooks;
 
@@ -37,6 +38,7 @@ pub use system::{
     WebhookSender,
 };
 pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
+pub use siem::{SiemProgressWrite, SiemRepository};
 
 #[cfg(feature = "mock")]
 pub use directory::MockDirectoryRepository;
@@ -56,3 +58,5 @@ pub use settings::{MockSettingsRepository, MockTxtResolver, MockVerificationFetc
 pub use system::{MockAccessTokens, MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
 #[cfg(feature = "mock")]
 pub use webhooks::{MockDeliveryQueue, MockWebhookRepository};
+#[cfg(feature = "mock")]
+pub use siem::MockSiemRepository;

@@ -317,6 +317,7 @@ pub trait Store:
     + crate::MailRepository
     + crate::MailQueue
     + crate::SettingsRepository
+    + crate::SiemRepository
     + LeaseRepository
     + ChangeToken
     + UnitOfWork
@@ -338,6 +339,7 @@ impl<T> Store for T where
         + crate::MailRepository
         + crate::MailQueue
         + crate::SettingsRepository
+        + crate::SiemRepository
         + LeaseRepository
         + ChangeToken
         + UnitOfWork
@@ -362,6 +364,7 @@ pub struct Stores {
     pub mail_queue: Arc<dyn crate::MailQueue>,
     pub settings: Arc<dyn crate::SettingsRepository>,
     pub leases: Arc<dyn LeaseRepository>,
+    pub siem: Arc<dyn crate::SiemRepository>,
     pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
 }
@@ -391,6 +394,7 @@ impl Stores {
             mail_queue: store.clone(),
             settings: store.clone(),
             leases: store.clone(),
+            siem: store.clone(),
             changes: store.clone(),
             uow: store,
         }

@@ -17,6 +17,8 @@
 //! (contract §1.8; `org-store-seaorm`).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod siem;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::ops::Bound;
@@ -123,6 +125,8 @@ struct State {
     custom_domains: HashMap<OrgId, CustomDomain>,
     /// The orgs claiming each domain.
     domain_claims: HashMap<DomainName, BTreeSet<OrgId>>,
+    /// SIEM configs (§17).
+    siem: siem::SiemState,
 }
 
 /// The in-memory store.
@@ -298,6 +302,7 @@ impl State {
         self.check_members(c)?;
         self.check_directory(c)?;
         self.check_settings(c)?;
+        self.siem.check(c, |o| self.orgs.contains_key(&o))?;
         self.check_prunes(c)
     }
 
@@ -838,7 +843,8 @@ fn bump(count: &mut u32, by: i64) {
 }
 
 impl State {
-    fn apply(&mut self, c: Changeset) {
+    fn apply(&mut self, mut c: Changeset) {
+        self.siem.apply(&mut c);
         // Rows that are rewritten give up their keys first, so keys may move between rows of
         // one changeset.
         for org in &c.orgs {
@@ -1072,6 +1078,7 @@ impl State {
         self.mails.retain(|_, m| m.org_id != org);
         self.brandings.remove(&org);
         self.take_custom_domain(org);
+        self.siem.purge(org);
         self.orgs.remove(&org);
     }
 

@@ -95,6 +95,11 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         "billing_credentials.org_id, billing_credentials.provider",
         Outcome::Stale,
     ),
+    (
+        "ux_siem_configs_org_name",
+        "siem_configs.org_id, siem_configs.name",
+        Outcome::Unique(UniqueKey::SiemConfigName),
+    ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
     (
         "ux_audit_log_seq",

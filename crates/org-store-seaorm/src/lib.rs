@@ -36,6 +36,7 @@ mod keys;
 mod mapping;
 mod migration;
 mod read;
+mod siem;
 mod sql;
 mod write;
 

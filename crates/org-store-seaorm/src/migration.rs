@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(DomainsBranding),
             Box::new(Credentials),
             Box::new(SigningKeys),
+            Box::new(crate::siem::Migration),
         ]
     }
 }

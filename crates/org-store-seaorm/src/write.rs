@@ -251,6 +251,7 @@ async fn apply(
     }
     write_mail(txn, cipher, c).await?;
     write_credentials(txn, cipher, c).await?;
+    crate::siem::write(txn, cipher, c).await?;
     sequence_logs(txn, backend, c).await?;
     fan_out(txn, c, &mut delivered).await?;
     delivered.apply(txn, backend).await?;

@@ -12,6 +12,7 @@ mod roles;
 mod scim_tokens;
 mod session;
 mod settings;
+mod siem;
 mod smtp;
 mod webhooks;
 
@@ -34,6 +35,7 @@ pub(crate) use roles::*;
 pub(crate) use scim_tokens::*;
 pub(crate) use session::*;
 pub(crate) use settings::*;
+pub(crate) use siem::*;
 pub(crate) use smtp::*;
 pub(crate) use webhooks::*;
 
@@ -380,6 +382,37 @@ fn routes(serve_metrics: bool) -> Routes {
         )
         .add("GET", "/api/platform/tiers", platform::list_tiers)
         .add("GET", "/api/platform/audit-log", audit::platform_list_audit_logs)
+        // §17
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/siem-configs",
+            siem::create_siem_config,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/siem-configs",
+            siem::list_siem_configs,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/siem-configs/{id}",
+            siem::get_siem_config,
+        )
+        .add(
+            "PUT",
+            "/api/organizations/{org_slug}/siem-configs/{id}",
+            siem::update_siem_config,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/siem-configs/{id}",
+            siem::delete_siem_config,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/siem-configs/{id}/test",
+            siem::test_siem_config,
+        )
         // §21
         .add("GET", "/healthz", ops::healthz)
         .add("GET", "/readyz", ops::readyz)

@@ -56,6 +56,7 @@ fn domain(e: DomainError) -> ScimError {
         DomainError::DuplicateRoleSlug
         | DomainError::DuplicateRoleName
         | DomainError::DuplicateWebhookName
+        | DomainError::DuplicateSiemConfigName
         | DomainError::DuplicateUserName
         | DomainError::EmailTaken
         | DomainError::DomainNotAvailable
