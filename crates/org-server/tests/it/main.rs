@@ -9,6 +9,7 @@ mod mail;
 mod nodes;
 mod scim;
 mod scim_conformance;
+mod siem;
 mod support;
 mod walkthrough;
 mod webhooks;
