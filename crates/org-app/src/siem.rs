@@ -288,7 +288,8 @@ pub(crate) fn describe(event: &SiemEvent) -> Described {
             name,
             provider,
         } => {
-            let m = json!({"siem_config_id": siem_config_id.to_string(), "name": name, "provider_type": provider.as_str()});
+            let m =
+                json!({"siem_config_id": siem_config_id.to_string(), "name": name, "provider_type": provider.as_str()});
             d("siem_config.created", siem_config_id, m.clone(), m)
         }
         SiemEvent::Updated {
@@ -562,7 +563,12 @@ impl SiemService {
             return Ok(true);
         };
         let size = c.record().batch_size;
-        let entries = self.core.stores.audit.audit_chain(AuditLog::Org(org_id), cursor, size).await?;
+        let entries = self
+            .core
+            .stores
+            .audit
+            .audit_chain(AuditLog::Org(org_id), cursor, size)
+            .await?;
         Ok(entries
             .first()
             .is_some_and(|oldest| batch_ready(entries.len(), size, oldest.entry.created_at, now)))
@@ -609,7 +615,11 @@ impl SiemService {
                 None => self.anchor(&c).await?,
             };
             let size = c.record().batch_size;
-            let entries = core.stores.audit.audit_chain(AuditLog::Org(org_id), cursor, size).await?;
+            let entries = core
+                .stores
+                .audit
+                .audit_chain(AuditLog::Org(org_id), cursor, size)
+                .await?;
             let Some(oldest) = entries.first() else {
                 break;
             };

@@ -351,11 +351,7 @@ fn auth_header(value: &str) -> Result<String, FieldError> {
     Ok(v)
 }
 
-fn opt_secret(
-    field: &'static str,
-    v: &Option<Option<String>>,
-    errors: &mut Vec<FieldError>,
-) -> Option<Option<String>> {
+fn opt_secret(field: &'static str, v: &Option<Option<String>>, errors: &mut Vec<FieldError>) -> Option<Option<String>> {
     match v {
         None => None,
         Some(None) => Some(None),

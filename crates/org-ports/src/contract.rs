@@ -40,12 +40,12 @@ use crate::chain::{self, Link, Verdict};
 use crate::webhooks::{self, DeliveryFilter};
 
 mod siem;
-pub use siem::*;
 use crate::{
     ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, AuditPrune, Changeset, ConflictKind, DomainClaim,
     MemberQuery, MemberRow, OrgFilter, OutboxEvent, PageRequest, RefreshMatch, RevocationScope, SessionRevocation,
     Store, StoreError, UniqueKey,
 };
+pub use siem::*;
 
 // ---------------------------------------------------------------------------------------------
 // Rows and helpers

@@ -33,12 +33,12 @@ pub use repos::{
 };
 pub use secrets::{SecretCipher, SecretScope};
 pub use settings::{DomainClaim, SettingsRepository, TxtLookup, TxtResolver, VerificationFetcher};
+pub use siem::{SiemProgressWrite, SiemRepository};
 pub use system::{
     AccessClaims, AccessTokens, Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, TokenRejection,
     WebhookSender,
 };
 pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
-pub use siem::{SiemProgressWrite, SiemRepository};
 
 #[cfg(feature = "mock")]
 pub use directory::MockDirectoryRepository;
@@ -55,8 +55,8 @@ pub use secrets::MockSecretCipher;
 #[cfg(feature = "mock")]
 pub use settings::{MockSettingsRepository, MockTxtResolver, MockVerificationFetcher};
 #[cfg(feature = "mock")]
+pub use siem::MockSiemRepository;
+#[cfg(feature = "mock")]
 pub use system::{MockAccessTokens, MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
 #[cfg(feature = "mock")]
 pub use webhooks::{MockDeliveryQueue, MockWebhookRepository};
-#[cfg(feature = "mock")]
-pub use siem::MockSiemRepository;

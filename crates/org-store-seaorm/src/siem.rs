@@ -8,9 +8,7 @@ use org_domain::siem::{SiemConfig, SiemConfigRecord, SiemProgress, SiemProvider}
 use org_domain::{OrgId, SiemConfigId};
 use org_ports::{Changeset, ConflictKind, SecretCipher, SecretScope, SiemRepository, StoreError};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::SeaStore;
 use crate::error::{DbFailure, store_err};
@@ -108,10 +106,7 @@ fn to_row(c: &SiemConfig, version: i64, cipher: &dyn SecretCipher) -> Result<Mod
 }
 
 fn from_row(m: Model, cipher: &dyn SecretCipher) -> Result<SiemConfig, StoreError> {
-    let open = |v: Option<String>, column| {
-        v.map(|v| cipher.open(&v, &scope(m.org_id, column, m.id)))
-            .transpose()
-    };
+    let open = |v: Option<String>, column| v.map(|v| cipher.open(&v, &scope(m.org_id, column, m.id))).transpose();
     let provider = SiemProvider::parse(&m.provider_type).ok_or_else(|| corrupt(format!("{}: provider", m.id)))?;
     Ok(SiemConfig::restore(SiemConfigRecord {
         id: SiemConfigId::from_uuid(m.id),
@@ -203,7 +198,11 @@ async fn stale_or_gone(txn: &DatabaseTransaction, id: uuid::Uuid) -> DbFailure {
 }
 
 /// The changeset's SIEM writes: deletions, config writes, then progress.
-pub(crate) async fn write(txn: &DatabaseTransaction, cipher: &dyn SecretCipher, c: &Changeset) -> Result<(), DbFailure> {
+pub(crate) async fn write(
+    txn: &DatabaseTransaction,
+    cipher: &dyn SecretCipher,
+    c: &Changeset,
+) -> Result<(), DbFailure> {
     for x in &c.removed_siem_configs {
         let done = Entity::delete_many()
             .filter(Column::Id.eq(x.id().as_uuid()))
@@ -220,12 +219,13 @@ pub(crate) async fn write(txn: &DatabaseTransaction, cipher: &dyn SecretCipher, 
         let row = to_row(x, version_to_row(v + 1)?, cipher)?;
         if v == 0 {
             let active: ActiveModel = crate::mapping::all_set(row);
-            Entity::insert(active).exec_without_returning(txn).await.map_err(|e| {
-                match DbFailure::from(e) {
+            Entity::insert(active)
+                .exec_without_returning(txn)
+                .await
+                .map_err(|e| match DbFailure::from(e) {
                     DbFailure::ForeignKey => StoreError::NotFound.into(),
                     other => other,
-                }
-            })?;
+                })?;
             continue;
         }
         // Config columns only: the stream's progress is the worker's.

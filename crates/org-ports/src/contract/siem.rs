@@ -68,7 +68,13 @@ pub async fn siem_configs_round_trip_with_unique_names_per_org<S: Store>(s: Arc<
         "reads back, secrets opened"
     );
     assert_eq!(s.siem_config(other, a.id()).await, Ok(None), "per org");
-    let listed: Vec<SiemConfigId> = s.org_siem_configs(org).await.unwrap().iter().map(SiemConfig::id).collect();
+    let listed: Vec<SiemConfigId> = s
+        .org_siem_configs(org)
+        .await
+        .unwrap()
+        .iter()
+        .map(SiemConfig::id)
+        .collect();
     assert_eq!(listed, [a.id(), b.id()], "oldest first");
     let dup = s
         .commit(Changeset {
@@ -104,7 +110,12 @@ pub async fn siem_configs_round_trip_with_unique_names_per_org<S: Store>(s: Arc<
     assert_eq!(stale, Err(StoreError::Conflict(ConflictKind::StaleVersion)));
     let now = s.siem_config(org, a.id()).await.unwrap().unwrap();
     assert_eq!(
-        (now.name(), now.record().version, now.record().api_key.as_deref(), now.record().auth_header.as_deref()),
+        (
+            now.name(),
+            now.record().version,
+            now.record().api_key.as_deref(),
+            now.record().auth_header.as_deref()
+        ),
         ("Renamed", 2, None, Some("X-Token: abc"))
     );
     // Delete at the loaded version.

@@ -268,16 +268,29 @@ fn local(node: Node) -> Node {
 fn body_of(vendor: &str, base: &str, batch_size: u32) -> Value {
     let url = format!("{base}/{vendor}/intake");
     match vendor {
-        "datadog" => json!({"name": vendor, "provider_type": "Datadog", "endpoint_url": url, "api_key": KEY, "batch_size": batch_size}),
-        "splunk" => json!({"name": vendor, "provider_type": "Splunk", "endpoint_url": url, "api_key": KEY, "batch_size": batch_size}),
-        "elastic" => json!({"name": vendor, "provider_type": "Elastic", "endpoint_url": url, "api_key": KEY, "batch_size": batch_size}),
-        _ => json!({"name": vendor, "provider_type": "Custom", "endpoint_url": url, "auth_header": "X-Siem-Token: abc", "batch_size": batch_size}),
+        "datadog" => {
+            json!({"name": vendor, "provider_type": "Datadog", "endpoint_url": url, "api_key": KEY, "batch_size": batch_size})
+        }
+        "splunk" => {
+            json!({"name": vendor, "provider_type": "Splunk", "endpoint_url": url, "api_key": KEY, "batch_size": batch_size})
+        }
+        "elastic" => {
+            json!({"name": vendor, "provider_type": "Elastic", "endpoint_url": url, "api_key": KEY, "batch_size": batch_size})
+        }
+        _ => {
+            json!({"name": vendor, "provider_type": "Custom", "endpoint_url": url, "auth_header": "X-Siem-Token: abc", "batch_size": batch_size})
+        }
     }
 }
 
 async fn create_config(c: &Client, token: &str, slug: &str, body: Value) -> Value {
     let (status, v) = c
-        .call("POST", &format!("/api/organizations/{slug}/siem-configs"), token, Some(body))
+        .call(
+            "POST",
+            &format!("/api/organizations/{slug}/siem-configs"),
+            token,
+            Some(body),
+        )
         .await;
     assert_eq!(status, 201, "{v}");
     v
@@ -314,7 +327,11 @@ async fn audit_log(c: &Client, token: &str, slug: &str) -> Vec<(u64, String, Str
         assert_eq!(status, 200, "{v}");
         let logs = v["logs"].as_array().unwrap().clone();
         for e in &logs {
-            out.push((e["seq"].as_u64().unwrap(), s(&e["id"]).to_owned(), s(&e["action"]).to_owned()));
+            out.push((
+                e["seq"].as_u64().unwrap(),
+                s(&e["id"]).to_owned(),
+                s(&e["action"]).to_owned(),
+            ));
         }
         if logs.len() < 100 {
             break;
@@ -408,10 +425,18 @@ async fn each_provider_streams_the_audit_log_in_its_documented_format() {
     assert_eq!(r.violations(), Vec::<String>::new());
     // The secrets are write-only; the stream's state shows.
     let (status, got) = c
-        .call("GET", &format!("/api/organizations/acme/siem-configs/{}", ids[0]), &org, None)
+        .call(
+            "GET",
+            &format!("/api/organizations/acme/siem-configs/{}", ids[0]),
+            &org,
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{got}");
-    assert_eq!((got["has_api_key"].clone(), got["failure_count"].clone()), (json!(true), json!(0)));
+    assert_eq!(
+        (got["has_api_key"].clone(), got["failure_count"].clone()),
+        (json!(true), json!(0))
+    );
     assert!(got["last_successful_batch_at"].is_string(), "{got}");
     assert!(got.get("api_key").is_none() && !got.to_string().contains(KEY), "{got}");
     // The test record goes out in the provider's format.
@@ -423,7 +448,11 @@ async fn each_provider_streams_the_audit_log_in_its_documented_format() {
             None,
         )
         .await;
-    assert_eq!((status, t.clone()), (200, json!({"success": true, "message": "HTTP 200"})), "{t}");
+    assert_eq!(
+        (status, t.clone()),
+        (200, json!({"success": true, "message": "HTTP 200"})),
+        "{t}"
+    );
     let last = r.batches("custom").last().unwrap().clone();
     assert_eq!(last[0].2, "siem.test");
 }
@@ -442,10 +471,25 @@ async fn a_failing_receiver_shows_in_the_config_then_gets_every_entry() {
     let elastic = s(&create_config(&c, &org, "acme", body_of("elastic", &base, 2)).await["id"]).to_owned();
     renames(&c, &org, "acme", 0, 3).await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    let failing = |v: &Value, err: &str| v["failure_count"].as_u64().unwrap_or_default() >= 1 && v["last_error"] == json!(err);
+    let failing =
+        |v: &Value, err: &str| v["failure_count"].as_u64().unwrap_or_default() >= 1 && v["last_error"] == json!(err);
     loop {
-        let (_, a) = c.call("GET", &format!("/api/organizations/acme/siem-configs/{custom}"), &org, None).await;
-        let (_, b) = c.call("GET", &format!("/api/organizations/acme/siem-configs/{elastic}"), &org, None).await;
+        let (_, a) = c
+            .call(
+                "GET",
+                &format!("/api/organizations/acme/siem-configs/{custom}"),
+                &org,
+                None,
+            )
+            .await;
+        let (_, b) = c
+            .call(
+                "GET",
+                &format!("/api/organizations/acme/siem-configs/{elastic}"),
+                &org,
+                None,
+            )
+            .await;
         if failing(&a, "HTTP 500") && failing(&b, "elastic_item_error HTTP 400") {
             break;
         }
@@ -462,8 +506,19 @@ async fn a_failing_receiver_shows_in_the_config_then_gets_every_entry() {
     wait_stream(&r, "elastic", created_seq(&log, 1), head, Duration::from_secs(75)).await;
     check_stream("custom", &r.batches("custom"), &log);
     check_stream("elastic", &r.batches("elastic"), &log);
-    let (_, a) = c.call("GET", &format!("/api/organizations/acme/siem-configs/{custom}"), &org, None).await;
-    assert_eq!((a["failure_count"].clone(), a["last_error"].clone()), (json!(0), Value::Null), "{a}");
+    let (_, a) = c
+        .call(
+            "GET",
+            &format!("/api/organizations/acme/siem-configs/{custom}"),
+            &org,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (a["failure_count"].clone(), a["last_error"].clone()),
+        (json!(0), Value::Null),
+        "{a}"
+    );
     assert_eq!(r.violations(), Vec::<String>::new());
 }
 
@@ -528,36 +583,69 @@ async fn config_rules_are_400s_naming_the_field_and_the_tier_gates_create() {
         (with("batch_size", json!(1001)), "batch_size"),
         (with("endpoint_url", json!("ftp://example.com/x")), "endpoint_url"),
         (with("endpoint_url", json!("http://10.0.0.1/x")), "endpoint_url"),
-        (with("endpoint_url", json!("http://user:pw@example.com/x")), "endpoint_url"),
+        (
+            with("endpoint_url", json!("http://user:pw@example.com/x")),
+            "endpoint_url",
+        ),
         (with("name", json!("  ")), "name"),
         (with("provider_type", json!("Datadog")), "api_key"),
         (with("auth_header", json!("Bad Name: v")), "auth_header"),
-        (json!({"provider_type": "Custom", "endpoint_url": "http://127.0.0.1:9/"}), "name"),
+        (
+            json!({"provider_type": "Custom", "endpoint_url": "http://127.0.0.1:9/"}),
+            "name",
+        ),
     ];
     for (body, field) in cases {
         let (status, v) = c.call("POST", path, &org, Some(body.clone())).await;
         assert_eq!(status, 400, "{body} → {v}");
         assert!(
-            v["errors"].as_array().unwrap().iter().any(|e| e["field"] == json!(field)),
+            v["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == json!(field)),
             "{body}: expected `{field}` named: {v}"
         );
     }
     let (status, list) = c.call("GET", path, &org, None).await;
-    assert_eq!((status, list["total"].clone()), (200, json!(0)), "no partial write: {list}");
+    assert_eq!(
+        (status, list["total"].clone()),
+        (200, json!(0)),
+        "no partial write: {list}"
+    );
     let created = create_config(&c, &org, "acme", ok.clone()).await;
     let (status, v) = c.call("POST", path, &org, Some(ok.clone())).await;
     assert_eq!(status, 409, "{v}");
     let id = s(&created["id"]);
     let (status, v) = c
-        .call("PUT", &format!("{path}/{id}"), &org, Some(json!({"provider_type": "Splunk"})))
+        .call(
+            "PUT",
+            &format!("{path}/{id}"),
+            &org,
+            Some(json!({"provider_type": "Splunk"})),
+        )
         .await;
     assert_eq!(status, 400, "immutable: {v}");
     let (status, v) = c
-        .call("PUT", &format!("{path}/{id}"), &org, Some(json!({"batch_size": 7, "enabled": false})))
+        .call(
+            "PUT",
+            &format!("{path}/{id}"),
+            &org,
+            Some(json!({"batch_size": 7, "enabled": false})),
+        )
         .await;
-    assert_eq!((status, v["batch_size"].clone(), v["enabled"].clone()), (200, json!(7), json!(false)), "{v}");
+    assert_eq!(
+        (status, v["batch_size"].clone(), v["enabled"].clone()),
+        (200, json!(7), json!(false)),
+        "{v}"
+    );
     let (status, audit) = c
-        .call("GET", "/api/organizations/acme/audit-log?action=siem_config.updated", &org, None)
+        .call(
+            "GET",
+            "/api/organizations/acme/audit-log?action=siem_config.updated",
+            &org,
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -580,5 +668,9 @@ async fn config_rules_are_400s_naming_the_field_and_the_tier_gates_create() {
     let (status, v) = c
         .call("POST", "/api/organizations/beta/siem-configs", &org, Some(ok))
         .await;
-    assert_eq!((status, s(&v["error_code"])), (403, "FEATURE_NOT_AVAILABLE_IN_TIER"), "{v}");
+    assert_eq!(
+        (status, s(&v["error_code"])),
+        (403, "FEATURE_NOT_AVAILABLE_IN_TIER"),
+        "{v}"
+    );
 }
