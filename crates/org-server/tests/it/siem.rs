@@ -162,7 +162,7 @@ fn parse(vendor: &str, headers: &HeaderMap, body: &str) -> Result<Batch, String>
                 return Err("elastic: Authorization, content-type or final newline".into());
             }
             let lines: Vec<&str> = body.lines().collect();
-            if lines.len() % 2 != 0 {
+            if !lines.len().is_multiple_of(2) {
                 return Err("elastic: odd number of lines".into());
             }
             lines
