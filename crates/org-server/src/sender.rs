@@ -1,4 +1,4 @@
-//! The outbound webhook client (§9.3, §9.7): resolves once with the system resolver (or
+//! The outbound HTTP client of webhook deliveries and SIEM batches (§9.3, §9.7, §17): resolves once with the system resolver (or
 //! `outbound.dns_overrides`), checks every address with the SSRF guard, connects only to a
 //! checked address, 15 s timeout, no redirects, no proxies.
 

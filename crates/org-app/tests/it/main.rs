@@ -13,5 +13,6 @@ mod platform;
 mod roles;
 mod sessions;
 mod settings;
+mod siem;
 mod support;
 mod webhooks;
