@@ -44,6 +44,9 @@ struct Inner {
     elastic_ids: HashSet<String>,
     /// Requests answered with a failure, per vendor.
     failed: HashMap<String, u32>,
+    /// Requests being answered now, and the most at once, per vendor.
+    in_flight: HashMap<String, u32>,
+    max_in_flight: HashMap<String, u32>,
 }
 
 #[derive(Clone, Default)]
@@ -58,6 +61,15 @@ impl Receiver {
     }
     fn failed(&self, vendor: &str) -> u32 {
         self.0.lock().unwrap().failed.get(vendor).copied().unwrap_or_default()
+    }
+    fn max_in_flight(&self, vendor: &str) -> u32 {
+        self.0
+            .lock()
+            .unwrap()
+            .max_in_flight
+            .get(vendor)
+            .copied()
+            .unwrap_or_default()
     }
     fn violations(&self) -> Vec<String> {
         self.0.lock().unwrap().violations.clone()
@@ -203,10 +215,21 @@ fn parse(vendor: &str, headers: &HeaderMap, body: &str) -> Result<Batch, String>
 
 async fn receive(State(r): State<Receiver>, Path(vendor): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let body = String::from_utf8_lossy(&body).into_owned();
-    let mode = r.0.lock().unwrap().mode.get(&vendor).copied().unwrap_or(Mode::Ok);
+    let mode = {
+        let mut inner = r.0.lock().unwrap();
+        let now = {
+            let n = inner.in_flight.entry(vendor.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        let max = inner.max_in_flight.entry(vendor.clone()).or_default();
+        *max = (*max).max(now);
+        inner.mode.get(&vendor).copied().unwrap_or(Mode::Ok)
+    };
     if let Mode::Slow(ms) = mode {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
+    *r.0.lock().unwrap().in_flight.entry(vendor.clone()).or_default() -= 1;
     let batch = match parse(&vendor, &headers, &body) {
         Ok(b) => b,
         Err(why) => {
@@ -673,4 +696,28 @@ async fn config_rules_are_400s_naming_the_field_and_the_tier_gates_create() {
         (403, "FEATURE_NOT_AVAILABLE_IN_TIER"),
         "{v}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_postgres_send_each_batch_of_a_config_once_one_at_a_time() {
+    let (base, r) = start_receiver().await;
+    r.set_mode("custom", Mode::Slow(150));
+    let node = local(Node::postgres().await);
+    let alice = node.token("alice@example.com");
+    let a = node.serve().await;
+    let sibling = node.sibling();
+    let b = sibling.serve().await;
+    let c = a.client();
+    let org = c.create_org(&alice, "acme", "Acme").await;
+    create_config(&c, &org, "acme", body_of("custom", &base, 2)).await;
+    renames(&c, &org, "acme", 0, 21).await;
+    let log = audit_log(&b.client(), &org, "acme").await;
+    let head = log.last().unwrap().0;
+    wait_stream(&r, "custom", created_seq(&log, 0), head, Duration::from_secs(60)).await;
+    check_stream("custom", &r.batches("custom"), &log);
+    let seqs: Vec<u64> = r.batches("custom").iter().flatten().map(|e| e.0).collect();
+    let once: BTreeSet<u64> = seqs.iter().copied().collect();
+    assert_eq!(seqs.len(), once.len(), "an entry sent twice without a crash: {seqs:?}");
+    assert_eq!(r.max_in_flight("custom"), 1, "two batches of one config at once");
+    assert_eq!(r.violations(), Vec::<String>::new());
 }
