@@ -75,7 +75,7 @@ impl StreamReport {
 }
 
 /// Batches one config sends in a row before the pass moves on (fairness between configs).
-const BATCHES_PER_TURN: usize = 20;
+const BATCHES_PER_TURN: usize = 50;
 /// Configs read per page of a pass.
 const CONFIG_PAGE: u32 = 100;
 
@@ -586,28 +586,34 @@ impl SiemService {
         let core = &self.core;
         let lease = format!("siem:{id}");
         let mut sent = Vec::new();
+        let now = core.now();
+        if !self.has_ready_batch(org_id, id, now).await? {
+            return Ok(sent);
+        }
+        let period = core.config.worker_lease;
+        if !core.stores.leases.try_lease(&lease, self.holder, now, now + period).await? {
+            return Ok(sent);
+        }
+        let mut leased_until = now + period;
+        // Read after taking the lease: the progress another process left is current. Within
+        // this turn the progress is this process's own (each write a compare-and-set).
+        let Some(mut c) = core.stores.siem.siem_config(org_id, id).await? else {
+            return Ok(sent);
+        };
+        let Some(org) = core.stores.orgs.org_by_id(org_id).await? else {
+            return Ok(sent);
+        };
+        if org.is_deleted() || !c.streams(&core.features(&org)) || !c.progress().due(now) {
+            return Ok(sent);
+        }
         for _ in 0..BATCHES_PER_TURN {
             let now = core.now();
-            if !self.has_ready_batch(org_id, id, now).await? {
-                break;
-            }
-            if !core
-                .stores
-                .leases
-                .try_lease(&lease, self.holder, now, now + core.config.worker_lease)
-                .await?
-            {
-                break;
-            }
-            // Read after taking the lease: the progress another process left is current.
-            let Some(c) = core.stores.siem.siem_config(org_id, id).await? else {
-                break;
-            };
-            let Some(org) = core.stores.orgs.org_by_id(org_id).await? else {
-                break;
-            };
-            if org.is_deleted() || !c.streams(&core.features(&org)) || !c.progress().due(now) {
-                break;
+            // Renewed once half the lease is gone, not per batch.
+            if now + period / 2 >= leased_until {
+                if !core.stores.leases.try_lease(&lease, self.holder, now, now + period).await? {
+                    break;
+                }
+                leased_until = now + period;
             }
             let expected = c.progress().cursor;
             let cursor = match expected {
@@ -645,7 +651,7 @@ impl SiemService {
                         org_id,
                         config_id: id,
                         expected_cursor: expected,
-                        progress,
+                        progress: progress.clone(),
                     }],
                     ..Default::default()
                 })
@@ -655,7 +661,7 @@ impl SiemService {
                 // result stands; at-least-once covers the batch sent here.
                 Err(AppError::Stale) => break,
                 Err(e) => return Err(e),
-                Ok(()) => {}
+                Ok(()) => c = c.clone().with_progress(progress),
             }
             let accepted = outcome == BatchOutcome::Accepted;
             sent.push(SentBatch {
