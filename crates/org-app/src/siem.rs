@@ -591,7 +591,12 @@ impl SiemService {
             return Ok(sent);
         }
         let period = core.config.worker_lease;
-        if !core.stores.leases.try_lease(&lease, self.holder, now, now + period).await? {
+        if !core
+            .stores
+            .leases
+            .try_lease(&lease, self.holder, now, now + period)
+            .await?
+        {
             return Ok(sent);
         }
         let mut leased_until = now + period;
@@ -610,7 +615,12 @@ impl SiemService {
             let now = core.now();
             // Renewed once half the lease is gone, not per batch.
             if now + period / 2 >= leased_until {
-                if !core.stores.leases.try_lease(&lease, self.holder, now, now + period).await? {
+                if !core
+                    .stores
+                    .leases
+                    .try_lease(&lease, self.holder, now, now + period)
+                    .await?
+                {
                     break;
                 }
                 leased_until = now + period;

@@ -148,12 +148,14 @@ async fn main() {
         .await
         .unwrap();
     let org = config.org_id();
-    append(&app, org, 0, ENTRIES, 1_000).await;
+    // The config's own created entry is the first streamed: with it, whole batches only (a
+    // partial tail would wait its 10 s).
+    append(&app, org, 0, ENTRIES - 1, 1_000).await;
     let sender: Arc<dyn WebhookSender> =
         Arc::new(HttpSender::new(outbound().guard, Arc::new(SystemResolver::default())));
 
-    // Throughput: the worker drains the stream (its own created entry + 100,000).
-    let total = ENTRIES + 1;
+    // Throughput: the worker drains the stream.
+    let total = ENTRIES;
     let start = Instant::now();
     while seen.lock().unwrap().at.len() < total {
         let report = app.siem.stream_due(sender.clone()).await.unwrap();
