@@ -1,5 +1,5 @@
 //! xtask: the one entry point for project chores (`cargo xtask ci | openapi | check-layers |
-//! bench <webhooks | scale | http | scim | nodes>`).
+//! bench <webhooks | scale | http | scim | nodes | siem>`).
 
 mod layers;
 
@@ -89,18 +89,18 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("check-layers") => layers::check_workspace().map(|()| eprintln!("xtask: layers ok")),
         Some("bench") => match args.get(1).map(String::as_str) {
-            Some(name @ ("webhooks" | "scale" | "scim" | "nodes")) => {
+            Some(name @ ("webhooks" | "scale" | "scim" | "nodes" | "siem")) => {
                 cargo(&["bench", "-p", "org-server", "--bench", name], &[])
             }
             Some("http") => load_tool().and_then(|()| cargo(&["bench", "-p", "org-server", "--bench", "http"], &[])),
-            _ => Err("usage: cargo xtask bench <webhooks | scale | http | scim | nodes>".to_owned()),
+            _ => Err("usage: cargo xtask bench <webhooks | scale | http | scim | nodes | siem>".to_owned()),
         },
         Some("openapi") => cargo(
             &["test", "-p", "org-http", "--test", "it", "openapi"],
             &[("UPDATE_OPENAPI", "1")],
         ),
         _ => Err(
-            "usage: cargo xtask <ci | check-layers | openapi | bench <webhooks | scale | http | scim | nodes>>"
+            "usage: cargo xtask <ci | check-layers | openapi | bench <webhooks | scale | http | scim | nodes | siem>>"
                 .to_owned(),
         ),
     };

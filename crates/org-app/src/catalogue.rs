@@ -145,7 +145,7 @@ pub(crate) struct Described {
 }
 
 impl Described {
-    fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Self {
             action: None,
             platform_log: false,
@@ -602,6 +602,7 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
         DomainEvent::LoginKey(e) => describe_login_key(e),
         DomainEvent::RiskSettings(e) => describe_risk_settings(e),
         DomainEvent::Upstream(e) => describe_upstream(e),
+        DomainEvent::Siem(e) => crate::siem::describe(e),
     }
 }
 

@@ -34,6 +34,8 @@ pub(crate) struct Core {
     pub sessions: TokenCache<(SessionId, Option<Slug>), SessionContext>,
     /// Kept service counts of orgs (`service_count` of the org views), while the change token stands.
     pub service_counts: TokenCache<OrgId, u32>,
+    /// The outbound client of SIEM test records (§17; the worker is handed its own).
+    pub siem_sender: Arc<dyn org_ports::WebhookSender>,
 }
 
 /// One org-scoped request, resolved: the org row, the caller's access to it, and a recorder

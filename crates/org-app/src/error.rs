@@ -92,6 +92,7 @@ impl From<StoreError> for AppError {
                 // A concurrent issue of the same name: deciding again sees the winner.
                 UniqueKey::LoginKeyName => Self::Stale,
                 UniqueKey::ConnectionId => Self::Domain(DomainError::DuplicateConnectionId),
+                UniqueKey::SiemConfigName => Self::Domain(DomainError::DuplicateSiemConfigName),
             },
             StoreError::NotFound => Self::Stale,
             StoreError::Unavailable(why) => Self::Unavailable(why),

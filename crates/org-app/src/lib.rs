@@ -74,6 +74,7 @@ pub mod scim;
 mod services;
 mod sessions;
 pub mod settings;
+pub mod siem;
 pub mod signing;
 pub mod system;
 pub mod upstream;
@@ -101,6 +102,7 @@ pub use roles::RoleService;
 pub use services::{IssuedLoginKey, LoginKeyAdmin, LoginKeyCaller, ServiceAccessChange, ServiceCatalog};
 pub use sessions::{Audience, Authenticated, IssuedSession, RefreshOutcome, RoutePolicy, SessionScope, SessionService};
 pub use settings::SettingsService;
+pub use siem::SiemService;
 pub use upstream::UpstreamService;
 pub use users::UserAdmin;
 pub use webhooks::WebhookService;
@@ -130,6 +132,7 @@ pub struct App {
     pub services: ServiceCatalog,
     pub login_keys: LoginKeyAdmin,
     pub upstream: UpstreamService,
+    pub siem: SiemService,
 }
 
 impl std::fmt::Debug for App {
@@ -163,6 +166,7 @@ impl App {
             documents: Arc::new(settings::NoHttp),
             sessions: cache::TokenCache::new(SESSION_CACHE),
             service_counts: cache::TokenCache::new(SESSION_CACHE),
+            siem_sender: Arc::new(NoSender),
         })
     }
 
@@ -190,6 +194,10 @@ impl App {
             services: ServiceCatalog { core: core.clone() },
             login_keys: LoginKeyAdmin { core: core.clone() },
             upstream: UpstreamService { core: core.clone() },
+            siem: SiemService {
+                holder: core.ids.new_id(),
+                core: core.clone(),
+            },
             core,
         }
     }
@@ -210,6 +218,7 @@ impl App {
             documents: core.documents.clone(),
             sessions: cache::TokenCache::new(SESSION_CACHE),
             service_counts: cache::TokenCache::new(SESSION_CACHE),
+            siem_sender: core.siem_sender.clone(),
         });
         set(&mut core);
         Self::from_core(core)
@@ -228,6 +237,11 @@ impl App {
     /// Sets the fetcher of OIDC discovery and SAML metadata documents (§11).
     pub fn with_document_fetcher(self, documents: Arc<dyn org_ports::DocumentFetcher>) -> Self {
         self.reconfigured(|core| core.documents = documents)
+    }
+
+    /// Sets the outbound client of SIEM test records (§17).
+    pub fn with_siem_sender(self, sender: Arc<dyn org_ports::WebhookSender>) -> Self {
+        self.reconfigured(|core| core.siem_sender = sender)
     }
 
     /// The configuration.
@@ -254,5 +268,16 @@ impl App {
     /// Number of `authorization.denied` entries suppressed by the once-per-minute rule (§1.5).
     pub fn denied_suppressed_total(&self) -> u64 {
         self.core.denied.suppressed()
+    }
+}
+
+/// A sender that sends nothing (embedders without outbound HTTP): every attempt fails.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSender;
+
+#[async_trait::async_trait]
+impl org_ports::WebhookSender for NoSender {
+    async fn send(&self, _request: org_ports::OutboundRequest) -> org_ports::SendResult {
+        org_ports::SendResult::Error("no_sender".to_owned())
     }
 }

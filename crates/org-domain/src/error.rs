@@ -158,6 +158,9 @@ pub enum DomainError {
     /// Another upstream provider of the org has this `connection_id` (409 `DUPLICATE_CONSTRAINT`).
     #[error("an upstream provider with this connection_id already exists")]
     DuplicateConnectionId,
+    /// Another SIEM config of the org has this name (§17: 409 `DUPLICATE_CONSTRAINT`).
+    #[error("a SIEM config with this name already exists")]
+    DuplicateSiemConfigName,
 }
 
 fn plural(n: usize) -> String {

@@ -279,4 +279,6 @@ pub enum DomainEvent {
     LoginKey(crate::login_key::LoginKeyEvent),
     /// An upstream identity provider was created, updated or deleted (§11).
     Upstream(crate::upstream::UpstreamEvent),
+    /// A SIEM config was created, updated or deleted (§17).
+    Siem(crate::siem::SiemEvent),
 }

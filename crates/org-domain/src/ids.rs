@@ -62,3 +62,5 @@ id_type!(/// A login key of the platform's login front-end (§19.5).
     LoginKeyId);
 id_type!(/// An upstream identity provider of an org (§11).
     UpstreamProviderId);
+id_type!(/// A SIEM streaming config of an org (§17).
+    SiemConfigId);

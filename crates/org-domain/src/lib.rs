@@ -73,6 +73,7 @@ mod role;
 pub mod scim_token;
 pub mod service;
 mod session;
+pub mod siem;
 mod tier;
 pub mod upstream;
 mod user;
@@ -86,7 +87,7 @@ pub use error::{DomainError, FieldError, Rule};
 pub use event::{Change, ChangeValue, DomainEvent, JoinedVia, UserVia};
 pub use ids::{
     CredentialId, DeliveryId, EventId, InvitationId, MailId, MembershipId, OrgId, RoleId, ScimTokenId, SessionId,
-    UserId, WebhookId,
+    SiemConfigId, UserId, WebhookId,
 };
 pub use ids::{LoginKeyId, ServiceId};
 pub use invitation::{Invitation, InvitationRecord, InvitationStatus, NewInvitation, TokenHash};

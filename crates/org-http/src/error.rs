@@ -340,6 +340,7 @@ impl From<DomainError> for ApiError {
             DomainError::DuplicateRoleSlug
             | DomainError::DuplicateRoleName
             | DomainError::DuplicateWebhookName
+            | DomainError::DuplicateSiemConfigName
             | DomainError::DuplicateUserName
             | DomainError::EmailTaken
             | DomainError::DomainNotAvailable

@@ -40,6 +40,8 @@ use crate::routes::*;
         healthz, readyz, metrics, openapi_document,
         list_upstream_providers, get_upstream_provider, create_upstream_provider, update_upstream_provider,
         delete_upstream_provider,
+        create_siem_config, list_siem_configs, get_siem_config, update_siem_config, delete_siem_config,
+        test_siem_config,
     ),
     components(schemas(ProblemDto, FieldErrorDto)),
     modifiers(&Conventions),
@@ -58,6 +60,7 @@ use crate::routes::*;
         (name = "services", description = "An org's services (§19.1, §19.2)"),
         (name = "operations", description = "§21"),
         (name = "upstream_providers", description = "Upstream identity providers (§11)"),
+        (name = "siem", description = "SIEM streaming (§17)"),
     )
 )]
 struct ApiDoc;

@@ -10,6 +10,7 @@ use org_domain::mail::{Mail, SmtpSettings};
 use org_domain::risk::{RiskEvent, RiskSettings};
 use org_domain::scim_token::ScimToken;
 use org_domain::service::{GrantWrite, Service};
+use org_domain::siem::SiemConfig;
 use org_domain::webhook::{Delivery, Webhook};
 use org_domain::{
     CustomRole, Invitation, Membership, OrgId, Organization, RevokeReason, ScimTokenId, Session, User, UserId,
@@ -170,6 +171,15 @@ pub struct Changeset {
     pub upstream_providers: Vec<org_domain::upstream::UpstreamProvider>,
     /// Upstream providers to delete, at the version they were loaded with.
     pub removed_upstream_providers: Vec<org_domain::upstream::UpstreamProvider>,
+    /// SIEM configs to insert or update (§17). `Conflict(Unique(SiemConfigName))` when another
+    /// config of the org has the name. An insert stores the config's progress; an update never
+    /// changes the stored progress (only `siem_progress` does).
+    pub siem_configs: Vec<SiemConfig>,
+    /// SIEM configs to delete, at the version they were loaded with.
+    pub removed_siem_configs: Vec<SiemConfig>,
+    /// Streaming progress of SIEM configs (compare-and-set on the cursor, see
+    /// [`crate::SiemProgressWrite`]).
+    pub siem_progress: Vec<crate::SiemProgressWrite>,
 }
 
 impl Changeset {
@@ -213,5 +223,8 @@ impl Changeset {
             && self.login_keys.is_empty()
             && self.upstream_providers.is_empty()
             && self.removed_upstream_providers.is_empty()
+            && self.siem_configs.is_empty()
+            && self.removed_siem_configs.is_empty()
+            && self.siem_progress.is_empty()
     }
 }

@@ -41,11 +41,14 @@ pub use services::*;
 
 use crate::chain::{self, Link, Verdict};
 use crate::webhooks::{self, DeliveryFilter};
+
+mod siem;
 use crate::{
     ActorType, AuditActor, AuditDraft, AuditFilter, AuditLog, AuditPrune, Changeset, ConflictKind, DomainClaim,
     MemberQuery, MemberRow, OrgFilter, OutboxEvent, PageRequest, RefreshMatch, RevocationScope, SessionRevocation,
     Store, StoreError, UniqueKey,
 };
+pub use siem::*;
 
 // ---------------------------------------------------------------------------------------------
 // Rows and helpers
@@ -5332,6 +5335,8 @@ where
         service_grants_are_set_and_removed_and_go_with_their_service_or_membership,
         login_keys_are_found_by_hash_and_live_names_are_unique,
         upstream_providers_round_trip_with_their_secret_and_keep_connection_ids_unique,
+        siem_configs_round_trip_with_unique_names_per_org,
+        siem_progress_is_compare_and_set_on_the_cursor_and_config_writes_keep_it,
     );
 }
 

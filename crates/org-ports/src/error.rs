@@ -33,6 +33,8 @@ pub enum UniqueKey {
     LoginKeyName,
     /// Upstream provider `connection_id` per org (§11).
     ConnectionId,
+    /// SIEM config name per org (§17).
+    SiemConfigName,
 }
 
 /// Why a write conflicts.

@@ -16,6 +16,7 @@ mod risk;
 mod secrets;
 mod services;
 mod settings;
+mod siem;
 mod system;
 mod upstream;
 pub mod webhooks;
@@ -37,6 +38,7 @@ pub use risk::{RiskEventQuery, RiskRepository};
 pub use secrets::{SecretCipher, SecretScope};
 pub use services::{LoginKeyRepository, ServiceRepository};
 pub use settings::{DomainClaim, SettingsRepository, TxtLookup, TxtResolver, VerificationFetcher};
+pub use siem::{SiemProgressWrite, SiemRepository};
 pub use system::{
     AccessClaims, AccessTokens, Clock, IdGenerator, OutboundRequest, Resolver, SendResult, TokenIssuer, TokenRejection,
     WebhookSender,
@@ -62,6 +64,8 @@ pub use secrets::MockSecretCipher;
 pub use services::{MockLoginKeyRepository, MockServiceRepository};
 #[cfg(feature = "mock")]
 pub use settings::{MockSettingsRepository, MockTxtResolver, MockVerificationFetcher};
+#[cfg(feature = "mock")]
+pub use siem::MockSiemRepository;
 #[cfg(feature = "mock")]
 pub use system::{MockAccessTokens, MockClock, MockIdGenerator, MockResolver, MockTokenIssuer, MockWebhookSender};
 #[cfg(feature = "mock")]

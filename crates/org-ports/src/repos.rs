@@ -317,6 +317,7 @@ pub trait Store:
     + crate::MailRepository
     + crate::MailQueue
     + crate::SettingsRepository
+    + crate::SiemRepository
     + LeaseRepository
     + ChangeToken
     + UnitOfWork
@@ -342,6 +343,7 @@ impl<T> Store for T where
         + crate::MailRepository
         + crate::MailQueue
         + crate::SettingsRepository
+        + crate::SiemRepository
         + LeaseRepository
         + ChangeToken
         + UnitOfWork
@@ -370,6 +372,7 @@ pub struct Stores {
     pub mail_queue: Arc<dyn crate::MailQueue>,
     pub settings: Arc<dyn crate::SettingsRepository>,
     pub leases: Arc<dyn LeaseRepository>,
+    pub siem: Arc<dyn crate::SiemRepository>,
     pub changes: Arc<dyn ChangeToken>,
     pub uow: Arc<dyn UnitOfWork>,
     pub risk: Arc<dyn crate::RiskRepository>,
@@ -403,6 +406,7 @@ impl Stores {
             mail_queue: store.clone(),
             settings: store.clone(),
             leases: store.clone(),
+            siem: store.clone(),
             changes: store.clone(),
             risk: store.clone(),
             services: store.clone(),

@@ -1,6 +1,6 @@
-//! The outbound webhook client (§9.3, §9.7): resolves once with the system resolver (or
-//! `outbound.dns_overrides`), checks every address with the SSRF guard, connects only to a
-//! checked address, 15 s timeout, no redirects, no proxies.
+//! The outbound HTTP client of webhook deliveries and SIEM batches (§9.3, §9.7, §17): resolves
+//! once with the system resolver (or `outbound.dns_overrides`), checks every address with the
+//! SSRF guard, connects only to a checked address, 15 s timeout, no redirects, no proxies.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

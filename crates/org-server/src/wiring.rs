@@ -515,6 +515,7 @@ impl Parts {
             app_config(s)?,
         )
         .with_outbound(outbound(s)?)
+        .with_siem_sender(siem_sender(s)?)
         .with_domain_verifier(domain_verifier(s)?)
         .with_document_fetcher(document_fetcher(s)?);
         Ok(Self {
@@ -774,6 +775,11 @@ pub async fn serve(s: Settings) -> Result<(), String> {
         deliver_mail(app.clone(), mailer.clone())
     }));
     let app = parts.app.clone();
+    let siem_sender = sender.clone();
+    let siem_worker = tokio::spawn(poll("siem_streaming", health.clone(), stop_rx.clone(), move || {
+        stream_siem(app.clone(), siem_sender.clone())
+    }));
+    let app = parts.app.clone();
     let worker = tokio::spawn(poll("webhook_delivery", health.clone(), stop_rx, move || {
         deliver_webhooks(app.clone(), sender.clone())
     }));
@@ -826,10 +832,14 @@ pub async fn serve(s: Settings) -> Result<(), String> {
         server.abort();
     }
     let left = Duration::from_secs(28).saturating_sub(started.elapsed());
-    let (webhooks, mail) = tokio::join!(
+    let (webhooks, mail, siem) = tokio::join!(
         tokio::time::timeout(left, worker),
-        tokio::time::timeout(left, mail_worker)
+        tokio::time::timeout(left, mail_worker),
+        tokio::time::timeout(left, siem_worker)
     );
+    if siem.is_err() {
+        tracing::warn!("the SIEM batch in flight did not finish; it is sent again after its lease");
+    }
     if webhooks.is_err() {
         tracing::warn!("the webhook attempt in flight did not finish; it is retried after its lease");
     }
@@ -1004,6 +1014,38 @@ async fn deliver_webhooks(app: App, sender: Arc<dyn org_ports::WebhookSender>) -
         }
         Err(e) => {
             tracing::warn!(error = %e, "webhook worker pass failed");
+            false
+        }
+    }
+}
+
+/// The outbound client of SIEM test records: the webhook sender (same guard, resolver,
+/// timeouts, no redirects or proxies).
+fn siem_sender(s: &Settings) -> Result<Arc<dyn org_ports::WebhookSender>, String> {
+    let ob = outbound(s)?;
+    Ok(Arc::new(crate::sender::HttpSender::new(ob.guard, ob.resolver)))
+}
+
+/// One pass of the SIEM streaming worker (§17): every due config under its own lease.
+/// Counts `siem_batches_total{provider, outcome}` (§21.3).
+async fn stream_siem(app: App, sender: Arc<dyn org_ports::WebhookSender>) -> bool {
+    match app.siem.stream_due(sender).await {
+        Ok(report) => {
+            for b in &report.batches {
+                let outcome = match b.outcome {
+                    org_app::siem::BatchOutcome::Accepted => "accepted",
+                    org_app::siem::BatchOutcome::Failed(_) => "failed",
+                };
+                metrics::counter!("siem_batches_total", "provider" => b.provider.as_str(), "outcome" => outcome)
+                    .increment(1);
+                for lag in &b.lags {
+                    metrics::histogram!("siem_delivery_lag_seconds").record(*lag);
+                }
+            }
+            report.sent_any()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "SIEM worker pass failed");
             false
         }
     }

@@ -19,6 +19,7 @@
 
 mod risk;
 mod services;
+mod siem;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
@@ -134,6 +135,8 @@ struct State {
     services: services::ServiceState,
     /// Upstream identity providers (§11).
     upstream: upstream::Upstreams,
+    /// SIEM configs (§17).
+    siem: siem::SiemState,
 }
 
 /// The in-memory store.
@@ -312,6 +315,7 @@ impl State {
         self.check_risk(c)?;
         self.services.validate(c, |o| self.orgs.contains_key(&o))?;
         self.check_upstream(c)?;
+        self.siem.check(c, |o| self.orgs.contains_key(&o))?;
         self.check_prunes(c)
     }
 
@@ -852,8 +856,9 @@ fn bump(count: &mut u32, by: i64) {
 }
 
 impl State {
-    fn apply(&mut self, c: Changeset) {
+    fn apply(&mut self, mut c: Changeset) {
         self.services.apply(&c);
+        self.siem.apply(&mut c);
         // Rows that are rewritten give up their keys first, so keys may move between rows of
         // one changeset.
         for org in &c.orgs {
@@ -1092,6 +1097,7 @@ impl State {
         self.purge_risk(org);
         self.services.purge(org);
         self.purge_upstream(org);
+        self.siem.purge(org);
         self.orgs.remove(&org);
     }
 

@@ -404,6 +404,14 @@ const SEALED: &[SealedTable] = &[
         transient: false,
     },
     SealedTable {
+        table: "siem_configs",
+        key: "id",
+        text_key: false,
+        org: Some("org_id"),
+        columns: &["api_key", "auth_header"],
+        transient: false,
+    },
+    SealedTable {
         table: "signing_keys",
         key: "kid",
         text_key: true,

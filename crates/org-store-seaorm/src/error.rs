@@ -117,6 +117,11 @@ const UNIQUES: &[(&str, &str, Outcome)] = &[
         "upstream_providers.org_id, upstream_providers.connection_id",
         Outcome::Unique(UniqueKey::ConnectionId),
     ),
+    (
+        "ux_siem_configs_org_name",
+        "siem_configs.org_id, siem_configs.name",
+        Outcome::Unique(UniqueKey::SiemConfigName),
+    ),
     // Sequencing races cannot happen under the head lock; if they ever do, a retry resolves them.
     (
         "ux_audit_log_seq",

@@ -40,6 +40,7 @@ mod migration;
 mod read;
 mod risk;
 mod services;
+mod siem;
 mod sql;
 mod upstream;
 mod write;

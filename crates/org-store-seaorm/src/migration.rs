@@ -29,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(DomainsBranding),
             Box::new(Credentials),
             Box::new(SigningKeys),
+            Box::new(crate::siem::Migration),
             Box::new(m0012_upstream_providers::UpstreamProviders),
             Box::new(crate::services::Services),
             Box::new(crate::risk::Risk),

@@ -264,6 +264,7 @@ async fn apply(
     crate::risk::write_risk(txn, c).await?;
     crate::services::write(txn, backend, c).await?;
     crate::upstream::write(txn, cipher, c).await?;
+    crate::siem::write(txn, cipher, c).await?;
     sequence_logs(txn, backend, c).await?;
     fan_out(txn, c, &mut delivered).await?;
     delivered.apply(txn, backend).await?;

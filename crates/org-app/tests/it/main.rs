@@ -15,6 +15,7 @@ mod roles;
 mod services;
 mod sessions;
 mod settings;
+mod siem;
 mod support;
 mod upstream;
 mod webhooks;

@@ -14,6 +14,7 @@ mod scim_tokens;
 mod services;
 mod session;
 mod settings;
+mod siem;
 mod smtp;
 mod upstream;
 mod webhooks;
@@ -39,6 +40,7 @@ pub(crate) use scim_tokens::*;
 pub(crate) use services::*;
 pub(crate) use session::*;
 pub(crate) use settings::*;
+pub(crate) use siem::*;
 pub(crate) use smtp::*;
 pub(crate) use upstream::*;
 pub(crate) use webhooks::*;
@@ -429,6 +431,37 @@ fn routes(serve_metrics: bool) -> Routes {
         )
         .add("GET", "/api/platform/tiers", platform::list_tiers)
         .add("GET", "/api/platform/audit-log", audit::platform_list_audit_logs)
+        // §17
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/siem-configs",
+            siem::create_siem_config,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/siem-configs",
+            siem::list_siem_configs,
+        )
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/siem-configs/{id}",
+            siem::get_siem_config,
+        )
+        .add(
+            "PUT",
+            "/api/organizations/{org_slug}/siem-configs/{id}",
+            siem::update_siem_config,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/siem-configs/{id}",
+            siem::delete_siem_config,
+        )
+        .add(
+            "POST",
+            "/api/organizations/{org_slug}/siem-configs/{id}/test",
+            siem::test_siem_config,
+        )
         // §21
         .add("GET", "/healthz", ops::healthz)
         .add("GET", "/readyz", ops::readyz)

@@ -57,6 +57,7 @@ fn domain(e: DomainError) -> ScimError {
         DomainError::DuplicateRoleSlug
         | DomainError::DuplicateRoleName
         | DomainError::DuplicateWebhookName
+        | DomainError::DuplicateSiemConfigName
         | DomainError::DuplicateUserName
         | DomainError::EmailTaken
         | DomainError::DuplicateConnectionId

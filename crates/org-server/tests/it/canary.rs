@@ -70,11 +70,16 @@ async fn every_secret_appears_only_where_the_contract_returns_it() {
         "authorization_url": "https://idp.corp.example.com/authorize",
         "token_url": "https://idp.corp.example.com/token",
         "userinfo_url": "https://idp.corp.example.com/userinfo"});
+    // The SIEM stream goes to the same receiver, one record a batch, so it is searched too.
+    let siem_key = canary("siem");
+    let siem = json!({"name": "canary", "provider_type": "Datadog", "batch_size": 1,
+        "endpoint_url": format!("http://127.0.0.1:{hook_port}/hook"), "api_key": siem_key});
     let set = [
         set[0].clone(),
         set[1].clone(),
         set[2].clone(),
         ("/api/organizations/acme/upstream-providers", upstream),
+        ("/api/organizations/acme/siem-configs", siem),
     ];
     let login_key = s(&node.cli(&["admin", "issue-login-key", "--name", "front-end"])["key"]).to_owned();
     let mut responses: Vec<String> = Vec::new();
@@ -134,7 +139,8 @@ async fn every_secret_appears_only_where_the_contract_returns_it() {
         )
         .await;
     assert_eq!(status, 201);
-    wait_for(&seen, 2, Duration::from_secs(20)).await;
+    // Two webhook deliveries and at least one SIEM batch.
+    wait_for(&seen, 3, Duration::from_secs(30)).await;
 
     // Every route that reads what was set, and the logs of it all.
     let reads = [
@@ -149,6 +155,7 @@ async fn every_secret_appears_only_where_the_contract_returns_it() {
         "/api/organizations/acme/scim-tokens",
         "/api/organizations/acme/upstream-providers",
         "/api/organizations/acme/services",
+        "/api/organizations/acme/siem-configs",
         "/api/organizations/acme/invitations",
         "/api/organizations/acme/audit-log",
         "/api/organizations/acme/audit-log/export?format=ndjson",
@@ -174,7 +181,12 @@ async fn every_secret_appears_only_where_the_contract_returns_it() {
         assert!(Instant::now() < deadline, "the invitation mail was attempted");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let payloads: Vec<String> = seen.lock().unwrap().iter().map(|r| format!("{r:?}")).collect();
+    // Bodies only: the SIEM request carries its API key in its header, as it must.
+    let payloads: Vec<String> = seen.lock().unwrap().iter().map(|r| r.body.clone()).collect();
+    assert!(
+        payloads.iter().any(|b| b.contains("ddsource")),
+        "a SIEM batch arrived: {payloads:?}"
+    );
     let mut server = server;
     server.terminate();
     let log = std::fs::read_to_string(server.log_path()).unwrap();
@@ -187,7 +199,7 @@ async fn every_secret_appears_only_where_the_contract_returns_it() {
     let places = [
         ("a response", responses.join("\n")),
         ("the log", log),
-        ("a webhook payload", payloads.join("\n")),
+        ("a webhook or SIEM payload", payloads.join("\n")),
         ("the database files", db),
     ];
     let secrets = [
@@ -196,6 +208,7 @@ async fn every_secret_appears_only_where_the_contract_returns_it() {
         ("billing API key", &billing_key),
         ("billing webhook secret", &billing_whsec),
         ("upstream client secret", &upstream_secret),
+        ("SIEM API key", &siem_key),
         ("login key", &login_key),
         ("webhook signing secret", &first_secret),
         ("rotated webhook signing secret", &second_secret),

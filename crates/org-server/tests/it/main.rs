@@ -12,6 +12,7 @@ mod risk;
 mod scim;
 mod scim_conformance;
 mod services;
+mod siem;
 mod support;
 mod upstream;
 mod walkthrough;

@@ -19,7 +19,7 @@ use crate::support::{Node, s};
 #[derive(Clone, Debug)]
 pub(crate) struct Received {
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Received {
