@@ -2,7 +2,7 @@
 //! streaming step the worker runs — per config, under its own lease, from its own cursor.
 //!
 //! The stream reads the org's audit log in `seq` order (`seq > cursor ORDER BY seq LIMIT
-//! batch_size`), sends a batch when it is full or [`BATCH_WAIT`] after its oldest entry, and
+//! batch_size`), sends a batch when it is full or [`BATCH_WAIT`](org_domain::siem::BATCH_WAIT) after its oldest entry, and
 //! advances the cursor only after the receiver accepted the batch (a compare-and-set on the
 //! cursor, so a worker that lost its lease never moves the stream). Failures back off
 //! ([`org_domain::siem::backoff`]); the same batch is retried, never skipped.
