@@ -485,6 +485,8 @@ async fn a_failing_receiver_shows_in_the_config_then_gets_every_entry() {
     let (base, r) = start_receiver().await;
     r.set_mode("custom", Mode::Fail500);
     r.set_mode("elastic", Mode::ElasticErrors);
+    // A receiver that never answers within the sender's 15 s timeout.
+    r.set_mode("splunk", Mode::Slow(20_000));
     let node = local(Node::sqlite());
     let alice = node.token("alice@example.com");
     let server = node.serve().await;
@@ -492,8 +494,9 @@ async fn a_failing_receiver_shows_in_the_config_then_gets_every_entry() {
     let org = c.create_org(&alice, "acme", "Acme").await;
     let custom = s(&create_config(&c, &org, "acme", body_of("custom", &base, 2)).await["id"]).to_owned();
     let elastic = s(&create_config(&c, &org, "acme", body_of("elastic", &base, 2)).await["id"]).to_owned();
+    let splunk = s(&create_config(&c, &org, "acme", body_of("splunk", &base, 2)).await["id"]).to_owned();
     renames(&c, &org, "acme", 0, 3).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(40);
     let failing =
         |v: &Value, err: &str| v["failure_count"].as_u64().unwrap_or_default() >= 1 && v["last_error"] == json!(err);
     loop {
@@ -513,22 +516,35 @@ async fn a_failing_receiver_shows_in_the_config_then_gets_every_entry() {
                 None,
             )
             .await;
-        if failing(&a, "HTTP 500") && failing(&b, "elastic_item_error HTTP 400") {
+        let (_, t) = c
+            .call(
+                "GET",
+                &format!("/api/organizations/acme/siem-configs/{splunk}"),
+                &org,
+                None,
+            )
+            .await;
+        let timed_out = t["failure_count"].as_u64().unwrap_or_default() >= 1
+            && t["last_error"].as_str().is_some_and(|e| !e.is_empty());
+        if failing(&a, "HTTP 500") && failing(&b, "elastic_item_error HTTP 400") && timed_out {
             break;
         }
-        assert!(Instant::now() < deadline, "no failure recorded: {a} {b}");
+        assert!(Instant::now() < deadline, "no failure recorded: {a} {b} {t}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(r.batches("custom").is_empty() && r.failed("custom") >= 1);
     // Up again: the retry (30 s backoff) sends the same batch, then the rest; nothing skipped.
     r.set_mode("custom", Mode::Ok);
     r.set_mode("elastic", Mode::Ok);
+    r.set_mode("splunk", Mode::Ok);
     let log = audit_log(&c, &org, "acme").await;
     let head = log.last().unwrap().0;
     wait_stream(&r, "custom", created_seq(&log, 0), head, Duration::from_secs(75)).await;
     wait_stream(&r, "elastic", created_seq(&log, 1), head, Duration::from_secs(75)).await;
     check_stream("custom", &r.batches("custom"), &log);
+    wait_stream(&r, "splunk", created_seq(&log, 2), head, Duration::from_secs(75)).await;
     check_stream("elastic", &r.batches("elastic"), &log);
+    check_stream("splunk", &r.batches("splunk"), &log);
     let (_, a) = c
         .call(
             "GET",
