@@ -60,6 +60,7 @@ pub mod credentials;
 pub mod directory;
 mod error;
 mod invitations;
+pub mod logins;
 pub mod mail;
 mod members;
 mod orgs;
@@ -130,6 +131,7 @@ pub struct App {
     pub services: ServiceCatalog,
     pub login_keys: LoginKeyAdmin,
     pub upstream: UpstreamService,
+    pub logins: logins::LoginService,
 }
 
 impl std::fmt::Debug for App {
@@ -190,6 +192,7 @@ impl App {
             services: ServiceCatalog { core: core.clone() },
             login_keys: LoginKeyAdmin { core: core.clone() },
             upstream: UpstreamService { core: core.clone() },
+            logins: logins::LoginService { core: core.clone() },
             core,
         }
     }

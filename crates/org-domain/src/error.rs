@@ -158,6 +158,12 @@ pub enum DomainError {
     /// Another upstream provider of the org has this `connection_id` (409 `DUPLICATE_CONSTRAINT`).
     #[error("an upstream provider with this connection_id already exists")]
     DuplicateConnectionId,
+    /// The org's monthly active users reached `max_mau` (§22.3: 400 `SERVICE_LIMIT_EXCEEDED`).
+    #[error("monthly active user limit of {0} reached")]
+    MauLimitExceeded(u64),
+    /// A login report the platform refuses (§19.5: 403 `FORBIDDEN`), with the reason.
+    #[error("{0}")]
+    LoginForbidden(&'static str),
 }
 
 fn plural(n: usize) -> String {

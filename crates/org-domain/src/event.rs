@@ -70,6 +70,8 @@ pub enum UserVia {
     Invitation,
     /// A directory provisioning a new e-mail (SCIM `POST /Users`).
     Scim,
+    /// A login report for a new e-mail (§19.5).
+    Login,
 }
 
 impl UserVia {
@@ -79,6 +81,7 @@ impl UserVia {
             Self::Cli => "cli",
             Self::Invitation => "invitation",
             Self::Scim => "scim",
+            Self::Login => "login",
         }
     }
 }
@@ -279,4 +282,6 @@ pub enum DomainEvent {
     LoginKey(crate::login_key::LoginKeyEvent),
     /// An upstream identity provider was created, updated or deleted (§11).
     Upstream(crate::upstream::UpstreamEvent),
+    /// A login was reported (§19.5) or an end user's sessions were revoked (§19.4).
+    Login(crate::login::LoginEvent),
 }

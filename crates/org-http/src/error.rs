@@ -326,7 +326,10 @@ impl From<DomainError> for ApiError {
             | DomainError::AlreadyOwner
             | DomainError::NoCustomDomain => Self::new(ErrorCode::BadRequest, detail),
             DomainError::TeamLimitExceeded(_) => Self::new(ErrorCode::TeamLimitExceeded, detail),
-            DomainError::ServiceLimitExceeded(_) => Self::new(ErrorCode::ServiceLimitExceeded, detail),
+            DomainError::ServiceLimitExceeded(_) | DomainError::MauLimitExceeded(_) => {
+                Self::new(ErrorCode::ServiceLimitExceeded, detail)
+            }
+            DomainError::LoginForbidden(_) => Self::new(ErrorCode::Forbidden, detail),
             DomainError::FeatureNotInTier(_) => Self::new(ErrorCode::FeatureNotAvailableInTier, detail),
             DomainError::InvitationExpired => Self::new(ErrorCode::InvitationExpired, detail),
             DomainError::InvitationNotPending
@@ -344,7 +347,7 @@ impl From<DomainError> for ApiError {
             | DomainError::EmailTaken
             | DomainError::DomainNotAvailable
             | DomainError::DuplicateServiceSlug => Self::new(ErrorCode::DuplicateConstraint, detail),
-            | DomainError::DuplicateConnectionId => Self::new(ErrorCode::DuplicateConstraint, detail),
+            DomainError::DuplicateConnectionId => Self::new(ErrorCode::DuplicateConstraint, detail),
         }
     }
 }

@@ -40,6 +40,7 @@ use crate::routes::*;
         healthz, readyz, metrics, openapi_document,
         list_upstream_providers, get_upstream_provider, create_upstream_provider, update_upstream_provider,
         delete_upstream_provider,
+        report_login,
     ),
     components(schemas(ProblemDto, FieldErrorDto)),
     modifiers(&Conventions),

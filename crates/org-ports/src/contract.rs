@@ -251,6 +251,7 @@ fn session(user: UserId, org: Option<OrgId>, kind: SessionKind, token: u8) -> Se
         revoke_reason: None,
         replay: None,
         version: 0,
+        service_id: None,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod chain;
 mod changeset;
 mod directory;
 mod error;
+mod logins;
 pub mod mail;
 mod repos;
 mod risk;
@@ -27,6 +28,7 @@ pub use audit::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, Audi
 pub use changeset::{AuditPrune, Changeset, RevocationScope, SessionRevocation};
 pub use directory::DirectoryRepository;
 pub use error::{ConflictKind, StoreError, UniqueKey};
+pub use logins::{EndUserStanding, HistoryQuery, LoginRepository, LoginSubject};
 pub use mail::{MailQueue, MailRepository, Mailer, OutgoingMail};
 pub use repos::{
     AuditRepository, ChangeToken, InvitationRepository, LeaseRepository, MemberQuery, MemberRow, MembershipRepository,
@@ -46,6 +48,8 @@ pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
 pub use directory::MockDirectoryRepository;
+#[cfg(feature = "mock")]
+pub use logins::MockLoginRepository;
 #[cfg(feature = "mock")]
 pub use mail::{MockMailQueue, MockMailRepository, MockMailer};
 #[cfg(feature = "mock")]

@@ -324,6 +324,7 @@ pub trait Store:
     + crate::ServiceRepository
     + crate::LoginKeyRepository
     + crate::UpstreamRepository
+    + crate::LoginRepository
 {
 }
 
@@ -349,6 +350,7 @@ impl<T> Store for T where
         + crate::ServiceRepository
         + crate::LoginKeyRepository
         + crate::UpstreamRepository
+        + crate::LoginRepository
 {
 }
 
@@ -376,6 +378,7 @@ pub struct Stores {
     pub services: Arc<dyn crate::ServiceRepository>,
     pub login_keys: Arc<dyn crate::LoginKeyRepository>,
     pub upstream: Arc<dyn crate::UpstreamRepository>,
+    pub logins: Arc<dyn crate::LoginRepository>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -408,6 +411,7 @@ impl Stores {
             services: store.clone(),
             login_keys: store.clone(),
             upstream: store.clone(),
+            logins: store.clone(),
             uow: store,
         }
     }

@@ -4,6 +4,7 @@
 mod audit;
 mod credentials;
 mod invitations;
+mod logins;
 mod members;
 mod ops;
 mod orgs;
@@ -29,6 +30,7 @@ use serde::Serialize;
 pub(crate) use audit::*;
 pub(crate) use credentials::*;
 pub(crate) use invitations::*;
+pub(crate) use logins::*;
 pub(crate) use members::*;
 pub(crate) use ops::*;
 pub(crate) use orgs::*;
@@ -458,7 +460,9 @@ fn routes(serve_metrics: bool) -> Routes {
             "DELETE",
             "/api/organizations/{org_slug}/upstream-providers/{id}",
             upstream::delete_upstream_provider,
-        );
+        )
+        // §19.5
+        .add("POST", "/api/platform/logins", logins::report_login);
     if serve_metrics {
         r.add("GET", "/metrics", ops::metrics)
     } else {
