@@ -58,6 +58,7 @@ mod config;
 mod core;
 pub mod credentials;
 pub mod directory;
+pub mod end_users;
 mod error;
 mod invitations;
 pub mod logins;
@@ -132,6 +133,7 @@ pub struct App {
     pub login_keys: LoginKeyAdmin,
     pub upstream: UpstreamService,
     pub logins: logins::LoginService,
+    pub end_users: end_users::EndUserService,
 }
 
 impl std::fmt::Debug for App {
@@ -193,6 +195,7 @@ impl App {
             login_keys: LoginKeyAdmin { core: core.clone() },
             upstream: UpstreamService { core: core.clone() },
             logins: logins::LoginService { core: core.clone() },
+            end_users: end_users::EndUserService { core: core.clone() },
             core,
         }
     }

@@ -164,6 +164,9 @@ pub enum DomainError {
     /// A login report the platform refuses (§19.5: 403 `FORBIDDEN`), with the reason.
     #[error("{0}")]
     LoginForbidden(&'static str),
+    /// Not an end user of this org (§19.3: 404 with this detail).
+    #[error("End-user not found")]
+    EndUserNotFound,
 }
 
 fn plural(n: usize) -> String {

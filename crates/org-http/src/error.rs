@@ -313,9 +313,9 @@ impl From<DomainError> for ApiError {
         let detail = e.to_string();
         match e {
             DomainError::NotFound => Self::not_found(),
-            DomainError::OAuthCredentialsNotFound | DomainError::BillingCredentialsNotFound => {
-                Self::new(ErrorCode::NotFound, detail)
-            }
+            DomainError::OAuthCredentialsNotFound
+            | DomainError::BillingCredentialsNotFound
+            | DomainError::EndUserNotFound => Self::new(ErrorCode::NotFound, detail),
             DomainError::MissingCapability(_) | DomainError::RuleViolation(_) | DomainError::EmailMismatch => {
                 Self::new(ErrorCode::Forbidden, detail)
             }

@@ -41,6 +41,7 @@ use crate::routes::*;
         list_upstream_providers, get_upstream_provider, create_upstream_provider, update_upstream_provider,
         delete_upstream_provider,
         report_login,
+        list_end_users, get_end_user, revoke_end_user_sessions,
     ),
     components(schemas(ProblemDto, FieldErrorDto)),
     modifiers(&Conventions),
@@ -59,6 +60,7 @@ use crate::routes::*;
         (name = "services", description = "An org's services (§19.1, §19.2)"),
         (name = "operations", description = "§21"),
         (name = "upstream_providers", description = "Upstream identity providers (§11)"),
+        (name = "end_users", description = "End users (§19.3, §19.4)"),
     )
 )]
 struct ApiDoc;

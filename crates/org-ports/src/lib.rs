@@ -28,7 +28,7 @@ pub use audit::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, Audi
 pub use changeset::{AuditPrune, Changeset, RevocationScope, SessionRevocation};
 pub use directory::DirectoryRepository;
 pub use error::{ConflictKind, StoreError, UniqueKey};
-pub use logins::{EndUserStanding, HistoryQuery, LoginRepository, LoginSubject};
+pub use logins::{EndUserQuery, EndUserRow, EndUserStanding, HistoryQuery, LoginRepository, LoginSubject};
 pub use mail::{MailQueue, MailRepository, Mailer, OutgoingMail};
 pub use repos::{
     AuditRepository, ChangeToken, InvitationRepository, LeaseRepository, MemberQuery, MemberRow, MembershipRepository,

@@ -4,8 +4,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use org_domain::login::LoginIdentity;
 use org_domain::risk::{DeviceKey, RiskEvent};
-use org_domain::{OrgId, UserId};
+use org_domain::{OrgId, ServiceId, Session, UserId};
 
 use crate::error::StoreError;
 
@@ -38,6 +39,24 @@ pub struct EndUserStanding {
     pub last_login_at: DateTime<Utc>,
 }
 
+/// Which end users to list (§19.3): newest end user first, `(since, user id)` descending;
+/// only those with an identity issued through `service` when set; after the keyset position
+/// `before` (cursor pages) or from `offset`; at most `limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndUserQuery {
+    pub service: Option<ServiceId>,
+    pub before: Option<(DateTime<Utc>, UserId)>,
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// One listed end user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndUserRow {
+    pub user_id: UserId,
+    pub standing: EndUserStanding,
+}
+
 /// Login reads.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -54,4 +73,14 @@ pub trait LoginRepository: Send + Sync {
     async fn mau_count(&self, org: OrgId, since: DateTime<Utc>) -> Result<u64, StoreError>;
     /// The user's standing as an end user of the org, if they are one.
     async fn end_user(&self, org: OrgId, user: UserId) -> Result<Option<EndUserStanding>, StoreError>;
+    /// One page of the org's end users per `query` (an index seek on `(org, since)`).
+    async fn end_user_page(&self, org: OrgId, query: &EndUserQuery) -> Result<Vec<EndUserRow>, StoreError>;
+    /// How many end users the org has (of `service`, when set).
+    async fn end_user_count(&self, org: OrgId, service: Option<ServiceId>) -> Result<u64, StoreError>;
+    /// The identities issued through the org to any of `users`, oldest first.
+    async fn identities(&self, org: OrgId, users: &[UserId]) -> Result<Vec<LoginIdentity>, StoreError>;
+    /// The user's `limit` most recent logins to the org, newest first.
+    async fn recent_logins(&self, org: OrgId, user: UserId, limit: u32) -> Result<Vec<RiskEvent>, StoreError>;
+    /// The user's unrevoked service sessions of the org's services, oldest first.
+    async fn end_user_sessions(&self, org: OrgId, user: UserId) -> Result<Vec<Session>, StoreError>;
 }

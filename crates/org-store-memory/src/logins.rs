@@ -9,8 +9,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use org_domain::login::LoginIdentity;
 use org_domain::risk::RiskEvent;
-use org_domain::{OrgId, UserId};
-use org_ports::{Changeset, ConflictKind, EndUserStanding, HistoryQuery, LoginRepository, LoginSubject, StoreError};
+use org_domain::{OrgId, ServiceId, Session, SessionKind, UserId};
+use org_ports::{
+    Changeset, ConflictKind, EndUserQuery, EndUserRow, EndUserStanding, HistoryQuery, LoginRepository, LoginSubject,
+    StoreError,
+};
 
 use crate::{MemoryStore, State, conflict};
 
@@ -23,6 +26,35 @@ pub(crate) struct LoginState {
 }
 
 impl State {
+    /// The org's end users (of `service`, when set), newest first (ties by user id).
+    fn listed_end_users(&self, org: OrgId, service: Option<ServiceId>) -> Vec<EndUserRow> {
+        let of_service = |u: &UserId| {
+            service.is_none_or(|sv| {
+                self.logins
+                    .identities
+                    .values()
+                    .any(|i| i.org_id == org && i.user_id == *u && i.service_id == Some(sv))
+            })
+        };
+        let mut rows: Vec<EndUserRow> = self
+            .logins
+            .end_users
+            .get(&org)
+            .into_iter()
+            .flatten()
+            .filter(|(u, _)| of_service(u))
+            .map(|(u, (since, last))| EndUserRow {
+                user_id: *u,
+                standing: EndUserStanding {
+                    since: *since,
+                    last_login_at: *last,
+                },
+            })
+            .collect();
+        rows.sort_by(|a, b| (b.standing.since, b.user_id).cmp(&(a.standing.since, a.user_id)));
+        rows
+    }
+
     /// End-user logins name existing orgs and users; the MAU cap holds after them.
     pub(crate) fn check_logins(&self, c: &Changeset) -> Result<(), StoreError> {
         for l in &c.end_user_logins {
@@ -137,5 +169,60 @@ impl LoginRepository for MemoryStore {
                 since: *since,
                 last_login_at: *last,
             }))
+    }
+
+    async fn end_user_page(&self, org: OrgId, query: &EndUserQuery) -> Result<Vec<EndUserRow>, StoreError> {
+        let state = self.lock()?;
+        let skip = usize::try_from(query.offset).unwrap_or(usize::MAX);
+        Ok(state
+            .listed_end_users(org, query.service)
+            .into_iter()
+            .filter(|r| query.before.is_none_or(|b| (r.standing.since, r.user_id) < b))
+            .skip(skip)
+            .take(query.limit as usize)
+            .collect())
+    }
+
+    async fn end_user_count(&self, org: OrgId, service: Option<ServiceId>) -> Result<u64, StoreError> {
+        Ok(self.lock()?.listed_end_users(org, service).len() as u64)
+    }
+
+    async fn identities(&self, org: OrgId, users: &[UserId]) -> Result<Vec<LoginIdentity>, StoreError> {
+        let state = self.lock()?;
+        let mut out: Vec<LoginIdentity> = state
+            .logins
+            .identities
+            .values()
+            .filter(|i| i.org_id == org && users.contains(&i.user_id))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            (a.created_at, &a.provider, &a.provider_key).cmp(&(b.created_at, &b.provider, &b.provider_key))
+        });
+        Ok(out)
+    }
+
+    async fn recent_logins(&self, org: OrgId, user: UserId, limit: u32) -> Result<Vec<RiskEvent>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .org_events_newest_first(org)
+            .filter(|e| e.user_id == Some(user))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn end_user_sessions(&self, org: OrgId, user: UserId) -> Result<Vec<Session>, StoreError> {
+        let state = self.lock()?;
+        let mut out: Vec<Session> = state
+            .sessions
+            .values()
+            .filter(|s| {
+                s.org_id == Some(org) && s.user_id == user && s.kind == SessionKind::Service && s.revoked_at.is_none()
+            })
+            .cloned()
+            .collect();
+        out.sort_by_key(|s| (s.created_at, s.id));
+        Ok(out)
     }
 }

@@ -15,13 +15,17 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use org_domain::login::LoginIdentity;
 use org_domain::risk::RiskEvent;
-use org_domain::{OrgId, UserId};
-use org_ports::{Changeset, ConflictKind, EndUserStanding, HistoryQuery, LoginRepository, LoginSubject, StoreError};
-use sea_orm::sea_query::OnConflict;
+use org_domain::{OrgId, ServiceId, Session, SessionKind, UserId};
+use org_ports::{
+    Changeset, ConflictKind, EndUserQuery, EndUserRow, EndUserStanding, HistoryQuery, LoginRepository, LoginSubject,
+    StoreError,
+};
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
 };
 
 use crate::SeaStore;
@@ -148,6 +152,122 @@ impl LoginRepository for SeaStore {
                 since: m.created_at,
                 last_login_at: m.last_login_at,
             }))
+    }
+
+    async fn end_user_page(&self, org: OrgId, query: &EndUserQuery) -> Result<Vec<EndUserRow>, StoreError> {
+        self.end_user_page_rows(org, query).await
+    }
+
+    async fn end_user_count(&self, org: OrgId, service: Option<ServiceId>) -> Result<u64, StoreError> {
+        self.end_users_of(org, service).count(&self.db).await.map_err(store_err)
+    }
+
+    async fn identities(&self, org: OrgId, users: &[UserId]) -> Result<Vec<LoginIdentity>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(login_identity::Entity::find()
+            .filter(login_identity::Column::OrgId.eq(org.as_uuid()))
+            .filter(login_identity::Column::UserId.is_in(users.iter().map(|u| u.as_uuid())))
+            .order_by_asc(login_identity::Column::CreatedAt)
+            .order_by_asc(login_identity::Column::Provider)
+            .order_by_asc(login_identity::Column::ProviderKey)
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(|m| LoginIdentity {
+                org_id: OrgId::from_uuid(m.org_id),
+                user_id: UserId::from_uuid(m.user_id),
+                provider: m.provider,
+                provider_key: m.provider_key,
+                service_id: m.service_id.map(ServiceId::from_uuid),
+                created_at: m.created_at,
+            })
+            .collect())
+    }
+
+    async fn recent_logins(&self, org: OrgId, user: UserId, limit: u32) -> Result<Vec<RiskEvent>, StoreError> {
+        rows(
+            risk_event::Entity::find()
+                .filter(risk_event::Column::OrgId.eq(org.as_uuid()))
+                .filter(risk_event::Column::UserId.eq(user.as_uuid()))
+                .order_by_desc(risk_event::Column::CreatedAt)
+                .order_by_desc(risk_event::Column::Id)
+                .limit(u64::from(limit))
+                .all(&self.db)
+                .await
+                .map_err(store_err)?,
+        )
+    }
+
+    async fn end_user_sessions(&self, org: OrgId, user: UserId) -> Result<Vec<Session>, StoreError> {
+        use crate::entities::session;
+        session::Entity::find()
+            .filter(session::Column::OrgId.eq(org.as_uuid()))
+            .filter(session::Column::UserId.eq(user.as_uuid()))
+            .filter(session::Column::Kind.eq(SessionKind::Service.as_str()))
+            .filter(session::Column::RevokedAt.is_null())
+            .order_by_asc(session::Column::CreatedAt)
+            .order_by_asc(session::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(|m| crate::mapping::session_from_row(m, &*self.cipher))
+            .collect()
+    }
+}
+
+impl SeaStore {
+    fn end_users_of(&self, org: OrgId, service: Option<ServiceId>) -> sea_orm::Select<end_user::Entity> {
+        let q = end_user::Entity::find().filter(end_user::Column::OrgId.eq(org.as_uuid()));
+        match service {
+            None => q,
+            Some(sv) => q.filter(
+                end_user::Column::UserId.in_subquery(
+                    Query::select()
+                        .column(login_identity::Column::UserId)
+                        .from(login_identity::Entity)
+                        .and_where(login_identity::Column::OrgId.eq(org.as_uuid()))
+                        .and_where(login_identity::Column::ServiceId.eq(sv.as_uuid()))
+                        .to_owned(),
+                ),
+            ),
+        }
+    }
+
+    pub(crate) async fn end_user_page_rows(
+        &self,
+        org: OrgId,
+        query: &EndUserQuery,
+    ) -> Result<Vec<EndUserRow>, StoreError> {
+        let mut q = self.end_users_of(org, query.service);
+        if let Some((at, user)) = query.before {
+            q = q.filter(
+                Condition::any().add(end_user::Column::CreatedAt.lt(at)).add(
+                    Condition::all()
+                        .add(end_user::Column::CreatedAt.eq(at))
+                        .add(end_user::Column::UserId.lt(user.as_uuid())),
+                ),
+            );
+        }
+        Ok(q.order_by_desc(end_user::Column::CreatedAt)
+            .order_by_desc(end_user::Column::UserId)
+            .offset(query.offset)
+            .limit(u64::from(query.limit))
+            .all(&self.db)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(|m| EndUserRow {
+                user_id: UserId::from_uuid(m.user_id),
+                standing: EndUserStanding {
+                    since: m.created_at,
+                    last_login_at: m.last_login_at,
+                },
+            })
+            .collect())
     }
 }
 

@@ -53,6 +53,7 @@ fn domain(e: DomainError) -> ScimError {
             ScimError::new(400, None, format!("SERVICE_LIMIT_EXCEEDED: {detail}"))
         }
         DomainError::LoginForbidden(_) => ScimError::new(403, None, detail),
+        DomainError::EndUserNotFound => ScimError::new(404, None, detail),
         DomainError::SelfAction
         | DomainError::OrgCapReached
         | DomainError::AlreadyOwner

@@ -119,6 +119,9 @@ async fn logins_end_to_end(postgres: bool) {
     .await;
     expect(&c, "GET", "/api/user", s(&refreshed["access_token"]), None, 200).await;
 
+    let erin = json!({"email": "erin@example.com", "org_slug": "acme", "service_slug": "shop", "provider": "github"});
+    expect(&c, "POST", logins, &key, Some(erin), 200).await;
+
     // Sydney seconds later from a known device: impossible travel.
     let sydney = json!({"email": "dana@example.com", "org_slug": "acme", "service_slug": "shop",
         "provider": "github", "provider_user_id": "gh-1", "device_id": "laptop",
@@ -131,6 +134,7 @@ async fn logins_end_to_end(postgres: bool) {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|e| e["user_email"] == "dana@example.com")
         .map(|e| {
             (
                 s(&e["geo_city"]),
@@ -250,6 +254,124 @@ async fn logins_end_to_end(postgres: bool) {
     assert_eq!(admin["decision"], "allow", "{admin}");
     let admin_access = s(&admin["session"]["access_token"]).to_owned();
     expect(&c, "GET", "/api/organizations/acme", &admin_access, None, 200).await;
+
+    let alice_id = s(&admin["user"]["id"]).to_owned();
+
+    // End users: those with a service login, newest first, keyset-paged; detail; 404 otherwise.
+    let users = expect(&c, "GET", "/api/organizations/acme/users?limit=1", &alice, None, 200).await;
+    assert_eq!(users["total"], 2, "{users}");
+    assert_eq!(users["users"][0]["user"]["email"], "erin@example.com", "{users}");
+    let cursor = s(&users["next_cursor"]).to_owned();
+    let next = expect(
+        &c,
+        "GET",
+        &format!("/api/organizations/acme/users?limit=1&cursor={cursor}"),
+        &alice,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(next["users"][0]["user"]["id"], dana.as_str(), "{next}");
+    assert_eq!(next["users"][0]["identities"][0]["provider_user_id"], "gh-1", "{next}");
+    assert_eq!(next["next_cursor"], Value::Null);
+    assert_eq!(next["total"], Value::Null);
+    let filtered = expect(
+        &c,
+        "GET",
+        "/api/organizations/acme/users?service_slug=shop",
+        &alice,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(filtered["users"].as_array().unwrap().len(), 2, "{filtered}");
+    expect(
+        &c,
+        "GET",
+        "/api/organizations/acme/users?service_slug=nope",
+        &alice,
+        None,
+        404,
+    )
+    .await;
+    expect(
+        &c,
+        "GET",
+        &format!("/api/organizations/acme/users?cursor={cursor}&service_slug=shop"),
+        &alice,
+        None,
+        400,
+    )
+    .await;
+    let detail = expect(
+        &c,
+        "GET",
+        &format!("/api/organizations/acme/users/{dana}"),
+        &alice,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(detail["session_count"], 3, "{detail}");
+    assert_eq!(detail["sessions"][0]["service_name"], "Shop");
+    assert_eq!(detail["recent_logins"].as_array().unwrap().len(), 5, "{detail}");
+    assert_eq!(
+        detail["recent_logins"][0]["risk_factors"],
+        json!(["new_device", "velocity"])
+    );
+    let not_end_user = expect(
+        &c,
+        "GET",
+        &format!("/api/organizations/acme/users/{alice_id}"),
+        &alice,
+        None,
+        404,
+    )
+    .await;
+    assert_eq!(not_end_user["detail"], "End-user not found");
+
+    // Alice signs in to the shop too: revoking her end-user sessions ends that session only.
+    let shop = expect(
+        &c,
+        "POST",
+        logins,
+        &key,
+        Some(json!({"email": "alice@example.com", "org_slug": "acme", "service_slug": "shop", "provider": "password"})),
+        200,
+    )
+    .await;
+    assert_eq!(shop["decision"], "allow", "{shop}");
+    let revoked = expect(
+        &c,
+        "DELETE",
+        &format!("/api/organizations/acme/users/{alice_id}/sessions"),
+        &alice,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(revoked["revoked_count"], 1, "{revoked}");
+    expect(
+        &c,
+        "POST",
+        "/api/auth/refresh",
+        "",
+        Some(json!({"refresh_token": shop["session"]["refresh_token"]})),
+        401,
+    )
+    .await;
+    expect(&c, "GET", "/api/organizations/acme", &admin_access, None, 200).await;
+    expect(&c, "GET", "/api/organizations/acme", &alice, None, 200).await;
+    let log = expect(
+        &c,
+        "GET",
+        "/api/organizations/acme/audit-log?action=end_user.sessions_revoked",
+        &alice,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(log["logs"][0]["metadata"]["revoked_count"], 1, "{log}");
 
     // Deleting the service revokes its sessions (`service_deleted`): the refresh fails.
     let live = expect(
