@@ -5105,6 +5105,11 @@ pub async fn billing_credentials_are_one_row_per_org_and_provider_written_by_ver
     assert_eq!(s.billing_credentials(id, polar).await, Ok(None), "purged with the org");
 }
 
+mod logins;
+use logins::{
+    end_user_pages_identities_and_service_sessions, end_users_keep_first_and_latest_login_under_the_mau_cap,
+    login_history_reads_the_rows_the_risk_engine_needs,
+};
 mod risk;
 use risk::{
     a_purge_takes_the_org_s_risk_rows, risk_events_are_listed_newest_first_by_score_offset_and_keyset,
@@ -5333,6 +5338,9 @@ where
         service_grants_are_set_and_removed_and_go_with_their_service_or_membership,
         login_keys_are_found_by_hash_and_live_names_are_unique,
         upstream_providers_round_trip_with_their_secret_and_keep_connection_ids_unique,
+        login_history_reads_the_rows_the_risk_engine_needs,
+        end_users_keep_first_and_latest_login_under_the_mau_cap,
+        end_user_pages_identities_and_service_sessions,
     );
 }
 
