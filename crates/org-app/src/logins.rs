@@ -34,7 +34,7 @@ service! {
 #[derive(Clone, Debug)]
 pub enum LoginReporter {
     Key(LoginKeyCaller),
-    Owner(Caller),
+    Owner(Box<Caller>),
 }
 
 /// The answer of a login report.

@@ -17,12 +17,15 @@ use org_ports::{
 
 use crate::{MemoryStore, State, conflict};
 
+/// Per end user of an org: when they became one, and their latest service login.
+type Standing = (DateTime<Utc>, DateTime<Utc>);
+
 /// The login rows of the store.
 #[derive(Default)]
 pub(crate) struct LoginState {
     identities: HashMap<(OrgId, String, String), LoginIdentity>,
     /// Per org, its end users: (became an end user, latest service login).
-    end_users: HashMap<OrgId, HashMap<UserId, (DateTime<Utc>, DateTime<Utc>)>>,
+    end_users: HashMap<OrgId, HashMap<UserId, Standing>>,
 }
 
 impl State {
@@ -51,7 +54,7 @@ impl State {
                 },
             })
             .collect();
-        rows.sort_by(|a, b| (b.standing.since, b.user_id).cmp(&(a.standing.since, a.user_id)));
+        rows.sort_by_key(|r| std::cmp::Reverse((r.standing.since, r.user_id)));
         rows
     }
 

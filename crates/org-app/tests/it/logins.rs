@@ -121,7 +121,7 @@ async fn reports_are_refused_field_by_field_and_by_who_reports() {
         .app
         .logins
         .report(
-            &LoginReporter::Owner(w.member.clone()),
+            &LoginReporter::Owner(Box::new(w.member.clone())),
             &meta(),
             report("a@b.test", None),
         )
@@ -135,7 +135,11 @@ async fn reports_are_refused_field_by_field_and_by_who_reports() {
     let out = w
         .app
         .logins
-        .report(&LoginReporter::Owner(w.platform.clone()), &meta(), admin_login)
+        .report(
+            &LoginReporter::Owner(Box::new(w.platform.clone())),
+            &meta(),
+            admin_login,
+        )
         .await
         .unwrap();
     assert_eq!(out.session.expect("an org session").audience(), "org:acme");

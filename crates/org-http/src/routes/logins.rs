@@ -29,7 +29,7 @@ impl FromRequestParts<HttpState> for Reporter {
             return Ok(Self(LoginReporter::Key(key.key)));
         }
         let auth = Auth::from_request_parts(parts, state).await?;
-        Ok(Self(LoginReporter::Owner(auth.caller)))
+        Ok(Self(LoginReporter::Owner(Box::new(auth.caller))))
     }
 }
 
