@@ -440,3 +440,82 @@ mod m0016 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+    use sea_orm_migration::MigratorTrait;
+
+    use crate::migration::Migrator;
+
+    async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+        let row = db
+            .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    /// How many migrations, m0016 included, to roll back to just before it.
+    fn steps_to_before_m0016() -> u32 {
+        let all = Migrator::migrations();
+        let at = all.iter().position(|m| m.name() == "m0016_logins").unwrap();
+        u32::try_from(all.len() - at).unwrap()
+    }
+
+    #[tokio::test]
+    async fn m0016_adds_the_login_tables_whose_rows_go_with_their_org_and_rolls_back() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let tables = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+                      AND name IN ('login_identities', 'end_users')";
+        let column = "SELECT COUNT(*) AS n FROM pragma_table_info('sessions') WHERE name = 'service_id'";
+        assert_eq!(count(&db, tables).await, 2);
+        assert_eq!(count(&db, column).await, 1);
+        let at = "'2026-01-01T00:00:00Z'";
+        db.execute_unprepared(&format!(
+            "INSERT INTO users (id, email, name, is_platform_owner, created_at, updated_at, version) \
+             VALUES (X'01', 'o@x.test', NULL, 0, {at}, {at}, 1)"
+        ))
+        .await
+        .unwrap();
+        db.execute_unprepared(&format!(
+            "INSERT INTO orgs (id, slug, name, name_lower, owner_user_id, status, tier_id, created_at, \
+             updated_at, version) VALUES (X'02', 'a', 'a', 'a', X'01', 'active', 'tier_pro', {at}, {at}, 1)"
+        ))
+        .await
+        .unwrap();
+        db.execute_unprepared(&format!(
+            "INSERT INTO end_users (org_id, user_id, created_at, last_login_at) VALUES (X'02', X'01', {at}, {at})"
+        ))
+        .await
+        .unwrap();
+        db.execute_unprepared(&format!(
+            "INSERT INTO login_identities (org_id, provider, provider_key, user_id, service_id, created_at) \
+             VALUES (X'02', 'github', 'gh-1', X'01', NULL, {at})"
+        ))
+        .await
+        .unwrap();
+        let dup = db
+            .execute_unprepared(&format!(
+                "INSERT INTO login_identities (org_id, provider, provider_key, user_id, service_id, created_at) \
+                 VALUES (X'02', 'github', 'gh-1', X'01', NULL, {at})"
+            ))
+            .await;
+        assert!(dup.is_err(), "one row per (org, provider, provider key)");
+        db.execute_unprepared("DELETE FROM orgs WHERE id = X'02'")
+            .await
+            .unwrap();
+        let rows = "SELECT (SELECT COUNT(*) FROM end_users) + (SELECT COUNT(*) FROM login_identities) AS n";
+        assert_eq!(count(&db, rows).await, 0, "an org's login rows go with it");
+        Migrator::down(&db, Some(steps_to_before_m0016())).await.unwrap();
+        assert_eq!(count(&db, tables).await, 0, "m0016's tables are dropped");
+        assert_eq!(count(&db, column).await, 0, "sessions.service_id is dropped");
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(count(&db, tables).await, 2, "and applies again");
+    }
+}

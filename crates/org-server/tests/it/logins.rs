@@ -105,6 +105,9 @@ async fn logins_end_to_end(postgres: bool) {
     let access = s(&session["access_token"]).to_owned();
     let me = expect(&c, "GET", "/api/user", &access, None, 200).await;
     assert_eq!(me["id"], dana.as_str());
+    assert_eq!(me["session"]["aud"], "service:acme/shop", "{me}");
+    assert_eq!(me["session"]["service_slug"], "shop");
+    assert_eq!(me["memberships"], json!([]));
     // A service token is refused on org routes (§2.2).
     expect(&c, "GET", "/api/organizations/acme", &access, None, 401).await;
     // It refreshes like any session.
