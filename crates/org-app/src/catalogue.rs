@@ -77,6 +77,7 @@ actions! {
         ("service.created", "Service created"), ("service.updated", "Service updated"),
         ("service.deleted", "Service deleted"),
     ],
+    "End users" => [("end_user.sessions_revoked", "End-user sessions revoked")],
 }
 
 /// A subscribable webhook event type (§23.2).
