@@ -77,6 +77,7 @@ actions! {
         ("service.created", "Service created"), ("service.updated", "Service updated"),
         ("service.deleted", "Service deleted"),
     ],
+    "End users" => [("end_user.sessions_revoked", "End-user sessions revoked")],
 }
 
 /// A subscribable webhook event type (§23.2).
@@ -603,12 +604,90 @@ pub(crate) fn describe(event: &DomainEvent, email: &dyn Fn(UserId) -> Option<Str
         DomainEvent::RiskSettings(e) => describe_risk_settings(e),
         DomainEvent::Upstream(e) => describe_upstream(e),
         DomainEvent::Siem(e) => crate::siem::describe(e),
+        DomainEvent::Login(e) => describe_login(e),
     }
 }
 
 /// §11: `changes` records plain fields as `{old, new}` (`metadata` as the JSON object), the
 /// client secret only as `"[REDACTED]"` (or `null` when cleared), and the metadata document,
 /// the certificate list and any value over 1 KiB serialised as `{"changed": true}` (§1.7).
+/// Logins are kept in the login record, not the audit log (§19.5): webhooks only, except the
+/// end-user session revocation (§19.4).
+fn describe_login(event: &org_domain::login::LoginEvent) -> Described {
+    use org_domain::login::LoginEvent;
+    let id = |v: Option<uuid::Uuid>| v.map(|u| u.to_string());
+    let hook = |ty: &'static str, target: Option<(&'static str, String)>, data: Value| Described {
+        target,
+        webhooks: vec![(ty, data)],
+        ..Described::none()
+    };
+    match event {
+        LoginEvent::Succeeded {
+            user_id,
+            service_id,
+            provider,
+            session_id,
+        } => hook(
+            "user.login.success",
+            Some(("user", user_id.to_string())),
+            json!({"user_id": user_id.to_string(), "service_id": id(service_id.map(|s| s.as_uuid())),
+                   "provider": provider, "session_id": session_id.map(|s| s.to_string())}),
+        ),
+        LoginEvent::Failed {
+            user_id,
+            email,
+            service_id,
+            provider,
+            failure_reason,
+            risk_action,
+        } => hook(
+            "user.login.failed",
+            user_id.map(|u| ("user", u.to_string())),
+            json!({"user_id": user_id.map(|u| u.to_string()), "email": email.as_str(),
+                   "service_id": id(service_id.map(|s| s.as_uuid())), "provider": provider,
+                   "failure_reason": failure_reason, "risk_action": risk_action.map(|a| a.as_str())}),
+        ),
+        LoginEvent::SignedUp {
+            user_id,
+            email,
+            service_id,
+        } => hook(
+            "user.signup.success",
+            Some(("user", user_id.to_string())),
+            json!({"user_id": user_id.to_string(), "email": email.as_str(),
+                   "service_id": id(service_id.map(|s| s.as_uuid()))}),
+        ),
+        LoginEvent::Flagged {
+            login_event_id,
+            user_id,
+            user_email,
+            service_id,
+            risk_score,
+            risk_factors,
+            risk_action,
+            ip_address,
+        } => hook(
+            "risk.event.flagged",
+            user_id.map(|u| ("user", u.to_string())),
+            json!({"login_event_id": login_event_id.to_string(), "user_id": user_id.map(|u| u.to_string()),
+                   "user_email": user_email, "service_id": id(service_id.map(|s| s.as_uuid())),
+                   "risk_score": risk_score,
+                   "risk_factors": risk_factors.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+                   "risk_action": risk_action.as_str(), "ip_address": ip_address}),
+        ),
+        LoginEvent::SessionsRevoked { user_id, revoked_count } => {
+            let m = json!({"user_id": user_id.to_string(), "revoked_count": revoked_count});
+            Described {
+                action: Some("end_user.sessions_revoked"),
+                target: Some(("user", user_id.to_string())),
+                metadata: m.clone(),
+                webhooks: vec![("end_user.sessions_revoked", m)],
+                ..Described::none()
+            }
+        }
+    }
+}
+
 fn describe_upstream(event: &org_domain::upstream::UpstreamEvent) -> Described {
     use org_domain::upstream::UpstreamEvent;
     let d = |action, id: String, metadata, webhook| Described {

@@ -73,7 +73,8 @@ impl From<StoreError> for AppError {
                 ConflictKind::StaleVersion
                 | ConflictKind::MemberCap
                 | ConflictKind::RoleInUse
-                | ConflictKind::ServiceCap,
+                | ConflictKind::ServiceCap
+                | ConflictKind::MauCap,
             ) => Self::Stale,
             StoreError::Conflict(ConflictKind::Unique(key)) => match key {
                 UniqueKey::OrgSlug => Self::SlugTaken,

@@ -58,8 +58,10 @@ mod config;
 mod core;
 pub mod credentials;
 pub mod directory;
+pub mod end_users;
 mod error;
 mod invitations;
+pub mod logins;
 pub mod mail;
 mod members;
 mod orgs;
@@ -133,6 +135,8 @@ pub struct App {
     pub login_keys: LoginKeyAdmin,
     pub upstream: UpstreamService,
     pub siem: SiemService,
+    pub logins: logins::LoginService,
+    pub end_users: end_users::EndUserService,
 }
 
 impl std::fmt::Debug for App {
@@ -198,6 +202,8 @@ impl App {
                 holder: core.ids.new_id(),
                 core: core.clone(),
             },
+            logins: logins::LoginService { core: core.clone() },
+            end_users: end_users::EndUserService { core: core.clone() },
             core,
         }
     }

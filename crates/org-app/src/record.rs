@@ -103,6 +103,21 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// A recorder for a login report authenticated by a login key (§19.5): entries carry
+    /// `actor_type: "login_key"`.
+    pub fn for_login_key(
+        core: &'a Core,
+        meta: &'a RequestMeta,
+        key: org_domain::LoginKeyId,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            actor: AuditActor::login_key(key),
+            actor_user: None,
+            ..Self::system(core, meta, now)
+        }
+    }
+
     /// A recorder for a directory (SCIM token) request: entries carry `actor_type:
     /// "scim_token"` and `metadata.via: "scim"` (§10.2).
     pub fn for_directory(core: &'a Core, meta: &'a RequestMeta, token: ScimTokenId, now: DateTime<Utc>) -> Self {

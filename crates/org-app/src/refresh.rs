@@ -94,8 +94,8 @@ impl SessionService {
             Some(u) if u.is_enabled() => u,
             _ => return self.revoke_silently(session, RevokeReason::UserDisabled, now).await,
         };
-        let org_slug = match self.session_org(&session, &user).await? {
-            Ok(slug) => slug,
+        let (org_slug, service_slug) = match self.session_org(&session, &user).await? {
+            Ok(context) => context,
             Err(reason) => return self.revoke_silently(session, reason, now).await,
         };
         let (refresh_token, new_hash) = self.core.tokens.issue("rt_");
@@ -103,7 +103,9 @@ impl SessionService {
         session.refresh_hash = new_hash;
         session.last_refreshed_at = Some(now);
         session.expires_at = (now + self.core.config.refresh_token_ttl).min(session.absolute_expires_at);
-        let access_token = self.core.access_token(&user, &session, org_slug.as_ref(), now);
+        let access_token = self
+            .core
+            .access_token(&user, &session, org_slug.as_ref(), service_slug.as_deref(), now);
         session.replay = Some(RotationReplay {
             access_token: access_token.clone(),
             refresh_token: refresh_token.clone(),
@@ -118,6 +120,7 @@ impl SessionService {
                 session,
                 refresh_token,
                 org_slug,
+                service_slug,
             },
             user,
             replayed: false,
@@ -134,8 +137,8 @@ impl SessionService {
             Some(u) if u.is_enabled() => u,
             _ => return Err(invalid()),
         };
-        let org_slug = match self.session_org(&session, &user).await? {
-            Ok(slug) => slug,
+        let (org_slug, service_slug) = match self.session_org(&session, &user).await? {
+            Ok(context) => context,
             Err(_) => return Err(invalid()),
         };
         Ok(RefreshOutcome {
@@ -144,6 +147,7 @@ impl SessionService {
                 refresh_token: pair.refresh_token,
                 session,
                 org_slug,
+                service_slug,
             },
             user,
             replayed: true,
@@ -155,9 +159,9 @@ impl SessionService {
         &self,
         session: &Session,
         user: &User,
-    ) -> Result<Result<Option<Slug>, RevokeReason>, AppError> {
+    ) -> Result<Result<(Option<Slug>, Option<String>), RevokeReason>, AppError> {
         let org_id = match (session.kind, session.org_id) {
-            (SessionKind::Platform, _) => return Ok(Ok(None)),
+            (SessionKind::Platform, _) => return Ok(Ok((None, None))),
             (_, Some(id)) => id,
             (_, None) => return Ok(Err(RevokeReason::OrgDeleted)),
         };
@@ -174,7 +178,15 @@ impl SessionService {
                 return Ok(Err(RevokeReason::MemberRemoved));
             }
         }
-        Ok(Ok(Some(org.slug().clone())))
+        let mut service_slug = None;
+        if session.kind == SessionKind::Service {
+            let services = self.core.stores.services.org_services(org_id).await?;
+            match services.iter().find(|s| Some(s.id()) == session.service_id) {
+                Some(s) => service_slug = Some(s.slug().as_str().to_owned()),
+                None => return Ok(Err(RevokeReason::ServiceDeleted)),
+            }
+        }
+        Ok(Ok((Some(org.slug().clone()), service_slug)))
     }
 
     /// Revokes a session whose authority is gone; always answers `Unauthorized` (or `Stale`).

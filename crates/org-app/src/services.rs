@@ -222,6 +222,14 @@ impl ServiceCatalog {
             };
             let outcome = s.access.delete_service(current.as_ref())?;
             let mut c = s.record(&outcome.principal, &outcome.events);
+            // §2.4: the service's sessions end with it (`service_deleted`).
+            if let Some(service) = &current {
+                c.revocations.push(org_ports::SessionRevocation {
+                    scope: org_ports::RevocationScope::Service(service.id()),
+                    reason: org_domain::RevokeReason::ServiceDeleted,
+                    at: s.now(),
+                });
+            }
             c.removed_services.extend(current);
             Ok(Decision::new(c, ()))
         })

@@ -15,6 +15,8 @@ use crate::record::{Caller, Recorder, RequestMeta};
 pub enum SessionScope {
     Platform,
     Org(OrgId, Slug),
+    /// An end-user session of a service (§19.5): the org, the service and its slug.
+    Service(OrgId, Slug, org_domain::ServiceId, String),
 }
 
 /// A new session, its first access token and its refresh token (both shown once).
@@ -25,6 +27,8 @@ pub struct IssuedSession {
     pub refresh_token: String,
     /// Slug of the org context, for the `org` claim and `aud=org:<slug>`.
     pub org_slug: Option<Slug>,
+    /// Slug of the service of a service session (`aud=service:<org>/<service>`).
+    pub service_slug: Option<String>,
 }
 
 impl std::fmt::Debug for IssuedSession {
@@ -86,9 +90,7 @@ pub struct Authenticated {
 impl IssuedSession {
     /// The token audience (§2.2).
     pub fn audience(&self) -> String {
-        self.org_slug
-            .as_ref()
-            .map_or_else(|| "platform".to_owned(), |s| format!("org:{s}"))
+        audience(self.org_slug.as_ref(), self.service_slug.as_deref())
     }
 }
 
@@ -117,9 +119,15 @@ impl Core {
     ) -> IssuedSession {
         let (refresh_token, hash) = self.tokens.issue("rt_");
         let config = &self.config;
-        let (kind, org_id, org_slug) = match scope {
-            SessionScope::Platform => (SessionKind::Platform, None, None),
-            SessionScope::Org(id, slug) => (SessionKind::Org, Some(id), Some(slug)),
+        let (kind, org_id, org_slug, service) = match scope {
+            SessionScope::Platform => (SessionKind::Platform, None, None, None),
+            SessionScope::Org(id, slug) => (SessionKind::Org, Some(id), Some(slug), None),
+            SessionScope::Service(id, slug, service, service_slug) => (
+                SessionKind::Service,
+                Some(id),
+                Some(slug),
+                Some((service, service_slug)),
+            ),
         };
         let absolute = now + config.session_max_lifetime;
         let session = Session {
@@ -139,13 +147,16 @@ impl Core {
             revoke_reason: None,
             replay: None,
             version: 0,
+            service_id: service.as_ref().map(|(id, _)| *id),
         };
-        let access_token = self.access_token(user, &session, org_slug.as_ref(), now);
+        let service_slug = service.map(|(_, slug)| slug);
+        let access_token = self.access_token(user, &session, org_slug.as_ref(), service_slug.as_deref(), now);
         IssuedSession {
             session,
             access_token,
             refresh_token,
             org_slug,
+            service_slug,
         }
     }
 
@@ -155,6 +166,7 @@ impl Core {
         user: &User,
         session: &Session,
         org: Option<&Slug>,
+        service: Option<&str>,
         now: DateTime<Utc>,
     ) -> String {
         let iat = now.timestamp();
@@ -165,14 +177,23 @@ impl Core {
             jti: self.new_uuid().to_string(),
             sid: session.id.to_string(),
             org: org.map(|s| s.as_str().to_owned()),
-            service: None,
-            aud: org.map_or_else(|| "platform".to_owned(), |s| format!("org:{s}")),
+            service: service.map(str::to_owned),
+            aud: audience(org, service),
             iss: self.access_tokens.issuer(),
             iat,
             exp: iat + self.config.access_token_ttl.num_seconds(),
             nbf: None,
         };
         self.access_tokens.sign(&claims)
+    }
+}
+
+/// The `aud` of a session's tokens (§2.2).
+fn audience(org: Option<&Slug>, service: Option<&str>) -> String {
+    match (org, service) {
+        (Some(o), Some(s)) => format!("service:{o}/{s}"),
+        (Some(o), None) => format!("org:{o}"),
+        (None, _) => "platform".to_owned(),
     }
 }
 

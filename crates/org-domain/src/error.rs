@@ -161,6 +161,15 @@ pub enum DomainError {
     /// Another SIEM config of the org has this name (§17: 409 `DUPLICATE_CONSTRAINT`).
     #[error("a SIEM config with this name already exists")]
     DuplicateSiemConfigName,
+    /// The org's monthly active users reached `max_mau` (§22.3: 400 `SERVICE_LIMIT_EXCEEDED`).
+    #[error("monthly active user limit of {0} reached")]
+    MauLimitExceeded(u64),
+    /// A login report the platform refuses (§19.5: 403 `FORBIDDEN`), with the reason.
+    #[error("{0}")]
+    LoginForbidden(&'static str),
+    /// Not an end user of this org (§19.3: 404 with this detail).
+    #[error("End-user not found")]
+    EndUserNotFound,
 }
 
 fn plural(n: usize) -> String {

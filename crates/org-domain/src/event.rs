@@ -70,6 +70,8 @@ pub enum UserVia {
     Invitation,
     /// A directory provisioning a new e-mail (SCIM `POST /Users`).
     Scim,
+    /// A login report for a new e-mail (§19.5).
+    Login,
 }
 
 impl UserVia {
@@ -79,6 +81,7 @@ impl UserVia {
             Self::Cli => "cli",
             Self::Invitation => "invitation",
             Self::Scim => "scim",
+            Self::Login => "login",
         }
     }
 }
@@ -281,4 +284,6 @@ pub enum DomainEvent {
     Upstream(crate::upstream::UpstreamEvent),
     /// A SIEM config was created, updated or deleted (§17).
     Siem(crate::siem::SiemEvent),
+    /// A login was reported (§19.5) or an end user's sessions were revoked (§19.4).
+    Login(crate::login::LoginEvent),
 }

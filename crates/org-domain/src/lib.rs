@@ -63,6 +63,7 @@ mod error;
 mod event;
 mod ids;
 mod invitation;
+pub mod login;
 pub mod login_key;
 pub mod mail;
 mod members;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{OrgId, SessionId, UserId};
+use crate::ids::{OrgId, ServiceId, SessionId, UserId};
 use crate::invitation::TokenHash;
 
 /// What a session is scoped to (§2.2).
@@ -119,6 +119,8 @@ pub struct Session {
     /// measured from `previous_hash`'s rotation time, bounds when it is answered.
     pub replay: Option<RotationReplay>,
     pub version: u64,
+    /// The service of a `service` session (§2.4), `None` for the others.
+    pub service_id: Option<ServiceId>,
 }
 
 impl Session {

@@ -54,6 +54,8 @@ pub struct RateLimits {
     pub scim_per_token: u32,
     /// Outbound actions per org (domain verification).
     pub outbound_per_org: u32,
+    /// `POST /api/platform/logins` per login key (§21.5).
+    pub logins_per_key: u32,
 }
 
 impl Default for RateLimits {
@@ -65,6 +67,7 @@ impl Default for RateLimits {
             public_per_ip: 120,
             scim_per_token: 600,
             outbound_per_org: 30,
+            logins_per_key: 6000,
         }
     }
 }

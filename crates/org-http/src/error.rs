@@ -313,9 +313,9 @@ impl From<DomainError> for ApiError {
         let detail = e.to_string();
         match e {
             DomainError::NotFound => Self::not_found(),
-            DomainError::OAuthCredentialsNotFound | DomainError::BillingCredentialsNotFound => {
-                Self::new(ErrorCode::NotFound, detail)
-            }
+            DomainError::OAuthCredentialsNotFound
+            | DomainError::BillingCredentialsNotFound
+            | DomainError::EndUserNotFound => Self::new(ErrorCode::NotFound, detail),
             DomainError::MissingCapability(_) | DomainError::RuleViolation(_) | DomainError::EmailMismatch => {
                 Self::new(ErrorCode::Forbidden, detail)
             }
@@ -326,7 +326,10 @@ impl From<DomainError> for ApiError {
             | DomainError::AlreadyOwner
             | DomainError::NoCustomDomain => Self::new(ErrorCode::BadRequest, detail),
             DomainError::TeamLimitExceeded(_) => Self::new(ErrorCode::TeamLimitExceeded, detail),
-            DomainError::ServiceLimitExceeded(_) => Self::new(ErrorCode::ServiceLimitExceeded, detail),
+            DomainError::ServiceLimitExceeded(_) | DomainError::MauLimitExceeded(_) => {
+                Self::new(ErrorCode::ServiceLimitExceeded, detail)
+            }
+            DomainError::LoginForbidden(_) => Self::new(ErrorCode::Forbidden, detail),
             DomainError::FeatureNotInTier(_) => Self::new(ErrorCode::FeatureNotAvailableInTier, detail),
             DomainError::InvitationExpired => Self::new(ErrorCode::InvitationExpired, detail),
             DomainError::InvitationNotPending

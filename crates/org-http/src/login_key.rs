@@ -8,6 +8,7 @@ use org_app::LoginKeyCaller;
 
 use crate::auth::bearer;
 use crate::error::ApiError;
+use crate::ratelimit::Scope;
 use crate::state::HttpState;
 
 /// An authenticated login key (unknown or revoked → 401 `UNAUTHORIZED`).
@@ -32,6 +33,18 @@ impl FromRequestParts<HttpState> for LoginKeyAuth {
             return Err(ApiError::no_credential());
         };
         let key = state.app().login_keys.authenticate(raw).await?;
+        // The rate-limit key is the login key's id (§21.5).
+        state
+            .limiter()
+            .check(
+                Scope::Login,
+                &key.id.to_string(),
+                state.config().rate_limits.logins_per_key,
+            )
+            .map_err(|retry| {
+                metrics::counter!("rate_limited_total", "scope" => Scope::Login.as_str()).increment(1);
+                ApiError::rate_limited(retry)
+            })?;
         Ok(Self { key })
     }
 }

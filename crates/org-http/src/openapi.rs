@@ -42,6 +42,8 @@ use crate::routes::*;
         delete_upstream_provider,
         create_siem_config, list_siem_configs, get_siem_config, update_siem_config, delete_siem_config,
         test_siem_config,
+        report_login,
+        list_end_users, get_end_user, revoke_end_user_sessions,
     ),
     components(schemas(ProblemDto, FieldErrorDto)),
     modifiers(&Conventions),
@@ -61,6 +63,7 @@ use crate::routes::*;
         (name = "operations", description = "§21"),
         (name = "upstream_providers", description = "Upstream identity providers (§11)"),
         (name = "siem", description = "SIEM streaming (§17)"),
+        (name = "end_users", description = "End users (§19.3, §19.4)"),
     )
 )]
 struct ApiDoc;

@@ -14,6 +14,8 @@ pub enum Scope {
     Scim,
     /// Outbound actions per org (domain verification, §21.5).
     Outbound,
+    /// Login reports per login key (§19.5, §21.5).
+    Login,
 }
 
 impl Scope {
@@ -26,6 +28,7 @@ impl Scope {
             Self::Public => "public",
             Self::Scim => "scim",
             Self::Outbound => "outbound",
+            Self::Login => "login",
         }
     }
 }

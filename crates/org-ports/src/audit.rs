@@ -74,6 +74,14 @@ impl AuditActor {
             email: None,
         }
     }
+    /// A login-key actor (§19.5).
+    pub fn login_key(id: org_domain::LoginKeyId) -> Self {
+        Self {
+            id: id.to_string(),
+            kind: ActorType::LoginKey,
+            email: None,
+        }
+    }
     /// A user actor.
     pub fn user(id: UserId, email: &str) -> Self {
         Self {

@@ -27,6 +27,10 @@ pub enum RevocationScope {
     MemberOfOrg(OrgId, UserId),
     /// Every live session of the user.
     User(UserId),
+    /// Every live session of the service (§2.4 `service_deleted`).
+    Service(org_domain::ServiceId),
+    /// The user's live service sessions of this org's services (§19.4).
+    EndUserOfOrg(OrgId, UserId),
 }
 
 /// A bulk revocation, applied inside the transaction.
@@ -180,6 +184,15 @@ pub struct Changeset {
     /// Streaming progress of SIEM configs (compare-and-set on the cursor, see
     /// [`crate::SiemProgressWrite`]).
     pub siem_progress: Vec<crate::SiemProgressWrite>,
+    /// Identities issued through an org (§19.5): inserted unless the org already has the
+    /// `(provider, provider_key)` (then left as stored). They go when their org is purged.
+    pub login_identities: Vec<org_domain::login::LoginIdentity>,
+    /// Successful service logins of end users: per (org, user) the first is kept as when the
+    /// user became an end user, the latest as `last_login_at`. `NotFound` when the org or user
+    /// does not exist. They go when their org is purged.
+    pub end_user_logins: Vec<org_domain::login::EndUserLogin>,
+    /// The MAU cap `end_user_logins` must fit under (§22.3): `Conflict(MauCap)` otherwise.
+    pub mau_cap: Option<org_domain::login::MauCap>,
 }
 
 impl Changeset {
@@ -226,5 +239,7 @@ impl Changeset {
             && self.siem_configs.is_empty()
             && self.removed_siem_configs.is_empty()
             && self.siem_progress.is_empty()
+            && self.login_identities.is_empty()
+            && self.end_user_logins.is_empty()
     }
 }

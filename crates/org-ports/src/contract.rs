@@ -254,6 +254,7 @@ fn session(user: UserId, org: Option<OrgId>, kind: SessionKind, token: u8) -> Se
         revoke_reason: None,
         replay: None,
         version: 0,
+        service_id: None,
     }
 }
 
@@ -5107,6 +5108,11 @@ pub async fn billing_credentials_are_one_row_per_org_and_provider_written_by_ver
     assert_eq!(s.billing_credentials(id, polar).await, Ok(None), "purged with the org");
 }
 
+mod logins;
+use logins::{
+    end_user_pages_identities_and_service_sessions, end_users_keep_first_and_latest_login_under_the_mau_cap,
+    login_history_reads_the_rows_the_risk_engine_needs,
+};
 mod risk;
 use risk::{
     a_purge_takes_the_org_s_risk_rows, risk_events_are_listed_newest_first_by_score_offset_and_keyset,
@@ -5337,6 +5343,9 @@ where
         upstream_providers_round_trip_with_their_secret_and_keep_connection_ids_unique,
         siem_configs_round_trip_with_unique_names_per_org,
         siem_progress_is_compare_and_set_on_the_cursor_and_config_writes_keep_it,
+        login_history_reads_the_rows_the_risk_engine_needs,
+        end_users_keep_first_and_latest_login_under_the_mau_cap,
+        end_user_pages_identities_and_service_sessions,
     );
 }
 

@@ -51,6 +51,8 @@ pub enum ConflictKind {
     RoleInUse,
     /// The commit's new services would raise the org's kept service count above its cap.
     ServiceCap,
+    /// The commit's end-user logins would raise the org's monthly active users above its cap.
+    MauCap,
 }
 
 /// A store failure.

@@ -10,6 +10,7 @@ pub mod chain;
 mod changeset;
 mod directory;
 mod error;
+mod logins;
 pub mod mail;
 mod repos;
 mod risk;
@@ -28,6 +29,7 @@ pub use audit::{ActorType, AuditActor, AuditDraft, AuditEntry, AuditFilter, Audi
 pub use changeset::{AuditPrune, Changeset, RevocationScope, SessionRevocation};
 pub use directory::DirectoryRepository;
 pub use error::{ConflictKind, StoreError, UniqueKey};
+pub use logins::{EndUserQuery, EndUserRow, EndUserStanding, HistoryQuery, LoginRepository, LoginSubject};
 pub use mail::{MailQueue, MailRepository, Mailer, OutgoingMail};
 pub use repos::{
     AuditRepository, ChangeToken, InvitationRepository, LeaseRepository, MemberQuery, MemberRow, MembershipRepository,
@@ -48,6 +50,8 @@ pub use webhooks::{DeliveryFilter, DeliveryQueue, WebhookRepository};
 
 #[cfg(feature = "mock")]
 pub use directory::MockDirectoryRepository;
+#[cfg(feature = "mock")]
+pub use logins::MockLoginRepository;
 #[cfg(feature = "mock")]
 pub use mail::{MockMailQueue, MockMailRepository, MockMailer};
 #[cfg(feature = "mock")]

@@ -325,6 +325,7 @@ pub trait Store:
     + crate::ServiceRepository
     + crate::LoginKeyRepository
     + crate::UpstreamRepository
+    + crate::LoginRepository
 {
 }
 
@@ -351,6 +352,7 @@ impl<T> Store for T where
         + crate::ServiceRepository
         + crate::LoginKeyRepository
         + crate::UpstreamRepository
+        + crate::LoginRepository
 {
 }
 
@@ -379,6 +381,7 @@ pub struct Stores {
     pub services: Arc<dyn crate::ServiceRepository>,
     pub login_keys: Arc<dyn crate::LoginKeyRepository>,
     pub upstream: Arc<dyn crate::UpstreamRepository>,
+    pub logins: Arc<dyn crate::LoginRepository>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -412,6 +415,7 @@ impl Stores {
             services: store.clone(),
             login_keys: store.clone(),
             upstream: store.clone(),
+            logins: store.clone(),
             uow: store,
         }
     }

@@ -600,6 +600,7 @@ fn http_config(
             public_per_ip: r.public_per_ip,
             scim_per_token: r.scim_per_token,
             outbound_per_org: r.outbound_per_org,
+            logins_per_key: r.logins_per_key,
         },
         cors_allowed_origins: s.cors.allowed_origins.clone(),
         metrics_bearer_token: s.metrics.bearer_token.clone(),

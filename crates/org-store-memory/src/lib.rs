@@ -49,6 +49,7 @@ use org_ports::{
     SettingsRepository, StoreError, UniqueKey, UnitOfWork, UserRepository, WebhookRepository,
 };
 
+mod logins;
 mod upstream;
 
 /// One audit log: its kept head and count, the entries by `seq`, and their listing order.
@@ -137,6 +138,8 @@ struct State {
     upstream: upstream::Upstreams,
     /// SIEM configs (§17).
     siem: siem::SiemState,
+    /// Identities, end users and the MAU count (§19.5, `logins.rs`).
+    logins: logins::LoginState,
 }
 
 /// The in-memory store.
@@ -316,6 +319,7 @@ impl State {
         self.services.validate(c, |o| self.orgs.contains_key(&o))?;
         self.check_upstream(c)?;
         self.siem.check(c, |o| self.orgs.contains_key(&o))?;
+        self.check_logins(c)?;
         self.check_prunes(c)
     }
 
@@ -968,6 +972,10 @@ impl State {
                         s.org_id == Some(org) && s.user_id == user && s.kind == org_domain::SessionKind::Org
                     }
                     RevocationScope::User(user) => s.user_id == user,
+                    RevocationScope::Service(service) => s.service_id == Some(service),
+                    RevocationScope::EndUserOfOrg(org, user) => {
+                        s.org_id == Some(org) && s.user_id == user && s.kind == org_domain::SessionKind::Service
+                    }
                 };
                 if hit {
                     s.revoke(r.reason, r.at);
@@ -1024,6 +1032,7 @@ impl State {
             self.mails.insert(m.id, m.with_version(version));
         }
         self.apply_risk(c.risk_settings, c.risk_events);
+        self.apply_logins(&c.login_identities, &c.end_user_logins);
         self.apply_upstream(c.removed_upstream_providers, c.upstream_providers);
         for org in c.org_purges {
             self.purge(org);
@@ -1098,6 +1107,7 @@ impl State {
         self.services.purge(org);
         self.purge_upstream(org);
         self.siem.purge(org);
+        self.purge_logins(org);
         self.orgs.remove(&org);
     }
 

@@ -72,6 +72,16 @@ impl State {
         }
     }
 
+    /// The org's risk events, newest first (the login history reads, `logins.rs`).
+    pub(crate) fn org_events_newest_first(&self, org: OrgId) -> impl Iterator<Item = &RiskEvent> + '_ {
+        self.risk
+            .by_time
+            .get(&org)
+            .into_iter()
+            .flat_map(|t| t.iter().rev())
+            .filter_map(|(_, id)| self.risk.events.get(id))
+    }
+
     /// Removes a purged org's risk rows.
     pub(crate) fn purge_risk(&mut self, org: OrgId) {
         self.risk.settings.remove(&org);

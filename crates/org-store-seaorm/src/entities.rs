@@ -226,6 +226,8 @@ pub mod session {
         /// Sealed refresh token of the replay window, like `replay_access`.
         pub replay_refresh: Option<String>,
         pub version: i64,
+        /// The service of a `service` session (m0016).
+        pub service_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

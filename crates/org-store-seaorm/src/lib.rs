@@ -35,6 +35,7 @@ mod entities;
 mod envelope;
 mod error;
 mod keys;
+mod logins;
 mod mapping;
 mod migration;
 mod read;

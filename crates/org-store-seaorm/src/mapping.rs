@@ -422,6 +422,7 @@ pub(crate) fn session_to_row(
         replay_access,
         replay_refresh,
         version,
+        service_id: s.service_id.map(|v| v.as_uuid()),
     })
 }
 
@@ -462,6 +463,7 @@ pub(crate) fn session_from_row(s: session::Model, cipher: &dyn SecretCipher) -> 
             .transpose()?,
         replay,
         version: version_from_row(s.version, "sessions")?,
+        service_id: s.service_id.map(org_domain::ServiceId::from_uuid),
     })
 }
 

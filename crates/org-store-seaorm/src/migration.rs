@@ -34,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::services::Services),
             Box::new(crate::risk::Risk),
             Box::new(DataKeys),
+            Box::new(crate::logins::Logins),
         ]
     }
 }

@@ -160,7 +160,7 @@ fn event_to_row(e: &RiskEvent) -> risk_event::Model {
     }
 }
 
-fn event_from_row(m: risk_event::Model) -> Result<RiskEvent, StoreError> {
+pub(crate) fn event_from_row(m: risk_event::Model) -> Result<RiskEvent, StoreError> {
     let risk_factors = m
         .risk_factors
         .split(',')

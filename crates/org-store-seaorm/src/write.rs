@@ -243,6 +243,11 @@ async fn apply(
                 .filter(session::Column::UserId.eq(u.as_uuid()))
                 .filter(session::Column::Kind.eq(org_domain::SessionKind::Org.as_str())),
             RevocationScope::User(u) => q.filter(session::Column::UserId.eq(u.as_uuid())),
+            RevocationScope::Service(sv) => q.filter(session::Column::ServiceId.eq(sv.as_uuid())),
+            RevocationScope::EndUserOfOrg(o, u) => q
+                .filter(session::Column::OrgId.eq(o.as_uuid()))
+                .filter(session::Column::UserId.eq(u.as_uuid()))
+                .filter(session::Column::Kind.eq(org_domain::SessionKind::Service.as_str())),
         };
         q.exec(txn).await?;
     }
@@ -265,6 +270,7 @@ async fn apply(
     crate::services::write(txn, backend, c).await?;
     crate::upstream::write(txn, cipher, c).await?;
     crate::siem::write(txn, cipher, c).await?;
+    crate::logins::write(txn, backend, c).await?;
     sequence_logs(txn, backend, c).await?;
     fan_out(txn, c, &mut delivered).await?;
     delivered.apply(txn, backend).await?;

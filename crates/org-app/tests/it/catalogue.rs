@@ -235,6 +235,11 @@ fn steps() -> Vec<(&'static str, Expect)> {
         ("service.update (same)", acme(&[], &[])),
         ("service.access", acme(&["member.service_access_updated"], &[])),
         ("service.access (same)", acme(&[], &[])),
+        ("login.report", acme(&[], &["user.login.success"])),
+        (
+            "end_user.revoke",
+            acme(&["end_user.sessions_revoked"], &["end_user.sessions_revoked"]),
+        ),
         ("service.delete", acme(&["service.deleted"], &["service.deleted"])),
         ("login_key.issue", platform(&["login_key.issued"])),
         ("login_key.revoke", platform(&["login_key.revoked"])),
@@ -528,6 +533,22 @@ async fn run(w: &World, guest: &Caller, name: &str, c: &mut Carry) -> Result<(),
                 .await
                 .map(drop)
         }
+        "login.report" => {
+            let report = org_domain::login::RawLoginReport {
+                email: new_owner.user.email().as_str().to_owned(),
+                org_slug: Some("acme".into()),
+                service_slug: Some("portal".into()),
+                provider: "github".into(),
+                ..Default::default()
+            };
+            let reporter = org_app::logins::LoginReporter::Owner(Box::new(p.clone()));
+            app.logins.report(&reporter, m, report).await.map(drop)
+        }
+        "end_user.revoke" => app
+            .end_users
+            .revoke_sessions(new_owner, m, "acme", &member_id)
+            .await
+            .map(drop),
         "service.delete" => app.services.delete(new_owner, m, "acme", "portal").await,
         "login_key.issue" => app.login_keys.issue("front-end").await.map(drop),
         "login_key.revoke" => app.login_keys.revoke("front-end").await.map(drop),

@@ -5,6 +5,7 @@ mod catalogue;
 mod concurrency;
 mod credentials;
 mod invitations;
+mod logins;
 mod mail;
 mod members;
 mod mocks;

@@ -3,7 +3,9 @@
 
 mod audit;
 mod credentials;
+mod end_users;
 mod invitations;
+mod logins;
 mod members;
 mod ops;
 mod orgs;
@@ -29,7 +31,9 @@ use serde::Serialize;
 
 pub(crate) use audit::*;
 pub(crate) use credentials::*;
+pub(crate) use end_users::*;
 pub(crate) use invitations::*;
+pub(crate) use logins::*;
 pub(crate) use members::*;
 pub(crate) use ops::*;
 pub(crate) use orgs::*;
@@ -491,6 +495,20 @@ fn routes(serve_metrics: bool) -> Routes {
             "DELETE",
             "/api/organizations/{org_slug}/upstream-providers/{id}",
             upstream::delete_upstream_provider,
+        )
+        // §19.5
+        .add("POST", "/api/platform/logins", logins::report_login)
+        // §19.3–§19.4
+        .add("GET", "/api/organizations/{org_slug}/users", end_users::list_end_users)
+        .add(
+            "GET",
+            "/api/organizations/{org_slug}/users/{user_id}",
+            end_users::get_end_user,
+        )
+        .add(
+            "DELETE",
+            "/api/organizations/{org_slug}/users/{user_id}/sessions",
+            end_users::revoke_end_user_sessions,
         );
     if serve_metrics {
         r.add("GET", "/metrics", ops::metrics)

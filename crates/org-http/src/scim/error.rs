@@ -49,7 +49,11 @@ fn domain(e: DomainError) -> ScimError {
             ScimError::invalid_value(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
         }
         DomainError::TeamLimitExceeded(_) => ScimError::new(400, None, format!("TEAM_LIMIT_EXCEEDED: {detail}")),
-        DomainError::ServiceLimitExceeded(_) => ScimError::new(400, None, format!("SERVICE_LIMIT_EXCEEDED: {detail}")),
+        DomainError::ServiceLimitExceeded(_) | DomainError::MauLimitExceeded(_) => {
+            ScimError::new(400, None, format!("SERVICE_LIMIT_EXCEEDED: {detail}"))
+        }
+        DomainError::LoginForbidden(_) => ScimError::new(403, None, detail),
+        DomainError::EndUserNotFound => ScimError::new(404, None, detail),
         DomainError::SelfAction
         | DomainError::OrgCapReached
         | DomainError::AlreadyOwner

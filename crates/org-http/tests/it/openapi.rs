@@ -129,8 +129,9 @@ async fn every_route_taking_limit_answers_400_naming_it_as_its_document_says() {
         checked.push(path);
     }
     // The lists of §1.6 that page: orgs, members, invitations, roles, SCIM tokens, services,
-    // audit logs, deliveries, risk events, upstream providers and the platform's org list.
-    assert_eq!(checked.len(), 12, "{checked:?}");
+    // audit logs, deliveries, risk events, upstream providers, end users and the platform's
+    // org list.
+    assert_eq!(checked.len(), 13, "{checked:?}");
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod canary;
 mod domains;
 mod files;
 mod keys;
+mod logins;
 mod mail;
 mod nodes;
 mod risk;

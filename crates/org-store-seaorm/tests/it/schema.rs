@@ -807,6 +807,7 @@ fn session_of(user: UserId, org: Option<OrgId>) -> org_domain::Session {
         revoke_reason: None,
         replay: None,
         version: 0,
+        service_id: None,
     }
 }
 

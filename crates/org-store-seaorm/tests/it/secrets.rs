@@ -286,6 +286,7 @@ async fn replay_tokens_are_sealed_and_bound_to_their_session(backend: Backend) {
             refresh_token: format!("refresh-plaintext-{token}"),
         }),
         version: 0,
+        service_id: None,
     };
     let (in_org, platform) = (session(Some(o.id()), 1), session(None, 3));
     s.commit(Changeset {
