@@ -5125,7 +5125,9 @@ use risk::{
 
 macro_rules! checks {
     ($make:ident; $($check:ident),* $(,)?) => {
-        $( eprintln!("contract: {}", stringify!($check)); $check($make().await).await; )*
+        // Each check on the heap: the suite's future stays small however many checks it has
+        // (a debug build's test thread has a 2 MiB stack).
+        $( eprintln!("contract: {}", stringify!($check)); Box::pin($check($make().await)).await; )*
     };
 }
 
