@@ -698,6 +698,51 @@ async fn revocations(c: &Cluster) {
     node.cli(&["admin", "disable-user", "--email", "frank@example.com"]);
     problems.extend(refused_everywhere(c, &v).await);
 
+    // End-user revocation (§19.4): the org revokes a service session a login report opened.
+    let (status, body) = c
+        .call(
+            "POST",
+            "/api/organizations/acme/services",
+            &alice_org,
+            Some(json!({"slug": "shop", "name": "Shop"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let key = s(&node.cli(&["admin", "issue-login-key", "--name", "front-end"])["key"]).to_owned();
+    let (status, login) = c
+        .call(
+            "POST",
+            "/api/platform/logins",
+            &key,
+            Some(
+                json!({"email": "gina@example.com", "org_slug": "acme", "service_slug": "shop",
+                        "provider": "password"}),
+            ),
+        )
+        .await;
+    assert_eq!((status, s(&login["decision"])), (200, "allow"), "{login}");
+    let gina = s(&login["user"]["id"]).to_owned();
+    let session = &login["session"];
+    let v = Victim::new(
+        "end-user revocation",
+        (
+            s(&session["access_token"]).to_owned(),
+            s(&session["refresh_token"]).to_owned(),
+        ),
+        &["/api/user"],
+    );
+    warm(c, &v).await;
+    let (status, body) = c
+        .call(
+            "DELETE",
+            &format!("/api/organizations/acme/users/{gina}/sessions"),
+            &alice_org,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    problems.extend(refused_everywhere(c, &v).await);
+
     // Org deletion by its owner.
     let (grace, _) = cli_tokens("grace@example.com");
     let v = Victim::new(
