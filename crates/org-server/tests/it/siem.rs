@@ -421,10 +421,9 @@ fn created_seq(log: &[(u64, String, String)], nth: usize) -> u64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_provider_streams_the_audit_log_in_its_documented_format() {
+async fn each_provider_streams_the_audit_log_in_its_documented_format(postgres: bool) {
     let (base, r) = start_receiver().await;
-    let node = local(Node::sqlite());
+    let node = local(Node::on(postgres).await);
     let alice = node.token("alice@example.com");
     let server = node.serve().await;
     let c = server.client();
@@ -481,13 +480,22 @@ async fn each_provider_streams_the_audit_log_in_its_documented_format() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_receiver_shows_in_the_config_then_gets_every_entry() {
+async fn each_provider_streams_the_audit_log_in_its_documented_format_on_sqlite() {
+    each_provider_streams_the_audit_log_in_its_documented_format(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_provider_streams_the_audit_log_in_its_documented_format_on_postgres() {
+    each_provider_streams_the_audit_log_in_its_documented_format(true).await;
+}
+
+async fn a_failing_receiver_shows_in_the_config_then_gets_every_entry(postgres: bool) {
     let (base, r) = start_receiver().await;
     r.set_mode("custom", Mode::Fail500);
     r.set_mode("elastic", Mode::ElasticErrors);
     // A receiver that never answers within the sender's 15 s timeout.
     r.set_mode("splunk", Mode::Slow(20_000));
-    let node = local(Node::sqlite());
+    let node = local(Node::on(postgres).await);
     let alice = node.token("alice@example.com");
     let server = node.serve().await;
     let c = server.client();
@@ -559,6 +567,16 @@ async fn a_failing_receiver_shows_in_the_config_then_gets_every_entry() {
         "{a}"
     );
     assert_eq!(r.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receiver_shows_in_the_config_then_gets_every_entry_on_sqlite() {
+    a_failing_receiver_shows_in_the_config_then_gets_every_entry(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receiver_shows_in_the_config_then_gets_every_entry_on_postgres() {
+    a_failing_receiver_shows_in_the_config_then_gets_every_entry(true).await;
 }
 
 async fn sigkill_mid_stream_then_restart_loses_no_entry(postgres: bool) {
